@@ -1,0 +1,38 @@
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+DEMO_DB ?= demo.db
+
+.PHONY: demo test lint format bench clean
+
+$(BIN)/python:
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "make: $(PYTHON) not found; set PYTHON=/path/to/python3.11" >&2; exit 2; }
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	@rm -f $(DEMO_DB) $(DEMO_DB)-wal $(DEMO_DB)-shm
+	$(BIN)/lifecycle --db $(DEMO_DB) import sample_catalog
+	$(BIN)/lifecycle --db $(DEMO_DB) overview
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check lifecycle tests benchmarks
+	$(BIN)/ruff format --check lifecycle tests benchmarks
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix lifecycle tests benchmarks
+	$(BIN)/ruff format lifecycle tests benchmarks
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_import.py
+
+clean:
+	rm -rf $(VENV) $(DEMO_DB) *.egg-info .pytest_cache .ruff_cache

@@ -1,0 +1,126 @@
+"""``Catalog``: the one object that owns a catalog database and offers its operations.
+
+Notebooks use it directly (``from lifecycle import Catalog``); the CLI is a thin shell over it.
+Listings come back as pandas DataFrames.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from lifecycle.catalog import queries
+from lifecycle.catalog.store import Change, Store, resolve_url
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from sqlalchemy.engine import Connection
+
+    from lifecycle.exchange import ImportResult
+
+
+class Catalog:
+    """A lifecycle catalog on SQLite or PostgreSQL.
+
+    ``db`` is an SQLAlchemy URL or a path to an SQLite file; by default ``LIFECYCLE_DB``, else
+    ``./lifecycle.db``. The schema is created or upgraded on first use.
+    """
+
+    def __init__(self, db: str | Path | None = None, *, migrate: bool = True) -> None:
+        self.url = resolve_url(db)
+        self.store = Store(self.url, migrate=migrate)
+
+    def __repr__(self) -> str:
+        return f"Catalog({self.store.display_url()!r})"
+
+    def __enter__(self) -> Catalog:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.store.dispose()
+
+    # -- transactions ----------------------------------------------------------------------------
+    @contextmanager
+    def atomic(
+        self, command: str, reason: str | None = None
+    ) -> Iterator[tuple[Connection, Change]]:
+        """One transaction under the write lock; set ``change.summary`` to journal it."""
+        with self.store.atomic(command, reason) as pair:
+            yield pair
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        with self.store.read() as conn:
+            yield conn
+
+    # -- schema ---------------------------------------------------------------------------------
+    def init(self) -> tuple[str | None, str]:
+        """Create (or upgrade) the schema; returns the revisions before and after."""
+        before = self.store.revision()
+        self.store.ensure_schema()
+        return before, self.store.revision() or ""
+
+    def upgrade(self) -> tuple[str | None, str]:
+        return self.store.upgrade()
+
+    def revision(self) -> str | None:
+        return self.store.revision()
+
+    # -- exchange format -----------------------------------------------------------------------
+    def import_directory(self, directory: str | Path) -> ImportResult:
+        """Import an exchange-format directory, all or nothing (FORMAT.md)."""
+        from lifecycle.exchange.importer import import_directory, read_sources
+
+        sources = read_sources(Path(directory))  # validate the files before taking the lock
+        with self.atomic(f"import {directory}") as (conn, change):
+            result = import_directory(conn, Path(directory), sources)
+            if result.changed:
+                change.summary = result.summary()
+        return result
+
+    def export_directory(self, directory: str | Path, fmt: str = "csv") -> dict[str, int]:
+        """Write the whole catalog as an exchange-format directory."""
+        from lifecycle.exchange.exporter import export_directory
+
+        with self.read() as conn:
+            return export_directory(conn, Path(directory), fmt)
+
+    # -- listings ---------------------------------------------------------------------------------
+    def sites(self) -> pd.DataFrame:
+        with self.read() as conn:
+            return queries.sites(conn)
+
+    def endpoints(self, site: str | None = None, media: str | None = None) -> pd.DataFrame:
+        with self.read() as conn:
+            return queries.endpoints(conn, site=site, media=media)
+
+    def datasets(self, **filters) -> pd.DataFrame:
+        """Datasets filtered by ``kind``, ``data_type`` (globs), ``scope``, ``name`` (glob),
+        ``site``; at most ``limit`` rows (None: all)."""
+        with self.read() as conn:
+            return queries.datasets(conn, **filters)
+
+    def count_datasets(self) -> int:
+        with self.read() as conn:
+            return queries.count_datasets(conn)
+
+    def dataset(self, did: str) -> queries.DatasetDetails:
+        with self.read() as conn:
+            return queries.dataset_details(conn, did)
+
+    def replicas(self, did: str) -> pd.DataFrame:
+        with self.read() as conn:
+            return queries.replicas(conn, did)
+
+    def overview(self) -> queries.Overview:
+        with self.read() as conn:
+            return queries.overview(conn)
+
+    def journal(self, limit: int | None = 50) -> pd.DataFrame:
+        with self.read() as conn:
+            return queries.journal(conn, limit)

@@ -1,0 +1,9 @@
+"""Alembic migrations of the catalog schema.
+
+``REVISIONS`` lists every revision this code knows, oldest first, so the store can tell a current, an
+older (upgradable) and a newer (refused) catalog without importing alembic on every start.
+A test checks it against alembic's own view of ``versions/``.
+"""
+
+REVISIONS: tuple[str, ...] = ("0001",)
+HEAD = REVISIONS[-1]

@@ -1,0 +1,200 @@
+"""The catalog's tables (SQLModel).
+
+Names follow DESIGN.md's vocabulary. Timestamps are aware UTC datetimes (timestamptz on
+PostgreSQL). Exchange-format keys (site and endpoint names, DIDs, transformation tags, production
+ids) are unique text columns; integer surrogate keys link the tables so the provenance walks join
+on small integers.
+
+Provenance edges live in two tables, ``production_input`` (dataset -> production, with a role) and
+``production_output`` (production -> dataset). Keeping inputs and outputs apart, each indexed in both
+directions, is what keeps recursive lineage and impact queries fast on SQLite (a single edge table
+filtered by role made them orders of magnitude slower). ``production_output.dataset_id`` is unique:
+a dataset has at most one generating production.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Column, Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+SITE_STATUSES = ("active", "down", "decommissioned")
+MEDIA = ("tape", "disk")
+KINDS = ("raw", "calibration", "derived", "simulated", "metadata", "outreach")
+DATASET_STATES = ("open", "closed", "deleted", "lost")
+REPLICA_STATES = ("available", "copying", "unavailable", "lost", "deleted")
+PRODUCTION_STATUSES = ("done", "failed", "running")
+INPUT_ROLES = ("input", "calibration", "config")
+ROLES = (*INPUT_ROLES, "output")
+NON_PRODUCIBLE_KINDS = ("raw", "calibration")
+
+
+def _big(**kw) -> Column:
+    return Column(BigInteger, **kw)
+
+
+class Site(SQLModel, table=True):
+    """A computing centre."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True)
+    tier: int
+    country: str
+    cloud: str | None = None
+    status: str = "active"
+
+
+class Endpoint(SQLModel, table=True):
+    """One storage area at a site (a Rucio RSE)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True)
+    site_id: int = Field(foreign_key="site.id", index=True)
+    media: str
+    capacity_bytes: int | None = Field(default=None, sa_column=_big(nullable=True))
+
+
+class EndpointAttribute(SQLModel, table=True):
+    """A free-form endpoint attribute; booleans are stored as ``true`` / ``false``."""
+
+    __tablename__ = "endpoint_attribute"
+
+    endpoint_id: int = Field(foreign_key="endpoint.id", primary_key=True)
+    key: str = Field(primary_key=True)
+    value: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class Dataset(SQLModel, table=True):
+    """The unit of data management, identified by its DID ``scope:name``."""
+
+    __table_args__ = (
+        Index("ix_dataset_kind_data_type", "kind", "data_type"),
+        Index("ix_dataset_data_type", "data_type"),
+        Index("ix_dataset_scope", "scope"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    did: str = Field(unique=True)
+    scope: str
+    name: str
+    kind: str
+    data_type: str | None = None
+    bytes: int = Field(sa_column=_big(nullable=False))
+    files: int = Field(sa_column=_big(nullable=False))
+    events: int | None = Field(default=None, sa_column=_big(nullable=True))
+    created_at: datetime
+    expires_at: datetime | None = None
+    state: str = "closed"
+
+
+class DatasetMetadata(SQLModel, table=True):
+    """A free-form metadata value of a dataset."""
+
+    __tablename__ = "dataset_metadata"
+
+    dataset_id: int = Field(foreign_key="dataset.id", primary_key=True)
+    key: str = Field(primary_key=True)
+    value: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class Replica(SQLModel, table=True):
+    """One copy of a dataset on one endpoint."""
+
+    __table_args__ = (
+        UniqueConstraint("dataset_id", "endpoint_id", name="uq_replica_dataset_endpoint"),
+        Index("ix_replica_endpoint_state", "endpoint_id", "state"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    dataset_id: int = Field(foreign_key="dataset.id")
+    endpoint_id: int = Field(foreign_key="endpoint.id")
+    state: str = "available"
+    created_at: datetime
+    accessed_at: datetime | None = None
+
+
+class Transformation(SQLModel, table=True):
+    """A versioned, immutable recipe identified by its configuration tag."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    tag: str = Field(unique=True)
+    name: str
+    release: str
+    image: str | None = None
+    image_digest: str | None = None
+    code_repo: str | None = None
+    code_commit: str | None = None
+    command: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    platform: str | None = None
+    cpu_seconds_per_event: float | None = None
+    output_ratio: float | None = None
+
+
+class TransformationParameter(SQLModel, table=True):
+    """A free-form parameter of a transformation."""
+
+    __tablename__ = "transformation_parameter"
+
+    transformation_id: int = Field(foreign_key="transformation.id", primary_key=True)
+    key: str = Field(primary_key=True)
+    value: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class Production(SQLModel, table=True):
+    """One execution of a transformation; ``name`` is its exchange-format id (``task-37222296``)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True)
+    transformation_id: int = Field(foreign_key="transformation.id", index=True)
+    conditions_tag: str | None = None
+    site_id: int | None = Field(default=None, foreign_key="site.id")
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    status: str = "done"
+
+
+class ProductionInput(SQLModel, table=True):
+    """Edge dataset -> production: the dataset was used with a role (input, calibration, config)."""
+
+    __tablename__ = "production_input"
+    __table_args__ = (Index("ix_production_input_dataset", "dataset_id", "production_id"),)
+
+    production_id: int = Field(foreign_key="production.id", primary_key=True)
+    dataset_id: int = Field(foreign_key="dataset.id", primary_key=True)
+    role: str
+
+
+class ProductionOutput(SQLModel, table=True):
+    """Edge production -> dataset: the dataset was generated by the production."""
+
+    __tablename__ = "production_output"
+    __table_args__ = (Index("ix_production_output_production", "production_id", "dataset_id"),)
+
+    dataset_id: int = Field(foreign_key="dataset.id", primary_key=True)
+    production_id: int = Field(foreign_key="production.id")
+
+
+class Pin(SQLModel, table=True):
+    """An exemption from expiry, identified by (dataset, actor, reason)."""
+
+    __table_args__ = (
+        UniqueConstraint("dataset_id", "actor", "reason", name="uq_pin_dataset_actor_reason"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    dataset_id: int = Field(foreign_key="dataset.id", index=True)
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+    until: datetime | None = None
+    actor: str
+
+
+class Journal(SQLModel, table=True):
+    """One entry per change to the catalog: who, when, which command, what changed."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(index=True)
+    actor: str
+    command: str = Field(sa_column=Column(Text, nullable=False))
+    summary: str = Field(sa_column=Column(Text, nullable=False))
+    reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))

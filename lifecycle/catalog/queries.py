@@ -1,0 +1,328 @@
+"""Named read queries of the catalog, each one SQL statement (or a few) returning DataFrames."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from lifecycle.errors import UnknownDataset, UsageError
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from sqlalchemy.engine import Connection
+
+TIMESTAMP_COLUMNS = {
+    "created_at",
+    "expires_at",
+    "accessed_at",
+    "started_at",
+    "finished_at",
+    "until",
+    "at",
+}
+
+
+def frame(conn: Connection, sql: str, **params: Any) -> pd.DataFrame:
+    """Run ``sql`` and return its rows as a DataFrame with UTC timestamps."""
+    import pandas as pd
+
+    from lifecycle.exchange.exporter import to_utc
+
+    statement = sa.text(sql)
+    for name, value in params.items():
+        if isinstance(value, list | tuple):
+            statement = statement.bindparams(sa.bindparam(name, expanding=True))
+    result = conn.execute(statement, params)
+    out = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+    for column in out.columns:
+        if column in TIMESTAMP_COLUMNS:
+            out[column] = to_utc(out[column])
+    return out
+
+
+def sites(conn: Connection) -> pd.DataFrame:
+    return frame(
+        conn,
+        """
+        SELECT s.name, s.tier, s.country, s.cloud, s.status,
+               COUNT(e.id) AS endpoints,
+               SUM(CASE WHEN e.media = 'tape' THEN 1 ELSE 0 END) AS tape_endpoints,
+               SUM(CASE WHEN e.media = 'disk' THEN 1 ELSE 0 END) AS disk_endpoints
+        FROM site s LEFT JOIN endpoint e ON e.site_id = s.id
+        GROUP BY s.id, s.name, s.tier, s.country, s.cloud, s.status
+        ORDER BY s.tier, s.name
+        """,
+    )
+
+
+def endpoints(conn: Connection, site: str | None = None, media: str | None = None):
+    """Endpoints with their site's attributes and their own attributes as extra columns."""
+    where, params = [], {}
+    if site:
+        where.append("s.name = :site")
+        params["site"] = site
+    if media:
+        where.append("e.media = :media")
+        params["media"] = media
+    out = frame(
+        conn,
+        f"""
+        SELECT e.id AS _id, e.name, s.name AS site, e.media, e.capacity_bytes,
+               s.tier, s.country, s.cloud, s.status AS site_status
+        FROM endpoint e JOIN site s ON s.id = e.site_id
+        {"WHERE " + " AND ".join(where) if where else ""}
+        ORDER BY s.tier, e.name
+        """,
+        **params,
+    )
+    attrs = frame(conn, "SELECT endpoint_id AS _id, key, value FROM endpoint_attribute")
+    if not attrs.empty and not out.empty:
+        wide = attrs.pivot(index="_id", columns="key", values="value")
+        wide = wide[[c for c in sorted(wide.columns) if c not in out.columns]]
+        wide.columns.name = None
+        out = out.merge(wide, left_on="_id", right_index=True, how="left")
+    return out.drop(columns="_id")
+
+
+def _glob_to_like(pattern: str) -> str:
+    escaped = pattern.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped.replace("*", "%").replace("?", "_")
+
+
+def datasets(
+    conn: Connection,
+    *,
+    kind: list[str] | None = None,
+    data_type: list[str] | None = None,
+    scope: list[str] | None = None,
+    name: str | None = None,
+    site: str | None = None,
+    limit: int | None = 1000,
+) -> pd.DataFrame:
+    """Datasets matching every filter given, ordered by DID, with their available replicas."""
+    where, params = [], {}
+    if kind:
+        where.append("d.kind IN :kind")
+        params["kind"] = list(kind)
+    if data_type:
+        ors = []
+        for i, value in enumerate(data_type):
+            ors.append(f"d.data_type LIKE :dt{i} ESCAPE '\\'")
+            params[f"dt{i}"] = _glob_to_like(value)
+        where.append("(" + " OR ".join(ors) + ")")
+    if scope:
+        where.append("d.scope IN :scope")
+        params["scope"] = list(scope)
+    if name:
+        column = "d.did" if ":" in name else "d.name"
+        where.append(f"{column} LIKE :name ESCAPE '\\'")
+        params["name"] = _glob_to_like(name)
+    if site:
+        where.append(
+            "EXISTS (SELECT 1 FROM replica r JOIN endpoint e ON e.id = r.endpoint_id "
+            "JOIN site s ON s.id = e.site_id WHERE r.dataset_id = d.id AND s.name = :site)"
+        )
+        params["site"] = site
+    if limit is not None and limit < 0:
+        raise UsageError("--limit: must be 0 (no limit) or more")
+    return frame(
+        conn,
+        f"""
+        SELECT d.did, d.kind, d.data_type, d.bytes, d.files, d.events, d.state,
+               d.created_at, d.expires_at,
+               (SELECT COUNT(*) FROM replica r
+                 WHERE r.dataset_id = d.id AND r.state = 'available') AS available_replicas
+        FROM dataset d
+        {"WHERE " + " AND ".join(where) if where else ""}
+        ORDER BY d.did
+        {f"LIMIT {int(limit)}" if limit else ""}
+        """,
+        **params,
+    )
+
+
+def count_datasets(conn: Connection) -> int:
+    return int(conn.exec_driver_sql("SELECT COUNT(*) FROM dataset").scalar() or 0)
+
+
+def dataset_id(conn: Connection, did: str) -> int:
+    """The surrogate id of ``did`` (given with or without its scope)."""
+    from lifecycle.nomenclature import normalize_did
+
+    value = conn.execute(
+        sa.text("SELECT id FROM dataset WHERE did = :did"), {"did": normalize_did(did)}
+    ).scalar()
+    if value is None:
+        raise UnknownDataset(did)
+    return int(value)
+
+
+def replicas(conn: Connection, did: str) -> pd.DataFrame:
+    """Replicas of one dataset with where they are."""
+    return frame(
+        conn,
+        """
+        SELECT e.name AS endpoint, s.name AS site, e.media, r.state, r.created_at,
+               r.accessed_at, s.tier, s.country
+        FROM replica r JOIN endpoint e ON e.id = r.endpoint_id JOIN site s ON s.id = e.site_id
+        WHERE r.dataset_id = :id
+        ORDER BY s.tier, e.name
+        """,
+        id=dataset_id(conn, did),
+    )
+
+
+@dataclass
+class DatasetDetails:
+    """Everything ``datasets show`` prints about one dataset."""
+
+    dataset: dict[str, Any]
+    metadata: dict[str, str]
+    replicas: pd.DataFrame
+    producer: dict[str, Any] | None
+    producer_inputs: pd.DataFrame
+    consumers: pd.DataFrame
+    pins: pd.DataFrame = field(repr=False, default=None)
+
+    def to_dict(self) -> dict[str, Any]:
+        from lifecycle.formats import records
+
+        return {
+            **self.dataset,
+            "metadata": self.metadata,
+            "replicas": records(self.replicas),
+            "producer": None
+            if self.producer is None
+            else {**self.producer, "inputs": records(self.producer_inputs)},
+            "consumers": records(self.consumers),
+            "pins": records(self.pins),
+        }
+
+
+def dataset_details(conn: Connection, did: str) -> DatasetDetails:
+    ident = dataset_id(conn, did)
+    row = frame(
+        conn,
+        "SELECT did, scope, name, kind, data_type, bytes, files, events, created_at, "
+        "expires_at, state FROM dataset WHERE id = :id",
+        id=ident,
+    )
+    meta = frame(
+        conn,
+        "SELECT key, value FROM dataset_metadata WHERE dataset_id = :id ORDER BY key",
+        id=ident,
+    )
+    producer = frame(
+        conn,
+        """
+        SELECT p.id AS _pid, p.name AS production, t.tag AS transformation, t.name AS
+               transformation_name, t.release, t.image, t.image_digest, t.code_commit,
+               t.command, p.conditions_tag, s.name AS site, p.started_at, p.finished_at,
+               p.status
+        FROM production_output o JOIN production p ON p.id = o.production_id
+        JOIN transformation t ON t.id = p.transformation_id
+        LEFT JOIN site s ON s.id = p.site_id
+        WHERE o.dataset_id = :id
+        """,
+        id=ident,
+    )
+    inputs = None
+    if not producer.empty:
+        inputs = frame(
+            conn,
+            """
+            SELECT d.did, i.role, d.kind, d.data_type, d.state
+            FROM production_input i JOIN dataset d ON d.id = i.dataset_id
+            WHERE i.production_id = :pid ORDER BY i.role, d.did
+            """,
+            pid=int(producer["_pid"].iloc[0]),
+        )
+    consumers = frame(
+        conn,
+        """
+        SELECT p.name AS production, i.role, t.tag AS transformation, d.did AS output,
+               d.data_type AS output_data_type
+        FROM production_input i JOIN production p ON p.id = i.production_id
+        JOIN transformation t ON t.id = p.transformation_id
+        LEFT JOIN production_output o ON o.production_id = p.id
+        LEFT JOIN dataset d ON d.id = o.dataset_id
+        WHERE i.dataset_id = :id ORDER BY p.name, d.did
+        """,
+        id=ident,
+    )
+    pins = frame(
+        conn, "SELECT reason, until, actor FROM pin WHERE dataset_id = :id ORDER BY actor", id=ident
+    )
+    from lifecycle.formats import records
+
+    return DatasetDetails(
+        dataset=records(row)[0],
+        metadata=dict(zip(meta["key"], meta["value"], strict=True)),
+        replicas=replicas(conn, row["did"].iloc[0]),
+        producer=None if producer.empty else records(producer.drop(columns="_pid"))[0],
+        producer_inputs=inputs if inputs is not None else frame(conn, "SELECT 1 AS did WHERE 1=0"),
+        consumers=consumers,
+        pins=pins,
+    )
+
+
+@dataclass
+class Overview:
+    """The catalog at a glance: sites by tier, datasets by kind and data type, replicas."""
+
+    sites_by_tier: pd.DataFrame
+    datasets_by_kind: pd.DataFrame
+    replicas_by_state: pd.DataFrame
+
+    def to_dict(self) -> dict[str, Any]:
+        from lifecycle.formats import records
+
+        return {
+            "sites_by_tier": records(self.sites_by_tier),
+            "datasets_by_kind": records(self.datasets_by_kind),
+            "replicas_by_state": records(self.replicas_by_state),
+        }
+
+
+def overview(conn: Connection) -> Overview:
+    by_tier = frame(
+        conn,
+        """
+        SELECT s.tier, COUNT(DISTINCT s.id) AS sites,
+               COUNT(e.id) AS endpoints,
+               COALESCE(SUM(CASE WHEN e.media = 'tape' THEN e.capacity_bytes END), 0)
+                   AS tape_capacity_bytes,
+               COALESCE(SUM(CASE WHEN e.media = 'disk' THEN e.capacity_bytes END), 0)
+                   AS disk_capacity_bytes
+        FROM site s LEFT JOIN endpoint e ON e.site_id = s.id
+        GROUP BY s.tier ORDER BY s.tier
+        """,
+    )
+    by_kind = frame(
+        conn,
+        """
+        SELECT kind, COALESCE(data_type, '') AS data_type, COUNT(*) AS datasets,
+               SUM(bytes) AS bytes, SUM(files) AS files
+        FROM dataset GROUP BY kind, COALESCE(data_type, '') ORDER BY kind, data_type
+        """,
+    )
+    by_state = frame(
+        conn,
+        """
+        SELECT e.media, r.state, COUNT(*) AS replicas, SUM(d.bytes) AS bytes
+        FROM replica r JOIN endpoint e ON e.id = r.endpoint_id
+        JOIN dataset d ON d.id = r.dataset_id
+        GROUP BY e.media, r.state ORDER BY e.media, r.state
+        """,
+    )
+    return Overview(by_tier, by_kind, by_state)
+
+
+def journal(conn: Connection, limit: int | None = 50) -> pd.DataFrame:
+    return frame(
+        conn,
+        f"SELECT id, at, actor, command, summary, reason FROM journal ORDER BY id DESC"
+        f"{f' LIMIT {int(limit)}' if limit else ''}",
+    )

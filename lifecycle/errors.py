@@ -1,0 +1,69 @@
+"""The one exception root of lifecycle and its specific subclasses.
+
+Every error a user can cause is a :class:`LifecycleError`; the CLI maps each class to an exit code in
+one place (``lifecycle.cli.app``). Library code raises, never exits.
+"""
+
+from __future__ import annotations
+
+
+class LifecycleError(Exception):
+    """Root of every error lifecycle reports to its user."""
+
+    exit_code = 2
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UsageError(LifecycleError):
+    """Bad options or arguments (exit 2)."""
+
+
+class UnknownDataset(LifecycleError):
+    """A DID that the catalog does not hold."""
+
+    def __init__(self, did: str) -> None:
+        super().__init__(f"unknown dataset {did!r}: check the scope and name (see 'datasets list')")
+        self.did = did
+
+
+class ImportRowError(LifecycleError):
+    """A row of an exchange-format file that cannot be imported: ``file:row: column: reason``."""
+
+    def __init__(self, file: str, row: int | str, column: str, reason: str) -> None:
+        super().__init__(f"{file}:{row}: {column}: {reason}")
+        self.file = file
+        self.row = row
+        self.column = column
+        self.reason = reason
+
+
+class CatalogError(LifecycleError):
+    """The catalog database cannot be used as asked (bad URL, unreachable, wrong schema)."""
+
+
+class SchemaTooNew(CatalogError):
+    """The catalog was written by a newer lifecycle than this one."""
+
+    def __init__(self, found: str, known: str) -> None:
+        super().__init__(
+            f"catalog schema revision {found!r} is newer than this lifecycle understands "
+            f"(latest known: {known!r}); upgrade lifecycle before using this catalog"
+        )
+        self.found = found
+        self.known = known
+
+
+class CatalogLocked(LifecycleError):
+    """Another run holds the catalog's write lock (exit 3)."""
+
+    exit_code = 3
+
+    def __init__(self, detail: str = "") -> None:
+        msg = "the catalog is locked by another run; try again when it has finished"
+        super().__init__(f"{msg} ({detail})" if detail else msg)

@@ -1,0 +1,247 @@
+"""The catalog as exchange-format tables: frames read back from the database, and files written.
+
+:func:`catalog_frame` returns a table in exactly the normalized shape the reader produces, plus an
+``_id`` column with the row's surrogate key where it has one; the importer uses it to compare
+incoming rows with what the catalog holds, the exporter to write files.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+
+from lifecycle.errors import UsageError
+from lifecycle.exchange.spec import TABLES, Table
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from sqlalchemy.engine import Connection
+
+EXPORT_FORMATS = ("csv", "parquet")
+# Above this many keys a filtered read fetches the whole table and filters in memory.
+_IN_LIMIT = 20_000
+_IN_CHUNK = 500
+
+# SELECT of each table in exchange shape; {where} is replaced by an optional key filter.
+_QUERIES: dict[str, tuple[str, str]] = {
+    # table: (sql, column filtered by key)
+    "sites": (
+        "SELECT s.id AS _id, s.name, s.tier, s.country, s.cloud, s.status FROM site s {where}",
+        "s.name",
+    ),
+    "endpoints": (
+        "SELECT e.id AS _id, e.name, s.name AS site, e.media, e.capacity_bytes "
+        "FROM endpoint e JOIN site s ON s.id = e.site_id {where}",
+        "e.name",
+    ),
+    "datasets": (
+        "SELECT d.id AS _id, d.did, d.kind, d.data_type, d.bytes, d.files, d.events, "
+        "d.created_at, d.expires_at, d.state FROM dataset d {where}",
+        "d.did",
+    ),
+    "replicas": (
+        "SELECT r.id AS _id, d.did, e.name AS endpoint, r.state, r.created_at, r.accessed_at "
+        "FROM replica r JOIN dataset d ON d.id = r.dataset_id "
+        "JOIN endpoint e ON e.id = r.endpoint_id {where}",
+        "d.did",
+    ),
+    "transformations": (
+        "SELECT t.id AS _id, t.tag, t.name, t.release, t.image, t.image_digest, t.code_repo, "
+        "t.code_commit, t.command, t.platform, t.cpu_seconds_per_event, t.output_ratio "
+        "FROM transformation t {where}",
+        "t.tag",
+    ),
+    "productions": (
+        "SELECT p.id AS _id, p.name AS id, t.tag AS transformation, p.conditions_tag, "
+        "s.name AS site, p.started_at, p.finished_at, p.status FROM production p "
+        "JOIN transformation t ON t.id = p.transformation_id "
+        "LEFT JOIN site s ON s.id = p.site_id {where}",
+        "p.name",
+    ),
+    "production_io": (
+        "SELECT p.name AS production, d.did, i.role FROM production_input i "
+        "JOIN production p ON p.id = i.production_id JOIN dataset d ON d.id = i.dataset_id {where} "
+        "UNION ALL "
+        "SELECT p.name AS production, d.did, 'output' AS role FROM production_output o "
+        "JOIN production p ON p.id = o.production_id JOIN dataset d ON d.id = o.dataset_id {where}",
+        "p.name",
+    ),
+    "pins": (
+        "SELECT n.id AS _id, d.did, n.reason, n.until, n.actor FROM pin n "
+        "JOIN dataset d ON d.id = n.dataset_id {where}",
+        "d.did",
+    ),
+}
+# Key/value tables holding each table's extra columns: (table, id column).
+_EXTRAS: dict[str, tuple[str, str]] = {
+    "endpoints": ("endpoint_attribute", "endpoint_id"),
+    "datasets": ("dataset_metadata", "dataset_id"),
+    "transformations": ("transformation_parameter", "transformation_id"),
+}
+
+
+def catalog_frame(conn: Connection, name: str, keys: pd.Series | None = None) -> pd.DataFrame:
+    """Table ``name`` of the catalog in normalized exchange shape, optionally only rows whose
+    first key column is in ``keys``."""
+    import pandas as pd
+
+    table = TABLES[name]
+    sql, key_column = _QUERIES[name]
+    if keys is None or len(keys) > _IN_LIMIT:
+        frame = _fetch(conn, sql.format(where=""))
+        if keys is not None:
+            frame = frame[frame[table.key[0]].isin(keys)]
+    else:
+        unique = list(dict.fromkeys(keys.dropna().tolist()))
+        parts = [
+            _fetch(
+                conn,
+                sql.format(where=f"WHERE {key_column} IN :keys"),
+                {"keys": unique[i : i + _IN_CHUNK]},
+            )
+            for i in range(0, len(unique), _IN_CHUNK)
+        ]
+        frame = (
+            pd.concat(parts, ignore_index=True)
+            if parts
+            else _fetch(conn, sql.format(where="WHERE 1 = 0"))
+        )
+    frame = _typed(table, frame)
+    if name in _EXTRAS:
+        frame = _with_extras(conn, name, frame)
+    return frame.reset_index(drop=True)
+
+
+def _fetch(conn: Connection, sql: str, params: dict | None = None) -> pd.DataFrame:
+    import pandas as pd
+
+    statement = sa.text(sql)
+    if params:
+        statement = statement.bindparams(sa.bindparam("keys", expanding=True))
+    result = conn.execute(statement, params or {})
+    return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+
+
+def _typed(table: Table, frame: pd.DataFrame) -> pd.DataFrame:
+    import pandas as pd
+
+    for column in table.columns:
+        values = frame[column.name]
+        if column.type == "int":
+            frame[column.name] = pd.to_numeric(values).astype("Int64")
+        elif column.type == "float":
+            frame[column.name] = pd.to_numeric(values).astype("float64")
+        elif column.type == "timestamp":
+            frame[column.name] = to_utc(values)
+        else:
+            frame[column.name] = values.astype("string")
+    if "_id" in frame.columns:
+        frame["_id"] = frame["_id"].astype("int64")
+    return frame
+
+
+def to_utc(values: pd.Series) -> pd.Series:
+    """Timestamps as read from either database (SQLite text, PostgreSQL datetimes) in UTC."""
+    import pandas as pd
+
+    if pd.api.types.is_datetime64_any_dtype(values):
+        out = values if values.dt.tz is not None else values.dt.tz_localize("UTC")
+    else:
+        out = pd.to_datetime(values, utc=True, format="ISO8601")
+    return out.dt.tz_convert("UTC").astype("datetime64[us, UTC]")
+
+
+def _with_extras(conn: Connection, name: str, frame: pd.DataFrame) -> pd.DataFrame:
+    extra_table, id_column = _EXTRAS[name]
+    if frame.empty:
+        return frame
+    if len(frame) > _IN_LIMIT:
+        pairs = _fetch(conn, f"SELECT {id_column} AS _id, key, value FROM {extra_table}")
+        pairs = pairs[pairs["_id"].isin(frame["_id"])]
+    else:
+        ids = frame["_id"].tolist()
+        import pandas as pd
+
+        pairs = pd.concat(
+            [
+                _fetch(
+                    conn,
+                    f"SELECT {id_column} AS _id, key, value FROM {extra_table} "
+                    f"WHERE {id_column} IN :keys",
+                    {"keys": ids[i : i + _IN_CHUNK]},
+                )
+                for i in range(0, len(ids), _IN_CHUNK)
+            ],
+            ignore_index=True,
+        )
+    if pairs.empty:
+        return frame
+    wide = pairs.pivot(index="_id", columns="key", values="value")
+    wide = wide[sorted(wide.columns)].astype("string")
+    wide.columns.name = None
+    return frame.merge(wide, left_on="_id", right_index=True, how="left")
+
+
+def format_timestamps(values: pd.Series) -> pd.Series:
+    """ISO 8601 in UTC with ``Z``; microseconds only where a value has them."""
+    utc = values.dt.tz_convert("UTC") if values.dt.tz is not None else values
+    whole = utc.dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    fraction = utc.dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return whole.where(utc.dt.microsecond.fillna(0) == 0, fraction).astype("string")
+
+
+def export_directory(conn: Connection, directory: Path, fmt: str = "csv") -> dict[str, int]:
+    """Write every table of the catalog to ``directory`` as ``<table>.<fmt>``; returns row counts."""
+    if fmt not in EXPORT_FORMATS:
+        raise UsageError(f"--format: {fmt!r} is not one of {', '.join(EXPORT_FORMATS)}")
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    counts = {}
+    for name, table in TABLES.items():
+        frame = catalog_frame(conn, name).drop(columns="_id", errors="ignore")
+        frame = frame.sort_values(list(table.key), kind="stable").reset_index(drop=True)
+        other = directory / f"{name}.{'parquet' if fmt == 'csv' else 'csv'}"
+        if other.exists():  # one file per table: don't leave the other format's copy behind
+            other.unlink()
+        path = directory / f"{name}.{fmt}"
+        if fmt == "csv":
+            _write_csv(table, frame, path)
+        else:
+            _write_parquet(table, frame, path)
+        counts[name] = len(frame)
+    return counts
+
+
+def _write_csv(table: Table, frame: pd.DataFrame, path: Path) -> None:
+    out = frame.copy()
+    for column in table.columns:
+        if column.type == "timestamp":
+            out[column.name] = format_timestamps(out[column.name])
+    out.to_csv(path, index=False, na_rep="", lineterminator="\n")
+
+
+def arrow_schema(table: Table, extras: list[str]):
+    """The Parquet schema of ``table`` with its extra columns as text."""
+    import pyarrow as pa
+
+    types = {
+        "int": pa.int64(),
+        "float": pa.float64(),
+        "timestamp": pa.timestamp("us", tz="UTC"),
+    }
+    fields = [pa.field(c.name, types.get(c.type, pa.string())) for c in table.columns]
+    fields += [pa.field(name, pa.string()) for name in extras]
+    return pa.schema(fields)
+
+
+def _write_parquet(table: Table, frame: pd.DataFrame, path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    extras = [c for c in frame.columns if c not in table.column_names]
+    arrow = pa.Table.from_pandas(
+        frame, schema=arrow_schema(table, extras), preserve_index=False
+    ).replace_schema_metadata(None)
+    pq.write_table(arrow, path, compression="zstd")

@@ -1,0 +1,358 @@
+"""Reading exchange-format files into validated, normalized DataFrames.
+
+Everything that can be checked without the catalog is checked here, column by column with
+vectorized operations: required columns and values, types, enumerations, sizes, timestamps, DIDs,
+and duplicate keys inside a file. The first problem raises :class:`ImportRowError` naming file, row
+and column. Rows are numbered as a person finds them: the line number in a CSV file (the header is
+line 1) and the 1-based record number in a Parquet file.
+
+A normalized frame has the spec's columns in the spec's order, then the extra columns sorted by
+name; text as strings, integers as ``Int64``, floats as ``float64``, timestamps as UTC; DIDs as
+``scope:name``; extra values as text, booleans spelled ``true`` / ``false``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from lifecycle.errors import ImportRowError, UsageError
+from lifecycle.exchange.spec import TABLES, Column, Table
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+SUFFIXES = (".csv", ".parquet")
+HEADER = "header"
+
+
+@dataclass
+class Source:
+    """One table read from a file: ``frame.index`` holds the row numbers used in messages."""
+
+    table: Table
+    path: Path
+    frame: pd.DataFrame
+    extras: list[str]
+
+    @property
+    def file(self) -> str:
+        return self.path.name
+
+    def error(self, row: int | str, column: str, reason: str) -> ImportRowError:
+        return ImportRowError(self.file, row, column, reason)
+
+
+def read_directory(directory: Path) -> dict[str, Source]:
+    """Read and validate every table file of ``directory`` (tables in FORMAT.md order)."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise UsageError(f"{directory}: not a directory")
+    found: dict[str, Path] = {}
+    for path in sorted(directory.iterdir()):
+        if path.suffix not in SUFFIXES or not path.is_file():
+            continue
+        if path.stem not in TABLES:
+            raise UsageError(
+                f"{path}: unknown table {path.stem!r}; exchange tables are {', '.join(TABLES)}"
+            )
+        if path.stem in found:
+            raise UsageError(f"{directory}: both {found[path.stem].name} and {path.name}; keep one")
+        found[path.stem] = path
+    if not found:
+        raise UsageError(f"{directory}: no exchange-format tables (*.csv or *.parquet) found")
+    return {name: read_table(TABLES[name], found[name]) for name in TABLES if name in found}
+
+
+def read_table(table: Table, path: Path) -> Source:
+    """Read one file and validate it against ``table``."""
+    frame = _read_file(path)
+    source = Source(table, path, frame, [])
+    _check_columns(source)
+    for column in table.columns:
+        if column.name in frame.columns:
+            frame[column.name] = _normalize(source, column, frame[column.name])
+        else:
+            frame[column.name] = _absent(column, len(frame), frame.index)
+    source.extras = sorted(c for c in frame.columns if c not in table.column_names)
+    for name in source.extras:
+        frame[name] = _extra_text(frame[name])
+    source.frame = frame[list(table.column_names) + source.extras]
+    if table.name == "datasets":
+        _derive_dataset_columns(source)
+    _drop_duplicate_keys(source)
+    return source
+
+
+def _read_file(path: Path) -> pd.DataFrame:
+    import pyarrow as pa
+
+    try:
+        if path.suffix == ".csv":
+            import pyarrow.csv as pacsv
+
+            names = _csv_header(path)
+            arrow = pacsv.read_csv(
+                path,
+                convert_options=pacsv.ConvertOptions(
+                    column_types={n: pa.string() for n in names},
+                    strings_can_be_null=True,
+                    null_values=[""],
+                    quoted_strings_can_be_null=False,
+                ),
+            )
+            first_row = 2
+        else:
+            import pyarrow.parquet as pq
+
+            arrow = pq.read_table(path)
+            first_row = 1
+    except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as exc:
+        raise ImportRowError(path.name, HEADER, "*", f"cannot read file: {exc}") from exc
+    frame = arrow.to_pandas()
+    frame.index = range(first_row, first_row + len(frame))
+    return frame
+
+
+def _csv_header(path: Path) -> list[str]:
+    import csv
+
+    with path.open(newline="", encoding="utf-8-sig") as f:
+        return next(csv.reader(f), [])
+
+
+def _check_columns(source: Source) -> None:
+    columns = list(source.frame.columns)
+    seen: set[str] = set()
+    for name in columns:
+        if name in seen:
+            raise source.error(HEADER, name, "column appears twice")
+        if not str(name).strip():
+            raise source.error(HEADER, repr(name), "empty column name")
+        seen.add(name)
+    for column in source.table.columns:
+        if column.required and column.name not in seen:
+            raise source.error(HEADER, column.name, "required column is missing")
+    unknown = [c for c in columns if c not in source.table.column_names]
+    if unknown and source.table.extras is None:
+        raise source.error(
+            HEADER,
+            unknown[0],
+            f"unknown column; {source.table.name} takes only {', '.join(source.table.column_names)}",
+        )
+
+
+def _first(mask: pd.Series) -> int | None:
+    """The row number of the first True in ``mask``, or None."""
+    if not mask.any():
+        return None
+    return mask.idxmax()
+
+
+def _absent(column: Column, n: int, index) -> pd.Series:
+    import pandas as pd
+
+    dtype = {"int": "Int64", "float": "float64", "timestamp": "datetime64[us, UTC]"}.get(
+        column.type, "string"
+    )
+    value = column.default if column.default is not None else None
+    return pd.Series([value] * n, index=index, dtype=dtype)
+
+
+def _normalize(source: Source, column: Column, values: pd.Series) -> pd.Series:
+    converter = {
+        "text": _text,
+        "enum": _enum,
+        "did": _did,
+        "int": _int,
+        "float": _float,
+        "timestamp": _timestamp,
+    }[column.type]
+    out = converter(source, column, values)
+    if column.required:
+        row = _first(out.isna())
+        if row is not None:
+            raise source.error(row, column.name, "missing value (the column is required)")
+    return out
+
+
+def _as_text(values: pd.Series) -> pd.Series:
+    import pandas as pd
+
+    if pd.api.types.is_bool_dtype(values):
+        return values.map({True: "true", False: "false"}).astype("string")
+    if pd.api.types.is_float_dtype(values):
+        return values.map(lambda v: None if v != v else repr(v)).astype("string")
+    if pd.api.types.is_integer_dtype(values):
+        return values.astype("Int64").astype("string")
+    if pd.api.types.is_datetime64_any_dtype(values):
+        from lifecycle.exchange.exporter import format_timestamps
+
+        return format_timestamps(values)
+    return values.astype("string")
+
+
+def _text(source: Source, column: Column, values: pd.Series) -> pd.Series:
+    return _as_text(values)
+
+
+def _enum(source: Source, column: Column, values: pd.Series) -> pd.Series:
+    out = _as_text(values)
+    if column.default is not None:
+        out = out.fillna(column.default)
+    row = _first(out.notna() & ~out.isin(column.choices))
+    if row is not None:
+        raise source.error(
+            row,
+            column.name,
+            f"{out[row]!r} is not one of {', '.join(column.choices)}",
+        )
+    return out
+
+
+def _int(source: Source, column: Column, values: pd.Series) -> pd.Series:
+    import pandas as pd
+
+    if pd.api.types.is_bool_dtype(values):
+        row = _first(values.notna())
+        if row is not None:
+            raise source.error(row, column.name, f"expected an integer, got {values[row]!r}")
+        out = values.astype("Int64")
+    elif pd.api.types.is_integer_dtype(values):
+        out = values.astype("Int64")
+    elif pd.api.types.is_float_dtype(values):
+        row = _first(values.notna() & (values % 1 != 0))
+        if row is not None:
+            raise source.error(row, column.name, f"expected an integer, got {values[row]!r}")
+        out = values.astype("Int64")
+    else:
+        text = values.astype("string").str.strip()
+        row = _first(text.notna() & ~text.str.fullmatch(r"[+-]?\d{1,18}").fillna(False))
+        if row is not None:
+            raise source.error(row, column.name, f"expected an integer, got {values[row]!r}")
+        out = pd.to_numeric(text).astype("Int64")
+    _check_range(source, column, out)
+    return out
+
+
+def _float(source: Source, column: Column, values: pd.Series) -> pd.Series:
+    import pandas as pd
+
+    if pd.api.types.is_bool_dtype(values):
+        out = pd.Series(float("nan"), index=values.index)
+        bad = values.notna()
+    elif pd.api.types.is_numeric_dtype(values):
+        out = values.astype("float64")
+        bad = values.isna() & False
+    else:
+        text = values.astype("string").str.strip()
+        out = pd.to_numeric(text, errors="coerce").astype("float64")
+        bad = text.notna() & out.isna()
+    row = _first(bad)
+    if row is not None:
+        raise source.error(row, column.name, f"expected a number, got {values[row]!r}")
+    _check_range(source, column, out)
+    return out
+
+
+def _check_range(source: Source, column: Column, out: pd.Series) -> None:
+    if column.nonnegative:
+        row = _first((out < 0).fillna(False))
+        if row is not None:
+            raise source.error(row, column.name, f"must not be negative, got {out[row]}")
+    if column.maximum is not None:
+        row = _first((out > column.maximum).fillna(False))
+        if row is not None:
+            raise source.error(
+                row, column.name, f"must be at most {column.maximum}, got {out[row]}"
+            )
+
+
+def _timestamp(source: Source, column: Column, values: pd.Series) -> pd.Series:
+    import pandas as pd
+
+    if pd.api.types.is_datetime64_any_dtype(values):
+        out = values if values.dt.tz is not None else values.dt.tz_localize("UTC")
+        return out.dt.tz_convert("UTC").astype("datetime64[us, UTC]")
+    text = _as_text(values).str.strip()
+    # Only ISO 8601: a date, optionally with time, fraction and offset (no offset means UTC).
+    iso = text.str.fullmatch(
+        r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}(:?\d{2})?)?)?"
+    ).fillna(False)
+    parsed = pd.to_datetime(text.where(iso), utc=True, format="ISO8601", errors="coerce")
+    row = _first(text.notna() & parsed.isna())
+    if row is not None:
+        raise source.error(
+            row,
+            column.name,
+            f"unparseable timestamp {values[row]!r} (use ISO 8601, e.g. 2018-06-02T14:03:00Z)",
+        )
+    return parsed.astype("datetime64[us, UTC]")
+
+
+def _did(source: Source, column: Column, values: pd.Series) -> pd.Series:
+    from lifecycle.nomenclature import normalize_dids
+
+    text = _as_text(values).str.strip()
+    dids, valid = normalize_dids(text)
+    row = _first(text.notna() & ~valid)
+    if row is not None:
+        raise source.error(
+            row, column.name, f"{values[row]!r} is not a DID (scope:name, or an ATLAS-style name)"
+        )
+    return dids
+
+
+def _extra_text(values: pd.Series) -> pd.Series:
+    out = _as_text(values)
+    lower = out.str.lower()
+    return out.mask(lower.isin(("true", "false")), lower)
+
+
+def _derive_dataset_columns(source: Source) -> None:
+    """Fill ``data_type`` from ATLAS-style names where the file leaves it empty."""
+    from lifecycle.nomenclature import infer_data_types
+
+    frame = source.frame
+    missing = frame["data_type"].isna()
+    if missing.any():
+        frame.loc[missing, "data_type"] = infer_data_types(frame.loc[missing, "did"])
+
+
+def _drop_duplicate_keys(source: Source) -> None:
+    """Drop repeated identical rows; a repeated key with other content is an error."""
+    frame = source.frame
+    key = list(source.table.key)
+    repeated = frame.duplicated(subset=key, keep=False)
+    if not repeated.any():
+        return
+    frame = frame[~frame.duplicated(keep="first")]
+    clash = frame.duplicated(subset=key, keep="first")
+    row = _first(clash)
+    if row is not None:
+        first = frame[(frame[key] == frame.loc[row, key]).all(axis=1)].iloc[0]
+        differing = next(c for c in frame.columns if not _same(first[c], frame.loc[row, c]))
+        raise source.error(
+            row,
+            differing,
+            f"duplicate key {_key_text(frame.loc[row, key])} with different content "
+            f"(first at row {first.name}: {first[differing]!r}, here: {frame.loc[row, differing]!r})",
+        )
+    source.frame = frame
+
+
+def _same(a, b) -> bool:
+    import pandas as pd
+
+    if pd.isna(a) and pd.isna(b):
+        return True
+    if pd.isna(a) or pd.isna(b):
+        return False
+    return a == b
+
+
+def _key_text(values) -> str:
+    return (
+        "(" + ", ".join(str(v) for v in values) + ")" if len(values) > 1 else repr(values.iloc[0])
+    )

@@ -1,0 +1,134 @@
+"""The output-format registry: every listing renders through one of these by name.
+
+Renderers take a DataFrame and write to a text stream. ``table`` is for people (a rich table,
+sizes made readable); ``json`` and ``csv`` are stable machine output: JSON is an array of objects
+with ISO 8601 UTC timestamps and ``null`` for missing values.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from datetime import datetime
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+Renderer = Callable[["pd.DataFrame", IO[str], str | None], None]
+FORMATS: dict[str, Renderer] = {}
+LISTING_FORMATS = ("table", "json", "csv")
+
+
+def register(name: str) -> Callable[[Renderer], Renderer]:
+    """Register a renderer under ``name`` (built-in formats use this too)."""
+
+    def decorate(fn: Renderer) -> Renderer:
+        FORMATS[name] = fn
+        return fn
+
+    return decorate
+
+
+def render(frame: pd.DataFrame, fmt: str, out: IO[str], title: str | None = None) -> None:
+    from lifecycle.errors import UsageError
+
+    try:
+        renderer = FORMATS[fmt]
+    except KeyError:
+        raise UsageError(f"--format: {fmt!r} is not one of {', '.join(FORMATS)}") from None
+    renderer(frame, out, title)
+
+
+def json_value(value: Any) -> Any:
+    """A JSON-safe scalar: ISO timestamps in UTC with Z, None for missing values."""
+    import pandas as pd
+
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, datetime | pd.Timestamp):
+        text = value.isoformat()
+        return text.replace("+00:00", "Z")
+    if hasattr(value, "item"):  # numpy scalars
+        return json_value(value.item())
+    return value
+
+
+def records(frame: pd.DataFrame | None) -> list[dict[str, Any]]:
+    """Rows of ``frame`` as JSON-safe dicts."""
+    if frame is None:
+        return []
+    columns = list(frame.columns)
+    return [
+        {c: json_value(v) for c, v in zip(columns, row, strict=True)}
+        for row in frame.itertuples(index=False, name=None)
+    ]
+
+
+@register("json")
+def _json(frame: pd.DataFrame, out: IO[str], title: str | None = None) -> None:
+    json.dump(records(frame), out, indent=2)
+    out.write("\n")
+
+
+@register("csv")
+def _csv(frame: pd.DataFrame, out: IO[str], title: str | None = None) -> None:
+    text = frame.copy()
+    for column in text.columns:
+        if str(text[column].dtype).startswith("datetime64"):
+            from lifecycle.exchange.exporter import format_timestamps
+
+            text[column] = format_timestamps(text[column])
+    text.to_csv(out, index=False, na_rep="", lineterminator="\n")
+
+
+def human_bytes(value: Any) -> str:
+    """``1.23 TB``-style sizes (decimal units, as storage is sold)."""
+    value = json_value(value)
+    if value is None:
+        return ""
+    size = float(value)
+    for unit in ("B", "kB", "MB", "GB", "TB", "PB"):
+        if abs(size) < 1000 or unit == "PB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.2f} {unit}"
+        size /= 1000
+    return str(value)
+
+
+def _cell(column: str, value: Any) -> str:
+    value = json_value(value)
+    if value is None:
+        return ""
+    if column == "bytes" or column.endswith("_bytes"):
+        return human_bytes(value)
+    if isinstance(value, str) and value.endswith("Z") and "T" in value[:11]:
+        return value.replace("T", " ")[:16]  # minutes are enough on screen
+    return str(value)
+
+
+@register("table")
+def _table(frame: pd.DataFrame, out: IO[str], title: str | None = None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title, header_style="bold", show_lines=False)
+    numeric = {c for c in frame.columns if str(frame[c].dtype) != "object" and _is_number(frame[c])}
+    for column in frame.columns:
+        table.add_column(str(column), justify="right" if column in numeric else "left")
+    columns = list(frame.columns)
+    for row in frame.itertuples(index=False, name=None):
+        table.add_row(*(_cell(c, v) for c, v in zip(columns, row, strict=True)))
+    console = Console(file=out, width=None if out.isatty() else 200, soft_wrap=False)
+    if frame.empty:
+        console.print(f"{title + ': ' if title else ''}nothing to show")
+        return
+    console.print(table)
+
+
+def _is_number(series: pd.Series) -> bool:
+    import pandas as pd
+
+    return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
