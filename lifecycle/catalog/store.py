@@ -25,7 +25,6 @@ from lifecycle.catalog.migrations import HEAD, REVISIONS
 from lifecycle.errors import CatalogError, CatalogLocked, SchemaTooNew
 
 DEFAULT_DB = "lifecycle.db"
-LOCK_TIMEOUT_S = float(os.environ.get("LIFECYCLE_LOCK_TIMEOUT", "5"))
 # Arbitrary but fixed key for PostgreSQL's advisory write lock of a catalog.
 _PG_LOCK_KEY = 0x6C69666563  # "lifec"
 _URL_RE = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
@@ -40,6 +39,11 @@ def resolve_url(db: str | Path | None = None) -> str:
     if _URL_RE.match(value):
         return value
     return f"sqlite:///{Path(value).expanduser().resolve()}"
+
+
+def lock_timeout() -> float:
+    """Seconds a write waits for another run's lock before giving up (``LIFECYCLE_LOCK_TIMEOUT``)."""
+    return float(os.environ.get("LIFECYCLE_LOCK_TIMEOUT", "5"))
 
 
 def current_actor() -> str:
@@ -77,7 +81,7 @@ def _make_engine(url: str) -> Engine:
         database = parsed.database
         if database and database != ":memory:" and not Path(database).parent.is_dir():
             raise CatalogError(f"--db: directory of {database!r} does not exist")
-        engine = sa.create_engine(url, connect_args={"timeout": LOCK_TIMEOUT_S})
+        engine = sa.create_engine(url, connect_args={"timeout": lock_timeout()})
         _configure_sqlite(engine)
         return engine
     try:
@@ -96,7 +100,7 @@ def _configure_sqlite(engine: Engine) -> None:
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=NORMAL")
-        cur.execute(f"PRAGMA busy_timeout={int(LOCK_TIMEOUT_S * 1000)}")
+        cur.execute(f"PRAGMA busy_timeout={int(lock_timeout() * 1000)}")
         cur.close()
 
     @event.listens_for(engine, "begin")
@@ -193,7 +197,9 @@ class Store:
             try:
                 with conn.begin():
                     if self.dialect == "postgresql":
-                        conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{int(LOCK_TIMEOUT_S)}s'")
+                        conn.exec_driver_sql(
+                            f"SET LOCAL lock_timeout = '{int(lock_timeout() * 1000)}ms'"
+                        )
                         conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_LOCK_KEY})")
                     yield conn
             except OperationalError as exc:

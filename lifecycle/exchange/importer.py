@@ -256,12 +256,12 @@ class _Import:
         datasets = self.sources.get("datasets")
         if datasets is not None:
             kinds = datasets.frame.set_index("did")["kind"]
-        kind = outputs["did"].map(kinds)
+        kind = outputs["did"].map(kinds).astype("string")
         unknown = outputs.loc[kind.isna(), "did"]
         if not unknown.empty:
             found = _lookup(self.conn, "dataset", "did", ["kind"], unknown.drop_duplicates())
-            kind = kind.fillna(outputs["did"].map(found["kind"]))
-        bad = kind.isin(NON_PRODUCIBLE_KINDS)
+            kind = kind.fillna(outputs["did"].map(found["kind"]).astype("string"))
+        bad = kind.isin(NON_PRODUCIBLE_KINDS).fillna(False)
         if bad.any():
             row = bad.idxmax()
             raise source.error(
@@ -328,7 +328,7 @@ class _Import:
             alive = alive[keep]
         in_cycle = alive[alive < new_edges]
         if len(alive):
-            position = int(in_cycle.min()) if len(in_cycle) else 0
+            position = int(in_cycle.max()) if len(in_cycle) else 0
             row = io.index[position]
             raise source.error(
                 row,

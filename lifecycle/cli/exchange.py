@@ -1,0 +1,38 @@
+"""``lifecycle import`` and ``lifecycle export``: the exchange format (FORMAT.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from lifecycle.cli.options import ExportFormat, catalog
+
+
+def register(app: typer.Typer) -> None:
+    app.command("import")(import_)
+    app.command("export")(export)
+
+
+def import_(
+    ctx: typer.Context,
+    directory: Annotated[Path, typer.Argument(help="Exchange-format directory (CSV or Parquet).")],
+) -> None:
+    """Import a catalog directory, all or nothing; importing it again changes nothing."""
+    result = catalog(ctx).import_directory(directory)
+    typer.echo(result.summary())
+
+
+def export(
+    ctx: typer.Context,
+    directory: Annotated[Path, typer.Argument(help="Directory to write the tables to.")],
+    fmt: Annotated[
+        ExportFormat, typer.Option("--format", "-f", help="File format of the tables.")
+    ] = ExportFormat.csv,
+) -> None:
+    """Export the whole catalog as an exchange-format directory."""
+    counts = catalog(ctx).export_directory(directory, fmt.value)
+    typer.echo(
+        f"exported to {directory}: " + ", ".join(f"{n} {table}" for table, n in counts.items())
+    )

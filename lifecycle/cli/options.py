@@ -1,0 +1,71 @@
+"""Options shared by many commands, defined once, and the small helpers every command uses."""
+
+from __future__ import annotations
+
+import sys
+from enum import Enum, StrEnum
+from typing import Annotated, Any
+
+import typer
+
+
+class ListingFormat(StrEnum):
+    """Formats of every listing (``lifecycle.formats`` renders them)."""
+
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+class DetailFormat(StrEnum):
+    """Formats of commands that show one object in several parts."""
+
+    table = "table"
+    json = "json"
+
+
+class ExportFormat(StrEnum):
+    """File formats of the exchange format."""
+
+    csv = "csv"
+    parquet = "parquet"
+
+
+FormatOption = Annotated[
+    ListingFormat,
+    typer.Option("--format", "-f", help="Output: a table for people, json or csv for scripts."),
+]
+DetailFormatOption = Annotated[
+    DetailFormat,
+    typer.Option("--format", "-f", help="Output: tables for people, json for scripts."),
+]
+
+
+def catalog(ctx: typer.Context):
+    """The catalog named by the global ``--db`` option (or ``LIFECYCLE_DB``)."""
+    from lifecycle.catalog import Catalog
+
+    state = ctx.find_root().obj
+    if state.get("catalog") is None:
+        state["catalog"] = Catalog(state.get("db"))
+        ctx.find_root().call_on_close(state["catalog"].close)
+    return state["catalog"]
+
+
+def show(frame, fmt: str | Enum, title: str | None = None) -> None:
+    """Render a DataFrame to stdout in ``fmt``."""
+    from lifecycle.formats import render
+
+    render(frame, fmt.value if isinstance(fmt, Enum) else fmt, sys.stdout, title)
+
+
+def emit_json(value: Any) -> None:
+    import json
+
+    json.dump(value, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+
+
+def note(message: str) -> None:
+    """A remark for people, on stderr so stdout stays machine-readable."""
+    typer.echo(message, err=True)

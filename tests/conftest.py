@@ -1,0 +1,96 @@
+"""Fixtures: a fresh catalog per test on SQLite, and again on PostgreSQL when configured.
+
+``LIFECYCLE_TEST_POSTGRES`` holds a PostgreSQL URL; each test gets its own schema there (through
+the connection's ``search_path``), dropped when the test ends.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from catalogs import mini, write_catalog  # noqa: E402
+
+from lifecycle.catalog import Catalog  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE_CATALOG = ROOT / "sample_catalog"
+POSTGRES = os.environ.get("LIFECYCLE_TEST_POSTGRES")
+
+_BACKENDS = [
+    "sqlite",
+    pytest.param(
+        "postgresql",
+        marks=pytest.mark.skipif(not POSTGRES, reason="LIFECYCLE_TEST_POSTGRES is not set"),
+    ),
+]
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(monkeypatch, tmp_path):
+    """No test reads the developer's LIFECYCLE_DB or writes ./lifecycle.db."""
+    monkeypatch.delenv("LIFECYCLE_DB", raising=False)
+    monkeypatch.setenv("LIFECYCLE_ACTOR", "tester")
+    monkeypatch.chdir(tmp_path)
+
+
+def postgres_schema_url(base: str, schema: str) -> str:
+    separator = "&" if "?" in base else "?"
+    return f"{base}{separator}options=-csearch_path%3D{schema}"
+
+
+@pytest.fixture(params=_BACKENDS)
+def catalog_url(request, tmp_path) -> str:
+    """The URL of an empty catalog database of its own."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'catalog.db'}"
+        return
+    schema = f"lc_test_{uuid.uuid4().hex[:16]}"
+    admin = sa.create_engine(POSTGRES)
+    try:
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+        yield postgres_schema_url(POSTGRES, schema)
+    finally:
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        admin.dispose()
+
+
+@pytest.fixture
+def catalog(catalog_url):
+    """A fresh, empty catalog (schema created)."""
+    cat = Catalog(catalog_url)
+    cat.init()
+    yield cat
+    cat.close()
+
+
+@pytest.fixture
+def mini_dir(tmp_path) -> Path:
+    """The small hand-built catalog of ``tests/catalogs.py`` as a CSV directory."""
+    return write_catalog(tmp_path / "mini", mini())
+
+
+@pytest.fixture
+def backend(catalog_url) -> str:
+    return "postgresql" if catalog_url.startswith("postgresql") else "sqlite"
+
+
+def snapshot(cat: Catalog) -> dict[str, list[tuple]]:
+    """Every row of every catalog table, in a stable order."""
+    from sqlmodel import SQLModel
+
+    out = {}
+    with cat.read() as conn:
+        for table in SQLModel.metadata.sorted_tables:
+            rows = conn.execute(sa.select(table)).all()
+            out[table.name] = sorted(tuple(map(repr, row)) for row in rows)
+    return out

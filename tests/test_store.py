@@ -1,0 +1,127 @@
+"""The catalog store: URLs, schema creation and migrations, locks, the journal."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from lifecycle.catalog import Catalog
+from lifecycle.catalog.migrations import HEAD, REVISIONS
+from lifecycle.catalog.store import resolve_url
+from lifecycle.errors import CatalogError, CatalogLocked, SchemaTooNew
+
+
+def test_bare_path_means_sqlite_file(tmp_path):
+    assert resolve_url(tmp_path / "x.db") == f"sqlite:///{tmp_path / 'x.db'}"
+    assert resolve_url("postgresql+psycopg://u@h/db") == "postgresql+psycopg://u@h/db"
+
+
+def test_default_is_lifecycle_db_in_working_directory(tmp_path, monkeypatch):
+    assert resolve_url(None) == f"sqlite:///{tmp_path / 'lifecycle.db'}"
+    monkeypatch.setenv("LIFECYCLE_DB", str(tmp_path / "env.db"))
+    assert resolve_url(None) == f"sqlite:///{tmp_path / 'env.db'}"
+
+
+def test_missing_directory_is_a_clear_error(tmp_path):
+    with pytest.raises(CatalogError, match="does not exist"):
+        Catalog(tmp_path / "no" / "such" / "dir.db")
+
+
+def test_revisions_match_alembic():
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    import lifecycle.catalog.store as store
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(store.__file__).parent / "migrations"))
+    script = ScriptDirectory.from_config(cfg)
+    assert script.get_heads() == [HEAD]
+    walked = [rev.revision for rev in script.walk_revisions()]
+    assert list(reversed(walked)) == list(REVISIONS)
+
+
+def test_first_use_creates_schema_at_head(catalog_url):
+    cat = Catalog(catalog_url)
+    assert cat.revision() is None
+    assert cat.count_datasets() == 0  # implicit upgrade on first use
+    assert cat.revision() == HEAD
+    cat.close()
+
+
+def test_migrated_schema_matches_models(catalog):
+    """The recorded migrations build exactly the tables the models declare."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlmodel import SQLModel
+
+    with catalog.store.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
+    assert diff == []
+
+
+def test_newer_schema_is_refused(catalog):
+    with catalog.store.engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE alembic_version SET version_num = '9999'")
+    fresh = Catalog(catalog.url)
+    with pytest.raises(SchemaTooNew, match="newer than this lifecycle"):
+        fresh.count_datasets()
+    fresh.close()
+
+
+def test_foreign_database_is_refused(tmp_path):
+    path = tmp_path / "other.db"
+    engine = sa.create_engine(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE dataset (x INTEGER)")
+    engine.dispose()
+    cat = Catalog(path)
+    with pytest.raises(CatalogError, match="not a lifecycle catalog"):
+        cat.count_datasets()
+    cat.close()
+
+
+def test_write_while_locked_raises_catalog_locked(catalog, mini_dir, monkeypatch, backend):
+    monkeypatch.setenv("LIFECYCLE_LOCK_TIMEOUT", "0.2")
+    locked = threading.Event()
+    release = threading.Event()
+
+    def hold_lock():
+        with catalog.atomic("holder"):
+            locked.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold_lock)
+    holder.start()
+    try:
+        assert locked.wait(10)
+        other = Catalog(catalog.url)
+        with pytest.raises(CatalogLocked):
+            other.import_directory(mini_dir)
+        other.close()
+    finally:
+        release.set()
+        holder.join()
+    assert catalog.count_datasets() == 0
+
+
+def test_atomic_rolls_back_and_journals_only_changes(catalog):
+    from lifecycle.catalog.models import Site
+
+    with pytest.raises(RuntimeError), catalog.atomic("test") as (conn, change):
+        conn.execute(sa.insert(Site.__table__).values(name="X", tier=1, country="ch"))
+        change.summary = "added X"
+        raise RuntimeError("boom")
+    assert catalog.sites().empty
+    assert catalog.journal().empty
+    with catalog.atomic("test", reason="because") as (conn, change):
+        conn.execute(sa.insert(Site.__table__).values(name="X", tier=1, country="ch"))
+        change.summary = "added X"
+    entries = catalog.journal()
+    assert list(entries["summary"]) == ["added X"]
+    assert entries["actor"].iloc[0] == "tester"
+    assert entries["reason"].iloc[0] == "because"
+    assert entries["command"].iloc[0] == "test"
