@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import csv
 import copy
+import csv
 from pathlib import Path
 
 RAW = "data18_13TeV:data18_13TeV.00357772.physics_Main.daq.RAW"

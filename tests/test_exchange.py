@@ -74,7 +74,8 @@ def test_export_holds_what_was_imported(catalog, mini_dir, tmp_path):
     replicas = tables["replicas"]
     assert (replicas["state"] != "").all()
     io = tables["production_io"]
-    assert len(io) == 5 and set(io["role"]) == {"input", "calibration", "output"}
+    assert len(io) == 5
+    assert set(io["role"]) == {"input", "calibration", "output"}
     assert len(tables["pins"]) == 1
 
 
@@ -91,7 +92,8 @@ def test_parquet_export_types(catalog, mini_dir, tmp_path):
 
 def test_reimport_changes_nothing(catalog, mini_dir):
     first = catalog.import_directory(mini_dir)
-    assert first.changed and first.added["datasets"] == 4
+    assert first.changed
+    assert first.added["datasets"] == 4
     before = snapshot(catalog)
     second = catalog.import_directory(mini_dir)
     assert not second.changed
@@ -103,7 +105,8 @@ def test_import_is_journaled(catalog, mini_dir):
     catalog.import_directory(mini_dir)
     entry = catalog.journal().iloc[0]
     assert entry["command"] == f"import {mini_dir}"
-    assert "4 datasets" in entry["summary"] and entry["actor"] == "tester"
+    assert "4 datasets" in entry["summary"]
+    assert entry["actor"] == "tester"
 
 
 def test_import_adds_to_a_filled_catalog(catalog, mini_dir, tmp_path):
@@ -166,7 +169,8 @@ def test_scope_is_inferred_for_dids_without_one(catalog, tmp_path):
     )
     catalog.import_directory(write_catalog(tmp_path / "noscope", tables))
     dids = set(catalog.datasets(limit=None)["did"])
-    assert RAW in dids and "user.jdoe:user.jdoe.ntuple.v1" in dids
+    assert RAW in dids
+    assert "user.jdoe:user.jdoe.ntuple.v1" in dids
 
 
 def test_parquet_input_with_typed_columns(catalog, tmp_path):
@@ -194,7 +198,8 @@ def test_parquet_input_with_typed_columns(catalog, tmp_path):
     )
     catalog.import_directory(directory)
     endpoint = catalog.endpoints().iloc[0]
-    assert endpoint["archival"] == "true" and endpoint["weight"] == "1.5"
+    assert endpoint["archival"] == "true"
+    assert endpoint["weight"] == "1.5"
 
 
 # -- rejections ------------------------------------------------------------------------------------
@@ -559,7 +564,8 @@ def test_rejection(catalog, tmp_path, filled, mutation, file, row, column, reaso
     result = runner.invoke(app, ["--db", catalog.url, "import", str(bad)])
     assert result.exit_code == 2, result.output
     message = result.stderr.strip()
-    assert "\n" not in message and "Traceback" not in result.output
+    assert "\n" not in message
+    assert "Traceback" not in result.output
     assert message.startswith(f"lifecycle: error: {file}:{row}: {column}: "), message
     assert reason in message
     assert snapshot(catalog) == before

@@ -111,10 +111,14 @@ def test_write_while_locked_raises_catalog_locked(catalog, mini_dir, monkeypatch
 def test_atomic_rolls_back_and_journals_only_changes(catalog):
     from lifecycle.catalog.models import Site
 
-    with pytest.raises(RuntimeError), catalog.atomic("test") as (conn, change):
-        conn.execute(sa.insert(Site.__table__).values(name="X", tier=1, country="ch"))
-        change.summary = "added X"
-        raise RuntimeError("boom")
+    def failing_change():
+        with catalog.atomic("test") as (conn, change):
+            conn.execute(sa.insert(Site.__table__).values(name="X", tier=1, country="ch"))
+            change.summary = "added X"
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        failing_change()
     assert catalog.sites().empty
     assert catalog.journal().empty
     with catalog.atomic("test", reason="because") as (conn, change):
