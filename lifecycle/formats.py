@@ -11,6 +11,7 @@ import json
 import math
 from collections.abc import Callable
 from datetime import datetime
+from decimal import Decimal
 from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -52,6 +53,8 @@ def json_value(value: Any) -> Any:
     if isinstance(value, datetime | pd.Timestamp):
         text = value.isoformat()
         return text.replace("+00:00", "Z")
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
     if hasattr(value, "item"):  # numpy scalars
         return json_value(value.item())
     return value

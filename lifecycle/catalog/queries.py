@@ -39,7 +39,17 @@ def frame(conn: Connection, sql: str, **params: Any) -> pd.DataFrame:
     for column in out.columns:
         if column in TIMESTAMP_COLUMNS:
             out[column] = to_utc(out[column])
+        elif out[column].dtype == object and _holds_decimals(out[column]):
+            # PostgreSQL's SUM over bigint is numeric; sizes are whole numbers of bytes
+            out[column] = pd.to_numeric(out[column]).astype("Int64")
     return out
+
+
+def _holds_decimals(values: pd.Series) -> bool:
+    from decimal import Decimal
+
+    first = values.dropna()
+    return not first.empty and isinstance(first.iloc[0], Decimal)
 
 
 def sites(conn: Connection) -> pd.DataFrame:

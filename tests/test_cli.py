@@ -1,0 +1,250 @@
+"""The command line: listings in every format, filters, exit codes, error style, start-up time."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+from catalogs import AOD, CALIB, PHYS, RAW
+from typer.testing import CliRunner
+
+from lifecycle.cli.app import app
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def loaded(catalog, mini_dir):
+    catalog.import_directory(mini_dir)
+    return catalog.url
+
+
+def run(url: str, *args: str):
+    return runner.invoke(app, ["--db", url, *args])
+
+
+LISTINGS = [
+    ("sites", "list"),
+    ("endpoints", "list"),
+    ("datasets", "list"),
+    ("replicas", "list", RAW),
+    ("journal",),
+]
+
+
+@pytest.mark.parametrize("command", LISTINGS, ids=lambda c: " ".join(c[:2]))
+def test_every_listing_speaks_table_json_and_csv(loaded, command):
+    as_json = run(loaded, *command, "--format", "json")
+    assert as_json.exit_code == 0, as_json.output
+    rows = json.loads(as_json.stdout)
+    assert isinstance(rows, list)
+    assert rows
+    as_csv = run(loaded, *command, "--format", "csv")
+    assert as_csv.exit_code == 0
+    parsed = list(csv.DictReader(io.StringIO(as_csv.stdout)))
+    assert len(parsed) == len(rows)
+    assert list(parsed[0]) == list(rows[0])
+    as_table = run(loaded, *command)
+    assert as_table.exit_code == 0
+    assert "┃" in as_table.stdout
+
+
+def test_sites_list_content(loaded):
+    rows = json.loads(run(loaded, "sites", "list", "-f", "json").stdout)
+    cern = next(r for r in rows if r["name"] == "CERN-PROD")
+    assert cern == {
+        "name": "CERN-PROD", "tier": 0, "country": "ch", "cloud": "CERN", "status": "active",
+        "endpoints": 2, "tape_endpoints": 1, "disk_endpoints": 1,
+    }  # fmt: skip
+
+
+def test_endpoints_list_has_attributes_and_filters(loaded):
+    rows = json.loads(run(loaded, "endpoints", "list", "-f", "json").stdout)
+    tape = next(r for r in rows if r["name"] == "BNL-OSG2_DATATAPE")
+    assert (tape["site"], tape["media"], tape["archival"], tape["type"]) == (
+        "BNL-OSG2", "tape", "true", "DATATAPE"
+    )  # fmt: skip
+    only_tape = json.loads(run(loaded, "endpoints", "list", "--media", "tape", "-f", "json").stdout)
+    assert {r["name"] for r in only_tape} == {"BNL-OSG2_DATATAPE", "CERN-PROD_DATATAPE"}
+    at_bnl = json.loads(run(loaded, "endpoints", "list", "--site", "BNL-OSG2", "-f", "json").stdout)
+    assert [r["name"] for r in at_bnl] == ["BNL-OSG2_DATATAPE"]
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ((), {RAW, CALIB, AOD, PHYS}),
+        (("--kind", "derived"), {AOD, PHYS}),
+        (("--kind", "raw", "--kind", "calibration"), {RAW, CALIB}),
+        (("--data-type", "DAOD_*"), {PHYS}),
+        (("--data-type", "AOD", "--data-type", "RAW"), {AOD, RAW}),
+        (("--scope", "calib"), {CALIB}),
+        (("--name", "*.merge.*"), {AOD}),
+        (("--name", "data18_13TeV:*RAW"), {RAW}),
+        (("--name", "*_p4910"), {PHYS}),
+        (("--site", "BNL-OSG2"), {RAW}),
+        (("--site", "CERN-PROD", "--kind", "derived"), {AOD, PHYS}),
+        (("--limit", "1"), {CALIB}),
+        (("--kind", "outreach"), set()),
+    ],
+)
+def test_datasets_list_filters(loaded, options, expected):
+    result = run(loaded, "datasets", "list", *options, "-f", "json")
+    assert result.exit_code == 0, result.output
+    assert {r["did"] for r in json.loads(result.stdout)} == expected
+
+
+def test_datasets_list_json_fields(loaded):
+    rows = json.loads(run(loaded, "datasets", "list", "--kind", "raw", "-f", "json").stdout)
+    assert rows == [
+        {
+            "did": RAW, "kind": "raw", "data_type": "RAW", "bytes": 2000000000000, "files": 400,
+            "events": 1000000, "state": "closed", "created_at": "2018-08-01T10:00:00Z",
+            "expires_at": None, "available_replicas": 2,
+        }
+    ]  # fmt: skip
+
+
+def test_datasets_show(loaded):
+    result = run(loaded, "datasets", "show", AOD.split(":", 1)[1], "-f", "json")
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.stdout)
+    assert shown["did"] == AOD
+    assert shown["metadata"] == {"run_number": "357772"}
+    assert [r["endpoint"] for r in shown["replicas"]] == ["CERN-PROD_DATADISK"]
+    producer = shown["producer"]
+    assert producer["production"] == "task-00000001"
+    assert producer["transformation"] == "r13286"
+    assert producer["image_digest"] == "sha256:" + "a" * 64
+    assert {(i["did"], i["role"]) for i in producer["inputs"]} == {
+        (RAW, "input"),
+        (CALIB, "calibration"),
+    }
+    assert [(c["production"], c["output"]) for c in shown["consumers"]] == [("task-00000002", PHYS)]
+    table = run(loaded, "datasets", "show", PHYS)
+    assert table.exit_code == 0
+    assert "HIGG-2018-01 unblinding" in table.stdout  # its pin
+    assert "produced by" in table.stdout
+
+
+def test_overview(loaded):
+    result = run(loaded, "overview", "-f", "json")
+    shown = json.loads(result.stdout)
+    assert [(r["tier"], r["sites"], r["endpoints"]) for r in shown["sites_by_tier"]] == [
+        (0, 1, 2),
+        (1, 1, 1),
+    ]
+    kinds = {(r["kind"], r["data_type"]): r["datasets"] for r in shown["datasets_by_kind"]}
+    assert kinds == {
+        ("calibration", "COND"): 1,
+        ("derived", "AOD"): 1,
+        ("derived", "DAOD_PHYS"): 1,
+        ("raw", "RAW"): 1,
+    }
+    states = {(r["media"], r["state"]): r["replicas"] for r in shown["replicas_by_state"]}
+    assert states == {("disk", "available"): 2, ("disk", "lost"): 1, ("tape", "available"): 2}
+    assert "datasets by kind" in run(loaded, "overview").stdout
+
+
+def test_unknown_dataset_exits_2_with_one_line(loaded):
+    result = run(loaded, "replicas", "list", "data18_13TeV:nothing")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "lifecycle: error: unknown dataset 'data18_13TeV:nothing': check the scope and name "
+        "(see 'datasets list')\n"
+    )
+    assert result.stdout == ""
+
+
+def test_debug_shows_traceback(loaded):
+    result = runner.invoke(app, ["--db", loaded, "--debug", "replicas", "list", "x:y"])
+    assert result.exit_code == 2
+    assert "Traceback" in result.stderr
+
+
+def test_bad_option_value_exits_2(loaded):
+    assert run(loaded, "sites", "list", "--format", "xml").exit_code == 2
+    assert run(loaded, "datasets", "list", "--limit", "-3").exit_code == 2
+    assert run(loaded, "export", "out", "--format", "json").exit_code == 2
+
+
+def test_locked_catalog_exits_3(loaded, mini_dir, monkeypatch):
+    import threading
+
+    from lifecycle.catalog import Catalog
+
+    monkeypatch.setenv("LIFECYCLE_LOCK_TIMEOUT", "0.2")
+    holder = Catalog(loaded)
+    locked, release = threading.Event(), threading.Event()
+
+    def hold():
+        with holder.atomic("hold"):
+            locked.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    try:
+        assert locked.wait(10)
+        result = run(loaded, "import", str(mini_dir))
+    finally:
+        release.set()
+        thread.join()
+        holder.close()
+    assert result.exit_code == 3
+    assert "locked by another run" in result.stderr
+
+
+def test_init_and_db_commands(catalog_url):
+    first = run(catalog_url, "init")
+    assert first.exit_code == 0
+    assert "(created)" in first.stdout
+    assert "already current" in run(catalog_url, "init").stdout
+    assert run(catalog_url, "db", "version").stdout.strip() == "catalog: 0001  code: 0001"
+    assert run(catalog_url, "db", "upgrade").stdout.strip() == "schema 0001"
+
+
+def test_import_export_commands(catalog_url, mini_dir, tmp_path):
+    result = run(catalog_url, "import", str(mini_dir))
+    assert result.exit_code == 0
+    assert "4 datasets" in result.stdout
+    again = run(catalog_url, "import", str(mini_dir))
+    assert "nothing new" in again.stdout
+    out = run(catalog_url, "export", str(tmp_path / "x"), "--format", "parquet")
+    assert out.exit_code == 0
+    assert (tmp_path / "x" / "datasets.parquet").exists()
+
+
+def test_db_option_and_environment(tmp_path, mini_dir, monkeypatch):
+    monkeypatch.setenv("LIFECYCLE_DB", str(tmp_path / "env.db"))
+    assert runner.invoke(app, ["import", str(mini_dir)]).exit_code == 0
+    assert (tmp_path / "env.db").exists()
+
+
+def test_cli_import_does_not_load_heavy_modules():
+    code = (
+        "import sys, lifecycle.cli.app; "
+        "print(sorted(m for m in ('pandas', 'pyarrow', 'numpy', 'sqlalchemy', 'sqlmodel', "
+        "'alembic', 'rich') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_help_starts_fast():
+    """cron runs the tool thousands of times: ``--help`` stays well under half a second."""
+    best = min(_time_help() for _ in range(3))
+    assert best < 0.45, f"lifecycle --help took {best:.3f} s"
+
+
+def _time_help() -> float:
+    start = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "lifecycle.cli.app", "--help"], capture_output=True, check=True
+    )
+    return time.perf_counter() - start
