@@ -35,21 +35,26 @@ def normalize_did(did: str) -> str:
 
 def normalize_dids(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Vectorized :func:`normalize_did`; also returns which values are valid DIDs."""
-    text = values.astype("string")
-    has_scope = text.str.contains(":", regex=False).fillna(False)
-    first = text.str.split(".", n=2, regex=False)
-    personal = first.str[0].isin(_PERSONAL_SCOPES) & first.str.len().gt(1).fillna(False)
-    scope = first.str[0].where(~personal, first.str[0] + "." + first.str[1])
-    dids = text.where(has_scope, scope + ":" + text)
+    text = values.astype("string[pyarrow]")
+    has_scope = text.str.contains(":", regex=False).fillna(True)
+    dids = text
+    if not has_scope.all():
+        bare = text[~has_scope]
+        fields = bare.str.split(".", n=2, regex=False)
+        first = fields.str[0]
+        personal = first.isin(_PERSONAL_SCOPES) & fields.str.len().gt(1).fillna(False)
+        scope = first.where(~personal, first + "." + fields.str[1])
+        dids = text.copy()
+        dids[~has_scope] = scope + ":" + bare
     valid = dids.str.fullmatch(rf"{_DID_CHARS}+:{_DID_CHARS}+").fillna(False)
     valid &= ~dids.str.contains(r"(?:^|:)\.|\.(?::|$)").fillna(False)
-    return dids, valid
+    return dids, valid.astype(bool)
 
 
 def infer_data_types(dids: pd.Series) -> pd.Series:
     """The data type field of ATLAS-style names (``AOD``, ``RAW``); null where there is none."""
-    names = dids.astype("string").str.split(":", n=1).str[-1]
+    names = dids.astype("string[pyarrow]").str.split(":", n=1).str[-1]
     fields = names.str.split(".", regex=False)
     candidate = fields.str[4].where(fields.str.len() >= 5)
     is_type = candidate.str.fullmatch(_DATA_TYPE).fillna(False)
-    return candidate.where(is_type).astype("string")
+    return candidate.where(is_type).astype("string[pyarrow]")

@@ -129,3 +129,12 @@ def test_atomic_rolls_back_and_journals_only_changes(catalog):
     assert entries["actor"].iloc[0] == "tester"
     assert entries["reason"].iloc[0] == "because"
     assert entries["command"].iloc[0] == "test"
+
+
+def test_file_that_is_not_a_database(tmp_path):
+    path = tmp_path / "notes.db"
+    path.write_text("these are not the tables you are looking for\n" * 100)
+    cat = Catalog(path)
+    with pytest.raises(CatalogError, match="file is not a database"):
+        cat.count_datasets()
+    cat.close()

@@ -128,7 +128,11 @@ class Store:
     def revision(self) -> str | None:
         """The schema revision recorded in the database, or None for an empty database."""
         with self._connect() as conn:
-            return self._revision(conn)
+            try:
+                return self._revision(conn)
+            except sa.exc.DatabaseError as exc:
+                reason = str(exc.orig).strip().splitlines()[0]
+                raise CatalogError(f"cannot use catalog {self.display_url()}: {reason}") from exc
 
     def _revision(self, conn: Connection) -> str | None:
         insp = sa.inspect(conn)
@@ -179,7 +183,7 @@ class Store:
     def _connect(self) -> Iterator[Connection]:
         try:
             conn = self.engine.connect()
-        except OperationalError as exc:
+        except sa.exc.DatabaseError as exc:
             raise CatalogError(
                 f"cannot open catalog {self.display_url()}: {str(exc.orig).strip().splitlines()[0]}"
             ) from exc

@@ -136,7 +136,7 @@ def _typed(table: Table, frame: pd.DataFrame) -> pd.DataFrame:
         elif column.type == "timestamp":
             frame[column.name] = to_utc(values)
         else:
-            frame[column.name] = values.astype("string")
+            frame[column.name] = values.astype("string[pyarrow]")
     if "_id" in frame.columns:
         frame["_id"] = frame["_id"].astype("int64")
     return frame
@@ -179,7 +179,7 @@ def _with_extras(conn: Connection, name: str, frame: pd.DataFrame) -> pd.DataFra
     if pairs.empty:
         return frame
     wide = pairs.pivot(index="_id", columns="key", values="value")
-    wide = wide[sorted(wide.columns)].astype("string")
+    wide = wide[sorted(wide.columns)].astype("string[pyarrow]")
     wide.columns.name = None
     return frame.merge(wide, left_on="_id", right_index=True, how="left")
 
@@ -189,7 +189,7 @@ def format_timestamps(values: pd.Series) -> pd.Series:
     utc = values.dt.tz_convert("UTC") if values.dt.tz is not None else values
     whole = utc.dt.strftime("%Y-%m-%dT%H:%M:%SZ")
     fraction = utc.dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return whole.where(utc.dt.microsecond.fillna(0) == 0, fraction).astype("string")
+    return whole.where(utc.dt.microsecond.fillna(0) == 0, fraction).astype("string[pyarrow]")
 
 
 def export_directory(conn: Connection, directory: Path, fmt: str = "csv") -> dict[str, int]:

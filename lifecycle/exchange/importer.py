@@ -186,8 +186,6 @@ class _Import:
             self.ids[name] = pd.concat([self.ids[name], new.set_index(key)["_id"]])
 
     def _next_id(self, table: str) -> int:
-        if table == "production_input":
-            return 1
         value = self.conn.exec_driver_sql(f'SELECT MAX(id) FROM "{table}"').scalar()
         return int(value or 0) + 1
 
@@ -252,15 +250,15 @@ class _Import:
     def _check_output_kinds(self, source: Source, outputs: pd.DataFrame) -> None:
         import pandas as pd
 
-        kinds = pd.Series(dtype="string")
+        kinds = pd.Series(dtype="string[pyarrow]")
         datasets = self.sources.get("datasets")
         if datasets is not None:
             kinds = datasets.frame.set_index("did")["kind"]
-        kind = outputs["did"].map(kinds).astype("string")
+        kind = outputs["did"].map(kinds).astype("string[pyarrow]")
         unknown = outputs.loc[kind.isna(), "did"]
         if not unknown.empty:
             found = _lookup(self.conn, "dataset", "did", ["kind"], unknown.drop_duplicates())
-            kind = kind.fillna(outputs["did"].map(found["kind"]).astype("string"))
+            kind = kind.fillna(outputs["did"].map(found["kind"]).astype("string[pyarrow]"))
         bad = kind.isin(NON_PRODUCIBLE_KINDS).fillna(False)
         if bad.any():
             row = bad.idxmax()
@@ -508,7 +506,7 @@ def _melt(source: Source, frame: pd.DataFrame, id_column: str) -> pd.DataFrame:
     long = frame[["_id", *source.extras]].melt(id_vars="_id", var_name="key", value_name="value")
     long = long[long["value"].notna()]
     long.columns = [id_column, "key", "value"]
-    long["key"] = long["key"].astype("string")
+    long["key"] = long["key"].astype("string[pyarrow]")
     return long
 
 

@@ -154,7 +154,7 @@ def _absent(column: Column, n: int, index) -> pd.Series:
     import pandas as pd
 
     dtype = {"int": "Int64", "float": "float64", "timestamp": "datetime64[us, UTC]"}.get(
-        column.type, "string"
+        column.type, "string[pyarrow]"
     )
     value = column.default if column.default is not None else None
     return pd.Series([value] * n, index=index, dtype=dtype)
@@ -181,16 +181,16 @@ def _as_text(values: pd.Series) -> pd.Series:
     import pandas as pd
 
     if pd.api.types.is_bool_dtype(values):
-        return values.map({True: "true", False: "false"}).astype("string")
+        return values.map({True: "true", False: "false"}).astype("string[pyarrow]")
     if pd.api.types.is_float_dtype(values):
-        return values.map(lambda v: None if v != v else repr(v)).astype("string")
+        return values.map(lambda v: None if v != v else repr(v)).astype("string[pyarrow]")
     if pd.api.types.is_integer_dtype(values):
-        return values.astype("Int64").astype("string")
+        return values.astype("Int64").astype("string[pyarrow]")
     if pd.api.types.is_datetime64_any_dtype(values):
         from lifecycle.exchange.exporter import format_timestamps
 
         return format_timestamps(values)
-    return values.astype("string")
+    return values.astype("string[pyarrow]")
 
 
 def _text(source: Source, column: Column, values: pd.Series) -> pd.Series:
@@ -227,7 +227,7 @@ def _int(source: Source, column: Column, values: pd.Series) -> pd.Series:
             raise source.error(row, column.name, f"expected an integer, got {values[row]!r}")
         out = values.astype("Int64")
     else:
-        text = values.astype("string").str.strip()
+        text = values.astype("string[pyarrow]").str.strip()
         row = _first(text.notna() & ~text.str.fullmatch(r"[+-]?\d{1,18}").fillna(False))
         if row is not None:
             raise source.error(row, column.name, f"expected an integer, got {values[row]!r}")
@@ -246,7 +246,7 @@ def _float(source: Source, column: Column, values: pd.Series) -> pd.Series:
         out = values.astype("float64")
         bad = values.isna() & False
     else:
-        text = values.astype("string").str.strip()
+        text = values.astype("string[pyarrow]").str.strip()
         out = pd.to_numeric(text, errors="coerce").astype("float64")
         bad = text.notna() & out.isna()
     row = _first(bad)

@@ -1,0 +1,149 @@
+"""Import benchmark: ``lifecycle import`` against a plain-sqlite3 reference, same data, same run.
+
+For each size N it generates a catalog (Parquet, cached under ``bench-data/``), then runs, each in a
+fresh process so peak RSS is its own:
+
+- ``reference``: ``benchmarks/reference_import.py`` (plain sqlite3 executemany) into an SQLite file
+  that holds the same schema;
+- ``lifecycle-sqlite``: ``lifecycle import`` into a fresh SQLite file;
+- ``lifecycle-postgresql``: ``lifecycle import`` into a fresh PostgreSQL schema, when
+  ``LIFECYCLE_TEST_POSTGRES`` (or ``--postgres URL``) is set.
+
+Targets (issue 2): import time <= 2x the reference; peak RSS < 2 GiB at 1,000,000 datasets.
+
+Usage: python benchmarks/bench_import.py [--sizes 100000 1000000] [--seed 7] [--postgres URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "bench-data"
+BIN = Path(sys.executable).parent
+GIB = 1 << 30
+
+
+@dataclass
+class Run:
+    label: str
+    seconds: float
+    peak_rss: int  # bytes
+
+
+def measure(label: str, argv: list[str], env: dict[str, str] | None = None) -> Run:
+    """Run ``argv`` in a child process; wall time and the child's own peak RSS."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"{label} failed with exit status {proc.returncode}: {' '.join(argv)}")
+    return Run(label, seconds, usage.ru_maxrss * 1024)
+
+
+def catalog_dir(n: int, seed: int) -> Path:
+    directory = DATA / f"n{n}-s{seed}"
+    if not (directory / "datasets.parquet").exists():
+        print(f"generating {n:,} datasets into {directory} ...", file=sys.stderr)
+        subprocess.run(
+            [str(BIN / "lifecycle"), "generate", str(directory), "--datasets", str(n),
+             "--seed", str(seed)],
+            check=True, stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+    return directory
+
+
+def count_rows(directory: Path) -> int:
+    import pyarrow.parquet as pq
+
+    return sum(pq.read_metadata(p).num_rows for p in directory.glob("*.parquet"))
+
+
+def bench_size(n: int, seed: int, postgres: str | None) -> list[tuple[Run, int]]:
+    directory = catalog_dir(n, seed)
+    rows = count_rows(directory)
+    runs = []
+    with tempfile.TemporaryDirectory(prefix="lc-bench-") as tmp:
+        ref_db = Path(tmp) / "reference.db"
+        subprocess.run(
+            [str(BIN / "lifecycle"), "--db", str(ref_db), "init"], check=True,
+            stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        runs.append(
+            measure(
+                "reference (sqlite3 executemany)",
+                [
+                    sys.executable,
+                    str(ROOT / "benchmarks" / "reference_import.py"),
+                    str(ref_db),
+                    str(directory),
+                ],
+            )  # fmt: skip
+        )
+        lc_db = Path(tmp) / "lifecycle.db"
+        runs.append(
+            measure(
+                "lifecycle import, SQLite",
+                [str(BIN / "lifecycle"), "--db", str(lc_db), "import", str(directory)],
+            )
+        )
+    if postgres:
+        runs.append(_postgres_run(postgres, directory))
+    return [(r, rows) for r in runs]
+
+
+def _postgres_run(base: str, directory: Path) -> Run:
+    import sqlalchemy as sa
+
+    schema = f"lc_bench_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(base)
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    url = f"{base}{'&' if '?' in base else '?'}options=-csearch_path%3D{schema}"
+    try:
+        return measure(
+            "lifecycle import, PostgreSQL",
+            [str(BIN / "lifecycle"), "--db", url, "import", str(directory)],
+        )
+    finally:
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+        admin.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--postgres", default=os.environ.get("LIFECYCLE_TEST_POSTGRES"))
+    parser.add_argument("--clean", action="store_true", help="Remove generated data afterwards.")
+    args = parser.parse_args()
+    print(f"{'datasets':>10}  {'run':<32} {'rows':>10} {'seconds':>8} {'rows/s':>10} "
+          f"{'peak RSS':>9} {'time vs ref':>11}")  # fmt: skip
+    for n in args.sizes:
+        results = bench_size(n, args.seed, args.postgres)
+        reference = results[0][0].seconds
+        for run, rows in results:
+            print(
+                f"{n:>10,}  {run.label:<32} {rows:>10,} {run.seconds:>8.2f} "
+                f"{rows / run.seconds:>10,.0f} {run.peak_rss / GIB:>7.2f} G "
+                f"{run.seconds / reference:>10.2f}x",
+                flush=True,
+            )
+    if args.clean:
+        shutil.rmtree(DATA, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
