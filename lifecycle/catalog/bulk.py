@@ -25,12 +25,11 @@ def insert_frame(conn: Connection, table: str, frame: pd.DataFrame) -> int:
         return 0
     import pyarrow as pa
 
-    arrow = pa.Table.from_pandas(frame, preserve_index=False)
-    if conn.dialect.name == "postgresql":
-        _copy(conn, table, arrow)
-    else:
-        _executemany(conn, table, arrow)
-    return arrow.num_rows
+    write = _copy if conn.dialect.name == "postgresql" else _executemany
+    for start in range(0, len(frame), CHUNK_ROWS):  # Arrow copies one chunk at a time
+        part = frame.iloc[start : start + CHUNK_ROWS]
+        write(conn, table, pa.Table.from_pandas(part, preserve_index=False))
+    return len(frame)
 
 
 def _executemany(conn: Connection, table: str, arrow) -> None:

@@ -74,11 +74,12 @@ class Catalog:
     # -- exchange format -----------------------------------------------------------------------
     def import_directory(self, directory: str | Path) -> ImportResult:
         """Import an exchange-format directory, all or nothing (FORMAT.md)."""
-        from lifecycle.exchange.importer import import_directory, read_sources
+        from lifecycle.exchange.importer import import_directory
+        from lifecycle.exchange.reader import find_tables
 
-        sources = read_sources(Path(directory))  # validate the files before taking the lock
+        find_tables(Path(directory))  # a wrong directory is reported before taking the lock
         with self.atomic(f"import {directory}") as (conn, change):
-            result = import_directory(conn, Path(directory), sources)
+            result = import_directory(conn, Path(directory))
             if result.changed:
                 change.summary = result.summary()
         return result

@@ -44,8 +44,8 @@ class Source:
         return ImportRowError(self.file, row, column, reason)
 
 
-def read_directory(directory: Path) -> dict[str, Source]:
-    """Read and validate every table file of ``directory`` (tables in FORMAT.md order)."""
+def find_tables(directory: Path) -> dict[str, Path]:
+    """The table files of ``directory``, in FORMAT.md's (dependency) order."""
     directory = Path(directory)
     if not directory.is_dir():
         raise UsageError(f"{directory}: not a directory")
@@ -62,7 +62,7 @@ def read_directory(directory: Path) -> dict[str, Source]:
         found[path.stem] = path
     if not found:
         raise UsageError(f"{directory}: no exchange-format tables (*.csv or *.parquet) found")
-    return {name: read_table(TABLES[name], found[name]) for name in TABLES if name in found}
+    return {name: found[name] for name in TABLES if name in found}
 
 
 def read_table(table: Table, path: Path) -> Source:
