@@ -248,3 +248,17 @@ def _time_help() -> float:
         [sys.executable, "-m", "lifecycle.cli.app", "--help"], capture_output=True, check=True
     )
     return time.perf_counter() - start
+
+
+def test_generate_command(tmp_path):
+    result = runner.invoke(
+        app, ["generate", str(tmp_path / "gen"), "--datasets", "500", "--seed", "2"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "generated" in result.stdout
+    assert "planted:" in result.stdout
+    assert (tmp_path / "gen" / "datasets.parquet").exists()
+    bad = runner.invoke(app, ["generate", str(tmp_path / "none"), "--datasets", "0"])
+    assert bad.exit_code == 2
+    assert bad.stderr == "lifecycle: error: --datasets: must be at least 1\n"
+    assert not (tmp_path / "none").exists()

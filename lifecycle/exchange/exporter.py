@@ -21,8 +21,8 @@ if TYPE_CHECKING:
 
 EXPORT_FORMATS = ("csv", "parquet")
 # Above this many keys a filtered read fetches the whole table and filters in memory.
-_IN_LIMIT = 20_000
-_IN_CHUNK = 500
+IN_LIMIT = 20_000
+IN_CHUNK = 500
 
 # SELECT of each table in exchange shape; {where} is replaced by an optional key filter.
 _QUERIES: dict[str, tuple[str, str]] = {
@@ -89,7 +89,7 @@ def catalog_frame(conn: Connection, name: str, keys: pd.Series | None = None) ->
 
     table = TABLES[name]
     sql, key_column = _QUERIES[name]
-    if keys is None or len(keys) > _IN_LIMIT:
+    if keys is None or len(keys) > IN_LIMIT:
         frame = _fetch(conn, sql.format(where=""))
         if keys is not None:
             frame = frame[frame[table.key[0]].isin(keys)]
@@ -99,9 +99,9 @@ def catalog_frame(conn: Connection, name: str, keys: pd.Series | None = None) ->
             _fetch(
                 conn,
                 sql.format(where=f"WHERE {key_column} IN :keys"),
-                {"keys": unique[i : i + _IN_CHUNK]},
+                {"keys": unique[i : i + IN_CHUNK]},
             )
-            for i in range(0, len(unique), _IN_CHUNK)
+            for i in range(0, len(unique), IN_CHUNK)
         ]
         frame = (
             pd.concat(parts, ignore_index=True)
@@ -157,7 +157,7 @@ def _with_extras(conn: Connection, name: str, frame: pd.DataFrame) -> pd.DataFra
     extra_table, id_column = _EXTRAS[name]
     if frame.empty:
         return frame
-    if len(frame) > _IN_LIMIT:
+    if len(frame) > IN_LIMIT:
         pairs = _fetch(conn, f"SELECT {id_column} AS _id, key, value FROM {extra_table}")
         pairs = pairs[pairs["_id"].isin(frame["_id"])]
     else:
@@ -170,9 +170,9 @@ def _with_extras(conn: Connection, name: str, frame: pd.DataFrame) -> pd.DataFra
                     conn,
                     f"SELECT {id_column} AS _id, key, value FROM {extra_table} "
                     f"WHERE {id_column} IN :keys",
-                    {"keys": ids[i : i + _IN_CHUNK]},
+                    {"keys": ids[i : i + IN_CHUNK]},
                 )
-                for i in range(0, len(ids), _IN_CHUNK)
+                for i in range(0, len(ids), IN_CHUNK)
             ],
             ignore_index=True,
         )

@@ -1,11 +1,11 @@
-"""Loading a validated exchange directory into the catalog, all or nothing.
+"""Loading an exchange directory into the catalog, all or nothing.
 
-The reader has checked each file on its own. Here each table is reconciled with the catalog
-(rows already present with the same content are skipped, a key present with other content is an
-error), references are resolved to surrogate ids, the provenance rules are checked (a dataset is
-produced at most once, never a raw or calibration dataset, no cycles), and only then are the new
-rows bulk-inserted. The caller runs this inside one transaction, so any error leaves the catalog
-as it was.
+Table by table, in dependency order: the reader validates the file on its own; here its rows are
+reconciled with the catalog (rows already present with the same content are skipped, a key present
+with other content is an error), references are resolved to surrogate ids, the provenance rules are
+checked (a dataset is produced at most once, never a raw or calibration dataset, no cycles), and
+the new rows are bulk-inserted. The caller runs all of it inside one transaction, so an error in
+any table leaves the catalog as it was.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from lifecycle.catalog.bulk import insert_frame, reset_sequences
 from lifecycle.catalog.models import NON_PRODUCIBLE_KINDS
-from lifecycle.exchange.exporter import _IN_CHUNK, _IN_LIMIT, catalog_frame
+from lifecycle.exchange.exporter import IN_CHUNK, IN_LIMIT, catalog_frame
 from lifecycle.exchange.reader import Source, find_tables, read_table
 from lifecycle.exchange.spec import TABLES
 
@@ -231,7 +231,6 @@ class _Import:
         if table not in _ID_TABLES:
             return new
         start = self._next_id(table)
-        new = new.copy()
         new["_id"] = np.arange(start, start + len(new), dtype="int64")
         if name in _KEYED:
             key = TABLES[name].key[0]
@@ -445,7 +444,7 @@ def _lookup(conn: Connection, table: str, key: str, columns: list[str], keys: pd
 
     select = f'SELECT {key} AS _key, {", ".join(columns)} FROM "{table}"'
     values = keys.dropna().tolist()
-    if len(values) > _IN_LIMIT:
+    if len(values) > IN_LIMIT:
         result = conn.exec_driver_sql(select)
         frame = pd.DataFrame(result.fetchall(), columns=["_key", *columns])
         frame = frame[frame["_key"].isin(set(values))]
@@ -455,10 +454,10 @@ def _lookup(conn: Connection, table: str, key: str, columns: list[str], keys: pd
         )
         parts = [
             pd.DataFrame(
-                conn.execute(statement, {"keys": values[i : i + _IN_CHUNK]}).fetchall(),
+                conn.execute(statement, {"keys": values[i : i + IN_CHUNK]}).fetchall(),
                 columns=["_key", *columns],
             )
-            for i in range(0, len(values), _IN_CHUNK)
+            for i in range(0, len(values), IN_CHUNK)
         ]
         frame = pd.concat(parts) if parts else pd.DataFrame(columns=["_key", *columns])
     return frame.set_index("_key")
