@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -94,3 +97,25 @@ def snapshot(cat: Catalog) -> dict[str, list[tuple]]:
             rows = conn.execute(sa.select(table)).all()
             out[table.name] = sorted(tuple(map(repr, row)) for row in rows)
     return out
+
+
+@contextmanager
+def write_lock_held(url: str) -> Iterator[None]:
+    """Another run holding the catalog's write lock (in a thread) while the block runs."""
+    holder = Catalog(url)
+    locked, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with holder.atomic("holder"):
+            locked.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    try:
+        assert locked.wait(10), "the holder never got the lock"
+        yield
+    finally:
+        release.set()
+        thread.join()
+        holder.close()

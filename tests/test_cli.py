@@ -11,6 +11,7 @@ import time
 
 import pytest
 from catalogs import AOD, CALIB, PHYS, RAW
+from conftest import write_lock_held
 from typer.testing import CliRunner
 
 from lifecycle.cli.app import app
@@ -174,28 +175,9 @@ def test_bad_option_value_exits_2(loaded):
 
 
 def test_locked_catalog_exits_3(loaded, mini_dir, monkeypatch):
-    import threading
-
-    from lifecycle.catalog import Catalog
-
     monkeypatch.setenv("LIFECYCLE_LOCK_TIMEOUT", "0.2")
-    holder = Catalog(loaded)
-    locked, release = threading.Event(), threading.Event()
-
-    def hold():
-        with holder.atomic("hold"):
-            locked.set()
-            release.wait(10)
-
-    thread = threading.Thread(target=hold)
-    thread.start()
-    try:
-        assert locked.wait(10)
+    with write_lock_held(loaded):
         result = run(loaded, "import", str(mini_dir))
-    finally:
-        release.set()
-        thread.join()
-        holder.close()
     assert result.exit_code == 3
     assert "locked by another run" in result.stderr
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from conftest import write_lock_held
 
 from lifecycle.catalog import Catalog
 from lifecycle.catalog.migrations import HEAD, REVISIONS
@@ -84,28 +84,21 @@ def test_foreign_database_is_refused(tmp_path):
     cat.close()
 
 
-def test_write_while_locked_raises_catalog_locked(catalog, mini_dir, monkeypatch, backend):
+def test_write_while_locked_raises_catalog_locked(catalog, mini_dir, monkeypatch):
     monkeypatch.setenv("LIFECYCLE_LOCK_TIMEOUT", "0.2")
-    locked = threading.Event()
-    release = threading.Event()
-
-    def hold_lock():
-        with catalog.atomic("holder"):
-            locked.set()
-            release.wait(10)
-
-    holder = threading.Thread(target=hold_lock)
-    holder.start()
-    try:
-        assert locked.wait(10)
+    with write_lock_held(catalog.url):
         other = Catalog(catalog.url)
         with pytest.raises(CatalogLocked):
             other.import_directory(mini_dir)
         other.close()
-    finally:
-        release.set()
-        holder.join()
     assert catalog.count_datasets() == 0
+
+
+def test_reads_are_not_blocked_by_a_writer(catalog, mini_dir, monkeypatch):
+    catalog.import_directory(mini_dir)
+    monkeypatch.setenv("LIFECYCLE_LOCK_TIMEOUT", "0.2")
+    with write_lock_held(catalog.url):
+        assert len(catalog.datasets()) == 4
 
 
 def test_atomic_rolls_back_and_journals_only_changes(catalog):
