@@ -67,3 +67,46 @@ class CatalogLocked(LifecycleError):
     def __init__(self, detail: str = "") -> None:
         msg = "the catalog is locked by another run; try again when it has finished"
         super().__init__(f"{msg} ({detail})" if detail else msg)
+
+
+class InvalidPolicy(LifecycleError):
+    """A policy document that cannot be used: ``file: rule 'x': field: reason`` (exit 2)."""
+
+    def __init__(self, file: str, reason: str, rule: str | None = None, field: str | None = None):
+        parts = [file]
+        if rule is not None:
+            parts.append(f"rule {rule!r}")
+        if field is not None:
+            parts.append(field)
+        super().__init__(": ".join(parts) + f": {reason}")
+        self.file = file
+        self.rule = rule
+        self.field = field
+        self.reason = reason
+
+
+class UnknownAuditRun(LifecycleError):
+    """An audit run id that the history does not hold."""
+
+    def __init__(self, run: int | str) -> None:
+        super().__init__(f"unknown audit run {run!r} (see 'lifecycle audit history')")
+        self.run = run
+
+
+class InvalidExpression(LifecycleError):
+    """An endpoint expression that cannot be parsed or selects nothing (exit 2).
+
+    ``reason`` completes the message. With a ``position`` (1-based character) it says what is wrong
+    there ("expected a value"); without one it is said of the whole expression ("is empty",
+    "matches no endpoint").
+    """
+
+    def __init__(self, expression: str, reason: str, position: int | None = None) -> None:
+        if position is None:
+            message = f"endpoint expression {expression!r} {reason}"
+        else:
+            message = f"invalid endpoint expression {expression!r} at position {position}: {reason}"
+        super().__init__(message)
+        self.expression = expression
+        self.reason = reason
+        self.position = position

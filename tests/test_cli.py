@@ -14,6 +14,7 @@ from catalogs import AOD, CALIB, PHYS, RAW
 from conftest import write_lock_held
 from typer.testing import CliRunner
 
+from lifecycle.catalog.migrations import HEAD
 from lifecycle.cli.app import app
 
 runner = CliRunner()
@@ -187,8 +188,8 @@ def test_init_and_db_commands(catalog_url):
     assert first.exit_code == 0
     assert "(created)" in first.stdout
     assert "already current" in run(catalog_url, "init").stdout
-    assert run(catalog_url, "db", "version").stdout.strip() == "catalog: 0001  code: 0001"
-    assert run(catalog_url, "db", "upgrade").stdout.strip() == "schema 0001"
+    assert run(catalog_url, "db", "version").stdout.strip() == f"catalog: {HEAD}  code: {HEAD}"
+    assert run(catalog_url, "db", "upgrade").stdout.strip() == f"schema {HEAD}"
 
 
 def test_import_export_commands(catalog_url, mini_dir, tmp_path):

@@ -131,3 +131,27 @@ def test_file_that_is_not_a_database(tmp_path):
     with pytest.raises(CatalogError, match="file is not a database"):
         cat.count_datasets()
     cat.close()
+
+
+def test_older_catalog_is_upgraded_on_first_use_keeping_its_data(catalog_url, mini_dir):
+    """A catalog at the first revision, holding data, is migrated to head when next used."""
+    from alembic import command
+    from alembic.config import Config
+
+    import lifecycle.catalog.store as store
+
+    cat = Catalog(catalog_url, migrate=False)
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(store.__file__).parent / "migrations"))
+    with cat.store.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, REVISIONS[0])
+        conn.exec_driver_sql(
+            "INSERT INTO site (id, name, tier, country, status) VALUES (1, 'OLD', 1, 'ch', 'active')"
+        )
+    assert cat.revision() == REVISIONS[0]
+    cat.close()
+    fresh = Catalog(catalog_url)
+    assert list(fresh.sites()["name"]) == ["OLD"]
+    assert fresh.revision() == HEAD
+    fresh.close()

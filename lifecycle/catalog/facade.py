@@ -15,10 +15,14 @@ from lifecycle.catalog import queries
 from lifecycle.catalog.store import Change, Store, resolve_url
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     import pandas as pd
     from sqlalchemy.engine import Connection
 
+    from lifecycle.audit import AuditReport
     from lifecycle.exchange import ImportResult
+    from lifecycle.policy import PolicySet
 
 
 class Catalog:
@@ -121,6 +125,45 @@ class Catalog:
     def overview(self) -> queries.Overview:
         with self.read() as conn:
             return queries.overview(conn)
+
+    def select_endpoints(self, expression: str) -> pd.DataFrame:
+        """Endpoints matching an endpoint expression (error if it matches none)."""
+        from lifecycle.expressions import select
+
+        with self.read() as conn:
+            records = queries.endpoint_records(conn)
+            frame = queries.endpoints(conn)
+        names = set(select(expression, records))
+        return frame[frame["name"].isin(names)].reset_index(drop=True)
+
+    # -- audit ---------------------------------------------------------------------------------
+    def audit(self, policies: PolicySet, now: datetime | None = None) -> AuditReport:
+        """Evaluate every rule of ``policies`` and record the run in the audit history."""
+        from lifecycle.audit import run_audit
+        from lifecycle.catalog.store import utcnow
+
+        with self.atomic("audit") as (conn, change):
+            return run_audit(conn, change, policies, now or utcnow())
+
+    def audit_history(self, limit: int | None = 20) -> pd.DataFrame:
+        from lifecycle.audit.history import runs
+
+        with self.read() as conn:
+            return runs(conn, limit)
+
+    def audit_diff(self, run_a: int | None = None, run_b: int | None = None) -> dict:
+        """Findings that appeared and were resolved between two runs (default: the last two)."""
+        from lifecycle.audit.history import diff
+
+        with self.read() as conn:
+            return diff(conn, run_a, run_b)
+
+    def reproducibility(self) -> pd.DataFrame:
+        """Every dataset: reproducible or not, and why not."""
+        from lifecycle.provenance import reproducibility
+
+        with self.read() as conn:
+            return reproducibility(conn)
 
     def journal(self, limit: int | None = 50) -> pd.DataFrame:
         with self.read() as conn:

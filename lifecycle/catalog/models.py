@@ -198,3 +198,38 @@ class Journal(SQLModel, table=True):
     command: str = Field(sa_column=Column(Text, nullable=False))
     summary: str = Field(sa_column=Column(Text, nullable=False))
     reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+
+
+class AuditRun(SQLModel, table=True):
+    """One evaluation of the loaded policies over the whole catalog, kept as history."""
+
+    __tablename__ = "audit_run"
+
+    id: int | None = Field(default=None, primary_key=True)
+    started_at: datetime = Field(index=True)
+    as_of: datetime  # the "now" the rules were judged at (``--now``)
+    actor: str
+    policy_hash: str
+    policies: str = Field(sa_column=Column(Text, nullable=False))  # names, comma-separated
+    rules: int
+    findings: int
+    errors: int
+    warnings: int
+    infos: int
+    seconds: float
+
+
+class AuditFinding(SQLModel, table=True):
+    """One dataset that breaks one rule in one audit run."""
+
+    __tablename__ = "audit_finding"
+    __table_args__ = (Index("ix_audit_finding_run_rule_did", "run_id", "rule", "did"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="audit_run.id")
+    rule: str
+    policy: str
+    did: str
+    severity: str
+    message: str = Field(sa_column=Column(Text, nullable=False))
+    details: str = Field(sa_column=Column(Text, nullable=False))  # JSON

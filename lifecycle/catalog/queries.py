@@ -67,7 +67,18 @@ def sites(conn: Connection) -> pd.DataFrame:
     )
 
 
-def endpoints(conn: Connection, site: str | None = None, media: str | None = None):
+def endpoint_records(conn: Connection) -> list[dict[str, Any]]:
+    """Every endpoint as a dict of its attributes (built-in and its own), with ``_id``."""
+    out = endpoints(conn, keep_id=True)
+    return [
+        {k: v for k, v in row.items() if v is not None and v == v}
+        for row in out.to_dict(orient="records")
+    ]
+
+
+def endpoints(
+    conn: Connection, site: str | None = None, media: str | None = None, keep_id: bool = False
+):
     """Endpoints with their site's attributes and their own attributes as extra columns."""
     where, params = [], {}
     if site:
@@ -93,10 +104,11 @@ def endpoints(conn: Connection, site: str | None = None, media: str | None = Non
         wide = wide[[c for c in sorted(wide.columns) if c not in out.columns]]
         wide.columns.name = None
         out = out.merge(wide, left_on="_id", right_index=True, how="left")
-    return out.drop(columns="_id")
+    return out if keep_id else out.drop(columns="_id")
 
 
-def _glob_to_like(pattern: str) -> str:
+def glob_to_like(pattern: str) -> str:
+    """A shell glob (``*``, ``?``) as an SQL LIKE pattern with ``\\`` as escape."""
     escaped = pattern.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return escaped.replace("*", "%").replace("?", "_")
 
@@ -120,7 +132,7 @@ def datasets(
         ors = []
         for i, value in enumerate(data_type):
             ors.append(f"d.data_type LIKE :dt{i} ESCAPE '\\'")
-            params[f"dt{i}"] = _glob_to_like(value)
+            params[f"dt{i}"] = glob_to_like(value)
         where.append("(" + " OR ".join(ors) + ")")
     if scope:
         where.append("d.scope IN :scope")
@@ -128,7 +140,7 @@ def datasets(
     if name:
         column = "d.did" if ":" in name else "d.name"
         where.append(f"{column} LIKE :name ESCAPE '\\'")
-        params["name"] = _glob_to_like(name)
+        params["name"] = glob_to_like(name)
     if site:
         where.append(
             "EXISTS (SELECT 1 FROM replica r JOIN endpoint e ON e.id = r.endpoint_id "

@@ -61,9 +61,10 @@ def _root(
 
 
 def _register() -> None:
-    from lifecycle.cli import catalog, exchange, generate
+    from lifecycle.cli import audit, catalog, exchange, generate
 
     catalog.register(app)
+    audit.register(app)
     exchange.register(app)
     generate.register(app)
 

@@ -80,10 +80,22 @@ def endpoints_list(
     ctx: typer.Context,
     site: Annotated[str | None, typer.Option(help="Only endpoints of this site.")] = None,
     media: Annotated[str | None, typer.Option(help="Only tape or disk endpoints.")] = None,
+    expression: Annotated[
+        str | None,
+        typer.Option(
+            "--expression", "-e", help="Rucio-style endpoint expression, e.g. 'tier<2&media=tape'."
+        ),
+    ] = None,
     fmt: FormatOption = ListingFormat.table,
 ) -> None:
     """List endpoints with their site and attributes."""
-    show(catalog(ctx).endpoints(site=site, media=media), fmt, "endpoints")
+    cat = catalog(ctx)
+    frame = cat.select_endpoints(expression) if expression else cat.endpoints()
+    if site:
+        frame = frame[frame["site"] == site]
+    if media:
+        frame = frame[frame["media"] == media]
+    show(frame.reset_index(drop=True), fmt, "endpoints")
 
 
 @datasets_app.command("list")

@@ -1,0 +1,68 @@
+"""audit history
+
+Revision ID: 0002
+Revises: 0001
+Create Date: 2026-11-25 13:36:06.945872
+"""
+
+from alembic import op
+import sqlalchemy as sa
+
+
+revision = "0002"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "audit_run",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("as_of", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("actor", sa.String(), nullable=False),
+        sa.Column("policy_hash", sa.String(), nullable=False),
+        sa.Column("policies", sa.Text(), nullable=False),
+        sa.Column("rules", sa.Integer(), nullable=False),
+        sa.Column("findings", sa.Integer(), nullable=False),
+        sa.Column("errors", sa.Integer(), nullable=False),
+        sa.Column("warnings", sa.Integer(), nullable=False),
+        sa.Column("infos", sa.Integer(), nullable=False),
+        sa.Column("seconds", sa.Float(), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("audit_run", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_audit_run_started_at"), ["started_at"], unique=False)
+
+    op.create_table(
+        "audit_finding",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("run_id", sa.Integer(), nullable=False),
+        sa.Column("rule", sa.String(), nullable=False),
+        sa.Column("policy", sa.String(), nullable=False),
+        sa.Column("did", sa.String(), nullable=False),
+        sa.Column("severity", sa.String(), nullable=False),
+        sa.Column("message", sa.Text(), nullable=False),
+        sa.Column("details", sa.Text(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["run_id"],
+            ["audit_run.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("audit_finding", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_audit_finding_run_rule_did", ["run_id", "rule", "did"], unique=False
+        )
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("audit_finding", schema=None) as batch_op:
+        batch_op.drop_index("ix_audit_finding_run_rule_did")
+
+    op.drop_table("audit_finding")
+    with op.batch_alter_table("audit_run", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_audit_run_started_at"))
+
+    op.drop_table("audit_run")

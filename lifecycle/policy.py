@@ -1,0 +1,352 @@
+"""Policy documents: TOML files of typed rules, loaded and validated.
+
+A document has a ``[policy]`` table (``name``, optional ``description``) and ``[[rule]]`` tables.
+Every rule has a ``name`` (unique across all loaded documents) and a ``type``:
+
+- ``replication``: at least ``copies`` distinct units (``distinct`` = endpoint, site, country or
+  cloud) hold an available replica on endpoints matching ``endpoints`` (an endpoint expression);
+- ``lifetime``: datasets past ``lifetime`` since ``created_at`` (an explicit ``expires_at`` wins);
+- ``reproducibility``: datasets must be reproducible (see ``lifecycle.provenance``);
+- ``preservation``: datasets must keep an available replica and never be ``deleted`` or ``lost``.
+
+Optional for every rule: ``description``, ``select`` (``kind``, ``data_type`` globs, ``scope``,
+``did`` globs; all given must match; default every dataset), ``grace`` (datasets younger than this
+are not judged yet) and ``severity`` (error, warning, info). A problem in a document is reported as
+``file: rule 'name': field: reason``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tomllib
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from lifecycle.catalog.models import KINDS
+from lifecycle.errors import InvalidPolicy, UsageError
+
+RULE_TYPES = ("replication", "lifetime", "reproducibility", "preservation")
+SEVERITIES = ("error", "warning", "info")
+DISTINCT_UNITS = ("endpoint", "site", "country", "cloud")
+SELECT_KEYS = ("kind", "data_type", "scope", "did")
+_COMMON_FIELDS = {"name", "type", "description", "select", "grace", "severity"}
+_TYPE_FIELDS = {
+    "replication": {"copies", "endpoints", "distinct"},
+    "lifetime": {"lifetime"},
+    "reproducibility": set(),
+    "preservation": set(),
+}
+_REQUIRED = {"replication": ("copies",), "lifetime": ("lifetime",)}
+_DEFAULT_SEVERITY = {"lifetime": "info"}
+DEFAULT_POLICY_DIR = Path("policies")
+
+
+@dataclass(frozen=True)
+class Selector:
+    """Which datasets a rule judges; empty tuples select everything."""
+
+    kind: tuple[str, ...] = ()
+    data_type: tuple[str, ...] = ()
+    scope: tuple[str, ...] = ()
+    did: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, list[str]]:
+        return {k: list(getattr(self, k)) for k in SELECT_KEYS if getattr(self, k)}
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One typed rule of a policy document."""
+
+    name: str
+    type: str
+    policy: str
+    file: str
+    description: str = ""
+    select: Selector = field(default_factory=Selector)
+    severity: str = "error"
+    grace: timedelta | None = None
+    copies: int | None = None
+    endpoints: str = "*"
+    distinct: str = "endpoint"
+    lifetime: timedelta | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "name": self.name,
+            "type": self.type,
+            "policy": self.policy,
+            "severity": self.severity,
+            "select": self.select.as_dict(),
+            "description": self.description,
+        }
+        if self.grace is not None:
+            out["grace"] = format_duration(self.grace)
+        if self.type == "replication":
+            out.update(copies=self.copies, endpoints=self.endpoints, distinct=self.distinct)
+        if self.type == "lifetime":
+            out["lifetime"] = format_duration(self.lifetime)
+        return out
+
+
+@dataclass(frozen=True)
+class Policy:
+    """One policy document."""
+
+    name: str
+    description: str
+    file: str
+    rules: tuple[Rule, ...]
+    content: bytes = field(repr=False, default=b"")
+
+
+@dataclass(frozen=True)
+class PolicySet:
+    """The policies an audit evaluates."""
+
+    policies: tuple[Policy, ...]
+
+    @property
+    def rules(self) -> list[Rule]:
+        return [rule for policy in self.policies for rule in policy.rules]
+
+    @property
+    def content_hash(self) -> str:
+        """SHA-256 over the documents' bytes, in name order: which policy text an audit used."""
+        digest = hashlib.sha256()
+        for policy in sorted(self.policies, key=lambda p: p.name):
+            digest.update(policy.name.encode() + b"\0" + policy.content + b"\0")
+        return digest.hexdigest()
+
+
+_DURATION = re.compile(r"^(\d+)([hdw])$")
+_ISO_DURATION = re.compile(
+    r"^P(?:(?P<y>\d+)Y)?(?:(?P<mo>\d+)M)?(?:(?P<w>\d+)W)?(?:(?P<d>\d+)D)?"
+    r"(?:T(?:(?P<h>\d+)H)?(?:(?P<mi>\d+)M)?(?:(?P<s>\d+)S)?)?$"
+)
+
+
+def parse_duration(text: str) -> timedelta:
+    """``7d``, ``12h``, ``2w`` or ISO 8601 (``P180D``, ``PT12H``; a year is 365 days, a month 30).
+
+    Raises ValueError for anything else.
+    """
+    if not isinstance(text, str):
+        raise ValueError("expected a duration such as '7d', '12h', '2w' or 'P180D'")
+    value = text.strip()
+    match = _DURATION.match(value)
+    if match:
+        amount, unit = int(match.group(1)), match.group(2)
+        return {"h": timedelta(hours=amount), "d": timedelta(days=amount),
+                "w": timedelta(weeks=amount)}[unit]  # fmt: skip
+    match = _ISO_DURATION.match(value.upper())
+    if match and value.upper() not in ("P", "PT") and not value.upper().endswith("T"):
+        parts = {k: int(v) for k, v in match.groupdict().items() if v}
+        return timedelta(
+            days=parts.get("y", 0) * 365 + parts.get("mo", 0) * 30 + parts.get("d", 0),
+            weeks=parts.get("w", 0),
+            hours=parts.get("h", 0),
+            minutes=parts.get("mi", 0),
+            seconds=parts.get("s", 0),
+        )
+    raise ValueError(f"{text!r} is not a duration (use e.g. '7d', '12h', '2w' or 'P180D')")
+
+
+def format_duration(value: timedelta | None) -> str | None:
+    if value is None:
+        return None
+    if value % timedelta(days=1) == timedelta(0):
+        days = value.days
+        return f"{days // 7}w" if days % 7 == 0 and days >= 7 else f"{days}d"
+    return f"{int(value.total_seconds() // 3600)}h"
+
+
+def load_policies(paths: list[Path] | None = None) -> PolicySet:
+    """Policies from files or directories (``*.toml``), else ``./policies``."""
+    if not paths:
+        if not DEFAULT_POLICY_DIR.is_dir():
+            raise UsageError(
+                "no policies: pass --policy FILE|DIR, or run where a 'policies/' directory is"
+            )
+        paths = [DEFAULT_POLICY_DIR]
+    files: list[Path] = []
+    for path in paths:
+        path = Path(path)
+        if path.is_dir():
+            found = sorted(path.glob("*.toml"))
+            if not found:
+                raise UsageError(f"--policy: {path} holds no *.toml policy documents")
+            files += found
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise UsageError(f"--policy: {path} does not exist")
+    policies = tuple(load_policy_file(f) for f in dict.fromkeys(files))
+    _check_unique(policies)
+    return PolicySet(policies)
+
+
+def _check_unique(policies: tuple[Policy, ...]) -> None:
+    seen_rules: dict[str, str] = {}
+    seen_policies: dict[str, str] = {}
+    for policy in policies:
+        if policy.name in seen_policies:
+            raise InvalidPolicy(
+                policy.file, f"policy name {policy.name!r} is also used by {seen_policies[policy.name]}",
+                field="policy.name",
+            )  # fmt: skip
+        seen_policies[policy.name] = policy.file
+        for rule in policy.rules:
+            if rule.name in seen_rules:
+                raise InvalidPolicy(
+                    policy.file, f"rule name is also used in {seen_rules[rule.name]}",
+                    rule=rule.name, field="name",
+                )  # fmt: skip
+            seen_rules[rule.name] = policy.file
+
+
+def load_policy_file(path: Path) -> Policy:
+    """Read and validate one policy document."""
+    path = Path(path)
+    file = str(path)
+    try:
+        content = path.read_bytes()
+        document = tomllib.loads(content.decode("utf-8"))
+    except OSError as exc:
+        raise InvalidPolicy(file, f"cannot read: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise InvalidPolicy(file, "not UTF-8 text") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise InvalidPolicy(file, f"not valid TOML: {exc}") from exc
+    unknown = set(document) - {"policy", "rule"}
+    if unknown:
+        raise InvalidPolicy(file, "unknown table (expected [policy] and [[rule]])",
+                            field=sorted(unknown)[0])  # fmt: skip
+    header = document.get("policy")
+    if not isinstance(header, dict):
+        raise InvalidPolicy(file, "missing [policy] table", field="policy")
+    name = header.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidPolicy(file, "required, a non-empty string", field="policy.name")
+    extra = set(header) - {"name", "description"}
+    if extra:
+        raise InvalidPolicy(file, "unknown field", field=f"policy.{sorted(extra)[0]}")
+    description = header.get("description", "")
+    if not isinstance(description, str):
+        raise InvalidPolicy(file, "must be a string", field="policy.description")
+    raw_rules = document.get("rule", [])
+    if not isinstance(raw_rules, list) or not raw_rules:
+        raise InvalidPolicy(file, "a policy needs at least one [[rule]]", field="rule")
+    rules = tuple(_rule(file, name, i, raw) for i, raw in enumerate(raw_rules, 1))
+    names = [r.name for r in rules]
+    for rule in rules:
+        if names.count(rule.name) > 1:
+            raise InvalidPolicy(file, "rule name appears twice", rule=rule.name, field="name")
+    return Policy(name=name, description=description, file=file, rules=rules, content=content)
+
+
+def _rule(file: str, policy: str, index: int, raw: Any) -> Rule:
+    if not isinstance(raw, dict):
+        raise InvalidPolicy(file, "each [[rule]] must be a table", rule=f"#{index}")
+    name = raw.get("name")
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name or ""):
+        raise InvalidPolicy(
+            file, "required: letters, digits, '_', '-' or '.'", rule=f"#{index}", field="name"
+        )
+
+    def fail(field_name: str, reason: str) -> InvalidPolicy:
+        return InvalidPolicy(file, reason, rule=name, field=field_name)
+
+    kind = raw.get("type")
+    if kind not in RULE_TYPES:
+        shown = "missing" if kind is None else repr(kind)
+        raise fail("type", f"{shown} is not one of {', '.join(RULE_TYPES)}")
+    allowed = _COMMON_FIELDS | _TYPE_FIELDS[kind]
+    for key in raw:
+        if key not in allowed:
+            other = [t for t, fields in _TYPE_FIELDS.items() if key in fields]
+            hint = f" (used by {other[0]} rules)" if other else ""
+            raise fail(key, f"unknown field for a {kind} rule{hint}")
+    for key in _REQUIRED.get(kind, ()):
+        if key not in raw:
+            raise fail(key, f"required for a {kind} rule")
+    severity = raw.get("severity", _DEFAULT_SEVERITY.get(kind, "error"))
+    if severity not in SEVERITIES:
+        raise fail("severity", f"{severity!r} is not one of {', '.join(SEVERITIES)}")
+    description = raw.get("description", "")
+    if not isinstance(description, str):
+        raise fail("description", "must be a string")
+    values: dict[str, Any] = {}
+    if "grace" in raw:
+        values["grace"] = _duration(fail, "grace", raw["grace"])
+    if kind == "replication":
+        copies = raw["copies"]
+        if not isinstance(copies, int) or isinstance(copies, bool) or copies < 1:
+            raise fail("copies", f"must be a positive integer, got {copies!r}")
+        values["copies"] = copies
+        endpoints = raw.get("endpoints", "*")
+        if not isinstance(endpoints, str) or not endpoints:
+            raise fail("endpoints", "must be an endpoint expression such as 'media=tape'")
+        _check_expression(fail, endpoints)
+        values["endpoints"] = endpoints
+        distinct = raw.get("distinct", "endpoint")
+        if distinct not in DISTINCT_UNITS:
+            raise fail("distinct", f"{distinct!r} is not one of {', '.join(DISTINCT_UNITS)}")
+        values["distinct"] = distinct
+    if kind == "lifetime":
+        values["lifetime"] = _duration(fail, "lifetime", raw["lifetime"])
+    return Rule(
+        name=name,
+        type=kind,
+        policy=policy,
+        file=file,
+        description=description,
+        select=_selector(fail, raw.get("select", {})),
+        severity=severity,
+        **values,
+    )
+
+
+def _duration(fail, field_name: str, value: Any) -> timedelta:
+    try:
+        duration = parse_duration(value)
+    except ValueError as exc:
+        raise fail(field_name, str(exc)) from None
+    if duration <= timedelta(0):
+        raise fail(field_name, "must be longer than zero")
+    return duration
+
+
+def _check_expression(fail, expression: str) -> None:
+    from lifecycle.errors import InvalidExpression
+    from lifecycle.expressions import parse
+
+    try:
+        parse(expression)
+    except InvalidExpression as exc:
+        raise fail("endpoints", exc.message) from None
+
+
+def _selector(fail, raw: Any) -> Selector:
+    if not isinstance(raw, dict):
+        raise fail("select", 'must be a table such as { kind = ["raw"] }')
+    values: dict[str, tuple[str, ...]] = {}
+    for key, value in raw.items():
+        if key not in SELECT_KEYS:
+            raise fail(f"select.{key}", f"unknown selector; use {', '.join(SELECT_KEYS)}")
+        items = [value] if isinstance(value, str) else value
+        if (
+            not isinstance(items, list)
+            or not items
+            or not all(isinstance(v, str) and v for v in items)
+        ):
+            raise fail(f"select.{key}", "must be a string or a non-empty list of strings")
+        if key == "kind":
+            for item in items:
+                if item not in KINDS:
+                    raise fail("select.kind", f"{item!r} is not one of {', '.join(KINDS)}")
+        values[key] = tuple(items)
+    return Selector(**values)

@@ -1,0 +1,116 @@
+"""Provenance questions answered set-based over the whole catalog.
+
+**Reproducible** (DESIGN.md invariant 4): a dataset has a generating production whose
+transformation records a release and an image digest, and every input of that production (any
+role: input, calibration, config) either has an available replica or is itself reproducible.
+
+On a DAG that is the complement of the least fixed point of *irreproducible*:
+
+    irreproducible(d) = no good producer(d)
+                        or some input i of producer(d) is unavailable and irreproducible(i)
+
+which a recursive CTE computes with joins only (no negation of the recursive table): start from
+every dataset without a good producer, and walk downstream through inputs that have no available
+replica. Raw data without a producer enter the start set but, being available, stop there.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from sqlalchemy.engine import Connection
+
+AVAILABLE = "EXISTS (SELECT 1 FROM replica r WHERE r.dataset_id = {d} AND r.state = 'available')"
+GOOD_PRODUCER = (
+    "EXISTS (SELECT 1 FROM production_output o "
+    "JOIN production p ON p.id = o.production_id "
+    "JOIN transformation t ON t.id = p.transformation_id "
+    "WHERE o.dataset_id = {d} AND t.release IS NOT NULL AND t.release <> '' "
+    "AND t.image_digest IS NOT NULL AND t.image_digest <> '')"
+)
+IRREPRODUCIBLE_CTE = f"""
+irreproducible(id) AS (
+    SELECT d.id FROM dataset d WHERE NOT {GOOD_PRODUCER.format(d="d.id")}
+    UNION
+    SELECT o.dataset_id
+    FROM irreproducible b
+    JOIN production_input i ON i.dataset_id = b.id
+    JOIN production_output o ON o.production_id = i.production_id
+    WHERE NOT {AVAILABLE.format(d="b.id")}
+)"""
+
+
+def irreproducible_sql() -> str:
+    """``WITH RECURSIVE irreproducible(id) AS (...)``: ids of every irreproducible dataset."""
+    return "WITH RECURSIVE " + IRREPRODUCIBLE_CTE
+
+
+def materialize_irreproducible(conn: Connection, table: str = "tmp_irreproducible") -> str:
+    """Compute the irreproducible set once into a temporary table (with a primary key)."""
+    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
+    conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {table} (id INTEGER PRIMARY KEY)")
+    conn.exec_driver_sql(
+        f"INSERT INTO {table} (id) {irreproducible_sql()} SELECT id FROM irreproducible"
+    )
+    return table
+
+
+def irreproducible_reasons(conn: Connection, ids_table: str, where: str = "1 = 1", params=None):
+    """Why each dataset in ``ids_table`` (restricted by ``where`` on ``d``) is irreproducible.
+
+    Returns a DataFrame with ``id, did, reason, production, transformation, blocking_input``;
+    ``blocking_input`` is the first input (by DID) that is neither available nor reproducible.
+    """
+    from lifecycle.catalog.queries import frame
+
+    rows = frame(
+        conn,
+        f"""
+        SELECT d.id, d.did, p.name AS production, t.tag AS transformation,
+               t.release, t.image_digest,
+               (SELECT MIN(di.did) FROM production_input i
+                  JOIN {ids_table} x ON x.id = i.dataset_id
+                  JOIN dataset di ON di.id = i.dataset_id
+                 WHERE i.production_id = p.id AND NOT {AVAILABLE.format(d="i.dataset_id")})
+                   AS blocking_input
+        FROM {ids_table} b
+        JOIN dataset d ON d.id = b.id
+        LEFT JOIN production_output o ON o.dataset_id = d.id
+        LEFT JOIN production p ON p.id = o.production_id
+        LEFT JOIN transformation t ON t.id = p.transformation_id
+        WHERE {where}
+        ORDER BY d.did
+        """,
+        **(params or {}),
+    )
+    rows["reason"] = [_reason(r) for r in rows.itertuples(index=False)]
+    return rows
+
+
+def _reason(row) -> str:
+    if row.production is None:
+        return "no producing production recorded"
+    if not row.release:
+        return f"transformation {row.transformation} records no software release"
+    if not row.image_digest:
+        return f"transformation {row.transformation} has no image digest"
+    if row.blocking_input is not None:
+        return f"input {row.blocking_input} has no available replica and is not reproducible"
+    return "not reproducible"
+
+
+def reproducibility(conn: Connection) -> pd.DataFrame:
+    """Every dataset with ``reproducible`` (bool) and, where it is not, the reason."""
+    from lifecycle.catalog.queries import frame
+
+    table = materialize_irreproducible(conn)
+    try:
+        everything = frame(conn, "SELECT d.id, d.did FROM dataset d ORDER BY d.did")
+        bad = irreproducible_reasons(conn, table)
+    finally:
+        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
+    merged = everything.merge(bad[["id", "reason"]], on="id", how="left")
+    merged["reproducible"] = merged["reason"].isna()
+    return merged
