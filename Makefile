@@ -19,6 +19,7 @@ demo: $(STAMP)
 	@rm -f $(DEMO_DB) $(DEMO_DB)-wal $(DEMO_DB)-shm
 	$(BIN)/lifecycle --db $(DEMO_DB) import sample_catalog
 	$(BIN)/lifecycle --db $(DEMO_DB) overview
+	$(BIN)/lifecycle --db $(DEMO_DB) audit --policy policies --fail-on never
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
@@ -33,6 +34,7 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_import.py
+	$(BIN)/python benchmarks/bench_audit.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_DB) *.egg-info .pytest_cache .ruff_cache

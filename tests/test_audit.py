@@ -1,0 +1,456 @@
+"""The audit: every rule type on hand-built catalogs with their edge cases; exit codes; history."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from catalogs import AOD, CALIB, PHYS, RAW, mini, write_catalog
+from typer.testing import CliRunner
+
+from lifecycle.catalog import Catalog
+from lifecycle.cli.app import app
+from lifecycle.errors import InvalidPolicy, UnknownAuditRun, UsageError
+from lifecycle.policy import load_policies
+
+runner = CliRunner()
+NOW = datetime(2026, 11, 25, tzinfo=UTC)
+DIGEST = "sha256:" + "d" * 64
+
+TAPE_RULE = """
+[[rule]]
+name = "raw-tape"
+type = "replication"
+select = {{ kind = ["raw"] }}
+copies = 2
+endpoints = "media=tape"
+distinct = "{distinct}"
+{extra}
+"""
+
+
+def policy(tmp_path: Path, rules: str, name: str = "test") -> object:
+    path = tmp_path / f"{name}.toml"
+    path.write_text(f'[policy]\nname = "{name}"\n{rules}')
+    return load_policies([path])
+
+
+def loaded(catalog: Catalog, tmp_path: Path, tables) -> Catalog:
+    catalog.import_directory(write_catalog(tmp_path / "cat", tables))
+    return catalog
+
+
+def findings(report) -> dict[str, str]:
+    return dict(zip(report.findings["did"], report.findings["message"], strict=True))
+
+
+def replica(tables, did: str, endpoint: str):
+    return next(r for r in tables["replicas"] if r["did"] == did and r["endpoint"] == endpoint)
+
+
+# -- replication --------------------------------------------------------------------------------
+
+
+def test_two_tape_copies_at_two_sites_pass(catalog, tmp_path):
+    cat = loaded(catalog, tmp_path, mini())
+    report = cat.audit(policy(tmp_path, TAPE_RULE.format(distinct="site", extra="")), NOW)
+    assert report.findings.empty
+    assert not report.fails()
+
+
+@pytest.mark.parametrize("state", ["lost", "copying", "unavailable", "deleted"])
+def test_only_available_replicas_count(catalog, tmp_path, state):
+    tables = mini()
+    replica(tables, RAW, "BNL-OSG2_DATATAPE")["state"] = state
+    cat = loaded(catalog, tmp_path, tables)
+    report = cat.audit(policy(tmp_path, TAPE_RULE.format(distinct="site", extra="")), NOW)
+    assert findings(report) == {
+        RAW: f"1 available tape copy (at CERN-PROD_DATATAPE); the one at BNL-OSG2_DATATAPE is "
+        f"{state}; needs 2 at distinct sites matching 'media=tape'"
+    }
+    assert report.fails()
+
+
+def _same_site_tables():
+    tables = mini()
+    tables["endpoints"].append(
+        {"name": "CERN-PROD_MCTAPE", "site": "CERN-PROD", "media": "tape", "type": "MCTAPE"}
+    )
+    replica(tables, RAW, "BNL-OSG2_DATATAPE")["endpoint"] = "CERN-PROD_MCTAPE"
+    return tables
+
+
+def test_two_endpoints_at_one_site_count_once(catalog, tmp_path):
+    cat = loaded(catalog, tmp_path, _same_site_tables())
+    by_site = cat.audit(policy(tmp_path, TAPE_RULE.format(distinct="site", extra="")), NOW)
+    assert findings(by_site) == {
+        RAW: "2 tape copies, both at CERN-PROD; needs 2 at distinct sites matching 'media=tape'"
+    }
+    assert by_site.findings["details"][0]["units"] == 1
+    by_endpoint = cat.audit(policy(tmp_path, TAPE_RULE.format(distinct="endpoint", extra="")), NOW)
+    assert by_endpoint.findings.empty
+
+
+def test_distinct_country_and_cloud(catalog, tmp_path):
+    tables = mini()
+    tables["sites"].append({"name": "GENEVA-2", "tier": "2", "country": "ch", "cloud": "CERN"})
+    tables["endpoints"].append({"name": "GENEVA-2_TAPE", "site": "GENEVA-2", "media": "tape"})
+    replica(tables, RAW, "BNL-OSG2_DATATAPE")["endpoint"] = "GENEVA-2_TAPE"
+    cat = loaded(catalog, tmp_path, tables)
+    assert cat.audit(
+        policy(tmp_path, TAPE_RULE.format(distinct="site", extra="")), NOW
+    ).findings.empty
+    for unit in ("country", "cloud"):
+        report = cat.audit(policy(tmp_path, TAPE_RULE.format(distinct=unit, extra="")), NOW)
+        assert list(report.findings["did"]) == [RAW], unit
+
+
+def test_endpoint_expression_limits_what_counts(catalog, tmp_path):
+    cat = loaded(catalog, tmp_path, mini())
+    rule = TAPE_RULE.format(distinct="site", extra="").replace(
+        'endpoints = "media=tape"', 'endpoints = "media=tape&tier<1"'
+    )
+    report = cat.audit(policy(tmp_path, rule), NOW)
+    assert list(report.findings["did"]) == [RAW]
+
+
+def test_expression_matching_nothing_is_a_policy_error(catalog, tmp_path):
+    cat = loaded(catalog, tmp_path, mini())
+    rule = TAPE_RULE.format(distinct="site", extra="").replace("media=tape", "CERN-PROD_DATATAP")
+    with pytest.raises(InvalidPolicy, match=r"rule 'raw-tape': endpoints: .*matches no endpoint"):
+        cat.audit(policy(tmp_path, rule), NOW)
+    assert cat.audit_history().empty  # nothing recorded
+
+
+def test_grace_spares_young_datasets(catalog, tmp_path):
+    tables = mini()
+    replica(tables, RAW, "BNL-OSG2_DATATAPE")["state"] = "copying"
+    cat = loaded(catalog, tmp_path, tables)  # RAW created 2018-08-01T10:00Z
+    rules = policy(tmp_path, TAPE_RULE.format(distinct="site", extra='grace = "7d"'))
+    assert cat.audit(rules, datetime(2018, 8, 5, tzinfo=UTC)).findings.empty
+    assert list(cat.audit(rules, datetime(2018, 8, 9, tzinfo=UTC)).findings["did"]) == [RAW]
+
+
+def test_deleted_datasets_are_not_judged_for_copies(catalog, tmp_path):
+    tables = mini()
+    tables["datasets"][0]["state"] = "deleted"
+    replica(tables, RAW, "BNL-OSG2_DATATAPE")["state"] = "deleted"
+    cat = loaded(catalog, tmp_path, tables)
+    rules = policy(tmp_path, TAPE_RULE.format(distinct="site", extra=""))
+    assert cat.audit(rules, NOW).findings.empty
+
+
+# -- lifetime ------------------------------------------------------------------------------------
+
+LIFETIME = """
+[[rule]]
+name = "short-lived"
+type = "lifetime"
+select = { kind = ["derived"] }
+lifetime = "180d"
+"""
+
+
+def test_lifetime_and_explicit_expiry(catalog, tmp_path):
+    tables = mini()
+    datasets = {d["did"]: d for d in tables["datasets"]}
+    datasets[AOD]["expires_at"] = ""  # created 2018: past 180 days
+    datasets[PHYS]["expires_at"] = "2030-01-01T00:00:00Z"  # old, but an explicit date wins
+    tables["pins"] = []
+    cat = loaded(catalog, tmp_path, tables)
+    report = cat.audit(policy(tmp_path, LIFETIME), NOW)
+    assert findings(report) == {
+        AOD: "past its 180d lifetime since 2019-01-30 (created 2018-08-03); 1 available replica"
+    }
+    assert report.findings["severity"].tolist() == ["info"]
+    assert not report.fails("error")
+    assert report.fails("warning") is False
+    later = cat.audit(policy(tmp_path, LIFETIME), datetime(2030, 6, 1, tzinfo=UTC))
+    assert findings(later)[PHYS] == "expired on 2030-01-01 (its expires_at); 0 available replicas"
+
+
+def test_explicit_expiry_before_the_lifetime_ends(catalog, tmp_path):
+    tables = mini()
+    datasets = {d["did"]: d for d in tables["datasets"]}
+    datasets[AOD]["expires_at"] = "2018-09-01T00:00:00Z"
+    cat = loaded(catalog, tmp_path, tables)
+    report = cat.audit(policy(tmp_path, LIFETIME), datetime(2018, 10, 1, tzinfo=UTC))
+    assert list(report.findings["did"]) == [AOD]  # 180 days have not passed; expires_at has
+
+
+def test_pins_in_force_exempt_from_expiry(catalog, tmp_path):
+    tables = mini()  # PHYS is pinned until 2027-01-01
+    {d["did"]: d for d in tables["datasets"]}[PHYS]["expires_at"] = "2020-01-01T00:00:00Z"
+    cat = loaded(catalog, tmp_path, tables)
+    rules = policy(tmp_path, LIFETIME)
+    assert PHYS not in findings(cat.audit(rules, NOW))
+    assert PHYS in findings(cat.audit(rules, datetime(2027, 6, 1, tzinfo=UTC)))
+
+
+# -- reproducibility ---------------------------------------------------------------------------
+
+REPRODUCIBLE = """
+[[rule]]
+name = "reproducible"
+type = "reproducibility"
+select = { kind = ["derived"] }
+"""
+
+
+def _digest_everywhere(tables):
+    for t in tables["transformations"]:
+        t["image_digest"] = DIGEST
+    return tables
+
+
+def test_transformation_without_digest(catalog, tmp_path):
+    cat = loaded(catalog, tmp_path, mini())  # p4910 has no digest
+    report = cat.audit(policy(tmp_path, REPRODUCIBLE), NOW)
+    assert findings(report) == {PHYS: "transformation p4910 has no image digest"}
+    assert report.findings["details"][0]["production"] == "task-00000002"
+
+
+def test_reproducible_through_a_deleted_but_reproducible_intermediate(catalog, tmp_path):
+    tables = _digest_everywhere(mini())
+    {d["did"]: d for d in tables["datasets"]}[AOD]["state"] = "deleted"
+    replica(tables, AOD, "CERN-PROD_DATADISK")["state"] = "deleted"
+    cat = loaded(catalog, tmp_path, tables)
+    assert cat.audit(policy(tmp_path, REPRODUCIBLE), NOW).findings.empty
+    repro = cat.reproducibility().set_index("did")
+    assert repro.loc[AOD, "reproducible"]
+    assert repro.loc[PHYS, "reproducible"]
+    assert not repro.loc[RAW, "reproducible"]  # raw data is not reproducible by nature
+
+
+def test_calibration_input_without_available_replica(catalog, tmp_path):
+    tables = _digest_everywhere(mini())
+    replica(tables, CALIB, "CERN-PROD_DATADISK")["state"] = "lost"
+    replica(tables, AOD, "CERN-PROD_DATADISK")["state"] = "deleted"
+    cat = loaded(catalog, tmp_path, tables)
+    report = cat.audit(policy(tmp_path, REPRODUCIBLE), NOW)
+    assert findings(report) == {
+        AOD: f"input {CALIB} has no available replica and is not reproducible",
+        PHYS: f"input {AOD} has no available replica and is not reproducible",
+    }
+
+
+def test_no_producer_recorded(catalog, tmp_path):
+    tables = _digest_everywhere(mini())
+    tables["production_io"] = [r for r in tables["production_io"] if r["did"] != PHYS]
+    cat = loaded(catalog, tmp_path, tables)
+    assert findings(cat.audit(policy(tmp_path, REPRODUCIBLE), NOW)) == {
+        PHYS: "no producing production recorded"
+    }
+
+
+# -- preservation ------------------------------------------------------------------------------
+
+PRESERVED = """
+[[rule]]
+name = "calibration-kept"
+type = "preservation"
+select = { kind = ["calibration", "raw"] }
+severity = "warning"
+"""
+
+
+def test_preservation(catalog, tmp_path):
+    tables = mini()
+    replica(tables, CALIB, "CERN-PROD_DATADISK")["state"] = "lost"
+    cat = loaded(catalog, tmp_path, tables)
+    report = cat.audit(policy(tmp_path, PRESERVED), NOW)
+    assert findings(report) == {CALIB: "no available replica (1 recorded, 1 lost)"}
+    assert report.fails("warning")
+    assert not report.fails("error")
+
+
+def test_preservation_flags_deleted_state(catalog, tmp_path):
+    tables = mini()
+    tables["datasets"][0]["state"] = "lost"
+    cat = loaded(catalog, tmp_path, tables)
+    assert findings(cat.audit(policy(tmp_path, PRESERVED), NOW)) == {RAW: "dataset is lost"}
+
+
+# -- the sample catalog and the ATLAS policy ----------------------------------------------------
+
+
+def test_atlas_policy_on_the_sample_catalog(catalog):
+    from conftest import ROOT, SAMPLE_CATALOG
+
+    catalog.import_directory(SAMPLE_CATALOG)
+    report = catalog.audit(load_policies([ROOT / "policies"]), NOW)
+    by_rule = report.summary["by_rule"]
+    assert by_rule["raw-archival-copies"] == 3
+    assert by_rule["derived-reproducible"] == 1
+    assert by_rule["analysis-formats-lifetime"] == 1
+    assert report.summary["by_severity"] == {"error": 4, "warning": 0, "info": 1}
+
+
+# -- CLI, exit codes, history --------------------------------------------------------------------
+
+
+@pytest.fixture
+def cli_catalog(catalog, tmp_path):
+    tables = mini()
+    replica(tables, RAW, "BNL-OSG2_DATATAPE")["state"] = "lost"
+    loaded(catalog, tmp_path, tables)
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "p.toml").write_text(
+        '[policy]\nname = "p"\n' + TAPE_RULE.format(distinct="site", extra="") + LIFETIME
+    )
+    return catalog.url
+
+
+def audit_cli(url: str, *args: str):
+    return runner.invoke(app, ["--db", url, "audit", "--now", "2026-11-25T00:00:00Z", *args])
+
+
+def test_audit_exit_codes(cli_catalog, tmp_path):
+    assert audit_cli(cli_catalog).exit_code == 1
+    assert audit_cli(cli_catalog, "--fail-on", "never").exit_code == 0
+    assert audit_cli(cli_catalog, "--fail-on", "warning").exit_code == 1
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[policy]\nname = "b"\n[[rule]]\nname = "x"\ntype = "replication"\n')
+    broken = audit_cli(cli_catalog, "--policy", str(bad))
+    assert broken.exit_code == 2
+    assert (
+        broken.stderr
+        == f"lifecycle: error: {bad}: rule 'x': copies: required for a replication rule\n"
+    )
+    assert audit_cli(cli_catalog, "--now", "yesterday-ish").exit_code == 2
+
+
+def test_audit_exit_0_when_only_info(catalog, tmp_path):
+    loaded(catalog, tmp_path, mini())
+    path = tmp_path / "l.toml"
+    path.write_text('[policy]\nname = "l"\n' + LIFETIME)
+    result = runner.invoke(app, ["--db", catalog.url, "audit", "--policy", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "short-lived" in result.stdout
+
+
+def test_audit_json_document(cli_catalog):
+    result = audit_cli(cli_catalog, "--format", "json")
+    assert result.exit_code == 1
+    doc = json.loads(result.stdout)
+    assert set(doc) == {"run", "summary", "findings"}
+    assert doc["run"]["as_of"] == "2026-11-25T00:00:00Z"
+    assert doc["run"]["actor"] == "tester"
+    assert doc["summary"]["by_severity"] == {"error": 1, "warning": 0, "info": 1}
+    raw = next(f for f in doc["findings"] if f["rule"] == "raw-tape")
+    assert set(raw) == {"rule", "policy", "did", "severity", "message", "details"}
+    assert raw["did"] == RAW
+    assert raw["details"]["not_available"] == {"BNL-OSG2_DATATAPE": "lost"}
+
+
+def test_audit_table_csv_parquet_and_quiet(cli_catalog, tmp_path):
+    table = audit_cli(cli_catalog)
+    assert "raw-tape" in table.stdout
+    assert "the one at BNL-OSG2_DATATAPE is lost" in table.stdout
+    quiet = audit_cli(cli_catalog, "--quiet")
+    assert quiet.stdout.count("\n") == 1
+    assert "2 findings (1 errors, 0 warnings, 1 info)" in quiet.stdout
+    import csv
+    import io
+
+    rows = list(csv.DictReader(io.StringIO(audit_cli(cli_catalog, "-f", "csv").stdout)))
+    assert len(rows) == 2
+    assert json.loads(rows[0]["details"])
+    parquet = runner.invoke(
+        app, ["--db", cli_catalog, "audit", "-f", "parquet", "--fail-on", "never"]
+    )
+    (tmp_path / "f.parquet").write_bytes(parquet.stdout_bytes)
+    import pandas as pd
+
+    assert len(pd.read_parquet(tmp_path / "f.parquet")) == 2
+
+
+def test_history_and_diff(cli_catalog, tmp_path):
+    assert audit_cli(cli_catalog).exit_code == 1
+    # resolve the RAW finding: a new tape copy at another site; add a new problem: a RAW with one copy
+    more = {
+        "sites": [{"name": "FZK-LCG2", "tier": "1", "country": "de", "cloud": "DE"}],
+        "endpoints": [{"name": "FZK-LCG2_DATATAPE", "site": "FZK-LCG2", "media": "tape"}],
+        "datasets": [
+            {"did": "data18_13TeV:data18_13TeV.00357773.physics_Main.daq.RAW", "kind": "raw",
+             "bytes": "1", "files": "1", "created_at": "2018-08-02T00:00:00Z"}
+        ],
+        "replicas": [
+            {"did": RAW, "endpoint": "FZK-LCG2_DATATAPE", "created_at": "2019-01-01T00:00:00Z"},
+            {"did": "data18_13TeV:data18_13TeV.00357773.physics_Main.daq.RAW",
+             "endpoint": "FZK-LCG2_DATATAPE", "created_at": "2019-01-01T00:00:00Z"},
+        ],
+    }  # fmt: skip
+    assert (
+        runner.invoke(
+            app, ["--db", cli_catalog, "import", str(write_catalog(tmp_path / "m", more))]
+        ).exit_code
+        == 0
+    )
+    assert audit_cli(cli_catalog).exit_code == 1
+    history = json.loads(
+        runner.invoke(app, ["--db", cli_catalog, "audit", "history", "-f", "json"]).stdout
+    )
+    assert [h["id"] for h in history] == [2, 1]
+    assert history[0]["errors"] == 1
+    assert len(history[0]["policy_hash"]) == 64
+    diff = runner.invoke(app, ["--db", cli_catalog, "audit", "diff", "-f", "json"])
+    assert diff.exit_code == 0, diff.output
+    doc = json.loads(diff.stdout)
+    assert (doc["from"], doc["to"]) == (1, 2)
+    assert [(f["rule"], f["did"]) for f in doc["resolved"]] == [("raw-tape", RAW)]
+    assert [(f["rule"], f["did"]) for f in doc["appeared"]] == [
+        ("raw-tape", "data18_13TeV:data18_13TeV.00357773.physics_Main.daq.RAW")
+    ]
+    explicit = json.loads(
+        runner.invoke(app, ["--db", cli_catalog, "audit", "diff", "2", "1", "-f", "json"]).stdout
+    )
+    assert [f["did"] for f in explicit["appeared"]] == [RAW]
+    table = runner.invoke(app, ["--db", cli_catalog, "audit", "diff"])
+    assert "resolved since run 1" in table.stdout
+
+
+def test_diff_errors(catalog):
+    with pytest.raises(UsageError, match="needs two audit runs"):
+        catalog.audit_diff()
+    with pytest.raises(UsageError, match="give two run ids"):
+        catalog.audit_diff(1, None)
+    with pytest.raises(UnknownAuditRun):
+        catalog.audit_diff(1, 2)
+
+
+def test_audit_run_is_journaled(cli_catalog):
+    audit_cli(cli_catalog)
+    with Catalog(cli_catalog) as cat:
+        journal = cat.journal()
+    assert journal.iloc[0]["command"] == "audit"
+    assert journal.iloc[0]["summary"] == "audit run 1: 2 findings"
+
+
+def test_endpoints_list_expression(cli_catalog):
+    result = runner.invoke(
+        app,
+        [
+            "--db",
+            cli_catalog,
+            "endpoints",
+            "list",
+            "--expression",
+            "media=tape&tier<1",
+            "-f",
+            "json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert [(r["name"], r["site"], r["media"]) for r in rows] == [
+        ("CERN-PROD_DATATAPE", "CERN-PROD", "tape")
+    ]
+    none = runner.invoke(app, ["--db", cli_catalog, "endpoints", "list", "-e", "country=CH"])
+    assert none.exit_code == 2
+    assert "matches no endpoint" in none.stderr
+    syntax = runner.invoke(app, ["--db", cli_catalog, "endpoints", "list", "-e", "tier<<1"])
+    assert syntax.exit_code == 2
+    assert "position 6" in syntax.stderr
