@@ -55,6 +55,6 @@ def infer_data_types(dids: pd.Series) -> pd.Series:
     """The data type field of ATLAS-style names (``AOD``, ``RAW``); null where there is none."""
     names = dids.astype("string[pyarrow]").str.split(":", n=1).str[-1]
     fields = names.str.split(".", regex=False)
-    candidate = fields.str[4].where(fields.str.len() >= 5)
-    is_type = candidate.str.fullmatch(_DATA_TYPE).fillna(False)
+    candidate = fields.str[4].where(fields.str.len() >= 5).astype("string[pyarrow]")
+    is_type = candidate.str.fullmatch(_DATA_TYPE).fillna(False).astype(bool)
     return candidate.where(is_type).astype("string[pyarrow]")

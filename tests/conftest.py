@@ -50,21 +50,37 @@ def postgres_schema_url(base: str, schema: str) -> str:
 
 
 @pytest.fixture(params=_BACKENDS)
-def catalog_url(request, tmp_path) -> str:
-    """The URL of an empty catalog database of its own."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'catalog.db'}"
-        return
-    schema = f"lc_test_{uuid.uuid4().hex[:16]}"
-    admin = sa.create_engine(POSTGRES)
-    try:
+def backend(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def new_catalog_url(backend, tmp_path):
+    """A factory of empty catalog databases on this test's backend, all removed afterwards."""
+    schemas: list[str] = []
+    admin = sa.create_engine(POSTGRES) if backend == "postgresql" else None
+
+    def make() -> str:
+        if admin is None:
+            return f"sqlite:///{tmp_path / f'catalog-{uuid.uuid4().hex[:8]}.db'}"
+        schema = f"lc_test_{uuid.uuid4().hex[:16]}"
         with admin.begin() as conn:
             conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-        yield postgres_schema_url(POSTGRES, schema)
-    finally:
+        schemas.append(schema)
+        return postgres_schema_url(POSTGRES, schema)
+
+    yield make
+    if admin is not None:
         with admin.begin() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+            for schema in schemas:
+                conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
         admin.dispose()
+
+
+@pytest.fixture
+def catalog_url(new_catalog_url) -> str:
+    """The URL of an empty catalog database of its own."""
+    return new_catalog_url()
 
 
 @pytest.fixture
@@ -80,11 +96,6 @@ def catalog(catalog_url):
 def mini_dir(tmp_path) -> Path:
     """The small hand-built catalog of ``tests/catalogs.py`` as a CSV directory."""
     return write_catalog(tmp_path / "mini", mini())
-
-
-@pytest.fixture
-def backend(catalog_url) -> str:
-    return "postgresql" if catalog_url.startswith("postgresql") else "sqlite"
 
 
 def snapshot(cat: Catalog) -> dict[str, list[tuple]]:

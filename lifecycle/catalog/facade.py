@@ -11,8 +11,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from sqlalchemy.exc import DBAPIError
+
 from lifecycle.catalog import queries
 from lifecycle.catalog.store import Change, Store, resolve_url
+from lifecycle.errors import CatalogError
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -82,10 +85,16 @@ class Catalog:
         from lifecycle.exchange.reader import find_tables
 
         find_tables(Path(directory))  # a wrong directory is reported before taking the lock
-        with self.atomic(f"import {directory}") as (conn, change):
-            result = import_directory(conn, Path(directory))
-            if result.changed:
-                change.summary = result.summary()
+        try:
+            with self.atomic(f"import {directory}") as (conn, change):
+                result = import_directory(conn, Path(directory))
+                if result.changed:
+                    change.summary = result.summary()
+        except DBAPIError as exc:  # a value the database refuses that validation let through
+            if getattr(exc, "connection_invalidated", False):
+                raise
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            raise CatalogError(f"{directory}: the database refused the import: {reason}") from exc
         return result
 
     def export_directory(self, directory: str | Path, fmt: str = "csv") -> dict[str, int]:
@@ -100,9 +109,19 @@ class Catalog:
         with self.read() as conn:
             return queries.sites(conn)
 
-    def endpoints(self, site: str | None = None, media: str | None = None) -> pd.DataFrame:
+    def endpoints(
+        self, site: str | None = None, media: str | None = None, expression: str | None = None
+    ) -> pd.DataFrame:
+        """Endpoints with their attributes; ``expression`` is a Rucio-style endpoint expression
+        (an error if it matches no endpoint)."""
+        from lifecycle.expressions import select
+
         with self.read() as conn:
-            return queries.endpoints(conn, site=site, media=media)
+            frame = queries.endpoints(conn, site=site, media=media)
+            if expression is None:
+                return frame
+            names = set(select(expression, queries.endpoint_records(conn)))
+        return frame[frame["name"].isin(names)].reset_index(drop=True)
 
     def datasets(self, **filters) -> pd.DataFrame:
         """Datasets filtered by ``kind``, ``data_type`` (globs), ``scope``, ``name`` (glob),
@@ -125,16 +144,6 @@ class Catalog:
     def overview(self) -> queries.Overview:
         with self.read() as conn:
             return queries.overview(conn)
-
-    def select_endpoints(self, expression: str) -> pd.DataFrame:
-        """Endpoints matching an endpoint expression (error if it matches none)."""
-        from lifecycle.expressions import select
-
-        with self.read() as conn:
-            records = queries.endpoint_records(conn)
-            frame = queries.endpoints(conn)
-        names = set(select(expression, records))
-        return frame[frame["name"].isin(names)].reset_index(drop=True)
 
     # -- audit ---------------------------------------------------------------------------------
     def audit(self, policies: PolicySet, now: datetime | None = None) -> AuditReport:

@@ -35,7 +35,7 @@ def frame(conn: Connection, sql: str, **params: Any) -> pd.DataFrame:
         if isinstance(value, list | tuple):
             statement = statement.bindparams(sa.bindparam(name, expanding=True))
     result = conn.execute(statement, params)
-    out = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+    out = rows_frame(result.keys(), result.fetchall())
     for column in out.columns:
         if column in TIMESTAMP_COLUMNS:
             out[column] = to_utc(out[column])
@@ -43,6 +43,27 @@ def frame(conn: Connection, sql: str, **params: Any) -> pd.DataFrame:
             # PostgreSQL's SUM over bigint is numeric; sizes are whole numbers of bytes
             out[column] = pd.to_numeric(out[column]).astype("Int64")
     return out
+
+
+def rows_frame(columns, rows: list) -> pd.DataFrame:
+    """A DataFrame from database rows that keeps integer columns exact.
+
+    pandas would turn an integer column holding a NULL into float64 and lose precision above 2**53
+    (byte counts, event counts); such columns become nullable ``Int64`` instead.
+    """
+    import pandas as pd
+
+    columns = list(columns)
+    if not rows:
+        return pd.DataFrame(columns=columns)
+    data = {}
+    for name, values in zip(columns, zip(*rows, strict=True), strict=True):
+        present = [v for v in values if v is not None]
+        if present and len(present) < len(values) and all(type(v) is int for v in present):
+            data[name] = pd.array(values, dtype="Int64")
+        else:
+            data[name] = values
+    return pd.DataFrame(data, columns=columns)
 
 
 def _holds_decimals(values: pd.Series) -> bool:
@@ -80,6 +101,12 @@ def endpoints(
     conn: Connection, site: str | None = None, media: str | None = None, keep_id: bool = False
 ):
     """Endpoints with their site's attributes and their own attributes as extra columns."""
+    from lifecycle.catalog.models import MEDIA
+
+    if media and media not in MEDIA:
+        raise UsageError(f"--media: {media!r} is not one of {', '.join(MEDIA)}")
+    if site:
+        _known_site(conn, site)
     where, params = [], {}
     if site:
         where.append("s.name = :site")
@@ -107,6 +134,19 @@ def endpoints(
     return out if keep_id else out.drop(columns="_id")
 
 
+def _listed(value: str | list[str] | tuple[str, ...] | None) -> list[str] | None:
+    """Filters take one value or several."""
+    if value is None:
+        return None
+    return [value] if isinstance(value, str) else list(value)
+
+
+def _known_site(conn: Connection, site: str) -> None:
+    found = conn.execute(sa.text("SELECT 1 FROM site WHERE name = :n"), {"n": site}).first()
+    if found is None:
+        raise UsageError(f"--site: unknown site {site!r} (see 'lifecycle sites list')")
+
+
 def glob_to_like(pattern: str) -> str:
     """A shell glob (``*``, ``?``) as an SQL LIKE pattern with ``\\`` as escape."""
     escaped = pattern.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
@@ -123,7 +163,18 @@ def datasets(
     site: str | None = None,
     limit: int | None = 1000,
 ) -> pd.DataFrame:
-    """Datasets matching every filter given, ordered by DID, with their available replicas."""
+    """Datasets matching every filter given, ordered by DID, with their available replicas.
+
+    An unknown kind or site is an error (a typo must not look like "nothing there").
+    """
+    from lifecycle.catalog.models import KINDS
+
+    kind, data_type, scope = _listed(kind), _listed(data_type), _listed(scope)
+    for value in kind or ():
+        if value not in KINDS:
+            raise UsageError(f"--kind: {value!r} is not one of {', '.join(KINDS)}")
+    if site:
+        _known_site(conn, site)
     where, params = [], {}
     if kind:
         where.append("d.kind IN :kind")
@@ -144,7 +195,8 @@ def datasets(
     if site:
         where.append(
             "EXISTS (SELECT 1 FROM replica r JOIN endpoint e ON e.id = r.endpoint_id "
-            "JOIN site s ON s.id = e.site_id WHERE r.dataset_id = d.id AND s.name = :site)"
+            "JOIN site s ON s.id = e.site_id WHERE r.dataset_id = d.id AND s.name = :site "
+            "AND r.state <> 'deleted')"
         )
         params["site"] = site
     if limit is not None and limit < 0:

@@ -100,6 +100,7 @@ def _configure_sqlite(engine: Engine) -> None:
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA case_sensitive_like=ON")  # globs match case as on PostgreSQL
         cur.execute(f"PRAGMA busy_timeout={int(lock_timeout() * 1000)}")
         cur.close()
 

@@ -89,13 +89,7 @@ def endpoints_list(
     fmt: FormatOption = ListingFormat.table,
 ) -> None:
     """List endpoints with their site and attributes."""
-    cat = catalog(ctx)
-    frame = cat.select_endpoints(expression) if expression else cat.endpoints()
-    if site:
-        frame = frame[frame["site"] == site]
-    if media:
-        frame = frame[frame["media"] == media]
-    show(frame.reset_index(drop=True), fmt, "endpoints")
+    show(catalog(ctx).endpoints(site=site, media=media, expression=expression), fmt, "endpoints")
 
 
 @datasets_app.command("list")

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
+from lifecycle.catalog.queries import rows_frame
 from lifecycle.errors import UsageError
 from lifecycle.exchange.spec import TABLES, Table
 
@@ -115,13 +116,12 @@ def catalog_frame(conn: Connection, name: str, keys: pd.Series | None = None) ->
 
 
 def _fetch(conn: Connection, sql: str, params: dict | None = None) -> pd.DataFrame:
-    import pandas as pd
 
     statement = sa.text(sql)
     if params:
         statement = statement.bindparams(sa.bindparam("keys", expanding=True))
     result = conn.execute(statement, params or {})
-    return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+    return rows_frame(result.keys(), result.fetchall())
 
 
 def _typed(table: Table, frame: pd.DataFrame) -> pd.DataFrame:
@@ -130,7 +130,7 @@ def _typed(table: Table, frame: pd.DataFrame) -> pd.DataFrame:
     for column in table.columns:
         values = frame[column.name]
         if column.type == "int":
-            frame[column.name] = pd.to_numeric(values).astype("Int64")
+            frame[column.name] = values.astype("Int64")
         elif column.type == "float":
             frame[column.name] = pd.to_numeric(values).astype("float64")
         elif column.type == "timestamp":
@@ -197,6 +197,8 @@ def export_directory(conn: Connection, directory: Path, fmt: str = "csv") -> dic
     if fmt not in EXPORT_FORMATS:
         raise UsageError(f"--format: {fmt!r} is not one of {', '.join(EXPORT_FORMATS)}")
     directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise UsageError(f"{directory}: exists and is not a directory")
     directory.mkdir(parents=True, exist_ok=True)
     counts = {}
     for name, table in TABLES.items():

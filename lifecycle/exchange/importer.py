@@ -56,12 +56,12 @@ _ROWS: dict[str, list[tuple[str, dict[str, str]]]] = {
                   "cloud": "cloud", "status": "status"}),
     ],
     "endpoints": [
-        ("endpoint", {"id": "_id", "name": "name", "site_id": "site_id", "media": "media",
+        ("endpoint", {"id": "_id", "name": "name", "site_id": "_site_ref", "media": "media",
                       "capacity_bytes": "capacity_bytes"}),
     ],
     "datasets": [("dataset", {})],
     "replicas": [
-        ("replica", {"id": "_id", "dataset_id": "did_id", "endpoint_id": "endpoint_id",
+        ("replica", {"id": "_id", "dataset_id": "_did_ref", "endpoint_id": "_endpoint_ref",
                      "state": "state", "created_at": "created_at",
                      "accessed_at": "accessed_at"}),
     ],
@@ -70,18 +70,18 @@ _ROWS: dict[str, list[tuple[str, dict[str, str]]]] = {
          {"id": "_id", **{c: c for c in TABLES["transformations"].column_names}}),
     ],
     "productions": [
-        ("production", {"id": "_id", "name": "id", "transformation_id": "transformation_id",
-                        "conditions_tag": "conditions_tag", "site_id": "site_id",
+        ("production", {"id": "_id", "name": "id", "transformation_id": "_transformation_ref",
+                        "conditions_tag": "conditions_tag", "site_id": "_site_ref",
                         "started_at": "started_at", "finished_at": "finished_at",
                         "status": "status"}),
     ],
     "production_io": [
-        ("production_input", {"production_id": "production_id", "dataset_id": "did_id",
+        ("production_input", {"production_id": "_production_ref", "dataset_id": "_did_ref",
                               "role": "role"}),
-        ("production_output", {"dataset_id": "did_id", "production_id": "production_id"}),
+        ("production_output", {"dataset_id": "_did_ref", "production_id": "_production_ref"}),
     ],
     "pins": [
-        ("pin", {"id": "_id", "dataset_id": "did_id", "reason": "reason", "until": "until",
+        ("pin", {"id": "_id", "dataset_id": "_did_ref", "reason": "reason", "until": "until",
                  "actor": "actor"}),
     ],
 }  # fmt: skip
@@ -270,7 +270,7 @@ class _Import:
                     f"unknown {column.references.rstrip('s')} {new.loc[row, column.name]!r} "
                     f"(not in {column.references} of this directory nor in the catalog)",
                 )
-            new[column.name + "_id"] = ids
+            new[f"_{column.name}_ref"] = ids
         return new
 
     # -- provenance rules ------------------------------------------------------------------------
@@ -340,8 +340,8 @@ class _Import:
 
         offset = 1 << 40  # production nodes live above every dataset id
         is_output = (io["role"] == "output").to_numpy()
-        d = io["did_id"].to_numpy(dtype="int64")
-        p = io["production_id"].to_numpy(dtype="int64") + offset
+        d = io["_did_ref"].to_numpy(dtype="int64")
+        p = io["_production_ref"].to_numpy(dtype="int64") + offset
         src = np.where(is_output, p, d)
         dst = np.where(is_output, d, p)
         new_edges = len(src)
@@ -476,8 +476,8 @@ def _melt(source: Source, frame: pd.DataFrame, id_column: str) -> pd.DataFrame:
 
     if not source.extras or frame.empty:
         return pd.DataFrame(columns=[id_column, "key", "value"])
-    long = frame[["_id", *source.extras]].melt(id_vars="_id", var_name="key", value_name="value")
-    long = long[long["value"].notna()]
+    long = frame[["_id", *source.extras]].melt(id_vars="_id", var_name="_key", value_name="_value")
+    long = long[long["_value"].notna()]
     long.columns = [id_column, "key", "value"]
     long["key"] = long["key"].astype("string[pyarrow]")
     return long

@@ -77,7 +77,7 @@ def read_table(table: Table, path: Path) -> Source:
             frame[column.name] = _absent(column, len(frame), frame.index)
     source.extras = sorted(c for c in frame.columns if c not in table.column_names)
     for name in source.extras:
-        frame[name] = _extra_text(frame[name])
+        frame[name] = _checked_text(source, name, _extra_text(frame[name]), None)
     source.frame = frame[list(table.column_names) + source.extras]
     if table.name == "datasets":
         _derive_dataset_columns(source)
@@ -86,40 +86,142 @@ def read_table(table: Table, path: Path) -> Source:
 
 
 def _read_file(path: Path) -> pd.DataFrame:
+    """The file as a DataFrame indexed by the row numbers used in messages."""
     import pyarrow as pa
 
     try:
         if path.suffix == ".csv":
-            import pyarrow.csv as pacsv
-
-            names = _csv_header(path)
-            arrow = pacsv.read_csv(
-                path,
-                convert_options=pacsv.ConvertOptions(
-                    column_types={n: pa.string() for n in names},
-                    strings_can_be_null=True,
-                    null_values=[""],
-                    quoted_strings_can_be_null=False,
-                ),
-            )
-            first_row = 2
+            arrow, rows = _read_csv(path)
         else:
             import pyarrow.parquet as pq
 
             arrow = pq.read_table(path)
-            first_row = 1
-    except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as exc:
+            rows = None
+    except (pa.ArrowInvalid, OSError) as exc:
         raise ImportRowError(path.name, HEADER, "*", f"cannot read file: {exc}") from exc
-    frame = arrow.to_pandas()
-    frame.index = range(first_row, first_row + len(frame))
+    frame = arrow.to_pandas(types_mapper=_pandas_type)
+    frame.index = rows if rows is not None else range(1, len(frame) + 1)
     return frame
 
 
-def _csv_header(path: Path) -> list[str]:
-    import csv
+def _pandas_type(arrow_type):
+    """Exact pandas types for Arrow columns: nullable integers (no float detour), Arrow strings."""
+    import pandas as pd
+    import pyarrow as pa
 
-    with path.open(newline="", encoding="utf-8-sig") as f:
-        return next(csv.reader(f), [])
+    if pa.types.is_integer(arrow_type):
+        return pd.Int64Dtype() if arrow_type != pa.uint64() else None
+    if pa.types.is_boolean(arrow_type):
+        return pd.BooleanDtype()
+    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
+        return pd.StringDtype("pyarrow")
+    return None
+
+
+def _read_csv(path: Path):
+    """Read a CSV file as text columns, with each record's line number (header = line 1).
+
+    Blank lines are skipped but counted; a record with the wrong number of fields or bytes that
+    are not UTF-8 are reported at their line.
+    """
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    data = path.read_bytes()
+    _check_utf8(path, data)
+    names = _csv_header(data)
+    bad_rows: list = []
+
+    def on_invalid(row) -> str:
+        bad_rows.append(row)
+        return "skip"
+
+    arrow = pacsv.read_csv(
+        pa.py_buffer(data),
+        parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid),
+        convert_options=pacsv.ConvertOptions(
+            column_types={n: pa.string() for n in names},
+            strings_can_be_null=True,
+            null_values=[""],
+            quoted_strings_can_be_null=True,
+        ),
+    )
+    if bad_rows:
+        row = bad_rows[0]
+        raise ImportRowError(
+            path.name,
+            _line_of_ragged_record(data, len(names)),
+            "*",
+            f"expected {row.expected_columns} fields, found {row.actual_columns}",
+        )
+    lines = _record_lines(data)
+    if lines is None or len(lines) != arrow.num_rows:
+        lines = _record_lines_slow(data)
+    return arrow, lines
+
+
+def _check_utf8(path: Path, data: bytes) -> None:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ImportRowError(path.name, line, "*", "not UTF-8 text") from None
+
+
+def _record_lines(data: bytes):
+    """Line numbers of the data records, assuming no record spans lines (checked by caller)."""
+    import numpy as np
+
+    buffer = np.frombuffer(data, dtype=np.uint8)
+    ends = np.flatnonzero(buffer == ord("\n"))
+    starts = np.concatenate(([0], ends + 1))
+    stops = np.concatenate((ends, [len(buffer)]))
+    lengths = stops - starts
+    # a line holding only "\r" is blank too
+    carriage = (lengths == 1) & (buffer[np.minimum(starts, max(len(buffer) - 1, 0))] == ord("\r"))
+    nonblank = np.flatnonzero((lengths > 0) & ~carriage) + 1
+    return nonblank[1:].tolist() if len(nonblank) else None  # the first is the header
+
+
+def _record_lines_slow(data: bytes) -> list[int]:
+    """Line numbers of records that may span lines (quoted newlines), via the csv module."""
+    import csv
+    import io
+
+    reader = csv.reader(io.StringIO(data.decode("utf-8-sig"), newline=""))
+    out, header_seen = [], False
+    for row in reader:
+        if not row or all(cell == "" for cell in row) and len(row) <= 1:
+            continue
+        if not header_seen:
+            header_seen = True
+            continue
+        out.append(reader.line_num - sum(cell.count("\n") for cell in row))
+    return out
+
+
+def _line_of_ragged_record(data: bytes, fields: int) -> int | str:
+    """The line of the first record whose field count differs from the header's (error path)."""
+    import csv
+    import io
+
+    reader = csv.reader(io.StringIO(data.decode("utf-8-sig"), newline=""))
+    next(reader, None)
+    for row in reader:
+        if row and len(row) != fields:
+            return reader.line_num
+    return "?"
+
+
+def _csv_header(data: bytes) -> list[str]:
+    import csv
+    import io
+
+    text = data[: 1 << 20].decode("utf-8-sig", errors="replace")
+    for row in csv.reader(io.StringIO(text, newline="")):
+        if row:
+            return row
+    return []
 
 
 def _check_columns(source: Source) -> None:
@@ -135,12 +237,24 @@ def _check_columns(source: Source) -> None:
         if column.required and column.name not in seen:
             raise source.error(HEADER, column.name, "required column is missing")
     unknown = [c for c in columns if c not in source.table.column_names]
+    for name in unknown:
+        if str(name).startswith("_") or "__" in str(name):
+            raise source.error(
+                HEADER, name, "column names starting with '_' or holding '__' are reserved"
+            )
     if unknown and source.table.extras is None:
         raise source.error(
             HEADER,
             unknown[0],
             f"unknown column; {source.table.name} takes only {', '.join(source.table.column_names)}",
         )
+
+
+def _plain(value) -> str:
+    """A cell value as a person reads it (no numpy reprs)."""
+    from lifecycle.formats import json_value
+
+    return repr(json_value(value))
 
 
 def _first(mask: pd.Series) -> int | None:
@@ -190,11 +304,24 @@ def _as_text(values: pd.Series) -> pd.Series:
         from lifecycle.exchange.exporter import format_timestamps
 
         return format_timestamps(values)
-    return values.astype("string[pyarrow]")
+    text = values.astype("string[pyarrow]")
+    return text.mask(text == "")  # an empty cell is null, quoted or not
 
 
 def _text(source: Source, column: Column, values: pd.Series) -> pd.Series:
-    return _as_text(values)
+    return _checked_text(source, column.name, _as_text(values), column.max_length)
+
+
+def _checked_text(source: Source, name: str, text: pd.Series, max_length: int | None) -> pd.Series:
+    """No NUL characters (PostgreSQL cannot store them); keys no longer than ``max_length``."""
+    row = _first(text.str.contains("\x00", regex=False).fillna(False))
+    if row is not None:
+        raise source.error(row, name, "contains a NUL character")
+    if max_length is not None:
+        row = _first((text.str.len() > max_length).fillna(False))
+        if row is not None:
+            raise source.error(row, name, f"longer than {max_length} characters")
+    return text
 
 
 def _enum(source: Source, column: Column, values: pd.Series) -> pd.Series:
@@ -217,20 +344,22 @@ def _int(source: Source, column: Column, values: pd.Series) -> pd.Series:
     if pd.api.types.is_bool_dtype(values):
         row = _first(values.notna())
         if row is not None:
-            raise source.error(row, column.name, f"expected an integer, got {values[row]!r}")
+            raise source.error(row, column.name, f"expected an integer, got {_plain(values[row])}")
         out = values.astype("Int64")
-    elif pd.api.types.is_integer_dtype(values):
-        out = values.astype("Int64")
-    elif pd.api.types.is_float_dtype(values):
-        row = _first(values.notna() & (values % 1 != 0))
+    elif pd.api.types.is_integer_dtype(values) or pd.api.types.is_float_dtype(values):
+        numbers = values.astype("float64") if pd.api.types.is_float_dtype(values) else values
+        bad = numbers.notna() & ((numbers % 1 != 0) | (numbers.abs() >= 2**63))
+        row = _first(bad.fillna(False))
         if row is not None:
-            raise source.error(row, column.name, f"expected an integer, got {values[row]!r}")
+            raise source.error(
+                row, column.name, f"expected a 64-bit integer, got {_plain(values[row])}"
+            )
         out = values.astype("Int64")
     else:
         text = values.astype("string[pyarrow]").str.strip()
         row = _first(text.notna() & ~text.str.fullmatch(r"[+-]?\d{1,18}").fillna(False))
         if row is not None:
-            raise source.error(row, column.name, f"expected an integer, got {values[row]!r}")
+            raise source.error(row, column.name, f"expected an integer, got {_plain(values[row])}")
         out = pd.to_numeric(text).astype("Int64")
     _check_range(source, column, out)
     return out
@@ -249,9 +378,10 @@ def _float(source: Source, column: Column, values: pd.Series) -> pd.Series:
         text = values.astype("string[pyarrow]").str.strip()
         out = pd.to_numeric(text, errors="coerce").astype("float64")
         bad = text.notna() & out.isna()
+    bad = bad | (out.abs() == float("inf"))
     row = _first(bad)
     if row is not None:
-        raise source.error(row, column.name, f"expected a number, got {values[row]!r}")
+        raise source.error(row, column.name, f"expected a finite number, got {_plain(values[row])}")
     _check_range(source, column, out)
     return out
 
@@ -260,12 +390,12 @@ def _check_range(source: Source, column: Column, out: pd.Series) -> None:
     if column.nonnegative:
         row = _first((out < 0).fillna(False))
         if row is not None:
-            raise source.error(row, column.name, f"must not be negative, got {out[row]}")
+            raise source.error(row, column.name, f"must not be negative, got {_plain(out[row])}")
     if column.maximum is not None:
         row = _first((out > column.maximum).fillna(False))
         if row is not None:
             raise source.error(
-                row, column.name, f"must be at most {column.maximum}, got {out[row]}"
+                row, column.name, f"must be at most {column.maximum}, got {_plain(out[row])}"
             )
 
 
@@ -294,7 +424,7 @@ def _timestamp(source: Source, column: Column, values: pd.Series) -> pd.Series:
 def _did(source: Source, column: Column, values: pd.Series) -> pd.Series:
     from lifecycle.nomenclature import normalize_dids
 
-    text = _as_text(values).str.strip()
+    text = _checked_text(source, column.name, _as_text(values).str.strip(), column.max_length)
     dids, valid = normalize_dids(text)
     row = _first(text.notna() & ~valid)
     if row is not None:

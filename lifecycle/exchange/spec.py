@@ -15,6 +15,10 @@ from lifecycle.catalog.models import (
 )
 
 FORMAT_VERSION = 1
+# Keys are indexed; PostgreSQL's btree rows hold about 2,700 bytes. Rucio allows a 25-character
+# scope and a 255-character name.
+KEY_LENGTH = 255
+DID_LENGTH = 300
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,7 @@ class Column:
     default: str | None = None
     nonnegative: bool = False
     maximum: int | None = None
+    max_length: int | None = None
     references: str | None = None
 
 
@@ -58,7 +63,7 @@ TABLES: dict[str, Table] = {
         Table(
             "sites",
             (
-                Column("name", required=True),
+                Column("name", required=True, max_length=KEY_LENGTH),
                 Column("tier", "int", required=True, nonnegative=True, maximum=3),
                 Column("country", required=True),
                 Column("cloud"),
@@ -69,7 +74,7 @@ TABLES: dict[str, Table] = {
         Table(
             "endpoints",
             (
-                Column("name", required=True),
+                Column("name", required=True, max_length=KEY_LENGTH),
                 Column("site", required=True, references="sites"),
                 Column("media", "enum", required=True, choices=MEDIA),
                 Column("capacity_bytes", "int", nonnegative=True),
@@ -80,7 +85,7 @@ TABLES: dict[str, Table] = {
         Table(
             "datasets",
             (
-                Column("did", "did", required=True),
+                Column("did", "did", required=True, max_length=DID_LENGTH),
                 Column("kind", "enum", required=True, choices=KINDS),
                 Column("data_type"),
                 Column("bytes", "int", required=True, nonnegative=True),
@@ -107,7 +112,7 @@ TABLES: dict[str, Table] = {
         Table(
             "transformations",
             (
-                Column("tag", required=True),
+                Column("tag", required=True, max_length=KEY_LENGTH),
                 Column("name", required=True),
                 Column("release", required=True),
                 Column("image"),
@@ -125,7 +130,7 @@ TABLES: dict[str, Table] = {
         Table(
             "productions",
             (
-                Column("id", required=True),
+                Column("id", required=True, max_length=KEY_LENGTH),
                 Column("transformation", required=True, references="transformations"),
                 Column("conditions_tag"),
                 Column("site", references="sites"),
