@@ -54,6 +54,8 @@ def materialize_irreproducible(conn: Connection, table: str = "tmp_irreproducibl
     conn.exec_driver_sql(
         f"INSERT INTO {table} (id) {irreproducible_sql()} SELECT id FROM irreproducible"
     )
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"ANALYZE {table}")  # temporary tables get no statistics otherwise
     return table
 
 
@@ -69,17 +71,20 @@ def irreproducible_reasons(conn: Connection, ids_table: str, where: str = "1 = 1
         conn,
         f"""
         SELECT d.id, d.did, p.name AS production, t.tag AS transformation,
-               t.release, t.image_digest,
-               (SELECT MIN(di.did) FROM production_input i
-                  JOIN {ids_table} x ON x.id = i.dataset_id
-                  JOIN dataset di ON di.id = i.dataset_id
-                 WHERE i.production_id = p.id AND NOT {AVAILABLE.format(d="i.dataset_id")})
-                   AS blocking_input
+               t.release, t.image_digest, blocked.blocking_input
         FROM {ids_table} b
         JOIN dataset d ON d.id = b.id
         LEFT JOIN production_output o ON o.dataset_id = d.id
         LEFT JOIN production p ON p.id = o.production_id
         LEFT JOIN transformation t ON t.id = p.transformation_id
+        LEFT JOIN (
+            SELECT i.production_id, MIN(di.did) AS blocking_input
+            FROM production_input i
+            JOIN {ids_table} x ON x.id = i.dataset_id
+            JOIN dataset di ON di.id = i.dataset_id
+            WHERE NOT {AVAILABLE.format(d="i.dataset_id")}
+            GROUP BY i.production_id
+        ) blocked ON blocked.production_id = p.id
         WHERE {where}
         ORDER BY d.did
         """,
