@@ -319,11 +319,15 @@ class _Import:
     def _check_existing_producers(self, source: Source, outputs: pd.DataFrame) -> None:
         if not self._occupied["production_io"]:
             return
-        existing = catalog_frame(self.conn, "production_io", None)
-        existing = existing[(existing["role"] == "output") & existing["did"].isin(outputs["did"])]
+        existing = _lookup(
+            self.conn, "production_output o JOIN production p ON p.id = o.production_id",
+            "o.dataset_id", ["p.name"], outputs["_did_ref"].drop_duplicates().astype("int64"),
+        )  # fmt: skip
         if existing.empty:
             return
-        producer = outputs["did"].map(existing.set_index("did")["production"])
+        producer = (
+            outputs["_did_ref"].astype("int64").map(existing["name"]).astype("string[pyarrow]")
+        )
         clash = producer.notna() & (producer != outputs["production"])
         if clash.any():
             row = clash.idxmax()
@@ -346,20 +350,9 @@ class _Import:
         dst = np.where(is_output, d, p)
         new_edges = len(src)
         if self._occupied["production_io"]:
-            cat_in = np.asarray(
-                self.conn.exec_driver_sql(
-                    "SELECT dataset_id, production_id FROM production_input"
-                ).fetchall(),
-                dtype="int64",
-            ).reshape(-1, 2)
-            cat_out = np.asarray(
-                self.conn.exec_driver_sql(
-                    "SELECT production_id, dataset_id FROM production_output"
-                ).fetchall(),
-                dtype="int64",
-            ).reshape(-1, 2)
-            src = np.concatenate([src, cat_in[:, 0], cat_out[:, 0] + offset])
-            dst = np.concatenate([dst, cat_in[:, 1] + offset, cat_out[:, 1]])
+            cat_src, cat_dst = self._catalog_edges_downstream(dst, offset)
+            src = np.concatenate([src, cat_src])
+            dst = np.concatenate([dst, cat_dst])
         _, nodes = np.unique(np.concatenate([src, dst]), return_inverse=True)
         s, t = nodes[: len(src)], nodes[len(src) :]
         alive = np.arange(len(s))
@@ -381,6 +374,48 @@ class _Import:
                 f"provenance cycle: {io.loc[row, 'did']!r} and production "
                 f"{io.loc[row, 'production']!r} lie on a cycle of inputs and outputs",
             )
+
+    def _catalog_edges_downstream(self, starts, offset: int):
+        """Catalog edges among the nodes reachable downstream from the new edges' targets.
+
+        Any cycle through a new edge lies there: each of its stretches of catalog edges starts at
+        the target of a new edge. A recursive CTE finds that part of the graph, so a small import
+        into a large catalog does not read every edge.
+        """
+        import numpy as np
+
+        self.conn.exec_driver_sql("DROP TABLE IF EXISTS tmp_import_start")
+        self.conn.exec_driver_sql("CREATE TEMPORARY TABLE tmp_import_start (n BIGINT PRIMARY KEY)")
+        # node encoding in SQL: a dataset is its id, a production minus its id
+        nodes = np.unique(np.where(starts >= offset, -(starts - offset), starts))
+        self.conn.exec_driver_sql(
+            "INSERT INTO tmp_import_start (n) VALUES (?)"
+            if self.conn.dialect.name == "sqlite"
+            else "INSERT INTO tmp_import_start (n) VALUES (%s)",
+            [(int(n),) for n in nodes],
+        )
+        rows = self.conn.exec_driver_sql(
+            """
+            WITH RECURSIVE edge(src, dst) AS (
+                SELECT dataset_id, -production_id FROM production_input
+                UNION ALL
+                SELECT -production_id, dataset_id FROM production_output
+            ),
+            reach(n) AS (
+                SELECT n FROM tmp_import_start
+                UNION
+                SELECT e.dst FROM reach JOIN edge e ON e.src = reach.n
+            )
+            SELECT e.src, e.dst FROM edge e JOIN reach ON reach.n = e.src
+            """
+        ).fetchall()
+        self.conn.exec_driver_sql("DROP TABLE tmp_import_start")
+        edges = np.asarray(rows, dtype="int64").reshape(-1, 2)
+
+        def encode(values):
+            return np.where(values < 0, -values + offset, values)
+
+        return encode(edges[:, 0]), encode(edges[:, 1])
 
     # -- inserts -----------------------------------------------------------------------------
     def _insert(self, source: Source, new: pd.DataFrame) -> list[str]:
@@ -442,11 +477,13 @@ def _lookup(conn: Connection, table: str, key: str, columns: list[str], keys: pd
     """``columns`` of catalog rows whose ``key`` is in ``keys``, indexed by key."""
     import pandas as pd
 
-    select = f'SELECT {key} AS _key, {", ".join(columns)} FROM "{table}"'
+    source = table if " " in table else f'"{table}"'  # a table, or a join of tables
+    names = [c.split(".")[-1] for c in columns]
+    select = f"SELECT {key} AS _key, {', '.join(columns)} FROM {source}"
     values = keys.dropna().tolist()
     if len(values) > IN_LIMIT:
         result = conn.exec_driver_sql(select)
-        frame = pd.DataFrame(result.fetchall(), columns=["_key", *columns])
+        frame = pd.DataFrame(result.fetchall(), columns=["_key", *names])
         frame = frame[frame["_key"].isin(set(values))]
     else:
         statement = sa.text(f"{select} WHERE {key} IN :keys").bindparams(
@@ -455,11 +492,11 @@ def _lookup(conn: Connection, table: str, key: str, columns: list[str], keys: pd
         parts = [
             pd.DataFrame(
                 conn.execute(statement, {"keys": values[i : i + IN_CHUNK]}).fetchall(),
-                columns=["_key", *columns],
+                columns=["_key", *names],
             )
             for i in range(0, len(values), IN_CHUNK)
         ]
-        frame = pd.concat(parts) if parts else pd.DataFrame(columns=["_key", *columns])
+        frame = pd.concat(parts) if parts else pd.DataFrame(columns=["_key", *names])
     return frame.set_index("_key")
 
 
