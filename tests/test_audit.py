@@ -88,7 +88,7 @@ def test_two_endpoints_at_one_site_count_once(catalog, tmp_path):
     assert findings(by_site) == {
         RAW: "2 tape copies, both at CERN-PROD; needs 2 at distinct sites matching 'media=tape'"
     }
-    assert by_site.findings["details"][0]["units"] == 1
+    assert json.loads(by_site.findings["details"][0])["units"] == 1
     by_endpoint = cat.audit(policy(tmp_path, TAPE_RULE.format(distinct="endpoint", extra="")), NOW)
     assert by_endpoint.findings.empty
 
@@ -209,7 +209,7 @@ def test_transformation_without_digest(catalog, tmp_path):
     cat = loaded(catalog, tmp_path, mini())  # p4910 has no digest
     report = cat.audit(policy(tmp_path, REPRODUCIBLE), NOW)
     assert findings(report) == {PHYS: "transformation p4910 has no image digest"}
-    assert report.findings["details"][0]["production"] == "task-00000002"
+    assert json.loads(report.findings["details"][0])["production"] == "task-00000002"
 
 
 def test_reproducible_through_a_deleted_but_reproducible_intermediate(catalog, tmp_path):

@@ -44,7 +44,10 @@ class AuditReport:
     def to_dict(self) -> dict[str, Any]:
         from lifecycle.formats import records
 
-        return {"run": self.run, "summary": self.summary, "findings": records(self.findings)}
+        findings = records(self.findings)
+        for finding in findings:
+            finding["details"] = json.loads(finding["details"])
+        return {"run": self.run, "summary": self.summary, "findings": findings}
 
     def summary_line(self) -> str:
         counts = self.summary["by_severity"]
@@ -131,7 +134,3 @@ def _endpoint_sets(conn: Connection, policies: PolicySet) -> dict[str, list[int]
             raise InvalidPolicy(rule.file, message, rule=rule.name, field="endpoints") from exc
         out[rule.name] = sorted(ids[n] for n in names)
     return out
-
-
-def details_json(details: Any) -> str:
-    return json.dumps(details, sort_keys=True, default=str)

@@ -20,8 +20,6 @@ def record_run(
     conn: Connection, run: dict[str, Any], summary: dict[str, Any], findings: pd.DataFrame
 ) -> int:
     """Store one run and its findings; returns the run's id."""
-    from lifecycle.audit import details_json
-
     counts = summary["by_severity"]
     result = conn.execute(
         sa.insert(AuditRun.__table__).values(
@@ -40,9 +38,8 @@ def record_run(
     )
     run_id = int(result.inserted_primary_key[0])
     if not findings.empty:
-        rows = findings[["rule", "policy", "did", "severity", "message"]].copy()
+        rows = findings[["rule", "policy", "did", "severity", "message", "details"]].copy()
         rows.insert(0, "run_id", run_id)
-        rows["details"] = [details_json(d) for d in findings["details"]]
         insert_frame(conn, "audit_finding", rows)
     return run_id
 

@@ -174,23 +174,37 @@ def lifetime(conn: Connection, rule: Rule, now: datetime, endpoint_ids=None):
 
     if rows.empty:
         return _empty()
-    rows["created_at"] = to_utc(rows["created_at"])
-    rows["expires_at"] = to_utc(rows["expires_at"])
-    explicit = rows["expires_at"].notna()
-    end = rows["expires_at"].where(explicit, rows["created_at"] + rule.lifetime)
+    created = to_utc(rows["created_at"])
+    expires = to_utc(rows["expires_at"])
+    explicit = expires.notna()
+    end = expires.where(explicit, created + rule.lifetime)
+    end_day, created_day = _day(end), _day(created)
+    available = rows["available"].astype("int64")
+    plural = available.ne(1).map({True: "s", False: ""})
     span = format_duration(rule.lifetime)
-    messages = [
-        (f"expired on {e:%Y-%m-%d} (its expires_at)" if x else
-         f"past its {span} lifetime since {e:%Y-%m-%d} (created {c:%Y-%m-%d})")
-        + f"; {a} available replica{'s' if a != 1 else ''}"
-        for e, x, c, a in zip(end, explicit, rows["created_at"], rows["available"], strict=True)
-    ]  # fmt: skip
-    details = [
-        {"end_of_life": e.isoformat().replace("+00:00", "Z"), "explicit": bool(x),
-         "available_replicas": int(a)}
-        for e, x, a in zip(end, explicit, rows["available"], strict=True)
-    ]  # fmt: skip
-    return _frame(rows["did"], messages, details)
+    message = ("expired on " + end_day + " (its expires_at)").where(
+        explicit, f"past its {span} lifetime since " + end_day + " (created " + created_day + ")"
+    ) + ("; " + available.astype(str) + " available replica" + plural)
+    details = {
+        "available_replicas": available,
+        "end_of_life": end.dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "explicit": explicit,
+    }
+    return _frame(rows["did"], message, details)
+
+
+def _day(values: pd.Series) -> pd.Series:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    days = pc.strftime(pa.array(values), format="%Y-%m-%d")
+    return days.to_pandas(types_mapper={pa.string(): pd_string()}.get).set_axis(values.index)
+
+
+def pd_string():
+    import pandas as pd
+
+    return pd.StringDtype("pyarrow")
 
 
 # -- reproducibility ---------------------------------------------------------------------------
@@ -202,13 +216,8 @@ def reproducibility(conn: Connection, rule: Rule, now: datetime, endpoint_ids=No
 
     where, params = _judged(rule, now)
     rows = irreproducible_reasons(conn, _IRREPRODUCIBLE, where, params)
-    details = [
-        {k: (None if v != v else v) for k, v in
-         (("production", p), ("transformation", t), ("blocking_input", b))}
-        for p, t, b in zip(rows["production"], rows["transformation"], rows["blocking_input"],
-                           strict=True)
-    ]  # fmt: skip
-    return _frame(rows["did"], list(rows["reason"]), details)
+    details = {c: rows[c] for c in ("blocking_input", "production", "transformation")}
+    return _frame(rows["did"], rows["reason"], details)
 
 
 _IRREPRODUCIBLE = "tmp_irreproducible"  # materialized once per audit run by the caller
@@ -236,7 +245,7 @@ def preservation(conn: Connection, rule: Rule, now: datetime, endpoint_ids=None)
         """,
         params,
     )
-    messages, details = [], []
+    messages = []
     for state, available, lost, replicas in zip(
         rows["state"], rows["available"], rows["lost"], rows["replicas"], strict=True
     ):
@@ -250,7 +259,11 @@ def preservation(conn: Connection, rule: Rule, now: datetime, endpoint_ids=None)
                 f"no available replica ({replicas} recorded" + (f", {lost} lost)" if lost else ")")
             )  # fmt: skip
         messages.append("; ".join(parts))
-        details.append({"state": state, "available_replicas": available, "replicas": replicas})
+    details = {
+        "available_replicas": rows["available"].fillna(0).astype("int64"),
+        "replicas": rows["replicas"].astype("int64"),
+        "state": rows["state"],
+    }
     return _frame(rows["did"], messages, details)
 
 
@@ -266,6 +279,9 @@ EVALUATORS: dict[str, Callable[..., pd.DataFrame]] = {
 
 
 def _findings(rows: pd.DataFrame, build) -> pd.DataFrame:
+    """Findings from rows grouped by DID; ``build(did, rows)`` gives (message, details dict)."""
+    import json
+
     if rows.empty:
         return _empty()
     dids, messages, details = [], [], []
@@ -273,14 +289,25 @@ def _findings(rows: pd.DataFrame, build) -> pd.DataFrame:
         message, detail = build(did, group)
         dids.append(did)
         messages.append(message)
-        details.append(detail)
+        details.append(json.dumps(detail, sort_keys=True))
     return _frame(dids, messages, details)
 
 
 def _frame(dids, messages, details) -> pd.DataFrame:
+    """A findings frame; ``details`` is a list of JSON texts or a dict of columns to encode."""
     import pandas as pd
 
+    if isinstance(details, dict):
+        details = _json_lines(pd.DataFrame(details))
     return pd.DataFrame({"did": list(dids), "message": list(messages), "details": list(details)})
+
+
+def _json_lines(columns: pd.DataFrame) -> list[str]:
+    """One JSON object per row, keys sorted, encoded by pandas in C rather than row by row."""
+    if columns.empty:
+        return []
+    columns = columns[sorted(columns.columns)].reset_index(drop=True)
+    return columns.to_json(orient="records", lines=True).rstrip("\n").split("\n")
 
 
 def _empty() -> pd.DataFrame:

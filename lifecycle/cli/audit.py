@@ -109,11 +109,7 @@ def audit(
 
 
 def _flat(findings):
-    from lifecycle.audit import details_json
-
-    out = findings.copy()
-    out["details"] = [details_json(d) for d in out["details"]]
-    return out
+    return findings  # details are JSON text already
 
 
 def _write_parquet(frame) -> None:
