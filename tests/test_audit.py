@@ -161,14 +161,12 @@ def test_lifetime_and_explicit_expiry(catalog, tmp_path):
     tables["pins"] = []
     cat = loaded(catalog, tmp_path, tables)
     report = cat.audit(policy(tmp_path, LIFETIME), NOW)
-    assert findings(report) == {
-        AOD: "past its 180d lifetime since 2019-01-30 (created 2018-08-03); 1 available replica"
-    }
+    assert findings(report) == {AOD: "past its 180d lifetime since 2019-01-30 (created 2018-08-03)"}
     assert report.findings["severity"].tolist() == ["info"]
     assert not report.fails("error")
     assert report.fails("warning") is False
     later = cat.audit(policy(tmp_path, LIFETIME), datetime(2030, 6, 1, tzinfo=UTC))
-    assert findings(later)[PHYS] == "expired on 2030-01-01 (its expires_at); 0 available replicas"
+    assert findings(later)[PHYS] == "expired on 2030-01-01 (its expires_at)"
 
 
 def test_explicit_expiry_before_the_lifetime_ends(catalog, tmp_path):
@@ -454,3 +452,36 @@ def test_endpoints_list_expression(cli_catalog):
     syntax = runner.invoke(app, ["--db", cli_catalog, "endpoints", "list", "-e", "tier<<1"])
     assert syntax.exit_code == 2
     assert "position 6" in syntax.stderr
+
+
+def test_history_grows_with_changes_not_with_runs(cli_catalog, tmp_path):
+    import sqlalchemy as sa
+
+    for _ in range(3):
+        assert audit_cli(cli_catalog).exit_code == 1
+    with Catalog(cli_catalog) as cat, cat.read() as conn:
+        rows = conn.execute(sa.text("SELECT COUNT(*) FROM audit_finding")).scalar()
+        runs = conn.execute(sa.text("SELECT COUNT(*), MIN(findings) FROM audit_run")).one()
+    assert rows == 2  # the same two findings, found three times
+    assert tuple(runs) == (3, 2)
+    # a changed explanation (a new tape copy still copying) closes the row and opens another
+    more = {
+        "sites": [{"name": "FZK-LCG2", "tier": "1", "country": "de", "cloud": "DE"}],
+        "endpoints": [{"name": "FZK-LCG2_DATATAPE", "site": "FZK-LCG2", "media": "tape"}],
+        "replicas": [{"did": RAW, "endpoint": "FZK-LCG2_DATATAPE", "state": "copying",
+                      "created_at": "2019-01-01T00:00:00Z"}],
+    }  # fmt: skip
+    runner.invoke(app, ["--db", cli_catalog, "import", str(write_catalog(tmp_path / "m", more))])
+    audit_cli(cli_catalog)
+    with Catalog(cli_catalog) as cat:
+        from lifecycle.audit.history import findings_of
+
+        with cat.read() as conn:
+            first, last = findings_of(conn, 1), findings_of(conn, 4)
+            rows = conn.execute(sa.text("SELECT COUNT(*) FROM audit_finding")).scalar()
+        assert rows == 3
+        assert list(first["did"]) == list(last["did"])
+        assert "FZK-LCG2_DATATAPE is copying" in last.set_index("rule").loc["raw-tape", "message"]
+        assert "FZK" not in first.set_index("rule").loc["raw-tape", "message"]
+        assert cat.audit_diff(1, 4)["appeared"].empty  # same (rule, DID): not new
+        assert cat.audit_diff(3, 4)["resolved"].empty

@@ -19,8 +19,14 @@ if TYPE_CHECKING:
 def record_run(
     conn: Connection, run: dict[str, Any], summary: dict[str, Any], findings: pd.DataFrame
 ) -> int:
-    """Store one run and its findings; returns the run's id."""
+    """Store one run and bring the finding intervals up to date; returns the run's id.
+
+    Findings still open (``last_run`` null) and found again unchanged are left alone; those no
+    longer found, or found with another message, are closed at the previous run; the rest are
+    inserted as opened by this run.
+    """
     counts = summary["by_severity"]
+    previous = conn.exec_driver_sql("SELECT MAX(id) FROM audit_run").scalar()
     result = conn.execute(
         sa.insert(AuditRun.__table__).values(
             started_at=run["started_at"],
@@ -37,11 +43,54 @@ def record_run(
         )
     )
     run_id = int(result.inserted_primary_key[0])
-    if not findings.empty:
-        rows = findings[["rule", "policy", "did", "severity", "message", "details"]].copy()
-        rows.insert(0, "run_id", run_id)
+    text = "string[pyarrow]"
+    current = findings[["rule", "policy", "did", "severity", "message", "details"]].astype(text)
+    still_open = frame(
+        conn,
+        "SELECT id, rule, did, severity, message, details FROM audit_finding "
+        "WHERE last_run IS NULL",
+    )
+    still_open = still_open.astype({c: text for c in still_open.columns if c != "id"})
+    merged = current.merge(
+        still_open, on=["rule", "did"], how="outer", suffixes=("", "_open"), indicator=True
+    )
+    unchanged = (
+        (merged["_merge"] == "both")
+        & (merged["message"] == merged["message_open"]).fillna(False)
+        & (merged["details"] == merged["details_open"]).fillna(False)
+        & (merged["severity"] == merged["severity_open"]).fillna(False)
+    )
+    to_close = merged.loc[(merged["_merge"] != "left_only") & ~unchanged, "id"]
+    to_open = merged.loc[(merged["_merge"] != "right_only") & ~unchanged, current.columns]
+    _close(conn, [int(i) for i in to_close.dropna()], previous)
+    if not to_open.empty:
+        rows = to_open.copy()
+        rows.insert(0, "first_run", run_id)
         insert_frame(conn, "audit_finding", rows)
     return run_id
+
+
+def _close(conn: Connection, ids: list[int], last_run: int | None) -> None:
+    statement = sa.text("UPDATE audit_finding SET last_run = :last WHERE id IN :ids").bindparams(
+        sa.bindparam("ids", expanding=True)
+    )
+    for start in range(0, len(ids), 500):
+        conn.execute(statement, {"last": last_run, "ids": ids[start : start + 500]})
+
+
+def _present(alias: str, run: str) -> str:
+    """SQL: the finding row ``alias`` was found by run ``run``."""
+    return f"{alias}.first_run <= {run} AND ({alias}.last_run IS NULL OR {alias}.last_run >= {run})"
+
+
+def findings_of(conn: Connection, run: int) -> pd.DataFrame:
+    """The findings of one run."""
+    return frame(
+        conn,
+        f"SELECT f.rule, f.policy, f.did, f.severity, f.message, f.details "
+        f"FROM audit_finding f WHERE {_present('f', ':run')} ORDER BY f.rule, f.did",
+        run=run,
+    )
 
 
 def runs(conn: Connection, limit: int | None = 20) -> pd.DataFrame:
@@ -72,11 +121,11 @@ def diff(conn: Connection, run_a: int | None = None, run_b: int | None = None) -
             is None
         ):
             raise UnknownAuditRun(run)
-    sql = """
+    sql = f"""
         SELECT f.rule, f.did, f.severity, f.message FROM audit_finding f
-        WHERE f.run_id = :this AND NOT EXISTS (
+        WHERE {_present("f", ":this")} AND NOT EXISTS (
             SELECT 1 FROM audit_finding g
-            WHERE g.run_id = :other AND g.rule = f.rule AND g.did = f.did)
+            WHERE g.rule = f.rule AND g.did = f.did AND {_present("g", ":other")})
         ORDER BY f.rule, f.did
     """
     appeared = frame(conn, sql, this=run_b, other=run_a)

@@ -14,14 +14,20 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from lifecycle.catalog.models import Dataset
-from lifecycle.catalog.queries import glob_to_like
+from lifecycle.catalog.queries import glob_to_like, rows_frame
 from lifecycle.policy import Rule, format_duration
 
 if TYPE_CHECKING:
     import pandas as pd
     from sqlalchemy.engine import Connection
 
-_UNIT_COLUMN = {"endpoint": "e.name", "site": "s.name", "country": "s.country", "cloud": "s.cloud"}
+# What COUNT(DISTINCT ...) counts for each ``distinct`` unit.
+_UNIT_COLUMN = {
+    "endpoint": "r.endpoint_id",
+    "site": "e.site_id",
+    "country": "s.country",
+    "cloud": "s.cloud",
+}
 _TIME = Dataset.__table__.c.created_at.type  # binds datetimes the way the catalog stores them
 
 
@@ -63,16 +69,20 @@ def _run(conn: Connection, sql: str, params: dict[str, Any]) -> pd.DataFrame:
         elif isinstance(value, datetime):
             statement = statement.bindparams(sa.bindparam(name, type_=_TIME))
     result = conn.execute(statement, params)
-    import pandas as pd
-
-    return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+    return rows_frame(result.keys(), result.fetchall())
 
 
 # -- replication ---------------------------------------------------------------------------------
 
 
 def replication(conn: Connection, rule: Rule, now: datetime, endpoint_ids: list[int] | None):
-    """Datasets with fewer than ``copies`` distinct units holding an available matching replica."""
+    """Datasets with fewer than ``copies`` distinct units holding an available matching replica.
+
+    One grouped pass finds them (joining sites only when counting countries or clouds); their
+    replicas are then read by id to explain each finding.
+    """
+    import pandas as pd
+
     where, params = _judged(rule, now)
     endpoint_filter = ""
     if endpoint_ids is not None:
@@ -80,46 +90,58 @@ def replication(conn: Connection, rule: Rule, now: datetime, endpoint_ids: list[
         params["endpoint_ids"] = endpoint_ids
     params["copies"] = rule.copies
     unit = _UNIT_COLUMN[rule.distinct]
-    flagged = f"""
+    site_join = (
+        "LEFT JOIN site s ON s.id = e.site_id" if rule.distinct in ("country", "cloud") else ""
+    )
+    flagged = _run(
+        conn,
+        f"""
         SELECT d.id, d.did, COUNT(DISTINCT {unit}) AS units
         FROM dataset d
         LEFT JOIN replica r ON r.dataset_id = d.id AND r.state = 'available' {endpoint_filter}
         LEFT JOIN endpoint e ON e.id = r.endpoint_id
-        LEFT JOIN site s ON s.id = e.site_id
+        {site_join}
         WHERE {where} AND d.state <> 'deleted'
         GROUP BY d.id, d.did
         HAVING COUNT(DISTINCT {unit}) < :copies
-    """
-    replicas = _run(
-        conn,
-        f"""
-        SELECT f.did, f.units, e.name AS endpoint, s.name AS site, s.country, s.cloud,
-               e.media, r.state
-        FROM ({flagged}) f
-        LEFT JOIN replica r ON r.dataset_id = f.id {endpoint_filter}
-        LEFT JOIN endpoint e ON e.id = r.endpoint_id
-        LEFT JOIN site s ON s.id = e.site_id
-        ORDER BY f.did, e.name
         """,
         params,
     )
+    if flagged.empty:
+        return _empty()
+    ids = [int(i) for i in flagged["id"]]
+    detail_params = {k: v for k, v in params.items() if k == "endpoint_ids"}
+    parts = [
+        _run(
+            conn,
+            f"""
+            SELECT r.dataset_id AS id, e.name AS endpoint, s.name AS site, s.country, s.cloud,
+                   e.media, r.state
+            FROM replica r JOIN endpoint e ON e.id = r.endpoint_id
+            JOIN site s ON s.id = e.site_id
+            WHERE r.dataset_id IN :ids {endpoint_filter}
+            """,
+            {**detail_params, "ids": ids[i : i + 500]},
+        )
+        for i in range(0, len(ids), 500)
+    ]
+    replicas = flagged.merge(pd.concat(parts, ignore_index=True), on="id", how="left")
+    replicas = replicas.sort_values(["did", "endpoint"], kind="stable")
     return _findings(replicas, lambda did, rows: _replication_message(rule, rows))
 
 
-def _replication_message(rule: Rule, rows: pd.DataFrame) -> tuple[str, dict[str, Any]]:
-    present = rows[rows["endpoint"].notna()]
-    available = present[present["state"] == "available"]
-    other = present[present["state"] != "available"]
-    units = int(rows["units"].iloc[0])
-    media = set(present["media"])
+def _replication_message(rule: Rule, rows: list[dict[str, Any]]) -> tuple[str, dict[str, Any]]:
+    """Explain one finding from the dataset's replicas (plain dicts: this runs per finding)."""
+    present = [r for r in rows if r["endpoint"] is not None]
+    available = [r for r in present if r["state"] == "available"]
+    other = [r for r in present if r["state"] != "available"]
+    units = int(rows[0]["units"])
+    media = {r["media"] for r in present}
     noun = f"{media.pop()} " if len(media) == 1 else ""
-    unit_column = {"endpoint": "endpoint", "site": "site", "country": "country", "cloud": "cloud"}[
-        rule.distinct
-    ]
-    unit_values = sorted({str(v) for v in available[unit_column].dropna()})
+    unit_values = sorted({str(r[rule.distinct]) for r in available if r[rule.distinct] is not None})
     n = len(available)
     if n >= (rule.copies or 0) and n > 0:  # enough copies, too few distinct places
-        where = unit_values[0] if units == 1 else ", ".join(unit_values)
+        where = ", ".join(unit_values)
         both = "both" if n == 2 else "all"
         message = f"{n} {noun}copies, {both} at {where}" if units == 1 else (
             f"{n} {noun}copies at only {units} distinct {rule.distinct}s ({where})"
@@ -128,9 +150,9 @@ def _replication_message(rule: Rule, rows: pd.DataFrame) -> tuple[str, dict[str,
         copy_word = "copy" if n == 1 else "copies"
         message = f"{n} available {noun}{copy_word}"
         if n:
-            message += f" (at {', '.join(available['endpoint'])})"
-        for endpoint, state in zip(other["endpoint"], other["state"], strict=True):
-            message += f"; the one at {endpoint} is {state}"
+            message += f" (at {', '.join(r['endpoint'] for r in available)})"
+        for r in other:
+            message += f"; the one at {r['endpoint']} is {r['state']}"
     message += f"; needs {rule.copies} at distinct {rule.distinct}s"
     if rule.endpoints != "*":
         message += f" matching {rule.endpoints!r}"
@@ -138,8 +160,8 @@ def _replication_message(rule: Rule, rows: pd.DataFrame) -> tuple[str, dict[str,
         "required": rule.copies,
         "distinct": rule.distinct,
         "units": units,
-        "available": list(available["endpoint"]),
-        "not_available": dict(zip(other["endpoint"], other["state"], strict=True)),
+        "available": [r["endpoint"] for r in available],
+        "not_available": {r["endpoint"]: r["state"] for r in other},
     }
     return message, details
 
@@ -157,9 +179,7 @@ def lifetime(conn: Connection, rule: Rule, now: datetime, endpoint_ids=None):
     rows = _run(
         conn,
         f"""
-        SELECT d.did, d.created_at, d.expires_at,
-               (SELECT COUNT(*) FROM replica r
-                 WHERE r.dataset_id = d.id AND r.state = 'available') AS available
+        SELECT d.did, d.created_at, d.expires_at
         FROM dataset d
         WHERE {where} AND d.state <> 'deleted'
           AND ((d.expires_at IS NOT NULL AND d.expires_at < :now)
@@ -179,17 +199,11 @@ def lifetime(conn: Connection, rule: Rule, now: datetime, endpoint_ids=None):
     explicit = expires.notna()
     end = expires.where(explicit, created + rule.lifetime)
     end_day, created_day = _day(end), _day(created)
-    available = rows["available"].astype("int64")
-    plural = available.ne(1).map({True: "s", False: ""})
     span = format_duration(rule.lifetime)
     message = ("expired on " + end_day + " (its expires_at)").where(
         explicit, f"past its {span} lifetime since " + end_day + " (created " + created_day + ")"
-    ) + ("; " + available.astype(str) + " available replica" + plural)
-    details = {
-        "available_replicas": available,
-        "end_of_life": end.dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "explicit": explicit,
-    }
+    )
+    details = {"end_of_life": end_day, "explicit": explicit}
     return _frame(rows["did"], message, details)
 
 
@@ -233,14 +247,15 @@ def preservation(conn: Connection, rule: Rule, now: datetime, endpoint_ids=None)
         conn,
         f"""
         SELECT d.did, d.state,
-               SUM(CASE WHEN r.state = 'available' THEN 1 ELSE 0 END) AS available,
-               SUM(CASE WHEN r.state = 'lost' THEN 1 ELSE 0 END) AS lost,
-               COUNT(r.id) AS replicas
-        FROM dataset d LEFT JOIN replica r ON r.dataset_id = d.id
+               (SELECT COUNT(*) FROM replica r WHERE r.dataset_id = d.id
+                  AND r.state = 'available') AS available,
+               (SELECT COUNT(*) FROM replica r WHERE r.dataset_id = d.id
+                  AND r.state = 'lost') AS lost,
+               (SELECT COUNT(*) FROM replica r WHERE r.dataset_id = d.id) AS replicas
+        FROM dataset d
         WHERE {where}
-        GROUP BY d.id, d.did, d.state
-        HAVING d.state IN ('deleted', 'lost')
-            OR SUM(CASE WHEN r.state = 'available' THEN 1 ELSE 0 END) = 0
+          AND (d.state IN ('deleted', 'lost') OR NOT EXISTS (
+                SELECT 1 FROM replica r WHERE r.dataset_id = d.id AND r.state = 'available'))
         ORDER BY d.did
         """,
         params,
@@ -279,14 +294,19 @@ EVALUATORS: dict[str, Callable[..., pd.DataFrame]] = {
 
 
 def _findings(rows: pd.DataFrame, build) -> pd.DataFrame:
-    """Findings from rows grouped by DID; ``build(did, rows)`` gives (message, details dict)."""
+    """Findings from rows sorted by DID; ``build(did, rows)`` gives (message, details dict).
+
+    Rows become plain dicts first: per-group pandas operations cost more than the queries.
+    """
     import json
+    from itertools import groupby
 
     if rows.empty:
         return _empty()
+    records = rows.astype(object).where(rows.notna(), None).to_dict(orient="records")
     dids, messages, details = [], [], []
-    for did, group in rows.groupby("did", sort=True):
-        message, detail = build(did, group)
+    for did, group in groupby(records, key=lambda r: r["did"]):
+        message, detail = build(did, list(group))
         dids.append(did)
         messages.append(message)
         details.append(json.dumps(detail, sort_keys=True))
@@ -299,7 +319,13 @@ def _frame(dids, messages, details) -> pd.DataFrame:
 
     if isinstance(details, dict):
         details = _json_lines(pd.DataFrame(details))
-    return pd.DataFrame({"did": list(dids), "message": list(messages), "details": list(details)})
+
+    def column(values):  # Series are taken as they are; turning them into lists is slow
+        return values.reset_index(drop=True) if isinstance(values, pd.Series) else list(values)
+
+    return pd.DataFrame(
+        {"did": column(dids), "message": column(messages), "details": column(details)}
+    )
 
 
 def _json_lines(columns: pd.DataFrame) -> list[str]:

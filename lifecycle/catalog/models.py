@@ -220,13 +220,23 @@ class AuditRun(SQLModel, table=True):
 
 
 class AuditFinding(SQLModel, table=True):
-    """One dataset that breaks one rule in one audit run."""
+    """A dataset breaking a rule, over the consecutive audit runs that found it.
+
+    History is kept as intervals: a finding is written when it appears (``first_run``) and closed
+    when a later run no longer finds it (``last_run``, the last run that did; null while still
+    found). A nightly run that finds what the previous one found writes nothing, so the history
+    grows with changes, not with runs. A changed message closes the old row and opens a new one.
+    """
 
     __tablename__ = "audit_finding"
-    __table_args__ = (Index("ix_audit_finding_run_rule_did", "run_id", "rule", "did"),)
+    __table_args__ = (
+        Index("ix_audit_finding_rule_did", "rule", "did"),
+        Index("ix_audit_finding_open", "last_run"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
-    run_id: int = Field(foreign_key="audit_run.id")
+    first_run: int = Field(foreign_key="audit_run.id", index=True)
+    last_run: int | None = Field(default=None, foreign_key="audit_run.id")
     rule: str
     policy: str
     did: str

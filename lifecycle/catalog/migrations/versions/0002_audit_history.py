@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-25 13:36:06.945872
+Create Date: 2026-11-25 13:59:42.877106
 """
 
 from alembic import op
@@ -38,7 +38,8 @@ def upgrade() -> None:
     op.create_table(
         "audit_finding",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("run_id", sa.Integer(), nullable=False),
+        sa.Column("first_run", sa.Integer(), nullable=False),
+        sa.Column("last_run", sa.Integer(), nullable=True),
         sa.Column("rule", sa.String(), nullable=False),
         sa.Column("policy", sa.String(), nullable=False),
         sa.Column("did", sa.String(), nullable=False),
@@ -46,20 +47,26 @@ def upgrade() -> None:
         sa.Column("message", sa.Text(), nullable=False),
         sa.Column("details", sa.Text(), nullable=False),
         sa.ForeignKeyConstraint(
-            ["run_id"],
+            ["first_run"],
+            ["audit_run.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["last_run"],
             ["audit_run.id"],
         ),
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("audit_finding", schema=None) as batch_op:
-        batch_op.create_index(
-            "ix_audit_finding_run_rule_did", ["run_id", "rule", "did"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_audit_finding_first_run"), ["first_run"], unique=False)
+        batch_op.create_index("ix_audit_finding_open", ["last_run"], unique=False)
+        batch_op.create_index("ix_audit_finding_rule_did", ["rule", "did"], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table("audit_finding", schema=None) as batch_op:
-        batch_op.drop_index("ix_audit_finding_run_rule_did")
+        batch_op.drop_index("ix_audit_finding_rule_did")
+        batch_op.drop_index("ix_audit_finding_open")
+        batch_op.drop_index(batch_op.f("ix_audit_finding_first_run"))
 
     op.drop_table("audit_finding")
     with op.batch_alter_table("audit_run", schema=None) as batch_op:
