@@ -43,31 +43,32 @@ def record_run(
         )
     )
     run_id = int(result.inserted_primary_key[0])
-    text = "string[pyarrow]"
-    current = findings[["rule", "policy", "did", "severity", "message", "details"]].astype(text)
-    still_open = frame(
-        conn,
-        "SELECT id, rule, did, severity, message, details FROM audit_finding "
-        "WHERE last_run IS NULL",
-    )
-    still_open = still_open.astype({c: text for c in still_open.columns if c != "id"})
-    merged = current.merge(
-        still_open, on=["rule", "did"], how="outer", suffixes=("", "_open"), indicator=True
-    )
-    unchanged = (
-        (merged["_merge"] == "both")
-        & (merged["message"] == merged["message_open"]).fillna(False)
-        & (merged["details"] == merged["details_open"]).fillna(False)
-        & (merged["severity"] == merged["severity_open"]).fillna(False)
-    )
-    to_close = merged.loc[(merged["_merge"] != "left_only") & ~unchanged, "id"]
-    to_open = merged.loc[(merged["_merge"] != "right_only") & ~unchanged, current.columns]
-    _close(conn, [int(i) for i in to_close.dropna()], previous)
+    current = findings[["rule", "policy", "did", "severity", "message", "details"]].copy()
+    current["fingerprint"] = fingerprints(current)
+    still_open = frame(conn, "SELECT id, fingerprint FROM audit_finding WHERE last_run IS NULL")
+    open_prints = still_open["fingerprint"].astype("int64")
+    unchanged = current["fingerprint"].isin(open_prints)
+    to_close = still_open.loc[~open_prints.isin(current["fingerprint"]), "id"]
+    _close(conn, [int(i) for i in to_close], previous)
+    to_open = current[~unchanged]
     if not to_open.empty:
         rows = to_open.copy()
         rows.insert(0, "first_run", run_id)
         insert_frame(conn, "audit_finding", rows)
     return run_id
+
+
+def fingerprints(findings: pd.DataFrame) -> pd.Series:
+    """A 64-bit hash per finding of everything that identifies and explains it.
+
+    Comparing a run with the open findings then reads two integers per finding instead of the
+    texts; two different findings share a fingerprint with odds of about n**2 / 2**64.
+    """
+    import pandas as pd
+
+    columns = findings[["rule", "did", "severity", "message", "details"]].astype(str)
+    hashed = pd.util.hash_pandas_object(columns, index=False).to_numpy(dtype="uint64")
+    return pd.Series(hashed.view("int64"), index=findings.index)
 
 
 def _close(conn: Connection, ids: list[int], last_run: int | None) -> None:
