@@ -32,10 +32,12 @@ irreproducible(id) AS (
     WHERE NOT EXISTS (SELECT 1 FROM production_output o WHERE o.dataset_id = d.id)
     UNION
     SELECT o.dataset_id
-    FROM production_output o
-    JOIN production p ON p.id = o.production_id
-    JOIN transformation t ON t.id = p.transformation_id
-    WHERE t.release IS NULL OR t.release = '' OR t.image_digest IS NULL OR t.image_digest = ''
+    FROM production p
+    JOIN production_output o ON o.production_id = p.id
+    WHERE p.transformation_id IN (
+        SELECT t.id FROM transformation t
+        WHERE t.release IS NULL OR t.release = '' OR t.image_digest IS NULL OR t.image_digest = ''
+    )
     UNION
     SELECT o.dataset_id
     FROM irreproducible b
@@ -95,7 +97,6 @@ def irreproducible_reasons(conn: Connection, ids_table: str, where: str = "1 = 1
         LEFT JOIN production p ON p.id = f.production_id
         LEFT JOIN transformation t ON t.id = p.transformation_id
         LEFT JOIN blocked ON blocked.production_id = f.production_id
-        ORDER BY f.did
         """,
         **(params or {}),
     )

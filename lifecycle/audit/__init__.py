@@ -58,11 +58,23 @@ class AuditReport:
         )
 
 
-def run_audit(conn: Connection, change: Change, policies: PolicySet, now: datetime) -> AuditReport:
-    """Evaluate every rule on ``conn`` (inside the caller's write transaction) and record the run."""
-    import pandas as pd
+def run_audit(
+    conn: Connection,
+    change: Change,
+    policies: PolicySet,
+    now: datetime,
+    *,
+    with_findings: bool = True,
+) -> AuditReport:
+    """Evaluate every rule on ``conn`` (inside the caller's write transaction) and record the run.
 
+    Findings gather in a temporary table: rules that can flag a large part of the catalog write
+    there straight from SQL, the others insert their (few) explained rows. Counts, history and,
+    when ``with_findings``, the report's findings are read from it.
+    """
     from lifecycle.audit.history import record_run
+    from lifecycle.audit.rules import SqlFindings
+    from lifecycle.catalog.bulk import insert_frame
     from lifecycle.catalog.store import utcnow
     from lifecycle.provenance import materialize_irreproducible
 
@@ -70,31 +82,37 @@ def run_audit(conn: Connection, change: Change, policies: PolicySet, now: dateti
     started_at = utcnow()
     endpoint_sets = _endpoint_sets(conn, policies)
     needs_repro = any(rule.type == "reproducibility" for rule in policies.rules)
+    _create_findings_table(conn)
     if needs_repro:
         materialize_irreproducible(conn)
-    parts = []
     try:
         for rule in policies.rules:
             found = EVALUATORS[rule.type](conn, rule, now, endpoint_sets.get(rule.name))
-            found.insert(0, "rule", rule.name)
-            found.insert(1, "policy", rule.policy)
-            found.insert(3, "severity", rule.severity)
-            parts.append(found[FINDING_COLUMNS])
+            constants = {"rule": rule.name, "policy": rule.policy, "severity": rule.severity}
+            if isinstance(found, SqlFindings):
+                found.insert_into(conn, FINDINGS_TABLE, constants)
+            elif not found.empty:
+                for column, value in constants.items():
+                    found[column] = value
+                insert_frame(conn, FINDINGS_TABLE, found[FINDING_COLUMNS])
     finally:
         if needs_repro:
             conn.exec_driver_sql("DROP TABLE IF EXISTS tmp_irreproducible")
-    findings = (
-        pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=FINDING_COLUMNS)
-    )
-    datasets = int(conn.exec_driver_sql("SELECT COUNT(*) FROM dataset").scalar() or 0)
-    by_severity = {s: int((findings["severity"] == s).sum()) for s in SEVERITIES}
-    by_rule = {rule.name: int((findings["rule"] == rule.name).sum()) for rule in policies.rules}
+    counts = conn.exec_driver_sql(
+        f"SELECT rule, severity, COUNT(*) FROM {FINDINGS_TABLE} GROUP BY rule, severity"
+    ).all()
+    by_rule = {rule.name: 0 for rule in policies.rules}
+    by_severity = {s: 0 for s in SEVERITIES}
+    for rule_name, severity, n in counts:
+        by_rule[rule_name] += int(n)
+        by_severity[severity] += int(n)
+    total = sum(by_rule.values())
     summary = {
-        "findings": len(findings),
+        "findings": total,
         "by_severity": by_severity,
         "by_rule": by_rule,
         "rules": len(policies.rules),
-        "datasets": datasets,
+        "datasets": int(conn.exec_driver_sql("SELECT COUNT(*) FROM dataset").scalar() or 0),
     }
     run = {
         "started_at": started_at,
@@ -104,11 +122,43 @@ def run_audit(conn: Connection, change: Change, policies: PolicySet, now: dateti
         "policies": ",".join(p.name for p in policies.policies),
         "seconds": round(time.perf_counter() - started, 3),
     }
-    run["id"] = record_run(conn, run, summary, findings)
-    change.summary = f"audit run {run['id']}: {len(findings)} findings"
+    run["id"] = record_run(conn, run, summary, FINDINGS_TABLE)
+    findings = _read_findings(conn, policies) if with_findings else _no_findings()
+    conn.exec_driver_sql(f"DROP TABLE {FINDINGS_TABLE}")
+    change.summary = f"audit run {run['id']}: {total} findings"
     from lifecycle.formats import json_value
 
     return AuditReport({k: json_value(v) for k, v in run.items()}, summary, findings)
+
+
+FINDINGS_TABLE = "tmp_audit_finding"
+
+
+def _create_findings_table(conn: Connection) -> None:
+    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {FINDINGS_TABLE}")
+    conn.exec_driver_sql(
+        f"CREATE TEMPORARY TABLE {FINDINGS_TABLE} (rule TEXT NOT NULL, policy TEXT NOT NULL, "
+        "did TEXT NOT NULL, severity TEXT NOT NULL, message TEXT NOT NULL, details TEXT NOT NULL)"
+    )
+
+
+def _read_findings(conn: Connection, policies: PolicySet) -> pd.DataFrame:
+    """The run's findings in rule order, then DID order."""
+    from lifecycle.catalog.queries import frame
+
+    found = frame(conn, f"SELECT {', '.join(FINDING_COLUMNS)} FROM {FINDINGS_TABLE}")
+    if found.empty:
+        return _no_findings()
+    order = {rule.name: i for i, rule in enumerate(policies.rules)}
+    found["_order"] = found["rule"].map(order)
+    found = found.sort_values(["_order", "did"], kind="stable").drop(columns="_order")
+    return found.reset_index(drop=True)
+
+
+def _no_findings() -> pd.DataFrame:
+    import pandas as pd
+
+    return pd.DataFrame(columns=FINDING_COLUMNS)
 
 
 def _endpoint_sets(conn: Connection, policies: PolicySet) -> dict[str, list[int] | None]:

@@ -6,7 +6,6 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from lifecycle.catalog.bulk import insert_frame
 from lifecycle.catalog.models import AuditRun
 from lifecycle.catalog.queries import frame
 from lifecycle.errors import UnknownAuditRun, UsageError
@@ -16,14 +15,12 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
 
-def record_run(
-    conn: Connection, run: dict[str, Any], summary: dict[str, Any], findings: pd.DataFrame
-) -> int:
-    """Store one run and bring the finding intervals up to date; returns the run's id.
+def record_run(conn: Connection, run: dict[str, Any], summary: dict[str, Any], table: str) -> int:
+    """Store one run and bring the finding intervals up to date from ``table``; returns its id.
 
     Findings still open (``last_run`` null) and found again unchanged are left alone; those no
     longer found, or found with another message, are closed at the previous run; the rest are
-    inserted as opened by this run.
+    inserted as opened by this run. Two set-based statements, whatever the number of findings.
     """
     counts = summary["by_severity"]
     previous = conn.exec_driver_sql("SELECT MAX(id) FROM audit_run").scalar()
@@ -43,40 +40,32 @@ def record_run(
         )
     )
     run_id = int(result.inserted_primary_key[0])
-    current = findings[["rule", "policy", "did", "severity", "message", "details"]].copy()
-    current["fingerprint"] = fingerprints(current)
-    still_open = frame(conn, "SELECT id, fingerprint FROM audit_finding WHERE last_run IS NULL")
-    open_prints = still_open["fingerprint"].astype("int64")
-    unchanged = current["fingerprint"].isin(open_prints)
-    to_close = still_open.loc[~open_prints.isin(current["fingerprint"]), "id"]
-    _close(conn, [int(i) for i in to_close], previous)
-    to_open = current[~unchanged]
-    if not to_open.empty:
-        rows = to_open.copy()
-        rows.insert(0, "first_run", run_id)
-        insert_frame(conn, "audit_finding", rows)
-    return run_id
-
-
-def fingerprints(findings: pd.DataFrame) -> pd.Series:
-    """A 64-bit hash per finding of everything that identifies and explains it.
-
-    Comparing a run with the open findings then reads two integers per finding instead of the
-    texts; two different findings share a fingerprint with odds of about n**2 / 2**64.
-    """
-    import pandas as pd
-
-    columns = findings[["rule", "did", "severity", "message", "details"]].astype(str)
-    hashed = pd.util.hash_pandas_object(columns, index=False).to_numpy(dtype="uint64")
-    return pd.Series(hashed.view("int64"), index=findings.index)
-
-
-def _close(conn: Connection, ids: list[int], last_run: int | None) -> None:
-    statement = sa.text("UPDATE audit_finding SET last_run = :last WHERE id IN :ids").bindparams(
-        sa.bindparam("ids", expanding=True)
+    conn.exec_driver_sql(f"CREATE INDEX ix_{table}_rule_did ON {table} (rule, did)")
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"ANALYZE {table}")
+    same = (
+        "{a}.rule = {b}.rule AND {a}.did = {b}.did AND {a}.severity = {b}.severity "
+        "AND {a}.message = {b}.message AND {a}.details = {b}.details"
     )
-    for start in range(0, len(ids), 500):
-        conn.execute(statement, {"last": last_run, "ids": ids[start : start + 500]})
+    conn.execute(
+        sa.text(
+            f"UPDATE audit_finding SET last_run = :previous WHERE last_run IS NULL "
+            f"AND NOT EXISTS (SELECT 1 FROM {table} t WHERE "
+            + same.format(a="t", b="audit_finding")
+            + ")"
+        ),
+        {"previous": previous},
+    )
+    conn.execute(
+        sa.text(
+            "INSERT INTO audit_finding (first_run, rule, policy, did, severity, message, details) "
+            f"SELECT :run, t.rule, t.policy, t.did, t.severity, t.message, t.details "
+            f"FROM {table} t WHERE NOT EXISTS (SELECT 1 FROM audit_finding f "
+            "WHERE f.last_run IS NULL AND f.first_run < :run AND " + same.format(a="f", b="t") + ")"
+        ),
+        {"run": run_id},
+    )
+    return run_id
 
 
 def _present(alias: str, run: str) -> str:

@@ -8,6 +8,7 @@ so the cost is one pass over the catalog per rule plus work proportional to the 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -70,6 +71,30 @@ def _run(conn: Connection, sql: str, params: dict[str, Any]) -> pd.DataFrame:
             statement = statement.bindparams(sa.bindparam(name, type_=_TIME))
     result = conn.execute(statement, params)
     return rows_frame(result.keys(), result.fetchall())
+
+
+@dataclass(frozen=True)
+class SqlFindings:
+    """A rule's findings as a query of ``did, message, details``, written without a round trip
+    through Python (for rules that can flag a large share of the catalog)."""
+
+    sql: str
+    params: dict[str, Any]
+
+    def insert_into(self, conn: Connection, table: str, constants: dict[str, str]) -> None:
+        names = list(constants)
+        statement = sa.text(
+            f"INSERT INTO {table} (did, message, details, {', '.join(names)}) "
+            f"SELECT f.did, f.message, f.details, {', '.join(':c_' + n for n in names)} "
+            f"FROM ({self.sql}) f"
+        )
+        params = {**self.params, **{f"c_{n}": v for n, v in constants.items()}}
+        for name, value in self.params.items():
+            if isinstance(value, list):
+                statement = statement.bindparams(sa.bindparam(name, expanding=True))
+            elif isinstance(value, datetime):
+                statement = statement.bindparams(sa.bindparam(name, type_=_TIME))
+        conn.execute(statement, params)
 
 
 # -- replication ---------------------------------------------------------------------------------
@@ -172,53 +197,43 @@ def _replication_message(rule: Rule, rows: list[dict[str, Any]]) -> tuple[str, d
 def lifetime(conn: Connection, rule: Rule, now: datetime, endpoint_ids=None):
     """Datasets past their end of life: ``expires_at`` if set, else ``created_at + lifetime``.
 
-    Datasets already deleted, and datasets with a pin in force, are not reported.
+    Datasets already deleted, and datasets with a pin in force, are not reported. A policy can
+    flag a large share of the catalog here, so the explanation is composed in SQL.
     """
     where, params = _judged(rule, now)
     params.update(now=now, lifetime_cutoff=now - rule.lifetime)
-    rows = _run(
-        conn,
+    if conn.dialect.name == "postgresql":
+        expires_day = "to_char(d.expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
+        created_day = "to_char(d.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
+        end_day = (
+            f"to_char((d.created_at + interval '{rule.lifetime.total_seconds():.0f} seconds') "
+            "AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
+        )
+    else:  # timestamps are stored as 'YYYY-MM-DD HH:MM:SS.ffffff' in UTC
+        expires_day = "substr(d.expires_at, 1, 10)"
+        created_day = "substr(d.created_at, 1, 10)"
+        end_day = f"date(d.created_at, '+{rule.lifetime.total_seconds():.0f} seconds')"
+    span = format_duration(rule.lifetime)
+    return SqlFindings(
         f"""
-        SELECT d.did, d.created_at, d.expires_at
+        SELECT d.did,
+               CASE WHEN d.expires_at IS NOT NULL
+                    THEN 'expired on ' || {expires_day} || ' (its expires_at)'
+                    ELSE 'past its {span} lifetime since ' || {end_day} || ' (created '
+                         || {created_day} || ')' END AS message,
+               CASE WHEN d.expires_at IS NOT NULL
+                    THEN '{{"end_of_life": "' || {expires_day} || '", "explicit": true}}'
+                    ELSE '{{"end_of_life": "' || {end_day} || '", "explicit": false}}'
+                    END AS details
         FROM dataset d
         WHERE {where} AND d.state <> 'deleted'
           AND ((d.expires_at IS NOT NULL AND d.expires_at < :now)
                OR (d.expires_at IS NULL AND d.created_at < :lifetime_cutoff))
           AND NOT EXISTS (SELECT 1 FROM pin n WHERE n.dataset_id = d.id
                           AND (n.until IS NULL OR n.until > :now))
-        ORDER BY d.did
         """,
         params,
     )
-    from lifecycle.exchange.exporter import to_utc
-
-    if rows.empty:
-        return _empty()
-    created = to_utc(rows["created_at"])
-    expires = to_utc(rows["expires_at"])
-    explicit = expires.notna()
-    end = expires.where(explicit, created + rule.lifetime)
-    end_day, created_day = _day(end), _day(created)
-    span = format_duration(rule.lifetime)
-    message = ("expired on " + end_day + " (its expires_at)").where(
-        explicit, f"past its {span} lifetime since " + end_day + " (created " + created_day + ")"
-    )
-    details = {"end_of_life": end_day, "explicit": explicit}
-    return _frame(rows["did"], message, details)
-
-
-def _day(values: pd.Series) -> pd.Series:
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    days = pc.strftime(pa.array(values), format="%Y-%m-%d")
-    return days.to_pandas(types_mapper={pa.string(): pd_string()}.get).set_axis(values.index)
-
-
-def pd_string():
-    import pandas as pd
-
-    return pd.StringDtype("pyarrow")
 
 
 # -- reproducibility ---------------------------------------------------------------------------
@@ -256,7 +271,6 @@ def preservation(conn: Connection, rule: Rule, now: datetime, endpoint_ids=None)
         WHERE {where}
           AND (d.state IN ('deleted', 'lost') OR NOT EXISTS (
                 SELECT 1 FROM replica r WHERE r.dataset_id = d.id AND r.state = 'available'))
-        ORDER BY d.did
         """,
         params,
     )

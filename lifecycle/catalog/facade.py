@@ -146,13 +146,18 @@ class Catalog:
             return queries.overview(conn)
 
     # -- audit ---------------------------------------------------------------------------------
-    def audit(self, policies: PolicySet, now: datetime | None = None) -> AuditReport:
-        """Evaluate every rule of ``policies`` and record the run in the audit history."""
+    def audit(
+        self, policies: PolicySet, now: datetime | None = None, *, with_findings: bool = True
+    ) -> AuditReport:
+        """Evaluate every rule of ``policies`` and record the run in the audit history.
+
+        ``with_findings=False`` returns only the counts (what ``--quiet`` prints).
+        """
         from lifecycle.audit import run_audit
         from lifecycle.catalog.store import utcnow
 
         with self.atomic("audit") as (conn, change):
-            return run_audit(conn, change, policies, now or utcnow())
+            return run_audit(conn, change, policies, now or utcnow(), with_findings=with_findings)
 
     def audit_history(self, limit: int | None = 20) -> pd.DataFrame:
         from lifecycle.audit.history import runs

@@ -243,5 +243,3 @@ class AuditFinding(SQLModel, table=True):
     severity: str
     message: str = Field(sa_column=Column(Text, nullable=False))
     details: str = Field(sa_column=Column(Text, nullable=False))  # JSON
-    # 64-bit hash of (rule, did, severity, message, details): compares runs without reading text
-    fingerprint: int = Field(sa_column=Column(BigInteger, nullable=False))

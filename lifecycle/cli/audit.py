@@ -93,7 +93,7 @@ def audit(
     from lifecycle.policy import load_policies
 
     policies = load_policies(policy)
-    report = catalog(ctx).audit(policies, _parse_now(now))
+    report = catalog(ctx).audit(policies, _parse_now(now), with_findings=not quiet)
     if quiet:
         typer.echo(report.summary_line())
     elif fmt is AuditFormat.json:

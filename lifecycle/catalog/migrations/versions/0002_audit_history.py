@@ -46,7 +46,6 @@ def upgrade() -> None:
         sa.Column("severity", sa.String(), nullable=False),
         sa.Column("message", sa.Text(), nullable=False),
         sa.Column("details", sa.Text(), nullable=False),
-        sa.Column("fingerprint", sa.BigInteger(), nullable=False),
         sa.ForeignKeyConstraint(
             ["first_run"],
             ["audit_run.id"],
