@@ -2178,6 +2178,9 @@ def generate(
                 if progress is not None:
                     progress("write", done, total)
         os.replace(partial, path)
+        stale = directory / f"{name}.csv"
+        if stale.exists():  # one file per table, or import refuses the directory
+            stale.unlink()
     return GenerateSummary(
         directory=directory,
         rows={name: t.num_rows for name, t in tables.items()},

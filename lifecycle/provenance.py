@@ -53,15 +53,57 @@ def irreproducible_sql() -> str:
 
 
 def materialize_irreproducible(conn: Connection, table: str = "tmp_irreproducible") -> str:
-    """Compute the irreproducible set once into a temporary table (with a primary key)."""
+    """Compute the irreproducible set once into a temporary table (with a primary key).
+
+    SQLite evaluates :data:`IRREPRODUCIBLE_CTE` directly. PostgreSQL plans that CTE's recursive
+    step as a hash anti-join over every available replica, so there the same fixed point is
+    computed in two steps: the start set (no producer, or a transformation without release or
+    digest) is inserted first; then only its *unavailable* members, usually a few, seed a
+    downstream walk that continues through unavailable outputs, and every output that walk
+    reaches is added.
+    """
     conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
     conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {table} (id INTEGER PRIMARY KEY)")
-    conn.exec_driver_sql(
-        f"INSERT INTO {table} (id) {irreproducible_sql()} SELECT id FROM irreproducible"
-    )
+    if conn.dialect.name == "sqlite":  # SQLite runs the single recursive CTE fastest
+        conn.exec_driver_sql(
+            f"INSERT INTO {table} (id) {irreproducible_sql()} SELECT id FROM irreproducible"
+        )
+        return table
+    conn.exec_driver_sql(f"INSERT INTO {table} (id) {_START_SET}")
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql(f"ANALYZE {table}")  # temporary tables get no statistics otherwise
+    consumers = (
+        "JOIN production_input i ON i.dataset_id = w.id "
+        "JOIN production_output o ON o.production_id = i.production_id"
+    )
+    conn.exec_driver_sql(
+        f"""
+        INSERT INTO {table} (id)
+        WITH RECURSIVE walk(id) AS (
+            SELECT b.id FROM {table} b WHERE NOT {AVAILABLE.format(d="b.id")}
+            UNION
+            SELECT o.dataset_id FROM walk w {consumers}
+            WHERE NOT {AVAILABLE.format(d="o.dataset_id")}
+        )
+        SELECT DISTINCT o.dataset_id FROM walk w {consumers}
+        WHERE NOT EXISTS (SELECT 1 FROM {table} x WHERE x.id = o.dataset_id)
+        """
+    )
     return table
+
+
+_START_SET = """
+    SELECT d.id FROM dataset d
+    WHERE NOT EXISTS (SELECT 1 FROM production_output o WHERE o.dataset_id = d.id)
+    UNION
+    SELECT o.dataset_id
+    FROM production p
+    JOIN production_output o ON o.production_id = p.id
+    WHERE p.transformation_id IN (
+        SELECT t.id FROM transformation t
+        WHERE t.release IS NULL OR t.release = '' OR t.image_digest IS NULL OR t.image_digest = ''
+    )
+"""
 
 
 def irreproducible_reasons(conn: Connection, ids_table: str, where: str = "1 = 1", params=None):

@@ -245,3 +245,12 @@ def test_generate_command(tmp_path):
     assert bad.exit_code == 2
     assert bad.stderr == "lifecycle: error: --datasets: must be at least 1\n"
     assert not (tmp_path / "none").exists()
+
+
+def test_generate_replaces_csv_tables_of_the_same_name(tmp_path, mini_dir):
+    assert (mini_dir / "sites.csv").exists()
+    result = runner.invoke(app, ["generate", str(mini_dir), "--datasets", "300"])
+    assert result.exit_code == 0, result.output
+    assert not (mini_dir / "sites.csv").exists()
+    imported = runner.invoke(app, ["--db", str(tmp_path / "g.db"), "import", str(mini_dir)])
+    assert imported.exit_code == 0, imported.output

@@ -148,6 +148,11 @@ class _Import:
             del source, new  # keep only the key -> id maps between tables
             _release_arrow_memory()
         reset_sequences(self.conn, [t for t in touched if t in _ID_TABLES])
+        if self.conn.dialect.name == "postgresql":
+            # planner statistics for what was just loaded; without them the first queries after
+            # a bulk import are planned as if the tables were empty
+            for table in dict.fromkeys(touched):
+                self.conn.exec_driver_sql(f'ANALYZE "{table}"')
         return self.result
 
     def _has_rows(self, table: str) -> bool:
