@@ -26,8 +26,8 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
 AVAILABLE = "EXISTS (SELECT 1 FROM replica r WHERE r.dataset_id = {d} AND r.state = 'available')"
-IRREPRODUCIBLE_CTE = f"""
-irreproducible(id) AS (
+# Datasets irreproducible on their own: no producer, or a transformation without release or digest.
+_START_SET = """
     SELECT d.id FROM dataset d
     WHERE NOT EXISTS (SELECT 1 FROM production_output o WHERE o.dataset_id = d.id)
     UNION
@@ -38,6 +38,10 @@ irreproducible(id) AS (
         SELECT t.id FROM transformation t
         WHERE t.release IS NULL OR t.release = '' OR t.image_digest IS NULL OR t.image_digest = ''
     )
+"""
+IRREPRODUCIBLE_CTE = f"""
+irreproducible(id) AS (
+    {_START_SET}
     UNION
     SELECT o.dataset_id
     FROM irreproducible b
@@ -90,20 +94,6 @@ def materialize_irreproducible(conn: Connection, table: str = "tmp_irreproducibl
         """
     )
     return table
-
-
-_START_SET = """
-    SELECT d.id FROM dataset d
-    WHERE NOT EXISTS (SELECT 1 FROM production_output o WHERE o.dataset_id = d.id)
-    UNION
-    SELECT o.dataset_id
-    FROM production p
-    JOIN production_output o ON o.production_id = p.id
-    WHERE p.transformation_id IN (
-        SELECT t.id FROM transformation t
-        WHERE t.release IS NULL OR t.release = '' OR t.image_digest IS NULL OR t.image_digest = ''
-    )
-"""
 
 
 def irreproducible_reasons(conn: Connection, ids_table: str, where: str = "1 = 1", params=None):

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from lifecycle.catalog.models import Dataset
-from lifecycle.catalog.queries import glob_to_like, rows_frame
+from lifecycle.catalog.queries import globs_condition, rows_frame
 from lifecycle.policy import Rule, format_duration
 
 if TYPE_CHECKING:
@@ -42,14 +42,10 @@ def selection(rule: Rule, alias: str = "d") -> tuple[str, dict[str, Any]]:
     if sel.scope:
         clauses.append(f"{alias}.scope IN :sel_scope")
         params["sel_scope"] = list(sel.scope)
-    for key, column in (("data_type", f"{alias}.data_type"), ("did", f"{alias}.did")):
+    for key in ("data_type", "did"):
         globs = getattr(sel, key)
         if globs:
-            ors = []
-            for i, pattern in enumerate(globs):
-                ors.append(f"{column} LIKE :sel_{key}_{i} ESCAPE '\\'")
-                params[f"sel_{key}_{i}"] = glob_to_like(pattern)
-            clauses.append("(" + " OR ".join(ors) + ")")
+            clauses.append(globs_condition(f"{alias}.{key}", globs, f"sel_{key}_", params))
     return (" AND ".join(clauses) or "1 = 1"), params
 
 

@@ -147,6 +147,15 @@ def _known_site(conn: Connection, site: str) -> None:
         raise UsageError(f"--site: unknown site {site!r} (see 'lifecycle sites list')")
 
 
+def globs_condition(column: str, patterns, prefix: str, params: dict[str, Any]) -> str:
+    """SQL matching ``column`` against any of the shell globs; adds the bound values to params."""
+    ors = []
+    for i, pattern in enumerate(patterns):
+        ors.append(f"{column} LIKE :{prefix}{i} ESCAPE '\\'")
+        params[f"{prefix}{i}"] = glob_to_like(pattern)
+    return "(" + " OR ".join(ors) + ")"
+
+
 def glob_to_like(pattern: str) -> str:
     """A shell glob (``*``, ``?``) as an SQL LIKE pattern with ``\\`` as escape."""
     escaped = pattern.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
@@ -180,11 +189,7 @@ def datasets(
         where.append("d.kind IN :kind")
         params["kind"] = list(kind)
     if data_type:
-        ors = []
-        for i, value in enumerate(data_type):
-            ors.append(f"d.data_type LIKE :dt{i} ESCAPE '\\'")
-            params[f"dt{i}"] = glob_to_like(value)
-        where.append("(" + " OR ".join(ors) + ")")
+        where.append(globs_condition("d.data_type", data_type, "dt", params))
     if scope:
         where.append("d.scope IN :scope")
         params["scope"] = list(scope)
