@@ -254,3 +254,19 @@ def test_generate_replaces_csv_tables_of_the_same_name(tmp_path, mini_dir):
     assert not (mini_dir / "sites.csv").exists()
     imported = runner.invoke(app, ["--db", str(tmp_path / "g.db"), "import", str(mini_dir)])
     assert imported.exit_code == 0, imported.output
+
+
+def test_datasets_list_limits_tables_not_machine_output(tmp_path, monkeypatch):
+    from lifecycle.cli import catalog as cli_catalog
+    from lifecycle.generate import generate
+
+    generate(tmp_path / "gen", 400, seed=5)
+    url = str(tmp_path / "g.db")
+    assert runner.invoke(app, ["--db", url, "import", str(tmp_path / "gen")]).exit_code == 0
+    monkeypatch.setattr(cli_catalog, "TABLE_ROWS", 10)
+    table = runner.invoke(app, ["--db", url, "datasets", "list"])
+    assert "showing the first 10 datasets" in table.stderr
+    rows = json.loads(runner.invoke(app, ["--db", url, "datasets", "list", "-f", "json"]).stdout)
+    assert len(rows) == 400
+    limited = runner.invoke(app, ["--db", url, "datasets", "list", "-f", "json", "--limit", "7"])
+    assert len(json.loads(limited.stdout)) == 7

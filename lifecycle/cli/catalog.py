@@ -17,6 +17,8 @@ from lifecycle.cli.options import (
     show,
 )
 
+TABLE_ROWS = 1000
+
 db_app = typer.Typer(help="The catalog database: schema revision and upgrades.")
 sites_app = typer.Typer(help="Computing centres.")
 endpoints_app = typer.Typer(help="Storage areas at sites (Rucio RSEs).")
@@ -104,10 +106,18 @@ def datasets_list(
         str | None, typer.Option(help="Name glob (* and ?); with a ':' it matches the DID.")
     ] = None,
     site: Annotated[str | None, typer.Option(help="Only datasets with a replica here.")] = None,
-    limit: Annotated[int, typer.Option(help="At most this many rows; 0 for all.")] = 1000,
+    limit: Annotated[
+        int | None,
+        typer.Option(
+            help="At most this many rows; 0 for all [default: 1000 in a table, all in json/csv].",
+            show_default=False,
+        ),
+    ] = None,
     fmt: FormatOption = ListingFormat.table,
 ) -> None:
     """List datasets, filtered by kind, data type, scope, name and site."""
+    if limit is None:  # people get a screenful; scripts get everything they asked for
+        limit = TABLE_ROWS if fmt is ListingFormat.table else 0
     frame = catalog(ctx).datasets(
         kind=kind, data_type=data_type, scope=scope, name=name, site=site, limit=limit or None
     )
