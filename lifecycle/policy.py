@@ -161,7 +161,10 @@ def format_duration(value: timedelta | None) -> str | None:
     if value % timedelta(days=1) == timedelta(0):
         days = value.days
         return f"{days // 7}w" if days % 7 == 0 and days >= 7 else f"{days}d"
-    return f"{int(value.total_seconds() // 3600)}h"
+    if value % timedelta(hours=1) == timedelta(0):
+        return f"{int(value.total_seconds() // 3600)}h"
+    seconds = int(value.total_seconds())
+    return f"PT{seconds // 60}M" if seconds % 60 == 0 else f"PT{seconds}S"
 
 
 def load_policies(paths: list[Path] | None = None) -> PolicySet:
@@ -310,13 +313,20 @@ def _rule(file: str, policy: str, index: int, raw: Any) -> Rule:
     )
 
 
+MAX_DURATION = timedelta(days=365 * 200)
+
+
 def _duration(fail, field_name: str, value: Any) -> timedelta:
     try:
         duration = parse_duration(value)
+    except OverflowError:
+        raise fail(field_name, f"{value!r} is too long (at most 200 years)") from None
     except ValueError as exc:
         raise fail(field_name, str(exc)) from None
     if duration <= timedelta(0):
         raise fail(field_name, "must be longer than zero")
+    if duration > MAX_DURATION:
+        raise fail(field_name, f"{value!r} is too long (at most 200 years)")
     return duration
 
 

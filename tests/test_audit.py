@@ -504,3 +504,21 @@ def test_materialized_irreproducible_set_matches_the_recursive_definition(catalo
         conn.exec_driver_sql("DROP TABLE tmp_irreproducible")
     assert stored == direct
     assert len(stored) > 0
+
+
+def test_runs_with_other_policies_neither_resolve_nor_repeat_findings(cli_catalog, tmp_path):
+    other = tmp_path / "other.toml"
+    other.write_text('[policy]\nname = "other"\n' + PRESERVED)
+    assert audit_cli(cli_catalog).exit_code == 1  # run 1: the test policies
+    assert audit_cli(cli_catalog, "--policy", str(other)).exit_code == 0  # run 2: other rules
+    assert audit_cli(cli_catalog).exit_code == 1  # run 3: the test policies again
+    with Catalog(cli_catalog) as cat:
+        for a, b in ((1, 2), (2, 3), (1, 3)):
+            changes = cat.audit_diff(a, b)
+            assert changes["appeared"].empty, (a, b)
+            assert changes["resolved"].empty, (a, b)
+        from lifecycle.audit.history import findings_of
+
+        with cat.read() as conn:
+            assert findings_of(conn, 2).empty
+            assert len(findings_of(conn, 3)) == 2

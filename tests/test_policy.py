@@ -205,3 +205,18 @@ def test_policy_check_and_show_commands(tmp_path):
 
     rows = json.loads(shown.stdout)
     assert {r["rule"] for r in rows} >= {"raw-archival-copies", "derived-reproducible"}
+
+
+@pytest.mark.parametrize("value", ["800000d", "99999999999d", "P9999999Y"])
+def test_absurd_durations_are_policy_errors(tmp_path, value):
+    with pytest.raises(InvalidPolicy, match="too long"):
+        load_policy_file(write(tmp_path, GOOD.replace('"7d"', f'"{value}"')))
+
+
+def test_short_durations_print_exactly():
+    from lifecycle.policy import format_duration
+
+    assert format_duration(parse_duration("PT30M")) == "PT30M"
+    assert parse_duration(format_duration(parse_duration("PT30M"))) == timedelta(minutes=30)
+    assert format_duration(parse_duration("12h")) == "12h"
+    assert format_duration(parse_duration("14d")) == "2w"

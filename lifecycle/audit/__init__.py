@@ -120,6 +120,7 @@ def run_audit(
         "actor": change.actor,
         "policy_hash": policies.content_hash,
         "policies": ",".join(p.name for p in policies.policies),
+        "rule_names": [rule.name for rule in policies.rules],
         "seconds": round(time.perf_counter() - started, 3),
     }
     run["id"] = record_run(conn, run, summary, FINDINGS_TABLE)

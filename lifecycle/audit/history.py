@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -18,9 +19,11 @@ if TYPE_CHECKING:
 def record_run(conn: Connection, run: dict[str, Any], summary: dict[str, Any], table: str) -> int:
     """Store one run and bring the finding intervals up to date from ``table``; returns its id.
 
-    Findings still open (``last_run`` null) and found again unchanged are left alone; those no
-    longer found, or found with another message, are closed at the previous run; the rest are
-    inserted as opened by this run. Two set-based statements, whatever the number of findings.
+    Findings still open (``last_run`` null) and found again unchanged are left alone; those of
+    the rules this run evaluated that it no longer finds, or finds with another message, are
+    closed at the previous run; the rest are inserted as opened by this run. Two set-based
+    statements, whatever the number of findings. A finding of a rule the run did not evaluate
+    stays open: runs with other policies neither resolve nor repeat it.
     """
     counts = summary["by_severity"]
     previous = conn.exec_driver_sql("SELECT MAX(id) FROM audit_run").scalar()
@@ -31,6 +34,7 @@ def record_run(conn: Connection, run: dict[str, Any], summary: dict[str, Any], t
             actor=run["actor"],
             policy_hash=run["policy_hash"],
             policies=run["policies"],
+            rule_names=json.dumps(run["rule_names"]),
             rules=summary["rules"],
             findings=summary["findings"],
             errors=counts["error"],
@@ -47,14 +51,16 @@ def record_run(conn: Connection, run: dict[str, Any], summary: dict[str, Any], t
         "{a}.rule = {b}.rule AND {a}.did = {b}.did AND {a}.severity = {b}.severity "
         "AND {a}.message = {b}.message AND {a}.details = {b}.details"
     )
+    # only the rules this run evaluated can resolve findings; others stay as they were
     conn.execute(
         sa.text(
-            f"UPDATE audit_finding SET last_run = :previous WHERE last_run IS NULL "
+            "UPDATE audit_finding SET last_run = :previous WHERE last_run IS NULL "
+            "AND rule IN :rules "
             f"AND NOT EXISTS (SELECT 1 FROM {table} t WHERE "
             + same.format(a="t", b="audit_finding")
             + ")"
-        ),
-        {"previous": previous},
+        ).bindparams(sa.bindparam("rules", expanding=True)),
+        {"previous": previous, "rules": run["rule_names"] or [""]},
     )
     conn.execute(
         sa.text(
@@ -73,13 +79,25 @@ def _present(alias: str, run: str) -> str:
     return f"{alias}.first_run <= {run} AND ({alias}.last_run IS NULL OR {alias}.last_run >= {run})"
 
 
+def rules_of(conn: Connection, run: int) -> list[str]:
+    """The rules a run evaluated."""
+    value = conn.execute(
+        sa.text("SELECT rule_names FROM audit_run WHERE id = :id"), {"id": run}
+    ).scalar()
+    if value is None:
+        raise UnknownAuditRun(run)
+    return json.loads(value)
+
+
 def findings_of(conn: Connection, run: int) -> pd.DataFrame:
-    """The findings of one run."""
+    """The findings of one run (of the rules it evaluated)."""
     return frame(
         conn,
         f"SELECT f.rule, f.policy, f.did, f.severity, f.message, f.details "
-        f"FROM audit_finding f WHERE {_present('f', ':run')} ORDER BY f.rule, f.did",
+        f"FROM audit_finding f WHERE {_present('f', ':run')} AND f.rule IN :rules "
+        f"ORDER BY f.rule, f.did",
         run=run,
+        rules=rules_of(conn, run) or [""],
     )
 
 
@@ -105,19 +123,16 @@ def diff(conn: Connection, run_a: int | None = None, run_b: int | None = None) -
         if len(last) < 2:
             raise UsageError("audit diff: needs two audit runs; run 'lifecycle audit' again")
         run_b, run_a = int(last[0][0]), int(last[1][0])
-    for run in (run_a, run_b):
-        if (
-            conn.execute(sa.text("SELECT 1 FROM audit_run WHERE id = :id"), {"id": run}).first()
-            is None
-        ):
-            raise UnknownAuditRun(run)
+    # only rules both runs evaluated can have appeared or been resolved between them
+    common = sorted(set(rules_of(conn, run_a)) & set(rules_of(conn, run_b)))
     sql = f"""
         SELECT f.rule, f.did, f.severity, f.message FROM audit_finding f
-        WHERE {_present("f", ":this")} AND NOT EXISTS (
+        WHERE f.rule IN :rules AND {_present("f", ":this")} AND NOT EXISTS (
             SELECT 1 FROM audit_finding g
             WHERE g.rule = f.rule AND g.did = f.did AND {_present("g", ":other")})
         ORDER BY f.rule, f.did
     """
-    appeared = frame(conn, sql, this=run_b, other=run_a)
-    resolved = frame(conn, sql, this=run_a, other=run_b)
+    rules = common or [""]
+    appeared = frame(conn, sql, this=run_b, other=run_a, rules=rules)
+    resolved = frame(conn, sql, this=run_a, other=run_b, rules=rules)
     return {"from": run_a, "to": run_b, "appeared": appeared, "resolved": resolved}

@@ -211,6 +211,7 @@ class AuditRun(SQLModel, table=True):
     actor: str
     policy_hash: str
     policies: str = Field(sa_column=Column(Text, nullable=False))  # names, comma-separated
+    rule_names: str = Field(sa_column=Column(Text, nullable=False))  # the rules it evaluated, JSON
     rules: int
     findings: int
     errors: int

@@ -24,6 +24,7 @@ def upgrade() -> None:
         sa.Column("actor", sa.String(), nullable=False),
         sa.Column("policy_hash", sa.String(), nullable=False),
         sa.Column("policies", sa.Text(), nullable=False),
+        sa.Column("rule_names", sa.Text(), nullable=False),
         sa.Column("rules", sa.Integer(), nullable=False),
         sa.Column("findings", sa.Integer(), nullable=False),
         sa.Column("errors", sa.Integer(), nullable=False),
