@@ -104,29 +104,43 @@ def irreproducible_reasons(conn: Connection, ids_table: str, where: str = "1 = 1
     """
     from lifecycle.catalog.queries import frame
 
-    rows = frame(
-        conn,
-        f"""
+    flagged = f"""
         WITH flagged AS (
             SELECT d.id, d.did, o.production_id
             FROM {ids_table} b
             JOIN dataset d ON d.id = b.id
             LEFT JOIN production_output o ON o.dataset_id = d.id
             WHERE {where}
-        )
+        )"""
+    unavailable_inputs = f"""
+        FROM production_input i
+        JOIN {ids_table} x ON x.id = i.dataset_id
+        JOIN dataset di ON di.id = i.dataset_id"""
+    if conn.dialect.name == "postgresql":  # a lookup per flagged dataset plans best here
+        sql = f"""{flagged}
         SELECT f.id, f.did, p.name AS production, t.tag AS transformation,
                t.release, t.image_digest,
-               (SELECT MIN(di.did) FROM production_input i
-                  JOIN {ids_table} x ON x.id = i.dataset_id
-                  JOIN dataset di ON di.id = i.dataset_id
+               (SELECT MIN(di.did) {unavailable_inputs}
                  WHERE i.production_id = f.production_id
                    AND NOT {AVAILABLE.format(d="i.dataset_id")}) AS blocking_input
         FROM flagged f
         LEFT JOIN production p ON p.id = f.production_id
+        LEFT JOIN transformation t ON t.id = p.transformation_id"""
+    else:  # SQLite: one aggregate over the flagged productions' unavailable inputs
+        sql = f"""{flagged},
+        blocked AS (
+            SELECT i.production_id, MIN(di.did) AS blocking_input {unavailable_inputs}
+            WHERE i.production_id IN (SELECT production_id FROM flagged)
+              AND NOT {AVAILABLE.format(d="i.dataset_id")}
+            GROUP BY i.production_id
+        )
+        SELECT f.id, f.did, p.name AS production, t.tag AS transformation,
+               t.release, t.image_digest, blocked.blocking_input
+        FROM flagged f
+        LEFT JOIN production p ON p.id = f.production_id
         LEFT JOIN transformation t ON t.id = p.transformation_id
-        """,
-        **(params or {}),
-    )
+        LEFT JOIN blocked ON blocked.production_id = f.production_id"""
+    rows = frame(conn, sql, **(params or {}))
     rows["reason"] = [_reason(r) for r in rows.itertuples(index=False)]
     return rows
 
