@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
@@ -44,13 +45,14 @@ def render(frame: pd.DataFrame, fmt: str, out: IO[str], title: str | None = None
 
 def json_value(value: Any) -> Any:
     """A JSON-safe scalar: ISO timestamps in UTC with Z, None for missing values."""
-    import pandas as pd
-
-    if value is None or value is pd.NA or value is pd.NaT:
+    if value is None:
+        return None
+    pd = sys.modules.get("pandas")  # pandas values only exist once pandas is loaded
+    if pd is not None and (value is pd.NA or value is pd.NaT):
         return None
     if isinstance(value, float) and math.isnan(value):
         return None
-    if isinstance(value, datetime | pd.Timestamp):
+    if isinstance(value, datetime):  # pd.Timestamp included
         text = value.isoformat()
         return text.replace("+00:00", "Z")
     if isinstance(value, Decimal):

@@ -25,6 +25,13 @@ if TYPE_CHECKING:
     import pandas as pd
     from sqlalchemy.engine import Connection
 
+
+def _timestamp_type():
+    from lifecycle.catalog.models import Dataset
+
+    return Dataset.__table__.c.created_at.type
+
+
 AVAILABLE = "EXISTS (SELECT 1 FROM replica r WHERE r.dataset_id = {d} AND r.state = 'available')"
 # Datasets irreproducible on their own: no producer, or a transformation without release or digest.
 _START_SET = """
@@ -99,10 +106,11 @@ def materialize_irreproducible(conn: Connection, table: str = "tmp_irreproducibl
 def irreproducible_reasons(conn: Connection, ids_table: str, where: str = "1 = 1", params=None):
     """Why each dataset in ``ids_table`` (restricted by ``where`` on ``d``) is irreproducible.
 
-    Returns a DataFrame with ``id, did, reason, production, transformation, blocking_input``;
-    ``blocking_input`` is the first input (by DID) that is neither available nor reproducible.
+    Returns one dict per dataset with ``id, did, reason, production, transformation,
+    blocking_input``; ``blocking_input`` is the first input (by DID) that is neither available
+    nor reproducible.
     """
-    from lifecycle.catalog.queries import frame
+    import sqlalchemy as sa
 
     flagged = f"""
         WITH flagged AS (
@@ -140,20 +148,28 @@ def irreproducible_reasons(conn: Connection, ids_table: str, where: str = "1 = 1
         LEFT JOIN production p ON p.id = f.production_id
         LEFT JOIN transformation t ON t.id = p.transformation_id
         LEFT JOIN blocked ON blocked.production_id = f.production_id"""
-    rows = frame(conn, sql, **(params or {}))
-    rows["reason"] = [_reason(r) for r in rows.itertuples(index=False)]
+    params = params or {}
+    statement = sa.text(sql)
+    for name, value in params.items():
+        if isinstance(value, list):
+            statement = statement.bindparams(sa.bindparam(name, expanding=True))
+        elif hasattr(value, "tzinfo"):  # a datetime: bind it the way the catalog stores it
+            statement = statement.bindparams(sa.bindparam(name, type_=_timestamp_type()))
+    rows = [dict(row) for row in conn.execute(statement, params).mappings()]
+    for row in rows:
+        row["reason"] = _reason(row)
     return rows
 
 
-def _reason(row) -> str:
-    if row.production is None:
+def _reason(row: dict) -> str:
+    if row["production"] is None:
         return "no producing production recorded"
-    if not row.release:
-        return f"transformation {row.transformation} records no software release"
-    if not row.image_digest:
-        return f"transformation {row.transformation} has no image digest"
-    if row.blocking_input is not None:
-        return f"input {row.blocking_input} has no available replica and is not reproducible"
+    if not row["release"]:
+        return f"transformation {row['transformation']} records no software release"
+    if not row["image_digest"]:
+        return f"transformation {row['transformation']} has no image digest"
+    if row["blocking_input"] is not None:
+        return f"input {row['blocking_input']} has no available replica and is not reproducible"
     return "not reproducible"
 
 
@@ -164,9 +180,10 @@ def reproducibility(conn: Connection) -> pd.DataFrame:
     table = materialize_irreproducible(conn)
     try:
         everything = frame(conn, "SELECT d.id, d.did FROM dataset d ORDER BY d.did")
-        bad = irreproducible_reasons(conn, table)
+        reasons = {row["id"]: row["reason"] for row in irreproducible_reasons(conn, table)}
     finally:
         conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
-    merged = everything.merge(bad[["id", "reason"]], on="id", how="left")
-    merged["reproducible"] = merged["reason"].isna()
-    return merged
+    everything["reason"] = everything["id"].map(reasons).astype(object)
+    everything["reason"] = everything["reason"].where(everything["reason"].notna(), None)
+    everything["reproducible"] = everything["reason"].isna()
+    return everything

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -522,3 +524,22 @@ def test_runs_with_other_policies_neither_resolve_nor_repeat_findings(cli_catalo
         with cat.read() as conn:
             assert findings_of(conn, 2).empty
             assert len(findings_of(conn, 3)) == 2
+
+
+def test_quiet_audit_does_not_load_pandas(cli_catalog, tmp_path):
+    """cron runs ``audit --quiet`` nightly: it stays off pandas, pyarrow and numpy."""
+    code = (
+        "import sys\n"
+        "from lifecycle.cli.app import main\n"
+        f"sys.argv = ['lifecycle', '--db', {cli_catalog!r}, 'audit', '--policy', "
+        f"{str(tmp_path / 'policies')!r}, '--now', '2026-11-25T00:00:00Z', '--quiet']\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit as exit:\n"
+        "    print(exit.code)\n"
+        "print(sorted(m for m in ('pandas', 'pyarrow', 'numpy') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    lines = out.stdout.splitlines()
+    assert lines[0].startswith("audit run 1: 2 findings (1 errors, 0 warnings, 1 info)"), lines
+    assert lines[1:] == ["1", "[]"]

@@ -32,19 +32,20 @@ class AuditReport:
 
     run: dict[str, Any]
     summary: dict[str, Any]
-    findings: pd.DataFrame = field(repr=False)
+    findings: pd.DataFrame | None = field(repr=False)  # None when run without findings
 
     def fails(self, fail_on: str = "error") -> bool:
         """Whether a finding at or above ``fail_on`` exists (``never``: never fails)."""
-        if fail_on == "never" or self.findings.empty:
+        if fail_on == "never":
             return False
         threshold = SEVERITY_RANK[fail_on]
-        return bool(self.findings["severity"].map(SEVERITY_RANK).ge(threshold).any())
+        counts = self.summary["by_severity"]
+        return any(n and SEVERITY_RANK[severity] >= threshold for severity, n in counts.items())
 
     def to_dict(self) -> dict[str, Any]:
         from lifecycle.formats import records
 
-        findings = records(self.findings)
+        findings = [] if self.findings is None else records(self.findings)
         for finding in findings:
             finding["details"] = json.loads(finding["details"])
         return {"run": self.run, "summary": self.summary, "findings": findings}
@@ -72,9 +73,10 @@ def run_audit(
     there straight from SQL, the others insert their (few) explained rows. Counts, history and,
     when ``with_findings``, the report's findings are read from it.
     """
+    import sqlalchemy as sa
+
     from lifecycle.audit.history import record_run
     from lifecycle.audit.rules import SqlFindings
-    from lifecycle.catalog.bulk import insert_frame
     from lifecycle.catalog.store import utcnow
     from lifecycle.provenance import materialize_irreproducible
 
@@ -91,10 +93,17 @@ def run_audit(
             constants = {"rule": rule.name, "policy": rule.policy, "severity": rule.severity}
             if isinstance(found, SqlFindings):
                 found.insert_into(conn, FINDINGS_TABLE, constants)
-            elif not found.empty:
-                for column, value in constants.items():
-                    found[column] = value
-                insert_frame(conn, FINDINGS_TABLE, found[FINDING_COLUMNS])
+            elif found:
+                conn.execute(
+                    sa.text(
+                        f"INSERT INTO {FINDINGS_TABLE} ({', '.join(FINDING_COLUMNS)}) VALUES "
+                        "(:rule, :policy, :did, :severity, :message, :details)"
+                    ),
+                    [
+                        {**constants, "did": did, "message": message, "details": details}
+                        for did, message, details in found
+                    ],
+                )
     finally:
         if needs_repro:
             conn.exec_driver_sql("DROP TABLE IF EXISTS tmp_irreproducible")
@@ -124,7 +133,7 @@ def run_audit(
         "seconds": round(time.perf_counter() - started, 3),
     }
     run["id"] = record_run(conn, run, summary, FINDINGS_TABLE)
-    findings = _read_findings(conn, policies) if with_findings else _no_findings()
+    findings = _read_findings(conn, policies) if with_findings else None
     conn.exec_driver_sql(f"DROP TABLE {FINDINGS_TABLE}")
     change.summary = f"audit run {run['id']}: {total} findings"
     from lifecycle.formats import json_value

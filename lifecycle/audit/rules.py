@@ -1,12 +1,15 @@
 """Rule evaluation: one set-based query per rule over the whole catalog.
 
-Each evaluator returns a DataFrame with ``did, message, details`` (details a dict) for the datasets
-that break the rule. Messages are built for the flagged datasets only, from one extra query each,
-so the cost is one pass over the catalog per rule plus work proportional to the findings.
+Each evaluator returns the findings of its rule: either a :class:`SqlFindings` query (rules that
+can flag a large share of the catalog compose their explanations in SQL) or a list of
+``(did, message, details)`` tuples with details as JSON text. Messages are built for the flagged
+datasets only, from one extra query each, so the cost is one pass over the catalog per rule plus
+work proportional to the findings. No pandas here: ``audit --quiet`` from cron stays light.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,12 +18,13 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from lifecycle.catalog.models import Dataset
-from lifecycle.catalog.queries import globs_condition, rows_frame
+from lifecycle.catalog.queries import globs_condition
 from lifecycle.policy import Rule, format_duration
 
 if TYPE_CHECKING:
-    import pandas as pd
     from sqlalchemy.engine import Connection
+
+Finding = tuple[str, str, str]  # did, message, details as JSON text
 
 # What COUNT(DISTINCT ...) counts for each ``distinct`` unit.
 _UNIT_COLUMN = {
@@ -58,15 +62,19 @@ def _judged(rule: Rule, now: datetime, alias: str = "d") -> tuple[str, dict[str,
     return where, params
 
 
-def _run(conn: Connection, sql: str, params: dict[str, Any]) -> pd.DataFrame:
+def _statement(sql: str, params: dict[str, Any]) -> sa.TextClause:
     statement = sa.text(sql)
     for name, value in params.items():
         if isinstance(value, list):
             statement = statement.bindparams(sa.bindparam(name, expanding=True))
         elif isinstance(value, datetime):
             statement = statement.bindparams(sa.bindparam(name, type_=_TIME))
-    result = conn.execute(statement, params)
-    return rows_frame(result.keys(), result.fetchall())
+    return statement
+
+
+def _run(conn: Connection, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    """The rows of ``sql`` as plain dicts."""
+    return [dict(row) for row in conn.execute(_statement(sql, params), params).mappings()]
 
 
 @dataclass(frozen=True)
@@ -79,18 +87,13 @@ class SqlFindings:
 
     def insert_into(self, conn: Connection, table: str, constants: dict[str, str]) -> None:
         names = list(constants)
-        statement = sa.text(
+        sql = (
             f"INSERT INTO {table} (did, message, details, {', '.join(names)}) "
             f"SELECT f.did, f.message, f.details, {', '.join(':c_' + n for n in names)} "
             f"FROM ({self.sql}) f"
         )
         params = {**self.params, **{f"c_{n}": v for n, v in constants.items()}}
-        for name, value in self.params.items():
-            if isinstance(value, list):
-                statement = statement.bindparams(sa.bindparam(name, expanding=True))
-            elif isinstance(value, datetime):
-                statement = statement.bindparams(sa.bindparam(name, type_=_TIME))
-        conn.execute(statement, params)
+        conn.execute(_statement(sql, self.params), params)
 
 
 # -- replication ---------------------------------------------------------------------------------
@@ -102,8 +105,6 @@ def replication(conn: Connection, rule: Rule, now: datetime, endpoint_ids: list[
     One grouped pass finds them (joining sites only when counting countries or clouds); their
     replicas are then read by id to explain each finding.
     """
-    import pandas as pd
-
     where, params = _judged(rule, now)
     endpoint_filter = ""
     if endpoint_ids is not None:
@@ -128,12 +129,13 @@ def replication(conn: Connection, rule: Rule, now: datetime, endpoint_ids: list[
         """,
         params,
     )
-    if flagged.empty:
-        return _empty()
-    ids = [int(i) for i in flagged["id"]]
+    if not flagged:
+        return []
+    ids = [int(row["id"]) for row in flagged]
     detail_params = {k: v for k, v in params.items() if k == "endpoint_ids"}
-    parts = [
-        _run(
+    replicas: dict[int, list[dict[str, Any]]] = {}
+    for i in range(0, len(ids), 500):
+        for row in _run(
             conn,
             f"""
             SELECT r.dataset_id AS id, e.name AS endpoint, s.name AS site, s.country, s.cloud,
@@ -143,20 +145,22 @@ def replication(conn: Connection, rule: Rule, now: datetime, endpoint_ids: list[
             WHERE r.dataset_id IN :ids {endpoint_filter}
             """,
             {**detail_params, "ids": ids[i : i + 500]},
-        )
-        for i in range(0, len(ids), 500)
-    ]
-    replicas = flagged.merge(pd.concat(parts, ignore_index=True), on="id", how="left")
-    replicas = replicas.sort_values(["did", "endpoint"], kind="stable")
-    return _findings(replicas, lambda did, rows: _replication_message(rule, rows))
+        ):
+            replicas.setdefault(row["id"], []).append(row)
+    findings = []
+    for row in sorted(flagged, key=lambda r: r["did"]):
+        mine = sorted(replicas.get(row["id"], []), key=lambda r: r["endpoint"])
+        message, details = _replication_message(rule, int(row["units"]), mine)
+        findings.append((row["did"], message, json.dumps(details, sort_keys=True)))
+    return findings
 
 
-def _replication_message(rule: Rule, rows: list[dict[str, Any]]) -> tuple[str, dict[str, Any]]:
+def _replication_message(
+    rule: Rule, units: int, present: list[dict[str, Any]]
+) -> tuple[str, dict[str, Any]]:
     """Explain one finding from the dataset's replicas (plain dicts: this runs per finding)."""
-    present = [r for r in rows if r["endpoint"] is not None]
     available = [r for r in present if r["state"] == "available"]
     other = [r for r in present if r["state"] != "available"]
-    units = int(rows[0]["units"])
     media = {r["media"] for r in present}
     noun = f"{media.pop()} " if len(media) == 1 else ""
     unit_values = sorted({str(r[rule.distinct]) for r in available if r[rule.distinct] is not None})
@@ -241,8 +245,11 @@ def reproducibility(conn: Connection, rule: Rule, now: datetime, endpoint_ids=No
 
     where, params = _judged(rule, now)
     rows = irreproducible_reasons(conn, _IRREPRODUCIBLE, where, params)
-    details = {c: rows[c] for c in ("blocking_input", "production", "transformation")}
-    return _frame(rows["did"], rows["reason"], details)
+    keys = ("blocking_input", "production", "transformation")
+    return [
+        (row["did"], row["reason"], json.dumps({k: row[k] for k in keys}, sort_keys=True))
+        for row in rows
+    ]
 
 
 _IRREPRODUCIBLE = "tmp_irreproducible"  # materialized once per audit run by the caller
@@ -270,81 +277,29 @@ def preservation(conn: Connection, rule: Rule, now: datetime, endpoint_ids=None)
         """,
         params,
     )
-    messages = []
-    for state, available, lost, replicas in zip(
-        rows["state"], rows["available"], rows["lost"], rows["replicas"], strict=True
-    ):
-        available, lost, replicas = int(available or 0), int(lost or 0), int(replicas)
+    findings = []
+    for row in rows:
+        available, lost, replicas = (
+            int(row["available"] or 0),
+            int(row["lost"] or 0),
+            int(row["replicas"]),
+        )
         parts = []
-        if state in ("deleted", "lost"):
-            parts.append(f"dataset is {state}")
+        if row["state"] in ("deleted", "lost"):
+            parts.append(f"dataset is {row['state']}")
         if available == 0:
             parts.append(
                 "no replica at all" if replicas == 0 else
                 f"no available replica ({replicas} recorded" + (f", {lost} lost)" if lost else ")")
             )  # fmt: skip
-        messages.append("; ".join(parts))
-    details = {
-        "available_replicas": rows["available"].fillna(0).astype("int64"),
-        "replicas": rows["replicas"].astype("int64"),
-        "state": rows["state"],
-    }
-    return _frame(rows["did"], messages, details)
+        details = {"available_replicas": available, "replicas": replicas, "state": row["state"]}
+        findings.append((row["did"], "; ".join(parts), json.dumps(details, sort_keys=True)))
+    return findings
 
 
-EVALUATORS: dict[str, Callable[..., pd.DataFrame]] = {
+EVALUATORS: dict[str, Callable[..., SqlFindings | list[Finding]]] = {
     "replication": replication,
     "lifetime": lifetime,
     "reproducibility": reproducibility,
     "preservation": preservation,
 }
-
-
-# -- helpers -----------------------------------------------------------------------------------
-
-
-def _findings(rows: pd.DataFrame, build) -> pd.DataFrame:
-    """Findings from rows sorted by DID; ``build(did, rows)`` gives (message, details dict).
-
-    Rows become plain dicts first: per-group pandas operations cost more than the queries.
-    """
-    import json
-    from itertools import groupby
-
-    if rows.empty:
-        return _empty()
-    records = rows.astype(object).where(rows.notna(), None).to_dict(orient="records")
-    dids, messages, details = [], [], []
-    for did, group in groupby(records, key=lambda r: r["did"]):
-        message, detail = build(did, list(group))
-        dids.append(did)
-        messages.append(message)
-        details.append(json.dumps(detail, sort_keys=True))
-    return _frame(dids, messages, details)
-
-
-def _frame(dids, messages, details) -> pd.DataFrame:
-    """A findings frame; ``details`` is a list of JSON texts or a dict of columns to encode."""
-    import pandas as pd
-
-    if isinstance(details, dict):
-        details = _json_lines(pd.DataFrame(details))
-
-    def column(values):  # Series are taken as they are; turning them into lists is slow
-        return values.reset_index(drop=True) if isinstance(values, pd.Series) else list(values)
-
-    return pd.DataFrame(
-        {"did": column(dids), "message": column(messages), "details": column(details)}
-    )
-
-
-def _json_lines(columns: pd.DataFrame) -> list[str]:
-    """One JSON object per row, keys sorted, encoded by pandas in C rather than row by row."""
-    if columns.empty:
-        return []
-    columns = columns[sorted(columns.columns)].reset_index(drop=True)
-    return columns.to_json(orient="records", lines=True).rstrip("\n").split("\n")
-
-
-def _empty() -> pd.DataFrame:
-    return _frame([], [], [])

@@ -89,12 +89,36 @@ def sites(conn: Connection) -> pd.DataFrame:
 
 
 def endpoint_records(conn: Connection) -> list[dict[str, Any]]:
-    """Every endpoint as a dict of its attributes (built-in and its own), with ``_id``."""
-    out = endpoints(conn, keep_id=True)
-    return [
-        {k: v for k, v in row.items() if v is not None and v == v}
-        for row in out.to_dict(orient="records")
-    ]
+    """Every endpoint as a dict of its attributes (built-in and its own), with ``_id``.
+
+    Plain rows, no pandas: the audit needs these on its light ``--quiet`` path. Built-in
+    attributes win over an endpoint's own attribute of the same name, as in :func:`endpoints`.
+    """
+    records = {
+        row["_id"]: {k: v for k, v in row.items() if v is not None}
+        for row in conn.execute(sa.text(_ENDPOINTS_SQL.format(where="", order="s.tier, e.name")))
+        .mappings()
+        .all()
+    }
+    for endpoint_id, key, value in conn.execute(
+        sa.text("SELECT endpoint_id, key, value FROM endpoint_attribute ORDER BY endpoint_id, key")
+    ):
+        record = records.get(endpoint_id)
+        if record is not None and value is not None and key not in _ENDPOINT_COLUMNS:
+            record[key] = value
+    return list(records.values())
+
+
+_ENDPOINTS_SQL = """
+    SELECT e.id AS _id, e.name, s.name AS site, e.media, e.capacity_bytes,
+           s.tier, s.country, s.cloud, s.status AS site_status
+    FROM endpoint e JOIN site s ON s.id = e.site_id
+    {where}
+    ORDER BY {order}
+"""
+_ENDPOINT_COLUMNS = (
+    "_id", "name", "site", "media", "capacity_bytes", "tier", "country", "cloud", "site_status"
+)  # fmt: skip
 
 
 def endpoints(
@@ -116,13 +140,9 @@ def endpoints(
         params["media"] = media
     out = frame(
         conn,
-        f"""
-        SELECT e.id AS _id, e.name, s.name AS site, e.media, e.capacity_bytes,
-               s.tier, s.country, s.cloud, s.status AS site_status
-        FROM endpoint e JOIN site s ON s.id = e.site_id
-        {"WHERE " + " AND ".join(where) if where else ""}
-        ORDER BY s.tier, e.name
-        """,
+        _ENDPOINTS_SQL.format(
+            where="WHERE " + " AND ".join(where) if where else "", order="s.tier, e.name"
+        ),
         **params,
     )
     attrs = frame(conn, "SELECT endpoint_id AS _id, key, value FROM endpoint_attribute")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -62,14 +62,11 @@ def register(app: typer.Typer) -> None:
 def _parse_now(value: str | None) -> datetime | None:
     if value is None:
         return None
-    import pandas as pd
-
     try:
-        stamp = pd.Timestamp(value)
+        stamp = datetime.fromisoformat(value)
     except ValueError:
         raise UsageError(f"--now: {value!r} is not an ISO 8601 timestamp") from None
-    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
-    return stamp.to_pydatetime()
+    return stamp.replace(tzinfo=UTC) if stamp.tzinfo is None else stamp.astimezone(UTC)
 
 
 @audit_app.callback()
