@@ -26,6 +26,9 @@ if TYPE_CHECKING:
     from lifecycle.audit import AuditReport
     from lifecycle.exchange import ImportResult
     from lifecycle.policy import PolicySet
+    from lifecycle.provenance import WhatIf
+    from lifecycle.provenance.graph import ProvenanceGraph
+    from lifecycle.provenance.recipe import Recipe
 
 
 class Catalog:
@@ -172,12 +175,46 @@ class Catalog:
         with self.read() as conn:
             return diff(conn, run_a, run_b)
 
-    def reproducibility(self) -> pd.DataFrame:
-        """Every dataset: reproducible or not, and why not."""
+    # -- provenance ----------------------------------------------------------------------------
+    def reproducibility(
+        self, what_if: WhatIf | None = None, *, irreproducible_only: bool = False
+    ) -> pd.DataFrame:
+        """Every dataset (or only the irreproducible ones): reproducible or not, and why not.
+
+        ``what_if`` answers on the catalog as it would be without some replicas (of datasets,
+        on endpoints, at sites), without changing it.
+        """
         from lifecycle.provenance import reproducibility
+        from lifecycle.provenance import what_if as scenario
+
+        with self.read() as conn, scenario(conn, what_if) as gone:
+            return reproducibility(conn, gone, irreproducible_only=irreproducible_only)
+
+    def lineage(
+        self, did: str, depth: int | None = None, max_nodes: int | None = None
+    ) -> ProvenanceGraph:
+        """What ``did`` was made from, up to its raw and calibration roots."""
+        from lifecycle.provenance.graph import MAX_NODES, lineage
 
         with self.read() as conn:
-            return reproducibility(conn)
+            return lineage(conn, did, depth, max_nodes or MAX_NODES)
+
+    def impact(
+        self, did: str, depth: int | None = None, max_nodes: int | None = None
+    ) -> ProvenanceGraph:
+        """Everything that depends on ``did``, directly or not."""
+        from lifecycle.provenance.graph import MAX_NODES, impact
+
+        with self.read() as conn:
+            return impact(conn, did, depth, max_nodes or MAX_NODES)
+
+    def recipe(self, did: str, what_if: WhatIf | None = None) -> Recipe:
+        """The ordered productions that rebuild ``did`` from what is available now."""
+        from lifecycle.provenance import what_if as scenario
+        from lifecycle.provenance.recipe import recipe
+
+        with self.read() as conn, scenario(conn, what_if) as gone:
+            return recipe(conn, did, gone)
 
     def journal(self, limit: int | None = 50) -> pd.DataFrame:
         with self.read() as conn:

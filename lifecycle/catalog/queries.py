@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -64,6 +65,15 @@ def rows_frame(columns, rows: list) -> pd.DataFrame:
         else:
             data[name] = values
     return pd.DataFrame(data, columns=columns)
+
+
+def utc_datetime(value: Any) -> datetime | None:
+    """A timestamp read by plain SQL (SQLite: text in UTC; PostgreSQL: aware) as aware UTC."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _holds_decimals(values: pd.Series) -> bool:

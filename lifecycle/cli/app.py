@@ -61,12 +61,13 @@ def _root(
 
 
 def _register() -> None:
-    from lifecycle.cli import audit, catalog, exchange, generate
+    from lifecycle.cli import audit, catalog, exchange, generate, lineage
 
     catalog.register(app)
     audit.register(app)
     exchange.register(app)
     generate.register(app)
+    lineage.register(app)
 
 
 _register()

@@ -1,4 +1,4 @@
-"""Provenance questions answered set-based over the whole catalog.
+"""The reproducibility service, set-based over the whole catalog (audit, expiry, recipes, what-if).
 
 **Reproducible** (DESIGN.md invariant 4): a dataset has a generating production whose
 transformation records a release and an image digest, and every input of that production (any
@@ -15,11 +15,18 @@ every dataset without a producer (an anti-join on the output edge's primary key)
 of a transformation that lacks a release or digest (few), then walk downstream through inputs that
 have no available replica. Raw data enter the start set but, being available, stop there. Starting
 from "no producer" plus "bad transformation" rather than "no good producer" halves the work.
+
+**What if.** Every function takes ``gone``: the name of a temporary table of replica ids to
+treat as unavailable (see :func:`what_if`), so "what if these replicas were deleted / this site
+burned down" is answered on the catalog as it would be, without changing it.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -32,7 +39,15 @@ def _timestamp_type():
     return Dataset.__table__.c.created_at.type
 
 
-AVAILABLE = "EXISTS (SELECT 1 FROM replica r WHERE r.dataset_id = {d} AND r.state = 'available')"
+def available(dataset: str, gone: str | None = None) -> str:
+    """SQL: the dataset with id ``dataset`` has an available replica (not among ``gone``)."""
+    unless = f" AND r.id NOT IN (SELECT g.id FROM {gone} g)" if gone else ""
+    return (
+        f"EXISTS (SELECT 1 FROM replica r WHERE r.dataset_id = {dataset} "
+        f"AND r.state = 'available'{unless})"
+    )
+
+
 # Datasets irreproducible on their own: no producer, or a transformation without release or digest.
 _START_SET = """
     SELECT d.id FROM dataset d
@@ -46,7 +61,11 @@ _START_SET = """
         WHERE t.release IS NULL OR t.release = '' OR t.image_digest IS NULL OR t.image_digest = ''
     )
 """
-IRREPRODUCIBLE_CTE = f"""
+
+
+def irreproducible_cte(gone: str | None = None) -> str:
+    """``irreproducible(id) AS (...)``, to follow ``WITH RECURSIVE``."""
+    return f"""
 irreproducible(id) AS (
     {_START_SET}
     UNION
@@ -54,16 +73,18 @@ irreproducible(id) AS (
     FROM irreproducible b
     JOIN production_input i ON i.dataset_id = b.id
     JOIN production_output o ON o.production_id = i.production_id
-    WHERE NOT {AVAILABLE.format(d="b.id")}
+    WHERE NOT {available("b.id", gone)}
 )"""
 
 
-def irreproducible_sql() -> str:
+def irreproducible_sql(gone: str | None = None) -> str:
     """``WITH RECURSIVE irreproducible(id) AS (...)``: ids of every irreproducible dataset."""
-    return "WITH RECURSIVE " + IRREPRODUCIBLE_CTE
+    return "WITH RECURSIVE " + irreproducible_cte(gone)
 
 
-def materialize_irreproducible(conn: Connection, table: str = "tmp_irreproducible") -> str:
+def materialize_irreproducible(
+    conn: Connection, table: str = "tmp_irreproducible", gone: str | None = None
+) -> str:
     """Compute the irreproducible set once into a temporary table (with a primary key).
 
     SQLite evaluates :data:`IRREPRODUCIBLE_CTE` directly. PostgreSQL plans that CTE's recursive
@@ -77,7 +98,7 @@ def materialize_irreproducible(conn: Connection, table: str = "tmp_irreproducibl
     conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {table} (id INTEGER PRIMARY KEY)")
     if conn.dialect.name == "sqlite":  # SQLite runs the single recursive CTE fastest
         conn.exec_driver_sql(
-            f"INSERT INTO {table} (id) {irreproducible_sql()} SELECT id FROM irreproducible"
+            f"INSERT INTO {table} (id) {irreproducible_sql(gone)} SELECT id FROM irreproducible"
         )
         return table
     conn.exec_driver_sql(f"INSERT INTO {table} (id) {_START_SET}")
@@ -91,10 +112,10 @@ def materialize_irreproducible(conn: Connection, table: str = "tmp_irreproducibl
         f"""
         INSERT INTO {table} (id)
         WITH RECURSIVE walk(id) AS (
-            SELECT b.id FROM {table} b WHERE NOT {AVAILABLE.format(d="b.id")}
+            SELECT b.id FROM {table} b WHERE NOT {available("b.id", gone)}
             UNION
             SELECT o.dataset_id FROM walk w {consumers}
-            WHERE NOT {AVAILABLE.format(d="o.dataset_id")}
+            WHERE NOT {available("o.dataset_id", gone)}
         )
         SELECT DISTINCT o.dataset_id FROM walk w {consumers}
         WHERE NOT EXISTS (SELECT 1 FROM {table} x WHERE x.id = o.dataset_id)
@@ -103,7 +124,13 @@ def materialize_irreproducible(conn: Connection, table: str = "tmp_irreproducibl
     return table
 
 
-def irreproducible_reasons(conn: Connection, ids_table: str, where: str = "1 = 1", params=None):
+def irreproducible_reasons(
+    conn: Connection,
+    ids_table: str,
+    where: str = "1 = 1",
+    params: dict[str, Any] | None = None,
+    gone: str | None = None,
+) -> list[dict[str, Any]]:
     """Why each dataset in ``ids_table`` (restricted by ``where`` on ``d``) is irreproducible.
 
     Returns one dict per dataset with ``id, did, reason, production, transformation,
@@ -130,7 +157,7 @@ def irreproducible_reasons(conn: Connection, ids_table: str, where: str = "1 = 1
                t.release, t.image_digest,
                (SELECT MIN(di.did) {unavailable_inputs}
                  WHERE i.production_id = f.production_id
-                   AND NOT {AVAILABLE.format(d="i.dataset_id")}) AS blocking_input
+                   AND NOT {available("i.dataset_id", gone)}) AS blocking_input
         FROM flagged f
         LEFT JOIN production p ON p.id = f.production_id
         LEFT JOIN transformation t ON t.id = p.transformation_id"""
@@ -139,7 +166,7 @@ def irreproducible_reasons(conn: Connection, ids_table: str, where: str = "1 = 1
         blocked AS (
             SELECT i.production_id, MIN(di.did) AS blocking_input {unavailable_inputs}
             WHERE i.production_id IN (SELECT production_id FROM flagged)
-              AND NOT {AVAILABLE.format(d="i.dataset_id")}
+              AND NOT {available("i.dataset_id", gone)}
             GROUP BY i.production_id
         )
         SELECT f.id, f.did, p.name AS production, t.tag AS transformation,
@@ -173,17 +200,105 @@ def _reason(row: dict) -> str:
     return "not reproducible"
 
 
-def reproducibility(conn: Connection) -> pd.DataFrame:
-    """Every dataset with ``reproducible`` (bool) and, where it is not, the reason."""
-    from lifecycle.catalog.queries import frame
+def reproducibility(
+    conn: Connection, gone: str | None = None, *, irreproducible_only: bool = False
+) -> pd.DataFrame:
+    """Every dataset (or only the irreproducible ones) with ``reproducible`` and the reason."""
+    from lifecycle.catalog.queries import rows_frame
 
-    table = materialize_irreproducible(conn)
+    table = materialize_irreproducible(conn, gone=gone)
     try:
-        everything = frame(conn, "SELECT d.id, d.did FROM dataset d ORDER BY d.did")
-        reasons = {row["id"]: row["reason"] for row in irreproducible_reasons(conn, table)}
+        reasons = irreproducible_reasons(conn, table, gone=gone)
+        if irreproducible_only:
+            reasons.sort(key=lambda row: row["did"])
+            rows = [(row["did"], False, row["reason"]) for row in reasons]
+        else:
+            why = {row["id"]: row["reason"] for row in reasons}
+            rows = [
+                (did, dataset_id not in why, why.get(dataset_id))
+                for dataset_id, did in conn.exec_driver_sql(
+                    "SELECT d.id, d.did FROM dataset d ORDER BY d.did"
+                )
+            ]
     finally:
         conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
-    everything["reason"] = everything["id"].map(reasons).astype(object)
-    everything["reason"] = everything["reason"].where(everything["reason"].notna(), None)
-    everything["reproducible"] = everything["reason"].isna()
-    return everything
+    return rows_frame(["did", "reproducible", "reason"], rows)
+
+
+@dataclass(frozen=True)
+class WhatIf:
+    """Replicas to treat as gone: those of ``datasets``, on ``endpoints``, at ``sites``."""
+
+    datasets: tuple[str, ...] = ()
+    endpoints: tuple[str, ...] = ()
+    sites: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.datasets or self.endpoints or self.sites)
+
+
+GONE_TABLE = "tmp_gone_replica"
+
+
+@contextmanager
+def what_if(conn: Connection, scenario: WhatIf | None) -> Iterator[str | None]:
+    """A temporary table of the replica ids ``scenario`` takes away (None: nothing is gone).
+
+    Unknown DIDs, endpoints or sites are errors: a mistyped name must not answer "nothing
+    changes". The catalog itself is not touched; the table is dropped afterwards.
+    """
+    import sqlalchemy as sa
+
+    from lifecycle.errors import UsageError
+    from lifecycle.nomenclature import normalize_did
+
+    if not scenario:
+        yield None
+        return
+    checks = (
+        ("dataset", "did", [normalize_did(d) for d in scenario.datasets]),
+        ("endpoint", "name", list(scenario.endpoints)),
+        ("site", "name", list(scenario.sites)),
+    )
+    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {GONE_TABLE}")
+    conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {GONE_TABLE} (id INTEGER PRIMARY KEY)")
+    try:
+        for table, column, values in checks:
+            if not values:
+                continue
+            known = {
+                row[0]
+                for row in conn.execute(
+                    sa.text(f"SELECT {column} FROM {table} WHERE {column} IN :v").bindparams(
+                        sa.bindparam("v", expanding=True)
+                    ),
+                    {"v": values},
+                )
+            }
+            unknown = [v for v in values if v not in known]
+            if unknown:
+                raise UsageError(f"unknown {table} {unknown[0]!r}")
+        clauses = []
+        params: dict[str, Any] = {}
+        if scenario.datasets:
+            clauses.append("r.dataset_id IN (SELECT id FROM dataset WHERE did IN :datasets)")
+            params["datasets"] = checks[0][2]
+        if scenario.endpoints:
+            clauses.append("r.endpoint_id IN (SELECT id FROM endpoint WHERE name IN :endpoints)")
+            params["endpoints"] = list(scenario.endpoints)
+        if scenario.sites:
+            clauses.append(
+                "r.endpoint_id IN (SELECT e.id FROM endpoint e JOIN site s ON s.id = e.site_id "
+                "WHERE s.name IN :sites)"
+            )
+            params["sites"] = list(scenario.sites)
+        statement = sa.text(
+            f"INSERT INTO {GONE_TABLE} (id) SELECT r.id FROM replica r WHERE "
+            + " OR ".join(clauses)
+        ).bindparams(*(sa.bindparam(name, expanding=True) for name in params))
+        conn.execute(statement, params)
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql(f"ANALYZE {GONE_TABLE}")
+        yield GONE_TABLE
+    finally:
+        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {GONE_TABLE}")

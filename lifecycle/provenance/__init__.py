@@ -1,0 +1,33 @@
+"""Provenance: the graph of datasets and productions, and the questions asked of it.
+
+- :mod:`~lifecycle.provenance.reproducibility`: the shared reproducibility service (audit,
+  expiry, recipes, what-if);
+- :mod:`~lifecycle.provenance.graph`: lineage (upstream) and impact (downstream) walks;
+- :mod:`~lifecycle.provenance.recipe`: the ordered productions that rebuild a dataset;
+- :mod:`~lifecycle.provenance.render`: tree, JSON, dot and mermaid renderings;
+- :mod:`~lifecycle.provenance.w3c`: W3C PROV documents (PROV-JSON, PROV-N) via ``prov``.
+"""
+
+from lifecycle.provenance.reproducibility import (
+    GONE_TABLE,
+    WhatIf,
+    available,
+    irreproducible_cte,
+    irreproducible_reasons,
+    irreproducible_sql,
+    materialize_irreproducible,
+    reproducibility,
+    what_if,
+)
+
+__all__ = [
+    "GONE_TABLE",
+    "WhatIf",
+    "available",
+    "irreproducible_cte",
+    "irreproducible_reasons",
+    "irreproducible_sql",
+    "materialize_irreproducible",
+    "reproducibility",
+    "what_if",
+]
