@@ -35,6 +35,7 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_import.py
 	$(BIN)/python benchmarks/bench_audit.py
+	$(BIN)/python benchmarks/bench_provenance.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_DB) *.egg-info .pytest_cache .ruff_cache

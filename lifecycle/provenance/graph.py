@@ -6,9 +6,12 @@ Edges run from an input dataset (``parent``) through a production to an output d
 crossed from the root dataset (0 for the root itself, 1 for its direct inputs or consumers).
 
 The walk is materialized once in a temporary table; nodes, edges, productions and the summary
-are then read from it with joins. A node cap keeps a walk over a huge fan-out printable: the
-graph is then marked ``truncated`` (nearest nodes are kept, by depth then DID), while the summary
-still counts every dataset reached.
+are then read from it with joins. Those joins are written ``CROSS JOIN ... WHERE``: SQLite then
+starts from the (small, statistics-less) walk table as written instead of scanning a catalog
+table, and PostgreSQL plans them as ordinary inner joins.
+
+A node cap keeps a walk over a huge fan-out printable: the graph is then marked ``truncated``
+(nearest nodes are kept, by depth then DID), while the summary still counts every dataset reached.
 """
 
 from __future__ import annotations
@@ -231,7 +234,8 @@ def _nodes(conn: Connection, limit: int) -> list[Node]:
             f"""
             SELECT d.did, d.kind, d.data_type, w.depth, {available("d.id")} AS available,
                    d.state, d.bytes, d.events, d.created_at
-            FROM {WALK_TABLE} w JOIN dataset d ON d.id = w.id
+            FROM {WALK_TABLE} w CROSS JOIN dataset d
+            WHERE d.id = w.id
             ORDER BY w.depth, d.did
             LIMIT :limit
             """
@@ -267,13 +271,16 @@ def _edges(
         sa.text(
             f"""
             SELECT di.did AS parent, dout.did AS child, p.name AS production, i.role
-            FROM production_input i
-            JOIN production_output o ON o.production_id = i.production_id
-            JOIN {WALK_TABLE} wi ON wi.id = i.dataset_id
-            JOIN {WALK_TABLE} wo ON wo.id = o.dataset_id
-            JOIN dataset di ON di.id = i.dataset_id
-            JOIN dataset dout ON dout.id = o.dataset_id
-            JOIN production p ON p.id = i.production_id
+            FROM {WALK_TABLE} wo
+            CROSS JOIN production_output o
+            CROSS JOIN production_input i
+            CROSS JOIN {WALK_TABLE} wi
+            CROSS JOIN dataset di
+            CROSS JOIN dataset dout
+            CROSS JOIN production p
+            WHERE o.dataset_id = wo.id AND i.production_id = o.production_id
+              AND wi.id = i.dataset_id AND di.id = i.dataset_id AND dout.id = o.dataset_id
+              AND p.id = o.production_id
             ORDER BY dout.did, di.did, p.name
             """
         )
@@ -282,8 +289,9 @@ def _edges(
     wanted = {e.production for e in edges}
     if direction == "upstream":
         candidates = f"""
-            SELECT o.production_id AS id, d.did FROM {WALK_TABLE} w
-            JOIN production_output o ON o.dataset_id = w.id JOIN dataset d ON d.id = w.id"""
+            SELECT o.production_id AS id, d.did
+            FROM {WALK_TABLE} w CROSS JOIN production_output o CROSS JOIN dataset d
+            WHERE o.dataset_id = w.id AND d.id = w.id"""
         wanted |= {
             name
             for name, did in conn.execute(
@@ -337,8 +345,8 @@ def _summary(conn: Connection) -> list[dict[str, Any]]:
             SELECT d.kind, d.data_type, COUNT(*) AS datasets, SUM(d.bytes) AS bytes,
                    SUM(CASE WHEN {available("d.id")} THEN 1 ELSE 0 END) AS available,
                    SUM(CASE WHEN d.state = 'deleted' THEN 1 ELSE 0 END) AS deleted
-            FROM {WALK_TABLE} w JOIN dataset d ON d.id = w.id
-            WHERE w.depth > 0
+            FROM {WALK_TABLE} w CROSS JOIN dataset d
+            WHERE d.id = w.id AND w.depth > 0
             GROUP BY d.kind, d.data_type
             ORDER BY d.kind, d.data_type
             """

@@ -138,29 +138,30 @@ def recipe(conn: Connection, did: str, gone: str | None = None) -> Recipe:
             sa.text(
                 f"""
                 SELECT d.did, p.name
-                FROM {NEED_TABLE} n JOIN dataset d ON d.id = n.id
+                FROM {NEED_TABLE} n CROSS JOIN dataset d
                 LEFT JOIN production_output o ON o.dataset_id = n.id
                 LEFT JOIN production p ON p.id = o.production_id
+                WHERE d.id = n.id
                 ORDER BY d.did
                 """
             )
         ).all()
+        # the inputs and outputs of every needed production (walk table first: see graph.py)
+        steps = f"""
+            SELECT DISTINCT o2.production_id AS id FROM {NEED_TABLE} n
+            CROSS JOIN production_output o2 WHERE o2.dataset_id = n.id"""
         io = conn.execute(
             sa.text(
                 f"""
                 SELECT p.name, d.did, 'output' AS role, d.state, {available("d.id", gone)}
-                FROM production p
-                JOIN production_output o ON o.production_id = p.id
-                JOIN dataset d ON d.id = o.dataset_id
-                WHERE p.id IN (SELECT o2.production_id FROM {NEED_TABLE} n
-                               JOIN production_output o2 ON o2.dataset_id = n.id)
+                FROM ({steps}) s CROSS JOIN production p CROSS JOIN production_output o
+                CROSS JOIN dataset d
+                WHERE p.id = s.id AND o.production_id = s.id AND d.id = o.dataset_id
                 UNION ALL
                 SELECT p.name, d.did, i.role, d.state, {available("d.id", gone)}
-                FROM production p
-                JOIN production_input i ON i.production_id = p.id
-                JOIN dataset d ON d.id = i.dataset_id
-                WHERE p.id IN (SELECT o2.production_id FROM {NEED_TABLE} n
-                               JOIN production_output o2 ON o2.dataset_id = n.id)
+                FROM ({steps}) s CROSS JOIN production p CROSS JOIN production_input i
+                CROSS JOIN dataset d
+                WHERE p.id = s.id AND i.production_id = s.id AND d.id = i.dataset_id
                 """
             )
         ).all()

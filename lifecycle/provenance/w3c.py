@@ -1,0 +1,159 @@
+"""W3C PROV documents of a provenance graph (PROV-JSON, PROV-N), built with the ``prov`` package.
+
+The mapping (``lc`` is our vocabulary, ``urn:lifecycle:vocab:``):
+
+- a **dataset** is an entity ``dataset:<DID>`` with ``prov:type`` ``lc:<Kind>Dataset``
+  (``lc:RawDataset``, ``lc:CalibrationDataset``, ...), ``prov:label`` its DID, and ``lc:data_type``,
+  ``lc:bytes``, ``lc:events``, ``lc:state``, ``lc:available``, ``lc:created_at``;
+- a **production** is an activity ``production:<name>`` (``prov:type`` ``lc:Production``) with its
+  start and end times, ``lc:conditions_tag``, ``lc:site`` and ``lc:status``;
+- a **transformation** is a plan: an entity ``transformation:<tag>`` typed ``prov:Plan`` and
+  ``lc:Transformation``, with ``lc:name``, ``lc:release``, ``lc:image`` (image@digest),
+  ``lc:code_repo``, ``lc:code_commit`` and ``lc:command``;
+- a **software release** is a ``prov:SoftwareAgent`` ``release:<release>``, one per release;
+- each production ``used`` its inputs with ``prov:role`` ``lc:input``, ``lc:calibration`` or
+  ``lc:config``, ``wasAssociatedWith`` its release and transformation, and each output
+  ``wasGeneratedBy`` it and ``wasDerivedFrom`` each of its inputs through it;
+- a deleted dataset stays, ``wasInvalidatedBy`` (``prov:type`` ``lc:Deletion``; a lost one
+  ``lc:Loss``), with its ``lc:state``.
+
+Missing values are left out. Two exports of the same graph are byte-identical: identifiers come
+from DIDs and names (see :func:`local_name`), records are added in sorted order grouped by record
+type (the order PROV-JSON groups them in), and the blank-node ids ``prov`` gives relations in
+PROV-JSON (``_:id1``, ...) are numbered afresh for each serialization, in record order.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+if TYPE_CHECKING:
+    from prov.model import ProvDocument
+
+    from lifecycle.provenance.graph import ProvenanceGraph
+
+URN = "urn:lifecycle:"
+NAMESPACES = {
+    "lc": f"{URN}vocab:",
+    "dataset": f"{URN}dataset:",
+    "production": f"{URN}production:",
+    "transformation": f"{URN}transformation:",
+    "release": f"{URN}release:",
+}
+INVALIDATIONS = {"deleted": "Deletion", "lost": "Loss"}  # dataset state -> lc: invalidation type
+
+
+def local_name(text: str) -> str:
+    """The local part of an identifier: ``text`` percent-encoded, keeping ``:``.
+
+    RFC 3986 unreserved characters and ``:`` are kept, so DIDs, tags and task names read as
+    themselves (``prov`` escapes the ``:`` where PROV-N wants it); anything else (``,`` in
+    ``Athena,22.0.40``, spaces) is percent-encoded, which keeps the identifier a valid URI and
+    the mapping reversible.
+    """
+    return quote(text, safe=":")
+
+
+def prov_document(graph: ProvenanceGraph) -> ProvDocument:
+    """The graph as a W3C PROV document (see the module docstring for the mapping)."""
+    from prov.constants import PROV
+    from prov.model import ProvDocument
+
+    doc = ProvDocument()
+    ns = {prefix: doc.add_namespace(prefix, uri) for prefix, uri in NAMESPACES.items()}
+    lc, dataset, production = ns["lc"], ns["dataset"], ns["production"]
+    plan, release = ns["transformation"], ns["release"]
+    productions = sorted(graph.productions.values(), key=lambda p: p.name)
+    transformations = {p.transformation.tag: p.transformation for p in productions}
+    releases = sorted({t.release for t in transformations.values() if t.release})
+    nodes = sorted(graph.nodes, key=lambda n: n.did)
+
+    for node in nodes:
+        doc.entity(
+            dataset[local_name(node.did)],
+            _present(
+                ("prov:type", lc[f"{node.kind.capitalize()}Dataset"]),
+                ("prov:label", node.did),
+                ("lc:data_type", node.data_type),
+                ("lc:bytes", node.bytes),
+                ("lc:events", node.events),
+                ("lc:state", node.state),
+                ("lc:available", node.available),
+                ("lc:created_at", node.created_at),
+            ),
+        )
+    for tag, t in sorted(transformations.items()):
+        doc.entity(
+            plan[local_name(tag)],
+            _present(
+                ("prov:type", PROV["Plan"]),
+                ("prov:type", lc["Transformation"]),
+                ("prov:label", tag),
+                ("lc:name", t.name),
+                ("lc:release", t.release),
+                ("lc:image", t.image_ref),
+                ("lc:code_repo", t.code_repo),
+                ("lc:code_commit", t.code_commit),
+                ("lc:command", t.command),
+            ),
+        )
+    for name in releases:
+        doc.agent(
+            release[local_name(name)],
+            [("prov:type", PROV["SoftwareAgent"]), ("prov:label", name)],
+        )
+    for p in productions:
+        doc.activity(
+            production[local_name(p.name)],
+            p.started_at,
+            p.finished_at,
+            _present(
+                ("prov:type", lc["Production"]),
+                ("lc:conditions_tag", p.conditions_tag),
+                ("lc:site", p.site),
+                ("lc:status", p.status),
+            ),
+        )
+
+    for p in productions:
+        t = p.transformation
+        doc.wasAssociatedWith(
+            production[local_name(p.name)],
+            release[local_name(t.release)] if t.release else None,
+            plan[local_name(t.tag)],
+        )
+    for name, role, parent in sorted({(e.production, e.role, e.parent) for e in graph.edges}):
+        doc.used(
+            production[local_name(name)],
+            dataset[local_name(parent)],
+            other_attributes=[("prov:role", lc[role])],
+        )
+    for child, name in sorted({(e.child, e.production) for e in graph.edges}):
+        doc.wasGeneratedBy(dataset[local_name(child)], production[local_name(name)])
+    for child, parent, name in sorted({(e.child, e.parent, e.production) for e in graph.edges}):
+        doc.wasDerivedFrom(
+            dataset[local_name(child)], dataset[local_name(parent)], production[local_name(name)]
+        )
+    for node in nodes:
+        if node.state in INVALIDATIONS:
+            doc.wasInvalidatedBy(
+                dataset[local_name(node.did)],
+                other_attributes=[("prov:type", lc[INVALIDATIONS[node.state]])],
+            )
+    return doc
+
+
+def to_prov_json(graph: ProvenanceGraph) -> str:
+    """PROV-JSON text of the graph (indented; no trailing newline)."""
+    return prov_document(graph).serialize(format="json", indent=2)
+
+
+def to_prov_n(graph: ProvenanceGraph) -> str:
+    """PROV-N text of the graph, from ``document`` to ``endDocument`` (no trailing newline)."""
+    return prov_document(graph).serialize(format="provn")
+
+
+def _present(*pairs: tuple[str, Any]) -> list[tuple[str, Any]]:
+    """The attribute pairs whose value is known (a missing value is left out, not written null)."""
+    return [(name, value) for name, value in pairs if value is not None and value != ""]
