@@ -64,8 +64,10 @@ class CatalogLocked(LifecycleError):
 
     exit_code = 3
 
-    def __init__(self, detail: str = "") -> None:
-        msg = "the catalog is locked by another run; try again when it has finished"
+    def __init__(self, detail: str = "", holder: str | None = None) -> None:
+        self.holder = holder
+        who = f"by {holder}" if holder else "by another run"
+        msg = f"catalog locked {who}; try again when it has finished"
         super().__init__(f"{msg} ({detail})" if detail else msg)
 
 
@@ -110,3 +112,19 @@ class InvalidExpression(LifecycleError):
         self.expression = expression
         self.reason = reason
         self.position = position
+
+
+class InvalidDatasetName(LifecycleError):
+    """Dataset names none of which follow the ATLAS nomenclature (exit 2).
+
+    ``name`` and ``reason`` are the first such name and why; ``others`` counts the rest.
+    """
+
+    def __init__(self, name: str, reason: str, others: int = 0) -> None:
+        message = f"{name!r} does not follow the ATLAS dataset nomenclature: {reason}"
+        if others:
+            message += " (nor does the other name)" if others == 1 else f" (nor do {others} others)"
+        super().__init__(message)
+        self.name = name
+        self.reason = reason
+        self.others = others

@@ -213,3 +213,127 @@ def write_catalog(directory: Path, tables: dict[str, list[dict[str, str]]]) -> P
             writer.writeheader()
             writer.writerows(rows)
     return directory
+
+
+# -- a chain with merges, a calibration fan-out and deleted intermediates ------------------------
+#
+#     RAW1 ─┐                          CALIB is used by both reco productions (fan-out)
+#     CALIB ├─ task-reco1 ─> AOD1 (deleted) ─┐
+#     RAW2 ─┼─ task-reco2 ─> AOD2 ───────────┴─ task-merge ─> MERGED ─ task-phys ─> DPHYS (deleted)
+#     CALIB ┘                                                    DPHYS ─ task-lite ─> LITE
+
+PROJECT = "data18_13TeV"
+RAW1 = f"{PROJECT}:{PROJECT}.00357772.physics_Main.daq.RAW"
+RAW2 = f"{PROJECT}:{PROJECT}.00357773.physics_Main.daq.RAW"
+AOD1 = f"{PROJECT}:{PROJECT}.00357772.physics_Main.recon.AOD.r13286"
+AOD2 = f"{PROJECT}:{PROJECT}.00357773.physics_Main.recon.AOD.r13286"
+MERGED = f"{PROJECT}:{PROJECT}.periodB.physics_Main.merge.AOD.r13286_p4910"
+DPHYS = f"{PROJECT}:{PROJECT}.periodB.physics_Main.deriv.DAOD_PHYS.r13286_p4910_p5000"
+LITE = f"{PROJECT}:{PROJECT}.periodB.physics_Main.deriv.DAOD_PHYSLITE.r13286_p4910_p5000_p6026"
+DIGEST = "sha256:" + "c" * 64
+
+
+def _dataset(did: str, kind: str, data_type: str, size: int, state: str = "closed") -> dict:
+    return {
+        "did": did,
+        "kind": kind,
+        "data_type": data_type,
+        "bytes": str(size),
+        "files": "1",
+        "events": "1000" if kind != "calibration" else "",
+        "created_at": "2019-01-01T00:00:00Z",
+        "expires_at": "",
+        "state": state,
+    }
+
+
+def _replica(did: str, endpoint: str, state: str = "available") -> dict:
+    return {
+        "did": did,
+        "endpoint": endpoint,
+        "state": state,
+        "created_at": "2019-02-01T00:00:00Z",
+        "accessed_at": "",
+    }
+
+
+def _transformation(tag: str, name: str, digest: str | None = DIGEST) -> dict:
+    return {
+        "tag": tag,
+        "name": name,
+        "release": "Athena,22.0.40",
+        "image": "registry.cern.ch/atlas/athena:22.0.40",
+        "image_digest": digest or "",
+        "code_repo": "https://gitlab.cern.ch/atlas/athena",
+        "code_commit": "d" * 40,
+        "command": f"{name}.py --AMIConfig {tag}",
+    }
+
+
+def _production(name: str, tag: str, start: str) -> dict:
+    return {
+        "id": name,
+        "transformation": tag,
+        "conditions_tag": "CONDBR2-BLKPA-RUN2-09",
+        "site": "CERN-PROD",
+        "started_at": f"2019-01-{start}T00:00:00Z",
+        "finished_at": f"2019-01-{start}T06:00:00Z",
+        "status": "done",
+    }
+
+
+def chain() -> dict[str, list[dict[str, str]]]:
+    """The chain of the module docstring as exchange-format tables."""
+    return {
+        "sites": copy.deepcopy(MINI["sites"]),
+        "endpoints": copy.deepcopy(MINI["endpoints"]),
+        "datasets": [
+            _dataset(RAW1, "raw", "RAW", 2000),
+            _dataset(RAW2, "raw", "RAW", 3000),
+            _dataset(CALIB, "calibration", "COND", 10),
+            _dataset(AOD1, "derived", "AOD", 1000, state="deleted"),
+            _dataset(AOD2, "derived", "AOD", 1500),
+            _dataset(MERGED, "derived", "AOD", 2500),
+            _dataset(DPHYS, "derived", "DAOD_PHYS", 250, state="deleted"),
+            _dataset(LITE, "derived", "DAOD_PHYSLITE", 25),
+        ],
+        "replicas": [
+            _replica(RAW1, "CERN-PROD_DATATAPE"),
+            _replica(RAW1, "BNL-OSG2_DATATAPE"),
+            _replica(RAW2, "CERN-PROD_DATATAPE"),
+            _replica(CALIB, "CERN-PROD_DATADISK"),
+            _replica(AOD1, "CERN-PROD_DATADISK", "deleted"),
+            _replica(AOD2, "CERN-PROD_DATADISK"),
+            _replica(MERGED, "CERN-PROD_DATADISK"),
+            _replica(DPHYS, "CERN-PROD_DATADISK", "deleted"),
+            _replica(LITE, "CERN-PROD_DATADISK"),
+        ],
+        "transformations": [
+            _transformation("r13286", "Reco_tf"),
+            _transformation("p4910", "Merge_tf"),
+            _transformation("p5000", "Derivation_tf"),
+            _transformation("p6026", "Derivation_tf"),
+        ],
+        "productions": [
+            _production("task-reco1", "r13286", "02"),
+            _production("task-reco2", "r13286", "03"),
+            _production("task-merge", "p4910", "04"),
+            _production("task-phys", "p5000", "05"),
+            _production("task-lite", "p6026", "06"),
+        ],
+        "production_io": [
+            {"production": "task-reco1", "did": RAW1, "role": "input"},
+            {"production": "task-reco1", "did": CALIB, "role": "calibration"},
+            {"production": "task-reco1", "did": AOD1, "role": "output"},
+            {"production": "task-reco2", "did": RAW2, "role": "input"},
+            {"production": "task-reco2", "did": CALIB, "role": "calibration"},
+            {"production": "task-reco2", "did": AOD2, "role": "output"},
+            {"production": "task-merge", "did": AOD1, "role": "input"},
+            {"production": "task-merge", "did": AOD2, "role": "input"},
+            {"production": "task-merge", "did": MERGED, "role": "output"},
+            {"production": "task-phys", "did": MERGED, "role": "input"},
+            {"production": "task-phys", "did": DPHYS, "role": "output"},
+            {"production": "task-lite", "did": DPHYS, "role": "input"},
+            {"production": "task-lite", "did": LITE, "role": "output"},
+        ],
+    }

@@ -180,7 +180,10 @@ def test_locked_catalog_exits_3(loaded, mini_dir, monkeypatch):
     with write_lock_held(loaded):
         result = run(loaded, "import", str(mini_dir))
     assert result.exit_code == 3
-    assert "locked by another run" in result.stderr
+    # the waiting run names the holder: who, which command, since when
+    assert result.stderr.startswith("lifecycle: error: catalog locked by ")
+    assert "(holder, pid " in result.stderr
+    assert " since 20" in result.stderr
 
 
 def test_init_and_db_commands(catalog_url):

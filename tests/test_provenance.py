@@ -10,12 +10,25 @@ The chain (two runs, one calibration used by both reconstructions, a merge, two 
 
 from __future__ import annotations
 
-import copy
 import json
 from pathlib import Path
 
 import pytest
-from catalogs import MINI, write_catalog
+from catalogs import (
+    AOD1,
+    AOD2,
+    CALIB,
+    DIGEST,
+    LITE,
+    MERGED,
+    RAW1,
+    RAW2,
+    chain,
+    write_catalog,
+)
+from catalogs import (
+    DPHYS as PHYS,
+)
 from typer.testing import CliRunner
 
 from lifecycle.catalog import Catalog
@@ -24,123 +37,6 @@ from lifecycle.errors import UnknownDataset, UsageError
 from lifecycle.provenance import WhatIf
 
 runner = CliRunner()
-
-PROJECT = "data18_13TeV"
-RAW1 = f"{PROJECT}:{PROJECT}.00357772.physics_Main.daq.RAW"
-RAW2 = f"{PROJECT}:{PROJECT}.00357773.physics_Main.daq.RAW"
-CALIB = "calib:calib.CONDBR2-BLKPA-RUN2-09.v01"
-AOD1 = f"{PROJECT}:{PROJECT}.00357772.physics_Main.recon.AOD.r13286"
-AOD2 = f"{PROJECT}:{PROJECT}.00357773.physics_Main.recon.AOD.r13286"
-MERGED = f"{PROJECT}:{PROJECT}.periodB.physics_Main.merge.AOD.r13286_p4910"
-PHYS = f"{PROJECT}:{PROJECT}.periodB.physics_Main.deriv.DAOD_PHYS.r13286_p4910_p5000"
-LITE = f"{PROJECT}:{PROJECT}.periodB.physics_Main.deriv.DAOD_PHYSLITE.r13286_p4910_p5000_p6026"
-DIGEST = "sha256:" + "c" * 64
-
-
-def _dataset(did: str, kind: str, data_type: str, size: int, state: str = "closed") -> dict:
-    return {
-        "did": did,
-        "kind": kind,
-        "data_type": data_type,
-        "bytes": str(size),
-        "files": "1",
-        "events": "1000" if kind != "calibration" else "",
-        "created_at": "2019-01-01T00:00:00Z",
-        "expires_at": "",
-        "state": state,
-    }
-
-
-def _replica(did: str, endpoint: str, state: str = "available") -> dict:
-    return {
-        "did": did,
-        "endpoint": endpoint,
-        "state": state,
-        "created_at": "2019-02-01T00:00:00Z",
-        "accessed_at": "",
-    }
-
-
-def _transformation(tag: str, name: str, digest: str | None = DIGEST) -> dict:
-    return {
-        "tag": tag,
-        "name": name,
-        "release": "Athena,22.0.40",
-        "image": "registry.cern.ch/atlas/athena:22.0.40",
-        "image_digest": digest or "",
-        "code_repo": "https://gitlab.cern.ch/atlas/athena",
-        "code_commit": "d" * 40,
-        "command": f"{name}.py --AMIConfig {tag}",
-    }
-
-
-def _production(name: str, tag: str, start: str) -> dict:
-    return {
-        "id": name,
-        "transformation": tag,
-        "conditions_tag": "CONDBR2-BLKPA-RUN2-09",
-        "site": "CERN-PROD",
-        "started_at": f"2019-01-{start}T00:00:00Z",
-        "finished_at": f"2019-01-{start}T06:00:00Z",
-        "status": "done",
-    }
-
-
-def chain() -> dict[str, list[dict[str, str]]]:
-    """The chain of the module docstring as exchange-format tables."""
-    return {
-        "sites": copy.deepcopy(MINI["sites"]),
-        "endpoints": copy.deepcopy(MINI["endpoints"]),
-        "datasets": [
-            _dataset(RAW1, "raw", "RAW", 2000),
-            _dataset(RAW2, "raw", "RAW", 3000),
-            _dataset(CALIB, "calibration", "COND", 10),
-            _dataset(AOD1, "derived", "AOD", 1000, state="deleted"),
-            _dataset(AOD2, "derived", "AOD", 1500),
-            _dataset(MERGED, "derived", "AOD", 2500),
-            _dataset(PHYS, "derived", "DAOD_PHYS", 250, state="deleted"),
-            _dataset(LITE, "derived", "DAOD_PHYSLITE", 25),
-        ],
-        "replicas": [
-            _replica(RAW1, "CERN-PROD_DATATAPE"),
-            _replica(RAW1, "BNL-OSG2_DATATAPE"),
-            _replica(RAW2, "CERN-PROD_DATATAPE"),
-            _replica(CALIB, "CERN-PROD_DATADISK"),
-            _replica(AOD1, "CERN-PROD_DATADISK", "deleted"),
-            _replica(AOD2, "CERN-PROD_DATADISK"),
-            _replica(MERGED, "CERN-PROD_DATADISK"),
-            _replica(PHYS, "CERN-PROD_DATADISK", "deleted"),
-            _replica(LITE, "CERN-PROD_DATADISK"),
-        ],
-        "transformations": [
-            _transformation("r13286", "Reco_tf"),
-            _transformation("p4910", "Merge_tf"),
-            _transformation("p5000", "Derivation_tf"),
-            _transformation("p6026", "Derivation_tf"),
-        ],
-        "productions": [
-            _production("task-reco1", "r13286", "02"),
-            _production("task-reco2", "r13286", "03"),
-            _production("task-merge", "p4910", "04"),
-            _production("task-phys", "p5000", "05"),
-            _production("task-lite", "p6026", "06"),
-        ],
-        "production_io": [
-            {"production": "task-reco1", "did": RAW1, "role": "input"},
-            {"production": "task-reco1", "did": CALIB, "role": "calibration"},
-            {"production": "task-reco1", "did": AOD1, "role": "output"},
-            {"production": "task-reco2", "did": RAW2, "role": "input"},
-            {"production": "task-reco2", "did": CALIB, "role": "calibration"},
-            {"production": "task-reco2", "did": AOD2, "role": "output"},
-            {"production": "task-merge", "did": AOD1, "role": "input"},
-            {"production": "task-merge", "did": AOD2, "role": "input"},
-            {"production": "task-merge", "did": MERGED, "role": "output"},
-            {"production": "task-phys", "did": MERGED, "role": "input"},
-            {"production": "task-phys", "did": PHYS, "role": "output"},
-            {"production": "task-lite", "did": PHYS, "role": "input"},
-            {"production": "task-lite", "did": LITE, "role": "output"},
-        ],
-    }
 
 
 def load(catalog: Catalog, tmp_path: Path, tables=None) -> Catalog:
@@ -195,9 +91,11 @@ def test_lineage_walks_to_the_raw_and_calibration_roots(cat):
 
 def test_deleted_datasets_keep_their_provenance_and_show_as_deleted(cat):
     graph = cat.lineage(LITE)
-    assert graph.node(PHYS).deleted and not graph.node(PHYS).available
+    assert graph.node(PHYS).deleted
+    assert not graph.node(PHYS).available
     assert graph.node(AOD1).state == "deleted"
-    assert not graph.node(MERGED).deleted and graph.node(MERGED).available
+    assert not graph.node(MERGED).deleted
+    assert graph.node(MERGED).available
     # the deleted intermediate's own lineage is still there
     assert {n.did for n in cat.lineage(PHYS).nodes} >= {MERGED, AOD1, RAW1, CALIB}
     document = cat.lineage(LITE).to_dict()
@@ -268,7 +166,8 @@ def test_impact_of_a_calibration_fans_out_to_everything_downstream(cat):
         "available": 2,
         "deleted": 1,
     }
-    assert by_type["DAOD_PHYS"]["deleted"] == 1 and by_type["DAOD_PHYS"]["available"] == 0
+    assert by_type["DAOD_PHYS"]["deleted"] == 1
+    assert by_type["DAOD_PHYS"]["available"] == 0
     assert by_type["DAOD_PHYSLITE"]["available"] == 1
     assert list(graph.productions) == [
         "task-lite", "task-merge", "task-phys", "task-reco1", "task-reco2"
@@ -390,7 +289,9 @@ def test_what_if_answers_without_changing_the_catalog(cat):
     gone = reproducible(cat, WhatIf(datasets=(CALIB, MERGED)))
     # without the calibration and the merged AOD, AOD1 (deleted) cannot be rebuilt, so neither
     # can MERGED nor what is derived from it; AOD2 still has its replica but needs CALIB too
-    assert gone[AOD1] is False and gone[MERGED] is False and gone[LITE] is False
+    assert gone[AOD1] is False
+    assert gone[MERGED] is False
+    assert gone[LITE] is False
     assert gone[AOD2] is False
     site = reproducible(cat, WhatIf(sites=("CERN-PROD",)))
     assert site[LITE] is False  # every disk replica is at CERN-PROD
@@ -457,7 +358,66 @@ def test_cli_recipe_formats_and_exit_codes(cat):
     assert blocked.exit_code == 1
     assert "no producing production recorded" in blocked.stdout
     blocked_shell = cli(cat, "recipe", RAW1, "-f", "shell")
-    assert blocked_shell.exit_code == 1 and "exit 1" in blocked_shell.stdout
+    assert blocked_shell.exit_code == 1
+    assert "exit 1" in blocked_shell.stdout
     missing = cli(cat, "recipe", "data18_13TeV:nothing")
     assert missing.exit_code == 2
     assert missing.stderr.startswith("lifecycle: error: unknown dataset")
+
+
+def test_recipes_agree_with_the_service_on_a_generated_catalog(catalog, tmp_path):
+    """On a generated catalog (merges, planted violations), for a sample of datasets."""
+    from lifecycle.generate import generate
+
+    generate(tmp_path / "gen", 1500, seed=5)
+    catalog.import_directory(tmp_path / "gen")
+    table = catalog.reproducibility()
+    assert 0 < (~table["reproducible"]).sum() < len(table)
+    derived = table[table["did"].str.contains(r"\.(?:deriv|merge|recon)\.", regex=True)]
+    assert len(derived) > 100
+    for did, ok in zip(derived["did"][::7], derived["reproducible"][::7], strict=True):
+        found = catalog.recipe(did)
+        assert found.reproducible == ok, (did, found.missing)
+        if ok:  # every step's inputs are available or made by an earlier step
+            made: set[str] = set()
+            for step in found.steps:
+                assert all(i.available or i.did in made for i in step.inputs), did
+                made |= {o.did for o in step.outputs}
+            assert did in made
+
+
+def test_incremental_what_if_matches_the_full_recomputation(cat):
+    """``newly_irreproducible`` (used by expiry and guarded deletion) is exact."""
+    from lifecycle.provenance import materialize_irreproducible, what_if
+    from lifecycle.provenance.reproducibility import newly_irreproducible
+
+    def ids(conn, table: str) -> set[str]:
+        return {
+            row[0]
+            for row in conn.exec_driver_sql(
+                f"SELECT d.did FROM {table} t JOIN dataset d ON d.id = t.id"
+            )
+        }
+
+    scenarios = [
+        WhatIf(datasets=(CALIB,)),  # AOD2 (available) and what needs AOD1 turn irreproducible
+        WhatIf(datasets=(MERGED,)),
+        WhatIf(datasets=(RAW1, AOD2)),
+        WhatIf(sites=("CERN-PROD",)),
+        WhatIf(endpoints=("CERN-PROD_DATATAPE",)),
+    ]
+    seen_growth = False
+    for scenario in scenarios:
+        with cat.read() as conn, what_if(conn, scenario) as gone:
+            before = ids(conn, materialize_irreproducible(conn, "tmp_before"))
+            after = ids(conn, materialize_irreproducible(conn, "tmp_after", gone=gone))
+            newly = ids(conn, newly_irreproducible(conn, "tmp_before", gone))
+            for table in ("tmp_before", "tmp_after", "tmp_newly_irreproducible"):
+                conn.exec_driver_sql(f"DROP TABLE {table}")
+        assert newly == after - before, scenario
+        assert before <= after
+        seen_growth |= bool(newly)
+    assert seen_growth
+    with cat.read() as conn, what_if(conn, WhatIf(datasets=(CALIB,))) as gone:
+        materialize_irreproducible(conn, "tmp_before")
+        assert ids(conn, newly_irreproducible(conn, "tmp_before", gone)) == {AOD1, AOD2, MERGED}

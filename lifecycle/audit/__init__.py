@@ -82,14 +82,14 @@ def run_audit(
 
     started = time.perf_counter()
     started_at = utcnow()
-    endpoint_sets = _endpoint_sets(conn, policies)
+    endpoints_by_rule = endpoint_sets(conn, policies)
     needs_repro = any(rule.type == "reproducibility" for rule in policies.rules)
     _create_findings_table(conn)
     if needs_repro:
         materialize_irreproducible(conn)
     try:
         for rule in policies.rules:
-            found = EVALUATORS[rule.type](conn, rule, now, endpoint_sets.get(rule.name))
+            found = EVALUATORS[rule.type](conn, rule, now, endpoints_by_rule.get(rule.name))
             constants = {"rule": rule.name, "policy": rule.policy, "severity": rule.severity}
             if isinstance(found, SqlFindings):
                 found.insert_into(conn, FINDINGS_TABLE, constants)
@@ -171,7 +171,7 @@ def _no_findings() -> pd.DataFrame:
     return pd.DataFrame(columns=FINDING_COLUMNS)
 
 
-def _endpoint_sets(conn: Connection, policies: PolicySet) -> dict[str, list[int] | None]:
+def endpoint_sets(conn: Connection, policies: PolicySet) -> dict[str, list[int] | None]:
     """Endpoint ids each replication rule counts (None: every endpoint)."""
     from lifecycle.catalog.queries import endpoint_records
     from lifecycle.errors import InvalidPolicy

@@ -24,7 +24,9 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
     from lifecycle.audit import AuditReport
+    from lifecycle.deletion import DeletionReport
     from lifecycle.exchange import ImportResult
+    from lifecycle.expiry import ExpiryReport
     from lifecycle.policy import PolicySet
     from lifecycle.provenance import WhatIf
     from lifecycle.provenance.graph import ProvenanceGraph
@@ -216,6 +218,86 @@ class Catalog:
         with self.read() as conn, scenario(conn, what_if) as gone:
             return recipe(conn, did, gone)
 
-    def journal(self, limit: int | None = 50) -> pd.DataFrame:
+    # -- expiry, pins, deletion -------------------------------------------------------------
+    def expire(
+        self, policies: PolicySet, now: datetime | None = None, *, apply: bool = False
+    ) -> ExpiryReport:
+        """Decide for every dataset past its end of life; delete the regenerable with ``apply``."""
+        from lifecycle.catalog.store import utcnow
+        from lifecycle.expiry import expire
+
+        now = now or utcnow()
+        if not apply:
+            with self.read() as conn:
+                return expire(conn, policies, now)
+        with self.atomic("expire --apply") as (conn, change):
+            return expire(conn, policies, now, change=change)
+
+    def pin(self, did: str, reason: str, until: datetime | None = None) -> str:
+        from lifecycle.pins import pin
+
+        with self.atomic("pin", reason) as (conn, change):
+            return pin(conn, change, did, reason, until)
+
+    def unpin(self, did: str, reason: str | None = None) -> str:
+        from lifecycle.pins import unpin
+
+        with self.atomic("unpin", reason) as (conn, change):
+            return unpin(conn, change, did, reason)
+
+    def pins(self, did: str | None = None, now: datetime | None = None) -> pd.DataFrame:
+        from lifecycle.catalog.store import utcnow
+        from lifecycle.pins import pins
+
         with self.read() as conn:
-            return queries.journal(conn, limit)
+            return pins(conn, now or utcnow(), did)
+
+    def delete_replica(
+        self,
+        did: str,
+        endpoint: str,
+        reason: str,
+        policies: PolicySet | None,
+        *,
+        force: bool = False,
+        apply: bool = False,
+    ) -> DeletionReport:
+        """Check the guards for deleting one replica; delete it with ``apply`` if they allow."""
+        from lifecycle.deletion import delete_replica
+        from lifecycle.errors import UsageError
+
+        if not reason or not reason.strip():
+            raise UsageError("--reason: say why the replica is deleted")
+        if not apply:
+            with self.read() as conn:
+                return delete_replica(conn, did, endpoint, policies, force=force)
+        command = "replicas delete --apply" + (" --force" if force else "")
+        with self.atomic(command, reason) as (conn, change):
+            return delete_replica(conn, did, endpoint, policies, force=force, change=change)
+
+    def mark_lost(self, did: str, endpoint: str, reason: str | None = None) -> str:
+        from lifecycle.deletion import mark_lost
+
+        with self.atomic("replicas mark-lost", reason) as (conn, change):
+            return mark_lost(conn, change, did, endpoint)
+
+    def journal(
+        self, limit: int | None = 50, since: datetime | None = None, did: str | None = None
+    ) -> pd.DataFrame:
+        """What changed, who did it and why: newest first, optionally since a time or for a DID."""
+        with self.read() as conn:
+            return queries.journal(conn, limit, since, did)
+
+    def suggest_parents(self, apply: bool = False, reason: str | None = None) -> pd.DataFrame:
+        """Probable parents of the datasets without a recorded producer, from their names.
+
+        A preview by default; ``apply=True`` records the applicable suggestions as productions
+        in one journaled transaction (``lifecycle.suggest``).
+        """
+        from lifecycle.suggest import record_suggestions, suggest_parents
+
+        if not apply:
+            with self.read() as conn:
+                return suggest_parents(conn)
+        with self.atomic("provenance suggest --apply", reason) as (conn, change):
+            return record_suggestions(conn, change)

@@ -200,6 +200,16 @@ class Journal(SQLModel, table=True):
     reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
+class JournalDataset(SQLModel, table=True):
+    """Link from a journal entry to a dataset the change touched (``journal --did``)."""
+
+    __tablename__ = "journal_dataset"
+    __table_args__ = (Index("ix_journal_dataset_dataset", "dataset_id", "journal_id"),)
+
+    journal_id: int = Field(foreign_key="journal.id", primary_key=True)
+    dataset_id: int = Field(foreign_key="dataset.id", primary_key=True)
+
+
 class AuditRun(SQLModel, table=True):
     """One evaluation of the loaded policies over the whole catalog, kept as history."""
 

@@ -429,9 +429,36 @@ def overview(conn: Connection) -> Overview:
     return Overview(by_tier, by_kind, by_state)
 
 
-def journal(conn: Connection, limit: int | None = 50) -> pd.DataFrame:
-    return frame(
-        conn,
-        f"SELECT id, at, actor, command, summary, reason FROM journal ORDER BY id DESC"
-        f"{f' LIMIT {int(limit)}' if limit else ''}",
+def journal(
+    conn: Connection,
+    limit: int | None = 50,
+    since: datetime | None = None,
+    did: str | None = None,
+) -> pd.DataFrame:
+    """Journal entries, newest first: all, those at or after ``since``, those touching ``did``."""
+    where, params = [], {}
+    if since is not None:
+        where.append("j.at >= :since")
+        params["since"] = since
+    if did is not None:
+        where.append(
+            "j.id IN (SELECT jd.journal_id FROM journal_dataset jd WHERE jd.dataset_id = :dataset)"
+        )
+        params["dataset"] = dataset_id(conn, did)
+    statement = sa.text(
+        "SELECT j.id, j.at, j.actor, j.command, j.summary, j.reason, "
+        "(SELECT COUNT(*) FROM journal_dataset jd WHERE jd.journal_id = j.id) AS datasets "
+        f"FROM journal j {'WHERE ' + ' AND '.join(where) if where else ''} ORDER BY j.id DESC"
+        f"{f' LIMIT {int(limit)}' if limit else ''}"
     )
+    if since is not None:
+        from lifecycle.catalog.models import Journal
+
+        statement = statement.bindparams(sa.bindparam("since", type_=Journal.__table__.c.at.type))
+    result = conn.execute(statement, params)
+    out = rows_frame(result.keys(), result.fetchall())
+    from lifecycle.exchange.exporter import to_utc
+
+    if not out.empty:
+        out["at"] = to_utc(out["at"])
+    return out

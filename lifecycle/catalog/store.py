@@ -8,8 +8,11 @@ journal entry when something changed.
 from __future__ import annotations
 
 import getpass
+import json
 import os
 import re
+import socket
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,7 +29,8 @@ from lifecycle.errors import CatalogError, CatalogLocked, SchemaTooNew
 
 DEFAULT_DB = "lifecycle.db"
 # Arbitrary but fixed key for PostgreSQL's advisory write lock of a catalog.
-_PG_LOCK_KEY = 0x6C69666563  # "lifec"
+_PG_LOCK_CLASS = 0x6C696665  # "life": the advisory lock class of lifecycle catalogs
+_LOCK_APP_PREFIX = "lifecycle-lock:"  # application_name of the session holding the lock
 _URL_RE = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 
 
@@ -70,6 +74,11 @@ class Change:
     actor: str
     summary: str | None = None
     reason: str | None = None
+    # datasets the change touched, linked to its journal entry (``journal --did``): a query
+    # returning dataset ids, run when the entry is written; then ``drop_after`` temporary tables
+    # (that query's source, say) are dropped
+    datasets_sql: str | None = None
+    drop_after: tuple[str, ...] = ()
 
 
 def _make_engine(url: str) -> Engine:
@@ -194,8 +203,20 @@ class Store:
             conn.close()
 
     @contextmanager
-    def _locked_connection(self) -> Iterator[Connection]:
-        """A connection inside a transaction that holds the catalog's write lock."""
+    def _locked_connection(self, command: str = "lifecycle") -> Iterator[Connection]:
+        """A connection inside a transaction that holds the catalog's write lock.
+
+        The holder (who, which command, since when) is recorded where a waiting run can read
+        it: PostgreSQL's ``application_name`` of the session for the transaction, a small file
+        next to an SQLite catalog. A run that times out waiting names the holder.
+        """
+        holder = {
+            "actor": current_actor(),
+            "command": command,
+            "since": utcnow().isoformat(timespec="seconds").replace("+00:00", "Z"),
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+        }
         with self._connect() as conn:
             if self.dialect == "sqlite":
                 conn = conn.execution_options(sqlite_begin="IMMEDIATE")
@@ -205,12 +226,88 @@ class Store:
                         conn.exec_driver_sql(
                             f"SET LOCAL lock_timeout = '{int(lock_timeout() * 1000)}ms'"
                         )
-                        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_LOCK_KEY})")
-                    yield conn
+                        conn.execute(
+                            sa.text("SELECT pg_advisory_xact_lock(:high, :low)"),
+                            dict(zip(("high", "low"), self._pg_lock_key(conn), strict=True)),
+                        )
+                        # application_name holds at most 63 bytes: who and what; PostgreSQL
+                        # itself knows since when (xact_start) and from where
+                        name = f"{_LOCK_APP_PREFIX}{holder['pid']}:{holder['actor']}:{command}"
+                        conn.execute(
+                            sa.text("SELECT set_config('application_name', :name, true)"),
+                            {"name": name.encode()[:63].decode(errors="ignore")},
+                        )
+                    with self._holder_file(holder):
+                        yield conn
             except OperationalError as exc:
                 if _is_lock_error(exc):
-                    raise CatalogLocked(self.display_url()) from exc
+                    raise CatalogLocked(self.display_url(), self._lock_holder()) from exc
                 raise
+
+    @staticmethod
+    def _pg_lock_key(conn: Connection) -> tuple[int, int]:
+        """The advisory lock of this catalog: one per schema, so catalogs in other schemas of
+        the same database do not wait for each other."""
+        schema = conn.exec_driver_sql("SELECT current_schema()").scalar() or ""
+        return _PG_LOCK_CLASS, zlib.crc32(schema.encode()) & 0x7FFFFFFF
+
+    def _sqlite_path(self) -> Path | None:
+        if self.dialect != "sqlite":
+            return None
+        database = sa.engine.make_url(self.url).database
+        return None if not database or database == ":memory:" else Path(database)
+
+    @contextmanager
+    def _holder_file(self, holder: dict) -> Iterator[None]:
+        path = self._sqlite_path()
+        if path is None:
+            yield
+            return
+        marker = path.with_name(path.name + "-holder")
+        marker.write_text(json.dumps(holder))
+        try:
+            yield
+        finally:
+            marker.unlink(missing_ok=True)
+
+    def _lock_holder(self) -> str | None:
+        """Who holds the write lock now, as ``actor (command, pid N on host) since T``."""
+        holder = None
+        path = self._sqlite_path()
+        try:
+            if path is not None:
+                marker = path.with_name(path.name + "-holder")
+                holder = json.loads(marker.read_text()) if marker.exists() else None
+            elif self.dialect == "postgresql":
+                with self.engine.connect() as conn:
+                    row = conn.execute(
+                        sa.text(
+                            "SELECT a.application_name, a.xact_start, "
+                            "COALESCE(a.client_hostname, host(a.client_addr), 'local') "
+                            "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+                            "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2 "
+                            "AND l.classid = :high AND l.objid = :low"
+                        ),
+                        dict(zip(("high", "low"), self._pg_lock_key(conn), strict=True)),
+                    ).first()
+                if row and row[0].startswith(_LOCK_APP_PREFIX):
+                    pid, actor, command = row[0][len(_LOCK_APP_PREFIX) :].split(":", 2)
+                    since = row[1].astimezone(UTC).isoformat(timespec="seconds")
+                    holder = {
+                        "actor": actor,
+                        "command": command,
+                        "pid": pid,
+                        "host": row[2],
+                        "since": since.replace("+00:00", "Z"),
+                    }
+        except (OSError, ValueError, sa.exc.DBAPIError):
+            return None
+        if not holder:
+            return None
+        return (
+            f"{holder['actor']} ({holder['command']}, pid {holder['pid']} on {holder['host']}) "
+            f"since {holder['since']}"
+        )
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -229,12 +326,12 @@ class Store:
         """
         self.ensure_schema()
         change = Change(command=command, actor=current_actor(), reason=reason)
-        with self._locked_connection() as conn:
+        with self._locked_connection(command) as conn:
             yield conn, change
             if change.summary is not None:
                 from lifecycle.catalog.models import Journal
 
-                conn.execute(
+                entry = conn.execute(
                     sa.insert(Journal.__table__).values(
                         at=utcnow(),
                         actor=change.actor,
@@ -242,7 +339,17 @@ class Store:
                         summary=change.summary,
                         reason=change.reason,
                     )
-                )
+                ).inserted_primary_key[0]
+                if change.datasets_sql:
+                    conn.execute(
+                        sa.text(
+                            "INSERT INTO journal_dataset (journal_id, dataset_id) "
+                            f"SELECT DISTINCT :entry, x.id FROM ({change.datasets_sql}) x"
+                        ),
+                        {"entry": entry},
+                    )
+            for table in change.drop_after:
+                conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
 
     def display_url(self) -> str:
         """The URL without a password."""

@@ -61,13 +61,25 @@ def _root(
 
 
 def _register() -> None:
-    from lifecycle.cli import audit, catalog, exchange, generate, lineage
+    from lifecycle.cli import (
+        audit,
+        catalog,
+        exchange,
+        expiry,
+        generate,
+        lineage,
+        names,
+        provenance,
+    )
 
     catalog.register(app)
     audit.register(app)
+    expiry.register(app)
     exchange.register(app)
     generate.register(app)
     lineage.register(app)
+    names.register(app)
+    provenance.register(app)
 
 
 _register()

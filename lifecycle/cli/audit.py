@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -15,12 +15,13 @@ from lifecycle.cli.options import (
     DetailFormatOption,
     FormatOption,
     ListingFormat,
+    PolicyOption,
     catalog,
     emit_json,
     note,
+    parse_time,
     show,
 )
-from lifecycle.errors import UsageError
 
 audit_app = typer.Typer(
     help="Evaluate the policies over the catalog; history and diff of runs.",
@@ -44,29 +45,13 @@ class FailOn(StrEnum):
     never = "never"
 
 
-PolicyOption = Annotated[
-    list[Path] | None,
-    typer.Option(
-        "--policy",
-        help="Policy file or directory (repeatable) [default: ./policies].",
-        show_default=False,
-    ),
-]
-
-
 def register(app: typer.Typer) -> None:
     app.add_typer(audit_app, name="audit")
     app.add_typer(policy_app, name="policy")
 
 
 def _parse_now(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        stamp = datetime.fromisoformat(value)
-    except ValueError:
-        raise UsageError(f"--now: {value!r} is not an ISO 8601 timestamp") from None
-    return stamp.replace(tzinfo=UTC) if stamp.tzinfo is None else stamp.astimezone(UTC)
+    return parse_time(value, "--now")
 
 
 @audit_app.callback()

@@ -174,8 +174,15 @@ def overview(ctx: typer.Context, fmt: DetailFormatOption = DetailFormat.table) -
 
 def journal(
     ctx: typer.Context,
+    since: Annotated[
+        str | None, typer.Option(help="Entries at or after this time (ISO 8601).")
+    ] = None,
+    did: Annotated[str | None, typer.Option("--did", help="Entries touching this dataset.")] = None,
     limit: Annotated[int, typer.Option(help="The most recent N entries; 0 for all.")] = 50,
     fmt: FormatOption = ListingFormat.table,
 ) -> None:
-    """The journal of changes: who changed what, when, with which command."""
-    show(catalog(ctx).journal(limit or None), fmt, "journal")
+    """The journal of changes: who changed what, when, why, with which command."""
+    from lifecycle.cli.options import parse_time
+
+    entries = catalog(ctx).journal(limit or None, parse_time(since, "--since"), did)
+    show(entries, fmt, "journal")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from enum import Enum, StrEnum
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -41,6 +42,19 @@ DetailFormatOption = Annotated[
 ]
 
 
+PolicyOption = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--policy",
+        help="Policy file or directory (repeatable) [default: ./policies].",
+        show_default=False,
+    ),
+]
+ApplyOption = Annotated[
+    bool, typer.Option("--apply", help="Act; without it, only show what would be done.")
+]
+
+
 def catalog(ctx: typer.Context):
     """The catalog named by the global ``--db`` option (or ``LIFECYCLE_DB``)."""
     from lifecycle.catalog import Catalog
@@ -69,3 +83,18 @@ def emit_json(value: Any) -> None:
 def note(message: str) -> None:
     """A remark for people, on stderr so stdout stays machine-readable."""
     typer.echo(message, err=True)
+
+
+def parse_time(value: str | None, option: str):
+    """An ISO 8601 option value as an aware UTC datetime (no offset means UTC); None passes."""
+    from datetime import UTC, datetime
+
+    from lifecycle.errors import UsageError
+
+    if value is None:
+        return None
+    try:
+        stamp = datetime.fromisoformat(value)
+    except ValueError:
+        raise UsageError(f"{option}: {value!r} is not an ISO 8601 timestamp") from None
+    return stamp.replace(tzinfo=UTC) if stamp.tzinfo is None else stamp.astimezone(UTC)

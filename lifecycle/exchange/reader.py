@@ -441,7 +441,15 @@ def _extra_text(values: pd.Series) -> pd.Series:
 
 
 def _derive_dataset_columns(source: Source) -> None:
-    """Fill ``data_type`` from ATLAS-style names where the file leaves it empty."""
+    """Fill ``data_type`` from the dataset names where the file leaves it empty.
+
+    Only the data type: the name's other fields (project, run number or DSID, stream) are not
+    written as dataset metadata, since ``names parse`` gives them from the DID at any time.
+    Filling only the empty cells of metadata columns a file has would break the round trip (an
+    exported metadata column is empty for datasets that have no such key, and importing the
+    export would fill them); filling them for every dataset would add several metadata rows per
+    dataset and make directories imported by earlier versions differ on re-import.
+    """
     from lifecycle.nomenclature import infer_data_types
 
     frame = source.frame

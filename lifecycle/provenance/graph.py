@@ -104,6 +104,9 @@ class ProvenanceGraph:
     nodes: list[Node]
     edges: list[Edge]
     productions: dict[str, Production]
+    # dataset DID -> the production that generated it, for every shown dataset whose producer
+    # is listed (also where no edge shows it: at the depth limit, or a production with no input)
+    generated_by: dict[str, str] = field(default_factory=dict)
     summary: list[dict[str, Any]] = field(default_factory=list)  # by kind and data type
     truncated: bool = False
     max_nodes: int = MAX_NODES
@@ -111,6 +114,11 @@ class ProvenanceGraph:
 
     def node(self, did: str) -> Node:
         return next(n for n in self.nodes if n.did == did)
+
+    @property
+    def producer_of(self) -> dict[str, Production]:
+        """Shown dataset DID -> the production that generated it (where it is listed)."""
+        return {did: self.productions[name] for did, name in self.generated_by.items()}
 
     def to_dict(self) -> dict[str, Any]:
         """The documented JSON shape, plus productions, summary and the truncation marker."""
@@ -122,11 +130,7 @@ class ProvenanceGraph:
             "truncated": self.truncated,
             "max_nodes": self.max_nodes,
             "max_depth": self.max_depth,
-            "nodes": [
-                {k: json_value(v) for k, v in asdict(n).items() if k != "created_at"}
-                | {"created_at": json_value(n.created_at)}
-                for n in self.nodes
-            ],
+            "nodes": [{k: json_value(v) for k, v in asdict(n).items()} for n in self.nodes],
             "edges": [asdict(e) for e in self.edges],
             "productions": [
                 {
@@ -141,6 +145,7 @@ class ProvenanceGraph:
                 }
                 for p in self.productions.values()
             ],
+            "generated_by": self.generated_by,
             "summary": self.summary,
         }
 
@@ -205,11 +210,13 @@ def _walk(
             ),
             {"root": root_id, "max_depth": depth},
         )
+        if conn.dialect.name == "postgresql":  # else it plans for a big table: hash scans
+            conn.exec_driver_sql(f"ANALYZE {WALK_TABLE}")
         nodes = _nodes(conn, max_nodes + 1)
         truncated = len(nodes) > max_nodes
         nodes = nodes[:max_nodes]
         kept = {n.did for n in nodes}
-        edges, productions = _edges(conn, direction, kept)
+        edges, productions, generated_by = _edges(conn, direction, kept)
         summary = _summary(conn)
     finally:
         conn.exec_driver_sql(f"DROP TABLE IF EXISTS {WALK_TABLE}")
@@ -219,6 +226,7 @@ def _walk(
         nodes=nodes,
         edges=edges,
         productions=productions,
+        generated_by=generated_by,
         summary=summary,
         truncated=truncated,
         max_nodes=max_nodes,
@@ -260,7 +268,7 @@ def _nodes(conn: Connection, limit: int) -> list[Node]:
 
 def _edges(
     conn: Connection, direction: Direction, kept: set[str]
-) -> tuple[list[Edge], dict[str, Production]]:
+) -> tuple[list[Edge], dict[str, Production], dict[str, str]]:
     """Edges between kept datasets, and the productions behind them.
 
     Lineage lists the producer of every kept dataset, even one that used no walked input (a
@@ -287,21 +295,19 @@ def _edges(
     ).all()
     edges = [Edge(*row) for row in rows if row[0] in kept and row[1] in kept]
     wanted = {e.production for e in edges}
+    generated_by = {e.child: e.production for e in edges}
     if direction == "upstream":
         candidates = f"""
             SELECT o.production_id AS id, d.did
             FROM {WALK_TABLE} w CROSS JOIN production_output o CROSS JOIN dataset d
             WHERE o.dataset_id = w.id AND d.id = w.id"""
-        wanted |= {
-            name
-            for name, did in conn.execute(
-                sa.text(
-                    f"SELECT p.name, c.did FROM ({candidates}) c JOIN production p ON p.id = c.id"
-                )
-            )
-            if did in kept
-        }
-    return edges, productions_by_name(conn, sorted(wanted))
+        for name, did in conn.execute(
+            sa.text(f"SELECT p.name, c.did FROM ({candidates}) c JOIN production p ON p.id = c.id")
+        ):
+            if did in kept:
+                wanted.add(name)
+                generated_by[did] = name
+    return edges, productions_by_name(conn, sorted(wanted)), dict(sorted(generated_by.items()))
 
 
 def productions_by_name(conn: Connection, names: list[str]) -> dict[str, Production]:

@@ -134,6 +134,8 @@ def recipe(conn: Connection, did: str, gone: str | None = None) -> Recipe:
             ),
             {"root": root_id},
         )
+        if conn.dialect.name == "postgresql":  # else it plans for a big table: hash scans
+            conn.exec_driver_sql(f"ANALYZE {NEED_TABLE}")
         needed = conn.execute(
             sa.text(
                 f"""

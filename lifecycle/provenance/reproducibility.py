@@ -302,3 +302,49 @@ def what_if(conn: Connection, scenario: WhatIf | None) -> Iterator[str | None]:
         yield GONE_TABLE
     finally:
         conn.exec_driver_sql(f"DROP TABLE IF EXISTS {GONE_TABLE}")
+
+
+def newly_irreproducible(
+    conn: Connection,
+    irreproducible: str,
+    gone: str,
+    table: str = "tmp_newly_irreproducible",
+) -> str:
+    """Datasets reproducible now that would not be without the replicas in ``gone``.
+
+    Exact and incremental, on top of the materialized ``irreproducible`` set of the catalog as
+    it is: losing replicas only removes availability, so the set can only grow, and it grows
+    only downstream of an irreproducible dataset that loses its last available replica, through
+    datasets that are (or would become) unavailable. The walk starts at those few datasets
+    rather than recomputing the whole fixed point. Returns ``table`` (``id`` primary key).
+    """
+    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
+    conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {table} (id INTEGER PRIMARY KEY)")
+    consumers = (
+        "JOIN production_input i ON i.dataset_id = {d} "
+        "JOIN production_output o ON o.production_id = i.production_id"
+    )
+    conn.exec_driver_sql(
+        f"""
+        INSERT INTO {table} (id)
+        WITH RECURSIVE losing(id) AS (
+            SELECT DISTINCT r.dataset_id FROM {gone} g CROSS JOIN replica r
+            WHERE r.id = g.id AND r.state = 'available'
+        ),
+        walk(id) AS (
+            SELECT o.dataset_id
+            FROM losing l
+            CROSS JOIN {irreproducible} b
+            {consumers.format(d="l.id")}
+            WHERE b.id = l.id AND NOT {available("l.id", gone)}
+              AND NOT EXISTS (SELECT 1 FROM {irreproducible} x WHERE x.id = o.dataset_id)
+            UNION
+            SELECT o.dataset_id
+            FROM walk w {consumers.format(d="w.id")}
+            WHERE NOT {available("w.id", gone)}
+              AND NOT EXISTS (SELECT 1 FROM {irreproducible} x WHERE x.id = o.dataset_id)
+        )
+        SELECT DISTINCT id FROM walk
+        """
+    )
+    return table

@@ -1,0 +1,162 @@
+"""Expiry and deletion: ``expire``, ``pin``/``unpin``/``pins list``, ``replicas delete|mark-lost``."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from lifecycle.cli.options import (
+    ApplyOption,
+    FormatOption,
+    ListingFormat,
+    PolicyOption,
+    catalog,
+    emit_json,
+    note,
+    parse_time,
+    show,
+)
+
+TABLE_ROWS = 1000
+pins_app = typer.Typer(help="Pins: exemptions from expiry.")
+
+
+def register(app: typer.Typer) -> None:
+    from lifecycle.cli.catalog import replicas_app
+
+    app.command("expire")(expire)
+    app.command("pin")(pin)
+    app.command("unpin")(unpin)
+    app.add_typer(pins_app, name="pins")
+    replicas_app.command("delete")(delete)
+    replicas_app.command("mark-lost")(mark_lost)
+
+
+def expire(
+    ctx: typer.Context,
+    policy: PolicyOption = None,
+    now: Annotated[str | None, typer.Option(help="Decide as of this time (ISO 8601).")] = None,
+    fmt: FormatOption = ListingFormat.table,
+    apply: ApplyOption = False,
+) -> None:
+    """Delete derived data past its end of life that can be regenerated; keep the rest, saying why.
+
+    Without --apply, shows what would be deleted and kept and the bytes freed per site.
+    """
+    from lifecycle.policy import load_policies
+
+    report = catalog(ctx).expire(load_policies(policy), parse_time(now, "--now"), apply=apply)
+    if fmt is ListingFormat.json:
+        emit_json(report.to_dict())
+        return
+    if fmt is ListingFormat.csv:
+        show(report.decisions, fmt)
+        return
+    summary = report.summary()
+    verb = "deleted" if report.applied else "would delete"
+    typer.echo(
+        f"{summary['expired']} datasets past their end of life: {verb} {summary['delete']}, "
+        f"keep {summary['keep']}"
+        + (
+            " (" + ", ".join(f"{n} {k}" for k, n in summary["kept_by_reason"].items()) + ")"
+            if summary["kept_by_reason"]
+            else ""
+        )
+    )
+    decisions = report.decisions
+    if len(decisions) > TABLE_ROWS:
+        note(f"showing the first {TABLE_ROWS} of {len(decisions)} decisions (--format csv: all)")
+    show(decisions.head(TABLE_ROWS), fmt, "decisions")
+    if len(report.freed_by_site):
+        show(report.freed_by_site, fmt, "bytes freed per site" if apply else "bytes to free")
+    if not apply and summary["delete"]:
+        note("dry run: nothing changed; run again with --apply to delete")
+
+
+def pin(
+    ctx: typer.Context,
+    did: Annotated[str, typer.Argument(help="Dataset to keep from expiry.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why (shown to whoever expires).")],
+    until: Annotated[
+        str | None, typer.Option(help="Until this time (ISO 8601) [default: no end].")
+    ] = None,
+) -> None:
+    """Pin a dataset: expiry keeps it while the pin is in force."""
+    typer.echo(catalog(ctx).pin(did, reason, parse_time(until, "--until")))
+
+
+def unpin(
+    ctx: typer.Context,
+    did: Annotated[str, typer.Argument(help="Dataset to unpin.")],
+    reason: Annotated[
+        str | None, typer.Option("--reason", help="Only the pin with this reason.")
+    ] = None,
+) -> None:
+    """Remove the pins of a dataset."""
+    typer.echo(catalog(ctx).unpin(did, reason))
+
+
+@pins_app.command("list")
+def pins_list(
+    ctx: typer.Context,
+    did: Annotated[str | None, typer.Option("--did", help="Only the pins of this dataset.")] = None,
+    fmt: FormatOption = ListingFormat.table,
+) -> None:
+    """Every pin: dataset, who, why, until when, and whether it is in force now."""
+    show(catalog(ctx).pins(did), fmt, "pins")
+
+
+def delete(
+    ctx: typer.Context,
+    did: Annotated[str, typer.Argument(help="Dataset.")],
+    endpoint: Annotated[str, typer.Argument(help="Endpoint (RSE) holding the replica.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why (journaled).")],
+    policy: PolicyOption = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Override the replication and reproducibility guards (never the last copy of "
+            "raw, calibration or metadata).",
+        ),
+    ] = False,
+    fmt: Annotated[
+        ListingFormat, typer.Option("--format", "-f", help="table (text) or json.")
+    ] = ListingFormat.table,
+    apply: ApplyOption = False,
+) -> None:
+    """Delete one replica, after checking it breaks no guard; exit 1 when refused."""
+    from lifecycle.policy import load_policies
+
+    report = catalog(ctx).delete_replica(
+        did, endpoint, reason, load_policies(policy), force=force, apply=apply
+    )
+    if fmt is ListingFormat.json:
+        emit_json(report.to_dict())
+    else:
+        for refusal in report.refusals:
+            overridden = report.forced and refusal.overridable
+            label = "overridden by --force" if overridden else "refused"
+            typer.echo(f"{label} ({refusal.guard}): {refusal.message}")
+        if report.applied:
+            typer.echo(f"deleted the replica of {report.did} at {report.endpoint}")
+        elif report.allowed:
+            typer.echo(f"would delete the replica of {report.did} at {report.endpoint}")
+            note("dry run: nothing changed; run again with --apply to delete")
+    if not report.allowed:
+        sys.stdout.flush()
+        raise typer.Exit(1)
+
+
+def mark_lost(
+    ctx: typer.Context,
+    did: Annotated[str, typer.Argument(help="Dataset.")],
+    endpoint: Annotated[str, typer.Argument(help="Endpoint (RSE) whose copy is gone.")],
+    reason: Annotated[
+        str | None, typer.Option("--reason", help="What happened (journaled).")
+    ] = None,
+) -> None:
+    """Record that a replica is lost (a failed disk or tape)."""
+    typer.echo(catalog(ctx).mark_lost(did, endpoint, reason))

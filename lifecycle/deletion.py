@@ -1,0 +1,289 @@
+"""Guarded manual deletion of one replica, and recording a replica as lost.
+
+``delete_replica`` checks, before anything changes:
+
+1. **last copy**: the last available replica of raw, calibration or metadata is never deleted
+   (DESIGN invariant 3); ``--force`` does not override this;
+2. **replication**: the deletion must not take a dataset below a loaded ``replication`` rule
+   (fewer distinct units than the rule's ``copies``, and fewer than now);
+3. **reproducibility**: the deletion must not make any other dataset irreproducible, nor lose
+   the last available copy of a dataset that cannot be regenerated (the reproducibility
+   service's exact what-if).
+
+``--force`` overrides 2 and 3 only, and the journal says so. A replica marked lost records a
+failed disk or tape: a fact, not a decision, so it acts directly (journaled).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from lifecycle.errors import UsageError
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+    from lifecycle.catalog.store import Change
+    from lifecycle.policy import PolicySet
+
+PRESERVED_KINDS = ("raw", "calibration", "metadata")
+LIVE_STATES = ("available", "copying", "unavailable")  # a replica that still holds data
+
+
+@dataclass(frozen=True)
+class Refusal:
+    guard: str  # last-copy, replication, reproducibility
+    message: str
+    overridable: bool
+
+
+@dataclass
+class DeletionReport:
+    did: str
+    endpoint: str
+    state: str  # the replica's state before
+    bytes: int
+    refusals: list[Refusal] = field(default_factory=list)
+    forced: bool = False
+    applied: bool = False
+
+    @property
+    def allowed(self) -> bool:
+        return all(r.overridable for r in self.refusals) and (self.forced or not self.refusals)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "did": self.did,
+            "endpoint": self.endpoint,
+            "state": self.state,
+            "bytes": self.bytes,
+            "allowed": self.allowed,
+            "applied": self.applied,
+            "forced": self.forced and bool(self.refusals),
+            "refusals": [vars(r) for r in self.refusals],
+        }
+
+
+def delete_replica(
+    conn: Connection,
+    did: str,
+    endpoint: str,
+    policies: PolicySet | None,
+    *,
+    force: bool = False,
+    change: Change | None = None,
+) -> DeletionReport:
+    """Check (and with ``change``, a write transaction, carry out) the deletion of one replica."""
+    replica = _replica(conn, did, endpoint)
+    if replica["state"] == "deleted":
+        raise UsageError(f"the replica of {replica['did']} at {endpoint} is already deleted")
+    report = DeletionReport(
+        replica["did"], endpoint, replica["state"], int(replica["bytes"]), forced=force
+    )
+    others = _other_available(conn, replica)
+    if replica["kind"] in PRESERVED_KINDS and replica["state"] == "available" and not others:
+        report.refusals.append(
+            Refusal(
+                "last-copy",
+                f"the last available replica of {replica['kind']} data is never deleted",
+                overridable=False,
+            )
+        )
+    if policies is not None:
+        report.refusals += _replication_refusals(conn, replica, policies)
+    report.refusals += _reproducibility_refusals(conn, replica)
+    if change is not None and report.allowed:
+        _mark(conn, replica, "deleted")
+        forced = list(dict.fromkeys(r.guard for r in report.refusals))
+        change.summary = f"deleted the replica of {replica['did']} at {endpoint}" + (
+            f" (forced past the {' and '.join(forced)} guard{'s' if len(forced) > 1 else ''})"
+            if forced
+            else ""
+        )
+        change.datasets_sql = f"SELECT {int(replica['dataset_id'])} AS id"
+        report.applied = True
+    return report
+
+
+def mark_lost(conn: Connection, change: Change, did: str, endpoint: str) -> str:
+    """Record that the replica of ``did`` at ``endpoint`` is lost (a failed disk or tape)."""
+    replica = _replica(conn, did, endpoint)
+    if replica["state"] in ("lost", "deleted"):
+        raise UsageError(
+            f"the replica of {replica['did']} at {endpoint} is already {replica['state']}"
+        )
+    _mark(conn, replica, "lost")
+    change.summary = f"marked the replica of {replica['did']} at {endpoint} lost"
+    change.datasets_sql = f"SELECT {int(replica['dataset_id'])} AS id"
+    return change.summary
+
+
+def _replica(conn: Connection, did: str, endpoint: str) -> dict[str, Any]:
+    from lifecycle.catalog.queries import dataset_id
+
+    ident = dataset_id(conn, did)
+    row = (
+        conn.execute(
+            sa.text(
+                """
+            SELECT r.id, r.state, r.endpoint_id, d.id AS dataset_id, d.did, d.kind, d.bytes,
+                   d.state AS dataset_state
+            FROM replica r JOIN endpoint e ON e.id = r.endpoint_id
+            JOIN dataset d ON d.id = r.dataset_id
+            WHERE r.dataset_id = :dataset AND e.name = :endpoint
+            """
+            ),
+            {"dataset": ident, "endpoint": endpoint},
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        known = conn.execute(sa.text("SELECT 1 FROM endpoint WHERE name = :n"), {"n": endpoint})
+        if known.first() is None:
+            raise UsageError(f"unknown endpoint {endpoint!r} (see 'lifecycle endpoints list')")
+        raise UsageError(f"{did} has no replica at {endpoint} (see 'lifecycle replicas list')")
+    return dict(row)
+
+
+def _other_available(conn: Connection, replica: dict[str, Any]) -> int:
+    return int(
+        conn.execute(
+            sa.text(
+                "SELECT COUNT(*) FROM replica WHERE dataset_id = :d AND id <> :r "
+                "AND state = 'available'"
+            ),
+            {"d": replica["dataset_id"], "r": replica["id"]},
+        ).scalar()
+    )
+
+
+def _replication_refusals(
+    conn: Connection, replica: dict[str, Any], policies: PolicySet
+) -> list[Refusal]:
+    """Replication rules selecting the dataset that the deletion would take below ``copies``."""
+    from lifecycle.audit import endpoint_sets
+    from lifecycle.audit.rules import selection
+
+    rules = [r for r in policies.rules if r.type == "replication"]
+    if not rules or replica["state"] != "available":
+        return []
+    allowed_by_rule = endpoint_sets(conn, policies)
+    units = {
+        "endpoint": "e.id",
+        "site": "e.site_id",
+        "country": "s.country",
+        "cloud": "s.cloud",
+    }
+    out = []
+    for rule in rules:
+        where, params = selection(rule)
+        statement = sa.text(f"SELECT 1 FROM dataset d WHERE d.id = :dataset AND {where}")
+        for name, value in params.items():
+            if isinstance(value, list):
+                statement = statement.bindparams(sa.bindparam(name, expanding=True))
+        if conn.execute(statement, {**params, "dataset": replica["dataset_id"]}).first() is None:
+            continue
+        allowed = allowed_by_rule.get(rule.name)
+        if allowed is not None and replica["endpoint_id"] not in allowed:
+            continue
+        rows = conn.execute(
+            sa.text(
+                f"""
+                SELECT r.id, r.endpoint_id, {units[rule.distinct]} AS unit
+                FROM replica r JOIN endpoint e ON e.id = r.endpoint_id
+                JOIN site s ON s.id = e.site_id
+                WHERE r.dataset_id = :dataset AND r.state = 'available'
+                """
+            ),
+            {"dataset": replica["dataset_id"]},
+        ).all()
+        counted = [row for row in rows if allowed is None or row[1] in allowed]
+        before = {row[2] for row in counted}
+        after = {row[2] for row in counted if row[0] != replica["id"]}
+        if len(after) < (rule.copies or 0) and len(after) < len(before):
+            out.append(
+                Refusal(
+                    "replication",
+                    f"rule {rule.name} ({rule.policy}) needs {rule.copies} copies at distinct "
+                    f"{rule.distinct}s; {len(after)} would remain",
+                    overridable=True,
+                )
+            )
+    return out
+
+
+def _reproducibility_refusals(conn: Connection, replica: dict[str, Any]) -> list[Refusal]:
+    """Datasets the deletion would make irreproducible; losing an irreproducible last copy."""
+    from lifecycle.provenance.reproducibility import (
+        irreproducible_reasons,
+        materialize_irreproducible,
+        newly_irreproducible,
+    )
+
+    if replica["state"] != "available":
+        return []
+    gone = "tmp_deletion_gone"
+    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {gone}")
+    conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {gone} (id INTEGER PRIMARY KEY)")
+    conn.execute(sa.text(f"INSERT INTO {gone} (id) VALUES (:r)"), {"r": replica["id"]})
+    irreproducible = materialize_irreproducible(conn, "tmp_deletion_irreproducible")
+    try:
+        newly = newly_irreproducible(conn, irreproducible, gone)
+        victims = [
+            row[0]
+            for row in conn.exec_driver_sql(
+                f"SELECT d.did FROM {newly} n JOIN dataset d ON d.id = n.id ORDER BY d.did"
+            )
+        ]
+        own = []
+        if replica["kind"] not in PRESERVED_KINDS and not _other_available(conn, replica):
+            own = irreproducible_reasons(
+                conn, irreproducible, "d.id = :dataset", {"dataset": replica["dataset_id"]}
+            )
+    finally:
+        for table in (gone, irreproducible, "tmp_newly_irreproducible"):
+            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
+    out = []
+    if own:
+        out.append(
+            Refusal(
+                "reproducibility",
+                f"{replica['did']} would lose its last available copy and cannot be "
+                f"regenerated ({own[0]['reason']})",
+                overridable=True,
+            )
+        )
+    if victims:
+        shown = ", ".join(victims[:5]) + (
+            f" and {len(victims) - 5} more" if len(victims) > 5 else ""
+        )
+        out.append(
+            Refusal(
+                "reproducibility",
+                f"{len(victims)} other dataset{'s' if len(victims) != 1 else ''} would become "
+                f"irreproducible: {shown}",
+                overridable=True,
+            )
+        )
+    return out
+
+
+def _mark(conn: Connection, replica: dict[str, Any], state: str) -> None:
+    """Set the replica's state; a dataset left with no live replica becomes deleted or lost."""
+    conn.execute(
+        sa.text("UPDATE replica SET state = :state WHERE id = :r"),
+        {"state": state, "r": replica["id"]},
+    )
+    live = ", ".join(f"'{s}'" for s in LIVE_STATES)
+    conn.execute(
+        sa.text(
+            f"UPDATE dataset SET state = :state WHERE id = :d AND state <> 'deleted' "
+            f"AND NOT EXISTS (SELECT 1 FROM replica r WHERE r.dataset_id = :d "
+            f"AND r.state IN ({live}))"
+        ),
+        {"state": state, "d": replica["dataset_id"]},
+    )

@@ -1,0 +1,368 @@
+"""Lifetime expiry: delete derived data past its end of life that can be regenerated, keep the rest.
+
+A dataset's **end of life** is its explicit ``expires_at``, else ``created_at`` plus the lifetime of
+the ``lifetime`` rules selecting it (the longest, when several do: the safe choice). Every expired
+dataset that is not deleted yet gets one decision:
+
+- keep: its kind never expires automatically (raw, calibration, metadata);
+- keep: a pin in force holds it (by whom, until when, why);
+- keep: it is an input of a saved reprocessing plan not yet applied;
+- keep: it is not reproducible (the shared service says why);
+- keep: it would not be reproducible once the others are deleted;
+- delete: its replicas go, the dataset is marked ``deleted``; its provenance stays.
+
+The decision is taken for the whole set together, against the catalog as it will be after the
+deletion: the datasets to delete are checked with the reproducibility service's exact what-if
+(:func:`~lifecycle.provenance.reproducibility.newly_irreproducible`), and any dataset that the
+deletion would make irreproducible, to delete or not, is kept along with what feeds it, until
+nothing changes. So every remaining dataset is exactly as reproducible after as before.
+Everything runs as set-based SQL over temporary tables; there is no per-dataset query.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from lifecycle.policy import PolicySet
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from sqlalchemy.engine import Connection
+
+    from lifecycle.catalog.store import Change
+
+NEVER_EXPIRING_KINDS = ("raw", "calibration", "metadata")
+CANDIDATES = "tmp_expire_candidate"
+DOOMED = "tmp_expire_delete"
+GONE = "tmp_expire_gone"
+JOURNALED = "tmp_expire_journaled"  # the deleted datasets, linked to the journal entry
+REPLICA_STATES_DELETED = ("available", "copying", "unavailable")  # what deletion marks deleted
+
+
+@dataclass
+class ExpiryReport:
+    """What ``expire`` decided (and, with ``applied``, did)."""
+
+    now: datetime
+    applied: bool
+    decisions: pd.DataFrame  # did, kind, data_type, bytes, end_of_life, explicit, decision, reason
+    freed_by_site: pd.DataFrame  # site, replicas, bytes
+
+    @property
+    def to_delete(self) -> pd.DataFrame:
+        return self.decisions[self.decisions["decision"] == "delete"]
+
+    def summary(self) -> dict[str, Any]:
+        kept = self.decisions[self.decisions["decision"] == "keep"]
+        return {
+            "now": self.now.isoformat().replace("+00:00", "Z"),
+            "applied": self.applied,
+            "expired": len(self.decisions),
+            "delete": len(self.to_delete),
+            "keep": len(kept),
+            "bytes_freed": int(self.freed_by_site["bytes"].sum()) if len(self.freed_by_site) else 0,
+            "kept_by_reason": {
+                k: int(v) for k, v in kept["reason"].str.split(":").str[0].value_counts().items()
+            },
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        from lifecycle.formats import records
+
+        return {
+            "summary": self.summary(),
+            "freed_by_site": records(self.freed_by_site),
+            "decisions": records(self.decisions),
+        }
+
+
+def expire(
+    conn: Connection,
+    policies: PolicySet,
+    now: datetime,
+    *,
+    change: Change | None = None,
+) -> ExpiryReport:
+    """Decide for every expired dataset; with ``change`` (a write transaction), apply it.
+
+    Without ``change`` nothing is written to the catalog (temporary tables only).
+    """
+    from lifecycle.provenance.reproducibility import materialize_irreproducible
+
+    _candidates(conn, policies, now)
+    irreproducible = materialize_irreproducible(conn, "tmp_expire_irreproducible")
+    try:
+        _decide(conn, now, irreproducible)
+        _settle_together(conn, irreproducible)
+        decisions = _decisions(conn)
+        freed = _freed_by_site(conn)
+        if change is not None:
+            _apply(conn, change, decisions, freed)
+    finally:
+        for table in (CANDIDATES, DOOMED, GONE, irreproducible, "tmp_newly_irreproducible"):
+            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
+    return ExpiryReport(now, change is not None, decisions, freed)
+
+
+def _candidates(conn: Connection, policies: PolicySet, now: datetime) -> None:
+    """Every dataset past its end of life and not deleted, with that end and where it came from."""
+    from lifecycle.audit.rules import selection
+    from lifecycle.catalog.models import Dataset
+
+    timestamp = Dataset.__table__.c.created_at.type
+    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {CANDIDATES}")
+    conn.exec_driver_sql(
+        f"CREATE TEMPORARY TABLE {CANDIDATES} (id INTEGER PRIMARY KEY, lifetime_seconds BIGINT, "
+        "rule TEXT, decision TEXT, reason TEXT)"
+    )
+    # explicit expires_at first: it wins over any lifetime
+    conn.execute(
+        sa.text(
+            f"INSERT INTO {CANDIDATES} (id) SELECT d.id FROM dataset d "
+            "WHERE d.expires_at IS NOT NULL AND d.expires_at < :now AND d.state <> 'deleted'"
+        ).bindparams(sa.bindparam("now", type_=timestamp)),
+        {"now": now},
+    )
+    rules = sorted(
+        (r for r in policies.rules if r.type == "lifetime"),
+        key=lambda r: r.lifetime,
+        reverse=True,
+    )
+    shortest = rules[-1].lifetime if rules else None
+    for rule in rules:  # longest first: a dataset keeps the longest lifetime that selects it
+        where, params = selection(rule)
+        statement = sa.text(
+            f"""
+            INSERT INTO {CANDIDATES} (id, lifetime_seconds, rule)
+            SELECT d.id, :seconds, :rule FROM dataset d
+            WHERE {where} AND d.expires_at IS NULL AND d.state <> 'deleted'
+              AND d.created_at < :possible
+              AND NOT EXISTS (SELECT 1 FROM {CANDIDATES} c WHERE c.id = d.id)
+            """
+        ).bindparams(
+            sa.bindparam("possible", type_=timestamp),
+            *(sa.bindparam(k, expanding=True) for k, v in params.items() if isinstance(v, list)),
+        )
+        conn.execute(
+            statement,
+            {
+                **params,
+                "seconds": int(rule.lifetime.total_seconds()),
+                "rule": rule.name,
+                "possible": now - shortest,
+            },
+        )
+        # selected by this (longer) rule but not past it: not expired, whatever shorter rules say
+        conn.execute(
+            sa.text(
+                f"UPDATE {CANDIDATES} SET decision = 'alive' "
+                "WHERE rule = :rule AND id IN (SELECT d.id FROM dataset d WHERE "
+                "d.created_at >= :cutoff)"
+            ).bindparams(sa.bindparam("cutoff", type_=timestamp)),
+            {"rule": rule.name, "cutoff": now - rule.lifetime},
+        )
+    conn.exec_driver_sql(f"DELETE FROM {CANDIDATES} WHERE decision = 'alive'")
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"ANALYZE {CANDIDATES}")
+
+
+def _decide(conn: Connection, now: datetime, irreproducible: str) -> None:
+    """Keep what must be kept, in order of precedence; the rest is to delete."""
+    from lifecycle.catalog.models import Dataset
+    from lifecycle.provenance.reproducibility import irreproducible_reasons
+
+    timestamp = Dataset.__table__.c.created_at.type
+    kinds = ", ".join(f"'{k}'" for k in NEVER_EXPIRING_KINDS)
+    conn.exec_driver_sql(
+        f"UPDATE {CANDIDATES} SET decision = 'keep', reason = 'kind: ' || "
+        f"(SELECT d.kind FROM dataset d WHERE d.id = {CANDIDATES}.id) || "
+        "' data never expires automatically' "
+        f"WHERE id IN (SELECT d.id FROM dataset d WHERE d.kind IN ({kinds}))"
+    )
+    pinned = f"""
+        SELECT n.dataset_id, n.actor, n.until, n.reason FROM pin n
+        WHERE n.dataset_id IN (SELECT id FROM {CANDIDATES} WHERE decision IS NULL)
+          AND (n.until IS NULL OR n.until > :now)"""
+    pins = conn.execute(
+        sa.text(pinned).bindparams(sa.bindparam("now", type_=timestamp)), {"now": now}
+    ).all()
+    _set_reasons(conn, {row[0]: _pin_reason(row) for row in sorted(pins, key=str)})
+    planned = _planned_inputs_sql(conn)
+    if planned:
+        conn.exec_driver_sql(
+            f"UPDATE {CANDIDATES} SET decision = 'keep', reason = "
+            "'planned: input of a saved reprocessing plan not yet applied' "
+            f"WHERE decision IS NULL AND id IN ({planned})"
+        )
+    rows = irreproducible_reasons(conn, irreproducible, f"d.id IN (SELECT id FROM {CANDIDATES} "
+                                  "WHERE decision IS NULL)")  # fmt: skip
+    _set_reasons(conn, {r["id"]: f"not reproducible: {r['reason']}" for r in rows})
+    conn.exec_driver_sql(
+        f"UPDATE {CANDIDATES} SET decision = 'delete', reason = 'reproducible' "
+        "WHERE decision IS NULL"
+    )
+
+
+def _pin_reason(row) -> str:
+    _, actor, until, reason = row
+    from lifecycle.catalog.queries import utc_datetime
+
+    until = utc_datetime(until)
+    when = f"until {until.isoformat().replace('+00:00', 'Z')}" if until else "with no end"
+    return f"pinned: by {actor} {when}: {reason}"
+
+
+def _set_reasons(conn: Connection, reasons: dict[int, str]) -> None:
+    """Mark datasets kept, with their reason (one executemany, not one query per dataset)."""
+    if reasons:
+        conn.execute(
+            sa.text(
+                f"UPDATE {CANDIDATES} SET decision = 'keep', reason = :reason "
+                "WHERE id = :id AND decision IS NULL"
+            ),
+            [{"id": k, "reason": v} for k, v in reasons.items()],
+        )
+
+
+def _planned_inputs_sql(conn: Connection) -> str | None:
+    """Datasets protected as inputs of saved, not yet applied reprocessing plans, if plans exist."""
+    if not sa.inspect(conn).has_table("plan_input"):
+        return None
+    return (
+        "SELECT pi.dataset_id FROM plan_input pi JOIN plan p ON p.id = pi.plan_id "
+        "WHERE p.applied_at IS NULL"
+    )
+
+
+def _settle_together(conn: Connection, irreproducible: str) -> None:
+    """Keep whatever deleting the whole set would leave irreproducible, until nothing changes.
+
+    Each round computes what the deletion would make irreproducible; the doomed datasets that
+    cause it (inputs, irreproducible themselves, of a dataset that would turn irreproducible)
+    are kept first; only when none is found are the doomed datasets that would themselves turn
+    irreproducible kept. With the shared definition of reproducibility, a first round finds
+    nothing: deleting reproducible data never changes what is reproducible.
+    """
+    from lifecycle.provenance.reproducibility import newly_irreproducible
+
+    for _ in range(1000):
+        _doomed_replicas(conn)
+        newly = newly_irreproducible(conn, irreproducible, GONE)
+        if not conn.exec_driver_sql(f"SELECT 1 FROM {newly} LIMIT 1").first():
+            return
+        causes = conn.exec_driver_sql(
+            f"""
+            UPDATE {CANDIDATES} SET decision = 'keep',
+                reason = 'needed: input of a dataset that would not be reproducible without it'
+            WHERE decision = 'delete' AND id IN (
+                SELECT i.dataset_id FROM {newly} n
+                JOIN production_output o ON o.dataset_id = n.id
+                JOIN production_input i ON i.production_id = o.production_id
+                WHERE i.dataset_id IN (SELECT id FROM {irreproducible})
+                   OR i.dataset_id IN (SELECT id FROM {newly}))
+            """
+        ).rowcount
+        if not causes:
+            conn.exec_driver_sql(
+                f"UPDATE {CANDIDATES} SET decision = 'keep', reason = "
+                "'not reproducible once the other expired datasets are deleted' "
+                f"WHERE decision = 'delete' AND id IN (SELECT id FROM {newly})"
+            )
+    raise RuntimeError("expiry decisions did not settle")  # pragma: no cover
+
+
+def _doomed_replicas(conn: Connection) -> None:
+    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {GONE}")
+    conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {GONE} (id INTEGER PRIMARY KEY)")
+    conn.exec_driver_sql(
+        f"INSERT INTO {GONE} (id) SELECT r.id FROM {CANDIDATES} c CROSS JOIN replica r "
+        "WHERE r.dataset_id = c.id AND c.decision = 'delete'"
+    )
+
+
+def _decisions(conn: Connection) -> pd.DataFrame:
+    from lifecycle.catalog.queries import frame
+
+    out = frame(
+        conn,
+        f"""
+        SELECT d.did, d.kind, d.data_type, d.bytes, d.created_at, d.expires_at,
+               c.lifetime_seconds, c.rule, c.decision, c.reason
+        FROM {CANDIDATES} c CROSS JOIN dataset d
+        WHERE d.id = c.id
+        ORDER BY c.decision, d.did
+        """,
+    )
+    import pandas as pd
+
+    lifetime = pd.to_timedelta(out["lifetime_seconds"].astype("float64"), unit="s")
+    out["end_of_life"] = out["expires_at"].where(
+        out["expires_at"].notna(), out["created_at"] + lifetime
+    )
+    out["explicit"] = out["expires_at"].notna()
+    return out[
+        ["did", "kind", "data_type", "bytes", "end_of_life", "explicit", "rule", "decision",
+         "reason"]
+    ].reset_index(drop=True)  # fmt: skip
+
+
+def _freed_by_site(conn: Connection) -> pd.DataFrame:
+    from lifecycle.catalog.queries import frame
+
+    states = ", ".join(f"'{s}'" for s in REPLICA_STATES_DELETED)
+    return frame(
+        conn,
+        f"""
+        SELECT s.name AS site, COUNT(*) AS replicas, SUM(d.bytes) AS bytes
+        FROM {CANDIDATES} c CROSS JOIN replica r CROSS JOIN endpoint e CROSS JOIN site s
+        CROSS JOIN dataset d
+        WHERE r.dataset_id = c.id AND e.id = r.endpoint_id AND s.id = e.site_id
+          AND d.id = c.id AND c.decision = 'delete' AND r.state IN ({states})
+        GROUP BY s.name
+        ORDER BY s.name
+        """,
+    )
+
+
+def _apply(conn: Connection, change: Change, decisions: pd.DataFrame, freed: pd.DataFrame) -> None:
+    """Mark the doomed replicas and datasets deleted, journaled with every dataset touched."""
+    from lifecycle.formats import human_bytes
+
+    states = ", ".join(f"'{s}'" for s in REPLICA_STATES_DELETED)
+    doomed = f"SELECT id FROM {CANDIDATES} WHERE decision = 'delete'"
+    conn.exec_driver_sql(
+        f"UPDATE replica SET state = 'deleted' WHERE state IN ({states}) "
+        f"AND dataset_id IN ({doomed})"
+    )
+    conn.exec_driver_sql(f"UPDATE dataset SET state = 'deleted' WHERE id IN ({doomed})")
+    _pause_for_crash_tests()
+    n = int((decisions["decision"] == "delete").sum())
+    if n:
+        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {JOURNALED}")
+        conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {JOURNALED} (id INTEGER PRIMARY KEY)")
+        conn.exec_driver_sql(f"INSERT INTO {JOURNALED} (id) {doomed}")
+        freed_bytes = int(freed["bytes"].sum()) if len(freed) else 0
+        change.summary = (
+            f"expired {n} datasets, freed {human_bytes(freed_bytes)} on {len(freed)} sites "
+            f"({len(decisions) - n} expired datasets kept)"
+        )
+        change.datasets_sql = f"SELECT id FROM {JOURNALED}"
+        change.drop_after = (JOURNALED,)
+
+
+def _pause_for_crash_tests() -> None:
+    """Fault injection: ``LIFECYCLE_PAUSE_BEFORE_COMMIT=SECONDS`` sleeps with the changes made
+    but not committed, so a test can kill the process there and check nothing was applied."""
+    import os
+
+    pause = os.environ.get("LIFECYCLE_PAUSE_BEFORE_COMMIT")
+    if pause:
+        import sys
+        import time
+
+        print("lifecycle: paused before commit", file=sys.stderr, flush=True)
+        time.sleep(float(pause))

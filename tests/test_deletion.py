@@ -1,0 +1,174 @@
+"""Guarded deletion of one replica and marking replicas lost, on the chain of ``catalogs.chain``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from catalogs import AOD2, CALIB, LITE, MERGED, RAW1, RAW2, chain, write_catalog
+from catalogs import DPHYS as PHYS
+from conftest import snapshot
+from typer.testing import CliRunner
+
+from lifecycle.catalog import Catalog
+from lifecycle.cli.app import app
+from lifecycle.errors import UsageError
+from lifecycle.policy import load_policies
+
+runner = CliRunner()
+POLICY = """
+[policy]
+name = "test-placement"
+
+[[rule]]
+name = "raw-archival-copies"
+type = "replication"
+select = { kind = ["raw"] }
+copies = 2
+endpoints = "media=tape"
+distinct = "site"
+"""
+
+
+@pytest.fixture
+def policies(tmp_path):
+    path = tmp_path / "policies" / "placement.toml"
+    path.parent.mkdir()
+    path.write_text(POLICY)
+    return load_policies([path])
+
+
+def load(catalog: Catalog, tmp_path: Path, tables=None) -> Catalog:
+    catalog.import_directory(write_catalog(tmp_path / "chain", tables or chain()))
+    return catalog
+
+
+@pytest.fixture
+def cat(catalog, tmp_path) -> Catalog:
+    return load(catalog, tmp_path)
+
+
+def guards(report) -> list[tuple[str, bool]]:
+    return [(r.guard, r.overridable) for r in report.refusals]
+
+
+def test_an_unguarded_replica_is_previewed_then_deleted(cat, policies):
+    before = snapshot(cat)
+    preview = cat.delete_replica(AOD2, "CERN-PROD_DATADISK", "disk full", policies)
+    assert preview.allowed
+    assert not preview.applied
+    assert snapshot(cat) == before  # a preview changes nothing
+    done = cat.delete_replica(AOD2, "CERN-PROD_DATADISK", "disk full", policies, apply=True)
+    assert done.applied
+    assert list(cat.replicas(AOD2)["state"]) == ["deleted"]
+    assert cat.dataset(AOD2).dataset["state"] == "deleted"  # no live replica left
+    entry = cat.journal(did=AOD2).iloc[0]
+    assert entry["command"] == "replicas delete --apply"
+    assert entry["reason"] == "disk full"
+    assert entry["summary"] == f"deleted the replica of {AOD2} at CERN-PROD_DATADISK"
+
+
+def test_the_last_copy_of_raw_or_calibration_is_refused_even_with_force(cat, policies):
+    for did, endpoint in ((RAW2, "CERN-PROD_DATATAPE"), (CALIB, "CERN-PROD_DATADISK")):
+        report = cat.delete_replica(did, endpoint, "x", policies, force=True, apply=True)
+        assert ("last-copy", False) in guards(report)
+        assert not report.allowed
+        assert not report.applied
+        assert set(cat.replicas(did)["state"]) == {"available"}
+
+
+def test_a_replica_whose_removal_breaks_a_replication_rule_needs_force(cat, policies):
+    # RAW1 has tape copies at CERN-PROD and BNL-OSG2: deleting one leaves one site
+    report = cat.delete_replica(RAW1, "BNL-OSG2_DATATAPE", "migration", policies, apply=True)
+    assert guards(report) == [("replication", True)]
+    assert "raw-archival-copies" in report.refusals[0].message
+    assert "1 would remain" in report.refusals[0].message
+    assert not report.applied
+    forced = cat.delete_replica(
+        RAW1, "BNL-OSG2_DATATAPE", "migration", policies, force=True, apply=True
+    )
+    assert forced.applied
+    assert cat.dataset(RAW1).dataset["state"] == "closed"  # another copy remains
+    entry = cat.journal(did=RAW1).iloc[0]
+    assert entry["summary"].endswith("(forced past the replication guard)")
+    assert entry["command"] == "replicas delete --apply --force"
+
+
+def test_a_deletion_that_makes_others_irreproducible_needs_force(catalog, tmp_path, policies):
+    tables = chain()
+    next(t for t in tables["transformations"] if t["tag"] == "p4910")["image_digest"] = ""
+    cat = load(catalog, tmp_path, tables)  # MERGED cannot be regenerated: its copy matters
+    report = cat.delete_replica(MERGED, "CERN-PROD_DATADISK", "cleanup", policies)
+    messages = [r.message for r in report.refusals]
+    assert guards(report) == [("reproducibility", True), ("reproducibility", True)]
+    assert messages[0].startswith(f"{MERGED} would lose its last available copy")
+    assert messages[1] == f"2 other datasets would become irreproducible: {PHYS}, {LITE}"
+    assert not report.allowed
+    forced = cat.delete_replica(
+        MERGED, "CERN-PROD_DATADISK", "cleanup", policies, force=True, apply=True
+    )
+    assert forced.applied
+    table = cat.reproducibility()
+    assert not dict(zip(table["did"], table["reproducible"], strict=True))[LITE]
+    assert "forced past the reproducibility guard" in cat.journal(limit=1).iloc[0]["summary"]
+
+
+def test_deleting_a_reproducible_dataset_breaks_nothing(cat, policies):
+    # MERGED is reproducible (from AOD1, deleted but reproducible, and AOD2): no guard
+    report = cat.delete_replica(MERGED, "CERN-PROD_DATADISK", "cleanup", policies)
+    assert report.refusals == []
+    assert report.allowed
+
+
+def test_unknown_or_deleted_replicas_are_usage_errors(cat, policies):
+    with pytest.raises(UsageError, match="unknown endpoint"):
+        cat.delete_replica(AOD2, "NOWHERE_DATADISK", "x", policies)
+    with pytest.raises(UsageError, match="has no replica at"):
+        cat.delete_replica(AOD2, "BNL-OSG2_DATATAPE", "x", policies)
+    with pytest.raises(UsageError, match="already deleted"):
+        cat.delete_replica(PHYS, "CERN-PROD_DATADISK", "x", policies)
+    with pytest.raises(UsageError, match="--reason"):
+        cat.delete_replica(AOD2, "CERN-PROD_DATADISK", " ", policies)
+
+
+def test_mark_lost_records_the_loss_and_the_dataset_state(cat):
+    assert cat.mark_lost(RAW1, "BNL-OSG2_DATATAPE", "tape damaged").startswith("marked")
+    assert cat.dataset(RAW1).dataset["state"] == "closed"  # CERN-PROD still has it
+    cat.mark_lost(RAW1, "CERN-PROD_DATATAPE")
+    assert cat.dataset(RAW1).dataset["state"] == "lost"
+    assert set(cat.replicas(RAW1)["state"]) == {"lost"}
+    entries = cat.journal(did=RAW1)
+    assert list(entries["command"]) == ["replicas mark-lost", "replicas mark-lost"]
+    assert entries["reason"].isna().tolist() == [True, False]
+    assert entries["reason"].iloc[1] == "tape damaged"
+    with pytest.raises(UsageError, match="already lost"):
+        cat.mark_lost(RAW1, "CERN-PROD_DATATAPE")
+
+
+def test_replicas_delete_cli_exit_codes_and_json(cat, tmp_path, policies):
+    policy_dir = str(tmp_path / "policies")
+
+    def cli(*args: str):
+        return runner.invoke(app, ["--db", cat.url, "replicas", *args])
+
+    refused = cli("delete", RAW1, "BNL-OSG2_DATATAPE", "--reason", "x", "--policy", policy_dir)
+    assert refused.exit_code == 1
+    assert refused.stdout.startswith("refused (replication): rule raw-archival-copies")
+    preview = cli("delete", AOD2, "CERN-PROD_DATADISK", "--reason", "x", "--policy", policy_dir)
+    assert preview.exit_code == 0
+    assert preview.stdout == f"would delete the replica of {AOD2} at CERN-PROD_DATADISK\n"
+    assert "dry run" in preview.stderr
+    document = json.loads(
+        cli(
+            "delete", RAW2, "CERN-PROD_DATATAPE", "--reason", "x", "--policy", policy_dir,
+            "--force", "--apply", "-f", "json",
+        ).stdout
+    )  # fmt: skip
+    assert document["allowed"] is False
+    assert document["applied"] is False
+    assert document["refusals"][0]["guard"] == "last-copy"
+    assert cli("delete", AOD2, "CERN-PROD_DATADISK", "--policy", policy_dir).exit_code == 2
+    lost = cli("mark-lost", AOD2, "CERN-PROD_DATADISK", "--reason", "disk failure")
+    assert lost.exit_code == 0
+    assert cat.dataset(AOD2).dataset["state"] == "lost"

@@ -1,0 +1,310 @@
+"""W3C PROV export of provenance graphs: the mapping, determinism, and round trips through prov."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import subprocess
+import sys
+from datetime import UTC, datetime
+from urllib.parse import unquote
+
+import prov
+import pytest
+from catalogs import AOD, CALIB, PHYS, RAW, mini, write_catalog
+from hypothesis import given
+from hypothesis import strategies as st
+from prov.constants import PROV
+from prov.model import (
+    ProvActivity,
+    ProvAgent,
+    ProvAssociation,
+    ProvDerivation,
+    ProvDocument,
+    ProvEntity,
+    ProvGeneration,
+    ProvInvalidation,
+    ProvUsage,
+)
+
+from lifecycle.provenance.graph import (
+    Edge,
+    Node,
+    Production,
+    ProvenanceGraph,
+    Transformation,
+    lineage,
+)
+from lifecycle.provenance.w3c import NAMESPACES, local_name, prov_document, to_prov_json, to_prov_n
+
+LC = prov.identifier.Namespace("lc", NAMESPACES["lc"])
+DATASET = prov.identifier.Namespace("dataset", NAMESPACES["dataset"])
+PRODUCTION = prov.identifier.Namespace("production", NAMESPACES["production"])
+
+
+def mini_lineage(catalog, tmp_path, tables=None, **options) -> ProvenanceGraph:
+    catalog.import_directory(write_catalog(tmp_path / "mini", tables or mini()))
+    with catalog.read() as conn:
+        return lineage(conn, PHYS, **options)
+
+
+def with_deleted_aod() -> dict:
+    """MINI with AOD, the intermediate of PHYS's lineage, deleted (and its replica with it)."""
+    tables = mini()
+    next(d for d in tables["datasets"] if d["did"] == AOD)["state"] = "deleted"
+    next(r for r in tables["replicas"] if r["did"] == AOD)["state"] = "deleted"
+    return tables
+
+
+def records(doc: ProvDocument, cls: type) -> list:
+    return [r for r in doc.get_records(cls) if type(r) is cls]
+
+
+def attribute(record, name: str):
+    values = record.get_attribute(name)
+    assert len(values) == 1, f"{name}: {values}"
+    return next(iter(values))
+
+
+@pytest.fixture
+def graph(catalog, tmp_path) -> ProvenanceGraph:
+    return mini_lineage(catalog, tmp_path)
+
+
+def test_importing_the_modules_loads_neither_prov_nor_pandas():
+    code = (
+        "import sys, lifecycle.provenance.w3c, lifecycle.provenance.render\n"
+        "print(sorted(m for m in ('prov', 'pandas', 'pyarrow', 'rich') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_one_entity_per_dataset_one_activity_per_production(graph):
+    doc = prov_document(graph)
+    datasets = {r.identifier for r in records(doc, ProvEntity) if r.identifier.namespace == DATASET}
+    assert datasets == {DATASET[d] for d in (PHYS, AOD, RAW, CALIB)}
+    assert len(records(doc, ProvEntity)) == 4 + 2  # and one plan per transformation
+    assert {r.identifier for r in records(doc, ProvActivity)} == {
+        PRODUCTION["task-00000001"],
+        PRODUCTION["task-00000002"],
+    }
+
+
+def test_datasets_are_entities_typed_by_kind_with_their_facts(graph):
+    doc = prov_document(graph)
+    raw, phys = (doc.get_record(DATASET[did])[0] for did in (RAW, PHYS))
+    assert attribute(raw, "prov:type") == LC["RawDataset"]
+    assert attribute(doc.get_record(DATASET[CALIB])[0], "prov:type") == LC["CalibrationDataset"]
+    assert attribute(phys, "prov:type") == LC["DerivedDataset"]
+    assert attribute(phys, "prov:label") == PHYS
+    assert attribute(phys, "lc:bytes") == 100_000_000_000
+    assert attribute(phys, "lc:events") == 1_000_000
+    assert attribute(phys, "lc:state") == "closed"
+    assert attribute(phys, "lc:available") is False  # its only replica is lost
+    assert attribute(phys, "lc:created_at") == datetime(2018, 8, 5, 10, 0, 0, 250000, tzinfo=UTC)
+    assert attribute(raw, "lc:data_type") == "RAW"  # filled from the name on import
+
+
+def test_productions_are_activities_with_times_and_missing_values_left_out(graph):
+    doc = prov_document(graph)
+    reco, deriv = (doc.get_record(PRODUCTION[n])[0] for n in ("task-00000001", "task-00000002"))
+    assert reco.get_startTime() == datetime(2018, 8, 2, tzinfo=UTC)
+    assert reco.get_endTime() == datetime(2018, 8, 3, tzinfo=UTC)
+    assert attribute(reco, "lc:conditions_tag") == "CONDBR2-BLKPA-RUN2-09"
+    assert attribute(reco, "lc:site") == "CERN-PROD"
+    assert attribute(reco, "prov:type") == LC["Production"]
+    assert deriv.get_startTime() is None
+    assert deriv.get_endTime() is None
+    assert not deriv.get_attribute("lc:site")
+    assert not deriv.get_attribute("lc:conditions_tag")
+
+
+def test_transformations_are_plans_and_releases_software_agents(graph):
+    doc = prov_document(graph)
+    plan = doc.get_record("transformation:r13286")[0]
+    assert set(plan.get_attribute("prov:type")) == {PROV["Plan"], LC["Transformation"]}
+    assert attribute(plan, "lc:image") == (
+        "registry.cern.ch/atlas/athena:22.0.40@sha256:" + "a" * 64
+    )
+    assert attribute(plan, "lc:code_commit") == "b" * 40
+    assert attribute(plan, "lc:command") == "Reco_tf.py --AMIConfig r13286"
+    assert not doc.get_record("transformation:p4910")[0].get_attribute("lc:image")
+    agents = {attribute(a, "prov:label"): a for a in records(doc, ProvAgent)}
+    assert set(agents) == {"Athena,22.0.40", "AthDerivation,21.2.179.0"}
+    assert all(attribute(a, "prov:type") == PROV["SoftwareAgent"] for a in agents.values())
+    associations = {
+        (str(r.get_attribute("prov:activity").pop()), str(r.get_attribute("prov:plan").pop()))
+        for r in records(doc, ProvAssociation)
+    }
+    assert associations == {
+        ("production:task-00000001", "transformation:r13286"),
+        ("production:task-00000002", "transformation:p4910"),
+    }
+
+
+def test_one_release_is_one_agent_however_many_productions_run_it():
+    t = Transformation("x1", "X_tf", "Athena,24.0.20", None, None, None, None, None)
+    productions = {n: Production(n, t, None, None, None, None, "done") for n in ("a", "b")}
+    graph = ProvenanceGraph("s:d", "upstream", [_node("s:d")], [], productions)
+    doc = prov_document(graph)
+    assert len(records(doc, ProvAgent)) == 1
+    assert len(records(doc, ProvAssociation)) == 2
+
+
+def test_inputs_are_used_with_their_role_and_outputs_generated_and_derived(graph):
+    doc = prov_document(graph)
+    used = {
+        (str(attribute(r, "prov:activity")), attribute(r, "prov:entity"), attribute(r, "prov:role"))
+        for r in records(doc, ProvUsage)
+    }
+    assert used == {
+        ("production:task-00000001", DATASET[RAW], LC["input"]),
+        ("production:task-00000001", DATASET[CALIB], LC["calibration"]),
+        ("production:task-00000002", DATASET[AOD], LC["input"]),
+    }
+    generated = {
+        (attribute(r, "prov:entity"), str(attribute(r, "prov:activity")))
+        for r in records(doc, ProvGeneration)
+    }
+    assert generated == {
+        (DATASET[AOD], "production:task-00000001"),
+        (DATASET[PHYS], "production:task-00000002"),
+    }
+    derived = {
+        (
+            attribute(r, "prov:generatedEntity"),
+            attribute(r, "prov:usedEntity"),
+            str(attribute(r, "prov:activity")),
+        )
+        for r in records(doc, ProvDerivation)
+    }
+    assert derived == {
+        (DATASET[AOD], DATASET[RAW], "production:task-00000001"),
+        (DATASET[AOD], DATASET[CALIB], "production:task-00000001"),
+        (DATASET[PHYS], DATASET[AOD], "production:task-00000002"),
+    }
+
+
+def test_a_deleted_intermediate_stays_and_is_invalidated(catalog, tmp_path):
+    doc = prov_document(mini_lineage(catalog, tmp_path, with_deleted_aod()))
+    aod = doc.get_record(DATASET[AOD])[0]
+    assert attribute(aod, "lc:state") == "deleted"
+    assert attribute(aod, "lc:available") is False
+    [invalidation] = records(doc, ProvInvalidation)
+    assert attribute(invalidation, "prov:entity") == DATASET[AOD]
+    assert attribute(invalidation, "prov:type") == LC["Deletion"]
+    assert (DATASET[AOD], "production:task-00000001") in {
+        (attribute(r, "prov:entity"), str(attribute(r, "prov:activity")))
+        for r in records(doc, ProvGeneration)
+    }  # its provenance is kept
+
+
+def test_a_lost_dataset_is_invalidated_as_a_loss():
+    graph = ProvenanceGraph("s:d", "upstream", [_node("s:d", state="lost")], [], {})
+    [invalidation] = records(prov_document(graph), ProvInvalidation)
+    assert attribute(invalidation, "prov:type") == LC["Loss"]
+
+
+def test_nothing_is_invalidated_in_a_catalog_without_deletions(graph):
+    assert records(prov_document(graph), ProvInvalidation) == []
+
+
+def test_prov_n_is_one_document(graph):
+    text = to_prov_n(graph)
+    assert text.startswith("document\n")
+    assert text.endswith("\nendDocument")
+    assert "prefix dataset <urn:lifecycle:dataset:>" in text
+
+
+def test_timestamps_are_utc(graph):
+    """AOD was imported as 10:00+02:00: exported as 08:00 UTC."""
+    text = to_prov_n(graph)
+    assert 'lc:created_at="2018-08-03T08:00:00+00:00" %% xsd:dateTime' in text
+    assert "activity(production:task-00000001, 2018-08-02T00:00:00+00:00" in text
+    assert "+02:00" not in text
+
+
+def test_two_exports_are_byte_identical(graph):
+    assert to_prov_json(graph) == to_prov_json(graph)
+    assert to_prov_n(graph) == to_prov_n(graph)
+
+
+def test_export_does_not_depend_on_the_order_of_the_graph(graph):
+    shuffled = dataclasses.replace(
+        graph,
+        nodes=graph.nodes[::-1],
+        edges=graph.edges[::-1],
+        productions=dict(reversed(graph.productions.items())),
+    )
+    assert to_prov_json(shuffled) == to_prov_json(graph)
+    assert to_prov_n(shuffled) == to_prov_n(graph)
+
+
+def test_relations_get_blank_node_ids_numbered_per_export(graph):
+    """prov numbers relations _:id1, _:id2... afresh for each serialization, in record order."""
+    first = to_prov_json(graph)
+    to_prov_json(dataclasses.replace(graph, edges=graph.edges[:1]))  # another export in between
+    assert to_prov_json(graph) == first
+    assert '"_:id1"' in first
+
+
+@pytest.mark.parametrize("tables", [mini, with_deleted_aod], ids=["mini", "deleted-aod"])
+def test_prov_json_loads_back_equal(catalog, tmp_path, tables):
+    graph = mini_lineage(catalog, tmp_path, tables())
+    text = to_prov_json(graph)
+    loaded = ProvDocument.deserialize(content=text, format="json")
+    assert loaded == prov_document(graph)
+    assert prov.read(io.StringIO(text), format="json") == prov_document(graph)
+    assert loaded.serialize(format="json", indent=2) == text  # nothing lost or reordered
+
+
+def test_prov_n_parses_back_equal(graph):
+    text = to_prov_n(graph)
+    parsed = ProvDocument.deserialize(content=text, format="provn")
+    assert parsed == prov_document(graph)
+    assert parsed.get_provn() == text
+
+
+def test_truncated_graph_exports_only_what_it_holds(catalog, tmp_path):
+    graph = mini_lineage(catalog, tmp_path, max_nodes=2)
+    doc = prov_document(graph)
+    assert graph.truncated
+    assert len([r for r in records(doc, ProvEntity) if r.identifier.namespace == DATASET]) == 2
+
+
+# -- identifiers ---------------------------------------------------------------------------------
+
+
+def test_identifiers_keep_dids_and_names_readable():
+    assert local_name(PHYS) == PHYS
+    assert local_name("task-00000001") == "task-00000001"
+    assert local_name("Athena,22.0.40") == "Athena%2C22.0.40"
+    assert local_name("a b%") == "a%20b%25"
+
+
+def _node(did: str, state: str = "closed") -> Node:
+    return Node(did, "derived", "AOD", 0, False, state, 1, None, None)
+
+
+def _graph_of(did: str, release: str) -> ProvenanceGraph:
+    t = Transformation("t1", "X_tf", release, None, None, None, None, None)
+    production = Production("p 1", t, None, None, None, None, "done")
+    nodes = [_node(did), _node("s:input")]
+    edges = [Edge("s:input", did, "p 1", "input")]
+    return ProvenanceGraph(did, "upstream", nodes, edges, {"p 1": production})
+
+
+names = st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=30)
+
+
+@given(did=names, release=names)
+def test_any_name_gives_an_identifier_that_round_trips(did, release):
+    """Whatever a DID or release holds, the PROV-N parses, the PROV-JSON loads, ids decode."""
+    graph = _graph_of(did, release)
+    doc = prov_document(graph)
+    assert ProvDocument.deserialize(content=to_prov_json(graph), format="json") == doc
+    assert ProvDocument.deserialize(content=to_prov_n(graph), format="provn") == doc
+    entity = next(r for r in records(doc, ProvEntity) if attribute(r, "prov:label") == did)
+    assert unquote(entity.identifier.localpart) == did
+    assert entity.identifier.uri == NAMESPACES["dataset"] + local_name(did)

@@ -1,0 +1,295 @@
+"""Graph renderings: the format registry, golden outputs of the MINI chain, and each format's rules.
+
+Golden files live in ``tests/golden/``; ``LIFECYCLE_UPDATE_GOLDEN=1 pytest tests/test_render.py``
+rewrites them from the current output (review the diff before committing).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+from catalogs import AOD, CALIB, PHYS, RAW, mini, write_catalog
+from typer.testing import CliRunner
+
+from lifecycle.cli.app import app
+from lifecycle.cli.lineage import GraphFormat
+from lifecycle.errors import UsageError
+from lifecycle.provenance.graph import (
+    Edge,
+    Node,
+    Production,
+    ProvenanceGraph,
+    Transformation,
+    impact,
+    lineage,
+)
+from lifecycle.provenance.render import GRAPH_FORMATS, graph_format, render_graph
+
+GOLDEN = Path(__file__).parent / "golden"
+SUFFIXES = {
+    "tree": "txt",
+    "json": "json",
+    "prov-json": "prov.json",
+    "prov-n": "provn",
+    "dot": "dot",
+    "mermaid": "mmd",
+}
+
+
+@pytest.fixture(autouse=True)
+def _plain_terminal(monkeypatch):
+    """Rich decides on colour from the environment: make every run the same plain one."""
+    for name in ("FORCE_COLOR", "NO_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "COLUMNS"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def load(catalog, tmp_path, tables=None):
+    catalog.import_directory(write_catalog(tmp_path / "mini", tables or mini()))
+    return catalog
+
+
+def walk(catalog, did: str = PHYS, walker=lineage, **options) -> ProvenanceGraph:
+    with catalog.read() as conn:
+        return walker(conn, did, **options)
+
+
+def rendered(graph: ProvenanceGraph, fmt: str) -> str:
+    out = io.StringIO()
+    render_graph(graph, fmt, out)
+    return out.getvalue()
+
+
+def assert_golden(name: str, text: str) -> None:
+    path = GOLDEN / name
+    if os.environ.get("LIFECYCLE_UPDATE_GOLDEN") == "1":
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(text, encoding="utf-8", newline="\n")
+    assert text == path.read_text(encoding="utf-8"), f"differs from {path} (see module docstring)"
+
+
+def with_deleted_aod() -> dict:
+    tables = mini()
+    next(d for d in tables["datasets"] if d["did"] == AOD)["state"] = "deleted"
+    next(r for r in tables["replicas"] if r["did"] == AOD)["state"] = "deleted"
+    return tables
+
+
+# -- the registry --------------------------------------------------------------------------------
+
+
+def test_every_cli_format_is_registered():
+    assert set(GRAPH_FORMATS) >= {f.value for f in GraphFormat}
+    assert list(GRAPH_FORMATS)[:6] == ["tree", "json", "prov-json", "prov-n", "dot", "mermaid"]
+
+
+def test_unknown_format_is_a_usage_error_naming_the_option():
+    graph = ProvenanceGraph("s:d", "upstream", [_node("s:d")], [], {})
+    with pytest.raises(UsageError, match=r"--format: 'svg' is not one of tree, json, "):
+        render_graph(graph, "svg", io.StringIO())
+
+
+def test_a_registered_format_renders_through_render_graph(monkeypatch):
+    monkeypatch.setitem(GRAPH_FORMATS, "count", None)  # removed again after the test
+    graph_format("count")(lambda graph, out: out.write(f"{len(graph.nodes)} datasets\n"))
+    graph = ProvenanceGraph("s:d", "upstream", [_node("s:d")], [], {})
+    assert rendered(graph, "count") == "1 datasets\n"
+
+
+# -- golden files --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", list(SUFFIXES))
+def test_mini_lineage_golden(catalog, tmp_path, fmt):
+    """The exact output for PHYS's lineage, the same on SQLite and PostgreSQL."""
+    text = rendered(walk(load(catalog, tmp_path)), fmt)
+    assert_golden(f"mini_lineage.{SUFFIXES[fmt]}", text)
+    assert not DELETED[fmt](text)  # the markers of a deleted dataset are not always there
+
+
+def test_mini_impact_tree_golden(catalog, tmp_path):
+    graph = walk(load(catalog, tmp_path), CALIB, impact)
+    assert_golden("mini_impact.txt", rendered(graph, "tree"))
+
+
+def test_cli_lineage_prints_the_rendering(catalog, tmp_path):
+    graph = walk(load(catalog, tmp_path))
+    result = CliRunner().invoke(app, ["--db", catalog.url, "lineage", PHYS, "--format", "prov-n"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == rendered(graph, "prov-n")
+
+
+# -- deleted datasets ----------------------------------------------------------------------------
+
+
+def _deleted_in_tree(text: str) -> bool:
+    return any(AOD in line and line.endswith("· deleted") for line in text.splitlines())
+
+
+def _deleted_in_json(text: str) -> bool:
+    return {n["did"]: n["state"] for n in json.loads(text)["nodes"]}[AOD] == "deleted"
+
+
+def _deleted_in_prov_json(text: str) -> bool:
+    relations = json.loads(text).get("wasInvalidatedBy", {})
+    invalidated = [r["prov:entity"] for r in relations.values()]
+    return invalidated == [f"dataset:{AOD}"]
+
+
+def _deleted_in_prov_n(text: str) -> bool:
+    return f"wasInvalidatedBy(dataset:{AOD.replace(':', chr(92) + ':')}, -, -" in text
+
+
+def _deleted_in_dot(text: str) -> bool:
+    line = next(line for line in text.splitlines() if line.startswith(f'  "dataset:{AOD}" ['))
+    return 'style="filled,dashed"' in line and "· deleted" in line
+
+
+def _deleted_in_mermaid(text: str) -> bool:
+    node = re.search(rf'  (d\d+)\("{re.escape(AOD)}<br/>', text)
+    return node is not None and re.search(rf"class (\w+,)*{node[1]}(,\w+)* deleted", text)
+
+
+DELETED = {
+    "tree": _deleted_in_tree,
+    "json": _deleted_in_json,
+    "prov-json": _deleted_in_prov_json,
+    "prov-n": _deleted_in_prov_n,
+    "dot": _deleted_in_dot,
+    "mermaid": _deleted_in_mermaid,
+}
+
+
+@pytest.mark.parametrize("fmt", list(DELETED))
+def test_a_deleted_intermediate_shows_as_deleted_in_every_format(catalog, tmp_path, fmt):
+    graph = walk(load(catalog, tmp_path, with_deleted_aod()))
+    assert AOD in {n.did for n in graph.nodes}
+    assert DELETED[fmt](rendered(graph, fmt))
+
+
+# -- the tree ------------------------------------------------------------------------------------
+
+
+def test_tree_shows_each_production_with_what_is_needed_to_run_it_again(catalog, tmp_path):
+    text = rendered(walk(load(catalog, tmp_path)), "tree")
+    assert "made by task-00000001 · done · CERN-PROD · 2018-08-02 00:00 → 2018-08-03 00:00 UTC" in (
+        text
+    )
+    for fact in (
+        "transformation r13286 Reco_tf",
+        "release Athena,22.0.40",
+        f"image registry.cern.ch/atlas/athena:22.0.40@sha256:{'a' * 64}",
+        f"code https://gitlab.cern.ch/atlas/athena @ {'b' * 40}",
+        "command Reco_tf.py --AMIConfig r13286",
+        "conditions CONDBR2-BLKPA-RUN2-09",
+        f"calibration: {CALIB}  calibration/COND · 1.00 MB · available",
+        f"input: {RAW}  raw/RAW · 2.00 TB · available",
+    ):
+        assert fact in text
+    assert "\x1b" not in text  # no colour codes when not writing to a terminal
+    assert max(len(line) for line in text.splitlines()) <= 160
+
+
+def test_tree_prints_a_shared_ancestor_once(catalog, tmp_path):
+    """CALIB feeds PHYS's producer directly and through AOD: expanded once, then "(see above)"."""
+    tables = mini()
+    tables["production_io"].append(
+        {"production": "task-00000002", "did": CALIB, "role": "calibration"}
+    )
+    text = rendered(walk(load(catalog, tmp_path, tables)), "tree")
+    lines = [line for line in text.splitlines() if CALIB in line]
+    assert len(lines) == 2
+    assert not lines[0].endswith("(see above)")
+    assert lines[1].endswith("available (see above)")
+
+
+def test_tree_prints_a_production_with_two_outputs_once():
+    """X and Y, both made by p1, feed the root: p1's details and inputs appear once."""
+    t = Transformation("t1", "X_tf", "Athena,1", None, None, None, None, None)
+    productions = {n: Production(n, t, None, None, None, None, "done") for n in ("p1", "p2")}
+    nodes = [_node(d) for d in ("s:root", "s:x", "s:y", "s:raw")]
+    edges = [
+        Edge("s:x", "s:root", "p2", "input"),
+        Edge("s:y", "s:root", "p2", "input"),
+        Edge("s:raw", "s:x", "p1", "input"),
+        Edge("s:raw", "s:y", "p1", "input"),
+    ]
+    text = rendered(ProvenanceGraph("s:root", "upstream", nodes, edges, productions), "tree")
+    assert text.count("made by p1") == 2
+    assert "made by p1 (see above)" in text
+    assert text.count("release Athena,1") == 2  # p1 and p2 in full, once each
+    assert text.count("input: s:raw") == 1
+
+
+def test_tree_of_an_impact_lists_consumers_and_outputs(catalog, tmp_path):
+    text = rendered(walk(load(catalog, tmp_path), CALIB, impact), "tree")
+    assert "used as calibration by task-00000001" in text
+    assert f"output: {AOD}" in text
+    assert f"output: {PHYS}" in text
+    assert "downstream: 2 datasets, 1.10 TB (the root not counted)" in text
+
+
+def test_tree_ends_with_the_summary_and_the_truncation_marker(catalog, tmp_path):
+    text = rendered(walk(load(catalog, tmp_path), max_nodes=2), "tree")
+    lines = text.splitlines()
+    assert lines[-1] == "truncated: showing 2 of 4 datasets (--max-nodes 2)"
+    assert "upstream: 3 datasets, 3.00 TB (the root not counted)" in lines
+    assert re.search(r"^raw/RAW +1 +2\.00 TB +1 +0$", text, re.MULTILINE)
+
+
+def test_tree_keeps_a_producer_whose_inputs_are_beyond_the_depth(catalog, tmp_path):
+    text = rendered(walk(load(catalog, tmp_path), depth=1), "tree")
+    assert "productions whose inputs are outside this graph" in text
+    assert "production task-00000001" in text
+
+
+# -- the diagrams --------------------------------------------------------------------------------
+
+ODD = 'odd:na"me\\with #<b>`x`\nend'
+
+
+def odd_graph() -> ProvenanceGraph:
+    """A graph whose DID holds every character DOT and Mermaid treat specially."""
+    t = Transformation('t"1', "X_tf", None, None, None, None, None, None)
+    nodes = [_node(ODD), _node("s:in")]
+    edges = [Edge("s:in", ODD, 'p"1', "input")]
+    production = Production('p"1', t, None, None, None, None, "done")
+    return ProvenanceGraph(ODD, "upstream", nodes, edges, {'p"1': production})
+
+
+DOT_STRING = r'"(?:[^"\\]|\\.)*"'
+
+
+def test_dot_quotes_and_escapes_every_id_and_label():
+    text = rendered(odd_graph(), "dot")
+    assert text.startswith("digraph lineage {\n")
+    assert text.endswith("}\n")
+    assert '"dataset:odd:na\\"me\\\\with #<b>`x`\\nend"' in text
+    for line in text.splitlines()[1:-1]:  # outside quoted strings, only DOT syntax remains
+        assert re.fullmatch(r"[\w ,;=\[\]>-]*", re.sub(DOT_STRING, "S", line)), line
+
+
+def test_mermaid_uses_safe_ids_and_escaped_labels():
+    text = rendered(odd_graph(), "mermaid")
+    assert text.startswith("flowchart TD\n")
+    assert 'd1("odd:na#quot;me\\with #35;#lt;b#gt;#96;x#96; end<br/>' in text
+    labels = re.findall(r'\("(.*?)"\)|\["(.*?)"\]', text)
+    assert all('"' not in a + b for a, b in labels)
+    assert "d2 -->|input| p1" in text
+    assert "p1 --> d1" in text
+
+
+def test_diagrams_draw_data_flowing_from_input_to_output(catalog, tmp_path):
+    dot = rendered(walk(load(catalog, tmp_path)), "dot")
+    assert f'"dataset:{RAW}" -> "production:task-00000001" [label="input"];' in dot
+    assert f'"production:task-00000001" -> "dataset:{AOD}";' in dot
+    root = next(line for line in dot.splitlines() if line.startswith(f'  "dataset:{PHYS}" ['))
+    assert 'penwidth="2"' in root  # the root stands out
+
+
+def _node(did: str, state: str = "closed") -> Node:
+    return Node(did, "derived", "AOD", 0, True, state, 1, None, None)
