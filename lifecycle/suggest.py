@@ -288,6 +288,10 @@ def record_suggestions(conn: Connection, change: Change) -> pd.DataFrame:
         insert_frame(conn, table, rows)
     reset_sequences(conn, ["transformation", "production"])
     _check_acyclic(conn, first, first + len(todo) - 1)
+    change.datasets_sql = (  # the children, for 'journal --did'
+        "SELECT dataset_id AS id FROM production_output "
+        f"WHERE production_id BETWEEN {first} AND {first + len(todo) - 1}"
+    )
     change.summary = f"recorded {len(todo)} suggested parent links as productions" + (
         f" ({len(new_tags)} new transformations, software unknown)" if new_tags else ""
     )

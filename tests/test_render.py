@@ -111,6 +111,13 @@ def test_mini_lineage_golden(catalog, tmp_path, fmt):
     assert not DELETED[fmt](text)  # the markers of a deleted dataset are not always there
 
 
+@pytest.mark.parametrize("fmt", list(SUFFIXES))
+def test_mini_lineage_depth_1_golden(catalog, tmp_path, fmt):
+    """PHYS's lineage cut at --depth 1: AOD is shown with its producer, whose inputs are not."""
+    text = rendered(walk(load(catalog, tmp_path), depth=1), fmt)
+    assert_golden(f"mini_lineage_depth1.{SUFFIXES[fmt]}", text)
+
+
 def test_mini_impact_tree_golden(catalog, tmp_path):
     graph = walk(load(catalog, tmp_path), CALIB, impact)
     assert_golden("mini_impact.txt", rendered(graph, "tree"))
@@ -241,10 +248,139 @@ def test_tree_ends_with_the_summary_and_the_truncation_marker(catalog, tmp_path)
     assert re.search(r"^raw/RAW +1 +2\.00 TB +1 +0$", text, re.MULTILINE)
 
 
-def test_tree_keeps_a_producer_whose_inputs_are_beyond_the_depth(catalog, tmp_path):
-    text = rendered(walk(load(catalog, tmp_path), depth=1), "tree")
-    assert "productions whose inputs are outside this graph" in text
-    assert "production task-00000001" in text
+# -- producers whose inputs are not shown -------------------------------------------------------
+
+MADE_AOD = "made by task-00000001"
+
+
+def _aod_made_in_tree(text: str, note: str) -> bool:
+    """The line after AOD's is its producer, in full, with why its inputs are not shown."""
+    lines = text.splitlines()
+    at = next(i for i, line in enumerate(lines) if f"input: {AOD}" in line)
+    return lines[at + 1].strip(" │└├─").startswith(f"{MADE_AOD} ({note}) · done · CERN-PROD")
+
+
+def _aod_made_in_dot(text: str, note: str) -> bool:
+    box = next(
+        line for line in text.splitlines() if line.startswith('  "production:task-00000001"')
+    )
+    edge = f'  "production:task-00000001" -> "dataset:{AOD}";'
+    return f"Athena,22.0.40\\n({note})" in box and edge in text.splitlines()
+
+
+def _aod_made_in_mermaid(text: str, note: str) -> bool:
+    ids = dict(re.findall(r'^  (\w+)[(\[]"([^<"]*)<br/>', text, re.MULTILINE))
+    aod, task = (next(i for i, label in ids.items() if label == x) for x in (AOD, "task-00000001"))
+    return f"  {task} --> {aod}" in text.splitlines() and f'<br/>({note})"]' in text
+
+
+def _aod_made_in_prov_json(text: str, note: str) -> bool:
+    relations = json.loads(text)["wasGeneratedBy"].values()
+    return {"prov:entity": f"dataset:{AOD}", "prov:activity": "production:task-00000001"} in [
+        {k: r[k] for k in ("prov:entity", "prov:activity")} for r in relations
+    ]
+
+
+def _aod_made_in_prov_n(text: str, note: str) -> bool:
+    aod = AOD.replace(":", "\\:")
+    return f"wasGeneratedBy(dataset:{aod}, production:task-00000001, -)" in text
+
+
+def _aod_made_in_json(text: str, note: str) -> bool:
+    return json.loads(text)["generated_by"][AOD] == "task-00000001"
+
+
+AOD_MADE = {
+    "tree": _aod_made_in_tree,
+    "json": _aod_made_in_json,
+    "prov-json": _aod_made_in_prov_json,
+    "prov-n": _aod_made_in_prov_n,
+    "dot": _aod_made_in_dot,
+    "mermaid": _aod_made_in_mermaid,
+}
+
+
+@pytest.mark.parametrize("fmt", list(AOD_MADE))
+def test_depth_1_links_aod_to_its_producer_in_every_format(catalog, tmp_path, fmt):
+    """lineage PHYS --depth 1: AOD's inputs are beyond the depth, its producer is still shown."""
+    graph = walk(load(catalog, tmp_path), depth=1)
+    assert {n.did for n in graph.nodes} == {PHYS, AOD}
+    assert not any(e.child == AOD for e in graph.edges)  # no edge says who made AOD
+    text = rendered(graph, fmt)
+    assert AOD_MADE[fmt](text, "inputs beyond --depth 1")
+    assert RAW not in text
+    assert CALIB not in text
+
+
+@pytest.mark.parametrize("fmt", ["tree", "dot", "mermaid", "prov-n"])
+def test_depth_1_through_the_cli(catalog, tmp_path, fmt):
+    load(catalog, tmp_path)
+    args = ["--db", catalog.url, "lineage", PHYS, "--depth", "1", "--format", fmt]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert AOD_MADE[fmt](result.stdout, "inputs beyond --depth 1")
+
+
+@pytest.mark.parametrize("fmt", ["tree", "dot", "mermaid"])
+def test_a_producer_cut_by_the_node_cap_says_so(catalog, tmp_path, fmt):
+    text = rendered(walk(load(catalog, tmp_path), max_nodes=2), fmt)
+    assert AOD_MADE[fmt](text, "inputs, if any, cut by --max-nodes 2")
+
+
+def test_the_producer_of_the_root_at_depth_0(catalog, tmp_path):
+    graph = walk(load(catalog, tmp_path), depth=0)
+    text = rendered(graph, "tree")
+    assert "made by task-00000002 (inputs beyond --depth 0) · done" in text
+    assert '"production:task-00000002" -> "dataset:' + PHYS + '";' in rendered(graph, "dot")
+    assert "p1 --> d1" in rendered(graph, "mermaid")
+
+
+def test_a_production_with_no_recorded_input(catalog, tmp_path):
+    """AOD's producer without inputs: the whole walk is shown, so it has none to show."""
+    tables = mini()
+    tables["production_io"] = [
+        r
+        for r in tables["production_io"]
+        if not (r["production"] == "task-00000001" and r["role"] != "output")
+    ]
+    graph = walk(load(catalog, tmp_path, tables))
+    assert not graph.truncated
+    assert {n.did for n in graph.nodes} == {PHYS, AOD}
+    for fmt in ("tree", "dot", "mermaid", "prov-n"):
+        assert AOD_MADE[fmt](rendered(graph, fmt), "no recorded input"), fmt
+
+
+def test_no_catch_all_remains_in_a_lineage_tree(catalog, tmp_path):
+    for options in ({}, {"depth": 0}, {"depth": 1}, {"max_nodes": 1}, {"max_nodes": 2}):
+        text = rendered(walk(load(catalog, tmp_path), **options), "tree")
+        assert "not reached from the root" not in text, options
+        assert "outside this graph" not in text, options
+
+
+def test_tree_lists_productions_a_hand_built_graph_does_not_reach():
+    t = Transformation("t1", "X_tf", "Athena,1", None, None, None, None, None)
+    production = Production("p1", t, None, None, None, None, "done")
+    graph = ProvenanceGraph("s:d", "upstream", [_node("s:d")], [], {"p1": production})
+    text = rendered(graph, "tree")
+    assert "productions not reached from the root" in text
+    assert "production p1 · done" in text
+
+
+def test_generated_by_alone_links_a_hand_built_graph():
+    """A producer known only from ``generated_by`` is drawn, and edges are not drawn twice."""
+    t = Transformation("t1", "X_tf", None, None, None, None, None, None)
+    productions = {n: Production(n, t, None, None, None, None, "done") for n in ("p1", "p2")}
+    nodes = [_node("s:root"), _node("s:in")]
+    edges = [Edge("s:in", "s:root", "p2", "input")]
+    generated_by = {"s:root": "p2", "s:in": "p1"}
+    graph = ProvenanceGraph("s:root", "upstream", nodes, edges, productions, generated_by)
+    dot = rendered(graph, "dot").splitlines()
+    assert dot.count('  "production:p2" -> "dataset:s:root";') == 1
+    assert '  "production:p1" -> "dataset:s:in";' in dot
+    mermaid = rendered(graph, "mermaid").splitlines()
+    assert mermaid.count("  p2 --> d2") == 1  # d1 is s:in, d2 s:root
+    assert "  p1 --> d1" in mermaid
+    assert "made by p1 (no recorded input)" in rendered(graph, "tree")
 
 
 # -- the diagrams --------------------------------------------------------------------------------

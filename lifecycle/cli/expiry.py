@@ -19,7 +19,7 @@ from lifecycle.cli.options import (
     show,
 )
 
-TABLE_ROWS = 1000
+KEPT_ROWS = 200  # kept datasets shown in a table (csv and json list every decision)
 pins_app = typer.Typer(help="Pins: exemptions from expiry.")
 
 
@@ -45,6 +45,7 @@ def expire(
 
     Without --apply, shows what would be deleted and kept and the bytes freed per site.
     """
+    from lifecycle.formats import human_bytes
     from lifecycle.policy import load_policies
 
     report = catalog(ctx).expire(load_policies(policy), parse_time(now, "--now"), apply=apply)
@@ -57,20 +58,23 @@ def expire(
     summary = report.summary()
     verb = "deleted" if report.applied else "would delete"
     typer.echo(
-        f"{summary['expired']} datasets past their end of life: {verb} {summary['delete']}, "
-        f"keep {summary['keep']}"
+        f"{summary['expired']} datasets past their end of life: {verb} {summary['delete']} "
+        f"({human_bytes(summary['bytes_freed'])}), keep {summary['keep']}"
         + (
             " (" + ", ".join(f"{n} {k}" for k, n in summary["kept_by_reason"].items()) + ")"
             if summary["kept_by_reason"]
             else ""
         )
     )
-    decisions = report.decisions
-    if len(decisions) > TABLE_ROWS:
-        note(f"showing the first {TABLE_ROWS} of {len(decisions)} decisions (--format csv: all)")
-    show(decisions.head(TABLE_ROWS), fmt, "decisions")
+    if summary["delete"]:
+        show(report.deleted_by_type(), fmt, "deleted" if apply else "to delete")
+    kept = report.kept[["did", "kind", "data_type", "end_of_life", "reason"]]
+    if len(kept):
+        if len(kept) > KEPT_ROWS:
+            note(f"showing {KEPT_ROWS} of {len(kept)} kept datasets (--format csv lists all)")
+        show(kept.head(KEPT_ROWS), fmt, "kept")
     if len(report.freed_by_site):
-        show(report.freed_by_site, fmt, "bytes freed per site" if apply else "bytes to free")
+        show(report.freed_by_site, fmt, "freed per site" if apply else "to free per site")
     if not apply and summary["delete"]:
         note("dry run: nothing changed; run again with --apply to delete")
 

@@ -6,6 +6,11 @@ graph's documented shape; ``prov-json`` and ``prov-n`` are W3C PROV
 (:mod:`lifecycle.provenance.w3c`); ``dot`` (Graphviz) and ``mermaid`` are diagrams in the PROV
 style: datasets as ellipses or rounded boxes coloured by kind, productions as boxes, arrows in
 the direction data flows (input → production → output) for lineage and impact alike.
+
+Every format links a dataset to the production that made it whenever that production is listed
+(``graph.generated_by``), also where none of its inputs is shown: at the ``--depth`` limit, cut
+by ``--max-nodes``, or a production with no recorded input. The tree and the diagrams then say
+why no input is shown (:func:`inputs_notes`).
 """
 
 from __future__ import annotations
@@ -123,14 +128,15 @@ def _dot(graph: ProvenanceGraph, out: TextIO) -> None:
         if node.did == graph.root:
             attributes["penwidth"] = "2"
         lines.append(f"  {_dot_quote('dataset:' + node.did)} [{_dot_attributes(attributes)}];")
+    notes = inputs_notes(graph)
     for _, p in sorted(graph.productions.items()):
-        label = "\n".join((p.name, _transformation_line(p)))
+        label = "\n".join(_production_lines(p, notes.get(p.name)))
         attributes = {"label": label, "shape": "box"}
         lines.append(f"  {_dot_quote('production:' + p.name)} [{_dot_attributes(attributes)}];")
     for parent, name, role in sorted({(e.parent, e.production, e.role) for e in graph.edges}):
         edge = f"{_dot_quote('dataset:' + parent)} -> {_dot_quote('production:' + name)}"
         lines.append(f"  {edge} [{_dot_attributes({'label': role})}];")
-    for name, child in sorted({(e.production, e.child) for e in graph.edges}):
+    for name, child in _generations(graph):
         lines.append(f"  {_dot_quote('production:' + name)} -> {_dot_quote('dataset:' + child)};")
     out.write("\n".join([*lines, "}"]) + "\n")
 
@@ -143,16 +149,18 @@ def _mermaid(graph: ProvenanceGraph, out: TextIO) -> None:
     pids = {name: f"p{i}" for i, name in enumerate(sorted(graph.productions), 1)}
     lines = ["flowchart TD"]
     classes: dict[str, list[str]] = defaultdict(list)
+    notes = inputs_notes(graph)
     for node in nodes:
         lines.append(f'  {ids[node.did]}("{_mermaid_text(_dataset_lines(node))}")')
         kind = node.kind if node.kind in KIND_COLOURS else "other"
         classes["deleted" if node.deleted else kind].append(ids[node.did])
     for name, p in sorted(graph.productions.items()):
-        lines.append(f'  {pids[name]}["{_mermaid_text((name, _transformation_line(p)))}"]')
+        text = _mermaid_text(_production_lines(p, notes.get(name)))
+        lines.append(f'  {pids[name]}["{text}"]')
         classes["production"].append(pids[name])
     for parent, name, role in sorted({(e.parent, e.production, e.role) for e in graph.edges}):
         lines.append(f"  {ids[parent]} -->|{role}| {pids[name]}")
-    for name, child in sorted({(e.production, e.child) for e in graph.edges}):
+    for name, child in _generations(graph):
         lines.append(f"  {pids[name]} --> {ids[child]}")
     styles = {kind: f"fill:{colour}" for kind, colour in KIND_COLOURS.items()}
     styles |= {
@@ -173,23 +181,26 @@ def _mermaid(graph: ProvenanceGraph, out: TextIO) -> None:
 class _Tree:
     """The rich tree of a walk: datasets and the productions between them, from the root.
 
-    Lineage hangs the production that made a dataset under it, then that production's inputs;
-    impact hangs the productions that used it, then their outputs. A dataset or production met a
-    second time (a DAG shares ancestors) is printed again but not expanded: "(see above)".
+    Lineage hangs the production that made a dataset under it, then that production's inputs
+    (or why none is shown: "made by X (inputs beyond --depth 1)"); impact hangs the productions
+    that used it, then their outputs. A dataset or production met a second time (a DAG shares
+    ancestors) is printed again but not expanded: "(see above)". Productions the walk from the
+    root never reaches (only in a graph built by hand) are listed at the end.
     """
 
     def __init__(self, graph: ProvenanceGraph) -> None:
         self.graph = graph
         self.nodes = {n.did: n for n in graph.nodes}
-        self.producer: dict[str, str] = {}
+        self.producer: dict[str, str] = dict(graph.generated_by)  # DID -> name
         self.inputs: dict[str, set[tuple[str, str]]] = defaultdict(set)  # production -> role, DID
         self.consumers: dict[str, set[tuple[str, str]]] = defaultdict(set)  # DID -> name, role
         self.outputs: dict[str, set[str]] = defaultdict(set)  # production -> DIDs
         for e in graph.edges:
-            self.producer[e.child] = e.production
+            self.producer.setdefault(e.child, e.production)
             self.inputs[e.production].add((e.role, e.parent))
             self.consumers[e.parent].add((e.production, e.role))
             self.outputs[e.production].add(e.child)
+        self.notes = inputs_notes(graph)
         self.seen: set[str] = set()
 
     def build(self) -> Tree:
@@ -199,19 +210,20 @@ class _Tree:
         self.seen.add(f"dataset:{root}")
         tree = Tree(_dataset_text(self.nodes[root], root=True), guide_style="dim")
         self._grow(tree, root)
-        linked = set(self.inputs) | set(self.outputs)
-        unlinked = [p for name, p in self.graph.productions.items() if name not in linked]
-        if unlinked:  # producers of shown datasets whose inputs lie outside the graph
-            branch = tree.add("productions whose inputs are outside this graph", style="italic")
-            for p in unlinked:
-                branch.add(_production_text(p, "production"))
+        unseen = [
+            p for name, p in self.graph.productions.items() if f"production:{name}" not in self.seen
+        ]
+        if unseen:
+            branch = tree.add("productions not reached from the root", style="italic")
+            for p in unseen:
+                branch.add(_production_text(p, "production", note=self.notes.get(p.name)))
         return tree
 
     def _grow(self, branch: Tree, did: str) -> None:
         if self.graph.direction == "upstream":
             if did in self.producer:
                 name = self.producer[did]
-                below = self._visit(branch, name, "made by")
+                below = self._visit(branch, name, "made by", self.notes.get(name))
                 for role, parent in sorted(self.inputs[name], key=_role_order) if below else ():
                     self._dataset(below, parent, role)
         else:
@@ -220,7 +232,7 @@ class _Tree:
                 for child in sorted(self.outputs[name]) if below else ():
                     self._dataset(below, child, "output")
 
-    def _visit(self, branch: Tree, name: str, verb: str) -> Tree | None:
+    def _visit(self, branch: Tree, name: str, verb: str, note: str | None = None) -> Tree | None:
         """Add production ``name``; the branch to expand, or None if it was shown already."""
         key = f"production:{name}"
         production = self.graph.productions[name]
@@ -228,7 +240,7 @@ class _Tree:
             branch.add(_production_text(production, verb, brief=True))
             return None
         self.seen.add(key)
-        return branch.add(_production_text(production, verb))
+        return branch.add(_production_text(production, verb, note=note))
 
     def _dataset(self, branch: Tree, did: str, role: str) -> None:
         key = f"dataset:{did}"
@@ -258,10 +270,13 @@ def _dataset_text(node: Node, role: str | None = None, root: bool = False) -> Te
     return text
 
 
-def _production_text(p: Production, verb: str, brief: bool = False) -> Text:
+def _production_text(
+    p: Production, verb: str, brief: bool = False, note: str | None = None
+) -> Text:
     """The production and its transformation: what is needed to run it again, one fact a line.
 
-    ``brief``: only its name, for a production already shown in full ("(see above)").
+    ``brief``: only its name, for a production already shown in full ("(see above)"); ``note``:
+    why none of its inputs is shown, after its name.
     """
     from rich.text import Text
 
@@ -270,6 +285,8 @@ def _production_text(p: Production, verb: str, brief: bool = False) -> Text:
     text.append(p.name, style="bold magenta")
     if brief:
         return text.append(" (see above)", style="italic")
+    if note:
+        text.append(f" ({note})", style="italic yellow")
     text.append(f" · {p.status} · {p.site or 'site not recorded'} · ")
     text.append(_span(p.started_at, p.finished_at))
     code = (
@@ -303,6 +320,44 @@ def _summary(graph: ProvenanceGraph) -> tuple[str, Table]:
         counts = (str(row["datasets"]), human_bytes(row["bytes"]), str(row["available"]))
         table.add_row(kind, *counts, str(row["deleted"]))
     return f"{side}: {total} datasets, {size} (the root not counted)", table
+
+
+def inputs_notes(graph: ProvenanceGraph) -> dict[str, str]:
+    """Production name -> why none of its inputs is shown, for the lineage producers showing none.
+
+    A producer's inputs lie one production beyond its nearest shown output: past ``--depth`` when
+    that output is at the depth limit; else, in a truncated graph, possibly cut by
+    ``--max-nodes``; else the walk reached them all, so the production has no recorded input.
+    """
+    if graph.direction != "upstream":
+        return {}
+    with_inputs = {e.production for e in graph.edges}
+    nearest: dict[str, int] = {}  # production -> depth of its nearest shown output
+    for node in graph.nodes:
+        name = graph.generated_by.get(node.did)
+        if name in graph.productions and name not in with_inputs:
+            nearest[name] = min(node.depth, nearest.get(name, node.depth))
+    notes = {}
+    for name, depth in sorted(nearest.items()):
+        if graph.max_depth is not None and depth >= graph.max_depth:
+            notes[name] = f"inputs beyond --depth {graph.max_depth}"
+        elif graph.truncated:
+            notes[name] = f"inputs, if any, cut by --max-nodes {graph.max_nodes}"
+        else:
+            notes[name] = "no recorded input"
+    return notes
+
+
+def _generations(graph: ProvenanceGraph) -> list[tuple[str, str]]:
+    """(production, output DID) for every shown dataset whose producer is listed, sorted."""
+    pairs = {(e.production, e.child) for e in graph.edges}
+    shown = {n.did for n in graph.nodes}
+    pairs |= {
+        (name, did)
+        for did, name in graph.generated_by.items()
+        if did in shown and name in graph.productions
+    }
+    return sorted(pairs)
 
 
 def _kind(node: Node) -> str:
@@ -339,6 +394,11 @@ def _dataset_lines(node: Node) -> tuple[str, ...]:
 def _transformation_line(p: Production) -> str:
     t = p.transformation
     return f"{t.tag} {t.name} · {t.release or 'release not recorded'}"
+
+
+def _production_lines(p: Production, note: str | None) -> tuple[str, ...]:
+    """A production box: its name, its transformation, and why no input is shown (if none is)."""
+    return (p.name, _transformation_line(p), *((f"({note})",) if note else ()))
 
 
 def _dot_quote(text: str) -> str:

@@ -13,9 +13,15 @@ The mapping (``lc`` is our vocabulary, ``urn:lifecycle:vocab:``):
 - a **software release** is a ``prov:SoftwareAgent`` ``release:<release>``, one per release;
 - each production ``used`` its inputs with ``prov:role`` ``lc:input``, ``lc:calibration`` or
   ``lc:config``, ``wasAssociatedWith`` its release and transformation, and each output
-  ``wasGeneratedBy`` it and ``wasDerivedFrom`` each of its inputs through it;
+  ``wasGeneratedBy`` it and ``wasDerivedFrom`` each of its inputs through it. Every shown
+  dataset whose producer is listed (``graph.generated_by``) ``wasGeneratedBy`` it, also when
+  none of the producer's inputs is shown (at the depth limit, cut by the node cap, or a
+  production with no recorded input);
 - a deleted dataset stays, ``wasInvalidatedBy`` (``prov:type`` ``lc:Deletion``; a lost one
-  ``lc:Loss``), with its ``lc:state``.
+  ``lc:Loss``), with its ``lc:state``;
+- how the walk was limited is said on the **root** entity (PROV documents carry no attributes
+  of their own): ``lc:max_depth`` when a depth was given, and ``lc:truncated`` ``true`` with
+  ``lc:max_nodes`` when the node cap cut the graph. A complete walk adds neither.
 
 Missing values are left out. Two exports of the same graph are byte-identical: identifiers come
 from DIDs and names (see :func:`local_name`), records are added in sorted order grouped by record
@@ -65,11 +71,19 @@ def prov_document(graph: ProvenanceGraph) -> ProvDocument:
     lc, dataset, production = ns["lc"], ns["dataset"], ns["production"]
     plan, release = ns["transformation"], ns["release"]
     productions = sorted(graph.productions.values(), key=lambda p: p.name)
+    names = {p.name for p in productions}
     transformations = {p.transformation.tag: p.transformation for p in productions}
     releases = sorted({t.release for t in transformations.values() if t.release})
     nodes = sorted(graph.nodes, key=lambda n: n.did)
 
     for node in nodes:
+        walk: tuple[tuple[str, Any], ...] = ()
+        if node.did == graph.root:
+            walk = (
+                ("lc:max_depth", graph.max_depth),
+                ("lc:truncated", True if graph.truncated else None),
+                ("lc:max_nodes", graph.max_nodes if graph.truncated else None),
+            )
         doc.entity(
             dataset[local_name(node.did)],
             _present(
@@ -81,6 +95,7 @@ def prov_document(graph: ProvenanceGraph) -> ProvDocument:
                 ("lc:state", node.state),
                 ("lc:available", node.available),
                 ("lc:created_at", node.created_at),
+                *walk,
             ),
         )
     for tag, t in sorted(transformations.items()):
@@ -129,7 +144,12 @@ def prov_document(graph: ProvenanceGraph) -> ProvDocument:
             dataset[local_name(parent)],
             other_attributes=[("prov:role", lc[role])],
         )
-    for child, name in sorted({(e.child, e.production) for e in graph.edges}):
+    generations = {(e.child, e.production) for e in graph.edges}
+    shown = {n.did for n in nodes}
+    generations |= {
+        (did, name) for did, name in graph.generated_by.items() if did in shown and name in names
+    }
+    for child, name in sorted(generations):
         doc.wasGeneratedBy(dataset[local_name(child)], production[local_name(name)])
     for child, parent, name in sorted({(e.child, e.parent, e.production) for e in graph.edges}):
         doc.wasDerivedFrom(
