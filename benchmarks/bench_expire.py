@@ -32,7 +32,8 @@ from bench_provenance import _postgres
 NOW = "2026-11-25T00:00:00Z"
 
 
-def run_pair(label: str, url: str, apply: bool) -> list:
+def run_pair(label: str, url: str, apply: bool, our_url: str | None = None) -> list:
+    """Reference then lifecycle; with ``apply`` each needs its own copy (``our_url``)."""
     extra = ["--apply"] if apply else []
     reference, counts = measure_output(
         f"reference SQL, {label}",
@@ -40,8 +41,8 @@ def run_pair(label: str, url: str, apply: bool) -> list:
     )
     ours, doc = measure_output(
         f"lifecycle expire, {label}",
-        [str(BIN / "lifecycle"), "--db", url, "expire", "--policy", str(ROOT / "policies"),
-         "--now", NOW, *extra],
+        [str(BIN / "lifecycle"), "--db", our_url or url, "expire", "--policy",
+         str(ROOT / "policies"), "--now", NOW, *extra],
     )  # fmt: skip
     expected = json.loads(counts)["delete"]
     verb = "deleted" if apply else "would delete"
@@ -69,10 +70,8 @@ def main() -> None:
             for name in ("reference.db", "ours.db"):
                 shutil.copy(base, Path(tmp) / name)
                 copies.append(f"sqlite:///{Path(tmp) / name}")
-            reference = run_pair("apply, SQLite", copies[0], apply=True)[0]
-            ours = run_pair("apply, SQLite", copies[1], apply=True)[1]
             _report(n, runs)
-            _report(n, [reference, ours])
+            _report(n, run_pair("apply, SQLite", copies[0], apply=True, our_url=copies[1]))
             if args.postgres:
                 schema = f"lc_bench_{uuid.uuid4().hex[:12]}"
                 _postgres(args.postgres, f'CREATE SCHEMA "{schema}"')

@@ -128,3 +128,15 @@ class InvalidDatasetName(LifecycleError):
         self.name = name
         self.reason = reason
         self.others = others
+
+
+class PlanBlocked(LifecycleError):
+    """A reprocessing plan with blockers cannot be applied (exit 1, like a plan with blockers)."""
+
+    exit_code = 1
+
+    def __init__(self, plan_id: int, blockers: int) -> None:
+        super().__init__(
+            f"plan {plan_id} has {blockers} blocker{'s' if blockers != 1 else ''} "
+            f"(see 'lifecycle plan show {plan_id}'); plan again once they are resolved"
+        )

@@ -240,9 +240,7 @@ def _set_reasons(conn: Connection, reasons: dict[int, str]) -> None:
 
 
 def _planned_inputs_sql(conn: Connection) -> str | None:
-    """Datasets protected as inputs of saved, not yet applied reprocessing plans, if plans exist."""
-    if not sa.inspect(conn).has_table("plan_input"):
-        return None
+    """Datasets protected as inputs of saved, not yet applied reprocessing plans."""
     return (
         "SELECT pi.dataset_id FROM plan_input pi JOIN plan p ON p.id = pi.plan_id "
         "WHERE p.applied_at IS NULL"

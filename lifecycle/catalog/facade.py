@@ -27,7 +27,8 @@ if TYPE_CHECKING:
     from lifecycle.deletion import DeletionReport
     from lifecycle.exchange import ImportResult
     from lifecycle.expiry import ExpiryReport
-    from lifecycle.policy import PolicySet
+    from lifecycle.planning import ReprocessingPlan
+    from lifecycle.policy import PolicySet, Selector
     from lifecycle.provenance import WhatIf
     from lifecycle.provenance.graph import ProvenanceGraph
     from lifecycle.provenance.recipe import Recipe
@@ -280,6 +281,49 @@ class Catalog:
 
         with self.atomic("replicas mark-lost", reason) as (conn, change):
             return mark_lost(conn, change, did, endpoint)
+
+    # -- reprocessing plans -----------------------------------------------------------------
+    def plan_reprocess(
+        self,
+        selector: Selector,
+        chain: str,
+        conditions_tag: str | None = None,
+        name: str | None = None,
+        policies: PolicySet | None = None,
+        *,
+        save: bool = True,
+    ) -> ReprocessingPlan:
+        """Plan the reprocessing of the selected datasets with ``chain`` (and save it)."""
+        from lifecycle.planning import ChainLink, plan_reprocess, save_plan
+
+        links = ChainLink.parse_chain(chain)
+        if not save:
+            with self.read() as conn:
+                return plan_reprocess(conn, selector, links, conditions_tag, name, policies)
+        with self.atomic("plan reprocess") as (conn, change):
+            plan = plan_reprocess(conn, selector, links, conditions_tag, name, policies)
+            save_plan(conn, change, plan)
+            return plan
+
+    def plans(self) -> pd.DataFrame:
+        from lifecycle.planning import plans
+
+        with self.read() as conn:
+            return plans(conn)
+
+    def plan(self, plan_id: int) -> ReprocessingPlan:
+        from lifecycle.planning import load_plan
+
+        with self.read() as conn:
+            return load_plan(conn, plan_id)
+
+    def apply_plan(self, plan_id: int, now: datetime | None = None) -> dict[str, int]:
+        """Register the plan's productions, datasets and replicas (a simulated campaign)."""
+        from lifecycle.catalog.store import utcnow
+        from lifecycle.planning import apply_plan
+
+        with self.atomic(f"plan apply {plan_id}") as (conn, change):
+            return apply_plan(conn, change, plan_id, now or utcnow())
 
     def journal(
         self, limit: int | None = 50, since: datetime | None = None, did: str | None = None

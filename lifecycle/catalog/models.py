@@ -254,3 +254,77 @@ class AuditFinding(SQLModel, table=True):
     severity: str
     message: str = Field(sa_column=Column(Text, nullable=False))
     details: str = Field(sa_column=Column(Text, nullable=False))  # JSON
+
+
+class Plan(SQLModel, table=True):
+    """A saved reprocessing plan: what to rebuild from which inputs, with what software."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True)
+    created_at: datetime
+    actor: str
+    selection: str = Field(sa_column=Column(Text, nullable=False))  # JSON of the selector
+    chain: str  # transformation tags in order, comma-separated
+    conditions_tag: str | None = None
+    inputs: int
+    steps: int
+    events: int = Field(sa_column=_big(nullable=False))
+    cpu_hours: float
+    bytes_staged: int = Field(sa_column=_big(nullable=False))
+    bytes_written: int = Field(sa_column=_big(nullable=False))
+    blockers: int
+    applied_at: datetime | None = None
+    applied_by: str | None = None
+
+
+class PlanStep(SQLModel, table=True):
+    """One production of a plan; ``output_did`` is the dataset it will create."""
+
+    __tablename__ = "plan_step"
+
+    plan_id: int = Field(foreign_key="plan.id", primary_key=True)
+    seq: int = Field(primary_key=True)
+    production: str
+    transformation: str
+    conditions_tag: str | None = None
+    site: str | None = None
+    output_did: str
+    output_data_type: str
+    output_bytes: int = Field(sa_column=_big(nullable=False))
+    output_events: int | None = Field(default=None, sa_column=_big(nullable=True))
+    cpu_hours: float
+    placement: str = Field(sa_column=Column(Text, nullable=False))  # endpoints, comma-separated
+
+
+class PlanStepInput(SQLModel, table=True):
+    """An input of a plan step: an existing dataset or the output of an earlier step."""
+
+    __tablename__ = "plan_step_input"
+
+    plan_id: int = Field(foreign_key="plan.id", primary_key=True)
+    seq: int = Field(primary_key=True)
+    did: str = Field(primary_key=True)
+    role: str
+
+
+class PlanInput(SQLModel, table=True):
+    """An existing dataset a plan reads: protected from expiry until the plan is applied."""
+
+    __tablename__ = "plan_input"
+    __table_args__ = (Index("ix_plan_input_dataset", "dataset_id"),)
+
+    plan_id: int = Field(foreign_key="plan.id", primary_key=True)
+    dataset_id: int = Field(foreign_key="dataset.id", primary_key=True)
+
+
+class PlanNote(SQLModel, table=True):
+    """A blocker of a plan (it cannot be applied), a dataset it supersedes, or tape to stage."""
+
+    __tablename__ = "plan_note"
+
+    id: int | None = Field(default=None, primary_key=True)
+    plan_id: int = Field(foreign_key="plan.id", index=True)
+    kind: str  # blocker | supersedes | staging
+    subject: str  # a DID, a transformation tag, or an endpoint
+    detail: str = Field(sa_column=Column(Text, nullable=False))
+    bytes: int | None = Field(default=None, sa_column=_big(nullable=True))

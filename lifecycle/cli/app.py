@@ -69,6 +69,7 @@ def _register() -> None:
         generate,
         lineage,
         names,
+        planning,
         provenance,
     )
 
@@ -79,6 +80,7 @@ def _register() -> None:
     generate.register(app)
     lineage.register(app)
     names.register(app)
+    planning.register(app)
     provenance.register(app)
 
 

@@ -1,0 +1,256 @@
+"""Reprocessing plans on the chain of ``catalogs.chain``, extended with new software and a second
+disk endpoint; on both databases."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from catalogs import AOD2, CALIB, RAW1, RAW2, chain, write_catalog
+from conftest import snapshot
+from typer.testing import CliRunner
+
+from lifecycle.catalog import Catalog
+from lifecycle.cli.app import app
+from lifecycle.errors import PlanBlocked, UsageError
+from lifecycle.policy import Selector, load_policies
+
+runner = CliRunner()
+DIGEST = "sha256:" + "f" * 64
+POLICY = """
+[policy]
+name = "plans"
+
+[[rule]]
+name = "analysis-two-disk-sites"
+type = "replication"
+select = { kind = ["derived"], data_type = ["DAOD_*"] }
+copies = 2
+endpoints = "media=disk"
+distinct = "site"
+
+[[rule]]
+name = "derived-reproducible"
+type = "reproducibility"
+select = { kind = ["derived"] }
+"""
+NEW_AOD1 = "data18_13TeV:data18_13TeV.00357772.physics_Main.recon.AOD.r99999"
+NEW_LITE1 = "data18_13TeV:data18_13TeV.00357772.physics_Main.deriv.DAOD_PHYSLITE.r99999_p99998"
+
+
+def tables():
+    out = chain()
+    out["endpoints"].append(
+        {"name": "BNL-OSG2_DATADISK", "site": "BNL-OSG2", "media": "disk", "capacity_bytes": "",
+         "type": "DATADISK", "archival": "false"}
+    )  # fmt: skip
+    for tag, name, ratio, cpu in (("r99999", "Reco_tf", "0.5", "36"), ("p99998", "Deriv_tf",
+                                  "0.1", "3.6")):  # fmt: skip
+        out["transformations"].append(
+            {"tag": tag, "name": name, "release": "Athena,26.0.1",
+             "image": "registry.cern.ch/atlas/athena:26.0.1", "image_digest": DIGEST,
+             "cpu_seconds_per_event": cpu, "output_ratio": ratio}
+        )  # fmt: skip
+    out["transformations"].append(
+        {"tag": "p99997", "name": "Deriv_tf", "release": "Athena,26.0.1", "image_digest": ""}
+    )
+    return out
+
+
+def load(catalog: Catalog, tmp_path: Path, data=None) -> Catalog:
+    catalog.import_directory(write_catalog(tmp_path / "cat", data or tables()))
+    return catalog
+
+
+@pytest.fixture
+def policies(tmp_path):
+    path = tmp_path / "policies" / "plans.toml"
+    path.parent.mkdir()
+    path.write_text(POLICY)
+    return load_policies([path])
+
+
+RAW = Selector(kind=("raw",))
+CHAIN = "r99999,p99998:DAOD_PHYSLITE"
+
+
+def test_a_plan_names_outputs_the_atlas_way_and_costs_the_campaign(catalog, tmp_path, policies):
+    cat = load(catalog, tmp_path)
+    plan = cat.plan_reprocess(RAW, CHAIN, None, "campaign", policies, save=False)
+    assert plan.blockers.empty, plan.blockers
+    steps = plan.steps.set_index("output_did")
+    assert list(plan.steps["output_did"]) == [
+        NEW_AOD1,
+        NEW_LITE1,
+        "data18_13TeV:data18_13TeV.00357773.physics_Main.recon.AOD.r99999",
+        "data18_13TeV:data18_13TeV.00357773.physics_Main.deriv.DAOD_PHYSLITE.r99999_p99998",
+    ]
+    # RAW1: 2000 bytes, 1000 events; reco keeps half the bytes, derivation a tenth
+    assert steps.loc[NEW_AOD1, "output_bytes"] == 1000
+    assert steps.loc[NEW_LITE1, "output_bytes"] == 100
+    assert steps.loc[NEW_AOD1, "cpu_hours"] == pytest.approx(10.0)  # 1000 events x 36 s
+    assert steps.loc[NEW_LITE1, "cpu_hours"] == pytest.approx(1.0)
+    # the calibration and conditions of each input's latest production
+    first = plan.step_inputs[plan.step_inputs["seq"] == 1]
+    assert sorted(zip(first["did"], first["role"], strict=True)) == [
+        (CALIB, "calibration"),
+        (RAW1, "input"),
+    ]
+    second = plan.step_inputs[plan.step_inputs["seq"] == 2]
+    assert list(second["did"]) == [NEW_AOD1]
+    assert set(plan.steps["conditions_tag"]) == {"CONDBR2-BLKPA-RUN2-09"}
+    summary = plan.summary()
+    assert summary["events"] == 2000
+    assert summary["cpu_hours"] == pytest.approx(22.0)
+
+
+def test_tape_staging_is_summed_per_tape_endpoint(catalog, tmp_path, policies):
+    plan = load(catalog, tmp_path).plan_reprocess(RAW, CHAIN, None, "p", policies, save=False)
+    # no disk copy of either raw dataset: RAW1 is read from BNL's tape (first by name),
+    # RAW2 from CERN's
+    assert plan.staging.to_dict("records") == [
+        {"endpoint": "BNL-OSG2_DATATAPE", "site": "BNL-OSG2", "bytes": 2000},
+        {"endpoint": "CERN-PROD_DATATAPE", "site": "CERN-PROD", "bytes": 3000},
+    ]
+    assert plan.summary()["bytes_staged_by_site"] == {"BNL-OSG2": 2000, "CERN-PROD": 3000}
+
+
+def test_output_placement_obeys_distinct_site_rules(catalog, tmp_path, policies):
+    plan = load(catalog, tmp_path).plan_reprocess(RAW, CHAIN, None, "p", policies, save=False)
+    placement = dict(zip(plan.steps["output_did"], plan.steps["placement"], strict=True))
+    # AODs: no rule selects them, one disk copy at the site that runs the step
+    assert placement[NEW_AOD1] == "BNL-OSG2_DATADISK"
+    # PHYSLITE: two disk copies at distinct sites, the running site first
+    assert placement[NEW_LITE1] == "BNL-OSG2_DATADISK,CERN-PROD_DATADISK"
+    assert plan.summary()["bytes_written"] == 1000 + 2 * 100 + 1500 + 2 * 150
+
+
+def test_outputs_supersede_older_processings(catalog, tmp_path, policies):
+    plan = load(catalog, tmp_path).plan_reprocess(RAW, CHAIN, None, "p", policies, save=False)
+    assert plan.supersedes.to_dict("records") == [
+        {"did": AOD2, "by": "data18_13TeV:data18_13TeV.00357773.physics_Main.recon.AOD.r99999"}
+    ]  # AOD1 is deleted already: nothing to supersede
+
+
+@pytest.mark.parametrize(
+    ("change", "chain_text", "expected"),
+    [
+        (
+            lambda t: [r.update(state="lost") for r in t["replicas"] if r["did"] == RAW2],
+            CHAIN,
+            (RAW2, "no available replica to read"),
+        ),
+        (
+            lambda t: [r.update(state="lost") for r in t["replicas"] if r["did"] == CALIB],
+            CHAIN,
+            (CALIB, "calibration has no available replica"),
+        ),
+        (None, "r99999,p12345:DAOD_PHYS", ("p12345", "transformation unknown (import it first)")),
+        (None, "r99999,p99997:DAOD_PHYS", ("p99997", "transformation has no image digest")),
+        (None, "r13286", (AOD2, "output exists already (choose another tag chain)")),
+    ],
+)
+def test_blockers_are_listed(catalog, tmp_path, policies, change, chain_text, expected):
+    data = tables()
+    if change:
+        change(data)
+    cat = load(catalog, tmp_path, data)
+    plan = cat.plan_reprocess(RAW, chain_text, None, "blocked", policies)
+    assert expected in set(zip(plan.blockers["subject"], plan.blockers["detail"], strict=True))
+    with pytest.raises(PlanBlocked):
+        cat.apply_plan(plan.id)
+    assert cat.plan(plan.id).applied_at is None
+
+
+def test_conditions_tag_picks_the_calibration(catalog, tmp_path, policies):
+    cat = load(catalog, tmp_path)
+    plan = cat.plan_reprocess(RAW, CHAIN, "CONDBR2-BLKPA-RUN2-09", "c", policies, save=False)
+    assert plan.blockers.empty
+    assert set(plan.steps["conditions_tag"]) == {"CONDBR2-BLKPA-RUN2-09"}
+    missing = cat.plan_reprocess(RAW, CHAIN, "OFLCOND-NOTHING", "d", policies, save=False)
+    assert ("OFLCOND-NOTHING", "no calibration dataset for these conditions") in set(
+        zip(missing.blockers["subject"], missing.blockers["detail"], strict=True)
+    )
+
+
+def test_apply_registers_the_campaign_and_the_audit_is_clean(catalog, tmp_path, policies):
+    cat = load(catalog, tmp_path)
+    plan = cat.plan_reprocess(RAW, CHAIN, None, "campaign", policies)
+    assert cat.plans()["name"].tolist() == ["campaign"]
+    done = cat.apply_plan(plan.id, datetime(2026, 11, 25, tzinfo=UTC))
+    assert done == {"productions": 4, "datasets": 4, "replicas": 6}
+    assert cat.dataset(NEW_LITE1).dataset["kind"] == "derived"
+    assert sorted(cat.replicas(NEW_LITE1)["endpoint"]) == [
+        "BNL-OSG2_DATADISK", "CERN-PROD_DATADISK"
+    ]  # fmt: skip
+    graph = cat.lineage(NEW_LITE1)
+    assert {n.did for n in graph.nodes} == {NEW_LITE1, NEW_AOD1, RAW1, CALIB}
+    assert graph.productions["campaign/2"].transformation.tag == "p99998"
+    assert cat.recipe(NEW_LITE1).reproducible
+    report = cat.audit(policies, datetime(2026, 11, 25, tzinfo=UTC))
+    new = {NEW_AOD1, NEW_LITE1}
+    assert not new & set(report.findings["did"]), report.findings
+    assert cat.plan(plan.id).applied_at is not None
+    with pytest.raises(UsageError, match="applied already"):
+        cat.apply_plan(plan.id)
+    assert list(cat.journal(did=NEW_LITE1)["command"]) == [f"plan apply {plan.id}"]
+
+
+def test_inputs_of_saved_plans_are_protected_from_expiry(catalog, tmp_path, policies):
+    data = tables()
+    next(d for d in data["datasets"] if d["did"] == AOD2)["expires_at"] = "2020-01-01"
+    cat = load(catalog, tmp_path, data)
+    now = datetime(2026, 11, 25, tzinfo=UTC)
+    assert cat.expire(policies, now).decisions.set_index("did").loc[AOD2, "decision"] == "delete"
+    plan = cat.plan_reprocess(Selector(did=(AOD2,)), "p99998:DAOD_PHYSLITE", None, "rederive",
+                              policies)  # fmt: skip
+    assert plan.blockers.empty, plan.blockers
+    kept = cat.expire(policies, now).decisions.set_index("did")
+    assert kept.loc[AOD2, "decision"] == "keep"
+    assert kept.loc[AOD2, "reason"].startswith("planned:")
+    cat.apply_plan(plan.id)
+    assert cat.expire(policies, now).decisions.set_index("did").loc[AOD2, "decision"] == "delete"
+
+
+def test_plan_cli(catalog, tmp_path, policies):
+    cat = load(catalog, tmp_path)
+    policy_dir = str(tmp_path / "policies")
+
+    def cli(*args: str):
+        return runner.invoke(app, ["--db", cat.url, "plan", *args])
+
+    made = cli("reprocess", "--chain", CHAIN, "--name", "c1", "--policy", policy_dir)
+    assert made.exit_code == 0, made.output
+    assert made.stdout.startswith("plan 1: c1 [not applied]")
+    blocked = cli("reprocess", "--chain", "r13286", "--name", "c2", "--policy", policy_dir)
+    assert blocked.exit_code == 1
+    assert "output exists already" in blocked.stdout
+    assert cli("reprocess", "--chain", "r99999", "--name", "c1").exit_code == 2  # name taken
+    assert cli("reprocess", "--chain", "R99999").exit_code == 2
+    assert cli("reprocess", "--chain", "r99999", "--select", "colour=red").exit_code == 2
+    assert cli("reprocess", "--chain", "r99999", "--select", "did=nothing:*").exit_code == 2
+    listed = json.loads(cli("list", "-f", "json").stdout)
+    assert [(p["id"], p["name"], p["blockers"]) for p in listed] == [(1, "c1", 0), (2, "c2", 2)]
+    document = json.loads(cli("export", "1").stdout)
+    assert document["summary"]["steps"] == 4
+    assert document["steps"][1]["inputs"] == [{"did": NEW_AOD1, "role": "input"}]
+    assert document["steps"][1]["placement"] == ["BNL-OSG2_DATADISK", "CERN-PROD_DATADISK"]
+    parquet = runner.invoke(app, ["--db", cat.url, "plan", "export", "1", "-f", "parquet"])
+    assert parquet.exit_code == 0
+    import pandas as pd
+
+    steps = pd.read_parquet(io.BytesIO(parquet.stdout_bytes))
+    assert list(steps["output_did"])[:2] == [NEW_AOD1, NEW_LITE1]
+    assert list(steps["inputs"][1]) == [NEW_AOD1]
+    assert cli("show", "2").exit_code == 1
+    before = snapshot(cat)
+    preview = cli("apply", "1")
+    assert preview.exit_code == 0
+    assert "would register 4 productions, 4 datasets and 6 replicas" in preview.stdout
+    assert snapshot(cat) == before
+    assert cli("apply", "2", "--apply").exit_code == 1
+    assert cli("apply", "1", "--apply").exit_code == 0
+    assert cli("apply", "9", "--apply").exit_code == 2
