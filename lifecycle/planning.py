@@ -214,21 +214,18 @@ def _inputs(conn: Connection, selector: Selector) -> pd.DataFrame:
     where, params = selection(Rule(name="plan", type="plan", policy="", file="", select=selector))
     statement = sa.text(
         f"""
-        WITH chosen AS (
-            SELECT d.id, d.did, d.scope, d.kind, d.data_type, d.bytes, d.events
-            FROM dataset d WHERE {where} AND d.state <> 'deleted'
-        ),
-        ranked AS (
-            SELECT r.dataset_id, e.name AS endpoint, s.name AS site, e.media,
-                   ROW_NUMBER() OVER (PARTITION BY r.dataset_id
-                                      ORDER BY CASE WHEN e.media = 'disk' THEN 0 ELSE 1 END,
-                                               e.name) AS rank
-            FROM chosen c JOIN replica r ON r.dataset_id = c.id AND r.state = 'available'
-            JOIN endpoint e ON e.id = r.endpoint_id JOIN site s ON s.id = e.site_id
-        )
         SELECT c.id, c.did, c.scope, c.kind, c.data_type, c.bytes, c.events,
-               k.endpoint AS source_endpoint, k.site AS source_site, k.media AS source_media
-        FROM chosen c LEFT JOIN ranked k ON k.dataset_id = c.id AND k.rank = 1
+               e.name AS source_endpoint, s.name AS source_site, e.media AS source_media
+        FROM (
+            SELECT d.id, d.did, d.scope, d.kind, d.data_type, d.bytes, d.events,
+                   (SELECT r.endpoint_id FROM replica r JOIN endpoint e2 ON e2.id = r.endpoint_id
+                    WHERE r.dataset_id = d.id AND r.state = 'available'
+                    ORDER BY CASE WHEN e2.media = 'disk' THEN 0 ELSE 1 END, e2.name
+                    LIMIT 1) AS endpoint_id
+            FROM dataset d WHERE {where} AND d.state <> 'deleted'
+        ) c
+        LEFT JOIN endpoint e ON e.id = c.endpoint_id
+        LEFT JOIN site s ON s.id = e.site_id
         ORDER BY c.did
         """
     ).bindparams(
