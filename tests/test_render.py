@@ -17,7 +17,7 @@ from catalogs import AOD, CALIB, PHYS, RAW, mini, write_catalog
 from typer.testing import CliRunner
 
 from lifecycle.cli.app import app
-from lifecycle.cli.lineage import GraphFormat
+from lifecycle.cli.provenance import GraphFormat
 from lifecycle.errors import UsageError
 from lifecycle.provenance.graph import (
     Edge,
