@@ -37,6 +37,26 @@ def checks(now: datetime, sqlite: bool) -> dict[str, tuple[str, dict]]:
                 AND (d.state IN ('deleted', 'lost') OR NOT {AVAILABLE.format(d="d.id")})""",
             {"grace": ts(now - timedelta(days=1))},
         ),
+        "raw-reprocessable": (
+            f"""SELECT d.did FROM dataset d WHERE d.kind = 'raw' AND d.created_at <= :grace
+                AND (NOT {AVAILABLE.format(d="d.id")} OR EXISTS (
+                  SELECT 1 FROM production_input i
+                  JOIN production p ON p.id = i.production_id
+                  JOIN production_input c ON c.production_id = p.id AND c.role = 'calibration'
+                  WHERE i.dataset_id = d.id AND i.role = 'input' AND p.status <> 'failed'
+                    AND NOT {AVAILABLE.format(d="c.dataset_id")}
+                    AND NOT EXISTS (  -- a later production read it: p is not the latest
+                      SELECT 1 FROM production_input i2
+                      JOIN production p2 ON p2.id = i2.production_id
+                      WHERE i2.dataset_id = d.id AND i2.role = 'input'
+                        AND p2.status <> 'failed' AND p2.id <> p.id
+                        AND ((p2.started_at IS NOT NULL AND p.started_at IS NULL)
+                             OR p2.started_at > p.started_at
+                             OR ((p2.started_at = p.started_at
+                                  OR (p2.started_at IS NULL AND p.started_at IS NULL))
+                                 AND p2.name > p.name)))))""",
+            {"grace": ts(now - timedelta(days=1))},
+        ),
         "calibration-preserved": (
             f"""SELECT d.did FROM dataset d WHERE d.kind = 'calibration'
                 AND (d.state IN ('deleted', 'lost') OR NOT {AVAILABLE.format(d="d.id")})""",

@@ -12,7 +12,8 @@ free-form; a DID written ``scope:name`` keeps its own scope (``archive:mc20_13Te
 
 :func:`parse_name` parses one name; :func:`parse_names` parses a whole column at once (one RE2
 regex through pyarrow, with :func:`parse_name` only for the names that regex rejects, so both give
-the same answer by construction).
+the same answer by construction). :func:`name_metadata` gives the dataset metadata a name implies,
+which import fills in where a file leaves it empty.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ _NAME = (
     r"(?P<container>/)?"
 )
 _NAME_RE = re.compile(_NAME, re.ASCII)  # \d is ASCII only, as in RE2
+_WHOLE_NAME = f"^(?:{_NAME})$"  # the same for pyarrow's RE2, anchored
 _TAG_RE = re.compile(r"([a-z])(\d+)", re.ASCII)
 # Per-file parts that follow a dataset name in a file name: ._lb0154._SFO-1._0001.data,
 # ._000455.pool.root.1, and common file extensions.
@@ -242,9 +244,8 @@ def parse_names(names: Iterable[str] | pd.Series, *, explain: bool = True) -> pd
     import pyarrow.compute as pc
 
     series = names if isinstance(names, pd.Series) else pd.Series(list(names), dtype=object)
-    text = pa.chunked_array([pa.array(series.astype("string[pyarrow]").array)])
-    text = pc.utf8_trim_whitespace(text.combine_chunks())
-    matched = pc.extract_regex(text, f"^(?:{_NAME})$")
+    text = _arrow_text(series)
+    matched = pc.extract_regex(text, _WHOLE_NAME)
     valid = matched.is_valid()
 
     def group(name: str) -> pa.Array:
@@ -270,6 +271,15 @@ def parse_names(names: Iterable[str] | pd.Series, *, explain: bool = True) -> pd
     return pd.DataFrame(
         {name: _to_pandas(values, series.index) for name, values in columns.items()}
     )
+
+
+def _arrow_text(series: pd.Series):
+    """A column of names as one Arrow string array, surrounding whitespace trimmed."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    text = pa.chunked_array([pa.array(series.astype("string[pyarrow]").array)])
+    return pc.utf8_trim_whitespace(text.combine_chunks())
 
 
 def _rejected_columns(columns: dict, texts, rejected, explain: bool) -> dict:
@@ -346,12 +356,49 @@ def infer_data_types(dids: pd.Series) -> pd.Series:
     (``calib.data15_13TeV.00266904.LArPedestals.COND.v0001``) give their fifth dot-field when it
     looks like a data type, as imports always have.
     """
-    parsed = parse_names(dids, explain=False)
-    rejected = parsed["error"].notna()
-    types = parsed["data_type"]
+    return name_metadata(dids)["data_type"]
+
+
+# Dataset metadata keys a name that follows the nomenclature gives (see name_metadata).
+METADATA_KEYS = ("project", "run_number", "dsid", "stream", "prod_step")
+
+
+def name_metadata(dids: pd.Series) -> pd.DataFrame:
+    """The data type and the :data:`METADATA_KEYS` each name implies, one text column each.
+
+    A name that follows the nomenclature gives ``project``, ``stream`` (the physics stream of
+    data, the physics short of simulation) and ``prod_step``; its number is the ``run_number`` of
+    a data project (``dataNN_*``) and the ``dsid`` of any other (``mcNN_*``, ``validN``), written
+    as the integer without zero padding (``357772``), as metadata writes it; a period container
+    gives neither. Other names give no metadata, and ``data_type`` as :func:`infer_data_types`
+    says. The index is that of ``dids``.
+
+    Only the whole-name regex runs (no diagnosis of rejected names), so a million names take
+    about a second.
+    """
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    matched = pc.extract_regex(_arrow_text(dids), _WHOLE_NAME)  # null where rejected
+    fields = {f: pc.struct_field(matched, f) for f in ("project", "stream", "prod_step")}
+    number = pc.struct_field(matched, "number")
+    digits = pc.match_substring_regex(number, r"^\d+$")
+    number = pc.cast(pc.cast(pc.if_else(digits, number, None), pa.int64()), pa.string())
+    is_data = pc.starts_with(fields["project"], "data")
+    columns = {
+        "data_type": pc.struct_field(matched, "data_type"),
+        "project": fields["project"],
+        "run_number": pc.if_else(is_data, number, None),
+        "dsid": pc.if_else(is_data, None, number),
+        "stream": fields["stream"],
+        "prod_step": fields["prod_step"],
+    }
+    out = pd.DataFrame({k: _to_pandas(v, dids.index) for k, v in columns.items()})
+    rejected = pc.invert(matched.is_valid()).to_numpy(zero_copy_only=False)
     if rejected.any():
-        types = types.fillna(_fifth_field_types(dids[rejected]))
-    return types.astype("string[pyarrow]")
+        out["data_type"] = out["data_type"].fillna(_fifth_field_types(dids[rejected]))
+    return out
 
 
 def _fifth_field_types(dids: pd.Series) -> pd.Series:

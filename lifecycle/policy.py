@@ -7,7 +7,11 @@ Every rule has a ``name`` (unique across all loaded documents) and a ``type``:
   cloud) hold an available replica on endpoints matching ``endpoints`` (an endpoint expression);
 - ``lifetime``: datasets past ``lifetime`` since ``created_at`` (an explicit ``expires_at`` wins);
 - ``reproducibility``: datasets must be reproducible (see ``lifecycle.provenance``);
-- ``preservation``: datasets must keep an available replica and never be ``deleted`` or ``lost``.
+- ``preservation``: datasets must keep an available replica and never be ``deleted`` or ``lost``;
+- ``reprocessability``: datasets (raw, in practice) can be reprocessed now: an available replica,
+  and every ``calibration`` input of the latest production that read them (by ``started_at``,
+  failed productions aside) still available. No extra field; default severity ``error``, since
+  a raw dataset that cannot be reprocessed breaks the policy's central promise.
 
 Optional for every rule: ``description``, ``select`` (``kind``, ``data_type`` globs, ``scope``,
 ``did`` globs; all given must match; default every dataset), ``grace`` (datasets younger than this
@@ -28,7 +32,7 @@ from typing import Any
 from lifecycle.catalog.models import KINDS
 from lifecycle.errors import InvalidPolicy, UsageError
 
-RULE_TYPES = ("replication", "lifetime", "reproducibility", "preservation")
+RULE_TYPES = ("replication", "lifetime", "reproducibility", "preservation", "reprocessability")
 SEVERITIES = ("error", "warning", "info")
 DISTINCT_UNITS = ("endpoint", "site", "country", "cloud")
 SELECT_KEYS = ("kind", "data_type", "scope", "did")
@@ -38,6 +42,7 @@ _TYPE_FIELDS = {
     "lifetime": {"lifetime"},
     "reproducibility": set(),
     "preservation": set(),
+    "reprocessability": set(),
 }
 _REQUIRED = {"replication": ("copies",), "lifetime": ("lifetime",)}
 _DEFAULT_SEVERITY = {"lifetime": "info"}

@@ -117,7 +117,12 @@ def test_datasets_show(loaded):
     assert result.exit_code == 0, result.output
     shown = json.loads(result.stdout)
     assert shown["did"] == AOD
-    assert shown["metadata"] == {"run_number": "357772"}
+    assert shown["metadata"] == {  # run_number from the file, the rest from the name
+        "project": "data18_13TeV",
+        "prod_step": "merge",
+        "run_number": "357772",
+        "stream": "physics_Main",
+    }
     assert [r["endpoint"] for r in shown["replicas"]] == ["CERN-PROD_DATADISK"]
     producer = shown["producer"]
     assert producer["production"] == "task-00000001"

@@ -103,6 +103,103 @@ def test_reimport_changes_nothing(catalog, mini_dir):
     assert snapshot(catalog) == before  # no journal entry either
 
 
+# Names that follow the nomenclature and names that do not, with and without metadata of their own.
+NAMED = {
+    "data": "data17_13TeV:data17_13TeV.00336782.physics_Main.merge.AOD.r13286_p4910",
+    "mc": "mc20_13TeV:mc20_13TeV.410470.PhPy8EG_A14_ttbar_hdamp258p75_nonallhad.recon.AOD.e6337",
+    "period": "data15_13TeV:data15_13TeV.periodAllYear.physics_Main.PhysCont.DAOD_PHYS.grp15_v01",
+    "calib": "calib:calib.data15_13TeV.00266904.LArPedestals.COND.v0001",
+    "user": "user.jdoe:user.jdoe.data17_13TeV.00336782.ntuple.v1",
+}
+
+
+def named_datasets() -> list[dict[str, str]]:
+    rows = [
+        {"did": NAMED["data"], "kind": "derived", "project": "", "campaign": "", "stream": ""},
+        {"did": NAMED["mc"], "kind": "simulated", "project": "mc20", "campaign": "mc20e"},
+        {"did": NAMED["period"], "kind": "derived"},
+        {"did": NAMED["calib"], "kind": "calibration", "project": "data15_13TeV"},
+        {"did": NAMED["user"], "kind": "derived"},
+    ]
+    for row in rows:
+        row.update(bytes="1", files="1", created_at="2020-01-01T00:00:00Z")
+    return rows
+
+
+def test_names_fill_metadata_the_file_leaves_empty(catalog, tmp_path):
+    result = catalog.import_directory(
+        write_catalog(tmp_path / "named", {"datasets": named_datasets()})
+    )
+    assert result.added == {"datasets": 5}
+    metadata = {key: catalog.dataset(did).metadata for key, did in NAMED.items()}
+    assert metadata == {
+        "data": {
+            "project": "data17_13TeV", "run_number": "336782", "stream": "physics_Main",
+            "prod_step": "merge",
+        },
+        "mc": {  # the file's project and campaign win; the dataset number is a DSID
+            "project": "mc20", "campaign": "mc20e", "dsid": "410470",
+            "stream": "PhPy8EG_A14_ttbar_hdamp258p75_nonallhad", "prod_step": "recon",
+        },
+        "period": {  # a period container has no run number
+            "project": "data15_13TeV", "stream": "physics_Main", "prod_step": "PhysCont",
+        },
+        "calib": {"project": "data15_13TeV"},  # outside the nomenclature: only the file's
+        "user": {},
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_name_metadata_round_trips(catalog, tmp_path, fmt, new_catalog_url):
+    """The first export holds the filled metadata; importing it fills nothing else."""
+    directory = write_catalog(tmp_path / "named", {"datasets": named_datasets()})
+    catalog.import_directory(directory)
+    before = snapshot(catalog)
+    assert not catalog.import_directory(directory).changed
+    assert snapshot(catalog) == before  # no journal entry either
+    catalog.export_directory(tmp_path / "one", fmt)
+    again = Catalog(new_catalog_url())
+    again.import_directory(tmp_path / "one")
+    assert not again.import_directory(tmp_path / "one").changed
+    again.export_directory(tmp_path / "two", fmt)
+    again.close()
+    for name in TABLES:
+        assert (tmp_path / "one" / f"{name}.{fmt}").read_bytes() == (
+            tmp_path / "two" / f"{name}.{fmt}"
+        ).read_bytes(), name
+    exported = read_dir(tmp_path / "one")["datasets"].set_index("did")
+    extras = ["campaign", "dsid", "prod_step", "project", "run_number", "stream"]
+    assert list(exported.columns[8:]) == extras
+    # names outside the nomenclature keep their empty cells, in both exports
+    unnamed = exported.loc[[NAMED["calib"], NAMED["user"]], ["dsid", "run_number", "stream"]]
+    assert (unnamed.fillna("") == "").all().all()
+
+
+def test_reimport_over_datasets_without_name_metadata(catalog, mini_dir):
+    """A catalog imported before names filled metadata takes the same directory unchanged."""
+    import sqlalchemy as sa
+
+    catalog.import_directory(mini_dir)
+    with catalog.atomic("forget name metadata") as (conn, _):
+        conn.execute(sa.text("DELETE FROM dataset_metadata WHERE key <> 'run_number'"))
+    before = snapshot(catalog)
+    result = catalog.import_directory(mini_dir)
+    assert not result.changed
+    assert snapshot(catalog) == before
+    assert catalog.dataset(AOD).metadata == {"run_number": "357772"}
+
+
+def test_name_metadata_does_not_hide_a_difference(catalog, mini_dir, tmp_path):
+    """A key the catalog holds and the file leaves empty still differs, whatever the name says."""
+    tables = mini()
+    tables["datasets"][0]["stream"] = "physics_Late"
+    catalog.import_directory(write_catalog(tmp_path / "late", tables))
+    with pytest.raises(ImportRowError) as info:
+        catalog.import_directory(mini_dir)
+    assert (info.value.file, info.value.row, info.value.column) == ("datasets.csv", 2, "stream")
+    assert "the catalog has 'physics_Late', this row empty" in info.value.reason
+
+
 def test_import_is_journaled(catalog, mini_dir):
     catalog.import_directory(mini_dir)
     entry = catalog.journal().iloc[0]

@@ -14,8 +14,10 @@ from typer.testing import CliRunner
 from lifecycle.cli.app import app
 from lifecycle.nomenclature import (
     FIELDS,
+    METADATA_KEYS,
     Tag,
     infer_data_types,
+    name_metadata,
     normalize_did,
     parse_name,
     parse_names,
@@ -362,8 +364,54 @@ def test_cli_table_and_no_names():
     assert "no names given" in empty.stderr
 
 
-def test_import_fills_data_types_only(catalog, tmp_path):
-    """Import fills empty data types from names; the other fields are not stored as metadata."""
+def test_name_metadata():
+    dids = pd.Series(
+        [
+            f"data15_13TeV:{PHYSLITE}",
+            HITS_SUB,
+            "mc15_valid.00200010.overlay_streamsAll_2016_pp_1.skim.DRAW.r8381",
+            "data15_13TeV.periodAllYear.physics_Main.PhysCont.DAOD_PHYSLITE.grp15_v01_p6026",
+            "calib:calib.data15_13TeV.00266904.LArPedestals.COND.v0001",
+            "user.x.data15_13TeV.00266904.physics_Main.deriv.DAOD_PHYS.r1",
+            None,
+        ],
+        index=range(10, 17),
+    )
+    frame = name_metadata(dids)
+    assert list(frame.index) == list(range(10, 17))
+    assert list(frame.columns) == ["data_type", *METADATA_KEYS]
+    rows = [[None if pd.isna(v) else v for v in row] for row in frame.itertuples(index=False)]
+    assert rows == [
+        ["DAOD_PHYSLITE", "data15_13TeV", "266904", None, "physics_Main", "deriv"],
+        [
+            "HITS", "mc15_13TeV", None, "362002", "Sherpa_CT10_Znunu_Pt0_70_CVetoBVeto_fac025",
+            "simul",
+        ],
+        ["DRAW", "mc15_valid", None, "200010", "overlay_streamsAll_2016_pp_1", "skim"],
+        ["DAOD_PHYSLITE", "data15_13TeV", None, None, "physics_Main", "PhysCont"],  # a period
+        ["COND", None, None, None, None, None],  # not the nomenclature: the data type only
+        [None] * 6,
+        [None] * 6,
+    ]  # fmt: skip
+
+
+def test_name_metadata_agrees_with_parse_names():
+    names = pd.Series(_all_names())
+    implied = name_metadata(names)
+    parsed = parse_names(names, explain=False)
+    for field in ("project", "stream", "prod_step"):
+        pd.testing.assert_series_equal(implied[field], parsed[field], check_dtype=False)
+    number = parsed["number"].where(parsed["number"].str.isdigit().fillna(False))
+    expected = number.dropna().astype(int).astype(str)
+    got = implied["run_number"].fillna(implied["dsid"]).dropna()
+    assert got.to_dict() == expected.to_dict()
+    data = parsed["project"].str.startswith("data").fillna(False)
+    assert implied.loc[data, "dsid"].isna().all()
+    assert implied.loc[~data, "run_number"].isna().all()
+
+
+def test_import_fills_data_types_and_metadata(catalog, tmp_path):
+    """Import fills empty data types and name metadata from names; a file's value wins."""
     from catalogs import write_catalog
 
     log = "mc15_13TeV.362002.Sherpa_CT10_Znunu_Pt0_70_CVetoBVeto_fac025.simul.log.e4376_s3022"
@@ -372,6 +420,7 @@ def test_import_fills_data_types_only(catalog, tmp_path):
         {"did": PHYSLITE, "kind": "derived", "data_type": "", "project": "given"},
         {"did": "calib:calib.x.y.z.COND.v1", "kind": "calibration", "data_type": ""},
         {"did": f"{TTBAR}.recon.AOD.e6337_s3681", "kind": "simulated", "data_type": "ESD"},
+        {"did": "user.jdoe.data15_13TeV.00266904.ntuple.v1", "kind": "derived", "data_type": ""},
     ]
     for row in rows:
         row.update(bytes="1", files="1", created_at="2020-01-01")
@@ -381,5 +430,18 @@ def test_import_fills_data_types_only(catalog, tmp_path):
     assert datasets[f"data15_13TeV:{PHYSLITE}"] == "DAOD_PHYSLITE"
     assert datasets["calib:calib.x.y.z.COND.v1"] == "COND"
     assert datasets[f"mc20_13TeV:{TTBAR}.recon.AOD.e6337_s3681"] == "ESD"  # the file wins
-    assert catalog.dataset(log).metadata == {}
-    assert catalog.dataset(PHYSLITE).metadata == {"project": "given"}
+    assert catalog.dataset(log).metadata == {
+        "dsid": "362002",
+        "prod_step": "simul",
+        "project": "mc15_13TeV",
+        "stream": "Sherpa_CT10_Znunu_Pt0_70_CVetoBVeto_fac025",
+    }
+    assert catalog.dataset(PHYSLITE).metadata == {
+        "prod_step": "deriv",
+        "project": "given",  # the file wins here too
+        "run_number": "266904",
+        "stream": "physics_Main",
+    }
+    # names outside the nomenclature get no metadata
+    assert catalog.dataset("calib:calib.x.y.z.COND.v1").metadata == {}
+    assert catalog.dataset("user.jdoe.data15_13TeV.00266904.ntuple.v1").metadata == {}

@@ -172,8 +172,9 @@ def test_atlas_policy_loads_and_quotes_the_policy():
     )  # fmt: skip
     assert names["derived-reproducible"].select.kind == ("derived", "simulated")
     assert {r.type for r in policy.rules} == {
-        "replication", "preservation", "reproducibility", "lifetime"
+        "replication", "preservation", "reproducibility", "lifetime", "reprocessability"
     }  # fmt: skip
+    assert names["raw-reprocessable"].select.kind == ("raw",)
     if not SEED.exists():
         pytest.skip("the seed text is not next to this checkout")
     seed = " ".join(SEED.read_text().split())

@@ -297,9 +297,108 @@ def preservation(conn: Connection, rule: Rule, now: datetime, endpoint_ids=None)
     return findings
 
 
+# -- reprocessability --------------------------------------------------------------------------
+
+
+def reprocessability(conn: Connection, rule: Rule, now: datetime, endpoint_ids=None):
+    """Selected datasets that cannot be reprocessed now (meant for raw data).
+
+    A dataset can be reprocessed when it has an available replica and every ``calibration``
+    input of its latest production is available too. Its latest production is, among the
+    productions that read it with role ``input`` and did not fail, the one started last
+    (undated ones count as oldest; ties go to the greatest production name, the later task id).
+    A dataset never processed is judged on its replicas alone. One grouped pass ranks the
+    productions and finds the flagged datasets; the missing calibrations come along as extra
+    rows of the flagged ones only.
+    """
+    where, params = _judged(rule, now)
+    rows = _run(
+        conn,
+        f"""
+        WITH judged AS (
+            SELECT d.id, d.did FROM dataset d WHERE {where}
+        ),
+        ranked AS (
+            SELECT i.dataset_id, i.production_id, p.name,
+                   ROW_NUMBER() OVER (
+                       PARTITION BY i.dataset_id
+                       ORDER BY CASE WHEN p.started_at IS NULL THEN 1 ELSE 0 END,
+                                p.started_at DESC, p.name DESC
+                   ) AS recency
+            FROM judged j
+            JOIN production_input i ON i.dataset_id = j.id AND i.role = 'input'
+            JOIN production p ON p.id = i.production_id AND p.status <> 'failed'
+        ),
+        missing AS (
+            SELECT l.dataset_id, l.name AS production, c.dataset_id AS calibration_id
+            FROM ranked l
+            JOIN production_input c ON c.production_id = l.production_id
+                 AND c.role = 'calibration'
+            WHERE l.recency = 1 AND NOT EXISTS (
+                SELECT 1 FROM replica r WHERE r.dataset_id = c.dataset_id
+                AND r.state = 'available')
+        ),
+        flagged AS (
+            SELECT j.id, j.did FROM judged j
+            WHERE NOT EXISTS (SELECT 1 FROM replica r WHERE r.dataset_id = j.id
+                              AND r.state = 'available')
+               OR EXISTS (SELECT 1 FROM missing m WHERE m.dataset_id = j.id)
+        )
+        SELECT f.did,
+               (SELECT COUNT(*) FROM replica r WHERE r.dataset_id = f.id
+                  AND r.state = 'available') AS available,
+               (SELECT COUNT(*) FROM replica r WHERE r.dataset_id = f.id
+                  AND r.state = 'lost') AS lost,
+               (SELECT COUNT(*) FROM replica r WHERE r.dataset_id = f.id) AS replicas,
+               l.name AS production, c.did AS calibration
+        FROM flagged f
+        LEFT JOIN ranked l ON l.dataset_id = f.id AND l.recency = 1
+        LEFT JOIN missing m ON m.dataset_id = f.id
+        LEFT JOIN dataset c ON c.id = m.calibration_id
+        """,
+        params,
+    )
+    by_did: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        entry = by_did.setdefault(row["did"], {**row, "calibrations": []})
+        if row["calibration"] is not None:
+            entry["calibrations"].append(row["calibration"])
+    return [_reprocessability_finding(did, by_did[did]) for did in sorted(by_did)]
+
+
+def _reprocessability_finding(did: str, row: dict[str, Any]) -> Finding:
+    available, lost, replicas = (
+        int(row["available"] or 0),
+        int(row["lost"] or 0),
+        int(row["replicas"] or 0),
+    )
+    parts = []
+    if available == 0:
+        parts.append(
+            "no replica at all" if replicas == 0 else
+            f"no available replica ({replicas} recorded" + (f", {lost} lost)" if lost else ")")
+        )  # fmt: skip
+    calibrations = sorted(row["calibrations"])
+    if calibrations:
+        parts.append(
+            f"calibration {calibrations[0]} used by {row['production']} has no available replica"
+            if len(calibrations) == 1 else
+            f"calibrations {', '.join(calibrations)} used by {row['production']} have no "
+            "available replica"
+        )  # fmt: skip
+    details = {
+        "available_replicas": available,
+        "replicas": replicas,
+        "latest_production": row["production"],
+        "missing_calibrations": calibrations,
+    }
+    return did, "; ".join(parts), json.dumps(details, sort_keys=True)
+
+
 EVALUATORS: dict[str, Callable[..., SqlFindings | list[Finding]]] = {
     "replication": replication,
     "lifetime": lifetime,
     "reproducibility": reproducibility,
     "preservation": preservation,
+    "reprocessability": reprocessability,
 }

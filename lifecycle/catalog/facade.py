@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from lifecycle.provenance import WhatIf
     from lifecycle.provenance.graph import ProvenanceGraph
     from lifecycle.provenance.recipe import Recipe
+    from lifecycle.simulate import LossReport
 
 
 class Catalog:
@@ -345,3 +346,46 @@ class Catalog:
                 return suggest_parents(conn)
         with self.atomic("provenance suggest --apply", reason) as (conn, change):
             return record_suggestions(conn, change)
+
+    def tradeoff(
+        self,
+        storage_cost: float | None = None,
+        cpu_cost: float | None = None,
+        *,
+        tape_cost: float | None = None,
+        accesses_per_year: float | None = None,
+    ) -> pd.DataFrame:
+        """Per data type of derived data, a year of storage against regenerating it on demand.
+
+        Prices not given take the documented defaults of ``lifecycle.tradeoff.Costs``.
+        """
+        from lifecycle.tradeoff import tradeoff
+
+        with self.read() as conn:
+            return tradeoff(
+                conn,
+                storage_cost,
+                cpu_cost,
+                tape_cost=tape_cost,
+                accesses_per_year=accesses_per_year,
+            )
+
+    def simulate_loss(
+        self,
+        sites: tuple[str, ...] | list[str] = (),
+        endpoints: str | None = None,
+        countries: tuple[str, ...] | list[str] = (),
+        policies: PolicySet | None = None,
+        now: datetime | None = None,
+    ) -> LossReport:
+        """What losing the storage of ``sites``, ``endpoints`` (an endpoint expression) and
+        ``countries``, all together, would do; the catalog is not changed.
+
+        ``policies``: the replication rules whose new violations are reported (judged at
+        ``now``, by default the current time). See :mod:`lifecycle.simulate`.
+        """
+        from lifecycle.simulate import LossScenario, simulate_loss
+
+        scenario = LossScenario(tuple(sites), endpoints, tuple(countries))
+        with self.read() as conn:
+            return simulate_loss(conn, scenario, policies, now)

@@ -67,10 +67,11 @@ def _register() -> None:
         exchange,
         expiry,
         generate,
-        lineage,
         names,
         planning,
         provenance,
+        simulate,
+        tradeoff,
     )
 
     catalog.register(app)
@@ -78,10 +79,11 @@ def _register() -> None:
     expiry.register(app)
     exchange.register(app)
     generate.register(app)
-    lineage.register(app)
     names.register(app)
     planning.register(app)
     provenance.register(app)
+    simulate.register(app)
+    tradeoff.register(app)
 
 
 _register()

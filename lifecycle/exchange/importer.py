@@ -212,6 +212,12 @@ class _Import:
             both_na = (ours.isna() & theirs.isna()).to_numpy()
             equal = (ours == theirs).fillna(False).to_numpy(dtype=bool) if len(ours) else both_na
             differ = ~(equal | both_na)
+            if source.derived is not None and column in source.derived.columns:
+                # a value filled from the name is no content of the file: it stands for an
+                # empty cell, and the catalog may lack the key (imported before names filled it)
+                derived = source.derived[column].reindex(matched["_row"]).to_numpy(dtype=bool)
+                differ &= ~(derived & theirs.isna().to_numpy())
+                ours = ours.mask(derived)
             if differ.any():
                 pos = int(differ.nonzero()[0][0])
                 row = int(matched["_row"].iloc[pos])

@@ -8,7 +8,9 @@ line 1) and the 1-based record number in a Parquet file.
 
 A normalized frame has the spec's columns in the spec's order, then the extra columns sorted by
 name; text as strings, integers as ``Int64``, floats as ``float64``, timestamps as UTC; DIDs as
-``scope:name``; extra values as text, booleans spelled ``true`` / ``false``.
+``scope:name``; extra values as text, booleans spelled ``true`` / ``false``. A datasets frame also
+holds what the dataset names imply where the file leaves it empty: the data type, and the metadata
+of :data:`lifecycle.nomenclature.METADATA_KEYS` as extra columns.
 """
 
 from __future__ import annotations
@@ -29,12 +31,17 @@ HEADER = "header"
 
 @dataclass
 class Source:
-    """One table read from a file: ``frame.index`` holds the row numbers used in messages."""
+    """One table read from a file: ``frame.index`` holds the row numbers used in messages.
+
+    ``derived`` marks, per row number, the extra cells filled from the dataset name rather than
+    given by the file (one boolean column per filled key).
+    """
 
     table: Table
     path: Path
     frame: pd.DataFrame
     extras: list[str]
+    derived: pd.DataFrame | None = None
 
     @property
     def file(self) -> str:
@@ -441,21 +448,45 @@ def _extra_text(values: pd.Series) -> pd.Series:
 
 
 def _derive_dataset_columns(source: Source) -> None:
-    """Fill ``data_type`` from the dataset names where the file leaves it empty.
+    """Fill ``data_type`` and the name's metadata where the file leaves them empty.
 
-    Only the data type: the name's other fields (project, run number or DSID, stream) are not
-    written as dataset metadata, since ``names parse`` gives them from the DID at any time.
-    Filling only the empty cells of metadata columns a file has would break the round trip (an
-    exported metadata column is empty for datasets that have no such key, and importing the
-    export would fill them); filling them for every dataset would add several metadata rows per
-    dataset and make directories imported by earlier versions differ on re-import.
+    A file's value always wins, and a name that does not follow the nomenclature fills nothing
+    (but ``data_type``; see :func:`~lifecycle.nomenclature.name_metadata`). Filled cells are
+    ordinary extra columns from here on, so new datasets get them as metadata rows; exported,
+    they come back as the file's own values, equal to what the name gives, so a round trip and a
+    re-import change nothing. ``source.derived`` records which cells were filled: the importer
+    does not hold them against a catalog row that lacks the key (a dataset imported before
+    import filled metadata).
     """
-    from lifecycle.nomenclature import infer_data_types
+    import pandas as pd
+
+    from lifecycle.nomenclature import METADATA_KEYS, name_metadata
 
     frame = source.frame
-    missing = frame["data_type"].isna()
-    if missing.any():
-        frame.loc[missing, "data_type"] = infer_data_types(frame.loc[missing, "did"])
+    keys = ("data_type", *METADATA_KEYS)
+    empty = pd.DataFrame(
+        {k: frame[k].isna() if k in frame.columns else True for k in keys}, index=frame.index
+    )
+    wanted = empty.any(axis=1)
+    if not wanted.any():
+        return
+    implied = name_metadata(frame["did"] if wanted.all() else frame.loc[wanted, "did"])
+    if len(implied) < len(frame):
+        implied = implied.reindex(frame.index)
+    filled = {}
+    for key in keys:
+        fill = empty[key] & implied[key].notna()
+        if not fill.any():
+            continue
+        frame[key] = frame[key].fillna(implied[key]) if key in frame.columns else implied[key]
+        if key != "data_type":
+            filled[key] = fill
+    added = [k for k in filled if k not in source.extras]
+    if added:
+        source.extras = sorted(source.extras + added)
+        frame = frame[list(source.table.column_names) + source.extras]
+    source.frame = frame
+    source.derived = pd.DataFrame(filled) if filled else None
 
 
 def _drop_duplicate_keys(source: Source) -> None:

@@ -1,0 +1,583 @@
+"""What if storage burned down: the loss of sites, endpoints or countries, without changing the catalog.
+
+The lost storage is a set of endpoints (every endpoint of the ``sites``, of the sites in the
+``countries``, and those an endpoint expression selects); every replica on them is gone, all at
+once. The simulation answers, set-based over temporary tables:
+
+- **lost**: datasets that had an available replica and would have none left. Raw, calibration and
+  metadata are lost for good (nothing regenerates them); derived, simulated and outreach data are
+  **recoverable** when reproducible on the catalog as it would be after the loss (all the lost
+  storage taken together: an input that burned with its output does not count as available), else
+  lost for good, with the reproducibility service's reason.
+- **recoverable** datasets carry the size of their recipe (``steps``): the number of productions
+  to run again, counted exactly as :func:`lifecycle.provenance.recipe.recipe` would on the
+  catalog after the loss (from the dataset's own producer upstream through the inputs without an
+  available replica), for every recoverable dataset in one recursive query.
+- **violations**: the replication-rule findings the loss would create: datasets that satisfy a
+  loaded ``replication`` rule now and would not afterwards (judged as the audit judges them:
+  selection, grace at ``now``, deleted datasets skipped). Findings that exist already are not
+  listed: they are not the loss's doing.
+- **re-replication**: every dataset that loses a replica but keeps another available one needs
+  the lost copies made again: its bytes times the replicas lost, from a surviving replica (disk
+  before tape, then by endpoint name, so staging from tape is only proposed when it must be).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from operator import itemgetter
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+    from lifecycle.policy import PolicySet, Rule
+
+IRREPLACEABLE_KINDS = ("raw", "calibration", "metadata")  # nothing regenerates them
+RECOVERABLE_KINDS = ("derived", "simulated", "outreach")  # when reproducible after the loss
+
+SOURCES = "tmp_loss_source"  # endpoints ranked as re-replication sources
+TOUCHED = "tmp_loss_touched"  # datasets losing an available replica: id, lost, kept, source
+LOSING = "tmp_loss_losing"  # those keeping none
+NEED = "tmp_loss_need"  # (losing dataset, dataset its recipe needs)
+MISSING = "tmp_loss_missing"  # the needed datasets no production can make
+_TABLES = (SOURCES, TOUCHED, LOSING, NEED, MISSING)
+NOTHING_TO_LOSE = "nothing to lose: give --site, --endpoints or --country"
+
+
+@dataclass(frozen=True)
+class LossScenario:
+    """The storage to lose: every endpoint of ``sites``, of the sites in ``countries``, and the
+    endpoints the expression ``endpoints`` selects (all of them together)."""
+
+    sites: tuple[str, ...] = ()
+    endpoints: str | None = None
+    countries: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.sites or self.endpoints or self.countries)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "sites": list(self.sites),
+            "endpoints": self.endpoints,
+            "countries": list(self.countries),
+        }
+
+
+@dataclass
+class LossReport:
+    """What losing the storage of ``scenario`` would do; ``lost`` is lost for good."""
+
+    scenario: LossScenario
+    endpoints: list[str]  # the endpoints lost
+    lost: list[dict[str, Any]]  # did, kind, bytes, reason
+    recoverable: list[dict[str, Any]]  # did, kind, bytes, steps
+    violations: list[dict[str, Any]]  # rule, policy, severity, did, required, ..., message
+    re_replicate: list[dict[str, Any]]  # did, replicas, bytes, source, source_site, source_media
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def loses_data(self) -> bool:
+        """Whether anything would be lost for good (the CLI exits 1)."""
+        return bool(self.lost)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "lost": self.lost,
+            "recoverable": self.recoverable,
+            "violations": self.violations,
+            "re_replicate": self.re_replicate,
+            "summary": self.summary,
+        }
+
+
+def simulate_loss(
+    conn: Connection,
+    scenario: LossScenario,
+    policies: PolicySet | None = None,
+    now: datetime | None = None,
+) -> LossReport:
+    """Simulate losing the storage of ``scenario`` on ``conn``; only temporary tables are written.
+
+    ``policies``: the replication rules whose new violations are reported (None: none);
+    ``now``: the time rules are judged at (grace periods), by default the current time.
+    Raises :class:`~lifecycle.errors.UsageError` for an unknown site or country, an expression
+    that selects nothing (:class:`~lifecycle.errors.InvalidExpression`), or an empty scenario.
+    """
+    from lifecycle.catalog.store import utcnow
+    from lifecycle.provenance.reproducibility import WhatIf, what_if
+
+    endpoints = lost_endpoints(conn, scenario)
+    rules = [r for r in policies.rules if r.type == "replication"] if policies else []
+    with what_if(conn, WhatIf(endpoints=tuple(endpoints))) as gone:
+        assert gone is not None
+        try:
+            storage = _touched(conn, gone)
+            _losing(conn)
+            _recipes(conn, gone)
+            lost = _lost(conn)
+            recoverable, productions = _recoverable(conn)
+            violations = _violations(conn, policies, now or utcnow(), gone)
+            copies = _re_replication(conn)
+        finally:
+            for table in _TABLES:
+                conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
+    summary = _summary(scenario, endpoints, storage, lost, recoverable, productions, violations,
+                       copies, rules)  # fmt: skip
+    return LossReport(scenario, endpoints, lost, recoverable, violations, copies, summary)
+
+
+def lost_endpoints(conn: Connection, scenario: LossScenario) -> list[str]:
+    """The names of the endpoints ``scenario`` loses, sorted; unknown names are usage errors."""
+    from lifecycle.catalog.queries import endpoint_records
+    from lifecycle.errors import UsageError
+    from lifecycle.expressions import select
+
+    if not scenario:
+        raise UsageError(NOTHING_TO_LOSE)
+    records = endpoint_records(conn)
+    sites = {row[0]: row[1] for row in conn.exec_driver_sql("SELECT name, country FROM site")}
+    for name in scenario.sites:
+        if name not in sites:
+            raise UsageError(f"--site: unknown site {name!r} (see 'lifecycle sites list')")
+    countries = set(sites.values())
+    for country in scenario.countries:
+        if country not in countries:
+            known = ", ".join(sorted(countries)) or "none"
+            raise UsageError(
+                f"--country: no site in country {country!r} (countries are case-sensitive; "
+                f"known: {known})"
+            )
+    chosen = set(scenario.sites) | {s for s, c in sites.items() if c in scenario.countries}
+    names = {e["name"] for e in records if e["site"] in chosen}
+    if scenario.endpoints:
+        names |= set(select(scenario.endpoints, records))
+    if not names:
+        raise UsageError("the sites and countries given hold no endpoint: nothing to lose")
+    return sorted(names)
+
+
+def _touched(conn: Connection, gone: str) -> dict[str, int]:
+    """Datasets losing an available replica: how many they lose and keep, and the best source.
+
+    One grouped pass over their available replicas. ``source`` is the rank (in ``SOURCES``) of
+    the best surviving replica: disk before tape, then by endpoint name. Returns the replicas
+    and bytes lost.
+    """
+    postgres = conn.dialect.name == "postgresql"
+    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {SOURCES}")
+    conn.exec_driver_sql(
+        f"CREATE TEMPORARY TABLE {SOURCES} (id INTEGER PRIMARY KEY, rank INTEGER NOT NULL UNIQUE)"
+    )
+    conn.exec_driver_sql(
+        f"INSERT INTO {SOURCES} (id, rank) SELECT e.id, ROW_NUMBER() OVER "
+        "(ORDER BY CASE WHEN e.media = 'disk' THEN 0 ELSE 1 END, e.name) FROM endpoint e"
+    )
+    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {TOUCHED}")
+    conn.exec_driver_sql(
+        f"CREATE TEMPORARY TABLE {TOUCHED} (id INTEGER PRIMARY KEY, lost INTEGER NOT NULL, "
+        "kept INTEGER NOT NULL, source INTEGER)"
+    )
+    counts = """
+        SELECT r.dataset_id,
+               SUM(CASE WHEN g.id IS NULL THEN 0 ELSE 1 END),
+               SUM(CASE WHEN g.id IS NULL THEN 1 ELSE 0 END),
+               MIN(CASE WHEN g.id IS NULL THEN k.rank END)"""
+    if postgres:  # one hashed pass over every available replica
+        conn.exec_driver_sql(
+            f"""
+            INSERT INTO {TOUCHED} (id, lost, kept, source) {counts}
+            FROM replica r
+            JOIN {SOURCES} k ON k.id = r.endpoint_id
+            LEFT JOIN {gone} g ON g.id = r.id
+            WHERE r.state = 'available'
+            GROUP BY r.dataset_id
+            HAVING COUNT(g.id) > 0
+            """
+        )
+        conn.exec_driver_sql(f"ANALYZE {TOUCHED}")
+    else:  # SQLite: the datasets first, then their replicas by index
+        conn.exec_driver_sql(
+            f"""
+            INSERT INTO {TOUCHED} (id, lost, kept, source) {counts}
+            FROM (SELECT DISTINCT r0.dataset_id AS id FROM {gone} g0 CROSS JOIN replica r0
+                  WHERE r0.id = g0.id AND r0.state = 'available') x
+            CROSS JOIN replica r
+            CROSS JOIN {SOURCES} k
+            LEFT JOIN {gone} g ON g.id = r.id
+            WHERE r.dataset_id = x.id AND r.state = 'available' AND k.id = r.endpoint_id
+            GROUP BY r.dataset_id
+            """
+        )
+    replicas, size = conn.exec_driver_sql(
+        f"SELECT SUM(t.lost), SUM(t.lost * d.bytes) FROM {TOUCHED} t CROSS JOIN dataset d "
+        "WHERE d.id = t.id"
+    ).one()
+    return {"replicas": int(replicas or 0), "bytes": int(size or 0)}
+
+
+def _losing(conn: Connection) -> None:
+    """The datasets that would keep no available replica."""
+    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {LOSING}")
+    conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {LOSING} (id INTEGER PRIMARY KEY)")
+    conn.exec_driver_sql(f"INSERT INTO {LOSING} (id) SELECT t.id FROM {TOUCHED} t WHERE t.kept = 0")
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"ANALYZE {LOSING}")
+
+
+def _unavailable_after(dataset: str, gone: str, dialect: str) -> str:
+    """SQL: the dataset with id ``dataset`` would have no available replica after the loss.
+
+    On PostgreSQL the check carries ``OFFSET 0`` so that it stays a lookup per row: as a
+    semi-join the planner hashes every available replica of the catalog for each step of a walk.
+    """
+    fence = " OFFSET 0" if dialect == "postgresql" else ""
+    return (
+        f"NOT EXISTS (SELECT 1 FROM replica r WHERE r.dataset_id = {dataset} "
+        f"AND r.state = 'available' AND NOT EXISTS (SELECT 1 FROM {gone} g WHERE g.id = r.id)"
+        f"{fence})"
+    )
+
+
+_NO_RECIPE = (  # on production_output o, transformation t of a needed dataset
+    "o.production_id IS NULL OR t.release IS NULL OR t.release = '' "
+    "OR t.image_digest IS NULL OR t.image_digest = ''"
+)
+
+
+def _recipes(conn: Connection, gone: str) -> None:
+    """What the recipe of every losing dataset of a regenerable kind needs, in one walk.
+
+    ``NEED`` gets (dataset, needed dataset) pairs, exactly as a recipe walks
+    (:func:`lifecycle.provenance.recipe.recipe`): the dataset itself and, through each needed
+    dataset's producer, every input without an available replica after the loss. ``MISSING``
+    gets the needed datasets that cannot be made: no producer, or a transformation without a
+    release or image digest. A dataset is reproducible after the loss exactly when nothing it
+    needs is missing (DESIGN.md invariant 4, unrolled along the walk).
+    """
+    kinds = ", ".join(f"'{k}'" for k in RECOVERABLE_KINDS)
+    postgres = conn.dialect.name == "postgresql"
+    for table in (NEED, MISSING):
+        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
+        conn.exec_driver_sql(
+            f"CREATE TEMPORARY TABLE {table} (root INTEGER NOT NULL, id INTEGER NOT NULL, "
+            "PRIMARY KEY (root, id))"
+        )
+    unavailable = _unavailable_after("i.dataset_id", gone, conn.dialect.name)
+    if postgres:  # a lookup per walked dataset (else each step hashes every producer edge)
+        step = f"""
+            SELECT n.root, x.id
+            FROM need n CROSS JOIN LATERAL (
+                SELECT i.dataset_id AS id
+                FROM production_output o
+                JOIN production_input i ON i.production_id = o.production_id
+                WHERE o.dataset_id = n.id AND {unavailable}
+                OFFSET 0) x"""
+    else:
+        step = f"""
+            SELECT n.root, i.dataset_id
+            FROM need n
+            CROSS JOIN production_output o
+            CROSS JOIN production_input i
+            WHERE o.dataset_id = n.id AND i.production_id = o.production_id AND {unavailable}"""
+    conn.exec_driver_sql(
+        f"""
+        INSERT INTO {NEED} (root, id)
+        WITH RECURSIVE need(root, id) AS (
+            SELECT l.id, l.id FROM {LOSING} l CROSS JOIN dataset d
+            WHERE d.id = l.id AND d.kind IN ({kinds})
+            UNION
+            {step}
+        )
+        SELECT root, id FROM need
+        """
+    )
+    if postgres:
+        conn.exec_driver_sql(f"ANALYZE {NEED}")
+    conn.exec_driver_sql(
+        f"""
+        INSERT INTO {MISSING} (root, id)
+        SELECT n.root, n.id FROM {NEED} n
+        LEFT JOIN production_output o ON o.dataset_id = n.id
+        LEFT JOIN production p ON p.id = o.production_id
+        LEFT JOIN transformation t ON t.id = p.transformation_id
+        WHERE {_NO_RECIPE}
+        """
+    )
+    if postgres:
+        conn.exec_driver_sql(f"ANALYZE {MISSING}")
+
+
+def _lost(conn: Connection) -> list[dict[str, Any]]:
+    """The datasets lost for good, by DID, each with why nothing can bring it back."""
+    kinds = ", ".join(f"'{k}'" for k in RECOVERABLE_KINDS)
+    rows = conn.exec_driver_sql(
+        f"""
+        SELECT d.id, d.did, d.kind, d.bytes FROM {LOSING} l CROSS JOIN dataset d
+        WHERE d.id = l.id
+          AND (d.kind NOT IN ({kinds}) OR l.id IN (SELECT m.root FROM {MISSING} m))
+        """
+    ).all()
+    missing: dict[int, list[tuple]] = {}
+    for root, *row in conn.exec_driver_sql(
+        f"""
+        SELECT m.root, m.root = m.id, d.did, o.production_id IS NULL, t.tag, t.release,
+               t.image_digest
+        FROM {MISSING} m
+        CROSS JOIN dataset d
+        LEFT JOIN production_output o ON o.dataset_id = m.id
+        LEFT JOIN production p ON p.id = o.production_id
+        LEFT JOIN transformation t ON t.id = p.transformation_id
+        WHERE d.id = m.id
+        """
+    ):
+        missing.setdefault(root, []).append(tuple(row))
+    lost = [
+        {
+            "did": did,
+            "kind": kind,
+            "bytes": int(size),
+            "reason": _missing_reason(missing[dataset_id])
+            if dataset_id in missing
+            else f"no replica would remain and {kind} data cannot be regenerated",
+        }
+        for dataset_id, did, kind, size in rows
+    ]
+    lost.sort(key=lambda row: row["did"])
+    return lost
+
+
+def _missing_reason(missing: list[tuple]) -> str:
+    """Why a recipe cannot be run: the dataset's own problem first, else the first input's."""
+    missing = sorted(missing, key=lambda m: (not m[0], m[1]))
+    is_root, did, no_producer, tag, release, digest = missing[0]
+    if no_producer:
+        problem = "no producing production recorded"
+    elif not release:
+        problem = f"transformation {tag} records no software release"
+    else:
+        problem = f"transformation {tag} has no image digest"
+    reason = f"not reproducible after the loss: {problem}"
+    if not is_root:
+        reason = (
+            f"not reproducible after the loss: input {did} would have no available replica "
+            f"and cannot be regenerated ({problem})"
+        )
+    if len(missing) > 1:
+        reason += f"; {len(missing) - 1} more needed dataset(s) cannot be regenerated"
+    return reason
+
+
+def _recoverable(conn: Connection) -> tuple[list[dict[str, Any]], int]:
+    """The recoverable datasets with the size of their recipes, and the productions all need.
+
+    A recipe's steps are the distinct producers of what it needs. Upstream work shared by
+    several recipes counts in each; ``productions`` counts it once, for the whole campaign.
+    """
+    recoverable_roots = f"n.root NOT IN (SELECT m.root FROM {MISSING} m)"
+    rows = conn.exec_driver_sql(
+        f"""
+        SELECT d.did, d.kind, d.bytes, s.steps
+        FROM (SELECT n.root, COUNT(DISTINCT o.production_id) AS steps
+              FROM {NEED} n CROSS JOIN production_output o
+              WHERE o.dataset_id = n.id AND {recoverable_roots}
+              GROUP BY n.root) s
+        CROSS JOIN dataset d
+        WHERE d.id = s.root
+        """
+    ).all()
+    recoverable = [
+        {"did": did, "kind": kind, "bytes": int(size), "steps": int(steps)}
+        for did, kind, size, steps in rows
+    ]
+    recoverable.sort(key=lambda row: row["did"])
+    productions = conn.exec_driver_sql(
+        f"SELECT COUNT(DISTINCT o.production_id) FROM {NEED} n CROSS JOIN production_output o "
+        f"WHERE o.dataset_id = n.id AND {recoverable_roots}"
+    ).scalar_one()
+    return recoverable, int(productions or 0)
+
+
+_UNIT_COLUMN = {
+    "endpoint": "r.endpoint_id",
+    "site": "e.site_id",
+    "country": "s.country",
+    "cloud": "s.cloud",
+}
+
+
+def _violations(
+    conn: Connection, policies: PolicySet | None, now: datetime, gone: str
+) -> list[dict[str, Any]]:
+    """Replication findings the loss creates: satisfied now, broken afterwards (rule, then DID).
+
+    Only datasets losing an available replica can change, so each rule groups their available
+    replicas once, counting distinct units before and after the loss. Datasets are judged as
+    the audit judges them: the rule's selection, not within its grace period, not deleted.
+    """
+    from lifecycle.audit import endpoint_sets
+    from lifecycle.audit.rules import selection
+
+    out: list[dict[str, Any]] = []
+    rules = [r for r in policies.rules if r.type == "replication"] if policies else []
+    if not rules:
+        return out
+    endpoint_ids = endpoint_sets(conn, policies)
+    for rule in rules:
+        where, params = selection(rule)
+        if rule.grace is not None:
+            where += " AND d.created_at <= :grace_cutoff"
+            params["grace_cutoff"] = now - rule.grace
+        endpoint_filter = ""
+        if endpoint_ids[rule.name] is not None:
+            endpoint_filter = "AND r.endpoint_id IN :endpoint_ids"
+            params["endpoint_ids"] = endpoint_ids[rule.name]
+        params["copies"] = rule.copies
+        unit = _UNIT_COLUMN[rule.distinct]
+        joins = ""
+        if rule.distinct != "endpoint":
+            joins += " JOIN endpoint e ON e.id = r.endpoint_id"
+        if rule.distinct in ("country", "cloud"):
+            joins += " JOIN site s ON s.id = e.site_id"
+        rows = conn.execute(
+            _statement(
+                f"""
+                SELECT d.did, COUNT(DISTINCT {unit}) AS units_before,
+                       COUNT(DISTINCT CASE WHEN g.id IS NULL THEN {unit} END) AS units_after
+                FROM {TOUCHED} t
+                CROSS JOIN dataset d
+                CROSS JOIN replica r
+                {joins}
+                LEFT JOIN {gone} g ON g.id = r.id
+                WHERE d.id = t.id AND r.dataset_id = t.id AND r.state = 'available'
+                  {endpoint_filter} AND {where} AND d.state <> 'deleted'
+                GROUP BY d.id, d.did
+                HAVING COUNT(DISTINCT {unit}) >= :copies
+                   AND COUNT(DISTINCT CASE WHEN g.id IS NULL THEN {unit} END) < :copies
+                """,
+                params,
+            ),
+            params,
+        ).all()
+        matching = f" matching {rule.endpoints!r}" if rule.endpoints != "*" else ""
+        out.extend(
+            {
+                "rule": rule.name,
+                "policy": rule.policy,
+                "severity": rule.severity,
+                "did": did,
+                "required": rule.copies,
+                "distinct": rule.distinct,
+                "before": int(before),
+                "after": int(after),
+                "message": f"{before} -> {after} distinct {rule.distinct}s holding an available "
+                f"replica{matching}; needs {rule.copies}",
+            }
+            for did, before, after in sorted(rows, key=itemgetter(0))
+        )
+    return out
+
+
+def _statement(sql: str, params: dict[str, Any]) -> sa.TextClause:
+    """``sql`` with list parameters expanded and datetimes bound as the catalog stores them."""
+    from lifecycle.catalog.models import Dataset
+
+    statement = sa.text(sql)
+    for name, value in params.items():
+        if isinstance(value, list):
+            statement = statement.bindparams(sa.bindparam(name, expanding=True))
+        elif isinstance(value, datetime):
+            statement = statement.bindparams(
+                sa.bindparam(name, type_=Dataset.__table__.c.created_at.type)
+            )
+    return statement
+
+
+def _re_replication(conn: Connection) -> list[dict[str, Any]]:
+    """For each dataset keeping an available replica: the copies to make again and their source.
+
+    The source is the surviving available replica on disk if there is one, else on tape (it
+    needs staging), the first by endpoint name.
+    """
+    rows = conn.exec_driver_sql(
+        f"""
+        SELECT d.did, t.lost, t.lost * d.bytes, e.name, s.name, e.media
+        FROM {TOUCHED} t
+        CROSS JOIN dataset d
+        CROSS JOIN {SOURCES} k
+        CROSS JOIN endpoint e
+        CROSS JOIN site s
+        WHERE t.kept > 0 AND d.id = t.id AND k.rank = t.source AND e.id = k.id
+          AND s.id = e.site_id
+        """
+    ).all()
+    rows.sort(key=itemgetter(0))
+    return [
+        {
+            "did": did,
+            "replicas": int(replicas),
+            "bytes": int(size),
+            "source": source,
+            "source_site": site,
+            "source_media": media,
+        }
+        for did, replicas, size, source, site, media in rows
+    ]
+
+
+def _summary(
+    scenario: LossScenario,
+    endpoints: list[str],
+    storage: dict[str, int],
+    lost: list[dict[str, Any]],
+    recoverable: list[dict[str, Any]],
+    productions: int,
+    violations: list[dict[str, Any]],
+    copies: list[dict[str, Any]],
+    rules: list[Rule],
+) -> dict[str, Any]:
+    lost_by_kind: dict[str, dict[str, int]] = {}
+    for row in lost:
+        entry = lost_by_kind.setdefault(row["kind"], {"datasets": 0, "bytes": 0})
+        entry["datasets"] += 1
+        entry["bytes"] += row["bytes"]
+    by_rule = {rule.name: 0 for rule in rules}
+    for row in violations:
+        by_rule[row["rule"]] += 1
+    by_site: dict[str, dict[str, Any]] = {}
+    for row in copies:
+        entry = by_site.setdefault(
+            row["source_site"],
+            {"site": row["source_site"], "datasets": 0, "replicas": 0, "bytes": 0, "tape_bytes": 0},
+        )
+        entry["datasets"] += 1
+        entry["replicas"] += row["replicas"]
+        entry["bytes"] += row["bytes"]
+        if row["source_media"] == "tape":
+            entry["tape_bytes"] += row["bytes"]
+    return {
+        "scenario": scenario.as_dict(),
+        "endpoints": endpoints,
+        "replicas_lost": storage["replicas"],
+        "bytes_lost": storage["bytes"],
+        "datasets_losing_every_replica": len(lost) + len(recoverable),
+        "lost": len(lost),
+        "lost_bytes": sum(row["bytes"] for row in lost),
+        "lost_by_kind": dict(sorted(lost_by_kind.items())),
+        "recoverable": len(recoverable),
+        "recoverable_bytes": sum(row["bytes"] for row in recoverable),
+        "recipe_steps": sum(row["steps"] for row in recoverable),
+        "productions_to_rerun": productions,
+        "violations": len(violations),
+        "violations_by_rule": by_rule,
+        "re_replicate": {
+            "datasets": len(copies),
+            "replicas": sum(row["replicas"] for row in copies),
+            "bytes": sum(row["bytes"] for row in copies),
+            "by_source_site": sorted(by_site.values(), key=lambda e: (-e["bytes"], e["site"])),
+        },
+    }
