@@ -105,8 +105,9 @@ def main() -> None:
             ).scalar()
         losing = run(
             "SELECT d.id, d.did, d.kind, d.bytes FROM ref_touched t JOIN dataset d ON d.id = t.id "
-            "WHERE t.kept = 0 ORDER BY d.did"
+            "WHERE t.kept = 0"
         ).all()
+        losing.sort(key=lambda row: row[1])
         lost = [
             {"did": did, "kind": kind, "bytes": size,
              "reason": "not reproducible" if kind in ("derived", "simulated", "outreach")
@@ -131,7 +132,6 @@ def main() -> None:
                 GROUP BY d.id, d.did
                 HAVING COUNT(DISTINCT e.site_id) >= 2
                    AND COUNT(DISTINCT CASE WHEN g.id IS NULL THEN e.site_id END) < 2
-                ORDER BY d.did
                 """
             ),
             {"cutoff": cutoff},
@@ -142,15 +142,17 @@ def main() -> None:
             FROM (SELECT t.id, t.lost, r.endpoint_id,
                          ROW_NUMBER() OVER (PARTITION BY t.id ORDER BY
                              CASE WHEN e.media = 'disk' THEN 0 ELSE 1 END, e.name) AS n
-                  FROM ref_touched t JOIN replica r ON r.dataset_id = t.id
+                  FROM ref_touched t CROSS JOIN replica r  -- SQLite: the few datasets first
                   JOIN endpoint e ON e.id = r.endpoint_id
-                  WHERE t.kept > 0 AND r.state = 'available'
-                    AND r.id NOT IN (SELECT id FROM ref_gone)) x
+                  WHERE r.dataset_id = t.id AND t.kept > 0 AND r.state = 'available'
+                    AND NOT EXISTS (SELECT 1 FROM ref_gone g WHERE g.id = r.id)) x
             JOIN dataset d ON d.id = x.id
             JOIN endpoint e ON e.id = x.endpoint_id JOIN site s ON s.id = e.site_id
-            WHERE x.n = 1 ORDER BY d.did
+            WHERE x.n = 1
             """
         ).all()
+        violations.sort(key=lambda row: row[0])
+        copies.sort(key=lambda row: row[0])
     engine.dispose()
     by_site: dict[str, list[int]] = {}
     for _, replicas, size, _, source_site, _ in copies:
@@ -186,8 +188,7 @@ def main() -> None:
             },
         },
     }
-    json.dump(document, sys.stdout)
-    sys.stdout.write("\n")
+    sys.stdout.write(json.dumps(document) + "\n")  # dumps: the C encoder (dump is pure Python)
 
 
 if __name__ == "__main__":

@@ -83,12 +83,16 @@ def delete_replica(
     report = DeletionReport(
         replica["did"], endpoint, replica["state"], int(replica["bytes"]), forced=force
     )
-    others = _other_available(conn, replica)
-    if replica["kind"] in PRESERVED_KINDS and replica["state"] == "available" and not others:
+    # a copy that is only copying or unavailable (a site briefly down) still holds the data:
+    # the last such copy of raw, calibration or metadata is never deleted either
+    last_available = replica["state"] == "available" and not _other_available(conn, replica)
+    last_live = replica["state"] in LIVE_STATES and not _other_live(conn, replica)
+    if replica["kind"] in PRESERVED_KINDS and (last_available or last_live):
         report.refusals.append(
             Refusal(
                 "last-copy",
-                f"the last available replica of {replica['kind']} data is never deleted",
+                f"the last {'available' if last_available else 'remaining'} replica of "
+                f"{replica['kind']} data is never deleted",
                 overridable=False,
             )
         )
@@ -155,6 +159,19 @@ def _other_available(conn: Connection, replica: dict[str, Any]) -> int:
             sa.text(
                 "SELECT COUNT(*) FROM replica WHERE dataset_id = :d AND id <> :r "
                 "AND state = 'available'"
+            ),
+            {"d": replica["dataset_id"], "r": replica["id"]},
+        ).scalar()
+    )
+
+
+def _other_live(conn: Connection, replica: dict[str, Any]) -> int:
+    live = ", ".join(f"'{s}'" for s in LIVE_STATES)
+    return int(
+        conn.execute(
+            sa.text(
+                f"SELECT COUNT(*) FROM replica WHERE dataset_id = :d AND id <> :r "
+                f"AND state IN ({live})"
             ),
             {"d": replica["dataset_id"], "r": replica["id"]},
         ).scalar()

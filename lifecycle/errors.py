@@ -135,8 +135,15 @@ class PlanBlocked(LifecycleError):
 
     exit_code = 1
 
-    def __init__(self, plan_id: int, blockers: int) -> None:
-        super().__init__(
-            f"plan {plan_id} has {blockers} blocker{'s' if blockers != 1 else ''} "
-            f"(see 'lifecycle plan show {plan_id}'); plan again once they are resolved"
-        )
+    def __init__(self, plan_id: int, blockers: int, first: str | None = None) -> None:
+        what = f"{blockers} blocker{'s' if blockers != 1 else ''}"
+        if first:  # found when applying: the catalog changed since the plan was saved
+            super().__init__(
+                f"plan {plan_id} has {what} now ({first}); the catalog changed since it was "
+                "saved: plan again"
+            )
+        else:
+            super().__init__(
+                f"plan {plan_id} has {what} (see 'lifecycle plan show {plan_id}'); plan again "
+                "once they are resolved"
+            )

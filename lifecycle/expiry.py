@@ -240,10 +240,11 @@ def _set_reasons(conn: Connection, reasons: dict[int, str]) -> None:
 
 
 def _planned_inputs_sql(conn: Connection) -> str | None:
-    """Datasets protected as inputs of saved, not yet applied reprocessing plans."""
+    """Datasets protected as inputs of saved reprocessing plans that can still be applied (not
+    applied yet, no blockers: a blocked plan can never run, so it protects nothing)."""
     return (
         "SELECT pi.dataset_id FROM plan_input pi JOIN plan p ON p.id = pi.plan_id "
-        "WHERE p.applied_at IS NULL"
+        "WHERE p.applied_at IS NULL AND p.blockers = 0"
     )
 
 

@@ -278,8 +278,10 @@ def _arrow_text(series: pd.Series):
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    text = pa.chunked_array([pa.array(series.astype("string[pyarrow]").array)])
-    return pc.utf8_trim_whitespace(text.combine_chunks())
+    text = pa.array(series.astype("string[pyarrow]").array)
+    if isinstance(text, pa.ChunkedArray):  # (wrapping it in pa.chunked_array converts per value)
+        text = text.combine_chunks()
+    return pc.utf8_trim_whitespace(text)
 
 
 def _rejected_columns(columns: dict, texts, rejected, explain: bool) -> dict:
@@ -373,26 +375,25 @@ def name_metadata(dids: pd.Series) -> pd.DataFrame:
     gives neither. Other names give no metadata, and ``data_type`` as :func:`infer_data_types`
     says. The index is that of ``dids``.
 
-    Only the whole-name regex runs (no diagnosis of rejected names), so a million names take
-    about a second.
+    Only the whole-name regex runs, without the diagnosis of rejected names.
     """
     import pandas as pd
     import pyarrow as pa
     import pyarrow.compute as pc
 
     matched = pc.extract_regex(_arrow_text(dids), _WHOLE_NAME)  # null where rejected
-    fields = {f: pc.struct_field(matched, f) for f in ("project", "stream", "prod_step")}
+    project = pc.struct_field(matched, "project")
     number = pc.struct_field(matched, "number")
-    digits = pc.match_substring_regex(number, r"^\d+$")
+    digits = pc.match_substring_regex(number, r"^\d+$")  # not a period
     number = pc.cast(pc.cast(pc.if_else(digits, number, None), pa.int64()), pa.string())
-    is_data = pc.starts_with(fields["project"], "data")
+    is_data = pc.starts_with(project, "data")
     columns = {
         "data_type": pc.struct_field(matched, "data_type"),
-        "project": fields["project"],
+        "project": project,
         "run_number": pc.if_else(is_data, number, None),
         "dsid": pc.if_else(is_data, None, number),
-        "stream": fields["stream"],
-        "prod_step": fields["prod_step"],
+        "stream": pc.struct_field(matched, "stream"),
+        "prod_step": pc.struct_field(matched, "prod_step"),
     }
     out = pd.DataFrame({k: _to_pandas(v, dids.index) for k, v in columns.items()})
     rejected = pc.invert(matched.is_valid()).to_numpy(zero_copy_only=False)

@@ -30,6 +30,11 @@ def pin(
 
     if not reason or not reason.strip():
         raise UsageError("--reason: say why the dataset is pinned")
+    if until is not None:
+        from lifecycle.catalog.store import utcnow
+
+        if until <= utcnow():
+            raise UsageError(f"--until: {_iso(until)} is in the past; a pin must end later")
     ident = dataset_id(conn, did)
     table = Pin.__table__
     existing = conn.execute(

@@ -99,7 +99,11 @@ class ReprocessingPlan:
     notes: list[str] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
-        placed = self.steps["placement"].str.count(",") + 1 if len(self.steps) else None
+        placed = (
+            self.steps["placement"].map(lambda p: len([e for e in p.split(",") if e]))
+            if len(self.steps)
+            else None
+        )
         return {
             "inputs": int(len(self.inputs)),
             "steps": int(len(self.steps)),
@@ -317,20 +321,7 @@ def _calibration(
     from lifecycle.provenance.reproducibility import available
 
     if conditions_tag:
-        row = conn.execute(
-            sa.text(
-                f"""
-                SELECT d.did, {available("d.id")} AS ok FROM dataset d
-                WHERE d.kind = 'calibration' AND d.name LIKE :pattern ESCAPE '\\'
-                ORDER BY d.did DESC LIMIT 1
-                """
-            ),
-            {
-                "pattern": "%"
-                + conditions_tag.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-                + "%"
-            },  # fmt: skip
-        ).first()
+        row = _calibration_for(conn, conditions_tag)
         if row is None:
             blockers.append((conditions_tag, "no calibration dataset for these conditions"))
         elif not row[1]:
@@ -377,6 +368,32 @@ def _calibration(
     ]
 
 
+def _calibration_for(conn: Connection, tag: str) -> tuple[str, bool] | None:
+    """The latest calibration dataset whose name has ``tag`` as a whole dot-separated field
+    (``calib.CONDBR2-BLKPA-RUN2-09.v02``), versions compared as numbers; with availability."""
+    import re
+
+    from lifecycle.provenance.reproducibility import available
+
+    escaped = tag.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    rows = conn.execute(
+        sa.text(
+            f"SELECT d.did, d.name, {available('d.id')} AS ok FROM dataset d "
+            "WHERE d.kind = 'calibration' AND (d.name LIKE :inner ESCAPE '\\' "
+            "OR d.name LIKE :last ESCAPE '\\')"
+        ),
+        {"inner": f"%.{escaped}.%", "last": f"%.{escaped}"},
+    ).all()
+    if not rows:
+        return None
+
+    def version(name: str) -> tuple:
+        return tuple(int(n) for n in re.findall(r"\d+", name.rsplit(".", 1)[-1]))
+
+    did, _, ok = max(rows, key=lambda r: (version(r[1]), r[1]))
+    return did, bool(ok)
+
+
 def _ids(inputs: pd.DataFrame) -> str:
     """Integer ids inlined into SQL (they come from the database, never from users)."""
     return ", ".join(str(int(i)) for i in inputs["id"]) or "NULL"
@@ -411,13 +428,15 @@ def _steps(
     previous = base["did"]
     size = base["bytes"].astype("float64")
     events = base["events"]
-    tags: list[str] = []
+    # the new tags extend the input's own chain (an AOD r13286 re-derived with p99999 gives
+    # ..._r13286_p99999); raw data has none
+    chain_so_far = parsed["tag_chain"].fillna("").astype(object)
     for position, link in enumerate(chain):
         t = transformations[link.tag]
-        tags.append(link.tag)
+        chain_so_far = chain_so_far.map(lambda c, tag=link.tag: f"{c}_{tag}" if c else tag)
         data_type = t.get("data_type") or "UNKNOWN"
         step = t.get("prod_step") or STEP_OF_LETTER.get(link.tag[0], "reproc")
-        output = prefix + f".{step}.{data_type}." + "_".join(tags)
+        output = prefix + f".{step}.{data_type}." + chain_so_far
         size = size * float(t.get("output_ratio") or 1.0)
         cpu = events.astype("float64").fillna(0) * float(t.get("cpu_seconds_per_event") or 0)
         cpu = (cpu / 3600).round(3)
@@ -461,9 +480,11 @@ def _steps(
 
 
 def _check_outputs_new(conn: Connection, steps: pd.DataFrame, blockers) -> None:
-    """An output that exists already would be overwritten: a blocker."""
+    """An output that exists already, or that two steps would make, is a blocker."""
     if steps.empty:
         return
+    twice = steps.loc[steps["output_did"].duplicated(), "output_did"].unique()
+    blockers += [(did, "two steps of the plan would make this output") for did in twice]
     outputs = list(steps["output_did"].unique())
     for i in range(0, len(outputs), 500):
         for (did,) in conn.execute(
@@ -494,9 +515,14 @@ def _placement(conn: Connection, steps: pd.DataFrame, policies: PolicySet | None
     for site, data_type in (
         steps[["site", "output_data_type"]].drop_duplicates().itertuples(index=False)
     ):
-        chosen = [e["name"] for e in endpoints if e.get("site") == site and e["media"] == "disk"][
-            :1
-        ]
+        disks = [e for e in endpoints if e["media"] == "disk"
+                 and e.get("site_status", "active") == "active"]  # fmt: skip
+        # a disk at the running site, else the nearest-tier active disk (the output must land)
+        local = [e["name"] for e in disks if e.get("site") == site]
+        chosen = (
+            local[:1]
+            or [e["name"] for e in sorted(disks, key=lambda e: (e.get("tier", 9), e["name"]))][:1]
+        )
         for rule in rules:
             if not _rule_selects(rule, data_type):
                 continue
@@ -603,15 +629,22 @@ def save_plan(conn: Connection, change: Change, plan: ReprocessingPlan) -> int:
     step_inputs = plan.step_inputs.copy()
     step_inputs.insert(0, "plan_id", plan_id)
     insert_frame(conn, "plan_step_input", step_inputs.drop_duplicates(["seq", "did"]))
-    read = pd.concat(
-        [plan.inputs["did"], plan.inputs.get("calibration", pd.Series(dtype="object"))]
-    ).dropna()
-    conn.execute(
-        sa.text(
-            "INSERT INTO plan_input (plan_id, dataset_id) SELECT DISTINCT :plan, id FROM dataset "
-            "WHERE did IN :dids"
-        ).bindparams(sa.bindparam("dids", expanding=True)),
-        {"plan": plan_id, "dids": sorted(set(read))},
+    read = set(plan.inputs["id"].astype("int64"))
+    calibrations = sorted(set(plan.inputs.get("calibration", pd.Series(dtype="object")).dropna()))
+    if calibrations:
+        read |= {
+            int(i)
+            for (i,) in conn.execute(
+                sa.text("SELECT id FROM dataset WHERE did IN :dids").bindparams(
+                    sa.bindparam("dids", expanding=True)
+                ),
+                {"dids": calibrations},
+            )
+        }
+    insert_frame(
+        conn,
+        "plan_input",
+        pd.DataFrame({"plan_id": plan_id, "dataset_id": sorted(read)}, dtype="int64"),
     )
     notes = pd.concat(
         [
@@ -719,6 +752,9 @@ def apply_plan(conn: Connection, change: Change, plan_id: int, now: datetime) ->
         raise UsageError(f"plan {plan_id} was applied already, on {plan.applied_at:%Y-%m-%d}")
     if len(plan.blockers):
         raise PlanBlocked(plan_id, len(plan.blockers))
+    changed = _blockers_now(conn, plan)
+    if changed:
+        raise PlanBlocked(plan_id, len(changed), changed[0])
     steps = plan.steps
     max_dataset = conn.exec_driver_sql("SELECT COALESCE(MAX(id), 0) FROM dataset").scalar()
     max_production = conn.exec_driver_sql("SELECT COALESCE(MAX(id), 0) FROM production").scalar()
@@ -842,6 +878,53 @@ def apply_plan(conn: Connection, change: Change, plan_id: int, now: datetime) ->
         f"AND id <= {int(max_dataset + len(steps))}"
     )
     return {"productions": len(steps), "datasets": len(steps), "replicas": len(placed)}
+
+
+def _blockers_now(conn: Connection, plan: ReprocessingPlan) -> list[str]:
+    """What changed since the plan was saved and now blocks it: an existing input without an
+    available replica (or gone), an output that now exists."""
+    from lifecycle.provenance.reproducibility import available
+
+    made = set(plan.steps["output_did"])
+    needed = sorted(set(plan.step_inputs["did"]) - made)
+    problems = []
+    for i in range(0, len(needed), 500):
+        part = needed[i : i + 500]
+        ok = {
+            did
+            for did, is_available in conn.execute(
+                sa.text(
+                    f"SELECT d.did, {available('d.id')} FROM dataset d WHERE d.did IN :d"
+                ).bindparams(sa.bindparam("d", expanding=True)),
+                {"d": part},
+            )
+            if is_available
+        }
+        problems += [f"{did} has no available replica any more" for did in part if did not in ok]
+    outputs = sorted(made)
+    for i in range(0, len(outputs), 500):
+        problems += [
+            f"{did} exists now"
+            for (did,) in conn.execute(
+                sa.text("SELECT did FROM dataset WHERE did IN :d").bindparams(
+                    sa.bindparam("d", expanding=True)
+                ),
+                {"d": outputs[i : i + 500]},
+            )
+        ]
+    return problems
+
+
+def delete_plan(conn: Connection, change: Change, plan_id: int) -> str:
+    """Forget a saved plan (its inputs are no longer protected from expiry)."""
+    name = conn.execute(sa.text("SELECT name FROM plan WHERE id = :id"), {"id": plan_id}).scalar()
+    if name is None:
+        raise UsageError(f"no plan {plan_id} (see 'lifecycle plan list')")
+    for table in ("plan_note", "plan_input", "plan_step_input", "plan_step"):
+        conn.execute(sa.text(f"DELETE FROM {table} WHERE plan_id = :id"), {"id": plan_id})
+    conn.execute(sa.text("DELETE FROM plan WHERE id = :id"), {"id": plan_id})
+    change.summary = f"deleted plan {plan_id} ({name})"
+    return change.summary
 
 
 def _timestamp_type():

@@ -434,7 +434,9 @@ def _violations(
             params["grace_cutoff"] = now - rule.grace
         endpoint_filter = ""
         if endpoint_ids[rule.name] is not None:
-            endpoint_filter = "AND r.endpoint_id IN :endpoint_ids"
+            # unary plus: SQLite would otherwise probe the (dataset, endpoint) index once per
+            # listed endpoint for every dataset, instead of reading its few replicas
+            endpoint_filter = "AND +r.endpoint_id IN :endpoint_ids"
             params["endpoint_ids"] = endpoint_ids[rule.name]
         params["copies"] = rule.copies
         unit = _UNIT_COLUMN[rule.distinct]

@@ -129,8 +129,8 @@ def _totals(conn: Connection) -> list[dict[str, Any]]:
     postgres = conn.dialect.name == "postgresql"
     for table in (_KEPT, _STEP, _HOURS):
         conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
-    materialize_irreproducible(conn, _IRREPRODUCIBLE)
     try:
+        materialize_irreproducible(conn, _IRREPRODUCIBLE)
         conn.exec_driver_sql(
             f"CREATE TEMPORARY TABLE {_KEPT} (id INTEGER PRIMARY KEY, data_type TEXT, "
             "bytes BIGINT NOT NULL, disk_bytes BIGINT NOT NULL, tape_bytes BIGINT NOT NULL, "
@@ -189,23 +189,10 @@ def _totals(conn: Connection) -> list[dict[str, Any]]:
             conn.exec_driver_sql(f"ANALYZE {_STEP}")
         # core-hours of each production a recipe runs (NULL: no cost model)
         conn.exec_driver_sql(
-            f"CREATE TEMPORARY TABLE {_HOURS} (production_id INTEGER PRIMARY KEY, hours REAL)"
+            f"CREATE TEMPORARY TABLE {_HOURS} "
+            "(production_id INTEGER PRIMARY KEY, hours DOUBLE PRECISION)"
         )
-        conn.exec_driver_sql(
-            f"""
-            INSERT INTO {_HOURS} (production_id, hours)
-            SELECT p.id,
-                   t.cpu_seconds_per_event * COALESCE(
-                       (SELECT SUM(d.events) FROM production_input i
-                        JOIN dataset d ON d.id = i.dataset_id
-                        WHERE i.production_id = p.id AND i.role = 'input'),
-                       (SELECT SUM(d.events) FROM production_output o
-                        JOIN dataset d ON d.id = o.dataset_id
-                        WHERE o.production_id = p.id)) / 3600.0
-            FROM production p JOIN transformation t ON t.id = p.transformation_id
-            WHERE p.id IN (SELECT production_id FROM {_STEP})
-            """
-        )
+        conn.exec_driver_sql(f"INSERT INTO {_HOURS} (production_id, hours) {_hours(postgres)}")
         recipe_hours = f"""
             SELECT st.target, SUM(h.hours) AS hours,
                    MAX(CASE WHEN h.hours IS NULL THEN 1 ELSE 0 END) AS uncosted
@@ -233,6 +220,39 @@ def _totals(conn: Connection) -> list[dict[str, Any]]:
     finally:
         for table in (_KEPT, _STEP, _HOURS, _IRREPRODUCIBLE):
             conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
+
+
+def _hours(postgres: bool) -> str:
+    """SQL: the core-hours of every production in the step table (NULL: no cost model).
+
+    The events a production read are those of its ``input`` datasets; without any (event
+    generation), those it wrote. SQLite runs index lookups per production fastest, PostgreSQL
+    hash aggregates over the edge tables.
+    """
+    hours = "t.cpu_seconds_per_event * COALESCE({read}, {wrote}) / 3600.0"
+    if postgres:
+        return f"""
+            SELECT p.id, {hours.format(read="r.events", wrote="w.events")}
+            FROM production p JOIN transformation t ON t.id = p.transformation_id
+            LEFT JOIN (
+                SELECT i.production_id, SUM(d.events) AS events
+                FROM production_input i JOIN dataset d ON d.id = i.dataset_id
+                WHERE i.role = 'input' GROUP BY i.production_id
+            ) r ON r.production_id = p.id
+            LEFT JOIN (
+                SELECT o.production_id, SUM(d.events) AS events
+                FROM production_output o JOIN dataset d ON d.id = o.dataset_id
+                GROUP BY o.production_id
+            ) w ON w.production_id = p.id
+            WHERE p.id IN (SELECT production_id FROM {_STEP})"""
+    read = """(SELECT SUM(d.events) FROM production_input i JOIN dataset d ON d.id = i.dataset_id
+               WHERE i.production_id = p.id AND i.role = 'input')"""
+    wrote = """(SELECT SUM(d.events) FROM production_output o JOIN dataset d ON d.id = o.dataset_id
+                WHERE o.production_id = p.id)"""
+    return f"""
+        SELECT p.id, {hours.format(read=read, wrote=wrote)}
+        FROM production p JOIN transformation t ON t.id = p.transformation_id
+        WHERE p.id IN (SELECT production_id FROM {_STEP})"""
 
 
 def _judge(totals: list[dict[str, Any]], costs: Costs) -> pd.DataFrame:

@@ -172,3 +172,26 @@ def test_replicas_delete_cli_exit_codes_and_json(cat, tmp_path, policies):
     lost = cli("mark-lost", AOD2, "CERN-PROD_DATADISK", "--reason", "disk failure")
     assert lost.exit_code == 0
     assert cat.dataset(AOD2).dataset["state"] == "lost"
+
+
+def test_the_last_copy_that_is_only_unavailable_is_still_the_last_copy(catalog, tmp_path):
+    tables = chain()
+    for r in tables["replicas"]:
+        if r["did"] == RAW1:  # CERN's copy lost, BNL's on a site that is down for a while
+            r["state"] = "lost" if r["endpoint"] == "CERN-PROD_DATATAPE" else "unavailable"
+    cat = load(catalog, tmp_path, tables)
+    report = cat.delete_replica(RAW1, "BNL-OSG2_DATATAPE", "x", None, force=True, apply=True)
+    assert [(r.guard, r.overridable) for r in report.refusals] == [("last-copy", False)]
+    assert not report.applied
+    assert sorted(cat.replicas(RAW1)["state"]) == ["lost", "unavailable"]
+
+
+def test_replicas_delete_without_policies_skips_only_the_replication_guard(
+    cat, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)  # no ./policies here
+    result = runner.invoke(
+        app, ["--db", cat.url, "replicas", "delete", RAW1, "BNL-OSG2_DATATAPE", "--reason", "x"]
+    )
+    assert result.exit_code == 0
+    assert "replication guard is not checked" in result.stderr

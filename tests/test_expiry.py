@@ -223,13 +223,13 @@ def test_pin_unpin_and_pins_list(catalog, tmp_path, policies, monkeypatch):
     def cli(*args: str):
         return runner.invoke(app, ["--db", cat.url, *args])
 
-    result = cli("pin", LITE, "--reason", "paper in review", "--until", "2027-03-01")
+    result = cli("pin", LITE, "--reason", "paper in review", "--until", "2099-03-01")
     assert result.exit_code == 0, result.output
-    assert result.stdout == f"pinned {LITE} until 2027-03-01T00:00:00Z: paper in review\n"
+    assert result.stdout == f"pinned {LITE} until 2099-03-01T00:00:00Z: paper in review\n"
     assert cli("pin", LITE).exit_code == 2  # --reason is required
     listed = json.loads(cli("pins", "list", "-f", "json").stdout)
     assert [(p["did"], p["actor"], p["reason"], p["until"]) for p in listed] == [
-        (LITE, "bob", "paper in review", "2027-03-01T00:00:00Z")
+        (LITE, "bob", "paper in review", "2099-03-01T00:00:00Z")
     ]
     assert decisions(cat.expire(policies, NOW))[LITE][0] == "keep"
     moved = cli("pin", LITE, "--reason", "paper in review")  # same reason: moves the end
@@ -253,3 +253,15 @@ def test_kept_counts_by_reason_in_the_summary(catalog, tmp_path, policies):
     assert summary["expired"] == 2
     assert summary["kept_by_reason"] == {"kind": 1}
     assert summary["bytes_freed"] == 25
+
+
+def test_a_pin_must_end_in_the_future(catalog, tmp_path):
+    cat = load(catalog, tmp_path)
+    result = runner.invoke(
+        app, ["--db", cat.url, "pin", LITE, "--reason", "x", "--until", "2000-01-01"]
+    )
+    assert result.exit_code == 2
+    assert result.stderr.startswith(
+        "lifecycle: error: --until: 2000-01-01T00:00:00Z is in the past"
+    )
+    assert cat.pins().empty

@@ -100,7 +100,9 @@ def catalogs(draw) -> dict[str, list[dict[str, str]]]:
 def _dataset(tables, did: str, kind: str, draw) -> None:
     states = draw(
         st.lists(
-            st.sampled_from(["available", "available", "lost", "deleted", None]),
+            st.sampled_from(
+                ["available", "available", "lost", "deleted", "unavailable", "copying", None]
+            ),
             min_size=3,
             max_size=3,
         )

@@ -254,3 +254,54 @@ def test_plan_cli(catalog, tmp_path, policies):
     assert cli("apply", "2", "--apply").exit_code == 1
     assert cli("apply", "1", "--apply").exit_code == 0
     assert cli("apply", "9", "--apply").exit_code == 2
+
+
+def test_derived_inputs_keep_their_tag_chain(catalog, tmp_path, policies):
+    cat = load(catalog, tmp_path)
+    plan = cat.plan_reprocess(Selector(did=(AOD2,)), "p99998:DAOD_PHYS", None, "d", policies,
+                              save=False)  # fmt: skip
+    assert list(plan.steps["output_did"]) == [
+        "data18_13TeV:data18_13TeV.00357773.physics_Main.deriv.DAOD_PHYS.r13286_p99998"
+    ]
+
+
+def test_an_output_lands_somewhere_even_without_a_disk_at_the_input_site(
+    catalog, tmp_path, policies
+):
+    data = tables()
+    data["endpoints"] = [e for e in data["endpoints"] if e["name"] != "BNL-OSG2_DATADISK"]
+    plan = load(catalog, tmp_path, data).plan_reprocess(RAW, "r99999", None, "p", None,
+                                                        save=False)  # fmt: skip
+    # RAW1 is read from BNL's tape; BNL has no disk: the output goes to the Tier-0 disk
+    assert set(plan.steps["placement"]) == {"CERN-PROD_DATADISK"}
+
+
+def test_apply_checks_the_catalog_again(catalog, tmp_path, policies):
+    cat = load(catalog, tmp_path)
+    plan = cat.plan_reprocess(RAW, CHAIN, None, "stale", policies)
+    cat.mark_lost(RAW2, "CERN-PROD_DATATAPE")
+    with pytest.raises(PlanBlocked, match="the catalog changed since it was saved"):
+        cat.apply_plan(plan.id)
+    assert cat.plan(plan.id).applied_at is None
+    second = cat.plan_reprocess(Selector(did=(RAW1,)), CHAIN, None, "one", policies)
+    twin = cat.plan_reprocess(Selector(did=(RAW1,)), CHAIN, None, "twin", policies)
+    cat.apply_plan(second.id)
+    with pytest.raises(PlanBlocked, match="exists now"):
+        cat.apply_plan(twin.id)
+
+
+def test_blocked_plans_protect_nothing_and_plans_can_be_deleted(catalog, tmp_path, policies):
+    data = tables()
+    next(d for d in data["datasets"] if d["did"] == AOD2)["expires_at"] = "2020-01-01"
+    cat = load(catalog, tmp_path, data)
+    now = datetime(2026, 11, 25, tzinfo=UTC)
+    blocked = cat.plan_reprocess(Selector(did=(AOD2,)), "p12345:DAOD_PHYS", None, "b", policies)
+    assert len(blocked.blockers)
+    assert cat.expire(policies, now).decisions.set_index("did").loc[AOD2, "decision"] == "delete"
+    good = cat.plan_reprocess(Selector(did=(AOD2,)), "p99998:DAOD_PHYS", None, "g", policies)
+    assert cat.expire(policies, now).decisions.set_index("did").loc[AOD2, "decision"] == "keep"
+    result = runner.invoke(app, ["--db", cat.url, "plan", "delete", str(good.id)])
+    assert result.exit_code == 0
+    assert result.stdout == f"deleted plan {good.id} (g)\n"
+    assert cat.expire(policies, now).decisions.set_index("did").loc[AOD2, "decision"] == "delete"
+    assert runner.invoke(app, ["--db", cat.url, "plan", "delete", "99"]).exit_code == 2

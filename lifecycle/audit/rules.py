@@ -307,54 +307,45 @@ def reprocessability(conn: Connection, rule: Rule, now: datetime, endpoint_ids=N
     input of its latest production is available too. Its latest production is, among the
     productions that read it with role ``input`` and did not fail, the one started last
     (undated ones count as oldest; ties go to the greatest production name, the later task id).
-    A dataset never processed is judged on its replicas alone. One grouped pass ranks the
-    productions and finds the flagged datasets; the missing calibrations come along as extra
-    rows of the flagged ones only.
+    A dataset never processed is judged on its replicas alone.
+
+    One pass over the selected datasets: each one's latest production is an index lookup on
+    the input edges by dataset, and its unavailable calibrations come as extra joined rows, so
+    a dataset missing two calibrations yields two rows (one finding).
     """
     where, params = _judged(rule, now)
     rows = _run(
         conn,
         f"""
-        WITH judged AS (
-            SELECT d.id, d.did FROM dataset d WHERE {where}
-        ),
-        ranked AS (
-            SELECT i.dataset_id, i.production_id, p.name,
-                   ROW_NUMBER() OVER (
-                       PARTITION BY i.dataset_id
-                       ORDER BY CASE WHEN p.started_at IS NULL THEN 1 ELSE 0 END,
-                                p.started_at DESC, p.name DESC
-                   ) AS recency
-            FROM judged j
-            JOIN production_input i ON i.dataset_id = j.id AND i.role = 'input'
-            JOIN production p ON p.id = i.production_id AND p.status <> 'failed'
-        ),
-        missing AS (
-            SELECT l.dataset_id, l.name AS production, c.dataset_id AS calibration_id
-            FROM ranked l
-            JOIN production_input c ON c.production_id = l.production_id
-                 AND c.role = 'calibration'
-            WHERE l.recency = 1 AND NOT EXISTS (
-                SELECT 1 FROM replica r WHERE r.dataset_id = c.dataset_id
-                AND r.state = 'available')
-        ),
-        flagged AS (
-            SELECT j.id, j.did FROM judged j
-            WHERE NOT EXISTS (SELECT 1 FROM replica r WHERE r.dataset_id = j.id
-                              AND r.state = 'available')
-               OR EXISTS (SELECT 1 FROM missing m WHERE m.dataset_id = j.id)
+        WITH latest AS MATERIALIZED (  -- one lookup of the latest production per dataset
+            SELECT d.id, d.did, (
+                SELECT i.production_id
+                FROM production_input i JOIN production p ON p.id = i.production_id
+                WHERE i.dataset_id = d.id AND i.role = 'input' AND p.status <> 'failed'
+                ORDER BY CASE WHEN p.started_at IS NULL THEN 1 ELSE 0 END,
+                         p.started_at DESC, p.name DESC
+                LIMIT 1
+            ) AS production_id
+            FROM dataset d
+            WHERE {where}
         )
-        SELECT f.did,
-               (SELECT COUNT(*) FROM replica r WHERE r.dataset_id = f.id
+        SELECT l.did,
+               (SELECT COUNT(*) FROM replica r WHERE r.dataset_id = l.id
                   AND r.state = 'available') AS available,
-               (SELECT COUNT(*) FROM replica r WHERE r.dataset_id = f.id
+               (SELECT COUNT(*) FROM replica r WHERE r.dataset_id = l.id
                   AND r.state = 'lost') AS lost,
-               (SELECT COUNT(*) FROM replica r WHERE r.dataset_id = f.id) AS replicas,
-               l.name AS production, c.did AS calibration
-        FROM flagged f
-        LEFT JOIN ranked l ON l.dataset_id = f.id AND l.recency = 1
-        LEFT JOIN missing m ON m.dataset_id = f.id
-        LEFT JOIN dataset c ON c.id = m.calibration_id
+               (SELECT COUNT(*) FROM replica r WHERE r.dataset_id = l.id) AS replicas,
+               p.name AS production, cd.did AS calibration
+        FROM latest l
+        LEFT JOIN production p ON p.id = l.production_id
+        LEFT JOIN production_input c ON c.production_id = l.production_id
+             AND c.role = 'calibration'
+             AND NOT EXISTS (SELECT 1 FROM replica r WHERE r.dataset_id = c.dataset_id
+                             AND r.state = 'available')
+        LEFT JOIN dataset cd ON cd.id = c.dataset_id
+        WHERE c.dataset_id IS NOT NULL
+           OR NOT EXISTS (SELECT 1 FROM replica r WHERE r.dataset_id = l.id
+                          AND r.state = 'available')
         """,
         params,
     )

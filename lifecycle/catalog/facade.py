@@ -318,6 +318,12 @@ class Catalog:
         with self.read() as conn:
             return load_plan(conn, plan_id)
 
+    def delete_plan(self, plan_id: int) -> str:
+        from lifecycle.planning import delete_plan
+
+        with self.atomic(f"plan delete {plan_id}") as (conn, change):
+            return delete_plan(conn, change, plan_id)
+
     def apply_plan(self, plan_id: int, now: datetime | None = None) -> dict[str, int]:
         """Register the plan's productions, datasets and replicas (a simulated campaign)."""
         from lifecycle.catalog.store import utcnow

@@ -132,11 +132,14 @@ def delete(
     apply: ApplyOption = False,
 ) -> None:
     """Delete one replica, after checking it breaks no guard; exit 1 when refused."""
-    from lifecycle.policy import load_policies
+    from lifecycle.policy import DEFAULT_POLICY_DIR, load_policies
 
-    report = catalog(ctx).delete_replica(
-        did, endpoint, reason, load_policies(policy), force=force, apply=apply
-    )
+    policies = None
+    if policy or DEFAULT_POLICY_DIR.is_dir():
+        policies = load_policies(policy)
+    else:
+        note("no policies: the replication guard is not checked (--policy FILE|DIR)")
+    report = catalog(ctx).delete_replica(did, endpoint, reason, policies, force=force, apply=apply)
     if fmt is ListingFormat.json:
         emit_json(report.to_dict())
     else:

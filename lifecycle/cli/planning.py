@@ -159,6 +159,14 @@ def plan_export(
         output.write_bytes(buffer.getvalue())
 
 
+@plan_app.command("delete")
+def plan_delete(
+    ctx: typer.Context, plan_id: Annotated[int, typer.Argument(help="Plan id.")]
+) -> None:
+    """Forget a saved plan; its inputs are no longer kept from expiry."""
+    typer.echo(catalog(ctx).delete_plan(plan_id))
+
+
 @plan_app.command("apply")
 def plan_apply(
     ctx: typer.Context,
@@ -170,7 +178,7 @@ def plan_apply(
     if not apply:
         plan = cat.plan(plan_id)
         summary = plan.summary()
-        placed = plan.steps["placement"].str.count(",").sum() + len(plan.steps)
+        placed = sum(len([e for e in p.split(",") if e]) for p in plan.steps["placement"])
         typer.echo(
             f"plan {plan_id} ({plan.name}) would register {summary['steps']} productions, "
             f"{summary['steps']} datasets and {placed} replicas"

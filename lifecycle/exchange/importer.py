@@ -532,7 +532,14 @@ def _melt(source: Source, frame: pd.DataFrame, id_column: str) -> pd.DataFrame:
 
 
 def _dataset_rows(frame: pd.DataFrame) -> pd.DataFrame:
-    split = frame["did"].str.split(":", n=1)
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    # Arrow splits a million DIDs in a fraction of a second; pandas' str.split goes per value
+    split = pc.split_pattern(
+        pa.array(frame["did"].astype("string[pyarrow]").array), ":", max_splits=1
+    )
     out = _cols(
         frame,
         id="_id",
@@ -546,8 +553,9 @@ def _dataset_rows(frame: pd.DataFrame) -> pd.DataFrame:
         expires_at="expires_at",
         state="state",
     )
-    out.insert(2, "scope", split.str[0])
-    out.insert(3, "name", split.str[1])
+    for i, column in enumerate(("scope", "name")):
+        values = pd.arrays.ArrowStringArray(pc.list_element(split, i))
+        out.insert(2 + i, column, pd.Series(values, index=frame.index))
     return out
 
 
