@@ -4,15 +4,20 @@ The lost storage is a set of endpoints (every endpoint of the ``sites``, of the 
 ``countries``, and those an endpoint expression selects); every replica on them is gone, all at
 once. The simulation answers, set-based over temporary tables:
 
-- **lost**: datasets that had an available replica and would have none left. Raw, calibration and
-  metadata are lost for good (nothing regenerates them); derived, simulated and outreach data are
-  **recoverable** when reproducible on the catalog as it would be after the loss (all the lost
-  storage taken together: an input that burned with its output does not count as available), else
-  lost for good, with the reproducibility service's reason.
+- **lost**: datasets that had an available replica and would have none left (datasets without
+  one before are not the loss's doing). Raw, calibration and metadata are lost for good (nothing
+  regenerates them); derived, simulated and outreach data are **recoverable** when reproducible
+  on the catalog as it would be after the loss (all the lost storage taken together: an input
+  that burns with its output does not count as available), else lost for good, with what their
+  recipe lacks.
 - **recoverable** datasets carry the size of their recipe (``steps``): the number of productions
   to run again, counted exactly as :func:`lifecycle.provenance.recipe.recipe` would on the
   catalog after the loss (from the dataset's own producer upstream through the inputs without an
-  available replica), for every recoverable dataset in one recursive query.
+  available replica). One recursive walk over (dataset, needed dataset) pairs answers, for every
+  losing dataset at once, both the recipe size and reproducibility: a dataset is reproducible
+  exactly when every dataset its recipe needs has a producer whose transformation records a
+  release and an image digest (DESIGN.md invariant 4 unrolled along the walk), so no fixed point
+  over the whole catalog is needed.
 - **violations**: the replication-rule findings the loss would create: datasets that satisfy a
   loaded ``replication`` rule now and would not afterwards (judged as the audit judges them:
   selection, grace at ``now``, deleted datasets skipped). Findings that exist already are not
@@ -36,7 +41,6 @@ if TYPE_CHECKING:
 
     from lifecycle.policy import PolicySet, Rule
 
-IRREPLACEABLE_KINDS = ("raw", "calibration", "metadata")  # nothing regenerates them
 RECOVERABLE_KINDS = ("derived", "simulated", "outreach")  # when reproducible after the loss
 
 SOURCES = "tmp_loss_source"  # endpoints ranked as re-replication sources

@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from catalogs import AOD, CALIB, PHYS, RAW
@@ -278,3 +279,16 @@ def test_datasets_list_limits_tables_not_machine_output(tmp_path, monkeypatch):
     assert len(rows) == 400
     limited = runner.invoke(app, ["--db", url, "datasets", "list", "-f", "json", "--limit", "7"])
     assert len(json.loads(limited.stdout)) == 7
+
+
+@pytest.mark.parametrize(
+    "args", [["overview"], ["audit", "--quiet"], ["expire"], ["journal"], ["datasets", "list"]]
+)
+def test_a_mistyped_db_fails_and_creates_nothing(tmp_path, args):
+    path = tmp_path / "typo.db"
+    if args[0] in ("audit", "expire"):
+        args = [*args, "--policy", str(Path(__file__).parent.parent / "policies")]
+    result = runner.invoke(app, ["--db", str(path), *args])
+    assert result.exit_code == 2
+    assert "no catalog there" in result.stderr
+    assert not path.exists()

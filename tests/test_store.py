@@ -44,11 +44,20 @@ def test_revisions_match_alembic():
     assert list(reversed(walked)) == list(REVISIONS)
 
 
-def test_first_use_creates_schema_at_head(catalog_url):
+def test_reading_where_there_is_no_catalog_fails_and_creates_nothing(catalog_url, mini_dir):
+    """A mistyped --db in cron must fail, not report on an empty catalog it just made."""
+    from sqlalchemy.engine import make_url
+
     cat = Catalog(catalog_url)
+    with pytest.raises(CatalogError, match="no catalog there"):
+        cat.count_datasets()
+    database = make_url(catalog_url).database
+    if make_url(catalog_url).get_backend_name() == "sqlite":
+        assert not Path(database).exists()
     assert cat.revision() is None
-    assert cat.count_datasets() == 0  # implicit upgrade on first use
+    cat.import_directory(mini_dir)  # import (like init) creates the catalog at the head revision
     assert cat.revision() == HEAD
+    assert cat.count_datasets() == 4
     cat.close()
 
 

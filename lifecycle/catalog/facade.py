@@ -61,10 +61,10 @@ class Catalog:
     # -- transactions ----------------------------------------------------------------------------
     @contextmanager
     def atomic(
-        self, command: str, reason: str | None = None
+        self, command: str, reason: str | None = None, *, create: bool = False
     ) -> Iterator[tuple[Connection, Change]]:
         """One transaction under the write lock; set ``change.summary`` to journal it."""
-        with self.store.atomic(command, reason) as pair:
+        with self.store.atomic(command, reason, create=create) as pair:
             yield pair
 
     @contextmanager
@@ -93,7 +93,7 @@ class Catalog:
 
         find_tables(Path(directory))  # a wrong directory is reported before taking the lock
         try:
-            with self.atomic(f"import {directory}") as (conn, change):
+            with self.atomic(f"import {directory}", create=True) as (conn, change):
                 result = import_directory(conn, Path(directory))
                 if result.changed:
                     change.summary = result.summary()

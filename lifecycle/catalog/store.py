@@ -30,6 +30,9 @@ from lifecycle.errors import CatalogError, CatalogLocked, SchemaTooNew
 DEFAULT_DB = "lifecycle.db"
 # Arbitrary but fixed key for PostgreSQL's advisory write lock of a catalog.
 _PG_LOCK_CLASS = 0x6C696665  # "life": the advisory lock class of lifecycle catalogs
+_NOT_A_CATALOG = (
+    "{url}: no catalog there (create one with 'lifecycle init' or 'lifecycle import DIR')"
+)
 _LOCK_APP_PREFIX = "lifecycle-lock:"  # application_name of the session holding the lock
 _URL_RE = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 
@@ -155,11 +158,21 @@ class Store:
             return None
         return conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
 
-    def ensure_schema(self) -> None:
-        """Create or upgrade the schema on first use; refuse a schema newer than this code."""
+    def ensure_schema(self, create: bool = True) -> None:
+        """Create or upgrade the schema on first use; refuse a schema newer than this code.
+
+        Without ``create``, a database that is not a catalog yet (a missing SQLite file, an
+        empty database) is an error rather than created: a mistyped ``--db`` in a cron job must
+        fail, not report on an empty catalog it just made.
+        """
         if self._schema_checked:
             return
+        path = self._sqlite_path()
+        if not create and path is not None and not path.exists():
+            raise CatalogError(_NOT_A_CATALOG.format(url=self.display_url()))
         current = self.revision()
+        if current is None and not create:
+            raise CatalogError(_NOT_A_CATALOG.format(url=self.display_url()))
         if current != HEAD:
             if current is not None and current not in REVISIONS:
                 raise SchemaTooNew(current, HEAD)
@@ -312,19 +325,20 @@ class Store:
     @contextmanager
     def read(self) -> Iterator[Connection]:
         """A read-only connection (one consistent snapshot on SQLite and PostgreSQL)."""
-        self.ensure_schema()
+        self.ensure_schema(create=False)
         with self._connect() as conn, conn.begin():
             yield conn
 
     @contextmanager
     def atomic(
-        self, command: str, reason: str | None = None
+        self, command: str, reason: str | None = None, *, create: bool = False
     ) -> Iterator[tuple[Connection, Change]]:
         """One transaction under the write lock; journals the change if its summary is set.
 
-        On any exception the transaction rolls back and the catalog is left as it was.
+        On any exception the transaction rolls back and the catalog is left as it was. Only
+        ``create`` (import) makes a new catalog where there is none.
         """
-        self.ensure_schema()
+        self.ensure_schema(create=create)
         change = Change(command=command, actor=current_actor(), reason=reason)
         with self._locked_connection(command) as conn:
             yield conn, change

@@ -20,7 +20,7 @@ from lifecycle.cli.options import (
 if TYPE_CHECKING:
     from lifecycle.simulate import LossReport
 
-ROWS = 50  # rows per list in a table (json lists everything)
+ROWS = 50  # rows per list in a table, largest first (json lists everything)
 simulate_app = typer.Typer(help="What-if simulations; the catalog is never changed.")
 
 
@@ -33,7 +33,9 @@ def loss(
     ctx: typer.Context,
     site: Annotated[
         list[str] | None,
-        typer.Option("--site", help="Lose every endpoint of this site (repeatable)."),
+        typer.Option(
+            "--site", help="Lose every endpoint of this site (repeatable).", metavar="NAME"
+        ),
     ] = None,
     endpoints: Annotated[
         str | None,
@@ -124,31 +126,28 @@ def _print_report(report: LossReport) -> None:
         f"lost for good: {s['lost']:,} datasets ({human_bytes(s['lost_bytes'])})"
         + (f": {kinds}" if kinds else "")
     )
-    _table(pd.DataFrame(report.lost, columns=["did", "kind", "bytes", "reason"]), "lost for good")
+    lost = pd.DataFrame(report.lost, columns=["did", "kind", "bytes", "reason"])
+    _table(lost.sort_values("bytes", ascending=False, kind="stable"), "lost for good")
     typer.echo(
         f"recoverable by regeneration: {s['recoverable']:,} datasets "
         f"({human_bytes(s['recoverable_bytes'])}), {s['productions_to_rerun']:,} productions "
         "to run again"
     )
-    _table(
-        pd.DataFrame(report.recoverable, columns=["did", "kind", "bytes", "steps"]), "recoverable"
-    )
+    recoverable = pd.DataFrame(report.recoverable, columns=["did", "kind", "bytes", "steps"])
+    _table(recoverable.sort_values("bytes", ascending=False, kind="stable"), "recoverable")
     by_rule = ", ".join(f"{rule}: {n:,}" for rule, n in s["violations_by_rule"].items())
     typer.echo(
         f"replication violations created: {s['violations']:,}"
         + (f" ({by_rule})" if by_rule else "")
     )
-    _table(
-        pd.DataFrame(report.violations, columns=["rule", "did", "before", "after", "message"]),
-        "violations created",
-    )
+    columns = ["rule", "did", "distinct", "before", "after", "required"]
+    _table(pd.DataFrame(report.violations, columns=columns), "violations created")
     copies = s["re_replicate"]
     typer.echo(
         f"to re-replicate: {copies['replicas']:,} replicas of {copies['datasets']:,} datasets "
         f"({human_bytes(copies['bytes'])})"
     )
-    if copies["by_source_site"]:
-        show(pd.DataFrame(copies["by_source_site"]), "table", "re-replication sources by site")
+    _table(pd.DataFrame(copies["by_source_site"]), "re-replication sources (sites)")
     note("simulation only: the catalog is unchanged")
 
 
@@ -156,5 +155,5 @@ def _table(frame, title: str) -> None:
     if frame.empty:
         return
     if len(frame) > ROWS:
-        note(f"showing {ROWS} of {len(frame):,} {title} (--format json lists all)")
+        note(f"{title}: showing {ROWS} of {len(frame):,} (--format json lists all)")
     show(frame.head(ROWS), "table", title)
