@@ -20,6 +20,12 @@ demo: $(STAMP)
 	$(BIN)/lifecycle --db $(DEMO_DB) import sample_catalog
 	$(BIN)/lifecycle --db $(DEMO_DB) overview
 	$(BIN)/lifecycle --db $(DEMO_DB) audit --policy policies --fail-on never
+	@echo; echo '== a reprocessing plan: Run-2 2018 data with release 25 (exit 1 = blockers) =='
+	$(BIN)/lifecycle --db $(DEMO_DB) plan reprocess --select scope=data18_13TeV \
+	    --chain r15800,p6800:DAOD_PHYSLITE --conditions CONDBR2-BLKPA-RUN2-09 \
+	    --name run2-release25 --policy policies; [ $$? -le 1 ]
+	@echo; echo '== what if BNL-OSG2 burned down? (exit 1 = something lost for good) =='
+	$(BIN)/lifecycle --db $(DEMO_DB) simulate loss --site BNL-OSG2 --policy policies; [ $$? -le 1 ]
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
