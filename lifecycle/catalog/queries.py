@@ -22,6 +22,9 @@ TIMESTAMP_COLUMNS = {
     "finished_at",
     "until",
     "at",
+    "as_of",
+    "applied_at",
+    "end_of_life",
 }
 
 

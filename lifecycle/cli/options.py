@@ -46,7 +46,7 @@ PolicyOption = Annotated[
     list[Path] | None,
     typer.Option(
         "--policy",
-        help="Policy file or directory (repeatable) [default: ./policies].",
+        help="Policy file or directory (repeatable) \\[default: ./policies].",
         show_default=False,
     ),
 ]
