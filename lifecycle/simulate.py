@@ -181,6 +181,8 @@ def _touched(conn: Connection, gone: str) -> dict[str, int]:
         f"INSERT INTO {SOURCES} (id, rank) SELECT e.id, ROW_NUMBER() OVER "
         "(ORDER BY CASE WHEN e.media = 'disk' THEN 0 ELSE 1 END, e.name) FROM endpoint e"
     )
+    if postgres:
+        conn.exec_driver_sql(f"ANALYZE {SOURCES}")
     conn.exec_driver_sql(f"DROP TABLE IF EXISTS {TOUCHED}")
     conn.exec_driver_sql(
         f"CREATE TEMPORARY TABLE {TOUCHED} (id INTEGER PRIMARY KEY, lost INTEGER NOT NULL, "
@@ -191,16 +193,17 @@ def _touched(conn: Connection, gone: str) -> dict[str, int]:
                SUM(CASE WHEN g.id IS NULL THEN 0 ELSE 1 END),
                SUM(CASE WHEN g.id IS NULL THEN 1 ELSE 0 END),
                MIN(CASE WHEN g.id IS NULL THEN k.rank END)"""
-    if postgres:  # one hashed pass over every available replica
+    if postgres:  # a semi-join: hashed for a large loss, index lookups for a small one
         conn.exec_driver_sql(
             f"""
             INSERT INTO {TOUCHED} (id, lost, kept, source) {counts}
             FROM replica r
             JOIN {SOURCES} k ON k.id = r.endpoint_id
             LEFT JOIN {gone} g ON g.id = r.id
-            WHERE r.state = 'available'
+            WHERE r.state = 'available' AND r.dataset_id IN (
+                SELECT r0.dataset_id FROM {gone} g0 JOIN replica r0 ON r0.id = g0.id
+                WHERE r0.state = 'available')
             GROUP BY r.dataset_id
-            HAVING COUNT(g.id) > 0
             """
         )
         conn.exec_driver_sql(f"ANALYZE {TOUCHED}")
@@ -358,7 +361,7 @@ def _lost(conn: Connection) -> list[dict[str, Any]]:
 def _missing_reason(missing: list[tuple]) -> str:
     """Why a recipe cannot be run: the dataset's own problem first, else the first input's."""
     missing = sorted(missing, key=lambda m: (not m[0], m[1]))
-    is_root, did, no_producer, tag, release, digest = missing[0]
+    is_root, did, no_producer, tag, release, _digest = missing[0]
     if no_producer:
         problem = "no producing production recorded"
     elif not release:
@@ -368,8 +371,8 @@ def _missing_reason(missing: list[tuple]) -> str:
     reason = f"not reproducible after the loss: {problem}"
     if not is_root:
         reason = (
-            f"not reproducible after the loss: input {did} would have no available replica "
-            f"and cannot be regenerated ({problem})"
+            f"not reproducible after the loss: its recipe needs {did}, which would have no "
+            f"available replica and cannot be regenerated ({problem})"
         )
     if len(missing) > 1:
         reason += f"; {len(missing) - 1} more needed dataset(s) cannot be regenerated"
