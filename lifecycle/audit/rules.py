@@ -108,7 +108,8 @@ def replication(conn: Connection, rule: Rule, now: datetime, endpoint_ids: list[
     where, params = _judged(rule, now)
     endpoint_filter = ""
     if endpoint_ids is not None:
-        endpoint_filter = "AND r.endpoint_id IN :endpoint_ids"
+        # unary + keeps SQLite from probing the (dataset, endpoint) index once per listed endpoint
+        endpoint_filter = "AND +r.endpoint_id IN :endpoint_ids"
         params["endpoint_ids"] = endpoint_ids
     params["copies"] = rule.copies
     unit = _UNIT_COLUMN[rule.distinct]
