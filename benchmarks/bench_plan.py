@@ -5,7 +5,8 @@ PostgreSQL when ``LIFECYCLE_TEST_POSTGRES`` or ``--postgres`` is set); three new
 (reconstruction, two derivations, with release and image digest) are added by a second import,
 as a campaign manager would register new software; then, in a fresh process,
 ``lifecycle plan reprocess --select kind=raw --chain r99901:AOD,p99902:DAOD_PHYS,p99903:DAOD_PHYSLITE``
-(each input with the calibration of its latest production) computes and saves the plan: one step per raw dataset and tag.
+(each input with the calibration of its latest production) computes and saves the plan:
+one step per raw dataset and tag.
 
 Target (issue 6): under a minute at 1,000,000 datasets (an absolute target: the issue names no
 reference for planning).
