@@ -310,26 +310,46 @@ def reprocessability(conn: Connection, rule: Rule, now: datetime, endpoint_ids=N
     (undated ones count as oldest; ties go to the greatest production name, the later task id).
     A dataset never processed is judged on its replicas alone.
 
-    One pass over the selected datasets: each one's latest production is an index lookup on
-    the input edges by dataset, and its unavailable calibrations come as extra joined rows, so
-    a dataset missing two calibrations yields two rows (one finding).
+    One pass over the selected datasets: each one's latest production is found (SQLite: an index
+    lookup per dataset; PostgreSQL: one DISTINCT ON pass over their input edges), and its
+    unavailable calibrations come as extra joined rows, so a dataset missing two calibrations
+    yields two rows (one finding).
     """
     where, params = _judged(rule, now)
-    rows = _run(
-        conn,
-        f"""
-        WITH latest AS MATERIALIZED (  -- one lookup of the latest production per dataset
+    latest_order = (
+        "CASE WHEN p.started_at IS NULL THEN 1 ELSE 0 END, p.started_at DESC, p.name DESC"
+    )
+    if conn.dialect.name == "postgresql":  # one sorted pass over the input edges plans best
+        latest = f"""
+        WITH chosen AS (SELECT d.id, d.did FROM dataset d WHERE {where}),
+        picked AS (
+            SELECT DISTINCT ON (i.dataset_id) i.dataset_id, i.production_id
+            FROM chosen c0 JOIN production_input i ON i.dataset_id = c0.id AND i.role = 'input'
+            JOIN production p ON p.id = i.production_id
+            WHERE p.status <> 'failed'
+            ORDER BY i.dataset_id, {latest_order}
+        ),
+        latest AS (
+            SELECT c0.id, c0.did, k.production_id
+            FROM chosen c0 LEFT JOIN picked k ON k.dataset_id = c0.id
+        )"""
+    else:  # SQLite: an index lookup per dataset
+        latest = f"""
+        WITH latest AS MATERIALIZED (
             SELECT d.id, d.did, (
                 SELECT i.production_id
                 FROM production_input i JOIN production p ON p.id = i.production_id
                 WHERE i.dataset_id = d.id AND i.role = 'input' AND p.status <> 'failed'
-                ORDER BY CASE WHEN p.started_at IS NULL THEN 1 ELSE 0 END,
-                         p.started_at DESC, p.name DESC
+                ORDER BY {latest_order}
                 LIMIT 1
             ) AS production_id
             FROM dataset d
             WHERE {where}
-        )
+        )"""
+    rows = _run(
+        conn,
+        f"""
+        {latest}
         SELECT l.did,
                (SELECT COUNT(*) FROM replica r WHERE r.dataset_id = l.id
                   AND r.state = 'available') AS available,
