@@ -19,10 +19,8 @@ import os
 import subprocess
 import sys
 import tempfile
-import uuid
-from pathlib import Path
 
-from bench_import import BIN, GIB, ROOT, Run, catalog_dir, measure
+from bench_import import BIN, GIB, ROOT, Run, catalog_dir, databases, measure
 
 NOW = "2026-11-25T00:00:00Z"
 
@@ -86,39 +84,20 @@ def main() -> None:
     print(f"{'datasets':>10}  {'run':<32} {'seconds':>8} {'peak RSS':>9} {'time vs ref':>11}")
     for n in args.sizes:
         directory = catalog_dir(n, args.seed)
-        with tempfile.TemporaryDirectory(prefix="lc-bench-audit-") as tmp:
-            databases = [("SQLite", f"sqlite:///{Path(tmp) / 'catalog.db'}")]
-            schema = None
-            if args.postgres:
-                schema = f"lc_bench_{uuid.uuid4().hex[:12]}"
-                _postgres(args.postgres, f'CREATE SCHEMA "{schema}"')
-                sep = "&" if "?" in args.postgres else "?"
-                databases.append(
-                    ("PostgreSQL", f"{args.postgres}{sep}options=-csearch_path%3D{schema}")
-                )
-            try:
-                for label, url in databases:
-                    measure(f"import {label}", [str(BIN / "lifecycle"), "--db", url, "import",
-                                                str(directory)])  # fmt: skip
-                    reference, ours = bench_database(label, url)
-                    for run in (reference, ours):
-                        print(
-                            f"{n:>10,}  {run.label:<32} {run.seconds:>8.2f} "
-                            f"{run.peak_rss / GIB:>7.2f} G {run.seconds / reference.seconds:>10.2f}x",
-                            flush=True,
-                        )
-            finally:
-                if schema:
-                    _postgres(args.postgres, f'DROP SCHEMA "{schema}" CASCADE')
-
-
-def _postgres(url: str, sql: str) -> None:
-    import sqlalchemy as sa
-
-    engine = sa.create_engine(url)
-    with engine.begin() as conn:
-        conn.exec_driver_sql(sql)
-    engine.dispose()
+        with (
+            tempfile.TemporaryDirectory(prefix="lc-bench-audit-") as tmp,
+            databases(tmp, args.postgres) as targets,
+        ):
+            for label, url in targets:
+                measure(f"import {label}", [str(BIN / "lifecycle"), "--db", url, "import",
+                                            str(directory)])  # fmt: skip
+                reference, ours = bench_database(label, url)
+                for run in (reference, ours):
+                    print(
+                        f"{n:>10,}  {run.label:<32} {run.seconds:>8.2f} "
+                        f"{run.peak_rss / GIB:>7.2f} G {run.seconds / reference.seconds:>10.2f}x",
+                        flush=True,
+                    )
 
 
 if __name__ == "__main__":

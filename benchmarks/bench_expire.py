@@ -22,12 +22,10 @@ import json
 import os
 import shutil
 import tempfile
-import uuid
 from pathlib import Path
 
 from bench_audit import measure_output
-from bench_import import BIN, GIB, ROOT, catalog_dir, measure
-from bench_provenance import _postgres
+from bench_import import BIN, GIB, ROOT, catalog_dir, measure, postgres_schema
 
 NOW = "2026-11-25T00:00:00Z"
 
@@ -73,16 +71,10 @@ def main() -> None:
             _report(n, runs)
             _report(n, run_pair("apply, SQLite", copies[0], apply=True, our_url=copies[1]))
             if args.postgres:
-                schema = f"lc_bench_{uuid.uuid4().hex[:12]}"
-                _postgres(args.postgres, f'CREATE SCHEMA "{schema}"')
-                sep = "&" if "?" in args.postgres else "?"
-                url = f"{args.postgres}{sep}options=-csearch_path%3D{schema}"
-                try:
+                with postgres_schema(args.postgres) as url:
                     measure("import PostgreSQL", [str(BIN / "lifecycle"), "--db", url, "import",
                                                   str(directory)])  # fmt: skip
                     _report(n, run_pair("dry run, PostgreSQL", url, apply=False))
-                finally:
-                    _postgres(args.postgres, f'DROP SCHEMA "{schema}" CASCADE')
 
 
 def _report(n: int, runs: list) -> None:

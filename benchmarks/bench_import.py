@@ -24,6 +24,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -104,22 +106,44 @@ def bench_size(n: int, seed: int, postgres: str | None) -> list[tuple[Run, int]]
 
 
 def _postgres_run(base: str, directory: Path) -> Run:
-    import sqlalchemy as sa
-
-    schema = f"lc_bench_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(base)
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    url = f"{base}{'&' if '?' in base else '?'}options=-csearch_path%3D{schema}"
-    try:
+    with postgres_schema(base) as url:
         return measure(
             "lifecycle import, PostgreSQL",
             [str(BIN / "lifecycle"), "--db", url, "import", str(directory)],
         )
+
+
+@contextmanager
+def postgres_schema(base: str) -> Iterator[str]:
+    """A URL for a fresh PostgreSQL schema of its own on ``base``, dropped afterwards."""
+    schema = f"lc_bench_{uuid.uuid4().hex[:12]}"
+    postgres(base, f'CREATE SCHEMA "{schema}"')
+    try:
+        yield f"{base}{'&' if '?' in base else '?'}options=-csearch_path%3D{schema}"
     finally:
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-        admin.dispose()
+        postgres(base, f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@contextmanager
+def databases(tmp: str | Path, base: str | None) -> Iterator[list[tuple[str, str]]]:
+    """(label, URL) of the databases a benchmark runs on: an SQLite file in ``tmp``, and a
+    PostgreSQL schema of its own when ``base`` is given (dropped afterwards)."""
+    sqlite = [("SQLite", f"sqlite:///{Path(tmp) / 'catalog.db'}")]
+    if not base:
+        yield sqlite
+        return
+    with postgres_schema(base) as url:
+        yield [*sqlite, ("PostgreSQL", url)]
+
+
+def postgres(url: str, sql: str) -> None:
+    """Run one administrative statement (schema creation or removal)."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(sql)
+    engine.dispose()
 
 
 def main() -> None:

@@ -20,12 +20,10 @@ import argparse
 import csv
 import os
 import tempfile
-import uuid
 from pathlib import Path
 
 from bench_audit import measure_output
-from bench_import import BIN, GIB, ROOT, catalog_dir, measure
-from bench_provenance import _postgres
+from bench_import import BIN, GIB, ROOT, catalog_dir, databases, measure
 
 CHAIN = "r99901:AOD,p99902:DAOD_PHYS,p99903:DAOD_PHYSLITE"
 DIGEST = "sha256:" + "9" * 64
@@ -57,17 +55,8 @@ def main() -> None:
         directory = catalog_dir(n, args.seed)
         with tempfile.TemporaryDirectory(prefix="lc-bench-plan-") as tmp:
             software = new_software(Path(tmp) / "software")
-            databases = [("SQLite", f"sqlite:///{Path(tmp) / 'catalog.db'}")]
-            schema = None
-            if args.postgres:
-                schema = f"lc_bench_{uuid.uuid4().hex[:12]}"
-                _postgres(args.postgres, f'CREATE SCHEMA "{schema}"')
-                sep = "&" if "?" in args.postgres else "?"
-                databases.append(
-                    ("PostgreSQL", f"{args.postgres}{sep}options=-csearch_path%3D{schema}")
-                )
-            try:
-                for label, url in databases:
+            with databases(tmp, args.postgres) as targets:
+                for label, url in targets:
                     for source in (directory, software):
                         measure(f"import {label}", [str(BIN / "lifecycle"), "--db", url,
                                                     "import", str(source)])  # fmt: skip
@@ -83,9 +72,6 @@ def main() -> None:
                         f"{run.peak_rss / GIB:>7.2f} G  < 60 s   ({head})",
                         flush=True,
                     )
-            finally:
-                if schema:
-                    _postgres(args.postgres, f'DROP SCHEMA "{schema}" CASCADE')
 
 
 if __name__ == "__main__":

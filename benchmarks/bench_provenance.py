@@ -30,10 +30,8 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
-from pathlib import Path
 
-from bench_import import BIN, catalog_dir, measure
+from bench_import import BIN, catalog_dir, databases, measure
 
 SAMPLE = 400  # derived datasets examined to find a deep one
 CALLS = 31
@@ -163,30 +161,20 @@ def main() -> None:
           f" {'ratio':>7}  target")  # fmt: skip
     for n in args.sizes:
         directory = catalog_dir(n, args.seed)
-        with tempfile.TemporaryDirectory(prefix="lc-bench-prov-") as tmp:
-            databases = [("SQLite", f"sqlite:///{Path(tmp) / 'catalog.db'}")]
-            schema = None
-            if args.postgres:
-                schema = f"lc_bench_{uuid.uuid4().hex[:12]}"
-                _postgres(args.postgres, f'CREATE SCHEMA "{schema}"')
-                sep = "&" if "?" in args.postgres else "?"
-                databases.append(
-                    ("PostgreSQL", f"{args.postgres}{sep}options=-csearch_path%3D{schema}")
-                )
-            try:
-                for label, url in databases:
-                    measure(f"import {label}", [str(BIN / "lifecycle"), "--db", url, "import",
-                                                str(directory)])  # fmt: skip
-                    result = json.loads(
-                        subprocess.run(
-                            [sys.executable, __file__, "--probe", url],
-                            check=True, capture_output=True, text=True,
-                        ).stdout
-                    )  # fmt: skip
-                    _report(n, label, result)
-            finally:
-                if schema:
-                    _postgres(args.postgres, f'DROP SCHEMA "{schema}" CASCADE')
+        with (
+            tempfile.TemporaryDirectory(prefix="lc-bench-prov-") as tmp,
+            databases(tmp, args.postgres) as targets,
+        ):
+            for label, url in targets:
+                measure(f"import {label}", [str(BIN / "lifecycle"), "--db", url, "import",
+                                            str(directory)])  # fmt: skip
+                result = json.loads(
+                    subprocess.run(
+                        [sys.executable, __file__, "--probe", url],
+                        check=True, capture_output=True, text=True,
+                    ).stdout
+                )  # fmt: skip
+                _report(n, label, result)
 
 
 def _report(n: int, database: str, result: dict) -> None:
@@ -205,15 +193,6 @@ def _report(n: int, database: str, result: dict) -> None:
         f"  <= 2x  ({r['irreproducible']:,} irreproducible)",
         flush=True,
     )
-
-
-def _postgres(url: str, sql: str) -> None:
-    import sqlalchemy as sa
-
-    engine = sa.create_engine(url)
-    with engine.begin() as conn:
-        conn.exec_driver_sql(sql)
-    engine.dispose()
 
 
 if __name__ == "__main__":

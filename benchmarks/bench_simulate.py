@@ -20,12 +20,9 @@ import argparse
 import json
 import os
 import tempfile
-import uuid
-from pathlib import Path
 
 from bench_audit import measure_output
-from bench_import import BIN, GIB, ROOT, Run, catalog_dir, measure
-from bench_provenance import _postgres
+from bench_import import BIN, GIB, ROOT, Run, catalog_dir, databases, measure
 
 NOW = "2026-11-25T00:00:00Z"
 LARGEST_SITE = """
@@ -108,32 +105,22 @@ def main() -> None:
     print(f"{'datasets':>10}  {'run':<44} {'seconds':>8} {'peak RSS':>9} {'time vs ref':>11}")
     for n in args.sizes:
         directory = catalog_dir(n, args.seed)
-        with tempfile.TemporaryDirectory(prefix="lc-bench-simulate-") as tmp:
-            databases = [("SQLite", f"sqlite:///{Path(tmp) / 'catalog.db'}")]
-            schema = None
-            if args.postgres:
-                schema = f"lc_bench_{uuid.uuid4().hex[:12]}"
-                _postgres(args.postgres, f'CREATE SCHEMA "{schema}"')
-                sep = "&" if "?" in args.postgres else "?"
-                databases.append(
-                    ("PostgreSQL", f"{args.postgres}{sep}options=-csearch_path%3D{schema}")
-                )
-            try:
-                for label, url in databases:
-                    measure(f"import {label}", [str(BIN / "lifecycle"), "--db", url, "import",
-                                                str(directory)])  # fmt: skip
-                    site = largest_site(url)
-                    runs, counts = run_pair(f"{site}, {label}", url, site)
-                    for run in runs:
-                        print(
-                            f"{n:>10,}  {run.label:<44} {run.seconds:>8.2f} "
-                            f"{run.peak_rss / GIB:>7.2f} G {run.seconds / runs[0].seconds:>10.2f}x",
-                            flush=True,
-                        )
-                    print(f"{'':>10}  agreed on {counts}", flush=True)
-            finally:
-                if schema:
-                    _postgres(args.postgres, f'DROP SCHEMA "{schema}" CASCADE')
+        with (
+            tempfile.TemporaryDirectory(prefix="lc-bench-simulate-") as tmp,
+            databases(tmp, args.postgres) as targets,
+        ):
+            for label, url in targets:
+                measure(f"import {label}", [str(BIN / "lifecycle"), "--db", url, "import",
+                                            str(directory)])  # fmt: skip
+                site = largest_site(url)
+                runs, counts = run_pair(f"{site}, {label}", url, site)
+                for run in runs:
+                    print(
+                        f"{n:>10,}  {run.label:<44} {run.seconds:>8.2f} "
+                        f"{run.peak_rss / GIB:>7.2f} G {run.seconds / runs[0].seconds:>10.2f}x",
+                        flush=True,
+                    )
+                print(f"{'':>10}  agreed on {counts}", flush=True)
 
 
 if __name__ == "__main__":
