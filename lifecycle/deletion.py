@@ -10,8 +10,14 @@
    the last available copy of a dataset that cannot be regenerated (the reproducibility
    service's exact what-if).
 
-``--force`` overrides 2 and 3 only, and the journal says so. A replica marked lost records a
-failed disk or tape: a fact, not a decision, so it acts directly (journaled).
+``--force`` overrides 2 and 3 only, and the journal says so.
+
+``mark_lost`` records a failed disk or tape. It marks data lost (DESIGN invariant 6), so it
+previews by default and records only with ``--apply``; both say what the loss means, computed
+by the loss simulation (:func:`lifecycle.simulate.simulate_gone`) on the one replica: whether the
+dataset keeps another copy, is recoverable (reproducible; productions to run again) or is lost
+for good, which other datasets become irreproducible, which replication rules become newly
+violated. A replica already lost or deleted cannot be lost again.
 """
 
 from __future__ import annotations
@@ -24,6 +30,8 @@ import sqlalchemy as sa
 from lifecycle.errors import UsageError
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from sqlalchemy.engine import Connection
 
     from lifecycle.catalog.store import Change
@@ -112,17 +120,202 @@ def delete_replica(
     return report
 
 
-def mark_lost(conn: Connection, change: Change, did: str, endpoint: str) -> str:
-    """Record that the replica of ``did`` at ``endpoint`` is lost (a failed disk or tape)."""
+@dataclass
+class LossOfReplica:
+    """What marking one replica lost means (and, with ``applied``, what was recorded).
+
+    ``outcome`` is what happens to the dataset itself: ``kept`` (another available replica
+    remains), ``held`` (no available replica remains, but a copying or unavailable one still
+    holds the data), ``recoverable`` (no copy remains; it is reproducible, ``steps`` productions
+    rebuild it) or ``lost`` (no copy remains and nothing regenerates it: lost for good).
+    """
+
+    did: str
+    endpoint: str
+    state: str  # the replica's state before
+    kind: str
+    bytes: int
+    outcome: str
+    remaining: dict[str, int] = field(default_factory=dict)  # other live replicas by state
+    reason: str | None = None  # why the dataset is lost for good
+    steps: int = 0  # productions to run again when recoverable
+    irreproducible: list[str] = field(default_factory=list)  # other datasets, by DID
+    violations: list[dict[str, Any]] = field(default_factory=list)  # replication findings
+    re_replicate_from: str | None = None  # the best surviving source of a new copy
+    applied: bool = False
+
+    @property
+    def loses_data(self) -> bool:
+        """Whether data is lost for good (the CLI exits 1, as ``simulate loss`` does)."""
+        return self.outcome == "lost"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "did": self.did,
+            "endpoint": self.endpoint,
+            "state": self.state,
+            "kind": self.kind,
+            "bytes": self.bytes,
+            "outcome": self.outcome,
+            "lost_for_good": self.loses_data,
+            "reason": self.reason,
+            "remaining": self.remaining,
+            "steps": self.steps,
+            "irreproducible": self.irreproducible,
+            "violations": self.violations,
+            "re_replicate_from": self.re_replicate_from,
+            "applied": self.applied,
+        }
+
+    def lines(self, shown: int = 5) -> list[str]:
+        """The report for people: the replica, then what its loss means."""
+        verb = "marked" if self.applied else "would mark"
+        out = [f"{verb} the replica of {self.did} at {self.endpoint} lost (it was {self.state})"]
+        others = ", ".join(f"{n} {state}" for state, n in sorted(self.remaining.items()))
+        if self.outcome == "kept":
+            source = self.re_replicate_from
+            source = f"; copy it again from {source}" if source else ""
+            out.append(f"{self.did} keeps {others} replica(s){source}")
+        elif self.outcome == "held":
+            out.append(
+                f"{self.did} keeps no available replica, but {others} replica(s) still hold "
+                "the data"
+            )
+        elif self.outcome == "recoverable":
+            out.append(
+                f"the last copy of this {self.kind} dataset: recoverable, it is reproducible "
+                f"({self.steps} production(s) to run again; see 'lifecycle recipe')"
+            )
+        else:
+            out.append(f"the last copy of this {self.kind} dataset: lost for good ({self.reason})")
+        if self.irreproducible:
+            n = len(self.irreproducible)
+            names = ", ".join(self.irreproducible[:shown])
+            more = f" and {n - shown} more" if n > shown else ""
+            out.append(
+                f"{n} other dataset{'s' if n != 1 else ''} become{'s' if n == 1 else ''} "
+                f"irreproducible: {names}{more}"
+            )
+        for v in self.violations:
+            out.append(
+                f"replication rule {v['rule']} ({v['policy']}) newly violated: {v['message']}"
+            )
+        return out
+
+
+def mark_lost(
+    conn: Connection,
+    did: str,
+    endpoint: str,
+    policies: PolicySet | None = None,
+    now: datetime | None = None,
+    *,
+    change: Change | None = None,
+) -> LossOfReplica:
+    """What losing the replica of ``did`` at ``endpoint`` means; with ``change`` (a write
+    transaction), record it: the replica becomes lost, and the dataset too when no live
+    replica is left. ``policies``: the replication rules checked for new violations."""
     replica = _replica(conn, did, endpoint)
     if replica["state"] in ("lost", "deleted"):
         raise UsageError(
             f"the replica of {replica['did']} at {endpoint} is already {replica['state']}"
         )
-    _mark(conn, replica, "lost")
-    change.summary = f"marked the replica of {replica['did']} at {endpoint} lost"
-    change.datasets_sql = f"SELECT {int(replica['dataset_id'])} AS id"
-    return change.summary
+    report = _loss_of(conn, replica, endpoint, policies, now)
+    if change is not None:
+        _mark(conn, replica, "lost")
+        change.summary = f"marked the replica of {replica['did']} at {endpoint} lost" + (
+            f": {replica['did']} is lost for good" if report.loses_data else ""
+        )
+        change.datasets_sql = f"SELECT {int(replica['dataset_id'])} AS id"
+        report.applied = True
+    return report
+
+
+def _loss_of(
+    conn: Connection,
+    replica: dict[str, Any],
+    endpoint: str,
+    policies: PolicySet | None,
+    now: datetime | None,
+) -> LossOfReplica:
+    """The loss simulation on this one replica, plus the datasets it leaves irreproducible.
+
+    Only an available replica changes what is available: for a copying or unavailable one the
+    simulation has nothing to say, and the dataset's own fate follows from its other copies and
+    from its recipe.
+    """
+    from lifecycle.provenance.recipe import recipe
+    from lifecycle.provenance.reproducibility import (
+        materialize_irreproducible,
+        newly_irreproducible,
+    )
+    from lifecycle.simulate import simulate_gone
+
+    report = LossOfReplica(
+        replica["did"], endpoint, replica["state"], replica["kind"], int(replica["bytes"]), ""
+    )
+    live = ", ".join(f"'{s}'" for s in LIVE_STATES)
+    report.remaining = {
+        state: int(n)
+        for state, n in conn.execute(
+            sa.text(
+                f"SELECT state, COUNT(*) FROM replica WHERE dataset_id = :d AND id <> :r "
+                f"AND state IN ({live}) GROUP BY state"
+            ),
+            {"d": replica["dataset_id"], "r": replica["id"]},
+        )
+    }
+    simulated = None
+    if replica["state"] == "available":
+        gone = _gone_table(conn, replica, "tmp_lost_gone")
+        irreproducible = materialize_irreproducible(conn, "tmp_lost_irreproducible")
+        try:
+            simulated = simulate_gone(conn, gone, policies, now, endpoints=[endpoint])
+            newly = newly_irreproducible(conn, irreproducible, gone)
+            report.irreproducible = [
+                row[0]
+                for row in conn.execute(
+                    sa.text(
+                        f"SELECT d.did FROM {newly} n JOIN dataset d ON d.id = n.id "
+                        "WHERE d.id <> :d ORDER BY d.did"
+                    ),
+                    {"d": replica["dataset_id"]},
+                )
+            ]
+        finally:
+            for table in (gone, irreproducible, "tmp_newly_irreproducible"):
+                conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
+        report.violations = simulated.violations
+        if simulated.re_replicate:
+            report.re_replicate_from = simulated.re_replicate[0]["source"]
+    if report.remaining.get("available"):
+        report.outcome = "kept"
+    elif report.remaining:
+        report.outcome = "held"
+    elif simulated is not None and (simulated.lost or simulated.recoverable):
+        if simulated.lost:
+            report.outcome, report.reason = "lost", simulated.lost[0]["reason"]
+        else:
+            report.outcome, report.steps = "recoverable", simulated.recoverable[0]["steps"]
+    elif replica["kind"] in PRESERVED_KINDS:
+        report.outcome = "lost"
+        report.reason = f"no copy would remain and {replica['kind']} data cannot be regenerated"
+    else:  # its last copy was not available: the recipe says whether it can be made again
+        rebuilt = recipe(conn, replica["did"])
+        if rebuilt.reproducible:
+            report.outcome, report.steps = "recoverable", len(rebuilt.steps)
+        else:
+            report.outcome = "lost"
+            report.reason = f"not reproducible: {rebuilt.missing[0].reason}"
+    return report
+
+
+def _gone_table(conn: Connection, replica: dict[str, Any], table: str) -> str:
+    """A temporary table holding the one replica a what-if takes away."""
+    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
+    conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {table} (id INTEGER PRIMARY KEY)")
+    conn.execute(sa.text(f"INSERT INTO {table} (id) VALUES (:r)"), {"r": replica["id"]})
+    return table
 
 
 def _replica(conn: Connection, did: str, endpoint: str) -> dict[str, Any]:
@@ -243,10 +436,7 @@ def _reproducibility_refusals(conn: Connection, replica: dict[str, Any]) -> list
 
     if replica["state"] != "available":
         return []
-    gone = "tmp_deletion_gone"
-    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {gone}")
-    conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {gone} (id INTEGER PRIMARY KEY)")
-    conn.execute(sa.text(f"INSERT INTO {gone} (id) VALUES (:r)"), {"r": replica["id"]})
+    gone = _gone_table(conn, replica, "tmp_deletion_gone")
     irreproducible = materialize_irreproducible(conn, "tmp_deletion_irreproducible")
     try:
         newly = newly_irreproducible(conn, irreproducible, gone)

@@ -100,14 +100,19 @@ def expire(
     now: datetime,
     *,
     change: Change | None = None,
+    only: str | None = None,
 ) -> ExpiryReport:
     """Decide for every expired dataset; with ``change`` (a write transaction), apply it.
 
-    Without ``change`` nothing is written to the catalog (temporary tables only).
+    Without ``change`` nothing is written to the catalog (temporary tables only). ``only``
+    (SQL selecting dataset ids) limits the decisions to those datasets, for ``unpin`` and
+    ``plan delete`` to say what expiry would now do with what they release.
     """
     from lifecycle.provenance.reproducibility import materialize_irreproducible
 
     _candidates(conn, policies, now)
+    if only is not None:
+        conn.exec_driver_sql(f"DELETE FROM {CANDIDATES} WHERE id NOT IN ({only})")
     irreproducible = materialize_irreproducible(conn, "tmp_expire_irreproducible")
     try:
         _decide(conn, now, irreproducible)

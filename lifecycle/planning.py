@@ -915,16 +915,122 @@ def _blockers_now(conn: Connection, plan: ReprocessingPlan) -> list[str]:
     return problems
 
 
-def delete_plan(conn: Connection, change: Change, plan_id: int) -> str:
-    """Forget a saved plan (its inputs are no longer protected from expiry)."""
-    name = conn.execute(sa.text("SELECT name FROM plan WHERE id = :id"), {"id": plan_id}).scalar()
-    if name is None:
+FREED = "tmp_plan_freed"  # the inputs of a deleted plan, then those no plan protects any more
+
+
+@dataclass
+class PlanDeletion:
+    """What ``plan delete`` changed: the plan gone, and the inputs it no longer protects.
+
+    A plan protects its inputs from expiry while it can still be applied (not applied, no
+    blockers). ``freed`` counts the inputs no other plan protects; ``eligible`` are those that
+    ``expire --apply`` would now delete (decided only when policies were given: ``decided``).
+    """
+
+    id: int
+    name: str
+    steps: int
+    inputs: int
+    protected_by_it: bool
+    why_not: str | None = None  # why the plan protected nothing
+    freed: int = 0
+    decided: bool = False
+    eligible: list[str] = field(default_factory=list)
+    kept: dict[str, int] = field(default_factory=dict)  # freed and past their end: keep reasons
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(vars(self))
+
+    def lines(self, shown: int = 5) -> list[str]:
+        steps = f"{self.steps} step{'s' if self.steps != 1 else ''}"
+        inputs = f"{self.inputs} input{'s' if self.inputs != 1 else ''}"
+        out = [f"deleted plan {self.id} ({self.name}): {steps}, {inputs}"]
+        if not self.protected_by_it:
+            out.append(f"it protected no input from expiry ({self.why_not})")
+            return out
+        others = self.inputs - self.freed
+        out.append(
+            f"{self.freed} input{'s' if self.freed != 1 else ''} no longer protected from expiry"
+            + (f" ({others} still protected by another plan)" if others else "")
+        )
+        if self.decided and self.freed:
+            n = len(self.eligible)
+            names = ", ".join(self.eligible[:shown]) + (
+                f" and {n - shown} more" if n > shown else ""
+            )
+            out.append(
+                f"{n} of them now eligible for expiry ('lifecycle expire --apply' would delete "
+                f"{'it' if n == 1 else 'them'}){': ' + names if n else ''}"
+            )
+            alive = self.freed - n - sum(self.kept.values())
+            kept = [f"{count} {why}" for why, count in sorted(self.kept.items())]
+            kept += [f"{alive} not past their end of life"] if alive else []
+            if kept:
+                out.append("the others are still kept: " + ", ".join(kept))
+        return out
+
+
+def delete_plan(
+    conn: Connection,
+    change: Change,
+    plan_id: int,
+    policies: PolicySet | None = None,
+    now: datetime | None = None,
+) -> PlanDeletion:
+    """Forget a saved plan (its inputs are no longer protected from expiry by it).
+
+    Deleting a plan deletes no data, so it acts directly. The result says which inputs no
+    plan protects any more and, with ``policies``, which of them expiry would now delete.
+    """
+    from lifecycle.catalog.store import utcnow
+    from lifecycle.expiry import _planned_inputs_sql, expire
+
+    row = conn.execute(
+        sa.text("SELECT name, steps, inputs, applied_at, blockers FROM plan WHERE id = :id"),
+        {"id": plan_id},
+    ).first()
+    if row is None:
         raise UsageError(f"no plan {plan_id} (see 'lifecycle plan list')")
-    for table in ("plan_note", "plan_input", "plan_step_input", "plan_step"):
-        conn.execute(sa.text(f"DELETE FROM {table} WHERE plan_id = :id"), {"id": plan_id})
-    conn.execute(sa.text("DELETE FROM plan WHERE id = :id"), {"id": plan_id})
-    change.summary = f"deleted plan {plan_id} ({name})"
-    return change.summary
+    name, steps, inputs, applied_at, blockers = row
+    result = PlanDeletion(plan_id, name, int(steps), int(inputs), not applied_at and not blockers)
+    if applied_at:
+        result.why_not = "it was applied"
+    elif blockers:
+        result.why_not = f"it has {blockers} blocker{'s' if blockers != 1 else ''}"
+    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {FREED}")
+    conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {FREED} (id INTEGER PRIMARY KEY)")
+    try:
+        conn.execute(
+            sa.text(
+                f"INSERT INTO {FREED} (id) SELECT dataset_id FROM plan_input WHERE plan_id = :id"
+            ),
+            {"id": plan_id},
+        )
+        for table in ("plan_note", "plan_input", "plan_step_input", "plan_step"):
+            conn.execute(sa.text(f"DELETE FROM {table} WHERE plan_id = :id"), {"id": plan_id})
+        conn.execute(sa.text("DELETE FROM plan WHERE id = :id"), {"id": plan_id})
+        if result.protected_by_it:
+            planned = _planned_inputs_sql(conn)
+            conn.exec_driver_sql(f"DELETE FROM {FREED} WHERE id IN ({planned})")
+            result.freed = int(conn.exec_driver_sql(f"SELECT COUNT(*) FROM {FREED}").scalar())
+            if policies is not None and result.freed:
+                decisions = expire(conn, policies, now or utcnow(), only=f"SELECT id FROM {FREED}")
+                decisions = decisions.decisions
+                result.decided = True
+                result.eligible = sorted(decisions.loc[decisions["decision"] == "delete", "did"])
+                kept = decisions.loc[decisions["decision"] == "keep", "reason"]
+                result.kept = {
+                    str(k): int(v) for k, v in kept.str.split(":").str[0].value_counts().items()
+                }
+    finally:
+        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {FREED}")
+    freed = result.freed
+    change.summary = f"deleted plan {plan_id} ({name})" + (
+        f": {freed} input{'s' if freed != 1 else ''} no longer protected from expiry"
+        if freed
+        else ""
+    )
+    return result
 
 
 def _timestamp_type():

@@ -112,24 +112,44 @@ def simulate_loss(
     Raises :class:`~lifecycle.errors.UsageError` for an unknown site or country, an expression
     that selects nothing (:class:`~lifecycle.errors.InvalidExpression`), or an empty scenario.
     """
-    from lifecycle.catalog.store import utcnow
     from lifecycle.provenance.reproducibility import WhatIf, what_if
 
     endpoints = lost_endpoints(conn, scenario)
-    rules = [r for r in policies.rules if r.type == "replication"] if policies else []
     with what_if(conn, WhatIf(endpoints=tuple(endpoints))) as gone:
         assert gone is not None
-        try:
-            storage = _touched(conn, gone)
-            _losing(conn)
-            _recipes(conn, gone)
-            lost = _lost(conn)
-            recoverable, productions = _recoverable(conn)
-            violations = _violations(conn, policies, now or utcnow(), gone)
-            copies = _re_replication(conn)
-        finally:
-            for table in _TABLES:
-                conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
+        return simulate_gone(conn, gone, policies, now, scenario, endpoints)
+
+
+def simulate_gone(
+    conn: Connection,
+    gone: str,
+    policies: PolicySet | None = None,
+    now: datetime | None = None,
+    scenario: LossScenario | None = None,
+    endpoints: list[str] | None = None,
+) -> LossReport:
+    """Simulate losing the replicas whose ids the temporary table ``gone`` holds.
+
+    The core of :func:`simulate_loss`, for callers that name the lost replicas themselves
+    (``replicas mark-lost`` previews the loss of one replica with it). ``scenario`` and
+    ``endpoints`` only label the report.
+    """
+    from lifecycle.catalog.store import utcnow
+
+    scenario = scenario or LossScenario()
+    endpoints = endpoints or []
+    rules = [r for r in policies.rules if r.type == "replication"] if policies else []
+    try:
+        storage = _touched(conn, gone)
+        _losing(conn)
+        _recipes(conn, gone)
+        lost = _lost(conn)
+        recoverable, productions = _recoverable(conn)
+        violations = _violations(conn, policies, now or utcnow(), gone)
+        copies = _re_replication(conn)
+    finally:
+        for table in _TABLES:
+            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
     summary = _summary(scenario, endpoints, storage, lost, recoverable, productions, violations,
                        copies, rules)  # fmt: skip
     return LossReport(scenario, endpoints, lost, recoverable, violations, copies, summary)

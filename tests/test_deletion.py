@@ -133,17 +133,47 @@ def test_unknown_or_deleted_replicas_are_usage_errors(cat, policies):
 
 
 def test_mark_lost_records_the_loss_and_the_dataset_state(cat):
-    assert cat.mark_lost(RAW1, "BNL-OSG2_DATATAPE", "tape damaged").startswith("marked")
+    before = snapshot(cat)
+    preview = cat.mark_lost(RAW1, "BNL-OSG2_DATATAPE", "tape damaged")
+    assert not preview.applied
+    assert snapshot(cat) == before  # a preview changes nothing
+    first = cat.mark_lost(RAW1, "BNL-OSG2_DATATAPE", "tape damaged", apply=True)
+    assert first.applied
+    assert (first.outcome, first.remaining) == ("kept", {"available": 1})
+    assert not first.loses_data
     assert cat.dataset(RAW1).dataset["state"] == "closed"  # CERN-PROD still has it
-    cat.mark_lost(RAW1, "CERN-PROD_DATATAPE")
+    last = cat.mark_lost(RAW1, "CERN-PROD_DATATAPE", "robot dropped it", apply=True)
+    assert last.loses_data
     assert cat.dataset(RAW1).dataset["state"] == "lost"
     assert set(cat.replicas(RAW1)["state"]) == {"lost"}
     entries = cat.journal(did=RAW1)
-    assert list(entries["command"]) == ["replicas mark-lost", "replicas mark-lost"]
-    assert entries["reason"].isna().tolist() == [True, False]
-    assert entries["reason"].iloc[1] == "tape damaged"
+    assert list(entries["command"]) == ["replicas mark-lost --apply"] * 2
+    assert list(entries["reason"]) == ["robot dropped it", "tape damaged"]
+    assert entries["summary"].iloc[0].endswith(f"lost: {RAW1} is lost for good")
     with pytest.raises(UsageError, match="already lost"):
-        cat.mark_lost(RAW1, "CERN-PROD_DATATAPE")
+        cat.mark_lost(RAW1, "CERN-PROD_DATATAPE", "again")
+    with pytest.raises(UsageError, match="--reason"):
+        cat.mark_lost(AOD2, "CERN-PROD_DATADISK", "  ")
+
+
+def test_mark_lost_copying_or_unavailable_replicas(catalog, tmp_path):
+    # the states that can become lost are kept: available, copying and unavailable
+    tables = chain()
+    for r in tables["replicas"]:
+        if r["did"] == RAW1:  # BNL's copy on a site that is down, CERN's still being written
+            r["state"] = "unavailable" if r["endpoint"] == "BNL-OSG2_DATATAPE" else "copying"
+        if r["did"] == LITE:
+            r["state"] = "unavailable"
+    cat = load(catalog, tmp_path, tables)
+    held = cat.mark_lost(RAW1, "CERN-PROD_DATATAPE", "x", apply=True)
+    assert (held.outcome, held.remaining, held.loses_data) == ("held", {"unavailable": 1}, False)
+    assert held.irreproducible == []  # nothing available changed
+    gone = cat.mark_lost(RAW1, "BNL-OSG2_DATATAPE", "x", apply=True)
+    assert gone.outcome == "lost"
+    assert "raw data cannot be regenerated" in gone.reason
+    assert cat.dataset(RAW1).dataset["state"] == "lost"
+    lite = cat.mark_lost(LITE, "CERN-PROD_DATADISK", "x")  # reproducible: its recipe says so
+    assert (lite.outcome, lite.steps) == ("recoverable", 2)
 
 
 def test_replicas_delete_cli_exit_codes_and_json(cat, tmp_path, policies):
@@ -169,7 +199,7 @@ def test_replicas_delete_cli_exit_codes_and_json(cat, tmp_path, policies):
     assert document["applied"] is False
     assert document["refusals"][0]["guard"] == "last-copy"
     assert cli("delete", AOD2, "CERN-PROD_DATADISK", "--policy", policy_dir).exit_code == 2
-    lost = cli("mark-lost", AOD2, "CERN-PROD_DATADISK", "--reason", "disk failure")
+    lost = cli("mark-lost", AOD2, "CERN-PROD_DATADISK", "--reason", "disk failure", "--apply")
     assert lost.exit_code == 0
     assert cat.dataset(AOD2).dataset["state"] == "lost"
 

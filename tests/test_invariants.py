@@ -214,9 +214,16 @@ def test_expiry_and_deletion_invariants(catalog, tmp_path_factory, policies, tab
                 assert n == 0 or after[raw] > 0, f"the last available replica of {raw} went"
         elif op[0] == "lost":
             _, index, endpoint = op
+            did = dids[index % len(dids)]
             try:
-                catalog.mark_lost(dids[index % len(dids)], endpoint)
+                catalog.mark_lost(did, endpoint, "test", policies)
             except UsageError:
                 assert snapshot(catalog) == before
+                continue
+            assert snapshot(catalog) == before, "a mark-lost preview changed the catalog"
+            catalog.mark_lost(did, endpoint, "test", policies, apply=True)
         else:
-            catalog.pin(dids[op[1] % len(dids)], "hold", None)
+            try:
+                catalog.pin(dids[op[1] % len(dids)], "hold", None)
+            except UsageError:  # a deleted or lost dataset cannot be pinned
+                assert snapshot(catalog) == before

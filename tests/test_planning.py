@@ -279,7 +279,7 @@ def test_an_output_lands_somewhere_even_without_a_disk_at_the_input_site(
 def test_apply_checks_the_catalog_again(catalog, tmp_path, policies):
     cat = load(catalog, tmp_path)
     plan = cat.plan_reprocess(RAW, CHAIN, None, "stale", policies)
-    cat.mark_lost(RAW2, "CERN-PROD_DATATAPE")
+    cat.mark_lost(RAW2, "CERN-PROD_DATATAPE", "tape damaged", apply=True)
     with pytest.raises(PlanBlocked, match="the catalog changed since it was saved"):
         cat.apply_plan(plan.id)
     assert cat.plan(plan.id).applied_at is None
@@ -300,8 +300,18 @@ def test_blocked_plans_protect_nothing_and_plans_can_be_deleted(catalog, tmp_pat
     assert cat.expire(policies, now).decisions.set_index("did").loc[AOD2, "decision"] == "delete"
     good = cat.plan_reprocess(Selector(did=(AOD2,)), "p99998:DAOD_PHYS", None, "g", policies)
     assert cat.expire(policies, now).decisions.set_index("did").loc[AOD2, "decision"] == "keep"
-    result = runner.invoke(app, ["--db", cat.url, "plan", "delete", str(good.id)])
+    result = runner.invoke(app, ["--db", cat.url, "plan", "delete", str(good.id)])  # ./policies
     assert result.exit_code == 0
-    assert result.stdout == f"deleted plan {good.id} (g)\n"
+    assert result.stdout.splitlines() == [
+        f"deleted plan {good.id} (g): 1 step, 1 input",
+        "1 input no longer protected from expiry",
+        f"1 of them now eligible for expiry ('lifecycle expire --apply' would delete it): {AOD2}",
+    ]
+    assert cat.journal(limit=1).iloc[0]["summary"] == (
+        f"deleted plan {good.id} (g): 1 input no longer protected from expiry"
+    )
     assert cat.expire(policies, now).decisions.set_index("did").loc[AOD2, "decision"] == "delete"
+    gone = runner.invoke(app, ["--db", cat.url, "plan", "delete", str(blocked.id)])
+    assert gone.exit_code == 0
+    assert gone.stdout.splitlines()[1].startswith("it protected no input from expiry (it has ")
     assert runner.invoke(app, ["--db", cat.url, "plan", "delete", "99"]).exit_code == 2

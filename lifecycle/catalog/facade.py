@@ -24,10 +24,11 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
     from lifecycle.audit import AuditReport
-    from lifecycle.deletion import DeletionReport
+    from lifecycle.deletion import DeletionReport, LossOfReplica
     from lifecycle.exchange import ImportResult
     from lifecycle.expiry import ExpiryReport
-    from lifecycle.planning import ReprocessingPlan
+    from lifecycle.pins import Unpinned
+    from lifecycle.planning import PlanDeletion, ReprocessingPlan
     from lifecycle.policy import PolicySet, Selector
     from lifecycle.provenance import WhatIf
     from lifecycle.provenance.graph import ProvenanceGraph
@@ -241,11 +242,19 @@ class Catalog:
         with self.atomic("pin", reason) as (conn, change):
             return pin(conn, change, did, reason, until)
 
-    def unpin(self, did: str, reason: str | None = None) -> str:
+    def unpin(
+        self,
+        did: str,
+        reason: str | None = None,
+        policies: PolicySet | None = None,
+        now: datetime | None = None,
+    ) -> Unpinned:
+        """Remove the pins of ``did`` (those with ``reason``, when given); the result also says
+        what expiry under ``policies`` would now decide for it (as of ``now``)."""
         from lifecycle.pins import unpin
 
         with self.atomic("unpin", reason) as (conn, change):
-            return unpin(conn, change, did, reason)
+            return unpin(conn, change, did, reason, policies, now)
 
     def pins(self, did: str | None = None, now: datetime | None = None) -> pd.DataFrame:
         from lifecycle.catalog.store import utcnow
@@ -277,11 +286,30 @@ class Catalog:
         with self.atomic(command, reason) as (conn, change):
             return delete_replica(conn, did, endpoint, policies, force=force, change=change)
 
-    def mark_lost(self, did: str, endpoint: str, reason: str | None = None) -> str:
-        from lifecycle.deletion import mark_lost
+    def mark_lost(
+        self,
+        did: str,
+        endpoint: str,
+        reason: str,
+        policies: PolicySet | None = None,
+        now: datetime | None = None,
+        *,
+        apply: bool = False,
+    ) -> LossOfReplica:
+        """What losing the replica of ``did`` at ``endpoint`` means; record it with ``apply``.
 
-        with self.atomic("replicas mark-lost", reason) as (conn, change):
-            return mark_lost(conn, change, did, endpoint)
+        ``policies``: the replication rules checked for new violations (judged at ``now``).
+        """
+        from lifecycle.deletion import mark_lost
+        from lifecycle.errors import UsageError
+
+        if not reason or not reason.strip():
+            raise UsageError("--reason: say what happened to the replica")
+        if not apply:
+            with self.read() as conn:
+                return mark_lost(conn, did, endpoint, policies, now)
+        with self.atomic("replicas mark-lost --apply", reason) as (conn, change):
+            return mark_lost(conn, did, endpoint, policies, now, change=change)
 
     # -- reprocessing plans -----------------------------------------------------------------
     def plan_reprocess(
@@ -318,11 +346,15 @@ class Catalog:
         with self.read() as conn:
             return load_plan(conn, plan_id)
 
-    def delete_plan(self, plan_id: int) -> str:
+    def delete_plan(
+        self, plan_id: int, policies: PolicySet | None = None, now: datetime | None = None
+    ) -> PlanDeletion:
+        """Forget a saved plan; the result says which inputs it no longer protects from expiry
+        and, with ``policies``, which of them expiry would now delete (as of ``now``)."""
         from lifecycle.planning import delete_plan
 
         with self.atomic(f"plan delete {plan_id}") as (conn, change):
-            return delete_plan(conn, change, plan_id)
+            return delete_plan(conn, change, plan_id, policies, now)
 
     def apply_plan(self, plan_id: int, now: datetime | None = None) -> dict[str, int]:
         """Register the plan's productions, datasets and replicas (a simulated campaign)."""

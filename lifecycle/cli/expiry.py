@@ -15,6 +15,7 @@ from lifecycle.cli.options import (
     catalog,
     emit_json,
     note,
+    optional_policies,
     parse_time,
     show,
 )
@@ -97,9 +98,15 @@ def unpin(
     reason: Annotated[
         str | None, typer.Option("--reason", help="Only the pin with this reason.")
     ] = None,
+    policy: PolicyOption = None,
 ) -> None:
-    """Remove the pins of a dataset."""
-    typer.echo(catalog(ctx).unpin(did, reason))
+    """Remove the pins of a dataset, saying which, and whether expiry would now delete it.
+
+    Acts directly: unpinning deletes nothing; it makes the dataset a candidate for 'expire'.
+    """
+    policies = optional_policies(policy, "what expiry would now decide is not checked")
+    for line in catalog(ctx).unpin(did, reason, policies).lines():
+        typer.echo(line)
 
 
 @pins_app.command("list")
@@ -132,13 +139,7 @@ def delete(
     apply: ApplyOption = False,
 ) -> None:
     """Delete one replica, after checking it breaks no guard; exit 1 when refused."""
-    from lifecycle.policy import DEFAULT_POLICY_DIR, load_policies
-
-    policies = None
-    if policy or DEFAULT_POLICY_DIR.is_dir():
-        policies = load_policies(policy)
-    else:
-        note("no policies: the replication guard is not checked (--policy FILE|DIR)")
+    policies = optional_policies(policy, "the replication guard is not checked")
     report = catalog(ctx).delete_replica(did, endpoint, reason, policies, force=force, apply=apply)
     if fmt is ListingFormat.json:
         emit_json(report.to_dict())
@@ -161,9 +162,28 @@ def mark_lost(
     ctx: typer.Context,
     did: Annotated[str, typer.Argument(help="Dataset.")],
     endpoint: Annotated[str, typer.Argument(help="Endpoint (RSE) whose copy is gone.")],
-    reason: Annotated[
-        str | None, typer.Option("--reason", help="What happened (journaled).")
-    ] = None,
+    reason: Annotated[str, typer.Option("--reason", help="What happened (journaled).")],
+    policy: PolicyOption = None,
+    fmt: Annotated[
+        ListingFormat, typer.Option("--format", "-f", help="table (text) or json.")
+    ] = ListingFormat.table,
+    apply: ApplyOption = False,
 ) -> None:
-    """Record that a replica is lost (a failed disk or tape)."""
-    typer.echo(catalog(ctx).mark_lost(did, endpoint, reason))
+    """Record that a replica is lost (a failed disk or tape), saying what the loss means.
+
+    Without --apply, only shows it: whether the dataset keeps a copy, can be regenerated or is
+    lost for good, which datasets become irreproducible, which replication rules are newly
+    violated. Exit 1 when data is lost for good (with or without --apply).
+    """
+    policies = optional_policies(policy, "newly violated replication rules are not checked")
+    report = catalog(ctx).mark_lost(did, endpoint, reason, policies, apply=apply)
+    if fmt is ListingFormat.json:
+        emit_json(report.to_dict())
+    else:
+        for line in report.lines():
+            typer.echo(line)
+        if not report.applied:
+            note("dry run: nothing changed; run again with --apply to record it")
+    if report.loses_data:
+        sys.stdout.flush()
+        raise typer.Exit(1)

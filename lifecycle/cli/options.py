@@ -98,3 +98,14 @@ def parse_time(value: str | None, option: str):
     except ValueError:
         raise UsageError(f"{option}: {value!r} is not an ISO 8601 timestamp") from None
     return stamp.replace(tzinfo=UTC) if stamp.tzinfo is None else stamp.astimezone(UTC)
+
+
+def optional_policies(policy: list[Path] | None, unchecked: str):
+    """The policies of --policy, else of ./policies if it exists, else None (saying what is
+    ``unchecked`` without them)."""
+    from lifecycle.policy import DEFAULT_POLICY_DIR, load_policies
+
+    if policy or DEFAULT_POLICY_DIR.is_dir():
+        return load_policies(policy)
+    note(f"no policies: {unchecked} (--policy FILE|DIR)")
+    return None

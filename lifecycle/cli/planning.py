@@ -19,6 +19,7 @@ from lifecycle.cli.options import (
     catalog,
     emit_json,
     note,
+    optional_policies,
     show,
 )
 
@@ -161,10 +162,18 @@ def plan_export(
 
 @plan_app.command("delete")
 def plan_delete(
-    ctx: typer.Context, plan_id: Annotated[int, typer.Argument(help="Plan id.")]
+    ctx: typer.Context,
+    plan_id: Annotated[int, typer.Argument(help="Plan id.")],
+    policy: PolicyOption = None,
 ) -> None:
-    """Forget a saved plan; its inputs are no longer kept from expiry."""
-    typer.echo(catalog(ctx).delete_plan(plan_id))
+    """Forget a saved plan, saying which inputs it no longer keeps from expiry.
+
+    Acts directly (it deletes no data); with policies, says which freed inputs 'expire' would
+    now delete.
+    """
+    policies = optional_policies(policy, "what expiry would now decide is not checked")
+    for line in catalog(ctx).delete_plan(plan_id, policies).lines():
+        typer.echo(line)
 
 
 @plan_app.command("apply")
