@@ -949,11 +949,15 @@ class PlanDeletion:
             out.append(f"it protected no input from expiry ({self.why_not})")
             return out
         others = self.inputs - self.freed
+        if not self.freed:
+            if others:
+                out.append("its inputs stay protected from expiry by another plan")
+            return out
         out.append(
             f"{self.freed} input{'s' if self.freed != 1 else ''} no longer protected from expiry"
             + (f" ({others} still protected by another plan)" if others else "")
         )
-        if self.decided and self.freed:
+        if self.decided:
             n = len(self.eligible)
             names = ", ".join(self.eligible[:shown]) + (
                 f" and {n - shown} more" if n > shown else ""

@@ -14,6 +14,7 @@ from lifecycle.cli.options import (
     PolicyOption,
     catalog,
     emit_json,
+    no_policies,
     note,
     optional_policies,
     parse_time,
@@ -104,9 +105,11 @@ def unpin(
 
     Acts directly: unpinning deletes nothing; it makes the dataset a candidate for 'expire'.
     """
-    policies = optional_policies(policy, "what expiry would now decide is not checked")
+    policies = optional_policies(policy)
     for line in catalog(ctx).unpin(did, reason, policies).lines():
         typer.echo(line)
+    if policies is None:
+        no_policies("what expiry would now decide is not checked")
 
 
 @pins_app.command("list")
@@ -139,8 +142,10 @@ def delete(
     apply: ApplyOption = False,
 ) -> None:
     """Delete one replica, after checking it breaks no guard; exit 1 when refused."""
-    policies = optional_policies(policy, "the replication guard is not checked")
+    policies = optional_policies(policy)
     report = catalog(ctx).delete_replica(did, endpoint, reason, policies, force=force, apply=apply)
+    if policies is None:
+        no_policies("the replication guard is not checked")
     if fmt is ListingFormat.json:
         emit_json(report.to_dict())
     else:
@@ -175,8 +180,10 @@ def mark_lost(
     lost for good, which datasets become irreproducible, which replication rules are newly
     violated. Exit 1 when data is lost for good (with or without --apply).
     """
-    policies = optional_policies(policy, "newly violated replication rules are not checked")
+    policies = optional_policies(policy)
     report = catalog(ctx).mark_lost(did, endpoint, reason, policies, apply=apply)
+    if policies is None:
+        no_policies("newly violated replication rules are not checked")
     if fmt is ListingFormat.json:
         emit_json(report.to_dict())
     else:

@@ -100,12 +100,15 @@ def parse_time(value: str | None, option: str):
     return stamp.replace(tzinfo=UTC) if stamp.tzinfo is None else stamp.astimezone(UTC)
 
 
-def optional_policies(policy: list[Path] | None, unchecked: str):
-    """The policies of --policy, else of ./policies if it exists, else None (saying what is
-    ``unchecked`` without them)."""
+def optional_policies(policy: list[Path] | None):
+    """The policies of --policy, else of ./policies if it exists, else None: the caller says
+    what goes unchecked (:func:`no_policies`) once it succeeded, so a refusal stays one line."""
     from lifecycle.policy import DEFAULT_POLICY_DIR, load_policies
 
     if policy or DEFAULT_POLICY_DIR.is_dir():
         return load_policies(policy)
-    note(f"no policies: {unchecked} (--policy FILE|DIR)")
     return None
+
+
+def no_policies(unchecked: str) -> None:
+    note(f"no policies: {unchecked} (--policy FILE|DIR)")

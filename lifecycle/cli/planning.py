@@ -18,6 +18,7 @@ from lifecycle.cli.options import (
     PolicyOption,
     catalog,
     emit_json,
+    no_policies,
     note,
     optional_policies,
     show,
@@ -171,9 +172,11 @@ def plan_delete(
     Acts directly (it deletes no data); with policies, says which freed inputs 'expire' would
     now delete.
     """
-    policies = optional_policies(policy, "what expiry would now decide is not checked")
+    policies = optional_policies(policy)
     for line in catalog(ctx).delete_plan(plan_id, policies).lines():
         typer.echo(line)
+    if policies is None:
+        no_policies("what expiry would now decide is not checked")
 
 
 @plan_app.command("apply")
