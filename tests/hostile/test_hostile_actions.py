@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 from catalogs import AOD1, AOD2, CALIB, LITE, MERGED, RAW1, RAW2, chain, write_catalog
-from conftest import assert_refused, invoke
 
+from hostile.conftest import assert_refused, invoke
 from lifecycle.catalog import Catalog
 from lifecycle.policy import Selector, load_policies
 
