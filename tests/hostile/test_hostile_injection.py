@@ -355,3 +355,174 @@ def test_hostile_dids_are_refused_on_import(catalog_url, tmp_path, unchanged):
         result = invoke(catalog_url, "import", str(write_catalog(tmp_path / f"bad{n}", bad)))
         assert_refused(result, 2, "datasets.csv", "is not a DID")
     check()
+
+
+# -- item 5: terminal markup ----------------------------------------------------------------------
+
+CLOSE = "EVIL[/]SITE"  # a closing tag with nothing open: rich raised MarkupError
+LINK = "[link=https://evil]CERN-PROD[/link]"  # would display as "CERN-PROD", linked elsewhere
+BOLD = "[bold red]x"
+BARE = "[/]"
+RED = "\x1b[31mRED"  # ANSI colour
+OSC8 = "\x1b]8;;http://evil\x1b\\L"  # a terminal hyperlink
+RAW_DID = f"data18_13TeV:raw.{BOLD}.RAW"
+AOD_DID = f"data18_13TeV:aod.{BARE}{RED}.AOD"
+DAOD_DID = f"data18_13TeV:daod.{LINK}.DAOD"
+MARKUP_POLICY = """
+[policy]
+name = "hostile"
+
+[[rule]]
+name = "rule-1"
+type = "replication"
+description = "EVIL[/]SITE \\u001b[31mred"
+select = { kind = ["raw"] }
+copies = 2
+endpoints = "media=tape"
+distinct = "site"
+"""
+
+
+def markup_catalog() -> dict:
+    """Hostile text in every field a table or tree shows; DIDs renamed in the database after."""
+
+    def dataset(did: str, kind: str, data_type: str, expires: str = "") -> dict:
+        return {"did": did, "kind": kind, "data_type": data_type, "bytes": "1000", "files": "1",
+                "events": "10", "created_at": "2019-01-01T00:00:00Z", "expires_at": expires}  # fmt: skip
+
+    def replica(did: str, endpoint: str) -> dict:
+        return {"did": did, "endpoint": endpoint, "created_at": "2019-01-01T00:00:00Z"}
+
+    def transformation(tag: str) -> dict:
+        return {"tag": tag, "name": BOLD, "release": BARE, "image": CLOSE, "image_digest": DIGEST,
+                "code_repo": OSC8, "code_commit": RED, "command": f"{LINK} %IN %OUT",
+                "cpu_seconds_per_event": "1", "output_ratio": "0.5"}  # fmt: skip
+
+    return {
+        "sites": [
+            {"name": CLOSE, "tier": "0", "country": BOLD, "cloud": BARE},
+            {"name": LINK, "tier": "1", "country": "us", "cloud": RED},
+            {"name": f"S{OSC8}", "tier": "2", "country": "de", "cloud": ""},
+        ],
+        "endpoints": [
+            {"name": f"{CLOSE}_TAPE", "site": CLOSE, "media": "tape", BOLD: BARE},
+            {"name": f"{LINK}_TAPE", "site": LINK, "media": "tape", BOLD: RED},
+            {"name": f"DISK{RED}", "site": f"S{OSC8}", "media": "disk", BOLD: ""},
+        ],
+        "datasets": [
+            dataset("data18_13TeV:raw.RAW", "raw", "RAW"),
+            dataset("data18_13TeV:aod.AOD", "derived", BARE, "2020-01-01T00:00:00Z"),
+            dataset("data18_13TeV:daod.DAOD", "derived", RED, "2020-01-01T00:00:00Z"),
+        ],
+        "replicas": [
+            replica("data18_13TeV:raw.RAW", f"{CLOSE}_TAPE"),
+            replica("data18_13TeV:aod.AOD", f"DISK{RED}"),
+            replica("data18_13TeV:daod.DAOD", f"DISK{RED}"),
+        ],
+        "transformations": [transformation("r1"), transformation("r2")],
+        "productions": [
+            {"id": LINK, "transformation": "r1", "conditions_tag": BOLD, "site": CLOSE},
+            {"id": f"p{OSC8}", "transformation": "r1", "conditions_tag": "", "site": ""},
+        ],
+        "production_io": [
+            {"production": LINK, "did": "data18_13TeV:raw.RAW", "role": "input"},
+            {"production": LINK, "did": "data18_13TeV:aod.AOD", "role": "output"},
+            {"production": f"p{OSC8}", "did": "data18_13TeV:aod.AOD", "role": "input"},
+            {"production": f"p{OSC8}", "did": "data18_13TeV:daod.DAOD", "role": "output"},
+        ],
+        "pins": [{"did": "data18_13TeV:aod.AOD", "reason": f"{BARE}{RED}", "actor": LINK}],
+    }
+
+
+@pytest.fixture
+def markup_url(catalog_url, tmp_path):
+    directory = Path(f"i{CLOSE}{RED}")  # relative (tests run in tmp_path): the journal shows it
+    imported = invoke(catalog_url, "import", str(write_catalog(directory, markup_catalog())))
+    assert imported.exit_code == 0, imported.stderr
+    engine = sa.create_engine(catalog_url)
+    try:
+        with engine.begin() as conn:
+            for old, new in (("data18_13TeV:raw.RAW", RAW_DID), ("data18_13TeV:aod.AOD", AOD_DID),
+                             ("data18_13TeV:daod.DAOD", DAOD_DID)):  # fmt: skip
+                conn.execute(
+                    sa.text("UPDATE dataset SET did = :new, name = :name WHERE did = :old"),
+                    {"new": new, "name": new.split(":", 1)[1], "old": old},
+                )
+    finally:
+        engine.dispose()
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "hostile.toml").write_text(MARKUP_POLICY)
+    return catalog_url
+
+
+def shown(text: str) -> str:
+    """How a terminal view shows ``text``: literally, control characters as escapes."""
+    return printable(text)
+
+
+MARKUP_VIEWS = {  # command -> the literal texts it must show
+    "sites list": (("sites", "list"), (CLOSE, LINK, shown(f"S{OSC8}"), BOLD, BARE, shown(RED))),
+    "endpoints list": (("endpoints", "list"), (f"{CLOSE}_TAPE", f"{LINK}_TAPE", BOLD, BARE)),
+    "datasets list": (("datasets", "list"), (RAW_DID, shown(AOD_DID), DAOD_DID, BARE)),
+    "datasets show": (
+        ("datasets", "show", AOD_DID),
+        (shown(AOD_DID), BARE, shown(f"DISK{RED}"), LINK, shown(f"{BARE}{RED}"), RAW_DID),
+    ),
+    "replicas list": (("replicas", "list", RAW_DID), (RAW_DID, f"{CLOSE}_TAPE", CLOSE)),
+    "pins list": (("pins", "list"), (shown(AOD_DID), shown(f"{BARE}{RED}"), LINK)),
+    "journal": (("journal",), (shown(f"import i{CLOSE}{RED}"),)),
+    "audit": (
+        ("audit", "--policy", "policies"),
+        ("rule-1", shown("EVIL[/]SITE \x1b[31mred"), RAW_DID),
+    ),
+    "policy show": (("policy", "show", "--policy", "policies"), ("rule-1",)),
+    "lineage": (
+        ("lineage", DAOD_DID),
+        (DAOD_DID, shown(AOD_DID), RAW_DID, LINK, CLOSE, BOLD, shown(OSC8), shown(RED), BARE),
+    ),
+    "impact": (("impact", RAW_DID), (RAW_DID, shown(AOD_DID), DAOD_DID, LINK, BARE, shown(RED))),
+    "recipe": (("recipe", DAOD_DID), (DAOD_DID, shown(f"p{OSC8}"), BOLD, BARE, CLOSE)),
+    "overview": (("overview",), (BARE, shown(RED))),
+    "expire": (
+        ("expire", "--policy", "policies"),
+        (shown(AOD_DID), LINK, shown(f"{BARE}{RED}"), shown(RED), shown(f"S{OSC8}")),
+    ),
+    "plan reprocess": (
+        ("plan", "reprocess", "--chain", "r2", "--name", f"{CLOSE}{RED}", "--policy", "policies"),
+        (shown(f"{CLOSE}{RED}"), RAW_DID, f"{CLOSE}_TAPE"),
+    ),
+    "plan list": (("plan", "list"), (shown(f"{CLOSE}{RED}"),)),
+    "plan show": (("plan", "show", "1"), (shown(f"{CLOSE}{RED}"), RAW_DID, f"{CLOSE}_TAPE")),
+    "simulate loss": (("simulate", "loss", "--site", CLOSE, "--policy", "policies"), (RAW_DID,)),
+}
+
+
+def test_terminal_views_show_catalog_text_literally(markup_url):
+    """Every view for people of one hostile catalog (one catalog: loading it is the slow part)."""
+    for view, (args, texts) in MARKUP_VIEWS.items():
+        result = invoke(markup_url, *args)
+        output = result.stdout
+        failed = (view, result.exit_code, output, result.stderr, result.exception)
+        assert result.exit_code in (0, 1), failed  # 1: audit findings, data lost for good
+        assert result.exception is None or isinstance(result.exception, SystemExit), failed
+        assert "Traceback" not in output + result.stderr, failed
+        assert "\x1b" not in output + result.stderr, failed
+        for text in texts:
+            assert text in output, (text, *failed)
+
+
+def test_machine_output_keeps_the_exact_values(markup_url):
+    sites = json.loads(invoke(markup_url, "sites", "list", "-f", "json").stdout)
+    assert {s["name"] for s in sites} == {CLOSE, LINK, f"S{OSC8}"}
+    csv_text = invoke(markup_url, "pins", "list", "-f", "csv").stdout
+    assert f"{BARE}{RED}" in csv_text
+    lineage = json.loads(invoke(markup_url, "lineage", DAOD_DID, "-f", "json").stdout)
+    assert {n["did"] for n in lineage["nodes"]} == {RAW_DID, AOD_DID, DAOD_DID}
+
+
+def test_printable_shows_control_characters_and_keeps_the_rest():
+    assert printable("CERN-PROD é [/] ✓") == "CERN-PROD é [/] ✓"
+    assert printable(OSC8) == "\\x1b]8;;http://evil\\x1b\\L"
+    assert printable("a\nb\rc\td\x7f\x85\u2028\u202e\U000e0041") == (
+        "a\\nb\\rc\\td\\x7f\\x85\\u2028\\u202e\\U000e0041"
+    )
