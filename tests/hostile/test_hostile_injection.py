@@ -330,6 +330,28 @@ def test_recipe_shell_of_an_unreproducible_dataset_exits_1_quoting_the_reason(
     assert pwned(tmp_path) == []
 
 
+def test_recipe_shell_commands_it_cannot_fill_stop_the_script(catalog_url, tmp_path):
+    """A placeholder without dataset stops at that step; an unbalanced quote splits at spaces."""
+    tables, v = shell_catalog(PAYLOADS[0])
+    tables["transformations"][0]["command"] = "Reco_tf.py --in 'unbalanced %IN --out %OUT"
+    tables["transformations"][1]["command"] = "Merge_tf.py --grl %CONFIG"
+    load(catalog_url, tmp_path / "c", tables, v)
+    script = invoke(catalog_url, "recipe", v["daod_did"], "-f", "shell").stdout
+    path = tmp_path / "rebuild.sh"
+    path.write_text(script)
+    box, env = sandbox(tmp_path)
+    ran = subprocess.run(
+        ["sh", str(path)], cwd=box, env=env, capture_output=True, text=True, check=False
+    )
+    assert ran.returncode == 1
+    assert "step 2: the command names %CONFIG but the production records no config" in ran.stderr
+    calls = (tmp_path / "run.log").read_bytes().decode().split("\0")[:-1]
+    assert calls[1:] == [  # step 1 ran, word for word
+        "exec", f"docker://{v['image']}@{DIGEST}", "Reco_tf.py", "--in", "'unbalanced",
+        v["raw"], "--out", v["aod_did"],
+    ]  # fmt: skip
+
+
 def test_recipe_text_keeps_every_value_on_its_line(catalog_url, tmp_path):
     tables, v = shell_catalog(PAYLOADS[5], "command")
     load(catalog_url, tmp_path / "c", tables, v)
