@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from lifecycle.formats import printable
 from lifecycle.provenance.graph import Production, productions_by_name
 from lifecycle.provenance.reproducibility import available
 
@@ -238,8 +239,6 @@ def _in_execution_order(steps: list[Step]) -> list[Step]:
 
 def to_text(recipe: Recipe) -> str:
     """The recipe for people (catalog text with control characters shown as escapes)."""
-    from lifecycle.formats import printable
-
     lines = [f"recipe for {recipe.did}"]
     if recipe.reproducible:
         lines.append(f"reproducible: {len(recipe.steps)} step(s) from available inputs")
@@ -295,11 +294,7 @@ def to_shell(recipe: Recipe) -> str:
     and comments show them through :func:`lifecycle.formats.printable`, so no newline ends a
     comment. A recipe that cannot be regenerated yields a script that says why and exits 1.
     """
-    from lifecycle.formats import printable
-
-    def comment(text: str) -> str:
-        return f"# {printable(text)}".rstrip()
-
+    comment = _comment
     lines = [
         "#!/bin/sh",
         comment(f"Rebuild {recipe.did}"),
@@ -335,11 +330,16 @@ def to_shell(recipe: Recipe) -> str:
             lines.append(comment(f"  conditions {p.conditions_tag}"))
         if t.code_commit:
             lines.append(comment(f"  code {t.code_repo or ''}@{t.code_commit}"))
-        lines += _shell_command(n, step, names, comment)
+        lines += _shell_command(n, step, names)
     return "\n".join(lines) + "\n"
 
 
-def _shell_command(n: int, step: Step, names: dict[str, str], comment) -> list[str]:
+def _comment(text: str) -> str:
+    """A one-line shell comment: control characters (a newline would end it) as escapes."""
+    return f"# {printable(text)}".rstrip()
+
+
+def _shell_command(n: int, step: Step, names: dict[str, str]) -> list[str]:
     """The step's ``run IMAGE WORD...`` line: every word quoted, placeholders as variables."""
     t = step.production.transformation
 
@@ -353,7 +353,7 @@ def _shell_command(n: int, step: Step, names: dict[str, str], comment) -> list[s
         words = shlex.split(t.command)
     except ValueError:  # an unbalanced quote: the words are what white space separates
         words = t.command.split()
-        notes.append(comment("  the command has an unbalanced quote: split at white space"))
+        notes.append(_comment("  the command has an unbalanced quote: split at white space"))
     by_role: dict[str, list[str]] = {role: [] for role in PLACEHOLDERS.values()}
     for d in step.inputs:
         by_role.setdefault(d.role, []).append(f'"${names[d.did]}"')
