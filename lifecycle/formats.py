@@ -3,6 +3,11 @@
 Renderers take a DataFrame and write to a text stream. ``table`` is for people (a rich table,
 sizes made readable); ``json`` and ``csv`` are stable machine output: JSON is an array of objects
 with ISO 8601 UTC timestamps and ``null`` for missing values.
+
+Catalog values are untrusted text. The table shows them literally: every cell, header and title
+is a rich ``Text`` (never parsed as markup, so ``EVIL[/]SITE`` or ``[link=...]`` print as written)
+and control characters are shown as escapes by :func:`printable` (an ``ESC`` could otherwise
+rewrite the terminal). ``json`` and ``csv`` keep the exact values.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+import unicodedata
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
@@ -60,6 +66,24 @@ def json_value(value: Any) -> Any:
     if hasattr(value, "item"):  # numpy scalars
         return json_value(value.item())
     return value
+
+
+# characters that move the cursor, end a line, or reorder or hide text: never written raw
+_HIDDEN = frozenset(("Cc", "Cf", "Zl", "Zp", "Cs"))
+
+
+def printable(text: str) -> str:
+    """``text`` with control and format characters made visible: ``\\n``, ``\\x1b``, ``\\u202e``.
+
+    For text from the catalog shown on a terminal or written into a comment: what the catalog
+    holds is what is seen, and nothing in it can start a new line or send a terminal command.
+    """
+    if text.isprintable():  # the common case: nothing to escape
+        return text
+    return "".join(
+        ascii(c)[1:-1] if unicodedata.category(c) in _HIDDEN else c  # \n, \x1b, \u202e
+        for c in text
+    )
 
 
 def records(frame: pd.DataFrame | None) -> list[dict[str, Any]]:
@@ -118,17 +142,25 @@ def _cell(column: str, value: Any) -> str:
 def _table(frame: pd.DataFrame, out: IO[str], title: str | None = None) -> None:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
-    table = Table(title=title, header_style="bold", show_lines=False)
+    def literal(value: str, style: str = "") -> Text:
+        return Text(printable(value), style=style)
+
+    table = Table(
+        title=literal(title, "table.title") if title else None,
+        header_style="bold",
+        show_lines=False,
+    )
     numeric = {c for c in frame.columns if str(frame[c].dtype) != "object" and _is_number(frame[c])}
     for column in frame.columns:
-        table.add_column(str(column), justify="right" if column in numeric else "left")
+        table.add_column(literal(str(column)), justify="right" if column in numeric else "left")
     columns = list(frame.columns)
     for row in frame.itertuples(index=False, name=None):
-        table.add_row(*(_cell(c, v) for c, v in zip(columns, row, strict=True)))
+        table.add_row(*(literal(_cell(c, v)) for c, v in zip(columns, row, strict=True)))
     console = Console(file=out, width=None if out.isatty() else 200, soft_wrap=False)
     if frame.empty:
-        console.print(f"{title + ': ' if title else ''}nothing to show")
+        console.print(literal(f"{title + ': ' if title else ''}nothing to show"))
         return
     console.print(table)
 

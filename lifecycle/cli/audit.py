@@ -105,7 +105,11 @@ def _write_parquet(frame) -> None:
 
 
 def _print_report(report, policies) -> None:
+    """Rules and findings for people; rule names, descriptions, DIDs and messages literally."""
     from rich.console import Console
+    from rich.text import Text
+
+    from lifecycle.formats import printable
 
     console = Console(width=None if sys.stdout.isatty() else 160, soft_wrap=False)
     findings = report.findings
@@ -113,20 +117,24 @@ def _print_report(report, policies) -> None:
         mine = findings[findings["rule"] == rule.name]
         style = {"error": "bold red", "warning": "yellow", "info": "cyan"}[rule.severity]
         mark = "ok" if mine.empty else f"{len(mine)} finding{'s' if len(mine) != 1 else ''}"
-        console.print(
-            f"[{style}]{rule.severity:<7}[/] [bold]{rule.name}[/] ({rule.type}): {mark}"
-            + (f"  [dim]{rule.description}[/]" if rule.description else ""),
-            highlight=False,
+        line = Text.assemble(
+            (f"{rule.severity:<7}", style),
+            " ",
+            (printable(rule.name), "bold"),
+            f" ({printable(rule.type)}): {mark}",
         )
+        if rule.description:
+            line.append(f"  {printable(rule.description)}", style="dim")
+        console.print(line)
         for did, message in zip(
             mine["did"][:PER_RULE_ON_SCREEN], mine["message"][:PER_RULE_ON_SCREEN], strict=True
         ):
-            console.print(f"    {did}\n        {message}", highlight=False, markup=False)
+            console.print(Text(f"    {printable(did)}\n        {printable(message)}"))
         if len(mine) > PER_RULE_ON_SCREEN:
             console.print(
                 f"    ... and {len(mine) - PER_RULE_ON_SCREEN} more (--format json or csv lists all)"
             )
-    console.print(report.summary_line(), highlight=False)
+    console.print(report.summary_line(), highlight=False, markup=False)
 
 
 @audit_app.command("history")

@@ -149,14 +149,17 @@ def delete(
     if fmt is ListingFormat.json:
         emit_json(report.to_dict())
     else:
+        from lifecycle.formats import printable
+
         for refusal in report.refusals:
             overridden = report.forced and refusal.overridable
             label = "overridden by --force" if overridden else "refused"
-            typer.echo(f"{label} ({refusal.guard}): {refusal.message}")
+            typer.echo(printable(f"{label} ({refusal.guard}): {refusal.message}"))
+        replica = printable(f"the replica of {report.did} at {report.endpoint}")
         if report.applied:
-            typer.echo(f"deleted the replica of {report.did} at {report.endpoint}")
+            typer.echo(f"deleted {replica}")
         elif report.allowed:
-            typer.echo(f"would delete the replica of {report.did} at {report.endpoint}")
+            typer.echo(f"would delete {replica}")
             note("dry run: nothing changed; run again with --apply to delete")
     if not report.allowed:
         sys.stdout.flush()

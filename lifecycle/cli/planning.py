@@ -186,14 +186,16 @@ def plan_apply(
     apply: ApplyOption = False,
 ) -> None:
     """Simulate the campaign: register its productions, datasets and replicas (with --apply)."""
+    from lifecycle.formats import printable
+
     cat = catalog(ctx)
     if not apply:
         plan = cat.plan(plan_id)
         summary = plan.summary()
         placed = sum(len([e for e in p.split(",") if e]) for p in plan.steps["placement"])
         typer.echo(
-            f"plan {plan_id} ({plan.name}) would register {summary['steps']} productions, "
-            f"{summary['steps']} datasets and {placed} replicas"
+            f"plan {plan_id} ({printable(plan.name)}) would register {summary['steps']} "
+            f"productions, {summary['steps']} datasets and {placed} replicas"
         )
         if len(plan.blockers):
             typer.echo(f"but it has {len(plan.blockers)} blockers: it cannot be applied")
@@ -208,17 +210,18 @@ def plan_apply(
 
 
 def _show_plan(plan, fmt: DetailFormat) -> None:
-    from lifecycle.formats import human_bytes
+    from lifecycle.formats import human_bytes, printable
 
     if fmt is DetailFormat.json:
         emit_json(plan.to_dict())
         return
     s = plan.summary()
-    chain = ",".join(c.tag for c in plan.chain)
+    chain = printable(",".join(c.tag for c in plan.chain))
     state = f"applied {plan.applied_at:%Y-%m-%d}" if plan.applied_at else "not applied"
-    typer.echo(f"plan {plan.id if plan.id is not None else '(unsaved)'}: {plan.name} [{state}]")
+    name = printable(plan.name)
+    typer.echo(f"plan {plan.id if plan.id is not None else '(unsaved)'}: {name} [{state}]")
     typer.echo(
-        f"  chain {chain}, conditions {plan.conditions_tag or 'as last processed'}; "
+        f"  chain {chain}, conditions {printable(plan.conditions_tag or 'as last processed')}; "
         f"{s['inputs']} inputs, {s['steps']} steps, {s['events']:,} events, "
         f"{s['cpu_hours']:,.1f} CPU hours"
     )

@@ -113,10 +113,12 @@ def _emit_json(document: dict) -> None:
 def _print_report(report: LossReport) -> None:
     import pandas as pd
 
-    from lifecycle.formats import human_bytes
+    from lifecycle.formats import human_bytes, printable
 
     s = report.summary
-    shown = ", ".join(report.endpoints[:6]) + (" ..." if len(report.endpoints) > 6 else "")
+    shown = printable(", ".join(report.endpoints[:6])) + (
+        " ..." if len(report.endpoints) > 6 else ""
+    )
     typer.echo(
         f"losing {len(report.endpoints)} endpoint(s) ({shown}): {s['replicas_lost']:,} available "
         f"replicas, {human_bytes(s['bytes_lost'])}"
@@ -135,7 +137,7 @@ def _print_report(report: LossReport) -> None:
     )
     recoverable = pd.DataFrame(report.recoverable, columns=["did", "kind", "bytes", "steps"])
     _table(recoverable.sort_values("bytes", ascending=False, kind="stable"), "recoverable")
-    by_rule = ", ".join(f"{rule}: {n:,}" for rule, n in s["violations_by_rule"].items())
+    by_rule = printable(", ".join(f"{r}: {n:,}" for r, n in s["violations_by_rule"].items()))
     typer.echo(
         f"replication violations created: {s['violations']:,}"
         + (f" ({by_rule})" if by_rule else "")

@@ -20,7 +20,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TextIO
 
-from lifecycle.formats import human_bytes
+from lifecycle.formats import human_bytes, printable
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -259,8 +259,8 @@ def _dataset_text(node: Node, role: str | None = None, root: bool = False) -> Te
     text = Text()
     if role:
         text.append(f"{role}: ", style="dim")
-    text.append(node.did, style="bold" if root else "cyan")
-    text.append(f"  {_kind(node)} · {human_bytes(node.bytes)} · ")
+    text.append(printable(node.did), style="bold" if root else "cyan")
+    text.append(f"  {printable(_kind(node))} · {human_bytes(node.bytes)} · ")
     if node.state in ("deleted", "lost"):
         text.append(node.state, style="bold red")
     elif node.available:
@@ -282,12 +282,12 @@ def _production_text(
 
     t = p.transformation
     text = Text(f"{verb} ", style="dim")
-    text.append(p.name, style="bold magenta")
+    text.append(printable(p.name), style="bold magenta")
     if brief:
         return text.append(" (see above)", style="italic")
     if note:
         text.append(f" ({note})", style="italic yellow")
-    text.append(f" · {p.status} · {p.site or 'site not recorded'} · ")
+    text.append(f" · {p.status} · {printable(p.site or 'site not recorded')} · ")
     text.append(_span(p.started_at, p.finished_at))
     code = (
         f"{t.code_repo or 'repository not recorded'} @ {t.code_commit}" if t.code_commit else None
@@ -301,13 +301,14 @@ def _production_text(
         ("conditions", p.conditions_tag),
     ):
         text.append(f"\n{label} ", style="dim")
-        text.append(value or "not recorded", style="" if value else "yellow")
+        text.append(printable(value or "not recorded"), style="" if value else "yellow")
     return text
 
 
 def _summary(graph: ProvenanceGraph) -> tuple[str, Table]:
     """Every dataset the walk reached (the root excluded), counted by kind and data type."""
     from rich.table import Table
+    from rich.text import Text
 
     side = "upstream" if graph.direction == "upstream" else "downstream"
     total = sum(row["datasets"] for row in graph.summary)
@@ -318,7 +319,7 @@ def _summary(graph: ProvenanceGraph) -> tuple[str, Table]:
     for row in graph.summary:
         kind = f"{row['kind']}/{row['data_type']}" if row["data_type"] else row["kind"]
         counts = (str(row["datasets"]), human_bytes(row["bytes"]), str(row["available"]))
-        table.add_row(kind, *counts, str(row["deleted"]))
+        table.add_row(Text(printable(kind)), *counts, str(row["deleted"]))
     return f"{side}: {total} datasets, {size} (the root not counted)", table
 
 
