@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from catalogs import write_catalog
-from conftest import assert_refused, invoke
 
+from hostile.conftest import assert_refused, invoke
 from lifecycle.catalog import Catalog
 from lifecycle.formats import printable
 
