@@ -147,3 +147,10 @@ class PlanBlocked(LifecycleError):
                 f"plan {plan_id} has {what} (see 'lifecycle plan show {plan_id}'); plan again "
                 "once they are resolved"
             )
+
+
+class SystemFailure(LifecycleError):
+    """The machine failed under a command: the disk is full, the connection to the database was
+    lost (exit 4, like any unexpected error, but with one line that names the cause)."""
+
+    exit_code = 4

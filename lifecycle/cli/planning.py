@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from lifecycle.cli.options import (
+    INT_MAX,
     ApplyOption,
     DetailFormat,
     DetailFormatOption,
@@ -112,7 +113,7 @@ def plan_list(ctx: typer.Context, fmt: FormatOption = ListingFormat.table) -> No
 @plan_app.command("show")
 def plan_show(
     ctx: typer.Context,
-    plan_id: Annotated[int, typer.Argument(help="Plan id (see 'plan list').")],
+    plan_id: Annotated[int, typer.Argument(max=INT_MAX, help="Plan id (see 'plan list').")],
     fmt: DetailFormatOption = DetailFormat.table,
 ) -> None:
     """One saved plan: summary, blockers, staging, supersessions and steps."""
@@ -125,7 +126,7 @@ def plan_show(
 @plan_app.command("export")
 def plan_export(
     ctx: typer.Context,
-    plan_id: Annotated[int, typer.Argument(help="Plan id.")],
+    plan_id: Annotated[int, typer.Argument(max=INT_MAX, help="Plan id.")],
     fmt: Annotated[
         PlanExportFormat, typer.Option("--format", "-f", help="json (the whole plan) or parquet.")
     ] = PlanExportFormat.json,
@@ -161,7 +162,7 @@ def plan_export(
 
 @plan_app.command("delete")
 def plan_delete(
-    ctx: typer.Context, plan_id: Annotated[int, typer.Argument(help="Plan id.")]
+    ctx: typer.Context, plan_id: Annotated[int, typer.Argument(max=INT_MAX, help="Plan id.")]
 ) -> None:
     """Forget a saved plan; its inputs are no longer kept from expiry."""
     typer.echo(catalog(ctx).delete_plan(plan_id))
@@ -170,7 +171,7 @@ def plan_delete(
 @plan_app.command("apply")
 def plan_apply(
     ctx: typer.Context,
-    plan_id: Annotated[int, typer.Argument(help="Plan id.")],
+    plan_id: Annotated[int, typer.Argument(max=INT_MAX, help="Plan id.")],
     apply: ApplyOption = False,
 ) -> None:
     """Simulate the campaign: register its productions, datasets and replicas (with --apply)."""
