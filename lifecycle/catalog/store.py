@@ -68,7 +68,7 @@ def lock_timeout() -> float:
     0 means do not wait at all; anything but a number from 0 to ``MAX_LOCK_TIMEOUT`` (about 24
     days) is a usage error naming the variable.
     """
-    text = os.environ.get("LIFECYCLE_LOCK_TIMEOUT", "5")
+    text = os.environ.get("LIFECYCLE_LOCK_TIMEOUT") or "5"  # set but empty: the default
     try:
         value = float(text)
     except ValueError:

@@ -8,7 +8,8 @@ Exit codes (DESIGN.md; cron relies on them):
 - 3 the catalog is locked by another run (:class:`CatalogLocked`);
 - 4 an unexpected error: any other exception, or a failure of the machine under a command (disk
   full, connection to the database lost). One line names the exception and the command;
-  ``--debug`` prints the traceback. A crash never exits 1.
+  ``--debug`` prints the traceback. A crash never exits 1. (A file the user named that cannot
+  be read or written, e.g. in a missing directory, is bad input: exit 2 naming it.)
 - 130 interrupted (SIGINT, Ctrl-C): one line; the transaction in progress, if any, rolled back.
 - 141 the reader of stdout went away (a closed pipe): nothing more is printed.
 
@@ -18,6 +19,7 @@ traceback unless ``--debug``.
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 from pathlib import Path
@@ -73,6 +75,19 @@ def _unexpected(exc: BaseException) -> tuple[str, str]:
     return type(exc).__name__, lines[0] if lines else ""
 
 
+def _unexpected_error(exc: BaseException, ctx: typer.Context) -> None:
+    kind, message = _unexpected(exc)
+    _error(
+        f"unexpected {kind} in {_command_name(exc, ctx)!r}: {_one_line(message)}; "
+        "run with --debug for the traceback"
+    )
+    raise typer.Exit(EXIT_UNEXPECTED) from None
+
+
+# errors of a path the user gave (a missing directory, no permission): bad input, exit 2
+_FILE_ERRORS = {errno.ENOENT, errno.EACCES, errno.EPERM, errno.ENOTDIR, errno.EISDIR, errno.EROFS}
+
+
 class _Group(TyperGroup):
     """Maps every exception to its exit code and a one-line message (see the module docstring)."""
 
@@ -103,17 +118,25 @@ class _Group(TyperGroup):
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())
             raise typer.Exit(EXIT_BROKEN_PIPE) from None
+        except OSError as exc:
+            if debug():
+                import traceback
+
+                traceback.print_exc()
+            where = f"{_one_line(str(exc.filename))}: " if exc.filename is not None else ""
+            if exc.errno == errno.ENOSPC:  # a file the command writes (exit 4: the machine's)
+                _error(f"{where}disk full ({exc.strerror})")
+                raise typer.Exit(EXIT_UNEXPECTED) from None
+            if exc.filename is None or exc.errno not in _FILE_ERRORS:
+                _unexpected_error(exc, ctx)
+            _error(f"{where}{exc.strerror}")  # a path given that cannot be used: bad input
+            raise typer.Exit(2) from None
         except Exception as exc:
             if debug():
                 import traceback
 
                 traceback.print_exc()
-            kind, message = _unexpected(exc)
-            _error(
-                f"unexpected {kind} in {_command_name(exc, ctx)!r}: {_one_line(message)}; "
-                "run with --debug for the traceback"
-            )
-            raise typer.Exit(EXIT_UNEXPECTED) from None
+            _unexpected_error(exc, ctx)
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         """Typer's usage errors as one line too (cron logs read it); everything else as typer."""

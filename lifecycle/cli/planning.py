@@ -135,6 +135,8 @@ def plan_export(
     ] = None,
 ) -> None:
     """Export a plan: JSON of everything, or Parquet of its steps (with their inputs)."""
+    if output is not None and not output.parent.is_dir():
+        raise _usage(f"--output: directory of {str(output)!r} does not exist")
     plan = catalog(ctx).plan(plan_id)
     if fmt is PlanExportFormat.json:
         if output is None:
