@@ -176,9 +176,7 @@ class Catalog:
                 return run_audit(conn, change, policies, now, with_findings=with_findings)
         with self.read() as conn:
             change = Change(command="audit", actor=current_actor())
-            return run_audit(
-                conn, change, policies, now, with_findings=with_findings, record=False
-            )
+            return run_audit(conn, change, policies, now, with_findings=with_findings, record=False)
 
     def audit_history(self, limit: int | None = 20) -> pd.DataFrame:
         from lifecycle.audit.history import runs

@@ -161,6 +161,7 @@ def _read_only_connector(path: Path, timeout: float):
 
 def _make_engine(url: str) -> tuple[Engine, bool]:
     """The engine of ``url``, and whether the catalog there can only be read."""
+    lock_timeout()  # a bad LIFECYCLE_LOCK_TIMEOUT is refused before anything, on every engine
     try:
         parsed = sa.engine.make_url(url)
     except ArgumentError as exc:
@@ -236,11 +237,13 @@ _SQLITE_CAUSES = {
 _PG_CAUSES = {"53100": "disk", "57P01": "lost", "57P02": "lost", "57P03": "lost"}
 
 
-def _cause(exc: sa.exc.DBAPIError) -> str | None:
-    """``disk`` (full), ``lost`` (connection), ``corrupt``, ``read-only``, or None: unexpected."""
-    if exc.connection_invalidated:  # SQLAlchemy saw the server or the socket go away
+def _cause(exc: Exception) -> str | None:
+    """``disk`` (full), ``lost`` (connection), ``corrupt``, ``read-only``, or None: unexpected.
+
+    ``exc`` is SQLAlchemy's wrapper of a driver error, or the driver's error itself."""
+    if getattr(exc, "connection_invalidated", False):  # SQLAlchemy saw the server go away
         return "lost"
-    orig = exc.orig
+    orig = exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc
     name = getattr(orig, "sqlite_errorname", None)
     if name is not None:
         return next((c for k, c in _SQLITE_CAUSES.items() if name.startswith(k)), None)
@@ -366,7 +369,9 @@ class Store:
             ) from exc
         try:
             yield conn
-        except sa.exc.DBAPIError as exc:
+        except (sa.exc.SQLAlchemyError, self.engine.dialect.loaded_dbapi.Error) as exc:
+            # also the driver's own errors (bulk inserts use its connection directly), and
+            # SQLAlchemy's own that a clean-up raised after the database failed
             failure = self._failure(exc)
             if failure is None:
                 raise
@@ -374,13 +379,26 @@ class Store:
         finally:
             conn.close()
 
-    def _failure(self, exc: sa.exc.DBAPIError) -> LifecycleError | None:
-        """The one-line error for a database error whose cause is known (see :func:`_cause`)."""
-        cause = _cause(exc)
-        if cause is None:
+    def _failure(self, exc: BaseException) -> LifecycleError | None:
+        """The one-line error for a database error whose cause is known (see :func:`_cause`):
+        ``exc`` or one it was raised while handling (a clean-up that fails after the connection
+        was lost raises "can't reconnect until invalid transaction is rolled back")."""
+        driver_error = self.engine.dialect.loaded_dbapi.Error
+        chain: list[BaseException] = []
+        while exc is not None and exc not in chain:
+            chain.append(exc)
+            exc = exc.__cause__ or exc.__context__
+        known = [
+            (e, c)
+            for e in chain
+            if isinstance(e, sa.exc.DBAPIError | driver_error) and (c := _cause(e)) is not None
+        ]
+        if not known:
             return None
-        lines = str(exc.orig).strip().splitlines()
-        detail = lines[0] if lines else type(exc.orig).__name__
+        exc, cause = known[0]
+        orig = exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc
+        lines = str(orig).strip().splitlines()
+        detail = lines[0] if lines else type(orig).__name__
         url = self.display_url()
         if cause == "disk":
             return SystemFailure(
@@ -435,9 +453,7 @@ class Store:
                             if not got:
                                 raise CatalogLocked(self.display_url(), self._lock_holder())
                         else:
-                            conn.execute(
-                                sa.text("SELECT pg_advisory_xact_lock(:high, :low)"), key
-                            )
+                            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:high, :low)"), key)
                         # application_name holds at most 63 bytes: who and what; PostgreSQL
                         # itself knows since when (xact_start) and from where
                         name = f"{_LOCK_APP_PREFIX}{holder['pid']}:{holder['actor']}:{command}"

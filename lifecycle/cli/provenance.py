@@ -91,12 +91,20 @@ GraphFormatOption = Annotated[
 ]
 DepthOption = Annotated[
     int | None,
-    typer.Option("--depth", min=0, max=INT_MAX, help="At most this many productions away [default: no limit]."),
+    typer.Option(
+        "--depth",
+        min=0,
+        max=INT_MAX,
+        help="At most this many productions away [default: no limit].",
+    ),
 ]
 MaxNodesOption = Annotated[
     int,
     typer.Option(
-        "--max-nodes", min=1, max=INT_MAX, help="Show at most this many datasets (the graph is then truncated)."
+        "--max-nodes",
+        min=1,
+        max=INT_MAX,
+        help="Show at most this many datasets (the graph is then truncated).",
     ),
 ]
 
