@@ -104,10 +104,11 @@ class InvalidExpression(LifecycleError):
     """
 
     def __init__(self, expression: str, reason: str, position: int | None = None) -> None:
+        shown = repr(expression if len(expression) <= 200 else expression[:200] + "…")
         if position is None:
-            message = f"endpoint expression {expression!r} {reason}"
+            message = f"endpoint expression {shown} {reason}"
         else:
-            message = f"invalid endpoint expression {expression!r} at position {position}: {reason}"
+            message = f"invalid endpoint expression {shown} at position {position}: {reason}"
         super().__init__(message)
         self.expression = expression
         self.reason = reason
@@ -147,3 +148,10 @@ class PlanBlocked(LifecycleError):
                 f"plan {plan_id} has {what} (see 'lifecycle plan show {plan_id}'); plan again "
                 "once they are resolved"
             )
+
+
+class SystemFailure(LifecycleError):
+    """The machine failed under a command: the disk is full, the connection to the database was
+    lost (exit 4, like any unexpected error, but with one line that names the cause)."""
+
+    exit_code = 4

@@ -51,6 +51,14 @@ _WORD = re.compile(r"[A-Za-z0-9_.\-]+")
 _INTEGER = re.compile(r"-?[0-9]+")
 _DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _EXPECTED_TERM = "expected an endpoint or attribute name, '*' or '('"
+# Evaluation and printing recurse over the tree: a tree deeper than this (operators chained, or
+# parentheses nested) is refused rather than left to hit Python's recursion limit. Real
+# expressions are a few terms deep; select many endpoints with an attribute instead.
+MAX_DEPTH = 200
+_TOO_DEEP = (
+    f"is nested too deeply (more than {MAX_DEPTH} operators or parentheses deep); "
+    "select such endpoint sets with an attribute instead"
+)
 
 
 # ---------------------------------------------------------------------------------------- the AST
@@ -170,6 +178,8 @@ def _tokenize(expression: str) -> list[_Token]:
             raise InvalidExpression(expression, reason, position)
         if char == "(":
             open_parens.append(position)
+            if len(open_parens) > MAX_DEPTH:
+                raise InvalidExpression(expression, _TOO_DEEP)
         elif char == ")":
             if not open_parens:
                 reason = "unexpected ')' without a matching '('"
@@ -265,7 +275,21 @@ def parse(expression: str) -> Expression:
     """Parse an endpoint expression; raise :class:`InvalidExpression` saying where it is wrong."""
     if expression == "":
         raise InvalidExpression(expression, "is empty")
-    return _Parser(expression).parse()
+    tree = _Parser(expression).parse()
+    if _depth(tree) > MAX_DEPTH:
+        raise InvalidExpression(expression, _TOO_DEEP)
+    return tree
+
+
+def _depth(tree: Expression) -> int:
+    """How many nodes deep the tree is, counted without recursion."""
+    deepest, stack = 0, [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if isinstance(node, SetOperation):
+            stack += [(node.left, depth + 1), (node.right, depth + 1)]
+    return deepest
 
 
 # ----------------------------------------------------------------------------------- evaluation

@@ -294,6 +294,8 @@ def _rule(file: str, policy: str, index: int, raw: Any) -> Rule:
         copies = raw["copies"]
         if not isinstance(copies, int) or isinstance(copies, bool) or copies < 1:
             raise fail("copies", f"must be a positive integer, got {copies!r}")
+        if copies > MAX_COPIES:
+            raise fail("copies", f"must be at most {MAX_COPIES}, got {copies}")
         values["copies"] = copies
         endpoints = raw.get("endpoints", "*")
         if not isinstance(endpoints, str) or not endpoints:
@@ -319,6 +321,9 @@ def _rule(file: str, policy: str, index: int, raw: Any) -> Rule:
 
 
 MAX_DURATION = timedelta(days=365 * 200)
+# More copies than any grid keeps of a dataset (WLCG has a few hundred storage endpoints); the
+# bound keeps a typo such as 1e20 from reaching SQL as an integer the engines cannot hold.
+MAX_COPIES = 1000
 
 
 def _duration(fail, field_name: str, value: Any) -> timedelta:

@@ -83,7 +83,7 @@ class Costs:
 
     def __post_init__(self) -> None:
         for name, value in asdict(self).items():
-            if not isinstance(value, int | float) or value != value or value < 0:
+            if not isinstance(value, int | float) or not 0 <= value < float("inf"):
                 option = "--" + name.replace("_", "-").replace("accesses", "access")
                 shown = f"{value:g}" if isinstance(value, int | float) else repr(value)
                 raise UsageError(f"{option}: must be a number >= 0, got {shown}")

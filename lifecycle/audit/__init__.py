@@ -52,8 +52,9 @@ class AuditReport:
 
     def summary_line(self) -> str:
         counts = self.summary["by_severity"]
+        run = "not recorded" if self.run["id"] is None else self.run["id"]
         return (
-            f"audit run {self.run['id']}: {self.summary['findings']} findings "
+            f"audit run {run}: {self.summary['findings']} findings "
             f"({counts['error']} errors, {counts['warning']} warnings, {counts['info']} info) "
             f"from {self.summary['rules']} rules over {self.summary['datasets']} datasets"
         )
@@ -66,8 +67,11 @@ def run_audit(
     now: datetime,
     *,
     with_findings: bool = True,
+    record: bool = True,
 ) -> AuditReport:
     """Evaluate every rule on ``conn`` (inside the caller's write transaction) and record the run.
+
+    Without ``record`` the run is not kept (its id is None) and a read transaction will do.
 
     Findings gather in a temporary table: rules that can flag a large part of the catalog write
     there straight from SQL, the others insert their (few) explained rows. Counts, history and,
@@ -132,10 +136,11 @@ def run_audit(
         "rule_names": [rule.name for rule in policies.rules],
         "seconds": round(time.perf_counter() - started, 3),
     }
-    run["id"] = record_run(conn, run, summary, FINDINGS_TABLE)
+    run["id"] = record_run(conn, run, summary, FINDINGS_TABLE) if record else None
     findings = _read_findings(conn, policies) if with_findings else None
     conn.exec_driver_sql(f"DROP TABLE {FINDINGS_TABLE}")
-    change.summary = f"audit run {run['id']}: {total} findings"
+    if record:
+        change.summary = f"audit run {run['id']}: {total} findings"
     from lifecycle.formats import json_value
 
     return AuditReport({k: json_value(v) for k, v in run.items()}, summary, findings)

@@ -155,17 +155,29 @@ class Catalog:
 
     # -- audit ---------------------------------------------------------------------------------
     def audit(
-        self, policies: PolicySet, now: datetime | None = None, *, with_findings: bool = True
+        self,
+        policies: PolicySet,
+        now: datetime | None = None,
+        *,
+        with_findings: bool = True,
+        record: bool = True,
     ) -> AuditReport:
         """Evaluate every rule of ``policies`` and record the run in the audit history.
 
-        ``with_findings=False`` returns only the counts (what ``--quiet`` prints).
+        ``with_findings=False`` returns only the counts (what ``--quiet`` prints). Without
+        ``record``, or on a read-only catalog, the run is not kept (``report.run["id"]`` is None)
+        and only reads the catalog.
         """
         from lifecycle.audit import run_audit
-        from lifecycle.catalog.store import utcnow
+        from lifecycle.catalog.store import current_actor, utcnow
 
-        with self.atomic("audit") as (conn, change):
-            return run_audit(conn, change, policies, now or utcnow(), with_findings=with_findings)
+        now = now or utcnow()
+        if record and not self.store.read_only:
+            with self.atomic("audit") as (conn, change):
+                return run_audit(conn, change, policies, now, with_findings=with_findings)
+        with self.read() as conn:
+            change = Change(command="audit", actor=current_actor())
+            return run_audit(conn, change, policies, now, with_findings=with_findings, record=False)
 
     def audit_history(self, limit: int | None = 20) -> pd.DataFrame:
         from lifecycle.audit.history import runs

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import getpass
 import json
+import math
 import os
 import re
 import socket
+import sqlite3
+import urllib.parse
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,7 +28,14 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import ArgumentError, OperationalError
 
 from lifecycle.catalog.migrations import HEAD, REVISIONS
-from lifecycle.errors import CatalogError, CatalogLocked, SchemaTooNew
+from lifecycle.errors import (
+    CatalogError,
+    CatalogLocked,
+    LifecycleError,
+    SchemaTooNew,
+    SystemFailure,
+    UsageError,
+)
 
 DEFAULT_DB = "lifecycle.db"
 # Arbitrary but fixed key for PostgreSQL's advisory write lock of a catalog.
@@ -48,9 +58,34 @@ def resolve_url(db: str | Path | None = None) -> str:
     return f"sqlite:///{Path(value).expanduser().resolve()}"
 
 
+# PostgreSQL's lock_timeout and SQLite's busy_timeout are milliseconds in a signed 32-bit int
+MAX_LOCK_TIMEOUT = (2**31 - 1) // 1000
+
+
 def lock_timeout() -> float:
-    """Seconds a write waits for another run's lock before giving up (``LIFECYCLE_LOCK_TIMEOUT``)."""
-    return float(os.environ.get("LIFECYCLE_LOCK_TIMEOUT", "5"))
+    """Seconds a write waits for another run's lock before giving up (``LIFECYCLE_LOCK_TIMEOUT``).
+
+    0 means do not wait at all; anything but a number from 0 to ``MAX_LOCK_TIMEOUT`` (about 24
+    days) is a usage error naming the variable.
+    """
+    text = os.environ.get("LIFECYCLE_LOCK_TIMEOUT") or "5"  # set but empty: the default
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 <= value <= MAX_LOCK_TIMEOUT:  # also refuses nan
+        raise UsageError(
+            f"LIFECYCLE_LOCK_TIMEOUT: {text!r} is not a number of seconds from 0 to "
+            f"{MAX_LOCK_TIMEOUT} (0: do not wait)"
+        )
+    return value
+
+
+def lock_timeout_ms() -> int:
+    """:func:`lock_timeout` in whole milliseconds: 0 stays 0 (do not wait), and any wait shorter
+    than a millisecond becomes one, never 0 (PostgreSQL reads ``lock_timeout = 0`` as forever)."""
+    seconds = lock_timeout()
+    return 0 if seconds == 0 else max(1, math.ceil(seconds * 1000))
 
 
 def current_actor() -> str:
@@ -84,25 +119,71 @@ class Change:
     drop_after: tuple[str, ...] = ()
 
 
-def _make_engine(url: str) -> Engine:
+def _sqlite_file(parsed: sa.engine.URL) -> Path | None:
+    """The file of an SQLite URL (also of ``sqlite:///file:PATH?...&uri=true``); None in memory."""
+    database = parsed.database
+    if not database or database == ":memory:":
+        return None
+    if parsed.query.get("uri") == "true" and database.startswith("file:"):
+        database = urllib.parse.unquote(database[len("file:") :])
+        return None if not database or database == ":memory:" else Path(database)
+    return Path(database)
+
+
+def _sqlite_read_only(parsed: sa.engine.URL, path: Path | None) -> bool:
+    """Whether the catalog can only be read: the URL says so (``mode=ro``, ``immutable=1``), or
+    this process may not write the file, or may not create the journal files next to it."""
+    if parsed.query.get("mode") == "ro" or parsed.query.get("immutable") == "1":
+        return True
+    return (
+        path is not None
+        and path.exists()
+        and not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK))
+    )
+
+
+def _read_only_connector(path: Path, timeout: float):
+    """Connections that only read ``path``. Where the directory is writable, or the WAL's
+    ``-wal`` and ``-shm`` files exist, ``mode=ro`` reads it as any reader would; otherwise
+    SQLite cannot open a WAL database read-only at all, and ``immutable=1`` reads the file as
+    last checkpointed (a catalog closed cleanly has everything there)."""
+    quoted = urllib.parse.quote(str(path))
+    wal_ready = all(path.with_name(path.name + end).exists() for end in ("-wal", "-shm"))
+    mode = "mode=ro" if os.access(path.parent, os.W_OK) or wal_ready else "immutable=1"
+
+    def connect() -> sqlite3.Connection:
+        return sqlite3.connect(
+            f"file:{quoted}?{mode}", uri=True, timeout=timeout, check_same_thread=False
+        )
+
+    return connect
+
+
+def _make_engine(url: str) -> tuple[Engine, bool]:
+    """The engine of ``url``, and whether the catalog there can only be read."""
+    lock_timeout()  # a bad LIFECYCLE_LOCK_TIMEOUT is refused before anything, on every engine
     try:
         parsed = sa.engine.make_url(url)
     except ArgumentError as exc:
         raise CatalogError(f"--db: not a database URL or path: {url!r}") from exc
     if parsed.get_backend_name() == "sqlite":
-        database = parsed.database
-        if database and database != ":memory:" and not Path(database).parent.is_dir():
-            raise CatalogError(f"--db: directory of {database!r} does not exist")
-        engine = sa.create_engine(url, connect_args={"timeout": lock_timeout()})
-        _configure_sqlite(engine)
-        return engine
+        path = _sqlite_file(parsed)
+        if path is not None and not path.parent.is_dir():
+            raise CatalogError(f"--db: directory of {str(path)!r} does not exist")
+        read_only = _sqlite_read_only(parsed, path)
+        if read_only and path is not None and parsed.query.get("uri") != "true":
+            engine = sa.create_engine(url, creator=_read_only_connector(path, lock_timeout()))
+        else:
+            engine = sa.create_engine(url, connect_args={"timeout": lock_timeout()})
+        _configure_sqlite(engine, read_only)
+        return engine, read_only
     try:
         engine = sa.create_engine(url, pool_pre_ping=False)
     except Exception as exc:  # missing driver, bad dialect
         raise CatalogError(f"--db: cannot use {url!r}: {exc}") from exc
     if parsed.get_backend_name() == "postgresql":
         _configure_postgresql(engine)
-    return engine
+    return engine, False
 
 
 def _configure_postgresql(engine: Engine) -> None:
@@ -116,18 +197,21 @@ def _configure_postgresql(engine: Engine) -> None:
         dbapi_conn.commit()
 
 
-def _configure_sqlite(engine: Engine) -> None:
-    """Foreign keys on, WAL, and explicit BEGIN (IMMEDIATE for writes) so locking is ours."""
+def _configure_sqlite(engine: Engine, read_only: bool = False) -> None:
+    """Foreign keys on, WAL, and explicit BEGIN (IMMEDIATE for writes) so locking is ours.
+
+    A read-only catalog keeps its journal mode: changing it is a write."""
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn, _record) -> None:
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA journal_mode=WAL")
+        if not read_only:
+            cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA case_sensitive_like=ON")  # globs match case as on PostgreSQL
-        cur.execute(f"PRAGMA busy_timeout={int(lock_timeout() * 1000)}")
+        cur.execute(f"PRAGMA busy_timeout={lock_timeout_ms()}")
         cur.close()
 
     @event.listens_for(engine, "begin")
@@ -141,12 +225,64 @@ def _is_lock_error(exc: BaseException) -> bool:
     return "database is locked" in text or "lock timeout" in text or "locknotavailable" in text
 
 
+# What a database error says about the catalog, by engine: SQLite's extended result code name
+# (Python 3.11's sqlite3 exceptions carry it), PostgreSQL's SQLSTATE (psycopg's ``sqlstate``).
+_SQLITE_CAUSES = {
+    "SQLITE_FULL": "disk",
+    "SQLITE_CORRUPT": "corrupt",
+    "SQLITE_NOTADB": "corrupt",
+    "SQLITE_READONLY": "read-only",
+    "SQLITE_CANTOPEN": "read-only",  # its -wal/-shm files cannot be created
+}
+_PG_CAUSES = {"53100": "disk", "57P01": "lost", "57P02": "lost", "57P03": "lost"}
+
+
+def _cause(exc: Exception) -> str | None:
+    """``disk`` (full), ``lost`` (connection), ``corrupt``, ``read-only``, or None: unexpected.
+
+    ``exc`` is SQLAlchemy's wrapper of a driver error, or the driver's error itself."""
+    if getattr(exc, "connection_invalidated", False):  # SQLAlchemy saw the server go away
+        return "lost"
+    orig = exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc
+    name = getattr(orig, "sqlite_errorname", None)
+    if name is not None:
+        return next((c for k, c in _SQLITE_CAUSES.items() if name.startswith(k)), None)
+    sqlstate = getattr(orig, "sqlstate", None) or ""
+    if sqlstate.startswith("08"):  # connection exceptions
+        return "lost"
+    return _PG_CAUSES.get(sqlstate)
+
+
+def _holder_alive(holder: dict) -> bool:
+    """Whether the run a holder file names may still be running: on this host, its process
+    exists; on another host (a catalog on a shared file system) it cannot be checked."""
+    if holder.get("host") != socket.gethostname():
+        return True
+    try:
+        pid = int(holder.get("pid"))
+    except (TypeError, ValueError):
+        return False
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    except OSError:
+        return False
+    return True
+
+
 class Store:
     """Engine, schema and transactions of one catalog database."""
 
     def __init__(self, url: str, *, migrate: bool = True) -> None:
         self.url = url
-        self.engine = _make_engine(url)
+        # read_only: an SQLite file this process cannot write (or a URL with mode=ro): listings,
+        # lineage, exports and audits that do not record their run work; writes are refused
+        self.engine, self.read_only = _make_engine(url)
         self.dialect = self.engine.dialect.name
         self._schema_checked = False
         self._migrate = migrate
@@ -158,6 +294,9 @@ class Store:
             try:
                 return self._revision(conn)
             except sa.exc.DatabaseError as exc:
+                failure = self._failure(exc)
+                if failure is not None:
+                    raise failure from exc
                 reason = str(exc.orig).strip().splitlines()[0]
                 raise CatalogError(f"cannot use catalog {self.display_url()}: {reason}") from exc
 
@@ -218,16 +357,63 @@ class Store:
     # -- connections and transactions ----------------------------------------------------------
     @contextmanager
     def _connect(self) -> Iterator[Connection]:
+        """A connection; database errors that name their cause become one-line errors."""
         try:
             conn = self.engine.connect()
         except sa.exc.DatabaseError as exc:
+            failure = self._failure(exc)
+            if failure is not None:
+                raise failure from exc
             raise CatalogError(
                 f"cannot open catalog {self.display_url()}: {str(exc.orig).strip().splitlines()[0]}"
             ) from exc
         try:
             yield conn
+        except (sa.exc.SQLAlchemyError, self.engine.dialect.loaded_dbapi.Error) as exc:
+            # also the driver's own errors (bulk inserts use its connection directly), and
+            # SQLAlchemy's own that a clean-up raised after the database failed
+            failure = self._failure(exc)
+            if failure is None:
+                raise
+            raise failure from exc
         finally:
             conn.close()
+
+    def _failure(self, exc: BaseException) -> LifecycleError | None:
+        """The one-line error for a database error whose cause is known (see :func:`_cause`):
+        ``exc`` or one it was raised while handling (a clean-up that fails after the connection
+        was lost raises "can't reconnect until invalid transaction is rolled back")."""
+        driver_error = self.engine.dialect.loaded_dbapi.Error
+        chain: list[BaseException] = []
+        while exc is not None and exc not in chain:
+            chain.append(exc)
+            exc = exc.__cause__ or exc.__context__
+        known = [
+            (e, c)
+            for e in chain
+            if isinstance(e, sa.exc.DBAPIError | driver_error) and (c := _cause(e)) is not None
+        ]
+        if not known:
+            return None
+        exc, cause = known[0]
+        orig = exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc
+        lines = str(orig).strip().splitlines()
+        detail = lines[0] if lines else type(orig).__name__
+        url = self.display_url()
+        if cause == "disk":
+            return SystemFailure(
+                f"{url}: disk full ({detail}); the change in progress was rolled back"
+            )
+        if cause == "lost":
+            return SystemFailure(
+                f"{url}: connection to the database was lost ({detail}); the change in "
+                "progress was rolled back"
+            )
+        if cause == "corrupt":
+            return CatalogError(
+                f"{url}: not a lifecycle catalog, or the database file is corrupt ({detail})"
+            )
+        return CatalogError(f"{url}: the catalog is read-only ({detail})")
 
     @contextmanager
     def _locked_connection(self, command: str = "lifecycle") -> Iterator[Connection]:
@@ -244,19 +430,30 @@ class Store:
             "pid": os.getpid(),
             "host": socket.gethostname(),
         }
+        if self.read_only:
+            raise CatalogError(
+                f"{self.display_url()}: the catalog is read-only (this user may not write it, "
+                f"or the URL says mode=ro); {command!r} cannot change it"
+            )
+        wait_ms = lock_timeout_ms()
         with self._connect() as conn:
             if self.dialect == "sqlite":
                 conn = conn.execution_options(sqlite_begin="IMMEDIATE")
             try:
                 with conn.begin():
                     if self.dialect == "postgresql":
-                        conn.exec_driver_sql(
-                            f"SET LOCAL lock_timeout = '{int(lock_timeout() * 1000)}ms'"
-                        )
-                        conn.execute(
-                            sa.text("SELECT pg_advisory_xact_lock(:high, :low)"),
-                            dict(zip(("high", "low"), self._pg_lock_key(conn), strict=True)),
-                        )
+                        # lock_timeout = 0 is "wait for ever" on PostgreSQL: "do not wait" is a
+                        # try-lock, and the other locks of the transaction wait 1 ms at most
+                        conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{max(wait_ms, 1)}ms'")
+                        key = dict(zip(("high", "low"), self._pg_lock_key(conn), strict=True))
+                        if wait_ms == 0:
+                            got = conn.execute(
+                                sa.text("SELECT pg_try_advisory_xact_lock(:high, :low)"), key
+                            ).scalar()
+                            if not got:
+                                raise CatalogLocked(self.display_url(), self._lock_holder())
+                        else:
+                            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:high, :low)"), key)
                         # application_name holds at most 63 bytes: who and what; PostgreSQL
                         # itself knows since when (xact_start) and from where
                         name = f"{_LOCK_APP_PREFIX}{holder['pid']}:{holder['actor']}:{command}"
@@ -281,8 +478,7 @@ class Store:
     def _sqlite_path(self) -> Path | None:
         if self.dialect != "sqlite":
             return None
-        database = sa.engine.make_url(self.url).database
-        return None if not database or database == ":memory:" else Path(database)
+        return _sqlite_file(sa.engine.make_url(self.url))
 
     @contextmanager
     def _holder_file(self, holder: dict) -> Iterator[None]:
@@ -305,6 +501,8 @@ class Store:
             if path is not None:
                 marker = path.with_name(path.name + "-holder")
                 holder = json.loads(marker.read_text()) if marker.exists() else None
+                if holder and not _holder_alive(holder):
+                    holder = None  # left by a killed run: whoever holds the lock now, not it
             elif self.dialect == "postgresql":
                 with self.engine.connect() as conn:
                     row = conn.execute(

@@ -1,35 +1,162 @@
 """The ``lifecycle`` command: global options, sub-commands, and the one exit-code mapping.
 
-Exit codes (DESIGN.md): 0 ok, 1 violations or blockers, 2 bad usage or input, 3 catalog locked.
-Only this module turns exceptions into exit codes; a user error prints one line on stderr and no
+Exit codes (DESIGN.md; cron relies on them):
+
+- 0 ok; 1 policy violations, plan blockers, or data that would be lost for good;
+- 2 bad usage or input: a :class:`LifecycleError`, or an option typer refuses (printed as one line
+  too, with where to find the command's help);
+- 3 the catalog is locked by another run (:class:`CatalogLocked`);
+- 4 an unexpected error: any other exception, or a failure of the machine under a command (disk
+  full, connection to the database lost). One line names the exception and the command;
+  ``--debug`` prints the traceback. A crash never exits 1. (A file the user named that cannot
+  be read or written, e.g. in a missing directory, is bad input: exit 2 naming it.)
+- 130 interrupted (SIGINT, Ctrl-C): one line; the transaction in progress, if any, rolled back.
+- 141 the reader of stdout went away (a closed pipe): nothing more is printed.
+
+Only this module turns exceptions into exit codes; every error prints one line on stderr and no
 traceback unless ``--debug``.
 """
 
 from __future__ import annotations
 
+import errno
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from typer import _click
 from typer.core import TyperGroup
 
 from lifecycle.errors import LifecycleError
 
+EXIT_UNEXPECTED = 4
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for a run ended by Ctrl-C
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE
+_MESSAGE_CHARS = 300  # an unexpected error's message is cut here: one line, even for SQL text
+
+
+def _one_line(text: str, limit: int = _MESSAGE_CHARS) -> str:
+    """``text`` as one printable line: whitespace runs become one space, other control and
+    non-printable characters (terminal escapes from catalog values) are escaped, and it is cut
+    at ``limit`` characters."""
+    flat = " ".join(text.split())
+    escaped = "".join(c if c.isprintable() else repr(c)[1:-1] for c in flat)
+    return escaped if len(escaped) <= limit else escaped[: limit - 1] + "…"
+
+
+def _error(message: str) -> None:
+    typer.echo(f"lifecycle: error: {message}", err=True)
+
+
+def _command_name(exc: BaseException, ctx: typer.Context) -> str:
+    """The sub-command that was running (``datasets list``), from the innermost click context
+    on the exception's way up; the root's own name when none is found."""
+    found = ctx
+    tb = exc.__traceback__
+    while tb is not None:
+        local = tb.tb_frame.f_locals.get("ctx")
+        if isinstance(local, _click.Context):
+            found = local
+        tb = tb.tb_next
+    root = ctx.find_root().info_name or "lifecycle"
+    path = found.command_path
+    return path[len(root) :].strip() if path.startswith(root) else path
+
+
+def _unexpected(exc: BaseException) -> tuple[str, str]:
+    """(type name, message) of an unexpected exception; a database driver's own error rather
+    than SQLAlchemy's wrapper, whose text repeats the whole SQL statement."""
+    inner = getattr(exc, "orig", None)
+    if isinstance(inner, BaseException):
+        exc = inner
+    lines = str(exc).strip().splitlines()
+    return type(exc).__name__, lines[0] if lines else ""
+
+
+def _unexpected_error(exc: BaseException, ctx: typer.Context) -> None:
+    kind, message = _unexpected(exc)
+    _error(
+        f"unexpected {kind} in {_command_name(exc, ctx)!r}: {_one_line(message)}; "
+        "run with --debug for the traceback"
+    )
+    raise typer.Exit(EXIT_UNEXPECTED) from None
+
+
+# errors of a path the user gave (a missing directory, no permission): bad input, exit 2
+_FILE_ERRORS = {errno.ENOENT, errno.EACCES, errno.EPERM, errno.ENOTDIR, errno.EISDIR, errno.EROFS}
+
 
 class _Group(TyperGroup):
-    """Maps every :class:`LifecycleError` to its exit code and a one-line message."""
+    """Maps every exception to its exit code and a one-line message (see the module docstring)."""
 
     def invoke(self, ctx):
+        def debug() -> bool:  # the root callback, which sets it, runs inside super().invoke
+            return bool((ctx.obj or {}).get("debug"))
+
         try:
             return super().invoke(ctx)
         except LifecycleError as exc:
-            if (ctx.obj or {}).get("debug"):
+            if debug():
                 import traceback
 
                 traceback.print_exc()
-            typer.echo(f"lifecycle: error: {exc}", err=True)
+            _error(_one_line(str(exc), 10_000))
             raise typer.Exit(exc.exit_code) from None
+        except (typer.Exit, typer.Abort, typer.TyperException):
+            raise  # typer's own: exits, aborts and usage errors (see main)
+        except KeyboardInterrupt:
+            if debug():
+                import traceback
+
+                traceback.print_exc()
+            _error("interrupted; the change in progress, if any, was rolled back")
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+        except BrokenPipeError:
+            # stdout's reader is gone: say nothing more (stdout would fail again at exit)
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            raise typer.Exit(EXIT_BROKEN_PIPE) from None
+        except OSError as exc:
+            if debug():
+                import traceback
+
+                traceback.print_exc()
+            where = f"{_one_line(str(exc.filename))}: " if exc.filename is not None else ""
+            if exc.errno == errno.ENOSPC:  # a file the command writes (exit 4: the machine's)
+                _error(f"{where}disk full ({exc.strerror})")
+                raise typer.Exit(EXIT_UNEXPECTED) from None
+            if exc.filename is None or exc.errno not in _FILE_ERRORS:
+                _unexpected_error(exc, ctx)
+            _error(f"{where}{exc.strerror}")  # a path given that cannot be used: bad input
+            raise typer.Exit(2) from None
+        except Exception as exc:
+            if debug():
+                import traceback
+
+                traceback.print_exc()
+            _unexpected_error(exc, ctx)
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        """Typer's usage errors as one line too (cron logs read it); everything else as typer."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except typer.TyperException as exc:
+            if isinstance(exc, _click.exceptions.NoArgsIsHelpError):
+                exc.show()
+            elif isinstance(exc, _click.exceptions.UsageError):
+                where = exc.ctx.command_path if exc.ctx is not None else "lifecycle"
+                _error(f"{_one_line(exc.format_message(), 1_000)} (see '{where} --help')")
+            else:
+                _error(_one_line(exc.format_message(), 1_000))
+            sys.exit(exc.exit_code)
+        except typer.Abort:
+            _error("aborted")
+            sys.exit(EXIT_INTERRUPTED)
+        sys.exit(code if isinstance(code, int) else 0)
 
 
 app = typer.Typer(

@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from lifecycle.cli.options import (
+    INT_MAX,
     DetailFormat,
     DetailFormatOption,
     FormatOption,
@@ -68,6 +69,10 @@ def audit(
         FailOn, typer.Option("--fail-on", help="Exit 1 when a finding is at least this severe.")
     ] = FailOn.error,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print one summary line.")] = False,
+    no_record: Annotated[
+        bool,
+        typer.Option("--no-record", help="Do not keep this run in the history (reads only)."),
+    ] = False,
 ) -> None:
     """Evaluate every rule over the whole catalog; exit 1 when findings reach --fail-on."""
     if ctx.invoked_subcommand is not None:
@@ -75,7 +80,10 @@ def audit(
     from lifecycle.policy import load_policies
 
     policies = load_policies(policy)
-    report = catalog(ctx).audit(policies, _parse_now(now), with_findings=not quiet)
+    cat = catalog(ctx)
+    report = cat.audit(policies, _parse_now(now), with_findings=not quiet, record=not no_record)
+    if report.run["id"] is None and not no_record:
+        note("the catalog is read-only: this audit run was not recorded (--no-record: on purpose)")
     if quiet:
         typer.echo(report.summary_line())
     elif fmt is AuditFormat.json:
@@ -140,7 +148,9 @@ def _print_report(report, policies) -> None:
 @audit_app.command("history")
 def history(
     ctx: typer.Context,
-    limit: Annotated[int, typer.Option(help="The most recent N runs; 0 for all.")] = 20,
+    limit: Annotated[
+        int, typer.Option(min=0, max=INT_MAX, help="The most recent N runs; 0 for all.")
+    ] = 20,
     fmt: FormatOption = ListingFormat.table,
 ) -> None:
     """List past audit runs, newest first."""
@@ -150,8 +160,8 @@ def history(
 @audit_app.command("diff")
 def diff(
     ctx: typer.Context,
-    run_a: Annotated[int | None, typer.Argument(help="Older run id.")] = None,
-    run_b: Annotated[int | None, typer.Argument(help="Newer run id.")] = None,
+    run_a: Annotated[int | None, typer.Argument(max=INT_MAX, help="Older run id.")] = None,
+    run_b: Annotated[int | None, typer.Argument(max=INT_MAX, help="Newer run id.")] = None,
     fmt: DetailFormatOption = DetailFormat.table,
 ) -> None:
     """Findings that appeared and that were resolved between two runs (default: the last two)."""

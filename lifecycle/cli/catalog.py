@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from lifecycle.cli.options import (
+    INT_MAX,
     DetailFormat,
     DetailFormatOption,
     FormatOption,
@@ -109,6 +110,7 @@ def datasets_list(
     limit: Annotated[
         int | None,
         typer.Option(
+            max=INT_MAX,
             help="At most this many rows; 0 for all [default: 1000 in a table, all in json/csv].",
             show_default=False,
         ),
@@ -178,7 +180,9 @@ def journal(
         str | None, typer.Option(help="Entries at or after this time (ISO 8601).")
     ] = None,
     did: Annotated[str | None, typer.Option("--did", help="Entries touching this dataset.")] = None,
-    limit: Annotated[int, typer.Option(help="The most recent N entries; 0 for all.")] = 50,
+    limit: Annotated[
+        int, typer.Option(min=0, max=INT_MAX, help="The most recent N entries; 0 for all.")
+    ] = 50,
     fmt: FormatOption = ListingFormat.table,
 ) -> None:
     """The journal of changes: who changed what, when, why, with which command."""

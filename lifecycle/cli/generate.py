@@ -7,7 +7,10 @@ from typing import Annotated
 
 import typer
 
+from lifecycle.cli.options import INT_MAX
 from lifecycle.errors import UsageError
+
+MAX_DATASETS = 100_000_000  # 100 times ATLAS's catalog, and about what fits one machine's memory
 
 
 def register(app: typer.Typer) -> None:
@@ -16,9 +19,12 @@ def register(app: typer.Typer) -> None:
 
 def generate(
     directory: Annotated[Path, typer.Argument(help="Directory to write Parquet tables to.")],
-    datasets: Annotated[int, typer.Option("--datasets", "-n", help="How many datasets.")] = 10_000,
+    datasets: Annotated[
+        int, typer.Option("--datasets", "-n", max=MAX_DATASETS, help="How many datasets.")
+    ] = 10_000,
     seed: Annotated[
-        int, typer.Option(help="Random seed; the same seed gives the same catalog.")
+        int,
+        typer.Option(min=0, max=INT_MAX, help="Random seed; the same seed gives the same catalog."),
     ] = 0,
 ) -> None:
     """Write a synthetic catalog (Parquet, exchange format) with planted policy violations."""

@@ -85,8 +85,19 @@ def note(message: str) -> None:
     typer.echo(message, err=True)
 
 
+# Bounds shared by every option of the CLI, so an out-of-range value is a one-line usage error
+# (exit 2) rather than an overflow deep in SQLite, PostgreSQL, pandas or datetime:
+INT_MAX = 2**63 - 1  # the largest integer both engines store (SQL BIGINT, SQLite INTEGER)
+# timestamps: what pandas holds (nanoseconds: 1677 to 2262) less room for lifetimes and grace
+# periods added to them; a pin "for ever" is a date within this range too
+TIME_MIN_YEAR, TIME_MAX_YEAR = 1900, 2199
+
+
 def parse_time(value: str | None, option: str):
-    """An ISO 8601 option value as an aware UTC datetime (no offset means UTC); None passes."""
+    """An ISO 8601 option value as an aware UTC datetime (no offset means UTC); None passes.
+
+    Years outside ``TIME_MIN_YEAR`` to ``TIME_MAX_YEAR`` (in UTC) are refused, naming the option.
+    """
     from datetime import UTC, datetime
 
     from lifecycle.errors import UsageError
@@ -97,7 +108,15 @@ def parse_time(value: str | None, option: str):
         stamp = datetime.fromisoformat(value)
     except ValueError:
         raise UsageError(f"{option}: {value!r} is not an ISO 8601 timestamp") from None
-    return stamp.replace(tzinfo=UTC) if stamp.tzinfo is None else stamp.astimezone(UTC)
+    try:
+        stamp = stamp.replace(tzinfo=UTC) if stamp.tzinfo is None else stamp.astimezone(UTC)
+    except OverflowError:  # year 1 east of UTC, or 9999-12-31 west of it
+        stamp = None
+    if stamp is None or not TIME_MIN_YEAR <= stamp.year <= TIME_MAX_YEAR:
+        raise UsageError(
+            f"{option}: {value!r} is out of range (years {TIME_MIN_YEAR} to {TIME_MAX_YEAR})"
+        )
+    return stamp
 
 
 def optional_policies(policy: list[Path] | None):

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from lifecycle.cli.options import (
+    INT_MAX,
     ApplyOption,
     DetailFormat,
     DetailFormatOption,
@@ -114,7 +115,7 @@ def plan_list(ctx: typer.Context, fmt: FormatOption = ListingFormat.table) -> No
 @plan_app.command("show")
 def plan_show(
     ctx: typer.Context,
-    plan_id: Annotated[int, typer.Argument(help="Plan id (see 'plan list').")],
+    plan_id: Annotated[int, typer.Argument(max=INT_MAX, help="Plan id (see 'plan list').")],
     fmt: DetailFormatOption = DetailFormat.table,
 ) -> None:
     """One saved plan: summary, blockers, staging, supersessions and steps."""
@@ -127,7 +128,7 @@ def plan_show(
 @plan_app.command("export")
 def plan_export(
     ctx: typer.Context,
-    plan_id: Annotated[int, typer.Argument(help="Plan id.")],
+    plan_id: Annotated[int, typer.Argument(max=INT_MAX, help="Plan id.")],
     fmt: Annotated[
         PlanExportFormat, typer.Option("--format", "-f", help="json (the whole plan) or parquet.")
     ] = PlanExportFormat.json,
@@ -136,6 +137,8 @@ def plan_export(
     ] = None,
 ) -> None:
     """Export a plan: JSON of everything, or Parquet of its steps (with their inputs)."""
+    if output is not None and not output.parent.is_dir():
+        raise _usage(f"--output: directory of {str(output)!r} does not exist")
     plan = catalog(ctx).plan(plan_id)
     if fmt is PlanExportFormat.json:
         if output is None:
@@ -164,7 +167,7 @@ def plan_export(
 @plan_app.command("delete")
 def plan_delete(
     ctx: typer.Context,
-    plan_id: Annotated[int, typer.Argument(help="Plan id.")],
+    plan_id: Annotated[int, typer.Argument(max=INT_MAX, help="Plan id.")],
     policy: PolicyOption = None,
 ) -> None:
     """Forget a saved plan, saying which inputs it no longer keeps from expiry.
@@ -182,7 +185,7 @@ def plan_delete(
 @plan_app.command("apply")
 def plan_apply(
     ctx: typer.Context,
-    plan_id: Annotated[int, typer.Argument(help="Plan id.")],
+    plan_id: Annotated[int, typer.Argument(max=INT_MAX, help="Plan id.")],
     apply: ApplyOption = False,
 ) -> None:
     """Simulate the campaign: register its productions, datasets and replicas (with --apply)."""

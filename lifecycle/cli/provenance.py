@@ -8,7 +8,15 @@ from typing import Annotated
 
 import typer
 
-from lifecycle.cli.options import FormatOption, ListingFormat, catalog, emit_json, note, show
+from lifecycle.cli.options import (
+    INT_MAX,
+    FormatOption,
+    ListingFormat,
+    catalog,
+    emit_json,
+    note,
+    show,
+)
 
 provenance_app = typer.Typer(help="Provenance records: parent links missing from the catalog.")
 
@@ -83,12 +91,20 @@ GraphFormatOption = Annotated[
 ]
 DepthOption = Annotated[
     int | None,
-    typer.Option("--depth", min=0, help="At most this many productions away [default: no limit]."),
+    typer.Option(
+        "--depth",
+        min=0,
+        max=INT_MAX,
+        help="At most this many productions away [default: no limit].",
+    ),
 ]
 MaxNodesOption = Annotated[
     int,
     typer.Option(
-        "--max-nodes", min=1, help="Show at most this many datasets (the graph is then truncated)."
+        "--max-nodes",
+        min=1,
+        max=INT_MAX,
+        help="Show at most this many datasets (the graph is then truncated).",
     ),
 ]
 

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 GraphRenderer = Callable[["ProvenanceGraph", TextIO], None]
 GRAPH_FORMATS: dict[str, GraphRenderer] = {}
 TREE_WIDTH = 160  # columns of the tree when the output is not a terminal
+TREE_LEVELS = 10  # productions deep in one tree (8 columns each); deeper chains go on below
 ROLES = ("input", "calibration", "config")  # the order inputs are listed in
 KIND_COLOURS = {
     "raw": "#f4cccc",
@@ -72,7 +73,8 @@ def _tree(graph: ProvenanceGraph, out: TextIO) -> None:
     from rich.console import Console
 
     console = Console(file=out, width=None if out.isatty() else TREE_WIDTH, soft_wrap=False)
-    console.print(_Tree(graph).build())
+    for tree in _Tree(graph).build_all():
+        console.print(tree)
     title, table = _summary(graph)
     console.print(title, highlight=False)
     if graph.summary:
@@ -185,7 +187,9 @@ class _Tree:
     (or why none is shown: "made by X (inputs beyond --depth 1)"); impact hangs the productions
     that used it, then their outputs. A dataset or production met a second time (a DAG shares
     ancestors) is printed again but not expanded: "(see above)". Productions the walk from the
-    root never reaches (only in a graph built by hand) are listed at the end.
+    root never reaches (only in a graph built by hand) are listed at the end. A chain deeper than
+    ``TREE_LEVELS`` productions goes on in a new tree below ("continued below"), so that no level
+    is pushed off the right edge.
     """
 
     def __init__(self, graph: ProvenanceGraph) -> None:
@@ -202,14 +206,23 @@ class _Tree:
             self.outputs[e.production].add(e.child)
         self.notes = inputs_notes(graph)
         self.seen: set[str] = set()
+        self.continued: list[str] = []  # datasets whose subtree goes on in a tree of its own
 
-    def build(self) -> Tree:
+    def build_all(self) -> list[Tree]:
+        """The tree from the root, then one tree for each chain continued from a deep level."""
+        from rich.text import Text
         from rich.tree import Tree
 
         root = self.graph.root
         self.seen.add(f"dataset:{root}")
         tree = Tree(_dataset_text(self.nodes[root], root=True), guide_style="dim")
         self._grow(tree, root)
+        trees = [tree]
+        for did in self.continued:  # grows while the continued trees continue again
+            label = Text("continued: ", style="italic")
+            label.append_text(_dataset_text(self.nodes[did], root=True))
+            trees.append(Tree(label, guide_style="dim"))
+            self._grow(trees[-1], did)
         unseen = [
             p for name, p in self.graph.productions.items() if f"production:{name}" not in self.seen
         ]
@@ -217,20 +230,60 @@ class _Tree:
             branch = tree.add("productions not reached from the root", style="italic")
             for p in unseen:
                 branch.add(_production_text(p, "production", note=self.notes.get(p.name)))
-        return tree
+        return trees
 
     def _grow(self, branch: Tree, did: str) -> None:
+        """Hang everything below ``did`` on ``branch``, depth first, without recursion (a chain of
+        thousands of productions is as deep): the stack holds what is still to add, in order."""
+        from rich.text import Text
+
+        stack: list[tuple] = []
+        self._push_productions(stack, branch, did, 0)
+        while stack:
+            item = stack.pop()
+            if item[0] == "dataset":
+                _, below, child, role, level = item
+                grown = self._dataset(below, child, role)
+                if grown is None:
+                    continue
+                if level >= TREE_LEVELS and self._has_productions(child):
+                    grown.add(Text("(continued below)", style="italic"))
+                    self.continued.append(child)
+                    continue
+                self._push_productions(stack, grown, child, level)
+                continue
+            _, below, name, verb, note, level = item
+            expanded = self._visit(below, name, verb, note)
+            if expanded is None:
+                continue
+            if self.graph.direction == "upstream":
+                children = [
+                    (parent, role) for role, parent in sorted(self.inputs[name], key=_role_order)
+                ]
+            else:
+                children = [(child, "output") for child in sorted(self.outputs[name])]
+            stack.extend(
+                ("dataset", expanded, d, role, level + 1) for d, role in reversed(children)
+            )
+
+    def _has_productions(self, did: str) -> bool:
+        if self.graph.direction == "upstream":
+            return did in self.producer
+        return bool(self.consumers[did])
+
+    def _push_productions(self, stack: list[tuple], branch: Tree, did: str, level: int) -> None:
+        """The productions to hang below dataset ``did`` (its producer, or its consumers);
+        ``level`` counts the productions between the tree's root and ``did``."""
         if self.graph.direction == "upstream":
             if did in self.producer:
                 name = self.producer[did]
-                below = self._visit(branch, name, "made by", self.notes.get(name))
-                for role, parent in sorted(self.inputs[name], key=_role_order) if below else ():
-                    self._dataset(below, parent, role)
+                stack.append(("production", branch, name, "made by", self.notes.get(name), level))
         else:
-            for name, role in sorted(self.consumers[did], key=lambda pair: pair[0]):
-                below = self._visit(branch, name, f"used as {role} by")
-                for child in sorted(self.outputs[name]) if below else ():
-                    self._dataset(below, child, "output")
+            consumers = sorted(self.consumers[did], key=lambda pair: pair[0])
+            stack.extend(
+                ("production", branch, name, f"used as {role} by", None, level)
+                for name, role in reversed(consumers)
+            )
 
     def _visit(self, branch: Tree, name: str, verb: str, note: str | None = None) -> Tree | None:
         """Add production ``name``; the branch to expand, or None if it was shown already."""
@@ -242,14 +295,15 @@ class _Tree:
         self.seen.add(key)
         return branch.add(_production_text(production, verb, note=note))
 
-    def _dataset(self, branch: Tree, did: str, role: str) -> None:
+    def _dataset(self, branch: Tree, did: str, role: str) -> Tree | None:
+        """Add dataset ``did``; the branch to expand, or None if it was shown already."""
         key = f"dataset:{did}"
         text = _dataset_text(self.nodes[did], role=role)
         if key in self.seen:
             branch.add(text.append(" (see above)", style="italic"))
-            return
+            return None
         self.seen.add(key)
-        self._grow(branch.add(text), did)
+        return branch.add(text)
 
 
 def _dataset_text(node: Node, role: str | None = None, root: bool = False) -> Text:
