@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from catalogs import LITE, MERGED, MINI, _dataset, _replica, _transformation, chain, write_catalog
-from hostile.conftest import assert_refused, invoke
 
+from hostile.conftest import assert_refused, invoke
 from lifecycle.catalog import Catalog
 from lifecycle.cli.app import app
 from lifecycle.cli.options import INT_MAX
