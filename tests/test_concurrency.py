@@ -40,8 +40,8 @@ def setup(catalog: Catalog, tmp_path: Path):
 def start_expire(url: str, policies: str, **env: str) -> subprocess.Popen:
     argv = [
         sys.executable, "-m", "lifecycle.cli.app", "--db", url, "expire", "--policy", policies,
-        "--now", "2026-11-25T00:00:00Z", "--apply",
-    ]  # fmt: skip
+        "--apply",
+    ]  # fmt: skip  (as of the present: --now is for previews)
     return subprocess.Popen(
         argv,
         env={**os.environ, "LIFECYCLE_ACTOR": "cron-a", **env},
@@ -74,8 +74,6 @@ def test_a_second_apply_waits_briefly_then_exits_3_naming_the_holder(setup):
                 "expire",
                 "--policy",
                 policies,
-                "--now",
-                "2026-11-25T00:00:00Z",
                 "--apply",
             ],  # fmt: skip
             env={**os.environ, "LIFECYCLE_LOCK_TIMEOUT": "0.5", "LIFECYCLE_ACTOR": "cron-b"},

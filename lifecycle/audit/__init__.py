@@ -52,8 +52,13 @@ class AuditReport:
 
     def summary_line(self) -> str:
         counts = self.summary["by_severity"]
+        run = (
+            f"audit run {self.run['id']}"
+            if self.run.get("recorded", True)
+            else f"audit as of {self.run['as_of']} (a preview, not recorded)"
+        )
         return (
-            f"audit run {self.run['id']}: {self.summary['findings']} findings "
+            f"{run}: {self.summary['findings']} findings "
             f"({counts['error']} errors, {counts['warning']} warnings, {counts['info']} info) "
             f"from {self.summary['rules']} rules over {self.summary['datasets']} datasets"
         )
@@ -61,13 +66,15 @@ class AuditReport:
 
 def run_audit(
     conn: Connection,
-    change: Change,
+    change: Change | None,
     policies: PolicySet,
     now: datetime,
     *,
     with_findings: bool = True,
 ) -> AuditReport:
-    """Evaluate every rule on ``conn`` (inside the caller's write transaction) and record the run.
+    """Evaluate every rule on ``conn`` and, with ``change`` (the caller's write transaction),
+    record the run; without it (an audit judged as of another time: a preview) nothing is
+    recorded and the run has no id.
 
     Findings gather in a temporary table: rules that can flag a large part of the catalog write
     there straight from SQL, the others insert their (few) explained rows. Counts, history and,
@@ -77,7 +84,7 @@ def run_audit(
 
     from lifecycle.audit.history import record_run
     from lifecycle.audit.rules import SqlFindings
-    from lifecycle.catalog.store import utcnow
+    from lifecycle.catalog.store import current_actor, utcnow
     from lifecycle.provenance import materialize_irreproducible
 
     started = time.perf_counter()
@@ -126,16 +133,18 @@ def run_audit(
     run = {
         "started_at": started_at,
         "as_of": now,
-        "actor": change.actor,
+        "actor": change.actor if change is not None else current_actor(),
         "policy_hash": policies.content_hash,
         "policies": ",".join(p.name for p in policies.policies),
         "rule_names": [rule.name for rule in policies.rules],
         "seconds": round(time.perf_counter() - started, 3),
     }
-    run["id"] = record_run(conn, run, summary, FINDINGS_TABLE)
+    run["id"] = record_run(conn, run, summary, FINDINGS_TABLE) if change is not None else None
+    run["recorded"] = change is not None
     findings = _read_findings(conn, policies) if with_findings else None
     conn.exec_driver_sql(f"DROP TABLE {FINDINGS_TABLE}")
-    change.summary = f"audit run {run['id']}: {total} findings"
+    if change is not None:
+        change.summary = f"audit run {run['id']}: {total} findings"
     from lifecycle.formats import json_value
 
     return AuditReport({k: json_value(v) for k, v in run.items()}, summary, findings)

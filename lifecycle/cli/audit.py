@@ -59,7 +59,10 @@ def audit(
     ctx: typer.Context,
     policy: PolicyOption = None,
     now: Annotated[
-        str | None, typer.Option(help="Judge as of this time (ISO 8601) instead of now.")
+        str | None,
+        typer.Option(
+            help="Judge as of this time (ISO 8601) instead of now: a preview, not recorded."
+        ),
     ] = None,
     fmt: Annotated[AuditFormat, typer.Option("--format", "-f", help="Output.")] = (
         AuditFormat.table
