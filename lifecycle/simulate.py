@@ -264,8 +264,8 @@ def _recipes(conn: Connection, gone: str) -> None:
     (:func:`lifecycle.provenance.recipe.recipe`): the dataset itself and, through each needed
     dataset's producer, every input without an available replica after the loss. ``MISSING``
     gets the needed datasets that cannot be made: no producer, a producer not done, or a
-    transformation without a release or image digest. A dataset is reproducible after the loss exactly when nothing it
-    needs is missing (DESIGN.md invariant 4, unrolled along the walk).
+    transformation without a release or image digest. A dataset is reproducible after the loss
+    exactly when nothing it needs is missing (DESIGN.md invariant 4, unrolled along the walk).
     """
     kinds = ", ".join(f"'{k}'" for k in RECOVERABLE_KINDS)
     postgres = conn.dialect.name == "postgresql"

@@ -39,7 +39,14 @@ def setup(catalog: Catalog, tmp_path: Path):
 
 def start_expire(url: str, policies: str, **env: str) -> subprocess.Popen:
     argv = [
-        sys.executable, "-m", "lifecycle.cli.app", "--db", url, "expire", "--policy", policies,
+        sys.executable,
+        "-m",
+        "lifecycle.cli.app",
+        "--db",
+        url,
+        "expire",
+        "--policy",
+        policies,
         "--apply",
     ]  # fmt: skip  (as of the present: --now is for previews)
     return subprocess.Popen(

@@ -302,7 +302,9 @@ def test_expiry_never_deletes_blank_failed_running_or_running_inputs(
         if io["role"] != "output" and status[io["production"]] == "running"
     }
     reproducible = _reproducible(catalog)
-    assert not (unsound & reproducible), "a blank, failed or running producer made data reproducible"
+    assert not (unsound & reproducible), (
+        "a blank, failed or running producer made data reproducible"
+    )
     report = _expire(catalog, policies, datetime(year, 1, 1, tzinfo=UTC), apply=True)
     deleted = set(report.to_delete["did"])
     assert deleted <= reproducible, "expiry deleted data the service calls irreproducible"

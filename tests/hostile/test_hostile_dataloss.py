@@ -84,9 +84,7 @@ def test_expire_now_with_apply_is_refused_unchanged(catalog, tmp_path, policy_di
     assert len(catalog.journal()) == journal
 
 
-def test_expire_now_preview_still_works_and_apply_journals_its_as_of(
-    catalog, tmp_path, policy_dir
-):
+def test_expire_now_preview_still_works_and_apply_journals_its_as_of(catalog, tmp_path, policy_dir):
     tables = chain()
     tables["pins"] = [{"did": LITE, "reason": "HIGG-2018-01", "until": "2028-01-01",
                        "actor": "alice"}]  # fmt: skip
