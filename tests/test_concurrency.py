@@ -38,17 +38,11 @@ def setup(catalog: Catalog, tmp_path: Path):
 
 
 def start_expire(url: str, policies: str, **env: str) -> subprocess.Popen:
+    # as of the present: --now is for previews
     argv = [
-        sys.executable,
-        "-m",
-        "lifecycle.cli.app",
-        "--db",
-        url,
-        "expire",
-        "--policy",
-        policies,
+        sys.executable, "-m", "lifecycle.cli.app", "--db", url, "expire", "--policy", policies,
         "--apply",
-    ]  # fmt: skip  (as of the present: --now is for previews)
+    ]  # fmt: skip
     return subprocess.Popen(
         argv,
         env={**os.environ, "LIFECYCLE_ACTOR": "cron-a", **env},
