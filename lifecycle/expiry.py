@@ -6,6 +6,8 @@ dataset that is not deleted yet gets one decision:
 
 - keep: its kind never expires automatically (raw, calibration, metadata);
 - keep: a pin in force holds it (by whom, until when, why);
+- keep: it is an input (any role) of a production still running: deleting it would fail the
+  job in flight;
 - keep: it is an input of a saved reprocessing plan not yet applied;
 - keep: it is not reproducible (the shared service says why);
 - keep: it would not be reproducible once the others are deleted;
@@ -120,7 +122,7 @@ def expire(
         decisions = _decisions(conn)
         freed = _freed_by_site(conn)
         if change is not None:
-            _apply(conn, change, decisions, freed)
+            _apply(conn, change, now, decisions, freed)
     finally:
         for table in (CANDIDATES, DOOMED, GONE, irreproducible, "tmp_newly_irreproducible"):
             conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
@@ -207,6 +209,19 @@ def _decide(conn: Connection, now: datetime, irreproducible: str) -> None:
         sa.text(pinned).bindparams(sa.bindparam("now", type_=timestamp)), {"now": now}
     ).all()
     _set_reasons(conn, {row[0]: _pin_reason(row) for row in sorted(pins, key=str)})
+    # the job in flight reads it: "running: input of running production <name>" (the first)
+    conn.exec_driver_sql(
+        f"""
+        UPDATE {CANDIDATES} SET decision = 'keep', reason =
+            'running: input of running production ' || (
+                SELECT MIN(p.name) FROM production_input i
+                JOIN production p ON p.id = i.production_id
+                WHERE i.dataset_id = {CANDIDATES}.id AND p.status = 'running')
+        WHERE decision IS NULL AND id IN (
+            SELECT i.dataset_id FROM production_input i
+            JOIN production p ON p.id = i.production_id WHERE p.status = 'running')
+        """
+    )
     planned = _planned_inputs_sql(conn)
     if planned:
         conn.exec_driver_sql(
@@ -351,8 +366,11 @@ def _freed_by_site(conn: Connection) -> pd.DataFrame:
     )
 
 
-def _apply(conn: Connection, change: Change, decisions: pd.DataFrame, freed: pd.DataFrame) -> None:
-    """Mark the doomed replicas and datasets deleted, journaled with every dataset touched."""
+def _apply(
+    conn: Connection, change: Change, now: datetime, decisions: pd.DataFrame, freed: pd.DataFrame
+) -> None:
+    """Mark the doomed replicas and datasets deleted, journaled with every dataset touched and
+    the time the decisions were taken as of."""
     from lifecycle.formats import human_bytes
 
     states = ", ".join(f"'{s}'" for s in REPLICA_STATES_DELETED)
@@ -369,9 +387,10 @@ def _apply(conn: Connection, change: Change, decisions: pd.DataFrame, freed: pd.
         conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {JOURNALED} (id INTEGER PRIMARY KEY)")
         conn.exec_driver_sql(f"INSERT INTO {JOURNALED} (id) {doomed}")
         freed_bytes = int(freed["bytes"].sum()) if len(freed) else 0
+        as_of = now.isoformat(timespec="seconds").replace("+00:00", "Z")
         change.summary = (
-            f"expired {n} datasets, freed {human_bytes(freed_bytes)} on {len(freed)} sites "
-            f"({len(decisions) - n} expired datasets kept)"
+            f"expired {n} datasets as of {as_of}, freed {human_bytes(freed_bytes)} on "
+            f"{len(freed)} sites ({len(decisions) - n} expired datasets kept)"
         )
         change.datasets_sql = f"SELECT id FROM {JOURNALED}"
         change.drop_after = (JOURNALED,)

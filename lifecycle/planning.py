@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from lifecycle.errors import UsageError
+from lifecycle.provenance.reproducibility import is_recorded
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -263,10 +264,10 @@ def _transformations(
             found[link.tag] = {"tag": link.tag, "cpu_seconds_per_event": None,
                                "output_ratio": None, "data_type": link.data_type}  # fmt: skip
             continue
-        if not t["release"]:
+        if not is_recorded(t["release"]):
             blockers.append((link.tag, "transformation records no software release"))
-        if not t["image_digest"]:
-            blockers.append((link.tag, "transformation has no image digest"))
+        if not is_recorded(t["image_digest"]):
+            blockers.append((link.tag, "transformation records no image digest"))
         usual_type, usual_step = _usual_output(conn, t["id"])
         t["data_type"] = link.data_type or t["declared"] or usual_type
         t["data_type"] = t["data_type"] or OUTPUT_OF_LETTER.get(link.tag[0])
@@ -314,7 +315,8 @@ def _calibration(
     """Set ``calibration`` (a DID or None) and ``conditions`` per input; blockers when missing.
 
     With a conditions tag: the latest calibration dataset whose name carries the tag, for every
-    input. Without: the calibration and conditions of each input's latest production; raw data
+    input. Without: the calibration and conditions of each input's latest ``done`` production (as
+    the reprocessability rule reads it; a failed or running one proves nothing); raw data
     that was never processed then has no known calibration (a blocker).
     """
     from lifecycle.catalog.queries import rows_frame
@@ -337,7 +339,7 @@ def _calibration(
                        ROW_NUMBER() OVER (PARTITION BY i.dataset_id
                                           ORDER BY p.started_at DESC, p.name DESC) AS rank
                 FROM production_input i JOIN production p ON p.id = i.production_id
-                WHERE i.role = 'input' AND i.dataset_id IN ({_ids(inputs)})
+                WHERE i.role = 'input' AND p.status = 'done' AND i.dataset_id IN ({_ids(inputs)})
             )
             SELECT l.dataset_id AS id, l.conditions_tag AS conditions,
                    MIN(c.did) AS calibration,

@@ -15,8 +15,9 @@ once. The simulation answers, set-based over temporary tables:
   catalog after the loss (from the dataset's own producer upstream through the inputs without an
   available replica). One recursive walk over (dataset, needed dataset) pairs answers, for every
   losing dataset at once, both the recipe size and reproducibility: a dataset is reproducible
-  exactly when every dataset its recipe needs has a producer whose transformation records a
-  release and an image digest (DESIGN.md invariant 4 unrolled along the walk), so no fixed point
+  exactly when every dataset its recipe needs has a producer that finished (``done``) and whose
+  transformation records a release and an image digest (DESIGN.md invariant 4 unrolled along
+  the walk; :func:`lifecycle.provenance.reproducibility.cannot_regenerate`), so no fixed point
   over the whole catalog is needed.
 - **violations**: the replication-rule findings the loss would create: datasets that satisfy a
   loaded ``replication`` rule now and would not afterwards (judged as the audit judges them:
@@ -35,6 +36,8 @@ from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
+
+from lifecycle.provenance.reproducibility import cannot_regenerate, production_problem
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -270,10 +273,8 @@ def _unavailable_after(dataset: str, gone: str, dialect: str) -> str:
     )
 
 
-_NO_RECIPE = (  # on production_output o, transformation t of a needed dataset
-    "o.production_id IS NULL OR t.release IS NULL OR t.release = '' "
-    "OR t.image_digest IS NULL OR t.image_digest = ''"
-)
+# on production_output o, production p, transformation t of a needed dataset
+_NO_RECIPE = f"o.production_id IS NULL OR {cannot_regenerate('p', 't')}"
 
 
 def _recipes(conn: Connection, gone: str) -> None:
@@ -282,9 +283,9 @@ def _recipes(conn: Connection, gone: str) -> None:
     ``NEED`` gets (dataset, needed dataset) pairs, exactly as a recipe walks
     (:func:`lifecycle.provenance.recipe.recipe`): the dataset itself and, through each needed
     dataset's producer, every input without an available replica after the loss. ``MISSING``
-    gets the needed datasets that cannot be made: no producer, or a transformation without a
-    release or image digest. A dataset is reproducible after the loss exactly when nothing it
-    needs is missing (DESIGN.md invariant 4, unrolled along the walk).
+    gets the needed datasets that cannot be made: no producer, a producer not done, or a
+    transformation without a release or image digest. A dataset is reproducible after the loss
+    exactly when nothing it needs is missing (DESIGN.md invariant 4, unrolled along the walk).
     """
     kinds = ", ".join(f"'{k}'" for k in RECOVERABLE_KINDS)
     postgres = conn.dialect.name == "postgresql"
@@ -352,7 +353,7 @@ def _lost(conn: Connection) -> list[dict[str, Any]]:
     missing: dict[int, list[tuple]] = {}
     for root, *row in conn.exec_driver_sql(
         f"""
-        SELECT m.root, m.root = m.id, d.did, o.production_id IS NULL, t.tag, t.release,
+        SELECT m.root, m.root = m.id, d.did, p.name, p.status, t.tag, t.release,
                t.image_digest
         FROM {MISSING} m
         CROSS JOIN dataset d
@@ -381,13 +382,8 @@ def _lost(conn: Connection) -> list[dict[str, Any]]:
 def _missing_reason(missing: list[tuple]) -> str:
     """Why a recipe cannot be run: the dataset's own problem first, else the first input's."""
     missing = sorted(missing, key=lambda m: (not m[0], m[1]))
-    is_root, did, no_producer, tag, release, _digest = missing[0]
-    if no_producer:
-        problem = "no producing production recorded"
-    elif not release:
-        problem = f"transformation {tag} records no software release"
-    else:
-        problem = f"transformation {tag} has no image digest"
+    is_root, did, production, status, tag, release, digest = missing[0]
+    problem = production_problem(production, status, tag, release, digest)
     reason = f"not reproducible after the loss: {problem}"
     if not is_root:
         reason = (

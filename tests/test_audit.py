@@ -208,7 +208,7 @@ def _digest_everywhere(tables):
 def test_transformation_without_digest(catalog, tmp_path):
     cat = loaded(catalog, tmp_path, mini())  # p4910 has no digest
     report = cat.audit(policy(tmp_path, REPRODUCIBLE), NOW)
-    assert findings(report) == {PHYS: "transformation p4910 has no image digest"}
+    assert findings(report) == {PHYS: "transformation p4910 records no image digest"}
     assert json.loads(report.findings["details"][0])["production"] == "task-00000002"
 
 
@@ -294,7 +294,10 @@ def test_atlas_policy_on_the_sample_catalog(catalog):
 
 
 @pytest.fixture
-def cli_catalog(catalog, tmp_path):
+def cli_catalog(catalog, tmp_path, monkeypatch):
+    """The catalog for the CLI tests, with the present frozen at ``NOW``: only audits as of the
+    present are recorded in the history (an explicit --now is a preview)."""
+    monkeypatch.setattr("lifecycle.catalog.store.utcnow", lambda: NOW)
     tables = mini()
     replica(tables, RAW, "BNL-OSG2_DATATAPE")["state"] = "lost"
     loaded(catalog, tmp_path, tables)
@@ -306,7 +309,7 @@ def cli_catalog(catalog, tmp_path):
 
 
 def audit_cli(url: str, *args: str):
-    return runner.invoke(app, ["--db", url, "audit", "--now", "2026-11-25T00:00:00Z", *args])
+    return runner.invoke(app, ["--db", url, "audit", *args])
 
 
 def test_audit_exit_codes(cli_catalog, tmp_path):
@@ -543,7 +546,10 @@ def test_quiet_audit_does_not_load_pandas(cli_catalog, tmp_path):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     lines = out.stdout.splitlines()
-    assert lines[0].startswith("audit run 1: 2 findings (1 errors, 0 warnings, 1 info)"), lines
+    assert lines[0].startswith(  # --now: a preview, not recorded
+        "audit as of 2026-11-25T00:00:00Z (a preview, not recorded): 2 findings (1 errors, "
+        "0 warnings, 1 info)"
+    ), lines
     assert lines[1:] == ["1", "[]"]
 
 
@@ -624,6 +630,7 @@ def test_only_the_latest_production_calibration_counts(catalog, tmp_path):
     ("status", "started", "latest"),
     [
         ("failed", "2020-03-01T00:00:00Z", "task-00000001"),  # a failed attempt does not count
+        ("running", "2020-03-01T00:00:00Z", "task-00000001"),  # nor one still running
         ("done", "", "task-00000001"),  # an undated production counts as the oldest
         ("done", "2018-08-02T00:00:00Z", "task-00000003"),  # same start: the greater name
     ],

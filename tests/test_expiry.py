@@ -120,7 +120,7 @@ def test_irreproducible_datasets_are_kept_with_the_reason(catalog, tmp_path, pol
     tables = chain()
     next(t for t in tables["transformations"] if t["tag"] == "p6026")["image_digest"] = ""
     found = decisions(load(catalog, tmp_path, tables).expire(policies, NOW))
-    assert found[LITE] == ("keep", "not reproducible: transformation p6026 has no image digest")
+    assert found[LITE] == ("keep", "not reproducible: transformation p6026 records no image digest")
 
 
 def test_dry_run_changes_nothing(catalog, tmp_path, policies):
@@ -132,12 +132,15 @@ def test_dry_run_changes_nothing(catalog, tmp_path, policies):
     assert snapshot(cat) == before
 
 
-def test_apply_deletes_replicas_keeps_provenance_and_journals(catalog, tmp_path, policies):
+def test_apply_deletes_replicas_keeps_provenance_and_journals(
+    catalog, tmp_path, policies, monkeypatch
+):
+    monkeypatch.setattr("lifecycle.catalog.store.utcnow", lambda: NOW)  # the present, frozen
     tables = chain()
     dataset(tables, MERGED)["expires_at"] = "2025-01-01T00:00:00Z"
     cat = load(catalog, tmp_path, tables)
     before = cat.reproducibility()
-    report = cat.expire(policies, NOW, apply=True)
+    report = cat.expire(policies, apply=True)
     assert report.applied
     assert sorted(report.to_delete["did"]) == sorted([LITE, MERGED])
     assert report.freed_by_site.to_dict("records") == [
@@ -156,11 +159,13 @@ def test_apply_deletes_replicas_keeps_provenance_and_journals(catalog, tmp_path,
     assert {RAW1, RAW2, CALIB, AOD1, AOD2} <= {n.did for n in graph.nodes}
     entries = cat.journal(did=LITE)
     assert list(entries["command"]) == ["expire --apply"]
-    assert entries.iloc[0]["summary"].startswith("expired 2 datasets, freed 2.52 kB")
+    assert entries.iloc[0]["summary"].startswith(
+        "expired 2 datasets as of 2026-11-25T00:00:00Z, freed 2.52 kB"
+    )
     assert int(entries.iloc[0]["datasets"]) == 2
     assert cat.journal(did=AOD2).empty
     # a second run finds nothing left to do and writes no journal entry
-    again = cat.expire(policies, NOW, apply=True)
+    again = cat.expire(policies, apply=True)
     assert again.decisions.empty
     assert len(cat.journal()) == len(cat.journal(limit=None))
     assert list(cat.journal(limit=1)["command"]) == ["expire --apply"]
@@ -188,7 +193,8 @@ def test_the_set_check_keeps_what_the_deletion_would_make_irreproducible(
     assert found[LITE] == ("delete", "reproducible")
 
 
-def test_expire_cli(catalog, tmp_path, policies):
+def test_expire_cli(catalog, tmp_path, policies, monkeypatch):
+    monkeypatch.setattr("lifecycle.catalog.store.utcnow", lambda: NOW)  # the present, frozen
     cat = load(catalog, tmp_path)
     policy_dir = str(tmp_path / "policies")
     args = ["--db", cat.url, "expire", "--policy", policy_dir, "--now", "2026-11-25T00:00:00Z"]
@@ -200,7 +206,7 @@ def test_expire_cli(catalog, tmp_path, policies):
     assert document["summary"]["delete"] == 1
     assert document["decisions"][0]["did"] == LITE
     assert document["freed_by_site"] == [{"site": "CERN-PROD", "replicas": 1, "bytes": 25}]
-    applied = runner.invoke(app, [*args, "--apply"])
+    applied = runner.invoke(app, [*args[:-2], "--apply"])  # --now is for previews
     assert applied.exit_code == 0
     assert "deleted 1" in applied.stdout
     assert cat.dataset(LITE).dataset["state"] == "deleted"

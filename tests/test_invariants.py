@@ -166,6 +166,20 @@ def _reproducible(catalog: Catalog) -> set[str]:
     return set(table.loc[table["reproducible"], "did"])
 
 
+def _expire(catalog: Catalog, policies, when: datetime, apply: bool):
+    """A dry run as of ``when``; an apply with the present frozen at ``when`` (--now is refused
+    with --apply, and refused without changing anything)."""
+    if not apply:
+        return catalog.expire(policies, when)
+    before = snapshot(catalog)
+    with pytest.raises(UsageError, match="--now is for previews"):
+        catalog.expire(policies, when, apply=True)
+    assert snapshot(catalog) == before, "a refused --now --apply changed the catalog"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("lifecycle.catalog.store.utcnow", lambda: when)
+        return catalog.expire(policies, apply=True)
+
+
 @pytest.fixture
 def policies(tmp_path):
     path = tmp_path / "invariants.toml"
@@ -189,7 +203,7 @@ def test_expiry_and_deletion_invariants(catalog, tmp_path_factory, policies, tab
         if op[0] == "expire":
             _, apply, year = op
             reproducible_before = _reproducible(catalog)
-            report = catalog.expire(policies, datetime(year, 1, 1, tzinfo=UTC), apply=apply)
+            report = _expire(catalog, policies, datetime(year, 1, 1, tzinfo=UTC), apply)
             doomed = set(report.to_delete["did"])
             assert doomed <= reproducible_before, "expiry chose irreproducible data"
             if not apply:
@@ -227,3 +241,81 @@ def test_expiry_and_deletion_invariants(catalog, tmp_path_factory, policies, tab
                 catalog.pin(dids[op[1] % len(dids)], "hold", None)
             except UsageError:  # a deleted or lost dataset cannot be pinned
                 assert snapshot(catalog) == before
+
+
+BLANKS = ["", " ", "\t", "\n", " \r\n\v\f "]
+
+
+@st.composite
+def blank_catalogs(draw):
+    """The random catalogs above, with transformations whose release or digest is blank (empty or
+    whitespace only) and productions done, failed or running; plus which blank values to write
+    straight into the database afterwards (bypassing import, as a catalog imported before import
+    normalised them would hold)."""
+    tables = draw(catalogs())
+    tables["transformations"] = [
+        {"tag": "good", "name": "Good_tf", "release": "R,1", "image_digest": DIGEST},
+        {"tag": "blankdigest", "name": "B_tf", "release": "R,1",
+         "image_digest": draw(st.sampled_from(BLANKS))},
+        {"tag": "blankrelease", "name": "C_tf", "release": "R,1", "image_digest": DIGEST},
+    ]  # fmt: skip
+    tags = ["good", "good", "blankdigest", "blankrelease"]
+    for production in tables["productions"]:
+        production["transformation"] = draw(st.sampled_from(tags))
+        production["status"] = draw(st.sampled_from(["done", "done", "failed", "running"]))
+    raw_blanks = {
+        "blankdigest": ("image_digest", draw(st.sampled_from([None, *BLANKS]))),
+        "blankrelease": ("release", draw(st.sampled_from(BLANKS))),  # required: blanked in SQL
+    }
+    return tables, raw_blanks
+
+
+@settings(
+    max_examples=20,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(case=blank_catalogs(), year=st.sampled_from([2026, 2032]))
+def test_expiry_never_deletes_blank_failed_running_or_running_inputs(
+    catalog, tmp_path_factory, policies, case, year
+):
+    """Blank release or digest records nothing, only done productions regenerate, and the inputs
+    of a running production stay: whatever the catalog, ``expire --apply`` deletes nothing the
+    reproducibility service calls irreproducible and no input of a running production."""
+    tables, raw_blanks = case
+    _reset(catalog)
+    catalog.import_directory(write_catalog(Path(tmp_path_factory.mktemp("cat")), tables))
+    with catalog.atomic("blank") as (conn, _):
+        stored = conn.execute(
+            sa.text("SELECT image_digest FROM transformation WHERE tag = 'blankdigest'")
+        ).scalar()
+        assert stored is None, "import kept a blank image digest"
+        for tag, (column, value) in raw_blanks.items():
+            conn.execute(
+                sa.text(f"UPDATE transformation SET {column} = :v WHERE tag = :tag"),
+                {"v": value, "tag": tag},
+            )
+    status = {p["id"]: p.get("status", "done") for p in tables["productions"]}
+    tag_of = {p["id"]: p["transformation"] for p in tables["productions"]}
+    unsound = {
+        io["did"]
+        for io in tables["production_io"]
+        if io["role"] == "output"
+        and (status[io["production"]] != "done" or tag_of[io["production"]] != "good")
+    }
+    running_inputs = {
+        io["did"]
+        for io in tables["production_io"]
+        if io["role"] != "output" and status[io["production"]] == "running"
+    }
+    reproducible = _reproducible(catalog)
+    assert not (unsound & reproducible), (
+        "a blank, failed or running producer made data reproducible"
+    )
+    report = _expire(catalog, policies, datetime(year, 1, 1, tzinfo=UTC), apply=True)
+    deleted = set(report.to_delete["did"])
+    assert deleted <= reproducible, "expiry deleted data the service calls irreproducible"
+    assert not (deleted & running_inputs), "expiry deleted an input of a running production"
+    kept = report.kept.set_index("did")["reason"]
+    for did in running_inputs & set(kept.index):
+        assert kept[did].startswith(("kind:", "pinned:", "running: input of running production"))

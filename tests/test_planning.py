@@ -149,7 +149,7 @@ def test_outputs_supersede_older_processings(catalog, tmp_path, policies):
             (CALIB, "calibration has no available replica"),
         ),
         (None, "r99999,p12345:DAOD_PHYS", ("p12345", "transformation unknown (import it first)")),
-        (None, "r99999,p99997:DAOD_PHYS", ("p99997", "transformation has no image digest")),
+        (None, "r99999,p99997:DAOD_PHYS", ("p99997", "transformation records no image digest")),
         (None, "r13286", (AOD2, "output exists already (choose another tag chain)")),
     ],
 )

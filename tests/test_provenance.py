@@ -221,7 +221,7 @@ def test_recipe_says_why_a_transformation_without_digest_blocks(catalog, tmp_pat
     found = load(catalog, tmp_path, tables).recipe(MERGED)
     assert not found.reproducible
     assert [(m.did, m.reason, m.production) for m in found.missing] == [
-        (MERGED, "transformation p4910 has no image digest", "task-merge")
+        (MERGED, "transformation p4910 records no image digest", "task-merge")
     ]
     assert found.to_dict()["reproducible"] is False
 
@@ -316,7 +316,7 @@ def test_irreproducible_only_lists_reasons(catalog, tmp_path):
     reasons = dict(zip(table["did"], table["reason"], strict=True))
     assert reasons == {
         CALIB: "no producing production recorded",
-        LITE: "transformation p6026 has no image digest",
+        LITE: "transformation p6026 records no image digest",
         RAW1: "no producing production recorded",
         RAW2: "no producing production recorded",
     }

@@ -219,7 +219,7 @@ def test_an_irreproducible_derived_dataset_is_lost_for_good(catalog, tmp_path):
         {"did": LITE, "kind": "derived", "bytes": 25,
          "reason": f"not reproducible after the loss: its recipe needs {DPHYS}, which would "
                    "have no available replica and cannot be regenerated (transformation p5000 "
-                   "has no image digest)"}
+                   "records no image digest)"}
     ]  # fmt: skip
     recipe = cat.recipe(LITE, WhatIf(sites=("CERN-PROD",)))
     assert not recipe.reproducible

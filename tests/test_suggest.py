@@ -203,8 +203,8 @@ def test_applied_links_keep_unknown_software_irreproducible(loaded):
     reasons = loaded.reproducibility().set_index("did")["reason"]
     # r13286 was recorded in full and the RAW is available: the guessed link is enough
     assert pd.isna(reasons[AOD])
-    assert reasons[MERGED] == "transformation p4910 has no image digest"
-    assert reasons[SKIP_PHYS] == "transformation r13286_p4910_p5980 has no image digest"
+    assert reasons[MERGED] == "transformation p4910 records no image digest"
+    assert reasons[SKIP_PHYS] == "transformation r13286_p4910_p5980 records no image digest"
 
 
 def test_apply_twice_writes_nothing_the_second_time(loaded):

@@ -52,9 +52,14 @@ class AuditReport:
 
     def summary_line(self) -> str:
         counts = self.summary["by_severity"]
-        run = "not recorded" if self.run["id"] is None else self.run["id"]
+        if self.run.get("recorded", True):
+            run = f"audit run {self.run['id']}"
+        elif self.run.get("preview"):
+            run = f"audit as of {self.run['as_of']} (a preview, not recorded)"
+        else:
+            run = "audit run not recorded"
         return (
-            f"audit run {run}: {self.summary['findings']} findings "
+            f"{run}: {self.summary['findings']} findings "
             f"({counts['error']} errors, {counts['warning']} warnings, {counts['info']} info) "
             f"from {self.summary['rules']} rules over {self.summary['datasets']} datasets"
         )
@@ -62,14 +67,16 @@ class AuditReport:
 
 def run_audit(
     conn: Connection,
-    change: Change,
+    change: Change | None,
     policies: PolicySet,
     now: datetime,
     *,
     with_findings: bool = True,
-    record: bool = True,
+    preview: bool = False,
 ) -> AuditReport:
-    """Evaluate every rule on ``conn`` (inside the caller's write transaction) and record the run.
+    """Evaluate every rule on ``conn`` and, with ``change`` (the caller's write transaction),
+    record the run; without it nothing is recorded and the run has no id (``preview``: because
+    it is judged as of another time than the present, which the summary line says).
 
     Without ``record`` the run is not kept (its id is None) and a read transaction will do.
 
@@ -81,7 +88,7 @@ def run_audit(
 
     from lifecycle.audit.history import record_run
     from lifecycle.audit.rules import SqlFindings
-    from lifecycle.catalog.store import utcnow
+    from lifecycle.catalog.store import current_actor, utcnow
     from lifecycle.provenance import materialize_irreproducible
 
     started = time.perf_counter()
@@ -130,16 +137,18 @@ def run_audit(
     run = {
         "started_at": started_at,
         "as_of": now,
-        "actor": change.actor,
+        "actor": change.actor if change is not None else current_actor(),
         "policy_hash": policies.content_hash,
         "policies": ",".join(p.name for p in policies.policies),
         "rule_names": [rule.name for rule in policies.rules],
         "seconds": round(time.perf_counter() - started, 3),
     }
-    run["id"] = record_run(conn, run, summary, FINDINGS_TABLE) if record else None
+    run["id"] = record_run(conn, run, summary, FINDINGS_TABLE) if change is not None else None
+    run["recorded"] = change is not None
+    run["preview"] = preview
     findings = _read_findings(conn, policies) if with_findings else None
     conn.exec_driver_sql(f"DROP TABLE {FINDINGS_TABLE}")
-    if record:
+    if change is not None:
         change.summary = f"audit run {run['id']}: {total} findings"
     from lifecycle.formats import json_value
 

@@ -306,8 +306,11 @@ def reprocessability(conn: Connection, rule: Rule, now: datetime, endpoint_ids=N
 
     A dataset can be reprocessed when it has an available replica and every ``calibration``
     input of its latest production is available too. Its latest production is, among the
-    productions that read it with role ``input`` and did not fail, the one started last
+    productions that read it with role ``input`` and finished (``done``), the one started last
     (undated ones count as oldest; ties go to the greatest production name, the later task id).
+    A failed production proves nothing, and a running one has not shown its calibration works:
+    only a done production counts, as only a done production makes anything reproducible
+    (:mod:`lifecycle.provenance.reproducibility`).
     A dataset never processed is judged on its replicas alone.
 
     One pass over the selected datasets: each one's latest production is found (SQLite: an index
@@ -326,7 +329,7 @@ def reprocessability(conn: Connection, rule: Rule, now: datetime, endpoint_ids=N
             SELECT DISTINCT ON (i.dataset_id) i.dataset_id, i.production_id
             FROM chosen c0 JOIN production_input i ON i.dataset_id = c0.id AND i.role = 'input'
             JOIN production p ON p.id = i.production_id
-            WHERE p.status <> 'failed'
+            WHERE p.status = 'done'
             ORDER BY i.dataset_id, {latest_order}
         ),
         latest AS (
@@ -339,7 +342,7 @@ def reprocessability(conn: Connection, rule: Rule, now: datetime, endpoint_ids=N
             SELECT d.id, d.did, (
                 SELECT i.production_id
                 FROM production_input i JOIN production p ON p.id = i.production_id
-                WHERE i.dataset_id = d.id AND i.role = 'input' AND p.status <> 'failed'
+                WHERE i.dataset_id = d.id AND i.role = 'input' AND p.status = 'done'
                 ORDER BY {latest_order}
                 LIMIT 1
             ) AS production_id

@@ -15,7 +15,7 @@ from sqlalchemy.exc import DBAPIError
 
 from lifecycle.catalog import queries
 from lifecycle.catalog.store import Change, Store, resolve_url
-from lifecycle.errors import CatalogError
+from lifecycle.errors import CatalogError, UsageError
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -34,6 +34,10 @@ if TYPE_CHECKING:
     from lifecycle.provenance.graph import ProvenanceGraph
     from lifecycle.provenance.recipe import Recipe
     from lifecycle.simulate import LossReport
+
+
+# DESIGN.md invariant 6: a hypothetical time is for previews, never for actions
+NOW_IS_FOR_PREVIEWS = "--now is for previews; --apply acts as of the present: drop --now"
 
 
 class Catalog:
@@ -164,20 +168,27 @@ class Catalog:
     ) -> AuditReport:
         """Evaluate every rule of ``policies`` and record the run in the audit history.
 
-        ``with_findings=False`` returns only the counts (what ``--quiet`` prints). Without
-        ``record``, or on a read-only catalog, the run is not kept (``report.run["id"]`` is None)
-        and only reads the catalog.
+        With ``now``, the audit is judged as of that time and is a preview: nothing is recorded
+        (no audit run, no journal entry), so a what-if at another time never opens or resolves
+        findings in the history cron compares. Without ``record``, or on a read-only catalog, the
+        run is not kept either (``report.run["id"]`` is None) and only reads the catalog.
+        ``with_findings=False`` returns only the counts (what ``--quiet`` prints).
         """
         from lifecycle.audit import run_audit
-        from lifecycle.catalog.store import current_actor, utcnow
+        from lifecycle.catalog.store import utcnow
 
-        now = now or utcnow()
-        if record and not self.store.read_only:
+        if now is None and record and not self.store.read_only:
             with self.atomic("audit") as (conn, change):
-                return run_audit(conn, change, policies, now, with_findings=with_findings)
+                return run_audit(conn, change, policies, utcnow(), with_findings=with_findings)
         with self.read() as conn:
-            change = Change(command="audit", actor=current_actor())
-            return run_audit(conn, change, policies, now, with_findings=with_findings, record=False)
+            return run_audit(
+                conn,
+                None,
+                policies,
+                now or utcnow(),
+                with_findings=with_findings,
+                preview=now is not None,
+            )
 
     def audit_history(self, limit: int | None = 20) -> pd.DataFrame:
         from lifecycle.audit.history import runs
@@ -237,10 +248,16 @@ class Catalog:
     def expire(
         self, policies: PolicySet, now: datetime | None = None, *, apply: bool = False
     ) -> ExpiryReport:
-        """Decide for every dataset past its end of life; delete the regenerable with ``apply``."""
+        """Decide for every dataset past its end of life; delete the regenerable with ``apply``.
+
+        ``now`` previews the decisions as of another time; with ``apply`` it is refused
+        (DESIGN.md invariant 6: actions happen as of the present, which the journal records).
+        """
         from lifecycle.catalog.store import utcnow
         from lifecycle.expiry import expire
 
+        if apply and now is not None:
+            raise UsageError(NOW_IS_FOR_PREVIEWS)
         now = now or utcnow()
         if not apply:
             with self.read() as conn:

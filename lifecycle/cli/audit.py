@@ -60,7 +60,10 @@ def audit(
     ctx: typer.Context,
     policy: PolicyOption = None,
     now: Annotated[
-        str | None, typer.Option(help="Judge as of this time (ISO 8601) instead of now.")
+        str | None,
+        typer.Option(
+            help="Judge as of this time (ISO 8601) instead of now: a preview, not recorded."
+        ),
     ] = None,
     fmt: Annotated[AuditFormat, typer.Option("--format", "-f", help="Output.")] = (
         AuditFormat.table
@@ -82,7 +85,7 @@ def audit(
     policies = load_policies(policy)
     cat = catalog(ctx)
     report = cat.audit(policies, _parse_now(now), with_findings=not quiet, record=not no_record)
-    if report.run["id"] is None and not no_record:
+    if report.run["id"] is None and not no_record and now is None:
         note("the catalog is read-only: this audit run was not recorded (--no-record: on purpose)")
     if quiet:
         typer.echo(report.summary_line())

@@ -39,7 +39,10 @@ def register(app: typer.Typer) -> None:
 def expire(
     ctx: typer.Context,
     policy: PolicyOption = None,
-    now: Annotated[str | None, typer.Option(help="Decide as of this time (ISO 8601).")] = None,
+    now: Annotated[
+        str | None,
+        typer.Option(help="Preview as of this time (ISO 8601); refused with --apply."),
+    ] = None,
     fmt: FormatOption = ListingFormat.table,
     apply: ApplyOption = False,
 ) -> None:

@@ -312,7 +312,9 @@ def _as_text(values: pd.Series) -> pd.Series:
 
         return format_timestamps(values)
     text = values.astype("string[pyarrow]")
-    return text.mask(text == "")  # an empty cell is null, quoted or not
+    # an empty or whitespace-only cell is null, quoted or not: "  " records nothing (a blank
+    # image digest must not pass for one); strip() removes what Python's str.strip() does
+    return text.mask(text.str.strip() == "")
 
 
 def _text(source: Source, column: Column, values: pd.Series) -> pd.Series:

@@ -5,7 +5,8 @@ has a replica) and goes upstream only through inputs without an available replic
 available inputs are where the recipe starts. Each production needed is one step, in execution
 order (a step comes after every step that makes one of its inputs). The recipe is reproducible
 exactly when the shared service says so (:mod:`lifecycle.provenance.reproducibility`): every
-needed dataset has a producer whose transformation records a release and an image digest.
+needed dataset has a producer that finished (``done``) and whose transformation records a release
+and an image digest (blank values record nothing).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import sqlalchemy as sa
 
 from lifecycle.formats import printable
 from lifecycle.provenance.graph import Production, productions_by_name
-from lifecycle.provenance.reproducibility import available
+from lifecycle.provenance.reproducibility import available, production_problem
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -201,17 +202,12 @@ def _missing(
             out.append(Missing(member, reason))
     for production in productions.values():
         t = production.transformation
-        problem = None
-        if not t.release:
-            problem = "records no software release"
-        elif not t.image_digest:
-            problem = "has no image digest"
+        problem = production_problem(
+            production.name, production.status, t.tag, t.release, t.image_digest
+        )
         if problem:
             made = sorted(d for d, name in needed if name == production.name)
-            out.extend(
-                Missing(d, f"transformation {t.tag} {problem}", production.name, t.tag)
-                for d in made
-            )
+            out.extend(Missing(d, problem, production.name, t.tag) for d in made)
     return sorted(out, key=lambda m: (m.did, m.reason))
 
 

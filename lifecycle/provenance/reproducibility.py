@@ -1,20 +1,35 @@
 """The reproducibility service, set-based over the whole catalog (audit, expiry, recipes, what-if).
 
-**Reproducible** (DESIGN.md invariant 4): a dataset has a generating production whose
-transformation records a release and an image digest, and every input of that production (any
-role: input, calibration, config) either has an available replica or is itself reproducible.
+**Reproducible** (DESIGN.md invariant 4): a dataset has a generating production that finished
+(status ``done``) whose transformation records a release and an image digest, and every input of
+that production (any role: input, calibration, config) either has an available replica or is
+itself reproducible.
+
+**Recorded** means a value that is neither null nor only whitespace (:data:`WHITESPACE`, the
+characters Python's ``str.strip()`` removes): a release or digest of ``"  "`` or ``"\t"`` records
+nothing. :func:`recorded` is the one SQL test and :func:`is_recorded` its Python twin; catalogs
+imported before import normalised blank cells to null are judged the same way.
+
+**Production status.** Only a ``done`` production regenerates its outputs. The outputs of a
+``failed`` production are whatever it left behind, and those of a ``running`` one are not complete
+yet: neither is reproducible through that production (:func:`cannot_regenerate`,
+:func:`production_problem`). The *inputs* of a running production are a different matter: the job
+in flight reads them, so expiry keeps them (``lifecycle.expiry``); they are otherwise judged like
+any dataset.
 
 On a DAG that is the complement of the least fixed point of *irreproducible*:
 
     irreproducible(d) = no producer(d)
+                        or producer(d) is not done
                         or the transformation of producer(d) lacks a release or an image digest
                         or some input i of producer(d) is unavailable and irreproducible(i)
 
 which a recursive CTE computes with joins only (no negation of the recursive table): start from
-every dataset without a producer (an anti-join on the output edge's primary key) and every output
-of a transformation that lacks a release or digest (few), then walk downstream through inputs that
-have no available replica. Raw data enter the start set but, being available, stop there. Starting
-from "no producer" plus "bad transformation" rather than "no good producer" halves the work.
+every dataset without a producer (an anti-join on the output edge's primary key), every output
+of a production not done and every output of a transformation that lacks a release or digest
+(few), then walk downstream through inputs that have no available replica. Raw data enter the
+start set but, being available, stop there. Starting from "no producer" plus "bad production"
+rather than "no good producer" halves the work.
 
 **What if.** Every function takes ``gone``: the name of a temporary table of replica ids to
 treat as unavailable (see :func:`what_if`), so "what if these replicas were deleted / this site
@@ -33,6 +48,55 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
 
+# What "only whitespace" means, everywhere: exactly the characters ``str.strip()`` removes, so the
+# SQL test and the Python one agree (SQLite's and PostgreSQL's trim() remove only spaces unless told).
+WHITESPACE = "".join(chr(c) for c in range(0x3001) if chr(c).isspace())
+
+
+def recorded(column: str) -> str:
+    """SQL: the text ``column`` records a value: not null and not only :data:`WHITESPACE`.
+
+    ``trim(value, characters)`` is spelled alike on SQLite and PostgreSQL; the characters are
+    literal in the statement (none of them is a quote).
+    """
+    return f"COALESCE(trim({column}, '{WHITESPACE}'), '') <> ''"
+
+
+def is_recorded(value: object) -> bool:
+    """Python's twin of :func:`recorded`."""
+    return value is not None and str(value).strip() != ""
+
+
+def cannot_regenerate(production: str = "p", transformation: str = "t") -> str:
+    """SQL: production ``production`` (of transformation ``transformation``, both non-null rows)
+    cannot regenerate its outputs: not ``done``, or no release or image digest recorded."""
+    t = transformation
+    return (
+        f"({production}.status <> 'done' OR NOT ({recorded(f'{t}.release')}) "
+        f"OR NOT ({recorded(f'{t}.image_digest')}))"
+    )
+
+
+def production_problem(
+    production: str | None, status: str | None, tag: str | None, release, image_digest
+) -> str | None:
+    """Why a producer cannot regenerate its outputs, in words (None: it can).
+
+    :func:`cannot_regenerate` in Python: the one wording every service gives.
+    """
+    if production is None:
+        return "no producing production recorded"
+    if status == "failed":
+        return f"production {production} failed"
+    if status != "done":
+        return f"production {production} is {status or 'not done'}"
+    if not is_recorded(release):
+        return f"transformation {tag} records no software release"
+    if not is_recorded(image_digest):
+        return f"transformation {tag} records no image digest"
+    return None
+
+
 def _timestamp_type():
     from lifecycle.catalog.models import Dataset
 
@@ -48,17 +112,23 @@ def available(dataset: str, gone: str | None = None) -> str:
     )
 
 
-# Datasets irreproducible on their own: no producer, or a transformation without release or digest.
-_START_SET = """
+# Datasets irreproducible on their own: no producer, a producer not done, or a transformation
+# without release or digest (each branch a scan PostgreSQL and SQLite plan well on its own).
+_START_SET = f"""
     SELECT d.id FROM dataset d
     WHERE NOT EXISTS (SELECT 1 FROM production_output o WHERE o.dataset_id = d.id)
     UNION
     SELECT o.dataset_id
     FROM production p
     JOIN production_output o ON o.production_id = p.id
+    WHERE p.status <> 'done'
+    UNION
+    SELECT o.dataset_id
+    FROM production p
+    JOIN production_output o ON o.production_id = p.id
     WHERE p.transformation_id IN (
         SELECT t.id FROM transformation t
-        WHERE t.release IS NULL OR t.release = '' OR t.image_digest IS NULL OR t.image_digest = ''
+        WHERE NOT ({recorded("t.release")}) OR NOT ({recorded("t.image_digest")})
     )
 """
 
@@ -153,7 +223,7 @@ def irreproducible_reasons(
         JOIN dataset di ON di.id = i.dataset_id"""
     if conn.dialect.name == "postgresql":  # a lookup per flagged dataset plans best here
         sql = f"""{flagged}
-        SELECT f.id, f.did, p.name AS production, t.tag AS transformation,
+        SELECT f.id, f.did, p.name AS production, p.status, t.tag AS transformation,
                t.release, t.image_digest,
                (SELECT MIN(di.did) {unavailable_inputs}
                  WHERE i.production_id = f.production_id
@@ -169,7 +239,7 @@ def irreproducible_reasons(
               AND NOT {available("i.dataset_id", gone)}
             GROUP BY i.production_id
         )
-        SELECT f.id, f.did, p.name AS production, t.tag AS transformation,
+        SELECT f.id, f.did, p.name AS production, p.status, t.tag AS transformation,
                t.release, t.image_digest, blocked.blocking_input
         FROM flagged f
         LEFT JOIN production p ON p.id = f.production_id
@@ -189,12 +259,12 @@ def irreproducible_reasons(
 
 
 def _reason(row: dict) -> str:
-    if row["production"] is None:
-        return "no producing production recorded"
-    if not row["release"]:
-        return f"transformation {row['transformation']} records no software release"
-    if not row["image_digest"]:
-        return f"transformation {row['transformation']} has no image digest"
+    problem = production_problem(
+        row["production"], row["status"], row["transformation"], row["release"],
+        row["image_digest"],
+    )  # fmt: skip
+    if problem is not None:
+        return problem
     if row["blocking_input"] is not None:
         return f"input {row['blocking_input']} has no available replica and is not reproducible"
     return "not reproducible"
