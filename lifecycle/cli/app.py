@@ -73,6 +73,7 @@ def _register() -> None:
         simulate,
         tradeoff,
     )
+    from lifecycle.cli.options import offer_excel_safe
 
     catalog.register(app)
     audit.register(app)
@@ -84,6 +85,7 @@ def _register() -> None:
     provenance.register(app)
     simulate.register(app)
     tradeoff.register(app)
+    offer_excel_safe(app)
 
 
 _register()
