@@ -31,7 +31,6 @@ TIMESTAMP_COLUMNS = {
 
 def frame(conn: Connection, sql: str, **params: Any) -> pd.DataFrame:
     """Run ``sql`` and return its rows as a DataFrame with UTC timestamps."""
-    import pandas as pd
 
     from lifecycle.exchange.exporter import to_utc
 

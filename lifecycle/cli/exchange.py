@@ -32,9 +32,7 @@ def export(
     ] = ExportFormat.csv,
 ) -> None:
     """Export the whole catalog as an exchange-format directory."""
-    result = catalog(ctx).export_directory(
-        directory, fmt.value, excel_safe=excel_safe_requested()
-    )
+    result = catalog(ctx).export_directory(directory, fmt.value, excel_safe=excel_safe_requested())
     if result.replaced:
         note(f"replaced by the {fmt.value} tables: {', '.join(result.replaced)} (removed)")
     typer.echo(

@@ -507,11 +507,10 @@ def _fits_int64(text: pd.Series) -> pd.Series:
 
 def _int64(text: pd.Series) -> pd.Series:
     """Integer strings (checked by :func:`_fits_int64`) as ``Int64`` without a float detour."""
+    import numpy as np
     import pandas as pd
     import pyarrow as pa
     import pyarrow.compute as pc
-
-    import numpy as np
 
     numbers = pc.cast(pa.array(text.str.lstrip("+").array, type=pa.string()), pa.int64())
     values = np.asarray(numbers.fill_null(0), dtype="int64")
@@ -611,7 +610,9 @@ def _did(source: Source, column: Column, values: pd.Series) -> pd.Series:
     row = _first(text.notna() & ~valid)
     if row is not None:
         raise source.error(
-            row, column.name, f"{_plain(values[row])} is not a DID (scope:name, or an ATLAS-style name)"
+            row,
+            column.name,
+            f"{_plain(values[row])} is not a DID (scope:name, or an ATLAS-style name)",
         )
     return dids
 
