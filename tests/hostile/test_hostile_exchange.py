@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from catalogs import mini, write_catalog
-from conftest import assert_refused, invoke
+from hostile.conftest import assert_refused, invoke
 
 from lifecycle.catalog import Catalog
 from lifecycle.exchange.spec import INDEXED_TEXT_BYTES
