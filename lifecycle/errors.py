@@ -36,7 +36,8 @@ class ImportRowError(LifecycleError):
     """A row of an exchange-format file that cannot be imported: ``file:row: column: reason``."""
 
     def __init__(self, file: str, row: int | str, column: str, reason: str) -> None:
-        super().__init__(f"{file}:{row}: {column}: {reason}")
+        text = " ".join(str(reason).splitlines())
+        super().__init__(f"{_one_line(file)}:{row}: {_one_line(column)}: {text}")
         self.file = file
         self.row = row
         self.column = column
@@ -155,3 +156,10 @@ class SystemFailure(LifecycleError):
     lost (exit 4, like any unexpected error, but with one line that names the cause)."""
 
     exit_code = 4
+
+
+def _one_line(text: object) -> str:
+    """``text`` as it reads, but quoted when it holds line breaks or other control characters
+    (a column name from a file may), so an error stays one line."""
+    text = str(text)
+    return text if text.isprintable() else repr(text)

@@ -39,14 +39,49 @@ def register(name: str) -> Callable[[Renderer], Renderer]:
     return decorate
 
 
-def render(frame: pd.DataFrame, fmt: str, out: IO[str], title: str | None = None) -> None:
+def render(
+    frame: pd.DataFrame,
+    fmt: str,
+    out: IO[str],
+    title: str | None = None,
+    *,
+    excel_safe: bool = False,
+) -> None:
+    """Render ``frame`` in ``fmt``; ``excel_safe`` guards CSV cells (see :func:`guard_formulas`)."""
     from lifecycle.errors import UsageError
 
     try:
         renderer = FORMATS[fmt]
     except KeyError:
         raise UsageError(f"--format: {fmt!r} is not one of {', '.join(FORMATS)}") from None
+    if excel_safe and fmt == "csv":
+        frame = guard_formulas(frame)
     renderer(frame, out, title)
+
+
+# What a spreadsheet reads as the start of a formula (OWASP's list: = + - @, tab, carriage return)
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def guard_formulas(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``frame`` whose text cells and column names cannot start a spreadsheet formula.
+
+    A text cell starting with one of :data:`FORMULA_STARTS` gets a leading single quote, which
+    spreadsheets show as text. Numbers are left alone (``-5`` is a number, not a formula). The
+    guard changes the data: such a CSV file is for people, and does not import back unchanged.
+    """
+    import pandas as pd
+
+    def guard(value: Any) -> Any:
+        return "'" + value if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
+
+    out = frame.copy()
+    for column in out.columns:
+        values = out[column]
+        if values.dtype == object or isinstance(values.dtype, pd.StringDtype):
+            out[column] = values.map(guard, na_action="ignore").astype(values.dtype)
+    out.columns = [guard(c) for c in out.columns]
+    return out
 
 
 def json_value(value: Any) -> Any:

@@ -742,6 +742,18 @@ def load_plan(conn: Connection, plan_id: int) -> ReprocessingPlan:
     )
 
 
+def _name_metadata_rows(steps: pd.DataFrame) -> pd.DataFrame:
+    """(dataset_id, key, value) rows of what the new datasets' names imply: the same metadata
+    an import fills from a name (:func:`~lifecycle.nomenclature.name_metadata`), so an export of
+    an applied plan imports back unchanged."""
+    from lifecycle.nomenclature import METADATA_KEYS, name_metadata
+
+    implied = name_metadata(steps["output_did"])[list(METADATA_KEYS)]
+    implied.insert(0, "dataset_id", steps["dataset_id"].to_numpy())
+    rows = implied.melt(id_vars="dataset_id", var_name="key", value_name="value")
+    return rows[rows["value"].notna()].reset_index(drop=True)
+
+
 def apply_plan(conn: Connection, change: Change, plan_id: int, now: datetime) -> dict[str, int]:
     """Simulate the campaign: register its productions, new datasets and their replicas."""
     import pandas as pd
@@ -787,6 +799,7 @@ def apply_plan(conn: Connection, change: Change, plan_id: int, now: datetime) ->
             }
         ),
     )
+    insert_frame(conn, "dataset_metadata", _name_metadata_rows(steps))
     transformation_ids = dict(
         conn.execute(
             sa.text("SELECT tag, id FROM transformation WHERE tag IN :t").bindparams(

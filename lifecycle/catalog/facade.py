@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from lifecycle.audit import AuditReport
     from lifecycle.deletion import DeletionReport, LossOfReplica
     from lifecycle.exchange import ImportResult
+    from lifecycle.exchange.exporter import ExportResult
     from lifecycle.expiry import ExpiryReport
     from lifecycle.pins import Unpinned
     from lifecycle.planning import PlanDeletion, ReprocessingPlan
@@ -109,12 +110,14 @@ class Catalog:
             raise CatalogError(f"{directory}: the database refused the import: {reason}") from exc
         return result
 
-    def export_directory(self, directory: str | Path, fmt: str = "csv") -> dict[str, int]:
-        """Write the whole catalog as an exchange-format directory."""
+    def export_directory(
+        self, directory: str | Path, fmt: str = "csv", *, excel_safe: bool = False
+    ) -> ExportResult:
+        """Write the whole catalog as an exchange-format directory (atomically, file by file)."""
         from lifecycle.exchange.exporter import export_directory
 
         with self.read() as conn:
-            return export_directory(conn, Path(directory), fmt)
+            return export_directory(conn, Path(directory), fmt, excel_safe=excel_safe)
 
     # -- listings ---------------------------------------------------------------------------------
     def sites(self) -> pd.DataFrame:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -30,7 +31,6 @@ TIMESTAMP_COLUMNS = {
 
 def frame(conn: Connection, sql: str, **params: Any) -> pd.DataFrame:
     """Run ``sql`` and return its rows as a DataFrame with UTC timestamps."""
-    import pandas as pd
 
     from lifecycle.exchange.exporter import to_utc
 
@@ -43,9 +43,6 @@ def frame(conn: Connection, sql: str, **params: Any) -> pd.DataFrame:
     for column in out.columns:
         if column in TIMESTAMP_COLUMNS:
             out[column] = to_utc(out[column])
-        elif out[column].dtype == object and _holds_decimals(out[column]):
-            # PostgreSQL's SUM over bigint is numeric; sizes are whole numbers of bytes
-            out[column] = pd.to_numeric(out[column]).astype("Int64")
     return out
 
 
@@ -53,7 +50,9 @@ def rows_frame(columns, rows: list) -> pd.DataFrame:
     """A DataFrame from database rows that keeps integer columns exact.
 
     pandas would turn an integer column holding a NULL into float64 and lose precision above 2**53
-    (byte counts, event counts); such columns become nullable ``Int64`` instead.
+    (byte counts, event counts); such columns become nullable ``Int64`` instead. PostgreSQL's
+    SUM over bigint is ``numeric`` (Python ``Decimal``): whole decimals become exact ints here,
+    so sums compare equal to SQLite's on every path that reads rows (never a float detour).
     """
     import pandas as pd
 
@@ -63,6 +62,15 @@ def rows_frame(columns, rows: list) -> pd.DataFrame:
     data = {}
     for name, values in zip(columns, zip(*rows, strict=True), strict=True):
         present = [v for v in values if v is not None]
+        if present and all(type(v) is Decimal and v == v.to_integral_value() for v in present):
+            values = tuple(None if v is None else int(v) for v in values)
+            present = [int(v) for v in present]
+            if any(not -(2**63) <= v < 2**63 for v in present):  # beyond Int64: Python ints
+                data[name] = pd.array(values, dtype=object)
+                continue
+            if len(present) == len(values):
+                data[name] = pd.array(values, dtype="int64")
+                continue
         if present and len(present) < len(values) and all(type(v) is int for v in present):
             data[name] = pd.array(values, dtype="Int64")
         else:
@@ -77,13 +85,6 @@ def utc_datetime(value: Any) -> datetime | None:
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def _holds_decimals(values: pd.Series) -> bool:
-    from decimal import Decimal
-
-    first = values.dropna()
-    return not first.empty and isinstance(first.iloc[0], Decimal)
 
 
 def sites(conn: Connection) -> pd.DataFrame:

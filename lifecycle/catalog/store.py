@@ -303,9 +303,12 @@ class Store:
     def _revision(self, conn: Connection) -> str | None:
         insp = sa.inspect(conn)
         if not insp.has_table("alembic_version"):
-            if insp.has_table("dataset"):
+            # a database holding other tables is someone else's: never add ours to it
+            tables = sorted(insp.get_table_names())
+            if tables:
                 raise CatalogError(
-                    f"{self.display_url()}: holds tables but no lifecycle schema revision; "
+                    f"{self.display_url()}: holds tables ({', '.join(tables[:3])}"
+                    f"{', ...' if len(tables) > 3 else ''}) but no lifecycle schema revision; "
                     "not a lifecycle catalog"
                 )
             return None
@@ -550,6 +553,18 @@ class Store:
         On any exception the transaction rolls back and the catalog is left as it was. Only
         ``create`` (import) makes a new catalog where there is none.
         """
+        path = self._sqlite_path()
+        if create and path is not None and not path.exists():
+            with self._removed_on_failure(path), self._atomic(command, reason, create) as pair:
+                yield pair
+        else:
+            with self._atomic(command, reason, create) as pair:
+                yield pair
+
+    @contextmanager
+    def _atomic(
+        self, command: str, reason: str | None, create: bool
+    ) -> Iterator[tuple[Connection, Change]]:
         self.ensure_schema(create=create)
         change = Change(command=command, actor=current_actor(), reason=reason)
         with self._locked_connection(command) as conn:
@@ -576,6 +591,18 @@ class Store:
                     )
             for table in change.drop_after:
                 conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
+
+    @contextmanager
+    def _removed_on_failure(self, path: Path) -> Iterator[None]:
+        """A new SQLite file that a failed command made is removed: no empty catalog is left."""
+        try:
+            yield
+        except BaseException:
+            self.engine.dispose()
+            self._schema_checked = False
+            for leftover in (path, *(path.with_name(path.name + s) for s in ("-wal", "-shm"))):
+                leftover.unlink(missing_ok=True)
+            raise
 
     def display_url(self) -> str:
         """The URL without a password."""

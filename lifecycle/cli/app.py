@@ -200,6 +200,7 @@ def _register() -> None:
         simulate,
         tradeoff,
     )
+    from lifecycle.cli.options import offer_excel_safe
 
     catalog.register(app)
     audit.register(app)
@@ -211,6 +212,7 @@ def _register() -> None:
     provenance.register(app)
     simulate.register(app)
     tradeoff.register(app)
+    offer_excel_safe(app)
 
 
 _register()

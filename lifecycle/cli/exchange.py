@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from lifecycle.cli.options import ExportFormat, catalog
+from lifecycle.cli.options import ExportFormat, catalog, excel_safe_requested, note
 
 
 def register(app: typer.Typer) -> None:
@@ -32,7 +32,10 @@ def export(
     ] = ExportFormat.csv,
 ) -> None:
     """Export the whole catalog as an exchange-format directory."""
-    counts = catalog(ctx).export_directory(directory, fmt.value)
+    result = catalog(ctx).export_directory(directory, fmt.value, excel_safe=excel_safe_requested())
+    if result.replaced:
+        note(f"replaced by the {fmt.value} tables: {', '.join(result.replaced)} (removed)")
     typer.echo(
-        f"exported to {directory}: " + ", ".join(f"{n} {table}" for table, n in counts.items())
+        f"exported to {directory}: "
+        + ", ".join(f"{n} {table}" for table, n in result.counts.items())
     )

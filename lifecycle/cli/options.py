@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import sys
+from collections.abc import Callable
+from contextvars import ContextVar
 from enum import Enum, StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 import typer
 
@@ -67,10 +71,11 @@ def catalog(ctx: typer.Context):
 
 
 def show(frame, fmt: str | Enum, title: str | None = None) -> None:
-    """Render a DataFrame to stdout in ``fmt``."""
+    """Render a DataFrame to stdout in ``fmt`` (CSV guarded when ``--excel-safe`` was given)."""
     from lifecycle.formats import render
 
-    render(frame, fmt.value if isinstance(fmt, Enum) else fmt, sys.stdout, title)
+    fmt = fmt.value if isinstance(fmt, Enum) else fmt
+    render(frame, fmt, sys.stdout, title, excel_safe=excel_safe_requested())
 
 
 def emit_json(value: Any) -> None:
@@ -131,3 +136,67 @@ def optional_policies(policy: list[Path] | None):
 
 def no_policies(unchecked: str) -> None:
     note(f"no policies: {unchecked} (--policy FILE|DIR)")
+
+
+# -- --excel-safe: one option, offered by every command whose --format can be csv ---------------
+ExcelSafeOption = Annotated[
+    bool,
+    typer.Option(
+        "--excel-safe",
+        help="With csv: prefix text cells starting with = + - @ (or tab, CR) with ' so "
+        "spreadsheets show them as text. For people: such files do not import back unchanged.",
+    ),
+]
+_EXCEL_SAFE: ContextVar[bool] = ContextVar("excel_safe", default=False)
+
+
+def excel_safe_requested() -> bool:
+    """Whether the running command was given ``--excel-safe``."""
+    return _EXCEL_SAFE.get()
+
+
+def _offers_csv(annotation: Any) -> bool:
+    """Whether a parameter's annotation is a ``--format`` option with a csv choice."""
+    args = get_args(annotation)
+    if len(args) < 2 or not (isinstance(args[0], type) and issubclass(args[0], Enum)):
+        return False
+    decls = [
+        d
+        for info in args[1:]
+        for d in (getattr(info, "default", None), *(getattr(info, "param_decls", None) or ()))
+    ]
+    return "--format" in decls and "csv" in {m.value for m in args[0]}
+
+
+def _with_excel_safe(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``command`` with an ``--excel-safe`` option if its ``--format`` offers csv."""
+    signature = inspect.signature(command, eval_str=True)
+    if not any(_offers_csv(p.annotation) for p in signature.parameters.values()):
+        return command
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, excel_safe: bool = False, **kwargs: Any) -> Any:
+        token = _EXCEL_SAFE.set(excel_safe)
+        try:
+            return command(*args, **kwargs)
+        finally:
+            _EXCEL_SAFE.reset(token)
+
+    option = inspect.Parameter(
+        "excel_safe", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=ExcelSafeOption
+    )
+    parameters = [*signature.parameters.values(), option]
+    wrapper.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in parameters}
+    return wrapper
+
+
+def offer_excel_safe(app: typer.Typer) -> None:
+    """Give every command of ``app`` (and its sub-apps) whose ``--format`` offers csv the
+    ``--excel-safe`` option: defined once here rather than in each command."""
+    for info in app.registered_commands:
+        if info.callback is not None:
+            info.callback = _with_excel_safe(info.callback)
+    for group in app.registered_groups:
+        if group.typer_instance is not None:
+            offer_excel_safe(group.typer_instance)

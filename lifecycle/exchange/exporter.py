@@ -7,6 +7,7 @@ incoming rows with what the catalog holds, the exporter to write files.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -192,35 +193,77 @@ def format_timestamps(values: pd.Series) -> pd.Series:
     return whole.where(utc.dt.microsecond.fillna(0) == 0, fraction).astype("string[pyarrow]")
 
 
-def export_directory(conn: Connection, directory: Path, fmt: str = "csv") -> dict[str, int]:
-    """Write every table of the catalog to ``directory`` as ``<table>.<fmt>``; returns row counts."""
+@dataclass
+class ExportResult:
+    """What an export wrote: rows per table, and files of the other format it replaced."""
+
+    directory: Path
+    counts: dict[str, int] = field(default_factory=dict)
+    replaced: list[str] = field(default_factory=list)
+
+
+def export_directory(
+    conn: Connection, directory: Path, fmt: str = "csv", *, excel_safe: bool = False
+) -> ExportResult:
+    """Write every table of the catalog to ``directory`` as ``<table>.<fmt>``.
+
+    The tables are written to a temporary directory inside ``directory`` first and renamed into
+    place only when all are written: a failure (a full disk, say) leaves the old files or none,
+    never a half-written one. A symbolic link where a table file goes is refused rather than
+    written through. One file per table: a table's file of the other format is removed, and
+    named in the result. ``excel_safe`` (CSV only) guards text cells against spreadsheet
+    formulas (see :func:`lifecycle.formats.guard_formulas`); such files do not round-trip.
+    """
+    import shutil
+    import tempfile
+
+    from lifecycle.formats import guard_formulas
+
     if fmt not in EXPORT_FORMATS:
         raise UsageError(f"--format: {fmt!r} is not one of {', '.join(EXPORT_FORMATS)}")
+    if excel_safe and fmt != "csv":
+        raise UsageError("--excel-safe: applies to --format csv only")
     directory = Path(directory)
     if directory.exists() and not directory.is_dir():
         raise UsageError(f"{directory}: exists and is not a directory")
+    other_fmt = "parquet" if fmt == "csv" else "csv"
+    for name in TABLES:
+        for path in (directory / f"{name}.{fmt}", directory / f"{name}.{other_fmt}"):
+            if path.is_symlink():
+                raise UsageError(f"{path}: a symbolic link; refusing to write through it")
+            if path.exists() and not path.is_file():
+                raise UsageError(f"{path}: exists and is not a regular file")
     directory.mkdir(parents=True, exist_ok=True)
-    counts = {}
-    for name, table in TABLES.items():
-        frame = catalog_frame(conn, name).drop(columns="_id", errors="ignore")
-        frame = frame.sort_values(list(table.key), kind="stable").reset_index(drop=True)
-        other = directory / f"{name}.{'parquet' if fmt == 'csv' else 'csv'}"
-        if other.exists():  # one file per table: don't leave the other format's copy behind
-            other.unlink()
-        path = directory / f"{name}.{fmt}"
-        if fmt == "csv":
-            _write_csv(table, frame, path)
-        else:
-            _write_parquet(table, frame, path)
-        counts[name] = len(frame)
-    return counts
+    result = ExportResult(directory)
+    staging = Path(tempfile.mkdtemp(prefix=".lifecycle-export-", dir=directory))
+    try:
+        for name, table in TABLES.items():
+            frame = catalog_frame(conn, name).drop(columns="_id", errors="ignore")
+            frame = frame.sort_values(list(table.key), kind="stable").reset_index(drop=True)
+            path = staging / f"{name}.{fmt}"
+            if fmt == "csv":
+                _write_csv(table, frame, path, guard_formulas if excel_safe else None)
+            else:
+                _write_parquet(table, frame, path)
+            result.counts[name] = len(frame)
+        for name in TABLES:
+            (staging / f"{name}.{fmt}").replace(directory / f"{name}.{fmt}")
+            other = directory / f"{name}.{other_fmt}"
+            if other.exists():
+                other.unlink()
+                result.replaced.append(other.name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return result
 
 
-def _write_csv(table: Table, frame: pd.DataFrame, path: Path) -> None:
+def _write_csv(table: Table, frame: pd.DataFrame, path: Path, guard=None) -> None:
     out = frame.copy()
     for column in table.columns:
         if column.type == "timestamp":
             out[column.name] = format_timestamps(out[column.name])
+    if guard is not None:
+        out = guard(out)
     out.to_csv(path, index=False, na_rep="", lineterminator="\n")
 
 

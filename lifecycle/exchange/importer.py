@@ -562,4 +562,6 @@ def _dataset_rows(frame: pd.DataFrame) -> pd.DataFrame:
 def _show(value) -> str:
     import pandas as pd
 
-    return "empty" if pd.isna(value) else repr(value)
+    from lifecycle.formats import json_value
+
+    return "empty" if pd.isna(value) else repr(json_value(value))

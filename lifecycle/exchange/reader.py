@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lifecycle.errors import ImportRowError, UsageError
-from lifecycle.exchange.spec import TABLES, Column, Table
+from lifecycle.exchange.spec import INDEXED_TEXT_BYTES, TABLES, Column, Table
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -58,8 +58,9 @@ def find_tables(directory: Path) -> dict[str, Path]:
         raise UsageError(f"{directory}: not a directory")
     found: dict[str, Path] = {}
     for path in sorted(directory.iterdir()):
-        if path.suffix not in SUFFIXES or not path.is_file():
+        if path.suffix.lower() not in SUFFIXES:
             continue
+        _check_table_file(path)
         if path.stem not in TABLES:
             raise UsageError(
                 f"{path}: unknown table {path.stem!r}; exchange tables are {', '.join(TABLES)}"
@@ -70,6 +71,28 @@ def find_tables(directory: Path) -> dict[str, Path]:
     if not found:
         raise UsageError(f"{directory}: no exchange-format tables (*.csv or *.parquet) found")
     return {name: found[name] for name in TABLES if name in found}
+
+
+def _check_table_file(path: Path) -> None:
+    """A file named like a table is a table: lower-case suffix, a regular file (or a link to one).
+
+    Anything else (``pins.CSV``, a directory, a dangling link, a FIFO) is an error rather than
+    silently skipped: a table left out of an import would go unnoticed.
+    """
+    import stat
+
+    if path.suffix not in SUFFIXES:
+        raise UsageError(
+            f"{path}: table files end in {' or '.join(SUFFIXES)} (lower case); rename the file"
+        )
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        what = "a dangling symbolic link" if path.is_symlink() else exc.strerror
+        raise UsageError(f"{path}: cannot read the table file: {what}") from None
+    if not stat.S_ISREG(mode):
+        kind = "a directory" if stat.S_ISDIR(mode) else "not a regular file"
+        raise UsageError(f"{path}: {kind}, but named like a table file")
 
 
 def read_table(table: Table, path: Path) -> Source:
@@ -100,15 +123,81 @@ def _read_file(path: Path) -> pd.DataFrame:
         if path.suffix == ".csv":
             arrow, rows = _read_csv(path)
         else:
-            import pyarrow.parquet as pq
-
-            arrow = pq.read_table(path)
-            rows = None
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise ImportRowError(path.name, HEADER, "*", f"cannot read file: {exc}") from exc
+            arrow, rows = _read_parquet(path), None
+    except (pa.ArrowException, OSError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ImportRowError(path.name, HEADER, "*", f"cannot read file: {reason}") from exc
     frame = arrow.to_pandas(types_mapper=_pandas_type)
     frame.index = rows if rows is not None else range(1, len(frame) + 1)
     return frame
+
+
+def _read_parquet(path: Path):
+    """A Parquet file as an Arrow table of the types the format knows, timestamps in microseconds.
+
+    Refused at the header: a column name given twice, and columns of types that are no exchange
+    values (lists, structs, maps, binary, decimals, ...). Refused at the row: a timestamp with a
+    sub-microsecond part, which the catalog would otherwise truncate silently.
+    """
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    schema = pq.read_schema(path)
+    seen: set[str] = set()
+    for name in schema.names:
+        if name in seen:
+            raise ImportRowError(path.name, HEADER, name, "column appears twice")
+        seen.add(name)
+    for field in schema:
+        if not _exchange_type(field.type):
+            raise ImportRowError(
+                path.name,
+                HEADER,
+                field.name,
+                f"unsupported Parquet type {field.type}; use text, integer, floating-point, "
+                "boolean or timestamp columns",
+            )
+    arrow = pq.read_table(path)
+    for i, field in enumerate(arrow.schema):
+        column = arrow.column(i)
+        if pa.types.is_dictionary(field.type):
+            arrow = arrow.set_column(i, field.name, column.cast(field.type.value_type))
+        elif pa.types.is_timestamp(field.type) and field.type.unit == "ns":
+            nanos = pc.cast(column, pa.int64()).fill_null(0).to_numpy()
+            bad = np.flatnonzero(nanos % 1000)
+            if len(bad):
+                raise ImportRowError(
+                    path.name,
+                    int(bad[0]) + 1,
+                    field.name,
+                    "timestamp with a sub-microsecond part; the catalog keeps microseconds "
+                    "(round the value)",
+                )
+            unit = pa.timestamp("us", tz=field.type.tz)
+            arrow = arrow.set_column(i, field.name, pc.cast(column, unit))
+    return arrow
+
+
+def _exchange_type(arrow_type) -> bool:
+    import pyarrow as pa
+
+    if pa.types.is_dictionary(arrow_type):
+        return _exchange_type(arrow_type.value_type)
+    return any(
+        test(arrow_type)
+        for test in (
+            pa.types.is_integer,
+            pa.types.is_floating,
+            pa.types.is_boolean,
+            pa.types.is_string,
+            pa.types.is_large_string,
+            pa.types.is_timestamp,
+            pa.types.is_date,
+            pa.types.is_null,
+        )
+    )
 
 
 def _pandas_type(arrow_type):
@@ -143,16 +232,27 @@ def _read_csv(path: Path):
         bad_rows.append(row)
         return "skip"
 
-    arrow = pacsv.read_csv(
-        pa.py_buffer(data),
-        parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid),
-        convert_options=pacsv.ConvertOptions(
-            column_types={n: pa.string() for n in names},
-            strings_can_be_null=True,
-            null_values=[""],
-            quoted_strings_can_be_null=True,
-        ),
-    )
+    def read(block_size: int | None):
+        bad_rows.clear()
+        return pacsv.read_csv(
+            pa.py_buffer(data),
+            read_options=pacsv.ReadOptions(block_size=block_size) if block_size else None,
+            parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid),
+            convert_options=pacsv.ConvertOptions(
+                column_types={n: pa.string() for n in names},
+                strings_can_be_null=True,
+                null_values=[""],
+                quoted_strings_can_be_null=True,
+            ),
+        )
+
+    try:
+        arrow = read(None)
+    except pa.ArrowInvalid as exc:
+        if "straddling" not in str(exc):
+            raise
+        # a record longer than Arrow's block (1 MB): read the file as one block instead
+        arrow = read(len(data) + 1)
     if bad_rows:
         row = bad_rows[0]
         raise ImportRowError(
@@ -239,6 +339,8 @@ def _check_columns(source: Source) -> None:
             raise source.error(HEADER, name, "column appears twice")
         if not str(name).strip():
             raise source.error(HEADER, repr(name), "empty column name")
+        if len(str(name).encode("utf-8")) > INDEXED_TEXT_BYTES:
+            raise source.error(HEADER, str(name)[:40] + "...", "column name: " + _too_long(name))
         seen.add(name)
     for column in source.table.columns:
         if column.required and column.name not in seen:
@@ -318,11 +420,14 @@ def _as_text(values: pd.Series) -> pd.Series:
 
 
 def _text(source: Source, column: Column, values: pd.Series) -> pd.Series:
-    return _checked_text(source, column.name, _as_text(values), column.max_length)
+    return _checked_text(source, column.name, _as_text(values), column.max_length, column.indexed)
 
 
-def _checked_text(source: Source, name: str, text: pd.Series, max_length: int | None) -> pd.Series:
-    """No NUL characters (PostgreSQL cannot store them); keys no longer than ``max_length``."""
+def _checked_text(
+    source: Source, name: str, text: pd.Series, max_length: int | None, indexed: bool = False
+) -> pd.Series:
+    """No NUL characters (PostgreSQL cannot store them); keys no longer than ``max_length``;
+    indexed text within :data:`~lifecycle.exchange.spec.INDEXED_TEXT_BYTES`."""
     row = _first(text.str.contains("\x00", regex=False).fillna(False))
     if row is not None:
         raise source.error(row, name, "contains a NUL character")
@@ -330,7 +435,18 @@ def _checked_text(source: Source, name: str, text: pd.Series, max_length: int | 
         row = _first((text.str.len() > max_length).fillna(False))
         if row is not None:
             raise source.error(row, name, f"longer than {max_length} characters")
+    if indexed:
+        row = _first((text.str.encode("utf-8").str.len() > INDEXED_TEXT_BYTES).fillna(False))
+        if row is not None:
+            raise source.error(row, name, _too_long(text[row]))
     return text
+
+
+def _too_long(text: str) -> str:
+    return (
+        f"{len(text.encode('utf-8'))} bytes of UTF-8; indexed text holds at most "
+        f"{INDEXED_TEXT_BYTES} bytes (the limit of a database index entry)"
+    )
 
 
 def _enum(source: Source, column: Column, values: pd.Series) -> pd.Series:
@@ -366,12 +482,42 @@ def _int(source: Source, column: Column, values: pd.Series) -> pd.Series:
         out = values.astype("Int64")
     else:
         text = values.astype("string[pyarrow]").str.strip()
-        row = _first(text.notna() & ~text.str.fullmatch(r"[+-]?\d{1,18}").fillna(False))
+        # ASCII digits only: Python and pandas would read full-width or Arabic-Indic digits too
+        row = _first(text.notna() & ~text.str.fullmatch(r"[+-]?[0-9]+").fillna(False))
         if row is not None:
             raise source.error(row, column.name, f"expected an integer, got {_plain(values[row])}")
-        out = pd.to_numeric(text).astype("Int64")
+        row = _first(text.notna() & ~_fits_int64(text))
+        if row is not None:
+            raise source.error(
+                row, column.name, f"expected a 64-bit integer, got {_plain(values[row])}"
+            )
+        out = _int64(text)
     _check_range(source, column, out)
     return out
+
+
+def _fits_int64(text: pd.Series) -> pd.Series:
+    """Which integer strings (matched ``[+-]?[0-9]{1,19}``) lie in -2**63 .. 2**63-1."""
+    import pandas as pd
+
+    fits = pd.Series(True, index=text.index)
+    long = (text.str.lstrip("+-").str.lstrip("0").str.len() >= 19).fillna(False)
+    if long.any():  # rare: exact comparison in Python for the 19-digit ones
+        fits[long] = [-(2**63) <= int(value) < 2**63 for value in text[long]]
+    return fits
+
+
+def _int64(text: pd.Series) -> pd.Series:
+    """Integer strings (checked by :func:`_fits_int64`) as ``Int64`` without a float detour."""
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    numbers = pc.cast(pa.array(text.str.lstrip("+").array, type=pa.string()), pa.int64())
+    values = np.asarray(numbers.fill_null(0), dtype="int64")
+    mask = np.asarray(numbers.is_null(), dtype=bool)
+    return pd.Series(pd.arrays.IntegerArray(values, mask), index=text.index)
 
 
 def _float(source: Source, column: Column, values: pd.Series) -> pd.Series:
@@ -386,7 +532,8 @@ def _float(source: Source, column: Column, values: pd.Series) -> pd.Series:
     else:
         text = values.astype("string[pyarrow]").str.strip()
         out = pd.to_numeric(text, errors="coerce").astype("float64")
-        bad = text.notna() & out.isna()
+        # ASCII only: Python's float() reads full-width and other Unicode digits too
+        bad = text.notna() & (out.isna() | ~text.str.isascii().fillna(True))
     bad = bad | (out.abs() == float("inf"))
     row = _first(bad)
     if row is not None:
@@ -413,32 +560,61 @@ def _timestamp(source: Source, column: Column, values: pd.Series) -> pd.Series:
 
     if pd.api.types.is_datetime64_any_dtype(values):
         out = values if values.dt.tz is not None else values.dt.tz_localize("UTC")
-        return out.dt.tz_convert("UTC").astype("datetime64[us, UTC]")
-    text = _as_text(values).str.strip()
-    # Only ISO 8601: a date, optionally with time, fraction and offset (no offset means UTC).
-    iso = text.str.fullmatch(
-        r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}(:?\d{2})?)?)?"
-    ).fillna(False)
-    parsed = pd.to_datetime(text.where(iso), utc=True, format="ISO8601", errors="coerce")
-    row = _first(text.notna() & parsed.isna())
+        out = out.dt.tz_convert("UTC").astype("datetime64[us, UTC]")
+    else:
+        text = _as_text(values).str.strip()
+        # Only ISO 8601: a date, optionally with time, fraction and offset (no offset means
+        # UTC), in ASCII digits.
+        iso = text.str.fullmatch(
+            r"[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,9})?)?"
+            r"(Z|[+-][0-9]{2}(:?[0-9]{2})?)?)?"
+        ).fillna(False)
+        parsed = pd.to_datetime(text.where(iso), utc=True, format="ISO8601", errors="coerce")
+        row = _first(text.notna() & parsed.isna())
+        if row is not None:
+            raise source.error(
+                row,
+                column.name,
+                f"unparseable timestamp {_plain(values[row])} "
+                "(use ISO 8601, e.g. 2018-06-02T14:03:00Z)",
+            )
+        nanos = text.str.extract(r"\.[0-9]{6}([0-9]+)")[0].str.strip("0").fillna("")
+        row = _first(iso & (nanos.str.len() > 0))
+        if row is not None:
+            raise source.error(
+                row,
+                column.name,
+                f"{_plain(values[row])} has a sub-microsecond part; the catalog keeps "
+                "microseconds (round the value)",
+            )
+        out = parsed.astype("datetime64[us, UTC]")
+    # what Python's datetime (and so both databases' drivers) can hold: years 1 to 9999
+    outside = (out < pd.Timestamp("0001-01-01", tz="UTC")) | (
+        out >= pd.Timestamp("9999-12-31T23:59:59.999999", tz="UTC") + pd.Timedelta(1, "us")
+    )
+    row = _first(outside.fillna(False))
     if row is not None:
         raise source.error(
             row,
             column.name,
-            f"unparseable timestamp {values[row]!r} (use ISO 8601, e.g. 2018-06-02T14:03:00Z)",
+            f"{_plain(values[row])} lies outside the years 1 to 9999",
         )
-    return parsed.astype("datetime64[us, UTC]")
+    return out
 
 
 def _did(source: Source, column: Column, values: pd.Series) -> pd.Series:
     from lifecycle.nomenclature import normalize_dids
 
-    text = _checked_text(source, column.name, _as_text(values).str.strip(), column.max_length)
+    text = _checked_text(
+        source, column.name, _as_text(values).str.strip(), column.max_length, column.indexed
+    )
     dids, valid = normalize_dids(text)
     row = _first(text.notna() & ~valid)
     if row is not None:
         raise source.error(
-            row, column.name, f"{values[row]!r} is not a DID (scope:name, or an ATLAS-style name)"
+            row,
+            column.name,
+            f"{_plain(values[row])} is not a DID (scope:name, or an ATLAS-style name)",
         )
     return dids
 
@@ -508,7 +684,8 @@ def _drop_duplicate_keys(source: Source) -> None:
             row,
             differing,
             f"duplicate key {_key_text(frame.loc[row, key])} with different content "
-            f"(first at row {first.name}: {first[differing]!r}, here: {frame.loc[row, differing]!r})",
+            f"(first at row {first.name}: {_plain(first[differing])}, "
+            f"here: {_plain(frame.loc[row, differing])})",
         )
     source.frame = frame
 

@@ -15,10 +15,14 @@ from lifecycle.catalog.models import (
 )
 
 FORMAT_VERSION = 1
-# Keys are indexed; PostgreSQL's btree rows hold about 2,700 bytes. Rucio allows a 25-character
-# scope and a 255-character name.
+# Rucio allows a 25-character scope and a 255-character name.
 KEY_LENGTH = 255
 DID_LENGTH = 300
+# Indexed text (keys, data types, pin actors and reasons, names of extra columns) holds at most
+# this many bytes of UTF-8 on both databases alike: a PostgreSQL btree entry holds at most 2,704
+# bytes (8 kB pages), and the widest index, a pin's (dataset, actor, reason), holds two such texts
+# plus an id and headers. SQLite has no limit, but the two engines must accept the same catalogs.
+INDEXED_TEXT_BYTES = 1024
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,7 @@ class Column:
     maximum: int | None = None
     max_length: int | None = None
     references: str | None = None
+    indexed: bool = False  # at most INDEXED_TEXT_BYTES of UTF-8
 
 
 @dataclass(frozen=True)
@@ -63,7 +68,7 @@ TABLES: dict[str, Table] = {
         Table(
             "sites",
             (
-                Column("name", required=True, max_length=KEY_LENGTH),
+                Column("name", required=True, max_length=KEY_LENGTH, indexed=True),
                 Column("tier", "int", required=True, nonnegative=True, maximum=3),
                 Column("country", required=True),
                 Column("cloud"),
@@ -74,7 +79,7 @@ TABLES: dict[str, Table] = {
         Table(
             "endpoints",
             (
-                Column("name", required=True, max_length=KEY_LENGTH),
+                Column("name", required=True, max_length=KEY_LENGTH, indexed=True),
                 Column("site", required=True, references="sites"),
                 Column("media", "enum", required=True, choices=MEDIA),
                 Column("capacity_bytes", "int", nonnegative=True),
@@ -85,9 +90,9 @@ TABLES: dict[str, Table] = {
         Table(
             "datasets",
             (
-                Column("did", "did", required=True, max_length=DID_LENGTH),
+                Column("did", "did", required=True, max_length=DID_LENGTH, indexed=True),
                 Column("kind", "enum", required=True, choices=KINDS),
-                Column("data_type"),
+                Column("data_type", indexed=True),
                 Column("bytes", "int", required=True, nonnegative=True),
                 Column("files", "int", required=True, nonnegative=True),
                 Column("events", "int", nonnegative=True),
@@ -112,7 +117,7 @@ TABLES: dict[str, Table] = {
         Table(
             "transformations",
             (
-                Column("tag", required=True, max_length=KEY_LENGTH),
+                Column("tag", required=True, max_length=KEY_LENGTH, indexed=True),
                 Column("name", required=True),
                 Column("release", required=True),
                 Column("image"),
@@ -130,7 +135,7 @@ TABLES: dict[str, Table] = {
         Table(
             "productions",
             (
-                Column("id", required=True, max_length=KEY_LENGTH),
+                Column("id", required=True, max_length=KEY_LENGTH, indexed=True),
                 Column("transformation", required=True, references="transformations"),
                 Column("conditions_tag"),
                 Column("site", references="sites"),
@@ -153,9 +158,9 @@ TABLES: dict[str, Table] = {
             "pins",
             (
                 Column("did", "did", required=True, references="datasets"),
-                Column("reason", required=True),
+                Column("reason", required=True, indexed=True),
                 Column("until", "timestamp"),
-                Column("actor", required=True),
+                Column("actor", required=True, indexed=True),
             ),
             key=("did", "actor", "reason"),
         ),
