@@ -119,7 +119,7 @@ def write_lock_held(url: str) -> Iterator[None]:
     def hold() -> None:
         with holder.atomic("holder"):
             locked.set()
-            release.wait(10)
+            release.wait(30)
 
     thread = threading.Thread(target=hold)
     thread.start()

@@ -10,15 +10,13 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from catalogs import LITE, MERGED, MINI, _dataset, _replica, _transformation, chain, write_catalog
+from conftest import write_lock_held
 
 from hostile.conftest import assert_refused, invoke
 from lifecycle.catalog import Catalog
@@ -217,28 +215,6 @@ def test_policy_copies_beyond_any_plausible_count(parsed, tmp_path):
 def test_expressions_too_deep_for_recursion_are_refused(parsed, expression):
     result = invoke(parsed, "endpoints", "list", "--expression", expression)
     assert_refused(result, 2, "nested too deeply")
-
-
-@contextmanager
-def write_lock_held(url: str) -> Iterator[None]:
-    """Another run holding the catalog's write lock (in a thread) while the block runs."""
-    holder = Catalog(url)
-    locked, release = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        with holder.atomic("holder"):
-            locked.set()
-            release.wait(30)
-
-    thread = threading.Thread(target=hold)
-    thread.start()
-    try:
-        assert locked.wait(10), "the holder never got the lock"
-        yield
-    finally:
-        release.set()
-        thread.join()
-        holder.close()
 
 
 # -- LIFECYCLE_LOCK_TIMEOUT --------------------------------------------------------------------
