@@ -54,9 +54,9 @@ def backend(request) -> str:
     return request.param
 
 
-@pytest.fixture
-def new_catalog_url(backend, tmp_path):
-    """A factory of empty catalog databases on this test's backend, all removed afterwards."""
+@contextmanager
+def _catalog_urls(backend: str, tmp_path: Path) -> Iterator:
+    """A factory of empty catalog databases on ``backend``, all removed afterwards."""
     schemas: list[str] = []
     admin = sa.create_engine(POSTGRES) if backend == "postgresql" else None
 
@@ -69,12 +69,30 @@ def new_catalog_url(backend, tmp_path):
         schemas.append(schema)
         return postgres_schema_url(POSTGRES, schema)
 
-    yield make
-    if admin is not None:
-        with admin.begin() as conn:
-            for schema in schemas:
-                conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        admin.dispose()
+    try:
+        yield make
+    finally:
+        if admin is not None:
+            with admin.begin() as conn:
+                for schema in schemas:
+                    conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+            admin.dispose()
+
+
+@pytest.fixture
+def new_catalog_url(backend, tmp_path):
+    """A factory of empty catalog databases on this test's backend, all removed afterwards."""
+    with _catalog_urls(backend, tmp_path) as make:
+        yield make
+
+
+@pytest.fixture
+def postgres_catalog_url(tmp_path):
+    """An empty catalog schema on PostgreSQL, for what only PostgreSQL has (dropped afterwards)."""
+    if not POSTGRES:
+        pytest.skip("LIFECYCLE_TEST_POSTGRES is not set")
+    with _catalog_urls("postgresql", tmp_path) as make:
+        yield make()
 
 
 @pytest.fixture

@@ -261,34 +261,38 @@ def test_a_stale_holder_file_does_not_name_a_dead_process(tmp_path, monkeypatch)
 
 
 # -- corrupt and read-only SQLite catalogs ------------------------------------------------------
+@pytest.fixture
+def loaded_sqlite(tmp_path) -> str:
+    """The catalog of ``loaded`` in an SQLite file (what these cases are about)."""
+    return _load(f"sqlite:///{tmp_path / 'catalog.db'}", tmp_path)
+
+
 def _sqlite_only(url: str) -> Path:
-    if not url.startswith("sqlite"):
-        pytest.skip("an SQLite file")
     return Path(sa.engine.make_url(url).database)
 
 
 @pytest.mark.parametrize("damage", ["garbage", "truncated"])
 @pytest.mark.parametrize("args", [("datasets", "list"), ("pin", LITE, "--reason", "x")])
-def test_a_corrupt_sqlite_file_is_named_in_one_line(loaded, damage, args):
-    path = _sqlite_only(loaded)
+def test_a_corrupt_sqlite_file_is_named_in_one_line(loaded_sqlite, damage, args):
+    path = _sqlite_only(loaded_sqlite)
     with sqlite3.connect(path) as conn:  # everything into the main file
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()
     data = path.read_bytes()
     path.write_bytes(os.urandom(8192) if damage == "garbage" else data[: len(data) // 3])
-    assert_refused(invoke(loaded, *args), 2, "corrupt")
+    assert_refused(invoke(loaded_sqlite, *args), 2, "corrupt")
 
 
 def _read_only_url(path: Path) -> str:
     return f"sqlite:///file:{path}?mode=ro&uri=true"
 
 
-def test_a_read_only_catalog_can_be_read_but_not_written(loaded, tmp_path, unchanged):
+def test_a_read_only_catalog_can_be_read_but_not_written(loaded_sqlite, tmp_path, unchanged):
     """Opened with ``mode=ro`` SQLite itself refuses writes, even to root (whom chmod does not
     stop); the detection of an unwritable file is the next test."""
-    path = _sqlite_only(loaded)
+    path = _sqlite_only(loaded_sqlite)
     url = _read_only_url(path)
-    check = unchanged(loaded)
+    check = unchanged(loaded_sqlite)
     assert invoke(url, "datasets", "list", "--format", "json").exit_code == 0
     assert invoke(url, "lineage", LITE, "--format", "json").exit_code == 0
     assert invoke(url, "export", str(tmp_path / "out")).exit_code == 0
@@ -300,11 +304,11 @@ def test_a_read_only_catalog_can_be_read_but_not_written(loaded, tmp_path, uncha
     check()
 
 
-def test_an_unwritable_catalog_file_is_opened_read_only(loaded, monkeypatch, unchanged):
+def test_an_unwritable_catalog_file_is_opened_read_only(loaded_sqlite, monkeypatch, unchanged):
     """Tests may run as root, where chmod does not stop writes: ``os.access`` answers as for
     a user without write permission, and SQLite must then be asked only to read."""
-    path = _sqlite_only(loaded)
-    check = unchanged(loaded)
+    path = _sqlite_only(loaded_sqlite)
+    check = unchanged(loaded_sqlite)
     real = os.access
     monkeypatch.setattr(os, "access", lambda p, mode: False if mode == os.W_OK else real(p, mode))
     cat = Catalog(path)
@@ -330,9 +334,9 @@ def test_audit_no_record_keeps_no_run(loaded, tmp_path):
 
 
 # -- disk full, lost connection, SIGINT ---------------------------------------------------------
-def test_disk_full_is_one_line_exit_4(loaded, tmp_path, monkeypatch, unchanged):
+def test_disk_full_is_one_line_exit_4(loaded_sqlite, tmp_path, monkeypatch, unchanged):
     """A real SQLITE_FULL: the catalog may not grow by a page (``max_page_count``)."""
-    _sqlite_only(loaded)
+    _sqlite_only(loaded_sqlite)
     from lifecycle.catalog import store
 
     configure = store._configure_sqlite
@@ -345,14 +349,14 @@ def test_disk_full_is_one_line_exit_4(loaded, tmp_path, monkeypatch, unchanged):
             pages = dbapi_conn.execute("PRAGMA page_count").fetchone()[0]
             dbapi_conn.execute(f"PRAGMA max_page_count={pages}")
 
-    check = unchanged(loaded)
+    check = unchanged(loaded_sqlite)
     monkeypatch.setattr(store, "_configure_sqlite", full_disk)
     big = copy.deepcopy(MINI)
     big["datasets"] = [_dataset(f"user:user.big.{i:05d}", "raw", "RAW", 10) for i in range(3000)]
     big["replicas"] = [_replica(row["did"], "CERN-PROD_DATATAPE") for row in big["datasets"]]
     for table in ("transformations", "productions", "production_io", "pins"):
         big[table] = []
-    result = invoke(loaded, "import", str(write_catalog(tmp_path / "big", big)))
+    result = invoke(loaded_sqlite, "import", str(write_catalog(tmp_path / "big", big)))
     assert_refused(result, 4, "disk full", "rolled back")
     monkeypatch.setattr(store, "_configure_sqlite", configure)
     check()
@@ -394,9 +398,10 @@ def test_sigint_mid_apply_is_one_line_and_changes_nothing(loaded, tmp_path, unch
     check()
 
 
-def test_a_terminated_postgresql_backend_is_one_line_exit_4(loaded, tmp_path, unchanged):
-    if not loaded.startswith("postgresql"):
-        pytest.skip("PostgreSQL")
+def test_a_terminated_postgresql_backend_is_one_line_exit_4(
+    postgres_catalog_url, tmp_path, unchanged
+):
+    loaded = _load(postgres_catalog_url, tmp_path)
     check = unchanged(loaded)
     proc = _start(loaded, str(tmp_path / "policies"), LIFECYCLE_PAUSE_BEFORE_COMMIT="2")
     try:
