@@ -13,8 +13,8 @@ per database:
   dataset decided, the irreproducible ones with their DID and reason) against the textbook
   recursive CTE ("no good producer, or an unavailable irreproducible input"; a good producer is
   ``done`` and its transformation records a release and an image digest, a null, empty or
-  whitespace-only value recording nothing) returning the ids,
-  alternately, best of 3 each. The two must agree on the set, or the benchmark stops.
+  whitespace-only value recording nothing) returning the ids, alternately, best of 3 each. The
+  two must agree on the set, or the benchmark stops.
 
 Targets (issue 4): lineage and impact < 50 ms median each; reproducibility <= 2x the reference,
 at 1,000,000 datasets.

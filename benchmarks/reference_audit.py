@@ -4,8 +4,8 @@ Same database file (or PostgreSQL schema) as ``lifecycle audit``, same "now", sa
 returns the flagged DIDs per rule and prints their counts as JSON. Reproducible: a producer that
 is ``done`` and whose transformation records a release and an image digest (a null, empty or
 whitespace-only value records nothing), every input available or reproducible; a raw dataset's
-latest production is its latest ``done`` one. No policy parsing, no messages,
-no history: the floor an audit could reach.
+latest production is its latest ``done`` one. No policy parsing, no messages, no history: the
+floor an audit could reach.
 
 Usage: python benchmarks/reference_audit.py URL NOW
 """
