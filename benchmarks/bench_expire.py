@@ -5,8 +5,15 @@ end of life at the benchmark's "now") is imported once into SQLite (and PostgreS
 ``LIFECYCLE_TEST_POSTGRES`` or ``--postgres`` is set). Then, each in a fresh process:
 
 - dry run: ``benchmarks/reference_expire.py`` (plain SQL for the same decisions and the bytes
-  freed per site) against ``lifecycle expire`` (decisions, reasons, report);
-- apply (SQLite): the same two with ``--apply``, each on its own copy of the database file.
+  freed per site) against ``lifecycle expire --now NOW`` (decisions, reasons, report), both as of
+  the fixed ``NOW``;
+- apply: the same two with ``--apply``, each on its own copy of the catalog (SQLite: a copy of
+  the file; PostgreSQL: a second schema, imported too). ``expire --apply`` acts as of the present
+  (``--now`` is for previews only and refused with ``--apply``), so the present is taken once,
+  in UTC, and given to the reference, and ``lifecycle expire --apply`` runs right after, taking
+  its own present. The two may differ only if some dataset's end of life (or a pin's end) falls
+  within the seconds between them: both counts are reported, and a mismatch stops the benchmark
+  saying so.
 
 The two must agree on how many datasets to delete, or the benchmark stops.
 
@@ -24,30 +31,61 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from bench_audit import measure_output
+from bench_audit import measure_output, present
 from bench_import import BIN, GIB, ROOT, catalog_dir, measure, postgres_schema
 
 NOW = "2026-11-25T00:00:00Z"
 
 
-def run_pair(label: str, url: str, apply: bool, our_url: str | None = None) -> list:
-    """Reference then lifecycle; with ``apply`` each needs its own copy (``our_url``)."""
-    extra = ["--apply"] if apply else []
+def dry_run(label: str, url: str) -> list:
+    """Reference then lifecycle, both as of ``NOW``, on the same catalog (nothing changes)."""
     reference, counts = measure_output(
         f"reference SQL, {label}",
-        [str(BIN / "python"), str(ROOT / "benchmarks" / "reference_expire.py"), url, NOW, *extra],
+        [str(BIN / "python"), str(ROOT / "benchmarks" / "reference_expire.py"), url, NOW],
     )
     ours, doc = measure_output(
         f"lifecycle expire, {label}",
-        [str(BIN / "lifecycle"), "--db", our_url or url, "expire", "--policy",
-         str(ROOT / "policies"), "--now", NOW, *extra],
+        [str(BIN / "lifecycle"), "--db", url, "expire", "--policy", str(ROOT / "policies"),
+         "--now", NOW],
     )  # fmt: skip
-    expected = json.loads(counts)["delete"]
-    verb = "deleted" if apply else "would delete"
-    got = int(doc.split(f"{verb} ", 1)[1].split(" ", 1)[0])
+    expected, got = json.loads(counts)["delete"], _deleted(doc, "would delete")
+    print(f"{'':>10}  {label}: both would delete {got:,} as of {NOW}" if got == expected else
+          f"{'':>10}  {label}: lifecycle would delete {got:,}, the reference {expected:,}",
+          flush=True)  # fmt: skip
     if got != expected:
         raise SystemExit(f"{label}: lifecycle would delete {got}, the reference {expected}")
     return [reference, ours]
+
+
+def apply_pair(label: str, reference_url: str, our_url: str) -> list:
+    """Reference ``--apply`` as of the present (taken once), then ``lifecycle expire --apply``
+    (no ``--now``: as of its own present, seconds later), each on its own copy."""
+    now = present()
+    reference, counts = measure_output(
+        f"reference SQL, {label}",
+        [str(BIN / "python"), str(ROOT / "benchmarks" / "reference_expire.py"), reference_url,
+         now, "--apply"],
+    )  # fmt: skip
+    ours, doc = measure_output(
+        f"lifecycle expire, {label}",
+        [str(BIN / "lifecycle"), "--db", our_url, "expire", "--policy", str(ROOT / "policies"),
+         "--apply"],
+    )  # fmt: skip
+    expected, got = json.loads(counts)["delete"], _deleted(doc, "deleted")
+    print(f"{'':>10}  {label}: reference deleted {expected:,} as of {now}; lifecycle deleted "
+          f"{got:,} as of its own present, right after", flush=True)  # fmt: skip
+    if got != expected:
+        raise SystemExit(
+            f"{label}: MISMATCH: lifecycle deleted {got}, the reference {expected} (reference as "
+            f"of {now}, lifecycle seconds later: they differ only if an end of life falls "
+            "between the two; run again to tell such a coincidence from a disagreement)"
+        )
+    return [reference, ours]
+
+
+def _deleted(doc: str, verb: str) -> int:
+    """The count in lifecycle's summary line (``... {verb} N (...)``)."""
+    return int(doc.split(f"{verb} ", 1)[1].split(" ", 1)[0])
 
 
 def main() -> None:
@@ -61,20 +99,26 @@ def main() -> None:
         directory = catalog_dir(n, args.seed)
         with tempfile.TemporaryDirectory(prefix="lc-bench-expire-") as tmp:
             base = Path(tmp) / "catalog.db"
-            measure("import SQLite", [str(BIN / "lifecycle"), "--db", str(base), "import",
-                                      str(directory)])  # fmt: skip
-            runs = run_pair("dry run, SQLite", f"sqlite:///{base}", apply=False)
+            _import(f"sqlite:///{base}", directory)
+            _report(n, dry_run("dry run, SQLite", f"sqlite:///{base}"))
             copies = []
             for name in ("reference.db", "ours.db"):
                 shutil.copy(base, Path(tmp) / name)
                 copies.append(f"sqlite:///{Path(tmp) / name}")
-            _report(n, runs)
-            _report(n, run_pair("apply, SQLite", copies[0], apply=True, our_url=copies[1]))
+            _report(n, apply_pair("apply, SQLite", *copies))
             if args.postgres:
-                with postgres_schema(args.postgres) as url:
-                    measure("import PostgreSQL", [str(BIN / "lifecycle"), "--db", url, "import",
-                                                  str(directory)])  # fmt: skip
-                    _report(n, run_pair("dry run, PostgreSQL", url, apply=False))
+                with (
+                    postgres_schema(args.postgres) as url,
+                    postgres_schema(args.postgres) as ours,
+                ):
+                    for target in (url, ours):
+                        _import(target, directory)
+                    _report(n, dry_run("dry run, PostgreSQL", url))
+                    _report(n, apply_pair("apply, PostgreSQL", url, ours))
+
+
+def _import(url: str, directory: Path) -> None:
+    measure("import", [str(BIN / "lifecycle"), "--db", url, "import", str(directory)])
 
 
 def _report(n: int, runs: list) -> None:

@@ -1,8 +1,11 @@
 """Hand-written reference for the audit benchmark: the ATLAS 2015 checks as plain SQL.
 
 Same database file (or PostgreSQL schema) as ``lifecycle audit``, same "now", same semantics; it
-returns the flagged DIDs per rule and prints their counts as JSON. No policy parsing, no messages,
-no history: the floor an audit could reach.
+returns the flagged DIDs per rule and prints their counts as JSON. Reproducible: a producer that
+is ``done`` and whose transformation records a release and an image digest (a null, empty or
+whitespace-only value records nothing), every input available or reproducible; a raw dataset's
+latest production is its latest ``done`` one. No policy parsing, no messages, no history: the
+floor an audit could reach.
 
 Usage: python benchmarks/reference_audit.py URL NOW
 """
@@ -15,6 +18,11 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
+# Python's whitespace (what str.strip() removes), written out: a value made only of these is blank.
+BLANKS = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005"
+    "\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
 AVAILABLE = "EXISTS (SELECT 1 FROM replica r WHERE r.dataset_id = {d} AND r.state = 'available')"
 
 
@@ -43,13 +51,13 @@ def checks(now: datetime, sqlite: bool) -> dict[str, tuple[str, dict]]:
                   SELECT 1 FROM production_input i
                   JOIN production p ON p.id = i.production_id
                   JOIN production_input c ON c.production_id = p.id AND c.role = 'calibration'
-                  WHERE i.dataset_id = d.id AND i.role = 'input' AND p.status <> 'failed'
+                  WHERE i.dataset_id = d.id AND i.role = 'input' AND p.status = 'done'
                     AND NOT {AVAILABLE.format(d="c.dataset_id")}
                     AND NOT EXISTS (  -- a later production read it: p is not the latest
                       SELECT 1 FROM production_input i2
                       JOIN production p2 ON p2.id = i2.production_id
                       WHERE i2.dataset_id = d.id AND i2.role = 'input'
-                        AND p2.status <> 'failed' AND p2.id <> p.id
+                        AND p2.status = 'done' AND p2.id <> p.id
                         AND ((p2.started_at IS NOT NULL AND p.started_at IS NULL)
                              OR p2.started_at > p.started_at
                              OR ((p2.started_at = p.started_at
@@ -72,8 +80,9 @@ def checks(now: datetime, sqlite: bool) -> dict[str, tuple[str, dict]]:
                   SELECT d.id FROM dataset d WHERE NOT EXISTS (
                     SELECT 1 FROM production_output o JOIN production p ON p.id = o.production_id
                     JOIN transformation t ON t.id = p.transformation_id
-                    WHERE o.dataset_id = d.id AND t.release IS NOT NULL AND t.release <> ''
-                      AND t.image_digest IS NOT NULL AND t.image_digest <> '')
+                    WHERE o.dataset_id = d.id AND p.status = 'done'
+                      AND COALESCE(trim(t.release, '{BLANKS}'), '') <> ''
+                      AND COALESCE(trim(t.image_digest, '{BLANKS}'), '') <> '')
                   UNION
                   SELECT o.dataset_id FROM bad b
                   JOIN production_input i ON i.dataset_id = b.id

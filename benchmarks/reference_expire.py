@@ -2,9 +2,15 @@
 
 Same database, same "now", same policy (the ATLAS 2015 lifetime rules, written out by hand):
 expired = past an explicit ``expires_at``, else past the longest lifetime rule selecting the
-dataset; kept when raw/calibration/metadata, pinned, or irreproducible (the textbook recursive
-CTE); the rest deleted. Prints the number to delete and the bytes freed per site as JSON. With
-``--apply`` it also marks the replicas and datasets deleted, in one transaction.
+dataset; kept when raw/calibration/metadata, pinned, an input (any role) of a ``running``
+production, or irreproducible (the textbook recursive CTE: no producer that is ``done`` and whose
+transformation records a release and an image digest, or an unavailable irreproducible input; a
+null, empty or whitespace-only release or digest records nothing); the rest deleted. Prints the
+number to delete and the bytes freed per site as JSON. With ``--apply`` it also marks the
+replicas and datasets deleted, in one transaction.
+
+Saved reprocessing plans also protect their inputs in lifecycle; generated catalogs hold none, so
+this reference does not look at them.
 
 Usage: python benchmarks/reference_expire.py URL NOW [--apply]
 """
@@ -17,13 +23,19 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-IRREPRODUCIBLE = """
+# Python's whitespace (what str.strip() removes), written out: a value made only of these is blank.
+BLANKS = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005"
+    "\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+IRREPRODUCIBLE = f"""
     WITH RECURSIVE bad(id) AS (
         SELECT d.id FROM dataset d WHERE NOT EXISTS (
             SELECT 1 FROM production_output o JOIN production p ON p.id = o.production_id
             JOIN transformation t ON t.id = p.transformation_id
-            WHERE o.dataset_id = d.id AND t.release IS NOT NULL AND t.release <> ''
-              AND t.image_digest IS NOT NULL AND t.image_digest <> '')
+            WHERE o.dataset_id = d.id AND p.status = 'done'
+              AND COALESCE(trim(t.release, '{BLANKS}'), '') <> ''
+              AND COALESCE(trim(t.image_digest, '{BLANKS}'), '') <> '')
         UNION
         SELECT o.dataset_id FROM bad b
         JOIN production_input i ON i.dataset_id = b.id
@@ -67,6 +79,10 @@ def main() -> None:
                 """
             ),
             {"now": ts(now), "analysis": ts(analysis), "outreach": ts(outreach)},
+        )
+        conn.exec_driver_sql(  # the job in flight reads them
+            "DELETE FROM ref_expired WHERE id IN (SELECT i.dataset_id FROM production_input i "
+            "JOIN production p ON p.id = i.production_id WHERE p.status = 'running')"
         )
         conn.exec_driver_sql(
             f"DELETE FROM ref_expired WHERE id IN (SELECT id FROM ({IRREPRODUCIBLE}) x)"

@@ -4,7 +4,9 @@ Same database, same site, same "now", the ATLAS 2015 replication rule written ou
 two tape copies at distinct sites, seven days' grace). Every replica at the site is gone; it
 computes the datasets left without an available replica, which of them a recipe can rebuild
 (one recursive walk over (dataset, needed dataset) pairs through inputs without an available
-replica afterwards) and in how many productions, the replication violations the loss creates,
+replica afterwards; every needed dataset must have a producer that is ``done`` and whose
+transformation records a release and an image digest, a null, empty or whitespace-only value
+recording nothing) and in how many productions, the replication violations the loss creates,
 and for every other dataset losing a replica the copies to make again from a surviving replica
 (disk first, then by endpoint name), with the bytes per source site. Prints it all as JSON.
 
@@ -19,6 +21,11 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
+# Python's whitespace (what str.strip() removes), written out: a value made only of these is blank.
+BLANKS = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005"
+    "\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
 UNAVAILABLE = """NOT EXISTS (SELECT 1 FROM replica r WHERE r.dataset_id = {d}
     AND r.state = 'available' AND NOT EXISTS (SELECT 1 FROM ref_gone g WHERE g.id = r.id){fence})"""
 
@@ -79,11 +86,13 @@ def main() -> None:
             ) SELECT root, id FROM need
             """
         )
-        roots = run(
-            """
+        roots = run(  # a needed dataset without a done producer recording both is missing
+            f"""
             SELECT n.root, COUNT(DISTINCT o.production_id),
-                   SUM(CASE WHEN o.production_id IS NULL OR t.release IS NULL OR t.release = ''
-                            OR t.image_digest IS NULL OR t.image_digest = '' THEN 1 ELSE 0 END)
+                   SUM(CASE WHEN o.production_id IS NULL OR p.status <> 'done'
+                            OR COALESCE(trim(t.release, '{BLANKS}'), '') = ''
+                            OR COALESCE(trim(t.image_digest, '{BLANKS}'), '') = ''
+                       THEN 1 ELSE 0 END)
             FROM ref_need n
             LEFT JOIN production_output o ON o.dataset_id = n.id
             LEFT JOIN production p ON p.id = o.production_id
