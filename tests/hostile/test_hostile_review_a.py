@@ -1,0 +1,138 @@
+"""Review of issue 10 (items 1-5, 16) by a hostile tester, on both databases.
+
+Each test here failed on the merged branch before its fix: catalog text reaching a terminal raw
+through the action messages (pin, unpin, mark-lost, plan delete, tradeoff notes), and the other
+holes named in each test's docstring.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from pathlib import Path
+
+import pytest
+from catalogs import AOD2, LITE, RAW1, chain, write_catalog
+from typer.testing import CliRunner
+
+from lifecycle.catalog import Catalog
+from lifecycle.cli.app import app
+from lifecycle.policy import Selector, load_policies
+
+# rich markup, a CSI colour, an OSC 8 hyperlink ended by BEL, a line separator, a bidi override
+EVIL = "E[/]V[bold]I[/bold][link=http://x]L[/link]\x1b[31mR\x1b]8;;http://e\x07\u2028S\u202eT"
+DIGEST = "sha256:" + "f" * 64
+POLICY = """
+[policy]
+name = "review"
+
+[[rule]]
+name = "raw-archival-copies"
+type = "replication"
+select = { kind = ["raw"] }
+copies = 2
+endpoints = "media=tape"
+distinct = "site"
+
+[[rule]]
+name = "analysis-formats"
+type = "lifetime"
+select = { data_type = ["DAOD_*", "AOD*"] }
+lifetime = "30d"
+"""
+
+
+@pytest.fixture
+def policy_dir(tmp_path) -> str:
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "p.toml").write_text(POLICY)
+    return str(tmp_path / "policies")
+
+
+def invoke_tty(url: str, *args: str):
+    """Run the CLI as on a terminal: click keeps ANSI sequences (``color=True``) as a tty would."""
+    return CliRunner().invoke(app, ["--db", url, *args], color=True)
+
+
+def hidden(text: str) -> list[str]:
+    """The characters of ``text`` a terminal would act on rather than show (newline aside)."""
+    return [
+        repr(c)
+        for c in text
+        if c != "\n" and unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp", "Cs")
+    ]
+
+
+def hostile_tables() -> dict[str, list[dict[str, str]]]:
+    """The chain with hostile text in the site, endpoint, data type, pin reason and actor."""
+    tables = chain()
+    site = "CERN" + EVIL
+    tables["sites"][0]["name"] = site
+    for endpoint in tables["endpoints"]:
+        if endpoint["site"] == "CERN-PROD":
+            endpoint["site"] = site
+    for production in tables["productions"]:
+        production["site"] = site
+    tape = "TAPE" + EVIL
+    tables["endpoints"][0]["name"] = tape
+    for replica in tables["replicas"]:
+        if replica["endpoint"] == "CERN-PROD_DATATAPE":
+            replica["endpoint"] = tape
+    for dataset in tables["datasets"]:
+        if dataset["did"] == LITE:
+            dataset["data_type"] = "DAOD_" + EVIL
+            dataset["expires_at"] = "2020-01-01T00:00:00Z"
+    for transformation in tables["transformations"]:
+        transformation["cpu_seconds_per_event"] = "1"
+        transformation["output_ratio"] = "0.5"
+    tables["transformations"].append(
+        {"tag": "p99998", "name": "Deriv_tf", "release": "Athena,26.0.1",
+         "image": "registry.cern.ch/atlas/athena:26.0.1", "image_digest": DIGEST,
+         "cpu_seconds_per_event": "3.6", "output_ratio": "0.1"}
+    )  # fmt: skip
+    tables["pins"] = [
+        {"did": LITE, "reason": "why" + EVIL, "until": "2099-01-01", "actor": "who" + EVIL}
+    ]
+    return tables
+
+
+def load(url: str, tmp_path: Path, tables=None) -> str:
+    cat = Catalog(url)
+    try:
+        cat.init()
+        cat.import_directory(write_catalog(tmp_path / "hostile", tables or hostile_tables()))
+    finally:
+        cat.close()
+    return url
+
+
+# -- item 5: action messages show catalog text literally ------------------------------------------
+
+
+def test_action_messages_send_no_terminal_controls(catalog_url, tmp_path, policy_dir):
+    """pin, unpin, mark-lost, plan delete and tradeoff notes printed catalog text raw: an OSC 8
+    hyperlink, a BEL, a colour and a line separator reached the terminal."""
+    url = load(catalog_url, tmp_path)
+    cat = Catalog(url)
+    try:
+        plan = cat.plan_reprocess(
+            Selector(did=(AOD2,)), "p99998:DAOD_PHYSLITE", None, "plan" + EVIL,
+            load_policies([policy_dir]),
+        )  # fmt: skip
+    finally:
+        cat.close()
+    runs = [
+        ("unpin", LITE, "--policy", policy_dir),
+        ("pin", LITE, "--reason", "again" + EVIL),
+        ("replicas", "mark-lost", RAW1, "TAPE" + EVIL, "--reason", "r", "--policy", policy_dir),
+        ("replicas", "mark-lost", RAW1, "TAPE" + EVIL, "--reason", "r", "--policy", policy_dir,
+         "--apply"),
+        ("plan", "delete", str(plan.id), "--policy", policy_dir),
+        ("tradeoff", "--cpu-cost", "0"),
+    ]  # fmt: skip
+    for args in runs:
+        result = invoke_tty(url, *args)
+        assert result.exception is None or isinstance(result.exception, SystemExit), args
+        assert result.exit_code in (0, 1), (args, result.output)
+        assert hidden(result.stdout) == [], (args, result.stdout)
+        assert hidden(result.stderr) == [], (args, result.stderr)
+        assert "[/]" in result.stdout + result.stderr, (args, result.stdout, result.stderr)
