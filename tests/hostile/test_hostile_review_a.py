@@ -136,3 +136,61 @@ def test_action_messages_send_no_terminal_controls(catalog_url, tmp_path, policy
         assert hidden(result.stdout) == [], (args, result.stdout)
         assert hidden(result.stderr) == [], (args, result.stderr)
         assert "[/]" in result.stdout + result.stderr, (args, result.stdout, result.stderr)
+
+
+# -- item 3: one "latest done production" for the audit rule and for plans ------------------------
+
+REPROCESS = """
+[policy]
+name = "reprocess"
+
+[[rule]]
+name = "raw-reprocessable"
+type = "reprocessability"
+select = { kind = ["raw"] }
+"""
+
+
+def test_plan_and_reprocessability_rule_pick_the_same_latest_production(catalog_url, tmp_path):
+    """The audit rule orders undated productions oldest; plans sorted ``started_at DESC``, which
+    PostgreSQL reads NULLS FIRST: there the plan took the undated production's (lost)
+    calibration while the audit called the raw data reprocessable."""
+    tables = hostile_tables()
+    old_calib = "calib:calib.OLD-CONDITIONS.v01"
+    tables["datasets"].append(
+        {"did": old_calib, "kind": "calibration", "data_type": "COND", "bytes": "10",
+         "files": "1", "events": "", "created_at": "2017-01-01T00:00:00Z", "expires_at": "",
+         "state": "closed"}
+    )  # fmt: skip
+    tables["replicas"].append(
+        {"did": old_calib, "endpoint": "BNL-OSG2_DATATAPE", "state": "lost",
+         "created_at": "2017-02-01T00:00:00Z", "accessed_at": ""}
+    )  # fmt: skip
+    old_aod = AOD2.replace("00357773", "00357772").replace(".r13286", ".r13000")
+    tables["datasets"].append({**tables["datasets"][4], "did": old_aod, "data_type": "AOD"})
+    tables["productions"].append(
+        {"id": "task-undated", "transformation": "r13286", "conditions_tag": "OLD-CONDITIONS",
+         "site": "BNL-OSG2", "started_at": "", "finished_at": "", "status": "done"}
+    )  # fmt: skip
+    tables["production_io"] += [
+        {"production": "task-undated", "did": RAW1, "role": "input"},
+        {"production": "task-undated", "did": old_calib, "role": "calibration"},
+        {"production": "task-undated", "did": old_aod, "role": "output"},
+    ]
+    tables["transformations"].append(
+        {**tables["transformations"][-1], "tag": "r99999", "name": "Reco_tf"}
+    )
+    url = load(catalog_url, tmp_path, tables)
+    (tmp_path / "reprocess.toml").write_text(REPROCESS)
+    cat = Catalog(url)
+    try:
+        audit = cat.audit(load_policies([tmp_path / "reprocess.toml"]), record=False)
+        assert audit.findings.empty, audit.findings  # task-reco1 (dated) is RAW1's latest
+        plan = cat.plan_reprocess(
+            Selector(did=(RAW1,)), "r99999:AOD", None, "reco", None, save=False
+        )
+    finally:
+        cat.close()
+    assert plan.blockers.empty, plan.blockers
+    assert plan.blockers.empty, plan.blockers  # not "calibration has no available replica"
+    assert list(plan.inputs["conditions"]) == ["CONDBR2-BLKPA-RUN2-09"]
