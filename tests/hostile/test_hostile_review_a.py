@@ -7,6 +7,8 @@ holes named in each test's docstring.
 
 from __future__ import annotations
 
+import shlex
+import subprocess
 import unicodedata
 from pathlib import Path
 
@@ -16,6 +18,7 @@ from typer.testing import CliRunner
 
 from lifecycle.catalog import Catalog
 from lifecycle.cli.app import app
+from lifecycle.formats import printable
 from lifecycle.policy import Selector, load_policies
 
 # rich markup, a CSI colour, an OSC 8 hyperlink ended by BEL, a line separator, a bidi override
@@ -194,3 +197,57 @@ def test_plan_and_reprocessability_rule_pick_the_same_latest_production(catalog_
     assert plan.blockers.empty, plan.blockers
     assert plan.blockers.empty, plan.blockers  # not "calibration has no available replica"
     assert list(plan.inputs["conditions"]) == ["CONDBR2-BLKPA-RUN2-09"]
+
+
+# -- item 4: the shell script writes no control character and echoes nothing it interprets ---------
+
+BACKSLASHES = "a\\033[2Jb\\nc\\c"  # what dash's echo reads as ESC [2J, a newline, "stop here"
+CONTROLS = "x\x1b[2J\x07\u2028y\n"  # raw controls (and a trailing newline) in catalog text
+
+
+def test_recipe_shell_messages_are_printed_literally(catalog_url, tmp_path):
+    """The script said why it cannot run with ``echo``, which dash reads backslash escapes in:
+    catalog text reached the terminal as ESC sequences and cut lines."""
+    from hostile.test_hostile_injection import load as load_shell
+    from hostile.test_hostile_injection import sandbox, shell_catalog
+
+    tables, v = shell_catalog(BACKSLASHES + CONTROLS, "production")
+    tables["productions"][1]["status"] = "failed"
+    load_shell(catalog_url, tmp_path / "c", tables, v)
+    script = invoke_tty(catalog_url, "recipe", v["daod_did"], "-f", "shell")
+    assert script.exit_code == 1, script.output
+    assert hidden(script.stdout) == [], script.stdout
+    path = tmp_path / "rebuild.sh"
+    path.write_text(script.stdout)
+    box, env = sandbox(tmp_path)
+    ran = subprocess.run(
+        ["sh", str(path)], cwd=box, env=env, capture_output=True, text=True, check=False
+    )
+    assert ran.returncode == 1
+    assert hidden(ran.stderr) == [], ran.stderr
+    assert ran.stderr.count("\n") == 1, ran.stderr
+    assert printable(f"production-{BACKSLASHES}{CONTROLS}/2 failed") in ran.stderr, ran.stderr
+
+
+def test_recipe_shell_passes_control_characters_exactly_without_writing_them(
+    catalog_url, tmp_path
+):
+    """Arguments holding control characters were written raw into the script (a terminal
+    printing it obeys them); they are built with printf, and reach the command exactly."""
+    from hostile.test_hostile_injection import load as load_shell
+    from hostile.test_hostile_injection import run_script, shell_catalog
+
+    tables, v = shell_catalog(CONTROLS + "%'\\", "dataset")
+    for transformation in tables["transformations"]:
+        command = ["Tf.py", "--x=" + CONTROLS, "%IN,%OUT-" + CONTROLS]
+        transformation["command"] = " ".join(shlex.quote(word) for word in command)
+    load_shell(catalog_url, tmp_path / "c", tables, v)
+    script = invoke_tty(catalog_url, "recipe", v["daod_did"], "-f", "shell")
+    assert script.exit_code == 0, script.output
+    assert hidden(script.stdout) == [], script.stdout
+    _, calls = run_script(script.stdout, tmp_path)
+    image = f"docker://{v['image']}@{v['image_digest']}"
+    assert calls == [
+        [image, "Tf.py", "--x=" + CONTROLS, f"{v['raw']},{v['aod_did']}-{CONTROLS}"],
+        [image, "Tf.py", "--x=" + CONTROLS, f"{v['aod_did']},{v['daod_did']}-{CONTROLS}"],
+    ]
