@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 from catalogs import AOD2, LITE, RAW1, chain, write_catalog
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from lifecycle.catalog import Catalog
@@ -229,9 +231,7 @@ def test_recipe_shell_messages_are_printed_literally(catalog_url, tmp_path):
     assert printable(f"production-{BACKSLASHES}{CONTROLS}/2 failed") in ran.stderr, ran.stderr
 
 
-def test_recipe_shell_passes_control_characters_exactly_without_writing_them(
-    catalog_url, tmp_path
-):
+def test_recipe_shell_passes_control_characters_exactly_without_writing_them(catalog_url, tmp_path):
     """Arguments holding control characters were written raw into the script (a terminal
     printing it obeys them); they are built with printf, and reach the command exactly."""
     from hostile.test_hostile_injection import load as load_shell
@@ -251,3 +251,95 @@ def test_recipe_shell_passes_control_characters_exactly_without_writing_them(
         [image, "Tf.py", "--x=" + CONTROLS, f"{v['raw']},{v['aod_did']}-{CONTROLS}"],
         [image, "Tf.py", "--x=" + CONTROLS, f"{v['aod_did']},{v['daod_did']}-{CONTROLS}"],
     ]
+
+
+# -- DESIGN.md invariant 3 over random catalogs: the last available copy of raw, calibration and
+#    metadata is never deleted, by expiry or by a forced deletion ---------------------------------
+
+KINDS = ("raw", "calibration", "metadata", "derived", "simulated")
+ENDPOINTS = ("CERN-PROD_DATATAPE", "CERN-PROD_DATADISK", "BNL-OSG2_DATATAPE")
+
+
+@st.composite
+def preserved_catalogs(draw) -> dict[str, list[dict[str, str]]]:
+    """Random datasets of every kind, random replica states, productions of random status and
+    digest (blank too) reading any earlier dataset, end of life in the past or not."""
+    tables = chain()
+    for name in ("datasets", "replicas", "productions", "production_io", "transformations"):
+        tables[name] = []
+    for tag, digest in (("good", DIGEST), ("blank", " \t"), ("none", "")):
+        tables["transformations"].append(
+            {"tag": tag, "name": "Tf", "release": "Athena,1", "image": "img",
+             "image_digest": digest, "command": "Tf.py %IN %OUT"}
+        )  # fmt: skip
+    dids: list[str] = []
+    for i in range(draw(st.integers(2, 7))):
+        kind = draw(st.sampled_from(KINDS))
+        did = f"test:test.{kind}.{i:02d}"
+        tables["datasets"].append(
+            {"did": did, "kind": kind, "data_type": "DAOD_X", "bytes": "10", "files": "1",
+             "created_at": "2019-01-01T00:00:00Z",
+             "expires_at": draw(st.sampled_from(["", "2020-01-01T00:00:00Z"]))}
+        )  # fmt: skip
+        for endpoint in draw(st.lists(st.sampled_from(ENDPOINTS), max_size=3, unique=True)):
+            tables["replicas"].append(
+                {"did": did, "endpoint": endpoint,
+                 "state": draw(st.sampled_from(["available", "available", "lost", "copying"])),
+                 "created_at": "2019-01-01T00:00:00Z"}
+            )  # fmt: skip
+        if dids and kind in ("derived", "simulated") and draw(st.booleans()):
+            production = f"task-{i}"
+            tables["productions"].append(
+                {"id": production, "transformation": draw(st.sampled_from(["good", "blank"])),
+                 "status": draw(st.sampled_from(["done", "done", "failed", "running"]))}
+            )  # fmt: skip
+            for source in draw(
+                st.lists(st.sampled_from(dids), min_size=1, max_size=2, unique=True)
+            ):
+                tables["production_io"].append(
+                    {"production": production, "did": source, "role": "input"}
+                )
+            tables["production_io"].append({"production": production, "did": did, "role": "output"})
+        dids.append(did)
+    return tables
+
+
+def _preserved_available(cat: Catalog) -> dict[str, int]:
+    with cat.read() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT d.did, COUNT(r.id) FROM dataset d LEFT JOIN replica r ON r.dataset_id = d.id "
+            "AND r.state = 'available' WHERE d.kind IN ('raw', 'calibration', 'metadata') "
+            "GROUP BY d.did"
+        ).all()
+    return {did: int(n) for did, n in rows}
+
+
+@settings(
+    max_examples=8,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(tables=preserved_catalogs(), order=st.randoms(use_true_random=False))
+def test_no_command_deletes_the_last_available_copy_of_preserved_data(
+    new_catalog_url, tmp_path_factory, tables, order
+):
+    url = new_catalog_url()
+    directory = tmp_path_factory.mktemp("preserved")
+    (directory / "p.toml").write_text(POLICY)
+    policy = str(directory / "p.toml")
+    load(url, directory, tables)
+    cat = Catalog(url)
+    try:
+        before = _preserved_available(cat)
+        expired = invoke_tty(url, "expire", "--policy", policy, "--apply")
+        assert expired.exit_code == 0, expired.output
+        replicas = [(r["did"], r["endpoint"]) for r in tables["replicas"]]
+        order.shuffle(replicas)
+        for did, endpoint in replicas:  # every replica, forced, in a random order
+            invoke_tty(url, "replicas", "delete", did, endpoint, "--reason", "r", "--force",
+                       "--apply", "--policy", policy)  # fmt: skip
+        after = _preserved_available(cat)
+    finally:
+        cat.close()
+    for did, n in before.items():
+        assert n == 0 or after[did] > 0, f"the last available replica of {did} was deleted"
