@@ -320,7 +320,7 @@ def _calibration(
     that was never processed then has no known calibration (a blocker).
     """
     from lifecycle.catalog.queries import rows_frame
-    from lifecycle.provenance.reproducibility import available
+    from lifecycle.provenance.reproducibility import LATEST_PRODUCTION_ORDER, available
 
     if conditions_tag:
         row = _calibration_for(conn, conditions_tag)
@@ -337,7 +337,7 @@ def _calibration(
             WITH latest AS (
                 SELECT i.dataset_id, p.id AS production_id, p.conditions_tag,
                        ROW_NUMBER() OVER (PARTITION BY i.dataset_id
-                                          ORDER BY p.started_at DESC, p.name DESC) AS rank
+                                          ORDER BY {LATEST_PRODUCTION_ORDER}) AS rank
                 FROM production_input i JOIN production p ON p.id = i.production_id
                 WHERE i.role = 'input' AND p.status = 'done' AND i.dataset_id IN ({_ids(inputs)})
             )

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from lifecycle.catalog.models import Dataset
 from lifecycle.catalog.queries import globs_condition
 from lifecycle.policy import Rule, format_duration
+from lifecycle.provenance.reproducibility import LATEST_PRODUCTION_ORDER
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -319,9 +320,7 @@ def reprocessability(conn: Connection, rule: Rule, now: datetime, endpoint_ids=N
     yields two rows (one finding).
     """
     where, params = _judged(rule, now)
-    latest_order = (
-        "CASE WHEN p.started_at IS NULL THEN 1 ELSE 0 END, p.started_at DESC, p.name DESC"
-    )
+    latest_order = LATEST_PRODUCTION_ORDER
     if conn.dialect.name == "postgresql":  # one sorted pass over the input edges plans best
         latest = f"""
         WITH chosen AS (SELECT d.id, d.did FROM dataset d WHERE {where}),

@@ -93,7 +93,9 @@ def pin(
     ] = None,
 ) -> None:
     """Pin a dataset: expiry keeps it while the pin is in force."""
-    typer.echo(catalog(ctx).pin(did, reason, parse_time(until, "--until")))
+    from lifecycle.formats import printable
+
+    typer.echo(printable(catalog(ctx).pin(did, reason, parse_time(until, "--until"))))
 
 
 def unpin(
@@ -108,9 +110,11 @@ def unpin(
 
     Acts directly: unpinning deletes nothing; it makes the dataset a candidate for 'expire'.
     """
+    from lifecycle.formats import printable
+
     policies = optional_policies(policy)
     for line in catalog(ctx).unpin(did, reason, policies).lines():
-        typer.echo(line)
+        typer.echo(printable(line))
     if policies is None:
         no_policies("what expiry would now decide is not checked")
 
@@ -193,8 +197,10 @@ def mark_lost(
     if fmt is ListingFormat.json:
         emit_json(report.to_dict())
     else:
+        from lifecycle.formats import printable
+
         for line in report.lines():
-            typer.echo(line)
+            typer.echo(printable(line))
         if not report.applied:
             note("dry run: nothing changed; run again with --apply to record it")
     if report.loses_data:

@@ -175,9 +175,11 @@ def plan_delete(
     Acts directly (it deletes no data); with policies, says which freed inputs 'expire' would
     now delete.
     """
+    from lifecycle.formats import printable
+
     policies = optional_policies(policy)
     for line in catalog(ctx).delete_plan(plan_id, policies).lines():
-        typer.echo(line)
+        typer.echo(printable(line))
     if policies is None:
         no_policies("what expiry would now decide is not checked")
 

@@ -67,6 +67,7 @@ def tradeoff(
     are rough WLCG figures in CHF (disk 25 and tape 5 per TB-year, CPU 0.01 per core-hour):
     give your own. JSON: {"costs": {...}, "data_types": [...]}.
     """
+    from lifecycle.formats import printable
     from lifecycle.tradeoff import Costs
 
     costs = Costs.with_overrides(
@@ -99,7 +100,8 @@ def tradeoff(
     if not cheaper.empty:
         saved = (cheaper["regenerable_storage_cost"] - cheaper["regeneration_cost"]).sum()
         note(
-            f"cheaper to delete and regenerate: {', '.join(map(str, cheaper['data_type']))} "
+            "cheaper to delete and regenerate: "
+            f"{printable(', '.join(map(str, cheaper['data_type'])))} "
             f"(saves {saved:,.2f} a year)"
         )
 

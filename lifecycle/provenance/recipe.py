@@ -302,7 +302,7 @@ def to_shell(recipe: Recipe) -> str:
     if not recipe.reproducible:
         lines = [*lines[:2], "set -eu"]
         for m in recipe.missing:
-            lines.append(f"echo {shlex.quote(f'cannot regenerate: {m.did}: {m.reason}')} >&2")
+            lines.append(_say(f"cannot regenerate: {m.did}: {m.reason}"))
         lines.append("exit 1")
         return "\n".join(lines) + "\n"
     lines += [SHELL_HEADER, "", "# datasets: read (available now) and written by the steps"]
@@ -311,7 +311,7 @@ def to_shell(recipe: Recipe) -> str:
         for d in (*step.inputs, *step.outputs):
             if d.did not in names:
                 names[d.did] = f"d{len(names) + 1}"
-                lines.append(f"{names[d.did]}={shlex.quote(d.did)}")
+                lines += _assign(names[d.did], d.did)
     for n, step in enumerate(recipe.steps, 1):
         p, t = step.production, step.production.transformation
         lines += [
@@ -330,6 +330,33 @@ def to_shell(recipe: Recipe) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _say(message: str) -> str:
+    """A line printing ``message`` on stderr: ``printf``, as ``echo`` reads backslash escapes in
+    dash and others; control characters shown as escapes (a message is for people)."""
+    return f"printf '%s\\n' {shlex.quote(printable(message))} >&2"
+
+
+def _quoted(text: str) -> str | None:
+    """``text`` as one shell word, or None when it holds characters a terminal acts on (an ESC,
+    a newline): those are never written into the script, see :func:`_assign`."""
+    return shlex.quote(text) if text.isprintable() else None
+
+
+def _assign(variable: str, text: str) -> list[str]:
+    """Lines setting ``variable`` to ``text`` exactly: a quoted word, or, for text with control
+    characters, ``printf`` of a format spelling them (and ``\\``, ``%``, ``'``) as octal escapes;
+    a trailing ``x`` keeps trailing newlines from command substitution, then goes."""
+    word = _quoted(text)
+    if word is not None:
+        return [f"{variable}={word}"]
+    spelled = "".join(
+        c if c.isprintable() and c not in "\\%'" else "".join(f"\\{b:03o}" for b in c.encode())
+        for c in text
+    )
+    # the format starts with %s of nothing: a format starting with '-' is no option to printf
+    return [f"{variable}=$(printf '%s{spelled}x' '')", f"{variable}=${{{variable}%x}}"]
+
+
 def _comment(text: str) -> str:
     """A one-line shell comment: control characters (a newline would end it) as escapes."""
     return f"# {printable(text)}".rstrip()
@@ -340,7 +367,17 @@ def _shell_command(n: int, step: Step, names: dict[str, str]) -> list[str]:
     t = step.production.transformation
 
     def fail(why: str) -> list[str]:
-        return [f"echo {shlex.quote(f'step {n}: {why}')} >&2", "exit 1"]
+        return [_say(f"step {n}: {why}"), "exit 1"]
+
+    spelled: list[str] = []  # step n's words with control characters: variables s<n>_<k>
+
+    def literal(text: str) -> str:  # a quoted word, or a variable set before the run line
+        word = _quoted(text)
+        if word is None:
+            spelled.append(f"s{n}_{len(spelled) + 1}")
+            notes.extend(_assign(spelled[-1], text))
+            word = f'"${spelled[-1]}"'
+        return word
 
     if not t.command or not t.command.strip():
         return fail(f"transformation {t.tag} records no command")
@@ -368,7 +405,7 @@ def _shell_command(n: int, step: Step, names: dict[str, str]) -> list[str]:
             continue
         out.append(
             "".join(
-                ",".join(by_role[PLACEHOLDERS[part]]) if i % 2 else shlex.quote(part) * bool(part)
+                ",".join(by_role[PLACEHOLDERS[part]]) if i % 2 else literal(part) * bool(part)
                 for i, part in enumerate(parts)
             )
             or "''"
@@ -376,4 +413,5 @@ def _shell_command(n: int, step: Step, names: dict[str, str]) -> list[str]:
     image = t.image_ref or ""
     if t.image and "://" not in t.image:
         image = f"docker://{image}"
-    return [*notes, " ".join(["run", shlex.quote(image), *out])]
+    image = literal(image)
+    return [*notes, " ".join(["run", image, *out])]

@@ -77,6 +77,15 @@ def cannot_regenerate(production: str = "p", transformation: str = "t") -> str:
     )
 
 
+# The order that makes a dataset's *latest* production (of those that read it) the first row:
+# undated productions count as oldest on both engines (PostgreSQL sorts NULL first in a DESC
+# order, SQLite last), ties go to the greatest name, the later task id. The reprocessability
+# rule and reprocessing plans both read a dataset's calibration from its latest done production.
+LATEST_PRODUCTION_ORDER = (
+    "CASE WHEN p.started_at IS NULL THEN 1 ELSE 0 END, p.started_at DESC, p.name DESC"
+)
+
+
 def production_problem(
     production: str | None, status: str | None, tag: str | None, release, image_digest
 ) -> str | None:
