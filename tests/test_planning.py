@@ -180,7 +180,7 @@ def test_apply_registers_the_campaign_and_the_audit_is_clean(catalog, tmp_path, 
     cat = load(catalog, tmp_path)
     plan = cat.plan_reprocess(RAW, CHAIN, None, "campaign", policies)
     assert cat.plans()["name"].tolist() == ["campaign"]
-    done = cat.apply_plan(plan.id, datetime(2026, 11, 25, tzinfo=UTC))
+    done = cat.apply_plan(plan.id)
     assert done == {"productions": 4, "datasets": 4, "replicas": 6}
     assert cat.dataset(NEW_LITE1).dataset["kind"] == "derived"
     assert sorted(cat.replicas(NEW_LITE1)["endpoint"]) == [

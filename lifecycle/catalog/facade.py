@@ -330,13 +330,17 @@ class Catalog:
     ) -> LossOfReplica:
         """What losing the replica of ``did`` at ``endpoint`` means; record it with ``apply``.
 
-        ``policies``: the replication rules checked for new violations (judged at ``now``).
+        ``policies``: the replication rules checked for new violations (judged at ``now``, a
+        preview's hypothetical time; with ``apply`` it is refused: losses are recorded as of the
+        present).
         """
         from lifecycle.deletion import mark_lost
         from lifecycle.errors import UsageError
 
         if not reason or not reason.strip():
             raise UsageError("--reason: say what happened to the replica")
+        if apply and now is not None:
+            raise UsageError(NOW_IS_FOR_PREVIEWS)
         if not apply:
             with self.read() as conn:
                 return mark_lost(conn, did, endpoint, policies, now)
@@ -355,8 +359,11 @@ class Catalog:
         save: bool = True,
     ) -> ReprocessingPlan:
         """Plan the reprocessing of the selected datasets with ``chain`` (and save it)."""
+        from lifecycle.errors import UsageError
         from lifecycle.planning import ChainLink, plan_reprocess, save_plan
 
+        if conditions_tag is not None and not conditions_tag.strip():
+            raise UsageError("--conditions: blank; give a conditions tag or leave the option out")
         links = ChainLink.parse_chain(chain)
         if not save:
             with self.read() as conn:
@@ -388,13 +395,14 @@ class Catalog:
         with self.atomic(f"plan delete {plan_id}") as (conn, change):
             return delete_plan(conn, change, plan_id, policies, now)
 
-    def apply_plan(self, plan_id: int, now: datetime | None = None) -> dict[str, int]:
-        """Register the plan's productions, datasets and replicas (a simulated campaign)."""
+    def apply_plan(self, plan_id: int) -> dict[str, int]:
+        """Register the plan's productions, datasets and replicas (a simulated campaign), as of
+        the present: actions never happen at a hypothetical time (DESIGN.md invariant 6)."""
         from lifecycle.catalog.store import utcnow
         from lifecycle.planning import apply_plan
 
         with self.atomic(f"plan apply {plan_id}") as (conn, change):
-            return apply_plan(conn, change, plan_id, now or utcnow())
+            return apply_plan(conn, change, plan_id, utcnow())
 
     def journal(
         self, limit: int | None = 50, since: datetime | None = None, did: str | None = None

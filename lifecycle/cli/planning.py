@@ -60,15 +60,6 @@ def _usage(message: str):
     return UsageError(message)
 
 
-def _policies(paths: list[Path] | None):
-    from lifecycle.policy import DEFAULT_POLICY_DIR, load_policies
-
-    if not paths and not DEFAULT_POLICY_DIR.is_dir():
-        note("no policies: outputs get one disk copy at the site that makes them")
-        return None
-    return load_policies(paths)
-
-
 @plan_app.command("reprocess")
 def reprocess(
     ctx: typer.Context,
@@ -98,10 +89,11 @@ def reprocess(
     fmt: DetailFormatOption = DetailFormat.table,
 ) -> None:
     """Plan (and save) the reprocessing of the selected inputs; exit 1 when it has blockers."""
-    plan = catalog(ctx).plan_reprocess(
-        _selector(select or []), chain, conditions, name, _policies(policy)
-    )
+    policies = optional_policies(policy)
+    plan = catalog(ctx).plan_reprocess(_selector(select or []), chain, conditions, name, policies)
     _show_plan(plan, fmt)
+    if policies is None:
+        no_policies("outputs get one disk copy at the site that makes them")
     if len(plan.blockers):
         raise typer.Exit(1)
 

@@ -129,6 +129,32 @@ def test_simulate_now_changes_nothing(catalog, tmp_path, policy_dir, unchanged):
     assert len(catalog.journal()) == journal
 
 
+def test_library_actions_refuse_a_hypothetical_now(catalog, tmp_path, unchanged):
+    """The facade holds invariant 6 too: marking lost with a ``now`` is refused, and a plan is
+    applied as of the present (``apply_plan`` takes no time at all)."""
+    import inspect
+    from datetime import UTC, datetime
+
+    from lifecycle.errors import UsageError
+
+    url = load(catalog, tmp_path)
+    check = unchanged(url)
+    with pytest.raises(UsageError, match="--now is for previews"):
+        catalog.mark_lost(RAW1, "CERN-PROD_DATATAPE", "x", now=datetime(2030, 1, 1, tzinfo=UTC),
+                          apply=True)  # fmt: skip
+    check()
+    assert "now" not in inspect.signature(Catalog.apply_plan).parameters
+
+
+def test_a_blank_conditions_tag_is_bad_input(catalog, tmp_path, unchanged):
+    url = load(catalog, tmp_path)
+    check = unchanged(url)
+    result = invoke(url, "plan", "reprocess", "--select", "kind=raw", "--chain",
+                    "r99999,p99998:DAOD_PHYSLITE", "--conditions", "  ")  # fmt: skip
+    assert_refused(result, 2, "--conditions")
+    check()
+
+
 # -- blank is not recorded ----------------------------------------------------------------------
 
 
