@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import sqlalchemy as sa
 
-from lifecycle.provenance.reproducibility import available
+from lifecycle.provenance.reproducibility import available, is_recorded
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -66,10 +66,12 @@ class Transformation:
 
     @property
     def image_ref(self) -> str | None:
-        """``image@digest`` (or whichever of the two is known)."""
-        if self.image and self.image_digest:
-            return f"{self.image}@{self.image_digest}"
-        return self.image_digest or self.image
+        """``image@digest`` (or whichever of the two is recorded; blank records nothing)."""
+        image = self.image if is_recorded(self.image) else None
+        digest = self.image_digest if is_recorded(self.image_digest) else None
+        if image and digest:
+            return f"{image}@{digest}"
+        return digest or image
 
 
 @dataclass(frozen=True)

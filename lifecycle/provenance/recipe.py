@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 from lifecycle.formats import printable
 from lifecycle.provenance.graph import Production, productions_by_name
-from lifecycle.provenance.reproducibility import available, production_problem
+from lifecycle.provenance.reproducibility import available, is_recorded, production_problem
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -247,7 +247,8 @@ def to_text(recipe: Recipe) -> str:
     for n, step in enumerate(recipe.steps, 1):
         p, t = step.production, step.production.transformation
         lines.append(f"step {n}: {p.name}  transformation {t.tag} ({t.name})")
-        lines.append(f"    release {t.release or '?'}  image {t.image_ref or '?'}")
+        release = t.release if is_recorded(t.release) else "?"
+        lines.append(f"    release {release}  image {t.image_ref or '?'}")
         if t.code_repo or t.code_commit:
             lines.append(f"    code {t.code_repo or '?'} @ {t.code_commit or '?'}")
         if p.conditions_tag:

@@ -211,6 +211,13 @@ def test_a_blank_written_behind_import_is_not_recorded(
     audit = invoke(url, "audit", "--policy", policy_dir, "-f", "json", "--fail-on", "never")
     found = {f["did"]: f["message"] for f in json.loads(audit.stdout)["findings"]}
     assert found[LITE] == reason
+    (made_by,) = [p for p in catalog.lineage(LITE).productions.values()
+                  if p.transformation.tag == "p6026"]  # fmt: skip
+    shown = made_by.transformation
+    if column == "image_digest":  # the image alone, not "image@<blank>"
+        assert shown.image_ref is None or "@" not in shown.image_ref
+    else:
+        assert f"release {blank}" not in recipe.stdout
 
 
 @pytest.mark.parametrize("column", ["image_digest", "release"])
