@@ -165,12 +165,16 @@ def plan_reprocess(
     """Compute a plan (nothing is written); see the module docstring."""
     import pandas as pd
 
+    from lifecycle.catalog.models import indexed_text_problem
     from lifecycle.catalog.store import utcnow
 
     if not chain:
         raise UsageError("--chain: give at least one transformation tag")
     now = now or utcnow()
     name = name or f"reprocess-{'-'.join(c.tag for c in chain)}-{now:%Y%m%dT%H%M%S}"
+    problem = indexed_text_problem(name)  # plan names are unique: an index entry on both engines
+    if problem is not None:
+        raise UsageError(f"--name: the plan name has {problem}")
     if conn.execute(sa.text("SELECT 1 FROM plan WHERE name = :n"), {"n": name}).first():
         raise UsageError(f"--name: a plan named {name!r} exists already")
     inputs = _inputs(conn, selector)
