@@ -3,6 +3,7 @@ new user would, on both databases."""
 
 from __future__ import annotations
 
+import json
 import random
 import string
 from pathlib import Path
@@ -109,3 +110,46 @@ def test_an_argument_or_actor_that_is_not_utf8_is_bad_input(loaded, unchanged, m
     monkeypatch.setenv("LIFECYCLE_ACTOR", NOT_UTF8)
     assert_refused(invoke(loaded, "pin", RAW1, "--reason", "r"), 2, "LIFECYCLE_ACTOR")
     check()
+
+
+# --- integer totals beyond 2**63 - 1: never wrapped around, never a crash --------------------
+
+BIG = str(2**63 - 1)
+
+
+def _big_tables():
+    tables = chain()
+    for row in tables["datasets"]:
+        row["bytes"] = row["events"] = row["files"] = BIG
+    return tables
+
+
+@pytest.fixture
+def big(catalog_url, tmp_path) -> str:
+    return _load(catalog_url, tmp_path, _big_tables())
+
+
+def test_sums_beyond_a_bigint_are_exact_or_one_clear_line(big, backend, unchanged):
+    check = unchanged(big)
+    result = invoke(big, "overview", "--format", "json")
+    if backend == "sqlite":  # SQLite's SUM stops at 2**63 - 1: said so, in one line
+        assert_refused(result, 4, "exceeds 9223372036854775807", "PostgreSQL")
+    else:
+        assert result.exit_code == 0, result.output
+        assert str(2 * (2**63 - 1)) in result.stdout  # the two raw datasets
+    check()
+
+
+def test_plan_totals_never_wrap_around(big, policies, unchanged):
+    check = unchanged(big)
+    result = invoke(big, "plan", "reprocess", "--select", "kind=raw", "--chain", "r13286",
+                    "--policy", policies)  # fmt: skip
+    assert_refused(result, 2, "--select", "more than a catalog stores")
+    check()
+    result = invoke(big, "plan", "reprocess", "--select", f"did={RAW1}", "--chain", "r13286",
+                    "--format", "json", "--policy", policies)  # fmt: skip
+    assert "Traceback" not in result.output
+    summary = json.loads(result.stdout)["summary"]
+    assert summary["events"] == 2**63 - 1
+    assert summary["bytes_staged"] == 2**63 - 1
+    assert 0 < summary["bytes_written"] <= 2**63 - 1
