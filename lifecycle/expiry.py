@@ -67,7 +67,7 @@ class ExpiryReport:
         doomed = self.to_delete
         out = (
             doomed.groupby(["kind", "data_type"], dropna=False)
-            .agg(datasets=("did", "size"), bytes=("bytes", "sum"))
+            .agg(datasets=("did", "size"), bytes=("bytes", lambda b: sum(int(v) for v in b)))
             .reset_index()
         )
         return out.sort_values(["bytes", "kind", "data_type"], ascending=[False, True, True])
@@ -80,7 +80,7 @@ class ExpiryReport:
             "expired": len(self.decisions),
             "delete": len(self.to_delete),
             "keep": len(kept),
-            "bytes_freed": int(self.freed_by_site["bytes"].sum()) if len(self.freed_by_site) else 0,
+            "bytes_freed": sum(int(v) for v in self.freed_by_site["bytes"]),  # exact: no int64 wrap
             "kept_by_reason": {
                 k: int(v) for k, v in kept["reason"].str.split(":").str[0].value_counts().items()
             },
@@ -386,7 +386,7 @@ def _apply(
         conn.exec_driver_sql(f"DROP TABLE IF EXISTS {JOURNALED}")
         conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {JOURNALED} (id INTEGER PRIMARY KEY)")
         conn.exec_driver_sql(f"INSERT INTO {JOURNALED} (id) {doomed}")
-        freed_bytes = int(freed["bytes"].sum()) if len(freed) else 0
+        freed_bytes = sum(int(v) for v in freed["bytes"])  # exact: no int64 wrap
         as_of = now.isoformat(timespec="seconds").replace("+00:00", "Z")
         change.summary = (
             f"expired {n} datasets as of {as_of}, freed {human_bytes(freed_bytes)} on "

@@ -33,11 +33,16 @@ def pin(
     conn: Connection, change: Change, did: str, reason: str, until: datetime | None = None
 ) -> str:
     """Pin ``did`` (by ``change.actor``); returns what was done, for people."""
-    from lifecycle.catalog.models import Pin
+    from lifecycle.catalog.models import Pin, indexed_text_problem
     from lifecycle.catalog.queries import dataset_id
 
     if not reason or not reason.strip():
         raise UsageError("--reason: say why the dataset is pinned")
+    # a pin is indexed by (dataset, actor, reason): both engines refuse the same over-long text
+    for option, text in (("--reason", reason), ("LIFECYCLE_ACTOR (the actor)", change.actor)):
+        problem = indexed_text_problem(text)
+        if problem is not None:
+            raise UsageError(f"{option}: {problem}")
     if until is not None:
         from lifecycle.catalog.store import utcnow
 

@@ -108,15 +108,15 @@ class ReprocessingPlan:
         return {
             "inputs": int(len(self.inputs)),
             "steps": int(len(self.steps)),
-            "events": int(self.inputs["events"].fillna(0).sum()) if len(self.inputs) else 0,
+            "events": _exact_sum(self.inputs["events"]) if len(self.inputs) else 0,
             "cpu_hours": round(float(self.steps["cpu_hours"].sum()), 3) if len(self.steps) else 0,
-            "bytes_staged": int(self.staging["bytes"].sum()) if len(self.staging) else 0,
+            "bytes_staged": _exact_sum(self.staging["bytes"]) if len(self.staging) else 0,
             "bytes_staged_by_site": (
-                {k: int(v) for k, v in self.staging.groupby("site")["bytes"].sum().items()}
+                {k: _exact_sum(v) for k, v in self.staging.groupby("site")["bytes"]}
                 if len(self.staging)
                 else {}
             ),
-            "bytes_written": int((self.steps["output_bytes"] * placed).sum())
+            "bytes_written": _exact_sum(self.steps["output_bytes"].astype(object) * placed)
             if len(self.steps)
             else 0,
             "supersedes": int(len(self.supersedes)),
@@ -153,6 +153,23 @@ class ReprocessingPlan:
 # -- planning ------------------------------------------------------------------------------------
 
 
+# The largest float64 below 2**63: an estimate (bytes times an output ratio) is held there, so it
+# stays a storable BIGINT however large the inputs and ratios are.
+_LARGEST_FLOAT = float(2**63 - 1024)
+
+
+def _exact_sum(values) -> int:
+    """The sum of an integer column as an exact Python int: pandas' own sum of int64 wraps
+    around silently beyond 2**63 - 1 (byte and event counts of a whole campaign can get there)."""
+    return sum(int(v) for v in values if not pd_isna(v))
+
+
+def pd_isna(value) -> bool:
+    import pandas as pd
+
+    return bool(pd.isna(value))
+
+
 def plan_reprocess(
     conn: Connection,
     selector: Selector,
@@ -165,12 +182,16 @@ def plan_reprocess(
     """Compute a plan (nothing is written); see the module docstring."""
     import pandas as pd
 
+    from lifecycle.catalog.models import indexed_text_problem
     from lifecycle.catalog.store import utcnow
 
     if not chain:
         raise UsageError("--chain: give at least one transformation tag")
     now = now or utcnow()
     name = name or f"reprocess-{'-'.join(c.tag for c in chain)}-{now:%Y%m%dT%H%M%S}"
+    problem = indexed_text_problem(name)  # plan names are unique: an index entry on both engines
+    if problem is not None:
+        raise UsageError(f"--name: the plan name has {problem}")
     if conn.execute(sa.text("SELECT 1 FROM plan WHERE name = :n"), {"n": name}).first():
         raise UsageError(f"--name: a plan named {name!r} exists already")
     inputs = _inputs(conn, selector)
@@ -189,7 +210,7 @@ def plan_reprocess(
     staging = (
         inputs[inputs["source_media"] == "tape"]
         .groupby(["source_endpoint", "source_site"], as_index=False)["bytes"]
-        .sum()
+        .agg(_exact_sum)
         .rename(columns={"source_endpoint": "endpoint", "source_site": "site"})
         .sort_values("endpoint", ignore_index=True)
     )
@@ -455,7 +476,8 @@ def _steps(
                     "site": base["source_site"],
                     "output_did": output,
                     "output_data_type": data_type,
-                    "output_bytes": size.round().astype("int64"),
+                    # an estimate: held at the largest byte count a catalog stores
+                    "output_bytes": size.round().clip(upper=_LARGEST_FLOAT).astype("int64"),
                     "output_events": events,
                     "cpu_hours": cpu,
                 }
@@ -607,6 +629,12 @@ def save_plan(conn: Connection, change: Change, plan: ReprocessingPlan) -> int:
     from lifecycle.catalog.models import Plan
 
     summary = plan.summary()
+    for total in ("events", "bytes_staged", "bytes_written"):
+        if summary[total] > 2**63 - 1:  # exact, beyond what a BIGINT column holds
+            raise UsageError(
+                f"--select: the plan's {total.replace('_', ' ')} ({summary[total]}) is more than "
+                f"a catalog stores ({2**63 - 1}); select fewer inputs"
+            )
     plan_id = conn.execute(
         sa.insert(Plan.__table__).values(
             name=plan.name,

@@ -29,7 +29,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from lifecycle.catalog.models import KINDS
+from lifecycle.catalog.models import KINDS, indexed_text_problem
 from lifecycle.errors import InvalidPolicy, UsageError
 
 RULE_TYPES = ("replication", "lifetime", "reproducibility", "preservation", "reprocessability")
@@ -264,6 +264,9 @@ def _rule(file: str, policy: str, index: int, raw: Any) -> Rule:
         raise InvalidPolicy(
             file, "required: letters, digits, '_', '-' or '.'", rule=f"#{index}", field="name"
         )
+    problem = indexed_text_problem(name)  # findings are indexed by rule name on both engines
+    if problem is not None:
+        raise InvalidPolicy(file, f"the rule name has {problem}", rule=f"#{index}", field="name")
 
     def fail(field_name: str, reason: str) -> InvalidPolicy:
         return InvalidPolicy(file, reason, rule=name, field=field_name)

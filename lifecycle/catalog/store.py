@@ -238,13 +238,16 @@ _PG_CAUSES = {"53100": "disk", "57P01": "lost", "57P02": "lost", "57P03": "lost"
 
 
 def _cause(exc: Exception) -> str | None:
-    """``disk`` (full), ``lost`` (connection), ``corrupt``, ``read-only``, or None: unexpected.
+    """``disk`` (full), ``lost`` (connection), ``corrupt``, ``read-only``, ``overflow`` (an
+    integer sum SQLite cannot hold), or None: unexpected.
 
     ``exc`` is SQLAlchemy's wrapper of a driver error, or the driver's error itself."""
     if getattr(exc, "connection_invalidated", False):  # SQLAlchemy saw the server go away
         return "lost"
     orig = exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc
     name = getattr(orig, "sqlite_errorname", None)
+    if name == "SQLITE_ERROR" and str(orig) == "integer overflow":
+        return "overflow"  # SUM beyond 2**63 - 1 (PostgreSQL's SUM over bigint is numeric: exact)
     if name is not None:
         return next((c for k, c in _SQLITE_CAUSES.items() if name.startswith(k)), None)
     sqlstate = getattr(orig, "sqlstate", None) or ""
@@ -411,6 +414,11 @@ class Store:
             return SystemFailure(
                 f"{url}: connection to the database was lost ({detail}); the change in "
                 "progress was rolled back"
+            )
+        if cause == "overflow":
+            return SystemFailure(
+                f"{url}: a sum over the catalog exceeds {2**63 - 1}, the largest integer SQLite "
+                "computes; byte or event totals this large need a PostgreSQL catalog"
             )
         if cause == "corrupt":
             return CatalogError(

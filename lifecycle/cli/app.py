@@ -84,6 +84,31 @@ def _unexpected_error(exc: BaseException, ctx: typer.Context) -> None:
     raise typer.Exit(EXIT_UNEXPECTED) from None
 
 
+def _not_utf8(exc: BaseException, args: list[str]) -> str | None:
+    """When ``exc`` is text that could not be encoded because the user gave bytes that are not
+    UTF-8 (Python keeps them as surrogates, which no database stores): which option or variable
+    held them, as a one-line message; else None."""
+    inner = getattr(exc, "orig", None)
+    inner = inner if isinstance(inner, UnicodeEncodeError) else exc
+    if not isinstance(inner, UnicodeEncodeError) or "surrogate" not in str(inner.reason):
+        return None
+
+    def bad(text: str) -> bool:
+        return any("\udc80" <= c <= "\udcff" for c in text)
+
+    for i, arg in enumerate(args):
+        if bad(arg):
+            option = arg.split("=", 1)[0] if arg.startswith("--") else None
+            if option is None and i > 0 and args[i - 1].startswith("-"):
+                option = args[i - 1]
+            name = option or f"argument {_one_line(repr(arg))}"
+            return f"{name}: not UTF-8 text; give the value in UTF-8"
+    for variable, value in sorted(os.environ.items()):
+        if variable.startswith("LIFECYCLE_") and bad(value):
+            return f"{variable}: not UTF-8 text; give the value in UTF-8"
+    return "a value given is not UTF-8 text; give it in UTF-8"
+
+
 # errors of a path the user gave (a missing directory, no permission): bad input, exit 2
 _FILE_ERRORS = {errno.ENOENT, errno.EACCES, errno.EPERM, errno.ENOTDIR, errno.EISDIR, errno.EROFS}
 
@@ -95,6 +120,7 @@ class _Group(TyperGroup):
         def debug() -> bool:  # the root callback, which sets it, runs inside super().invoke
             return bool((ctx.obj or {}).get("debug"))
 
+        raw_args = getattr(self, "raw_args", [])
         try:
             return super().invoke(ctx)
         except LifecycleError as exc:
@@ -136,10 +162,15 @@ class _Group(TyperGroup):
                 import traceback
 
                 traceback.print_exc()
+            not_utf8 = _not_utf8(exc, raw_args)
+            if not_utf8 is not None:  # bytes the user gave, not a crash
+                _error(not_utf8)
+                raise typer.Exit(2) from None
             _unexpected_error(exc, ctx)
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         """Typer's usage errors as one line too (cron logs read it); everything else as typer."""
+        self.raw_args = [str(a) for a in (sys.argv[1:] if args is None else args)]
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         try:

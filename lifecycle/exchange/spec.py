@@ -14,15 +14,13 @@ from lifecycle.catalog.models import (
     SITE_STATUSES,
 )
 
+# Indexed text holds at most INDEXED_TEXT_BYTES of UTF-8 (the limit and its reason: catalog.models).
+from lifecycle.catalog.models import INDEXED_TEXT_BYTES as INDEXED_TEXT_BYTES
+
 FORMAT_VERSION = 1
 # Rucio allows a 25-character scope and a 255-character name.
 KEY_LENGTH = 255
 DID_LENGTH = 300
-# Indexed text (keys, data types, pin actors and reasons, names of extra columns) holds at most
-# this many bytes of UTF-8 on both databases alike: a PostgreSQL btree entry holds at most 2,704
-# bytes (8 kB pages), and the widest index, a pin's (dataset, actor, reason), holds two such texts
-# plus an id and headers. SQLite has no limit, but the two engines must accept the same catalogs.
-INDEXED_TEXT_BYTES = 1024
 
 
 @dataclass(frozen=True)
