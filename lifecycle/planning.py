@@ -158,16 +158,10 @@ class ReprocessingPlan:
 _LARGEST_FLOAT = float(2**63 - 1024)
 
 
-def _exact_sum(values) -> int:
+def _exact_sum(values: pd.Series) -> int:
     """The sum of an integer column as an exact Python int: pandas' own sum of int64 wraps
     around silently beyond 2**63 - 1 (byte and event counts of a whole campaign can get there)."""
-    return sum(int(v) for v in values if not pd_isna(v))
-
-
-def pd_isna(value) -> bool:
-    import pandas as pd
-
-    return bool(pd.isna(value))
+    return sum(map(int, values.dropna()))
 
 
 def plan_reprocess(
