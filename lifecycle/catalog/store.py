@@ -69,8 +69,8 @@ def lock_timeout() -> float:
     days) is a usage error naming the variable.
     """
     text = os.environ.get("LIFECYCLE_LOCK_TIMEOUT") or "5"  # set but empty: the default
-    try:
-        value = float(text)
+    try:  # ASCII only: float() would read full-width and other Unicode digits too
+        value = float(text) if text.isascii() else math.nan
     except ValueError:
         value = math.nan
     if not 0 <= value <= MAX_LOCK_TIMEOUT:  # also refuses nan

@@ -218,7 +218,7 @@ def test_expressions_too_deep_for_recursion_are_refused(parsed, expression):
 
 
 # -- LIFECYCLE_LOCK_TIMEOUT --------------------------------------------------------------------
-@pytest.mark.parametrize("value", ["-1", "nan", "inf", "five", "1e12"])
+@pytest.mark.parametrize("value", ["-1", "nan", "inf", "five", "1e12", "\uff11"])
 def test_an_invalid_lock_timeout_names_the_variable(catalog_url, monkeypatch, value):
     monkeypatch.setenv("LIFECYCLE_LOCK_TIMEOUT", value)
     assert_refused(invoke(catalog_url, "overview"), 2, "LIFECYCLE_LOCK_TIMEOUT", repr(value))
