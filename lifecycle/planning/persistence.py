@@ -1,0 +1,233 @@
+"""Saved plans: storing a computed plan, listing and loading saved ones, and deleting one (which
+frees its inputs from the expiry protection a plan gives).
+
+A saved plan is its ``plan`` row (with the summary), its steps (``plan_step``), the inputs of each
+step (``plan_step_input``), every dataset it reads (``plan_input``: what it protects from expiry)
+and its blockers, staging and supersessions (``plan_note``). Loading gives back the plan as
+computed when it was saved.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+
+from lifecycle.catalog.bulk import insert_frame
+from lifecycle.catalog.models import Plan
+from lifecycle.catalog.queries import frame, utc_datetime
+from lifecycle.catalog.store import Change, utcnow
+from lifecycle.errors import UsageError
+from lifecycle.expiry import _planned_inputs_sql, expire
+from lifecycle.planning.model import STEP_COLUMNS, ChainLink, PlanDeletion, ReprocessingPlan
+from lifecycle.policy import PolicySet
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from sqlalchemy.engine import Connection
+
+
+def save_plan(conn: Connection, change: Change, plan: ReprocessingPlan) -> int:
+    """Store the plan (one transaction with its journal entry); returns its id."""
+    import pandas as pd
+
+    summary = plan.summary()
+    for total in ("events", "bytes_staged", "bytes_written"):
+        if summary[total] > 2**63 - 1:  # exact, beyond what a BIGINT column holds
+            raise UsageError(
+                f"--select: the plan's {total.replace('_', ' ')} ({summary[total]}) is more than "
+                f"a catalog stores ({2**63 - 1}); select fewer inputs"
+            )
+    plan_id = conn.execute(
+        sa.insert(Plan.__table__).values(
+            name=plan.name,
+            created_at=plan.created_at,
+            actor=change.actor,
+            selection=json.dumps(plan.selection, sort_keys=True),
+            chain=",".join(f"{c.tag}:{c.data_type}" if c.data_type else c.tag for c in plan.chain),
+            conditions_tag=plan.conditions_tag,
+            inputs=summary["inputs"],
+            steps=summary["steps"],
+            events=summary["events"],
+            cpu_hours=summary["cpu_hours"],
+            bytes_staged=summary["bytes_staged"],
+            bytes_written=summary["bytes_written"],
+            blockers=summary["blockers"],
+        )
+    ).inserted_primary_key[0]
+    steps = plan.steps.copy()
+    steps.insert(0, "plan_id", plan_id)
+    steps["output_events"] = steps["output_events"].astype("Int64")
+    insert_frame(conn, "plan_step", steps)
+    step_inputs = plan.step_inputs.copy()
+    step_inputs.insert(0, "plan_id", plan_id)
+    insert_frame(conn, "plan_step_input", step_inputs.drop_duplicates(["seq", "did"]))
+    read = set(plan.inputs["id"].astype("int64"))
+    calibrations = sorted(set(plan.inputs.get("calibration", pd.Series(dtype="object")).dropna()))
+    if calibrations:
+        read |= {
+            int(i)
+            for (i,) in conn.execute(
+                sa.text("SELECT id FROM dataset WHERE did IN :dids").bindparams(
+                    sa.bindparam("dids", expanding=True)
+                ),
+                {"dids": calibrations},
+            )
+        }
+    insert_frame(
+        conn,
+        "plan_input",
+        pd.DataFrame({"plan_id": plan_id, "dataset_id": sorted(read)}, dtype="int64"),
+    )
+    notes = pd.concat(
+        [
+            plan.blockers.assign(kind="blocker", bytes=None),
+            plan.supersedes.rename(columns={"did": "subject", "by": "detail"}).assign(
+                kind="supersedes", bytes=None
+            ),
+            plan.staging.rename(columns={"endpoint": "subject", "site": "detail"}).assign(
+                kind="staging"
+            ),
+        ],
+        ignore_index=True,
+    )
+    notes.insert(0, "plan_id", plan_id)
+    notes["bytes"] = notes["bytes"].astype("Int64")
+    insert_frame(conn, "plan_note", notes[["plan_id", "kind", "subject", "detail", "bytes"]])
+    change.summary = (
+        f"saved plan {plan_id} ({plan.name}): {summary['steps']} steps over "
+        f"{summary['inputs']} inputs, {summary['blockers']} blockers"
+    )
+    change.datasets_sql = f"SELECT dataset_id AS id FROM plan_input WHERE plan_id = {int(plan_id)}"
+    plan.id = plan_id
+    plan.actor = change.actor
+    return plan_id
+
+
+def plans(conn: Connection) -> pd.DataFrame:
+    return frame(
+        conn,
+        """
+        SELECT id, name, created_at, actor, chain, conditions_tag, inputs, steps, events,
+               cpu_hours, bytes_staged, bytes_written, blockers, applied_at, applied_by
+        FROM plan ORDER BY id
+        """,
+    )
+
+
+def load_plan(conn: Connection, plan_id: int) -> ReprocessingPlan:
+    """A saved plan, as computed when it was saved."""
+    row = conn.execute(sa.text("SELECT * FROM plan WHERE id = :id"), {"id": plan_id}).mappings()
+    row = row.first()
+    if row is None:
+        raise UsageError(f"no plan {plan_id} (see 'lifecycle plan list')")
+    steps = frame(
+        conn,
+        f"SELECT {', '.join(STEP_COLUMNS)} FROM plan_step WHERE plan_id = :p ORDER BY seq",
+        p=plan_id,
+    )
+    step_inputs = frame(
+        conn, "SELECT seq, did, role FROM plan_step_input WHERE plan_id = :p ORDER BY seq, did",
+        p=plan_id,
+    )  # fmt: skip
+    notes = frame(
+        conn,
+        "SELECT kind, subject, detail, bytes FROM plan_note WHERE plan_id = :p ORDER BY id",
+        p=plan_id,
+    )
+    inputs = frame(
+        conn,
+        "SELECT d.id, d.did, d.bytes, d.events FROM plan_input pi JOIN dataset d "
+        "ON d.id = pi.dataset_id WHERE pi.plan_id = :p AND d.kind <> 'calibration' ORDER BY d.did",
+        p=plan_id,
+    )
+
+    def notes_of(kind: str, columns: dict[str, str]) -> pd.DataFrame:
+        part = notes[notes["kind"] == kind].rename(columns=columns)
+        return part[list(columns.values())].reset_index(drop=True)
+
+    chain = [
+        ChainLink(*(part.split(":", 1) if ":" in part else (part, None)))
+        for part in row["chain"].split(",")
+    ]
+    return ReprocessingPlan(
+        name=row["name"],
+        selection=json.loads(row["selection"]),
+        chain=chain,
+        conditions_tag=row["conditions_tag"],
+        inputs=inputs,
+        steps=steps,
+        step_inputs=step_inputs,
+        blockers=notes_of("blocker", {"subject": "subject", "detail": "detail"}),
+        staging=notes_of("staging", {"subject": "endpoint", "detail": "site", "bytes": "bytes"}),
+        supersedes=notes_of("supersedes", {"subject": "did", "detail": "by"}),
+        id=int(row["id"]),
+        created_at=utc_datetime(row["created_at"]),
+        actor=row["actor"],
+        applied_at=utc_datetime(row["applied_at"]),
+    )
+
+
+FREED = "tmp_plan_freed"  # the inputs of a deleted plan, then those no plan protects any more
+
+
+def delete_plan(
+    conn: Connection,
+    change: Change,
+    plan_id: int,
+    policies: PolicySet | None = None,
+    now: datetime | None = None,
+) -> PlanDeletion:
+    """Forget a saved plan (its inputs are no longer protected from expiry by it).
+
+    Deleting a plan deletes no data, so it acts directly. The result says which inputs no
+    plan protects any more and, with ``policies``, which of them expiry would now delete.
+    """
+    row = conn.execute(
+        sa.text("SELECT name, steps, inputs, applied_at, blockers FROM plan WHERE id = :id"),
+        {"id": plan_id},
+    ).first()
+    if row is None:
+        raise UsageError(f"no plan {plan_id} (see 'lifecycle plan list')")
+    name, steps, inputs, applied_at, blockers = row
+    result = PlanDeletion(plan_id, name, int(steps), int(inputs), not applied_at and not blockers)
+    if applied_at:
+        result.why_not = "it was applied"
+    elif blockers:
+        result.why_not = f"it has {blockers} blocker{'s' if blockers != 1 else ''}"
+    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {FREED}")
+    conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {FREED} (id INTEGER PRIMARY KEY)")
+    try:
+        conn.execute(
+            sa.text(
+                f"INSERT INTO {FREED} (id) SELECT dataset_id FROM plan_input WHERE plan_id = :id"
+            ),
+            {"id": plan_id},
+        )
+        for table in ("plan_note", "plan_input", "plan_step_input", "plan_step"):
+            conn.execute(sa.text(f"DELETE FROM {table} WHERE plan_id = :id"), {"id": plan_id})
+        conn.execute(sa.text("DELETE FROM plan WHERE id = :id"), {"id": plan_id})
+        if result.protected_by_it:
+            planned = _planned_inputs_sql(conn)
+            conn.exec_driver_sql(f"DELETE FROM {FREED} WHERE id IN ({planned})")
+            result.freed = int(conn.exec_driver_sql(f"SELECT COUNT(*) FROM {FREED}").scalar())
+            if policies is not None and result.freed:
+                decisions = expire(conn, policies, now or utcnow(), only=f"SELECT id FROM {FREED}")
+                decisions = decisions.decisions
+                result.decided = True
+                result.eligible = sorted(decisions.loc[decisions["decision"] == "delete", "did"])
+                kept = decisions.loc[decisions["decision"] == "keep", "reason"]
+                result.kept = {
+                    str(k): int(v) for k, v in kept.str.split(":").str[0].value_counts().items()
+                }
+    finally:
+        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {FREED}")
+    freed = result.freed
+    change.summary = f"deleted plan {plan_id} ({name})" + (
+        f": {freed} input{'s' if freed != 1 else ''} no longer protected from expiry"
+        if freed
+        else ""
+    )
+    return result
