@@ -30,6 +30,7 @@ from typer import _click
 from typer.core import TyperGroup
 
 from lifecycle.errors import LifecycleError
+from lifecycle.formats import printable
 
 EXIT_UNEXPECTED = 4
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for a run ended by Ctrl-C
@@ -38,11 +39,10 @@ _MESSAGE_CHARS = 300  # an unexpected error's message is cut here: one line, eve
 
 
 def _one_line(text: str, limit: int = _MESSAGE_CHARS) -> str:
-    """``text`` as one printable line: whitespace runs become one space, other control and
-    non-printable characters (terminal escapes from catalog values) are escaped, and it is cut
-    at ``limit`` characters."""
-    flat = " ".join(text.split())
-    escaped = "".join(c if c.isprintable() else repr(c)[1:-1] for c in flat)
+    """``text`` as one printable line: whitespace runs become one space, other control
+    characters (terminal escapes from catalog values) are escaped by :func:`printable`, and it is
+    cut at ``limit`` characters."""
+    escaped = printable(" ".join(text.split()))
     return escaped if len(escaped) <= limit else escaped[: limit - 1] + "…"
 
 
