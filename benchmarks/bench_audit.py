@@ -86,7 +86,7 @@ def _last_run(url: str) -> tuple[int, str]:
     """Id and as-of time (ISO 8601, UTC) of the last recorded audit run."""
     import sqlalchemy as sa
 
-    from lifecycle.catalog.queries import utc_datetime
+    from lifecycle.values import utc_datetime
 
     engine = sa.create_engine(url)
     with engine.connect() as conn:

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from lifecycle.errors import UsageError
+from lifecycle.vocabulary import LIVE_STATES, PRESERVED_KINDS
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -36,9 +37,6 @@ if TYPE_CHECKING:
 
     from lifecycle.catalog.store import Change
     from lifecycle.policy import PolicySet
-
-PRESERVED_KINDS = ("raw", "calibration", "metadata")
-LIVE_STATES = ("available", "copying", "unavailable")  # a replica that still holds data
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from lifecycle.policy import PolicySet
+from lifecycle.text import human_bytes
+from lifecycle.values import records, to_utc, utc_datetime
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -87,7 +89,6 @@ class ExpiryReport:
         }
 
     def to_dict(self) -> dict[str, Any]:
-        from lifecycle.formats import records
 
         return {
             "summary": self.summary(),
@@ -240,7 +241,6 @@ def _decide(conn: Connection, now: datetime, irreproducible: str) -> None:
 
 def _pin_reason(row) -> str:
     _, actor, until, reason = row
-    from lifecycle.catalog.queries import utc_datetime
 
     until = utc_datetime(until)
     when = f"until {until.isoformat().replace('+00:00', 'Z')}" if until else "with no end"
@@ -318,8 +318,6 @@ def _decisions(conn: Connection) -> pd.DataFrame:
     """Every decision with its end of life, read in one pass (no ORDER BY: pandas sorts faster)."""
     import pandas as pd
 
-    from lifecycle.exchange.exporter import to_utc
-
     columns = ["did", "kind", "data_type", "bytes", "created_at", "expires_at",
                "lifetime_seconds", "rule", "decision", "reason"]  # fmt: skip
     cursor = conn.connection.cursor()  # plain DBAPI rows: 10^5 decisions are common
@@ -371,7 +369,6 @@ def _apply(
 ) -> None:
     """Mark the doomed replicas and datasets deleted, journaled with every dataset touched and
     the time the decisions were taken as of."""
-    from lifecycle.formats import human_bytes
 
     states = ", ".join(f"'{s}'" for s in REPLICA_STATES_DELETED)
     doomed = f"SELECT id FROM {CANDIDATES} WHERE decision = 'delete'"

@@ -13,13 +13,12 @@ rewrite the terminal). ``json`` and ``csv`` keep the exact values.
 from __future__ import annotations
 
 import json
-import math
-import sys
-import unicodedata
 from collections.abc import Callable
-from datetime import datetime
-from decimal import Decimal
 from typing import IO, TYPE_CHECKING, Any
+
+from lifecycle.errors import UsageError
+from lifecycle.text import guard_formulas, human_bytes, printable
+from lifecycle.values import format_timestamps, json_value, records
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -48,8 +47,6 @@ def render(
     excel_safe: bool = False,
 ) -> None:
     """Render ``frame`` in ``fmt``; ``excel_safe`` guards CSV cells (see :func:`guard_formulas`)."""
-    from lifecycle.errors import UsageError
-
     try:
         renderer = FORMATS[fmt]
     except KeyError:
@@ -57,79 +54,6 @@ def render(
     if excel_safe and fmt == "csv":
         frame = guard_formulas(frame)
     renderer(frame, out, title)
-
-
-# What a spreadsheet reads as the start of a formula (OWASP's list: = + - @, tab, carriage return)
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def guard_formulas(frame: pd.DataFrame) -> pd.DataFrame:
-    """A copy of ``frame`` whose text cells and column names cannot start a spreadsheet formula.
-
-    A text cell starting with one of :data:`FORMULA_STARTS` gets a leading single quote, which
-    spreadsheets show as text. Numbers are left alone (``-5`` is a number, not a formula). The
-    guard changes the data: such a CSV file is for people, and does not import back unchanged.
-    """
-    import pandas as pd
-
-    def guard(value: Any) -> Any:
-        return "'" + value if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
-
-    out = frame.copy()
-    for column in out.columns:
-        values = out[column]
-        if values.dtype == object or isinstance(values.dtype, pd.StringDtype):
-            out[column] = values.map(guard, na_action="ignore").astype(values.dtype)
-    out.columns = [guard(c) for c in out.columns]
-    return out
-
-
-def json_value(value: Any) -> Any:
-    """A JSON-safe scalar: ISO timestamps in UTC with Z, None for missing values."""
-    if value is None:
-        return None
-    pd = sys.modules.get("pandas")  # pandas values only exist once pandas is loaded
-    if pd is not None and (value is pd.NA or value is pd.NaT):
-        return None
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, datetime):  # pd.Timestamp included
-        text = value.isoformat()
-        return text.replace("+00:00", "Z")
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if hasattr(value, "item"):  # numpy scalars
-        return json_value(value.item())
-    return value
-
-
-# characters that move the cursor, end a line, or reorder or hide text: never written raw
-_HIDDEN = frozenset(("Cc", "Cf", "Zl", "Zp", "Cs"))
-
-
-def printable(text: str) -> str:
-    """``text`` with control and format characters made visible: ``\\n``, ``\\x1b``, ``\\u202e``.
-
-    For text from the catalog shown on a terminal or written into a comment: what the catalog
-    holds is what is seen, and nothing in it can start a new line or send a terminal command.
-    """
-    if text.isprintable():  # the common case: nothing to escape
-        return text
-    return "".join(
-        ascii(c)[1:-1] if unicodedata.category(c) in _HIDDEN else c  # \n, \x1b, \u202e
-        for c in text
-    )
-
-
-def records(frame: pd.DataFrame | None) -> list[dict[str, Any]]:
-    """Rows of ``frame`` as JSON-safe dicts."""
-    if frame is None:
-        return []
-    columns = list(frame.columns)
-    return [
-        {c: json_value(v) for c, v in zip(columns, row, strict=True)}
-        for row in frame.itertuples(index=False, name=None)
-    ]
 
 
 @register("json")
@@ -143,23 +67,8 @@ def _csv(frame: pd.DataFrame, out: IO[str], title: str | None = None) -> None:
     text = frame.copy()
     for column in text.columns:
         if str(text[column].dtype).startswith("datetime64"):
-            from lifecycle.exchange.exporter import format_timestamps
-
             text[column] = format_timestamps(text[column])
     text.to_csv(out, index=False, na_rep="", lineterminator="\n")
-
-
-def human_bytes(value: Any) -> str:
-    """``1.23 TB``-style sizes (decimal units, as storage is sold)."""
-    value = json_value(value)
-    if value is None:
-        return ""
-    size = float(value)
-    for unit in ("B", "kB", "MB", "GB", "TB", "PB"):
-        if abs(size) < 1000 or unit == "PB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.2f} {unit}"
-        size /= 1000
-    return str(value)
 
 
 def _cell(column: str, value: Any) -> str:

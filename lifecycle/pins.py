@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from lifecycle.errors import UsageError
+from lifecycle.values import utc_datetime
+from lifecycle.vocabulary import LIVE_STATES
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -136,7 +138,7 @@ def unpin(
     """Remove the pins of ``did`` (only those with ``reason``, when given) and say what expiry
     would now decide for it under ``policies`` (None: not decided) as of ``now``."""
     from lifecycle.catalog.models import Pin
-    from lifecycle.catalog.queries import dataset_id, utc_datetime
+    from lifecycle.catalog.queries import dataset_id
     from lifecycle.catalog.store import utcnow
     from lifecycle.expiry import expire
 
@@ -178,7 +180,6 @@ def _gone_state(conn: Connection, ident: int) -> str | None:
     Gone by its state, or because it had replicas and none still holds data (every one deleted
     or lost: lost if any was lost). A dataset with no replica recorded at all is not gone.
     """
-    from lifecycle.deletion import LIVE_STATES
 
     live = ", ".join(f"'{s}'" for s in LIVE_STATES)
     state, replicas, held, lost = conn.execute(

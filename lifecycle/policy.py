@@ -29,8 +29,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from lifecycle.catalog.models import KINDS, indexed_text_problem
+from lifecycle.catalog.models import indexed_text_problem
 from lifecycle.errors import InvalidPolicy, UsageError
+from lifecycle.vocabulary import KINDS
 
 RULE_TYPES = ("replication", "lifetime", "reproducibility", "preservation", "reprocessability")
 SEVERITIES = ("error", "warning", "info")

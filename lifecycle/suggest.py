@@ -20,9 +20,9 @@ from __future__ import annotations
 import hashlib
 from typing import TYPE_CHECKING
 
-from lifecycle.catalog.models import NON_PRODUCIBLE_KINDS
 from lifecycle.errors import CatalogError
 from lifecycle.exchange.spec import KEY_LENGTH
+from lifecycle.vocabulary import NON_PRODUCIBLE_KINDS
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from lifecycle.errors import UsageError
 from lifecycle.provenance.reproducibility import available, materialize_irreproducible
+from lifecycle.values import rows_frame
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -257,7 +258,6 @@ def _hours(postgres: bool) -> str:
 
 def _judge(totals: list[dict[str, Any]], costs: Costs) -> pd.DataFrame:
     """Prices on the totals, and a verdict per data type."""
-    from lifecycle.catalog.queries import rows_frame
 
     rows = []
     for t in sorted(totals, key=lambda t: (t["data_type"] is None, t["data_type"] or "")):

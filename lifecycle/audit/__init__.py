@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from lifecycle.audit.rules import EVALUATORS
 from lifecycle.policy import SEVERITIES, PolicySet
+from lifecycle.values import json_value, records
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -43,7 +44,6 @@ class AuditReport:
         return any(n and SEVERITY_RANK[severity] >= threshold for severity, n in counts.items())
 
     def to_dict(self) -> dict[str, Any]:
-        from lifecycle.formats import records
 
         findings = [] if self.findings is None else records(self.findings)
         for finding in findings:
@@ -150,7 +150,6 @@ def run_audit(
     conn.exec_driver_sql(f"DROP TABLE {FINDINGS_TABLE}")
     if change is not None:
         change.summary = f"audit run {run['id']}: {total} findings"
-    from lifecycle.formats import json_value
 
     return AuditReport({k: json_value(v) for k, v in run.items()}, summary, findings)
 

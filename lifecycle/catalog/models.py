@@ -19,16 +19,6 @@ from datetime import datetime
 from sqlalchemy import BigInteger, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-SITE_STATUSES = ("active", "down", "decommissioned")
-MEDIA = ("tape", "disk")
-KINDS = ("raw", "calibration", "derived", "simulated", "metadata", "outreach")
-DATASET_STATES = ("open", "closed", "deleted", "lost")
-REPLICA_STATES = ("available", "copying", "unavailable", "lost", "deleted")
-PRODUCTION_STATUSES = ("done", "failed", "running")
-INPUT_ROLES = ("input", "calibration", "config")
-ROLES = (*INPUT_ROLES, "output")
-NON_PRODUCIBLE_KINDS = ("raw", "calibration")
-
 # Indexed text (keys, data types, pin actors and reasons, plan names, rule names, names of extra
 # columns) holds at most this many bytes of UTF-8 on both databases alike: a PostgreSQL btree entry
 # holds at most 2,704 bytes (8 kB pages), and the widest index, a pin's (dataset, actor, reason),

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from decimal import Decimal
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from lifecycle.errors import UnknownDataset, UsageError
+from lifecycle.values import records, rows_frame, to_utc
+from lifecycle.vocabulary import KINDS, MEDIA
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -32,8 +33,6 @@ TIMESTAMP_COLUMNS = {
 def frame(conn: Connection, sql: str, **params: Any) -> pd.DataFrame:
     """Run ``sql`` and return its rows as a DataFrame with UTC timestamps."""
 
-    from lifecycle.exchange.exporter import to_utc
-
     statement = sa.text(sql)
     for name, value in params.items():
         if isinstance(value, list | tuple):
@@ -44,47 +43,6 @@ def frame(conn: Connection, sql: str, **params: Any) -> pd.DataFrame:
         if column in TIMESTAMP_COLUMNS:
             out[column] = to_utc(out[column])
     return out
-
-
-def rows_frame(columns, rows: list) -> pd.DataFrame:
-    """A DataFrame from database rows that keeps integer columns exact.
-
-    pandas would turn an integer column holding a NULL into float64 and lose precision above 2**53
-    (byte counts, event counts); such columns become nullable ``Int64`` instead. PostgreSQL's
-    SUM over bigint is ``numeric`` (Python ``Decimal``): whole decimals become exact ints here,
-    so sums compare equal to SQLite's on every path that reads rows (never a float detour).
-    """
-    import pandas as pd
-
-    columns = list(columns)
-    if not rows:
-        return pd.DataFrame(columns=columns)
-    data = {}
-    for name, values in zip(columns, zip(*rows, strict=True), strict=True):
-        present = [v for v in values if v is not None]
-        if present and all(type(v) is Decimal and v == v.to_integral_value() for v in present):
-            values = tuple(None if v is None else int(v) for v in values)
-            present = [int(v) for v in present]
-            if any(not -(2**63) <= v < 2**63 for v in present):  # beyond Int64: Python ints
-                data[name] = pd.array(values, dtype=object)
-                continue
-            if len(present) == len(values):
-                data[name] = pd.array(values, dtype="int64")
-                continue
-        if present and len(present) < len(values) and all(type(v) is int for v in present):
-            data[name] = pd.array(values, dtype="Int64")
-        else:
-            data[name] = values
-    return pd.DataFrame(data, columns=columns)
-
-
-def utc_datetime(value: Any) -> datetime | None:
-    """A timestamp read by plain SQL (SQLite: text in UTC; PostgreSQL: aware) as aware UTC."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def sites(conn: Connection) -> pd.DataFrame:
@@ -139,7 +97,6 @@ def endpoints(
     conn: Connection, site: str | None = None, media: str | None = None, keep_id: bool = False
 ):
     """Endpoints with their site's attributes and their own attributes as extra columns."""
-    from lifecycle.catalog.models import MEDIA
 
     if media and media not in MEDIA:
         raise UsageError(f"--media: {media!r} is not one of {', '.join(MEDIA)}")
@@ -210,7 +167,6 @@ def datasets(
 
     An unknown kind or site is an error (a typo must not look like "nothing there").
     """
-    from lifecycle.catalog.models import KINDS
 
     kind, data_type, scope = _listed(kind), _listed(data_type), _listed(scope)
     for value in kind or ():
@@ -300,7 +256,6 @@ class DatasetDetails:
     pins: pd.DataFrame = field(repr=False, default=None)
 
     def to_dict(self) -> dict[str, Any]:
-        from lifecycle.formats import records
 
         return {
             **self.dataset,
@@ -368,7 +323,6 @@ def dataset_details(conn: Connection, did: str) -> DatasetDetails:
     pins = frame(
         conn, "SELECT reason, until, actor FROM pin WHERE dataset_id = :id ORDER BY actor", id=ident
     )
-    from lifecycle.formats import records
 
     return DatasetDetails(
         dataset=records(row)[0],
@@ -390,7 +344,6 @@ class Overview:
     replicas_by_state: pd.DataFrame
 
     def to_dict(self) -> dict[str, Any]:
-        from lifecycle.formats import records
 
         return {
             "sites_by_tier": records(self.sites_by_tier),
@@ -461,7 +414,6 @@ def journal(
         statement = statement.bindparams(sa.bindparam("since", type_=Journal.__table__.c.at.type))
     result = conn.execute(statement, params)
     out = rows_frame(result.keys(), result.fetchall())
-    from lifecycle.exchange.exporter import to_utc
 
     if not out.empty:
         out["at"] = to_utc(out["at"])

@@ -30,7 +30,7 @@ from typer import _click
 from typer.core import TyperGroup
 
 from lifecycle.errors import LifecycleError
-from lifecycle.formats import printable
+from lifecycle.text import printable
 
 EXIT_UNEXPECTED = 4
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for a run ended by Ctrl-C

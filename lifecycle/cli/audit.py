@@ -23,6 +23,8 @@ from lifecycle.cli.options import (
     parse_time,
     show,
 )
+from lifecycle.text import printable
+from lifecycle.values import records
 
 audit_app = typer.Typer(
     help="Evaluate the policies over the catalog; history and diff of runs.",
@@ -120,8 +122,6 @@ def _print_report(report, policies) -> None:
     from rich.console import Console
     from rich.text import Text
 
-    from lifecycle.formats import printable
-
     console = Console(width=None if sys.stdout.isatty() else 160, soft_wrap=False)
     findings = report.findings
     for rule in policies.rules:
@@ -170,8 +170,6 @@ def diff(
     """Findings that appeared and that were resolved between two runs (default: the last two)."""
     result = catalog(ctx).audit_diff(run_a, run_b)
     if fmt is DetailFormat.json:
-        from lifecycle.formats import records
-
         emit_json(
             {
                 "from": result["from"],

@@ -20,6 +20,7 @@ from lifecycle.cli.options import (
     parse_time,
     show,
 )
+from lifecycle.text import human_bytes, printable
 
 KEPT_ROWS = 200  # kept datasets shown in a table (csv and json list every decision)
 pins_app = typer.Typer(help="Pins: exemptions from expiry.")
@@ -50,7 +51,6 @@ def expire(
 
     Without --apply, shows what would be deleted and kept and the bytes freed per site.
     """
-    from lifecycle.formats import human_bytes
     from lifecycle.policy import load_policies
 
     report = catalog(ctx).expire(load_policies(policy), parse_time(now, "--now"), apply=apply)
@@ -93,7 +93,6 @@ def pin(
     ] = None,
 ) -> None:
     """Pin a dataset: expiry keeps it while the pin is in force."""
-    from lifecycle.formats import printable
 
     typer.echo(printable(catalog(ctx).pin(did, reason, parse_time(until, "--until"))))
 
@@ -110,7 +109,6 @@ def unpin(
 
     Acts directly: unpinning deletes nothing; it makes the dataset a candidate for 'expire'.
     """
-    from lifecycle.formats import printable
 
     policies = optional_policies(policy)
     for line in catalog(ctx).unpin(did, reason, policies).lines():
@@ -156,8 +154,6 @@ def delete(
     if fmt is ListingFormat.json:
         emit_json(report.to_dict())
     else:
-        from lifecycle.formats import printable
-
         for refusal in report.refusals:
             overridden = report.forced and refusal.overridable
             label = "overridden by --force" if overridden else "refused"
@@ -197,8 +193,6 @@ def mark_lost(
     if fmt is ListingFormat.json:
         emit_json(report.to_dict())
     else:
-        from lifecycle.formats import printable
-
         for line in report.lines():
             typer.echo(printable(line))
         if not report.applied:

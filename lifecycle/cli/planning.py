@@ -24,6 +24,7 @@ from lifecycle.cli.options import (
     optional_policies,
     show,
 )
+from lifecycle.text import human_bytes, printable
 
 STEP_ROWS = 50
 plan_app = typer.Typer(help="Reprocessing plans: what to rebuild, with what, at what cost.")
@@ -167,7 +168,6 @@ def plan_delete(
     Acts directly (it deletes no data); with policies, says which freed inputs 'expire' would
     now delete.
     """
-    from lifecycle.formats import printable
 
     policies = optional_policies(policy)
     for line in catalog(ctx).delete_plan(plan_id, policies).lines():
@@ -183,7 +183,6 @@ def plan_apply(
     apply: ApplyOption = False,
 ) -> None:
     """Simulate the campaign: register its productions, datasets and replicas (with --apply)."""
-    from lifecycle.formats import printable
 
     cat = catalog(ctx)
     if not apply:
@@ -207,7 +206,6 @@ def plan_apply(
 
 
 def _show_plan(plan, fmt: DetailFormat) -> None:
-    from lifecycle.formats import human_bytes, printable
 
     if fmt is DetailFormat.json:
         emit_json(plan.to_dict())

@@ -16,6 +16,7 @@ from lifecycle.cli.options import (
     parse_time,
     show,
 )
+from lifecycle.text import human_bytes, printable
 
 if TYPE_CHECKING:
     from lifecycle.simulate import LossReport
@@ -112,8 +113,6 @@ def _emit_json(document: dict) -> None:
 
 def _print_report(report: LossReport) -> None:
     import pandas as pd
-
-    from lifecycle.formats import human_bytes, printable
 
     s = report.summary
     shown = printable(", ".join(report.endpoints[:6])) + (

@@ -7,6 +7,8 @@ from typing import Annotated
 import typer
 
 from lifecycle.cli.options import FormatOption, ListingFormat, catalog, emit_json, note, show
+from lifecycle.text import printable
+from lifecycle.values import records
 
 # Defaults repeated here (the CLI must not import the service at start-up); a test keeps them
 # equal to lifecycle.tradeoff.Costs.
@@ -67,7 +69,6 @@ def tradeoff(
     are rough WLCG figures in CHF (disk 25 and tape 5 per TB-year, CPU 0.01 per core-hour):
     give your own. JSON: {"costs": {...}, "data_types": [...]}.
     """
-    from lifecycle.formats import printable
     from lifecycle.tradeoff import Costs
 
     costs = Costs.with_overrides(
@@ -83,8 +84,6 @@ def tradeoff(
         accesses_per_year=costs.accesses_per_year,
     )
     if fmt is ListingFormat.json:
-        from lifecycle.formats import records
-
         emit_json({"costs": costs.as_dict(), "data_types": records(frame)})
         return
     if fmt is ListingFormat.csv:

@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
-from lifecycle.catalog.queries import rows_frame
 from lifecycle.errors import UsageError
 from lifecycle.exchange.spec import TABLES, Table
+from lifecycle.text import guard_formulas
+from lifecycle.values import format_timestamps, rows_frame, to_utc
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -143,17 +144,6 @@ def _typed(table: Table, frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def to_utc(values: pd.Series) -> pd.Series:
-    """Timestamps as read from either database (SQLite text, PostgreSQL datetimes) in UTC."""
-    import pandas as pd
-
-    if pd.api.types.is_datetime64_any_dtype(values):
-        out = values if values.dt.tz is not None else values.dt.tz_localize("UTC")
-    else:
-        out = pd.to_datetime(values, utc=True, format="ISO8601")
-    return out.dt.tz_convert("UTC").astype("datetime64[us, UTC]")
-
-
 def _with_extras(conn: Connection, name: str, frame: pd.DataFrame) -> pd.DataFrame:
     extra_table, id_column = _EXTRAS[name]
     if frame.empty:
@@ -185,14 +175,6 @@ def _with_extras(conn: Connection, name: str, frame: pd.DataFrame) -> pd.DataFra
     return frame.merge(wide, left_on="_id", right_index=True, how="left")
 
 
-def format_timestamps(values: pd.Series) -> pd.Series:
-    """ISO 8601 in UTC with ``Z``; microseconds only where a value has them."""
-    utc = values.dt.tz_convert("UTC") if values.dt.tz is not None else values
-    whole = utc.dt.strftime("%Y-%m-%dT%H:%M:%SZ")
-    fraction = utc.dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return whole.where(utc.dt.microsecond.fillna(0) == 0, fraction).astype("string[pyarrow]")
-
-
 @dataclass
 class ExportResult:
     """What an export wrote: rows per table, and files of the other format it replaced."""
@@ -212,12 +194,10 @@ def export_directory(
     never a half-written one. A symbolic link where a table file goes is refused rather than
     written through. One file per table: a table's file of the other format is removed, and
     named in the result. ``excel_safe`` (CSV only) guards text cells against spreadsheet
-    formulas (see :func:`lifecycle.formats.guard_formulas`); such files do not round-trip.
+    formulas (see :func:`lifecycle.text.guard_formulas`); such files do not round-trip.
     """
     import shutil
     import tempfile
-
-    from lifecycle.formats import guard_formulas
 
     if fmt not in EXPORT_FORMATS:
         raise UsageError(f"--format: {fmt!r} is not one of {', '.join(EXPORT_FORMATS)}")

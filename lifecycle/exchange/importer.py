@@ -17,10 +17,11 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 
 from lifecycle.catalog.bulk import insert_frame, reset_sequences
-from lifecycle.catalog.models import NON_PRODUCIBLE_KINDS
 from lifecycle.exchange.exporter import IN_CHUNK, IN_LIMIT, catalog_frame
 from lifecycle.exchange.reader import Source, find_tables, read_table
 from lifecycle.exchange.spec import TABLES
+from lifecycle.values import json_value
+from lifecycle.vocabulary import NON_PRODUCIBLE_KINDS
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -561,7 +562,5 @@ def _dataset_rows(frame: pd.DataFrame) -> pd.DataFrame:
 
 def _show(value) -> str:
     import pandas as pd
-
-    from lifecycle.formats import json_value
 
     return "empty" if pd.isna(value) else repr(json_value(value))

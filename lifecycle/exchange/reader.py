@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from lifecycle.errors import ImportRowError, UsageError
 from lifecycle.exchange.spec import INDEXED_TEXT_BYTES, TABLES, Column, Table
+from lifecycle.values import format_timestamps, json_value
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -361,7 +362,6 @@ def _check_columns(source: Source) -> None:
 
 def _plain(value) -> str:
     """A cell value as a person reads it (no numpy reprs)."""
-    from lifecycle.formats import json_value
 
     return repr(json_value(value))
 
@@ -410,8 +410,6 @@ def _as_text(values: pd.Series) -> pd.Series:
     if pd.api.types.is_integer_dtype(values):
         return values.astype("Int64").astype("string[pyarrow]")
     if pd.api.types.is_datetime64_any_dtype(values):
-        from lifecycle.exchange.exporter import format_timestamps
-
         return format_timestamps(values)
     text = values.astype("string[pyarrow]")
     # an empty or whitespace-only cell is null, quoted or not: "  " records nothing (a blank

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from lifecycle.catalog.models import (
+# Indexed text holds at most INDEXED_TEXT_BYTES of UTF-8 (the limit and its reason: catalog.models).
+from lifecycle.catalog.models import INDEXED_TEXT_BYTES as INDEXED_TEXT_BYTES
+from lifecycle.vocabulary import (
     DATASET_STATES,
     KINDS,
     MEDIA,
@@ -13,9 +15,6 @@ from lifecycle.catalog.models import (
     ROLES,
     SITE_STATUSES,
 )
-
-# Indexed text holds at most INDEXED_TEXT_BYTES of UTF-8 (the limit and its reason: catalog.models).
-from lifecycle.catalog.models import INDEXED_TEXT_BYTES as INDEXED_TEXT_BYTES
 
 FORMAT_VERSION = 1
 # Rucio allows a 25-character scope and a 255-character name.

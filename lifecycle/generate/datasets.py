@@ -10,11 +10,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-KINDS = ("raw", "calibration", "derived", "simulated", "metadata", "outreach")
+from lifecycle.vocabulary import DATASET_STATES, KINDS, REPLICA_STATES, ROLES
+
+__all__ = ["DATASET_STATES", "KINDS", "PROFILES", "REPLICA_STATES", "ROLES", "Datasets"]
+
 PROFILES = ("raw", "calibration", "metadata", "archive", "transient", "analysis", "outreach")
-DATASET_STATES = ("open", "closed", "deleted", "lost")
-REPLICA_STATES = ("available", "copying", "unavailable", "lost", "deleted")
-ROLES = ("input", "calibration", "config", "output")
 
 
 @dataclass

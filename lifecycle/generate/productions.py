@@ -15,6 +15,7 @@ from lifecycle.generate.templates import Compiled
 from lifecycle.generate.timeline import DAY, HOUR, NOW
 from lifecycle.generate.transformations import POOL_NAMES, POOLS
 from lifecycle.generate.units import Units
+from lifecycle.vocabulary import PRODUCTION_STATUSES
 
 
 @dataclass
@@ -46,7 +47,7 @@ class Productions:
     open_ds: np.ndarray  # outputs of running productions: datasets still open
 
 
-STATUSES = ("done", "failed", "running")
+STATUSES = PRODUCTION_STATUSES
 
 
 def finish_productions(

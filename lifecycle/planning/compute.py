@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from lifecycle.catalog.models import indexed_text_problem
-from lifecycle.catalog.queries import rows_frame
 from lifecycle.catalog.store import utcnow
 from lifecycle.errors import UsageError
 from lifecycle.nomenclature import parse_name, parse_names
@@ -41,6 +40,7 @@ from lifecycle.planning.model import (
 from lifecycle.planning.placement import output_placement, tape_staging
 from lifecycle.policy import PolicySet, Selector
 from lifecycle.provenance.reproducibility import is_recorded
+from lifecycle.values import rows_frame
 
 if TYPE_CHECKING:
     import pandas as pd

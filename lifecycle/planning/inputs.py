@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 
 from lifecycle.audit.rules import selection
-from lifecycle.catalog.queries import rows_frame
 from lifecycle.policy import Rule, Selector
 from lifecycle.provenance.reproducibility import LATEST_PRODUCTION_ORDER, available
+from lifecycle.values import rows_frame
 
 if TYPE_CHECKING:
     import pandas as pd

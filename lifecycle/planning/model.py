@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from lifecycle.errors import UsageError
-from lifecycle.formats import json_value, records
+from lifecycle.values import json_value, records
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -17,12 +17,13 @@ import sqlalchemy as sa
 
 from lifecycle.catalog.bulk import insert_frame
 from lifecycle.catalog.models import Plan
-from lifecycle.catalog.queries import frame, utc_datetime
+from lifecycle.catalog.queries import frame
 from lifecycle.catalog.store import Change, utcnow
 from lifecycle.errors import UsageError
 from lifecycle.expiry import _planned_inputs_sql, expire
 from lifecycle.planning.model import STEP_COLUMNS, ChainLink, PlanDeletion, ReprocessingPlan
 from lifecycle.policy import PolicySet
+from lifecycle.values import utc_datetime
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import sqlalchemy as sa
 
 from lifecycle.provenance.reproducibility import available, is_recorded
+from lifecycle.values import json_value, utc_datetime
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -124,7 +125,6 @@ class ProvenanceGraph:
 
     def to_dict(self) -> dict[str, Any]:
         """The documented JSON shape, plus productions, summary and the truncation marker."""
-        from lifecycle.formats import json_value
 
         return {
             "root": self.root,
@@ -237,7 +237,6 @@ def _walk(
 
 
 def _nodes(conn: Connection, limit: int) -> list[Node]:
-    from lifecycle.catalog.queries import utc_datetime
 
     rows = conn.execute(
         sa.text(
@@ -314,7 +313,6 @@ def _edges(
 
 def productions_by_name(conn: Connection, names: list[str]) -> dict[str, Production]:
     """The named productions with their transformations, by name."""
-    from lifecycle.catalog.queries import utc_datetime
 
     productions: dict[str, Production] = {}
     for i in range(0, len(names), 500):

@@ -18,9 +18,10 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from lifecycle.formats import printable
 from lifecycle.provenance.graph import Production, productions_by_name
 from lifecycle.provenance.reproducibility import available, is_recorded, production_problem
+from lifecycle.text import printable
+from lifecycle.values import json_value
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -79,7 +80,6 @@ class Recipe:
         return sorted(seen.values(), key=lambda i: i.did)
 
     def to_dict(self) -> dict[str, Any]:
-        from lifecycle.formats import json_value
 
         return {
             "did": self.did,
@@ -288,7 +288,7 @@ def to_shell(recipe: Recipe) -> str:
     """A POSIX shell script running the steps in order in their container images.
 
     Catalog text never becomes shell syntax: values are single-quoted arguments (``shlex.quote``)
-    and comments show them through :func:`lifecycle.formats.printable`, so no newline ends a
+    and comments show them through :func:`lifecycle.text.printable`, so no newline ends a
     comment. A recipe that cannot be regenerated yields a script that says why and exits 1.
     """
     comment = _comment

@@ -20,7 +20,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TextIO
 
-from lifecycle.formats import human_bytes, printable
+from lifecycle.text import human_bytes, printable
 
 if TYPE_CHECKING:
     from datetime import datetime

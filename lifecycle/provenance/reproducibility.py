@@ -43,6 +43,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from lifecycle.values import rows_frame
+
 if TYPE_CHECKING:
     import pandas as pd
     from sqlalchemy.engine import Connection
@@ -283,7 +285,6 @@ def reproducibility(
     conn: Connection, gone: str | None = None, *, irreproducible_only: bool = False
 ) -> pd.DataFrame:
     """Every dataset (or only the irreproducible ones) with ``reproducible`` and the reason."""
-    from lifecycle.catalog.queries import rows_frame
 
     table = materialize_irreproducible(conn, gone=gone)
     try:

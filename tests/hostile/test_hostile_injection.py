@@ -25,7 +25,7 @@ from catalogs import write_catalog
 
 from hostile.conftest import assert_refused, invoke
 from lifecycle.catalog import Catalog
-from lifecycle.formats import printable
+from lifecycle.text import printable
 
 pytestmark = pytest.mark.skipif(shutil.which("sh") is None, reason="needs a POSIX sh")
 

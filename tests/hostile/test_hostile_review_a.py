@@ -20,8 +20,8 @@ from typer.testing import CliRunner
 
 from lifecycle.catalog import Catalog
 from lifecycle.cli.app import app
-from lifecycle.formats import printable
 from lifecycle.policy import Selector, load_policies
+from lifecycle.text import printable
 
 # rich markup, a CSI colour, an OSC 8 hyperlink ended by BEL, a line separator, a bidi override
 EVIL = "E[/]V[bold]I[/bold][link=http://x]L[/link]\x1b[31mR\x1b]8;;http://e\x07\u2028S\u202eT"

@@ -1,0 +1,72 @@
+"""Catalog text made safe to show: printable on a terminal, harmless in a spreadsheet, sizes for people.
+
+A leaf module (it imports nothing of lifecycle but :mod:`lifecycle.values`). Every catalog value
+is untrusted text: :func:`printable` escapes what could rewrite a terminal, :func:`guard_formulas`
+what a spreadsheet would run.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from typing import TYPE_CHECKING, Any
+
+from lifecycle.values import json_value
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+# characters that move the cursor, end a line, or reorder or hide text: never written raw
+_HIDDEN = frozenset(("Cc", "Cf", "Zl", "Zp", "Cs"))
+
+
+def printable(text: str) -> str:
+    """``text`` with control and format characters made visible: ``\\n``, ``\\x1b``, ``\\u202e``.
+
+    For text from the catalog shown on a terminal or written into a comment: what the catalog
+    holds is what is seen, and nothing in it can start a new line or send a terminal command.
+    """
+    if text.isprintable():  # the common case: nothing to escape
+        return text
+    return "".join(
+        ascii(c)[1:-1] if unicodedata.category(c) in _HIDDEN else c  # \n, \x1b, \u202e
+        for c in text
+    )
+
+
+def human_bytes(value: Any) -> str:
+    """``1.23 TB``-style sizes (decimal units, as storage is sold)."""
+    value = json_value(value)
+    if value is None:
+        return ""
+    size = float(value)
+    for unit in ("B", "kB", "MB", "GB", "TB", "PB"):
+        if abs(size) < 1000 or unit == "PB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.2f} {unit}"
+        size /= 1000
+    return str(value)
+
+
+# What a spreadsheet reads as the start of a formula (OWASP's list: = + - @, tab, carriage return)
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def guard_formulas(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``frame`` whose text cells and column names cannot start a spreadsheet formula.
+
+    A text cell starting with one of :data:`FORMULA_STARTS` gets a leading single quote, which
+    spreadsheets show as text. Numbers are left alone (``-5`` is a number, not a formula). The
+    guard changes the data: such a CSV file is for people, and does not import back unchanged.
+    """
+    import pandas as pd
+
+    def guard(value: Any) -> Any:
+        return "'" + value if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
+
+    out = frame.copy()
+    for column in out.columns:
+        values = out[column]
+        if values.dtype == object or isinstance(values.dtype, pd.StringDtype):
+            out[column] = values.map(guard, na_action="ignore").astype(values.dtype)
+    out.columns = [guard(c) for c in out.columns]
+    return out

@@ -1,0 +1,108 @@
+"""Values as lifecycle passes them around: UTC times, exact frames of rows, JSON-safe records.
+
+A leaf module (it imports nothing of lifecycle). Both databases read timestamps differently
+(SQLite: text in UTC; PostgreSQL: aware datetimes) and sum big integers differently (PostgreSQL:
+``Decimal``); the helpers here turn either into one form, so the catalog's queries, the exchange
+format, the services and every output format agree on what a value is.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+def to_utc(values: pd.Series) -> pd.Series:
+    """Timestamps as read from either database (SQLite text, PostgreSQL datetimes) in UTC."""
+    import pandas as pd
+
+    if pd.api.types.is_datetime64_any_dtype(values):
+        out = values if values.dt.tz is not None else values.dt.tz_localize("UTC")
+    else:
+        out = pd.to_datetime(values, utc=True, format="ISO8601")
+    return out.dt.tz_convert("UTC").astype("datetime64[us, UTC]")
+
+
+def format_timestamps(values: pd.Series) -> pd.Series:
+    """ISO 8601 in UTC with ``Z``; microseconds only where a value has them."""
+    utc = values.dt.tz_convert("UTC") if values.dt.tz is not None else values
+    whole = utc.dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    fraction = utc.dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return whole.where(utc.dt.microsecond.fillna(0) == 0, fraction).astype("string[pyarrow]")
+
+
+def utc_datetime(value: Any) -> datetime | None:
+    """A timestamp read by plain SQL (SQLite: text in UTC; PostgreSQL: aware) as aware UTC."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def rows_frame(columns, rows: list) -> pd.DataFrame:
+    """A DataFrame from database rows that keeps integer columns exact.
+
+    pandas would turn an integer column holding a NULL into float64 and lose precision above 2**53
+    (byte counts, event counts); such columns become nullable ``Int64`` instead. PostgreSQL's
+    SUM over bigint is ``numeric`` (Python ``Decimal``): whole decimals become exact ints here,
+    so sums compare equal to SQLite's on every path that reads rows (never a float detour).
+    """
+    import pandas as pd
+
+    columns = list(columns)
+    if not rows:
+        return pd.DataFrame(columns=columns)
+    data = {}
+    for name, values in zip(columns, zip(*rows, strict=True), strict=True):
+        present = [v for v in values if v is not None]
+        if present and all(type(v) is Decimal and v == v.to_integral_value() for v in present):
+            values = tuple(None if v is None else int(v) for v in values)
+            present = [int(v) for v in present]
+            if any(not -(2**63) <= v < 2**63 for v in present):  # beyond Int64: Python ints
+                data[name] = pd.array(values, dtype=object)
+                continue
+            if len(present) == len(values):
+                data[name] = pd.array(values, dtype="int64")
+                continue
+        if present and len(present) < len(values) and all(type(v) is int for v in present):
+            data[name] = pd.array(values, dtype="Int64")
+        else:
+            data[name] = values
+    return pd.DataFrame(data, columns=columns)
+
+
+def json_value(value: Any) -> Any:
+    """A JSON-safe scalar: ISO timestamps in UTC with Z, None for missing values."""
+    if value is None:
+        return None
+    pd = sys.modules.get("pandas")  # pandas values only exist once pandas is loaded
+    if pd is not None and (value is pd.NA or value is pd.NaT):
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, datetime):  # pd.Timestamp included
+        text = value.isoformat()
+        return text.replace("+00:00", "Z")
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if hasattr(value, "item"):  # numpy scalars
+        return json_value(value.item())
+    return value
+
+
+def records(frame: pd.DataFrame | None) -> list[dict[str, Any]]:
+    """Rows of ``frame`` as JSON-safe dicts."""
+    if frame is None:
+        return []
+    columns = list(frame.columns)
+    return [
+        {c: json_value(v) for c, v in zip(columns, row, strict=True)}
+        for row in frame.itertuples(index=False, name=None)
+    ]
