@@ -12,14 +12,14 @@ __version__ = "0.1.0"
 __all__ = ["Catalog", "LifecycleError", "generate"]
 
 if TYPE_CHECKING:
-    from lifecycle.catalog import Catalog
+    from lifecycle.api import Catalog
     from lifecycle.errors import LifecycleError
     from lifecycle.generate import generate
 
 
 def __getattr__(name: str) -> Any:
     if name == "Catalog":
-        from lifecycle.catalog import Catalog
+        from lifecycle.api import Catalog
 
         return Catalog
     if name == "LifecycleError":

@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from catalogs import mini, write_catalog  # noqa: E402
 
-from lifecycle.catalog import Catalog  # noqa: E402
+from lifecycle.api import Catalog  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_CATALOG = ROOT / "sample_catalog"

@@ -12,7 +12,7 @@ import pytest
 from catalogs import AOD, CALIB, PHYS, RAW, mini, write_catalog
 from typer.testing import CliRunner
 
-from lifecycle.catalog import Catalog
+from lifecycle.api import Catalog
 from lifecycle.cli.app import app
 from lifecycle.errors import InvalidPolicy, UnknownAuditRun, UsageError
 from lifecycle.policy import load_policies

@@ -13,7 +13,7 @@ import pytest
 from catalogs import LITE, MERGED, chain, write_catalog
 from conftest import snapshot
 
-from lifecycle.catalog import Catalog
+from lifecycle.api import Catalog
 
 POLICY = """
 [policy]

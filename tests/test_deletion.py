@@ -11,7 +11,7 @@ from catalogs import DPHYS as PHYS
 from conftest import snapshot
 from typer.testing import CliRunner
 
-from lifecycle.catalog import Catalog
+from lifecycle.api import Catalog
 from lifecycle.cli.app import app
 from lifecycle.errors import UsageError
 from lifecycle.policy import load_policies

@@ -12,7 +12,7 @@ from catalogs import RAW, mini, write_catalog
 from conftest import snapshot
 from typer.testing import CliRunner
 
-from lifecycle.catalog import Catalog
+from lifecycle.api import Catalog
 from lifecycle.cli.app import app
 from lifecycle.errors import ImportRowError, UsageError
 

@@ -11,7 +11,7 @@ from catalogs import AOD1, AOD2, CALIB, LITE, MERGED, RAW1, RAW2, chain, write_c
 from conftest import snapshot
 from typer.testing import CliRunner
 
-from lifecycle.catalog import Catalog
+from lifecycle.api import Catalog
 from lifecycle.cli.app import app
 from lifecycle.policy import load_policies
 

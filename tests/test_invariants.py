@@ -20,7 +20,7 @@ from conftest import snapshot
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lifecycle.catalog import Catalog
+from lifecycle.api import Catalog
 from lifecycle.errors import UsageError
 from lifecycle.policy import load_policies
 

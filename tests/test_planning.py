@@ -13,7 +13,7 @@ from catalogs import AOD2, CALIB, RAW1, RAW2, chain, write_catalog
 from conftest import snapshot
 from typer.testing import CliRunner
 
-from lifecycle.catalog import Catalog
+from lifecycle.api import Catalog
 from lifecycle.cli.app import app
 from lifecycle.errors import PlanBlocked, UsageError
 from lifecycle.policy import Selector, load_policies

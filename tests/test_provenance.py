@@ -31,7 +31,7 @@ from catalogs import (
 )
 from typer.testing import CliRunner
 
-from lifecycle.catalog import Catalog
+from lifecycle.api import Catalog
 from lifecycle.cli.app import app
 from lifecycle.errors import UnknownDataset, UsageError
 from lifecycle.provenance import WhatIf

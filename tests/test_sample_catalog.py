@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 from conftest import SAMPLE_CATALOG, snapshot
 
-from lifecycle.catalog import Catalog
+from lifecycle.api import Catalog
 
 RAW_ONE_TAPE = "data22_13p6TeV:data22_13p6TeV.00431493.physics_Main.daq.RAW"
 RAW_ONE_SITE = "data17_13TeV:data17_13TeV.00330470.physics_Main.daq.RAW"

@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 from conftest import write_lock_held
 
-from lifecycle.catalog import Catalog
+from lifecycle.api import Catalog
 from lifecycle.catalog.migrations import HEAD, REVISIONS
 from lifecycle.catalog.store import resolve_url
 from lifecycle.errors import CatalogError, CatalogLocked, SchemaTooNew

@@ -9,7 +9,7 @@ import pytest
 from catalogs import write_catalog
 from conftest import snapshot
 
-from lifecycle.catalog import Catalog
+from lifecycle.api import Catalog
 from lifecycle.errors import CatalogError
 from lifecycle.suggest import production_name
 

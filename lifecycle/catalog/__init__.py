@@ -1,5 +1,6 @@
-"""The catalog layer: tables, storage, migrations and named queries."""
+"""The catalog layer: the tables, their storage and migrations, bulk writes and named queries.
 
-from lifecycle.catalog.facade import Catalog
-
-__all__ = ["Catalog"]
+Owns: models (the tables), store (engines, transactions, the write lock, the journal), migrations,
+bulk (fast inserts), queries (named read queries). May import only the leaf modules
+(errors, vocabulary, values, text, expressions, nomenclature); never a service or the api.
+"""

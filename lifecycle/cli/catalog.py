@@ -49,7 +49,7 @@ def init(ctx: typer.Context) -> None:
 @db_app.command("upgrade")
 def db_upgrade(ctx: typer.Context) -> None:
     """Migrate the catalog schema to this version of lifecycle."""
-    from lifecycle.catalog import Catalog
+    from lifecycle.api import Catalog
 
     cat = Catalog(ctx.find_root().obj.get("db"), migrate=False)
     try:
@@ -62,7 +62,7 @@ def db_upgrade(ctx: typer.Context) -> None:
 @db_app.command("version")
 def db_version(ctx: typer.Context) -> None:
     """Print the catalog's schema revision and the one this code expects."""
-    from lifecycle.catalog import Catalog
+    from lifecycle.api import Catalog
     from lifecycle.catalog.migrations import HEAD
 
     cat = Catalog(ctx.find_root().obj.get("db"), migrate=False)

@@ -61,7 +61,7 @@ ApplyOption = Annotated[
 
 def catalog(ctx: typer.Context):
     """The catalog named by the global ``--db`` option (or ``LIFECYCLE_DB``)."""
-    from lifecycle.catalog import Catalog
+    from lifecycle.api import Catalog
 
     state = ctx.find_root().obj
     if state.get("catalog") is None:

@@ -15,7 +15,7 @@ import pytest
 from catalogs import AOD1, AOD2, CALIB, LITE, MERGED, RAW1, RAW2, chain, write_catalog
 
 from hostile.conftest import assert_refused, invoke
-from lifecycle.catalog import Catalog
+from lifecycle.api import Catalog
 from lifecycle.policy import Selector, load_policies
 
 PLACEMENT = """

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from catalogs import LITE, MERGED, RAW1, chain, write_catalog
 
 from hostile.conftest import assert_refused, invoke
-from lifecycle.catalog import Catalog
+from lifecycle.api import Catalog
 
 POLICY = """
 [policy]

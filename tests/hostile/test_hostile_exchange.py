@@ -15,7 +15,7 @@ import pytest
 from catalogs import mini, write_catalog
 
 from hostile.conftest import assert_refused, invoke
-from lifecycle.catalog import Catalog
+from lifecycle.api import Catalog
 from lifecycle.exchange.spec import INDEXED_TEXT_BYTES
 
 LEAKS = ("np.", "Timestamp(", "numpy")

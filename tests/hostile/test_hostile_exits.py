@@ -19,7 +19,7 @@ from catalogs import LITE, MERGED, MINI, _dataset, _replica, _transformation, ch
 from conftest import write_lock_held
 
 from hostile.conftest import assert_refused, invoke
-from lifecycle.catalog import Catalog
+from lifecycle.api import Catalog
 from lifecycle.cli.app import app
 from lifecycle.cli.options import INT_MAX
 

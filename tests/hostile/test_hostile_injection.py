@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from catalogs import write_catalog
 
 from hostile.conftest import assert_refused, invoke
-from lifecycle.catalog import Catalog
+from lifecycle.api import Catalog
 from lifecycle.text import printable
 
 pytestmark = pytest.mark.skipif(shutil.which("sh") is None, reason="needs a POSIX sh")

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from lifecycle.catalog import Catalog
+from lifecycle.api import Catalog
 from lifecycle.cli.app import app
 from lifecycle.policy import Selector, load_policies
 from lifecycle.text import printable

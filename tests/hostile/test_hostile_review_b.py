@@ -12,7 +12,7 @@ import pytest
 from catalogs import LITE, RAW1, chain, write_catalog
 
 from hostile.conftest import assert_refused, invoke
-from lifecycle.catalog import Catalog
+from lifecycle.api import Catalog
 
 # random letters: PostgreSQL compresses repetitive text before it reaches the index size check
 LONG = "".join(random.Random(10).choice(string.ascii_letters) for _ in range(4000))

@@ -13,28 +13,44 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import DBAPIError
 
+from lifecycle.audit import AuditReport, run_audit
+from lifecycle.audit.history import diff, runs
 from lifecycle.catalog import queries
-from lifecycle.catalog.store import Change, Store, resolve_url
+from lifecycle.catalog.store import Change, Store, resolve_url, utcnow
+from lifecycle.deletion import DeletionReport, LossOfReplica, delete_replica, mark_lost
 from lifecycle.errors import CatalogError, UsageError
+from lifecycle.exchange import ImportResult
+from lifecycle.exchange.exporter import ExportResult, export_directory
+from lifecycle.exchange.importer import import_directory
+from lifecycle.exchange.reader import find_tables
+from lifecycle.expiry import ExpiryReport, expire
+from lifecycle.expressions import select
+from lifecycle.pins import Unpinned, pin, pins, unpin
+from lifecycle.planning import (
+    ChainLink,
+    PlanDeletion,
+    ReprocessingPlan,
+    apply_plan,
+    delete_plan,
+    load_plan,
+    plan_reprocess,
+    plans,
+    save_plan,
+)
+from lifecycle.policy import PolicySet, Selector
+from lifecycle.provenance import WhatIf, reproducibility
+from lifecycle.provenance import what_if as scenario
+from lifecycle.provenance.graph import MAX_NODES, ProvenanceGraph, impact, lineage
+from lifecycle.provenance.recipe import Recipe, recipe
+from lifecycle.simulate import LossReport, LossScenario, simulate_loss
+from lifecycle.suggest import record_suggestions, suggest_parents
+from lifecycle.tradeoff import tradeoff
 
 if TYPE_CHECKING:
     from datetime import datetime
 
     import pandas as pd
     from sqlalchemy.engine import Connection
-
-    from lifecycle.audit import AuditReport
-    from lifecycle.deletion import DeletionReport, LossOfReplica
-    from lifecycle.exchange import ImportResult
-    from lifecycle.exchange.exporter import ExportResult
-    from lifecycle.expiry import ExpiryReport
-    from lifecycle.pins import Unpinned
-    from lifecycle.planning import PlanDeletion, ReprocessingPlan
-    from lifecycle.policy import PolicySet, Selector
-    from lifecycle.provenance import WhatIf
-    from lifecycle.provenance.graph import ProvenanceGraph
-    from lifecycle.provenance.recipe import Recipe
-    from lifecycle.simulate import LossReport
 
 
 # DESIGN.md invariant 6: a hypothetical time is for previews, never for actions
@@ -94,8 +110,6 @@ class Catalog:
     # -- exchange format -----------------------------------------------------------------------
     def import_directory(self, directory: str | Path) -> ImportResult:
         """Import an exchange-format directory, all or nothing (FORMAT.md)."""
-        from lifecycle.exchange.importer import import_directory
-        from lifecycle.exchange.reader import find_tables
 
         find_tables(Path(directory))  # a wrong directory is reported before taking the lock
         try:
@@ -114,7 +128,6 @@ class Catalog:
         self, directory: str | Path, fmt: str = "csv", *, excel_safe: bool = False
     ) -> ExportResult:
         """Write the whole catalog as an exchange-format directory (atomically, file by file)."""
-        from lifecycle.exchange.exporter import export_directory
 
         with self.read() as conn:
             return export_directory(conn, Path(directory), fmt, excel_safe=excel_safe)
@@ -129,7 +142,6 @@ class Catalog:
     ) -> pd.DataFrame:
         """Endpoints with their attributes; ``expression`` is a Rucio-style endpoint expression
         (an error if it matches no endpoint)."""
-        from lifecycle.expressions import select
 
         with self.read() as conn:
             frame = queries.endpoints(conn, site=site, media=media)
@@ -177,8 +189,6 @@ class Catalog:
         run is not kept either (``report.run["id"]`` is None) and only reads the catalog.
         ``with_findings=False`` returns only the counts (what ``--quiet`` prints).
         """
-        from lifecycle.audit import run_audit
-        from lifecycle.catalog.store import utcnow
 
         if now is None and record and not self.store.read_only:
             with self.atomic("audit") as (conn, change):
@@ -194,14 +204,12 @@ class Catalog:
             )
 
     def audit_history(self, limit: int | None = 20) -> pd.DataFrame:
-        from lifecycle.audit.history import runs
 
         with self.read() as conn:
             return runs(conn, limit)
 
     def audit_diff(self, run_a: int | None = None, run_b: int | None = None) -> dict:
         """Findings that appeared and were resolved between two runs (default: the last two)."""
-        from lifecycle.audit.history import diff
 
         with self.read() as conn:
             return diff(conn, run_a, run_b)
@@ -215,8 +223,6 @@ class Catalog:
         ``what_if`` answers on the catalog as it would be without some replicas (of datasets,
         on endpoints, at sites), without changing it.
         """
-        from lifecycle.provenance import reproducibility
-        from lifecycle.provenance import what_if as scenario
 
         with self.read() as conn, scenario(conn, what_if) as gone:
             return reproducibility(conn, gone, irreproducible_only=irreproducible_only)
@@ -225,7 +231,6 @@ class Catalog:
         self, did: str, depth: int | None = None, max_nodes: int | None = None
     ) -> ProvenanceGraph:
         """What ``did`` was made from, up to its raw and calibration roots."""
-        from lifecycle.provenance.graph import MAX_NODES, lineage
 
         with self.read() as conn:
             return lineage(conn, did, depth, max_nodes or MAX_NODES)
@@ -234,15 +239,12 @@ class Catalog:
         self, did: str, depth: int | None = None, max_nodes: int | None = None
     ) -> ProvenanceGraph:
         """Everything that depends on ``did``, directly or not."""
-        from lifecycle.provenance.graph import MAX_NODES, impact
 
         with self.read() as conn:
             return impact(conn, did, depth, max_nodes or MAX_NODES)
 
     def recipe(self, did: str, what_if: WhatIf | None = None) -> Recipe:
         """The ordered productions that rebuild ``did`` from what is available now."""
-        from lifecycle.provenance import what_if as scenario
-        from lifecycle.provenance.recipe import recipe
 
         with self.read() as conn, scenario(conn, what_if) as gone:
             return recipe(conn, did, gone)
@@ -256,8 +258,6 @@ class Catalog:
         ``now`` previews the decisions as of another time; with ``apply`` it is refused
         (DESIGN.md invariant 6: actions happen as of the present, which the journal records).
         """
-        from lifecycle.catalog.store import utcnow
-        from lifecycle.expiry import expire
 
         if apply and now is not None:
             raise UsageError(NOW_IS_FOR_PREVIEWS)
@@ -269,7 +269,6 @@ class Catalog:
             return expire(conn, policies, now, change=change)
 
     def pin(self, did: str, reason: str, until: datetime | None = None) -> str:
-        from lifecycle.pins import pin
 
         with self.atomic("pin", reason) as (conn, change):
             return pin(conn, change, did, reason, until)
@@ -283,14 +282,11 @@ class Catalog:
     ) -> Unpinned:
         """Remove the pins of ``did`` (those with ``reason``, when given); the result also says
         what expiry under ``policies`` would now decide for it (as of ``now``)."""
-        from lifecycle.pins import unpin
 
         with self.atomic("unpin", reason) as (conn, change):
             return unpin(conn, change, did, reason, policies, now)
 
     def pins(self, did: str | None = None, now: datetime | None = None) -> pd.DataFrame:
-        from lifecycle.catalog.store import utcnow
-        from lifecycle.pins import pins
 
         with self.read() as conn:
             return pins(conn, now or utcnow(), did)
@@ -306,8 +302,6 @@ class Catalog:
         apply: bool = False,
     ) -> DeletionReport:
         """Check the guards for deleting one replica; delete it with ``apply`` if they allow."""
-        from lifecycle.deletion import delete_replica
-        from lifecycle.errors import UsageError
 
         if not reason or not reason.strip():
             raise UsageError("--reason: say why the replica is deleted")
@@ -334,8 +328,6 @@ class Catalog:
         preview's hypothetical time; with ``apply`` it is refused: losses are recorded as of the
         present).
         """
-        from lifecycle.deletion import mark_lost
-        from lifecycle.errors import UsageError
 
         if not reason or not reason.strip():
             raise UsageError("--reason: say what happened to the replica")
@@ -359,8 +351,6 @@ class Catalog:
         save: bool = True,
     ) -> ReprocessingPlan:
         """Plan the reprocessing of the selected datasets with ``chain`` (and save it)."""
-        from lifecycle.errors import UsageError
-        from lifecycle.planning import ChainLink, plan_reprocess, save_plan
 
         if conditions_tag is not None and not conditions_tag.strip():
             raise UsageError("--conditions: blank; give a conditions tag or leave the option out")
@@ -374,13 +364,11 @@ class Catalog:
             return plan
 
     def plans(self) -> pd.DataFrame:
-        from lifecycle.planning import plans
 
         with self.read() as conn:
             return plans(conn)
 
     def plan(self, plan_id: int) -> ReprocessingPlan:
-        from lifecycle.planning import load_plan
 
         with self.read() as conn:
             return load_plan(conn, plan_id)
@@ -390,7 +378,6 @@ class Catalog:
     ) -> PlanDeletion:
         """Forget a saved plan; the result says which inputs it no longer protects from expiry
         and, with ``policies``, which of them expiry would now delete (as of ``now``)."""
-        from lifecycle.planning import delete_plan
 
         with self.atomic(f"plan delete {plan_id}") as (conn, change):
             return delete_plan(conn, change, plan_id, policies, now)
@@ -398,8 +385,6 @@ class Catalog:
     def apply_plan(self, plan_id: int) -> dict[str, int]:
         """Register the plan's productions, datasets and replicas (a simulated campaign), as of
         the present: actions never happen at a hypothetical time (DESIGN.md invariant 6)."""
-        from lifecycle.catalog.store import utcnow
-        from lifecycle.planning import apply_plan
 
         with self.atomic(f"plan apply {plan_id}") as (conn, change):
             return apply_plan(conn, change, plan_id, utcnow())
@@ -417,7 +402,6 @@ class Catalog:
         A preview by default; ``apply=True`` records the applicable suggestions as productions
         in one journaled transaction (``lifecycle.suggest``).
         """
-        from lifecycle.suggest import record_suggestions, suggest_parents
 
         if not apply:
             with self.read() as conn:
@@ -437,7 +421,6 @@ class Catalog:
 
         Prices not given take the documented defaults of ``lifecycle.tradeoff.Costs``.
         """
-        from lifecycle.tradeoff import tradeoff
 
         with self.read() as conn:
             return tradeoff(
@@ -462,7 +445,6 @@ class Catalog:
         ``policies``: the replication rules whose new violations are reported (judged at
         ``now``, by default the current time). See :mod:`lifecycle.simulate`.
         """
-        from lifecycle.simulate import LossScenario, simulate_loss
 
         scenario = LossScenario(tuple(sites), endpoints, tuple(countries))
         with self.read() as conn:
