@@ -373,8 +373,7 @@ def _replication_refusals(
     conn: Connection, replica: dict[str, Any], policies: PolicySet
 ) -> list[Refusal]:
     """Replication rules selecting the dataset that the deletion would take below ``copies``."""
-    from lifecycle.audit import endpoint_sets
-    from lifecycle.audit.rules import selection
+    from lifecycle.policy import endpoint_sets, selection
 
     rules = [r for r in policies.rules if r.type == "replication"]
     if not rules or replica["state"] != "available":

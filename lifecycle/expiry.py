@@ -132,8 +132,8 @@ def expire(
 
 def _candidates(conn: Connection, policies: PolicySet, now: datetime) -> None:
     """Every dataset past its end of life and not deleted, with that end and where it came from."""
-    from lifecycle.audit.rules import selection
     from lifecycle.catalog.models import Dataset
+    from lifecycle.policy import selection
 
     timestamp = Dataset.__table__.c.created_at.type
     conn.exec_driver_sql(f"DROP TABLE IF EXISTS {CANDIDATES}")

@@ -442,8 +442,7 @@ def _violations(
     replicas once, counting distinct units before and after the loss. Datasets are judged as
     the audit judges them: the rule's selection, not within its grace period, not deleted.
     """
-    from lifecycle.audit import endpoint_sets
-    from lifecycle.audit.rules import selection
+    from lifecycle.policy import endpoint_sets, selection
 
     out: list[dict[str, Any]] = []
     rules = [r for r in policies.rules if r.type == "replication"] if policies else []

@@ -297,7 +297,7 @@ def test_atlas_policy_on_the_sample_catalog(catalog):
 def cli_catalog(catalog, tmp_path, monkeypatch):
     """The catalog for the CLI tests, with the present frozen at ``NOW``: only audits as of the
     present are recorded in the history (an explicit --now is a preview)."""
-    monkeypatch.setattr("lifecycle.catalog.store.utcnow", lambda: NOW)
+    monkeypatch.setattr("lifecycle.catalog.store.clock", lambda: NOW)
     tables = mini()
     replica(tables, RAW, "BNL-OSG2_DATATAPE")["state"] = "lost"
     loaded(catalog, tmp_path, tables)

@@ -135,7 +135,7 @@ def test_dry_run_changes_nothing(catalog, tmp_path, policies):
 def test_apply_deletes_replicas_keeps_provenance_and_journals(
     catalog, tmp_path, policies, monkeypatch
 ):
-    monkeypatch.setattr("lifecycle.catalog.store.utcnow", lambda: NOW)  # the present, frozen
+    monkeypatch.setattr("lifecycle.catalog.store.clock", lambda: NOW)  # the present, frozen
     tables = chain()
     dataset(tables, MERGED)["expires_at"] = "2025-01-01T00:00:00Z"
     cat = load(catalog, tmp_path, tables)
@@ -194,7 +194,7 @@ def test_the_set_check_keeps_what_the_deletion_would_make_irreproducible(
 
 
 def test_expire_cli(catalog, tmp_path, policies, monkeypatch):
-    monkeypatch.setattr("lifecycle.catalog.store.utcnow", lambda: NOW)  # the present, frozen
+    monkeypatch.setattr("lifecycle.catalog.store.clock", lambda: NOW)  # the present, frozen
     cat = load(catalog, tmp_path)
     policy_dir = str(tmp_path / "policies")
     args = ["--db", cat.url, "expire", "--policy", policy_dir, "--now", "2026-11-25T00:00:00Z"]

@@ -176,7 +176,7 @@ def _expire(catalog: Catalog, policies, when: datetime, apply: bool):
         catalog.expire(policies, when, apply=True)
     assert snapshot(catalog) == before, "a refused --now --apply changed the catalog"
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("lifecycle.catalog.store.utcnow", lambda: when)
+        patch.setattr("lifecycle.catalog.store.clock", lambda: when)
         return catalog.expire(policies, apply=True)
 
 

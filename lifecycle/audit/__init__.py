@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from lifecycle.audit.rules import EVALUATORS
-from lifecycle.policy import SEVERITIES, PolicySet
+from lifecycle.policy import SEVERITIES, PolicySet, endpoint_sets
 from lifecycle.values import json_value, records
 
 if TYPE_CHECKING:
@@ -182,28 +182,3 @@ def _no_findings() -> pd.DataFrame:
     import pandas as pd
 
     return pd.DataFrame(columns=FINDING_COLUMNS)
-
-
-def endpoint_sets(conn: Connection, policies: PolicySet) -> dict[str, list[int] | None]:
-    """Endpoint ids each replication rule counts (None: every endpoint)."""
-    from lifecycle.catalog.queries import endpoint_records
-    from lifecycle.errors import InvalidPolicy
-    from lifecycle.expressions import select
-
-    rules = [r for r in policies.rules if r.type == "replication"]
-    if not rules:
-        return {}
-    endpoints = endpoint_records(conn)
-    ids = {e["name"]: e["_id"] for e in endpoints}
-    out: dict[str, list[int] | None] = {}
-    for rule in rules:
-        if rule.endpoints == "*":
-            out[rule.name] = None
-            continue
-        try:
-            names = select(rule.endpoints, endpoints)
-        except Exception as exc:  # InvalidExpression: say which rule and file
-            message = getattr(exc, "message", str(exc))
-            raise InvalidPolicy(rule.file, message, rule=rule.name, field="endpoints") from exc
-        out[rule.name] = sorted(ids[n] for n in names)
-    return out

@@ -18,8 +18,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from lifecycle.catalog.models import Dataset
-from lifecycle.catalog.queries import globs_condition
-from lifecycle.policy import Rule, format_duration
+from lifecycle.policy import Rule, format_duration, judged
 from lifecycle.provenance.reproducibility import LATEST_PRODUCTION_ORDER
 
 if TYPE_CHECKING:
@@ -35,32 +34,6 @@ _UNIT_COLUMN = {
     "cloud": "s.cloud",
 }
 _TIME = Dataset.__table__.c.created_at.type  # binds datetimes the way the catalog stores them
-
-
-def selection(rule: Rule, alias: str = "d") -> tuple[str, dict[str, Any]]:
-    """SQL condition on dataset ``alias`` for the rule's ``select`` (all given keys must match)."""
-    clauses, params = [], {}
-    sel = rule.select
-    if sel.kind:
-        clauses.append(f"{alias}.kind IN :sel_kind")
-        params["sel_kind"] = list(sel.kind)
-    if sel.scope:
-        clauses.append(f"{alias}.scope IN :sel_scope")
-        params["sel_scope"] = list(sel.scope)
-    for key in ("data_type", "did"):
-        globs = getattr(sel, key)
-        if globs:
-            clauses.append(globs_condition(f"{alias}.{key}", globs, f"sel_{key}_", params))
-    return (" AND ".join(clauses) or "1 = 1"), params
-
-
-def _judged(rule: Rule, now: datetime, alias: str = "d") -> tuple[str, dict[str, Any]]:
-    """Selection plus grace: datasets created after ``now - grace`` are not judged yet."""
-    where, params = selection(rule, alias)
-    if rule.grace is not None:
-        where += f" AND {alias}.created_at <= :grace_cutoff"
-        params["grace_cutoff"] = now - rule.grace
-    return where, params
 
 
 def _statement(sql: str, params: dict[str, Any]) -> sa.TextClause:
@@ -106,7 +79,7 @@ def replication(conn: Connection, rule: Rule, now: datetime, endpoint_ids: list[
     One grouped pass finds them (joining sites only when counting countries or clouds); their
     replicas are then read by id to explain each finding.
     """
-    where, params = _judged(rule, now)
+    where, params = judged(rule, now)
     endpoint_filter = ""
     if endpoint_ids is not None:
         # unary + keeps SQLite from probing the (dataset, endpoint) index once per listed endpoint
@@ -202,7 +175,7 @@ def lifetime(conn: Connection, rule: Rule, now: datetime, endpoint_ids=None):
     Datasets already deleted, and datasets with a pin in force, are not reported. A policy can
     flag a large share of the catalog here, so the explanation is composed in SQL.
     """
-    where, params = _judged(rule, now)
+    where, params = judged(rule, now)
     params.update(now=now, lifetime_cutoff=now - rule.lifetime)
     if conn.dialect.name == "postgresql":
         expires_day = "to_char(d.expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
@@ -245,7 +218,7 @@ def reproducibility(conn: Connection, rule: Rule, now: datetime, endpoint_ids=No
     """Selected datasets that are not reproducible, with the reason."""
     from lifecycle.provenance import irreproducible_reasons
 
-    where, params = _judged(rule, now)
+    where, params = judged(rule, now)
     rows = irreproducible_reasons(conn, _IRREPRODUCIBLE, where, params)
     keys = ("blocking_input", "production", "transformation")
     return [
@@ -262,7 +235,7 @@ _IRREPRODUCIBLE = "tmp_irreproducible"  # materialized once per audit run by the
 
 def preservation(conn: Connection, rule: Rule, now: datetime, endpoint_ids=None):
     """Selected datasets deleted, lost, or without an available replica."""
-    where, params = _judged(rule, now)
+    where, params = judged(rule, now)
     rows = _run(
         conn,
         f"""
@@ -319,7 +292,7 @@ def reprocessability(conn: Connection, rule: Rule, now: datetime, endpoint_ids=N
     unavailable calibrations come as extra joined rows, so a dataset missing two calibrations
     yields two rows (one finding).
     """
-    where, params = _judged(rule, now)
+    where, params = judged(rule, now)
     latest_order = LATEST_PRODUCTION_ORDER
     if conn.dialect.name == "postgresql":  # one sorted pass over the input edges plans best
         latest = f"""

@@ -99,9 +99,20 @@ def current_actor() -> str:
         return "unknown"
 
 
-def utcnow() -> datetime:
-    """Now, as an aware UTC datetime."""
+def system_clock() -> datetime:
+    """The machine's present, as an aware UTC datetime."""
     return datetime.now(UTC)
+
+
+# The present as every service sees it; tests freeze time by replacing this one attribute
+# (``monkeypatch.setattr("lifecycle.catalog.store.clock", ...)``), which reaches every caller of
+# :func:`utcnow` however it was imported.
+clock = system_clock
+
+
+def utcnow() -> datetime:
+    """Now, as an aware UTC datetime (from :data:`clock`)."""
+    return clock()
 
 
 @dataclass

@@ -13,8 +13,7 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
-from lifecycle.audit.rules import selection
-from lifecycle.policy import Rule, Selector
+from lifecycle.policy import Rule, Selector, selection
 from lifecycle.provenance.reproducibility import LATEST_PRODUCTION_ORDER, available
 from lifecycle.values import rows_frame
 

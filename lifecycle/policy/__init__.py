@@ -1,0 +1,42 @@
+"""Policies: the documents (TOML files of typed rules) and their one translation to SQL.
+
+Owns: ``documents`` (loading and validating policy files into :class:`PolicySet`) and
+``selection`` (a rule's dataset selection, grace and endpoint sets as SQL). May import the catalog
+layer and the leaf modules; never a service, the api or the CLI.
+"""
+
+from lifecycle.policy.documents import (
+    DEFAULT_POLICY_DIR,
+    DISTINCT_UNITS,
+    RULE_TYPES,
+    SELECT_KEYS,
+    SEVERITIES,
+    Policy,
+    PolicySet,
+    Rule,
+    Selector,
+    format_duration,
+    load_policies,
+    load_policy_file,
+    parse_duration,
+)
+from lifecycle.policy.selection import endpoint_sets, judged, selection
+
+__all__ = [
+    "DEFAULT_POLICY_DIR",
+    "DISTINCT_UNITS",
+    "RULE_TYPES",
+    "SELECT_KEYS",
+    "SEVERITIES",
+    "Policy",
+    "PolicySet",
+    "Rule",
+    "Selector",
+    "endpoint_sets",
+    "format_duration",
+    "judged",
+    "load_policies",
+    "load_policy_file",
+    "parse_duration",
+    "selection",
+]

@@ -1,0 +1,67 @@
+"""Which datasets and endpoints a rule applies to, as SQL: the one translation of policy to SQL.
+
+``selection`` is a rule's ``select`` as a condition on a dataset alias; ``judged`` adds its grace
+(datasets younger than the grace are not judged yet); ``endpoint_sets`` resolves replication rules'
+endpoint expressions to endpoint ids. The audit, expiry, deletion guards, reprocessing plans and
+loss simulation all select through here, so a rule means the same to each of them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from lifecycle.catalog.queries import endpoint_records, globs_condition
+from lifecycle.errors import InvalidPolicy
+from lifecycle.expressions import select
+from lifecycle.policy.documents import PolicySet, Rule
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+
+def selection(rule: Rule, alias: str = "d") -> tuple[str, dict[str, Any]]:
+    """SQL condition on dataset ``alias`` for the rule's ``select`` (all given keys must match)."""
+    clauses, params = [], {}
+    sel = rule.select
+    if sel.kind:
+        clauses.append(f"{alias}.kind IN :sel_kind")
+        params["sel_kind"] = list(sel.kind)
+    if sel.scope:
+        clauses.append(f"{alias}.scope IN :sel_scope")
+        params["sel_scope"] = list(sel.scope)
+    for key in ("data_type", "did"):
+        globs = getattr(sel, key)
+        if globs:
+            clauses.append(globs_condition(f"{alias}.{key}", globs, f"sel_{key}_", params))
+    return (" AND ".join(clauses) or "1 = 1"), params
+
+
+def judged(rule: Rule, now: datetime, alias: str = "d") -> tuple[str, dict[str, Any]]:
+    """Selection plus grace: datasets created after ``now - grace`` are not judged yet."""
+    where, params = selection(rule, alias)
+    if rule.grace is not None:
+        where += f" AND {alias}.created_at <= :grace_cutoff"
+        params["grace_cutoff"] = now - rule.grace
+    return where, params
+
+
+def endpoint_sets(conn: Connection, policies: PolicySet) -> dict[str, list[int] | None]:
+    """Endpoint ids each replication rule counts (None: every endpoint)."""
+    rules = [r for r in policies.rules if r.type == "replication"]
+    if not rules:
+        return {}
+    endpoints = endpoint_records(conn)
+    ids = {e["name"]: e["_id"] for e in endpoints}
+    out: dict[str, list[int] | None] = {}
+    for rule in rules:
+        if rule.endpoints == "*":
+            out[rule.name] = None
+            continue
+        try:
+            names = select(rule.endpoints, endpoints)
+        except Exception as exc:  # InvalidExpression: say which rule and file
+            message = getattr(exc, "message", str(exc))
+            raise InvalidPolicy(rule.file, message, rule=rule.name, field="endpoints") from exc
+        out[rule.name] = sorted(ids[n] for n in names)
+    return out
