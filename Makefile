@@ -33,6 +33,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check lifecycle tests benchmarks
 	$(BIN)/ruff format --check lifecycle tests benchmarks
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/test_layers.py
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix lifecycle tests benchmarks

@@ -1,19 +1,25 @@
 """lifecycle: data lifecycle and provenance for raw, calibration and derived datasets.
 
-``from lifecycle import Catalog`` gives the Python API; heavy modules load on first use so the
-command line starts fast.
+``from lifecycle import Catalog`` gives the Python API (:mod:`lifecycle.api`). The facade and the
+generator load SQLAlchemy, pandas and numpy, so they are imported on first use: the command line
+starts fast.
+
+Layers (DESIGN.md; ``tests/test_layers.py`` enforces them): ``cli -> api -> services ->
+provenance -> policy, exchange -> catalog -> leaves``, the output registry beside the CLI. Each
+package's docstring says what it owns and what it may import.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from lifecycle.errors import LifecycleError
+
 __version__ = "0.1.0"
 __all__ = ["Catalog", "LifecycleError", "generate"]
 
 if TYPE_CHECKING:
     from lifecycle.api import Catalog
-    from lifecycle.errors import LifecycleError
     from lifecycle.generate import generate
 
 
@@ -22,10 +28,6 @@ def __getattr__(name: str) -> Any:
         from lifecycle.api import Catalog
 
         return Catalog
-    if name == "LifecycleError":
-        from lifecycle.errors import LifecycleError
-
-        return LifecycleError
     if name == "generate":
         from lifecycle.generate import generate
 
