@@ -76,16 +76,11 @@ class DeletionReport:
         return all(r.overridable for r in self.refusals) and (self.forced or not self.refusals)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "did": self.did,
-            "endpoint": self.endpoint,
-            "state": self.state,
-            "bytes": self.bytes,
-            "allowed": self.allowed,
-            "applied": self.applied,
-            "forced": self.forced and bool(self.refusals),
-            "refusals": [vars(r) for r in self.refusals],
-        }
+        out = {k: getattr(self, k) for k in ("did", "endpoint", "state", "bytes", "allowed")}
+        out["applied"] = self.applied
+        out["forced"] = self.forced and bool(self.refusals)
+        out["refusals"] = [vars(r) for r in self.refusals]
+        return out
 
 
 def delete_replica(
@@ -164,21 +159,13 @@ class LossOfReplica:
         return self.outcome == "lost"
 
     def to_dict(self) -> dict[str, Any]:
+        described = ("did", "endpoint", "state", "kind", "bytes", "outcome")
+        consequences = ("reason", "remaining", "steps", "irreproducible", "violations",
+                        "re_replicate_from", "applied")  # fmt: skip
         return {
-            "did": self.did,
-            "endpoint": self.endpoint,
-            "state": self.state,
-            "kind": self.kind,
-            "bytes": self.bytes,
-            "outcome": self.outcome,
+            **{k: getattr(self, k) for k in described},
             "lost_for_good": self.loses_data,
-            "reason": self.reason,
-            "remaining": self.remaining,
-            "steps": self.steps,
-            "irreproducible": self.irreproducible,
-            "violations": self.violations,
-            "re_replicate_from": self.re_replicate_from,
-            "applied": self.applied,
+            **{k: getattr(self, k) for k in consequences},
         }
 
     def lines(self, shown: int = 5) -> list[str]:

@@ -102,13 +102,8 @@ class LossReport:
         return bool(self.lost)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "lost": self.lost,
-            "recoverable": self.recoverable,
-            "violations": self.violations,
-            "re_replicate": self.re_replicate,
-            "summary": self.summary,
-        }
+        parts = ("lost", "recoverable", "violations", "re_replicate", "summary")
+        return {part: getattr(self, part) for part in parts}
 
 
 def simulate_loss(

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from lifecycle.catalog.sql import frame, statement
+from lifecycle.catalog.sql import frame, rows, statement
 from lifecycle.errors import UnknownDataset, UsageError
 from lifecycle.nomenclature import normalize_did
 from lifecycle.values import records, rows_frame, to_utc
@@ -76,20 +76,11 @@ def endpoints(
         raise UsageError(f"--media: {media!r} is not one of {', '.join(MEDIA)}")
     if site:
         _known_site(conn, site)
-    where, params = [], {}
-    if site:
-        where.append("s.name = :site")
-        params["site"] = site
-    if media:
-        where.append("e.media = :media")
-        params["media"] = media
-    out = frame(
-        conn,
-        _ENDPOINTS_SQL.format(
-            where="WHERE " + " AND ".join(where) if where else "", order="s.tier, e.name"
-        ),
-        **params,
-    )
+    filters = {"s.name = :site": site, "e.media = :media": media}
+    given = {condition: value for condition, value in filters.items() if value}
+    where = "WHERE " + " AND ".join(given) if given else ""
+    params = {condition.split(":")[-1]: value for condition, value in given.items()}
+    out = frame(conn, _ENDPOINTS_SQL.format(where=where, order="s.tier, e.name"), **params)
     attrs = frame(conn, "SELECT endpoint_id AS _id, key, value FROM endpoint_attribute")
     if not attrs.empty and not out.empty:
         wide = attrs.pivot(index="_id", columns="key", values="value")
@@ -107,8 +98,7 @@ def _listed(value: str | list[str] | tuple[str, ...] | None) -> list[str] | None
 
 
 def _known_site(conn: Connection, site: str) -> None:
-    found = conn.execute(sa.text("SELECT 1 FROM site WHERE name = :n"), {"n": site}).first()
-    if found is None:
+    if not rows(conn, "SELECT name FROM site WHERE name = :n", n=site):
         raise UsageError(f"--site: unknown site {site!r} (see 'lifecycle sites list')")
 
 
@@ -192,12 +182,10 @@ def count_datasets(conn: Connection) -> int:
 
 def dataset_id(conn: Connection, did: str) -> int:
     """The surrogate id of ``did`` (given with or without its scope)."""
-    value = conn.execute(
-        sa.text("SELECT id FROM dataset WHERE did = :did"), {"did": normalize_did(did)}
-    ).scalar()
-    if value is None:
+    found = rows(conn, "SELECT id FROM dataset WHERE did = :did", did=normalize_did(did))
+    if not found:
         raise UnknownDataset(did)
-    return int(value)
+    return int(found[0]["id"])
 
 
 def existing_dids(conn: Connection, dids: list[str]) -> list[str]:
