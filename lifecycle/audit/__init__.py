@@ -1,7 +1,9 @@
 """The audit: every rule of the loaded policies evaluated over the whole catalog, kept as history.
 
 ``run_audit`` evaluates and records one audit run (one transaction, one journal entry);
-``lifecycle.audit.history`` lists runs and diffs two of them for nightly cron reports.
+``lifecycle.audit.rules`` holds one evaluator per rule type; ``lifecycle.audit.history`` stores
+runs, lists them and diffs two of them for nightly cron reports. A service: it may import
+``provenance``, ``policy``, ``catalog`` and the leaf modules; never the api or the CLI.
 """
 
 from __future__ import annotations
