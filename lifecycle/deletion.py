@@ -22,12 +22,25 @@ violated. A replica already lost or deleted cannot be lost again.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
-
+from lifecycle.catalog.queries import dataset_id
+from lifecycle.catalog.sql import rows, statement
 from lifecycle.errors import UsageError
+from lifecycle.policy import UNIT_COLUMN, endpoint_sets, selection
+from lifecycle.provenance.recipe import recipe
+from lifecycle.provenance.reproducibility import (
+    IRREPRODUCIBLE,
+    WhatIf,
+    irreproducible_reasons,
+    irreproducible_table,
+    newly_irreproducible,
+    what_if,
+)
+from lifecycle.simulate import simulate_gone
 from lifecycle.vocabulary import LIVE_STATES, PRESERVED_KINDS
 
 if TYPE_CHECKING:
@@ -37,6 +50,8 @@ if TYPE_CHECKING:
 
     from lifecycle.catalog.store import Change
     from lifecycle.policy import PolicySet
+
+_LIVE = ", ".join(f"'{s}'" for s in LIVE_STATES)  # SQL list of the states that hold data
 
 
 @dataclass(frozen=True)
@@ -61,16 +76,11 @@ class DeletionReport:
         return all(r.overridable for r in self.refusals) and (self.forced or not self.refusals)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "did": self.did,
-            "endpoint": self.endpoint,
-            "state": self.state,
-            "bytes": self.bytes,
-            "allowed": self.allowed,
-            "applied": self.applied,
-            "forced": self.forced and bool(self.refusals),
-            "refusals": [vars(r) for r in self.refusals],
-        }
+        out = {k: getattr(self, k) for k in ("did", "endpoint", "state", "bytes", "allowed")}
+        out["applied"] = self.applied
+        out["forced"] = self.forced and bool(self.refusals)
+        out["refusals"] = [vars(r) for r in self.refusals]
+        return out
 
 
 def delete_replica(
@@ -91,8 +101,9 @@ def delete_replica(
     )
     # a copy that is only copying or unavailable (a site briefly down) still holds the data:
     # the last such copy of raw, calibration or metadata is never deleted either
-    last_available = replica["state"] == "available" and not _other_available(conn, replica)
-    last_live = replica["state"] in LIVE_STATES and not _other_live(conn, replica)
+    others = _other_replicas(conn, replica)
+    last_available = replica["state"] == "available" and not others.get("available")
+    last_live = replica["state"] in LIVE_STATES and not any(others.get(s) for s in LIVE_STATES)
     if replica["kind"] in PRESERVED_KINDS and (last_available or last_live):
         report.refusals.append(
             Refusal(
@@ -104,7 +115,7 @@ def delete_replica(
         )
     if policies is not None:
         report.refusals += _replication_refusals(conn, replica, policies)
-    report.refusals += _reproducibility_refusals(conn, replica)
+    report.refusals += _reproducibility_refusals(conn, replica, others)
     if change is not None and report.allowed:
         _mark(conn, replica, "deleted")
         forced = list(dict.fromkeys(r.guard for r in report.refusals))
@@ -148,21 +159,13 @@ class LossOfReplica:
         return self.outcome == "lost"
 
     def to_dict(self) -> dict[str, Any]:
+        described = ("did", "endpoint", "state", "kind", "bytes", "outcome")
+        consequences = ("reason", "remaining", "steps", "irreproducible", "violations",
+                        "re_replicate_from", "applied")  # fmt: skip
         return {
-            "did": self.did,
-            "endpoint": self.endpoint,
-            "state": self.state,
-            "kind": self.kind,
-            "bytes": self.bytes,
-            "outcome": self.outcome,
+            **{k: getattr(self, k) for k in described},
             "lost_for_good": self.loses_data,
-            "reason": self.reason,
-            "remaining": self.remaining,
-            "steps": self.steps,
-            "irreproducible": self.irreproducible,
-            "violations": self.violations,
-            "re_replicate_from": self.re_replicate_from,
-            "applied": self.applied,
+            **{k: getattr(self, k) for k in consequences},
         }
 
     def lines(self, shown: int = 5) -> list[str]:
@@ -242,47 +245,16 @@ def _loss_of(
     simulation has nothing to say, and the dataset's own fate follows from its other copies and
     from its recipe.
     """
-    from lifecycle.provenance.recipe import recipe
-    from lifecycle.provenance.reproducibility import (
-        materialize_irreproducible,
-        newly_irreproducible,
-    )
-    from lifecycle.simulate import simulate_gone
-
     report = LossOfReplica(
         replica["did"], endpoint, replica["state"], replica["kind"], int(replica["bytes"]), ""
     )
-    live = ", ".join(f"'{s}'" for s in LIVE_STATES)
-    report.remaining = {
-        state: int(n)
-        for state, n in conn.execute(
-            sa.text(
-                f"SELECT state, COUNT(*) FROM replica WHERE dataset_id = :d AND id <> :r "
-                f"AND state IN ({live}) GROUP BY state"
-            ),
-            {"d": replica["dataset_id"], "r": replica["id"]},
-        )
-    }
+    others = _other_replicas(conn, replica)
+    report.remaining = {state: n for state, n in others.items() if state in LIVE_STATES}
     simulated = None
     if replica["state"] == "available":
-        gone = _gone_table(conn, replica, "tmp_lost_gone")
-        irreproducible = materialize_irreproducible(conn, "tmp_lost_irreproducible")
-        try:
+        with _without(conn, replica) as (gone, victims):
             simulated = simulate_gone(conn, gone, policies, now, endpoints=[endpoint])
-            newly = newly_irreproducible(conn, irreproducible, gone)
-            report.irreproducible = [
-                row[0]
-                for row in conn.execute(
-                    sa.text(
-                        f"SELECT d.did FROM {newly} n JOIN dataset d ON d.id = n.id "
-                        "WHERE d.id <> :d ORDER BY d.did"
-                    ),
-                    {"d": replica["dataset_id"]},
-                )
-            ]
-        finally:
-            for table in (gone, irreproducible, "tmp_newly_irreproducible"):
-                conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
+        report.irreproducible = [v["did"] for v in victims if v["id"] != replica["dataset_id"]]
         report.violations = simulated.violations
         if simulated.re_replicate:
             report.re_replicate_from = simulated.re_replicate[0]["source"]
@@ -308,109 +280,85 @@ def _loss_of(
     return report
 
 
-def _gone_table(conn: Connection, replica: dict[str, Any], table: str) -> str:
-    """A temporary table holding the one replica a what-if takes away."""
-    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
-    conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {table} (id INTEGER PRIMARY KEY)")
-    conn.execute(sa.text(f"INSERT INTO {table} (id) VALUES (:r)"), {"r": replica["id"]})
-    return table
+@contextmanager
+def _without(conn: Connection, replica: dict[str, Any]) -> Iterator[tuple[str, list[dict]]]:
+    """The replica taken away, in a what-if: the table of gone replicas, and the datasets (``id``,
+    ``did``, by DID) that its loss would make irreproducible (the reproducibility service's
+    exact what-if)."""
+    scenario = WhatIf(replicas=(int(replica["id"]),))
+    with what_if(conn, scenario) as gone, irreproducible_table(conn) as irreproducible:
+        assert gone is not None
+        newly = newly_irreproducible(conn, irreproducible, gone)
+        victims = rows(
+            conn, f"SELECT d.id, d.did FROM {newly} n JOIN dataset d ON d.id = n.id ORDER BY d.did"
+        )
+        yield gone, victims
 
 
 def _replica(conn: Connection, did: str, endpoint: str) -> dict[str, Any]:
-    from lifecycle.catalog.queries import dataset_id
-
-    ident = dataset_id(conn, did)
-    row = (
-        conn.execute(
-            sa.text(
-                """
-            SELECT r.id, r.state, r.endpoint_id, d.id AS dataset_id, d.did, d.kind, d.bytes,
-                   d.state AS dataset_state
-            FROM replica r JOIN endpoint e ON e.id = r.endpoint_id
-            JOIN dataset d ON d.id = r.dataset_id
-            WHERE r.dataset_id = :dataset AND e.name = :endpoint
-            """
-            ),
-            {"dataset": ident, "endpoint": endpoint},
-        )
-        .mappings()
-        .first()
+    found = rows(
+        conn,
+        """
+        SELECT r.id, r.state, r.endpoint_id, d.id AS dataset_id, d.did, d.kind, d.bytes,
+               d.state AS dataset_state
+        FROM replica r JOIN endpoint e ON e.id = r.endpoint_id
+        JOIN dataset d ON d.id = r.dataset_id
+        WHERE r.dataset_id = :dataset AND e.name = :endpoint
+        """,
+        dataset=dataset_id(conn, did),
+        endpoint=endpoint,
     )
-    if row is None:
-        known = conn.execute(sa.text("SELECT 1 FROM endpoint WHERE name = :n"), {"n": endpoint})
-        if known.first() is None:
+    if not found:
+        if not rows(conn, "SELECT 1 AS known FROM endpoint WHERE name = :n", n=endpoint):
             raise UsageError(f"unknown endpoint {endpoint!r} (see 'lifecycle endpoints list')")
         raise UsageError(f"{did} has no replica at {endpoint} (see 'lifecycle replicas list')")
-    return dict(row)
+    return found[0]
 
 
-def _other_available(conn: Connection, replica: dict[str, Any]) -> int:
-    return int(
-        conn.execute(
-            sa.text(
-                "SELECT COUNT(*) FROM replica WHERE dataset_id = :d AND id <> :r "
-                "AND state = 'available'"
-            ),
-            {"d": replica["dataset_id"], "r": replica["id"]},
-        ).scalar()
-    )
-
-
-def _other_live(conn: Connection, replica: dict[str, Any]) -> int:
-    live = ", ".join(f"'{s}'" for s in LIVE_STATES)
-    return int(
-        conn.execute(
-            sa.text(
-                f"SELECT COUNT(*) FROM replica WHERE dataset_id = :d AND id <> :r "
-                f"AND state IN ({live})"
-            ),
-            {"d": replica["dataset_id"], "r": replica["id"]},
-        ).scalar()
-    )
+def _other_replicas(conn: Connection, replica: dict[str, Any]) -> dict[str, int]:
+    """The dataset's other replicas, counted by state."""
+    return {
+        row["state"]: int(row["n"])
+        for row in rows(
+            conn,
+            "SELECT state, COUNT(*) AS n FROM replica WHERE dataset_id = :d AND id <> :r "
+            "GROUP BY state",
+            d=replica["dataset_id"],
+            r=replica["id"],
+        )
+    }
 
 
 def _replication_refusals(
     conn: Connection, replica: dict[str, Any], policies: PolicySet
 ) -> list[Refusal]:
     """Replication rules selecting the dataset that the deletion would take below ``copies``."""
-    from lifecycle.policy import endpoint_sets, selection
-
     rules = [r for r in policies.rules if r.type == "replication"]
     if not rules or replica["state"] != "available":
         return []
     allowed_by_rule = endpoint_sets(conn, policies)
-    units = {
-        "endpoint": "e.id",
-        "site": "e.site_id",
-        "country": "s.country",
-        "cloud": "s.cloud",
-    }
     out = []
     for rule in rules:
         where, params = selection(rule)
-        statement = sa.text(f"SELECT 1 FROM dataset d WHERE d.id = :dataset AND {where}")
-        for name, value in params.items():
-            if isinstance(value, list):
-                statement = statement.bindparams(sa.bindparam(name, expanding=True))
-        if conn.execute(statement, {**params, "dataset": replica["dataset_id"]}).first() is None:
+        sql = f"SELECT d.id FROM dataset d WHERE d.id = :dataset AND {where}"
+        if not rows(conn, sql, **params, dataset=replica["dataset_id"]):
             continue
         allowed = allowed_by_rule.get(rule.name)
         if allowed is not None and replica["endpoint_id"] not in allowed:
             continue
-        rows = conn.execute(
-            sa.text(
-                f"""
-                SELECT r.id, r.endpoint_id, {units[rule.distinct]} AS unit
-                FROM replica r JOIN endpoint e ON e.id = r.endpoint_id
-                JOIN site s ON s.id = e.site_id
-                WHERE r.dataset_id = :dataset AND r.state = 'available'
-                """
-            ),
-            {"dataset": replica["dataset_id"]},
-        ).all()
-        counted = [row for row in rows if allowed is None or row[1] in allowed]
-        before = {row[2] for row in counted}
-        after = {row[2] for row in counted if row[0] != replica["id"]}
+        found = rows(
+            conn,
+            f"""
+            SELECT r.id, r.endpoint_id, {UNIT_COLUMN[rule.distinct]} AS unit
+            FROM replica r JOIN endpoint e ON e.id = r.endpoint_id
+            JOIN site s ON s.id = e.site_id
+            WHERE r.dataset_id = :dataset AND r.state = 'available'
+            """,
+            dataset=replica["dataset_id"],
+        )
+        counted = [row for row in found if allowed is None or row["endpoint_id"] in allowed]
+        before = {row["unit"] for row in counted}
+        after = {row["unit"] for row in counted if row["id"] != replica["id"]}
         if len(after) < (rule.copies or 0) and len(after) < len(before):
             out.append(
                 Refusal(
@@ -423,34 +371,21 @@ def _replication_refusals(
     return out
 
 
-def _reproducibility_refusals(conn: Connection, replica: dict[str, Any]) -> list[Refusal]:
-    """Datasets the deletion would make irreproducible; losing an irreproducible last copy."""
-    from lifecycle.provenance.reproducibility import (
-        irreproducible_reasons,
-        materialize_irreproducible,
-        newly_irreproducible,
-    )
+def _reproducibility_refusals(
+    conn: Connection, replica: dict[str, Any], others: dict[str, int]
+) -> list[Refusal]:
+    """Datasets the deletion would make irreproducible; losing an irreproducible last copy.
 
+    ``others``: the dataset's other replicas by state."""
     if replica["state"] != "available":
         return []
-    gone = _gone_table(conn, replica, "tmp_deletion_gone")
-    irreproducible = materialize_irreproducible(conn, "tmp_deletion_irreproducible")
-    try:
-        newly = newly_irreproducible(conn, irreproducible, gone)
-        victims = [
-            row[0]
-            for row in conn.exec_driver_sql(
-                f"SELECT d.did FROM {newly} n JOIN dataset d ON d.id = n.id ORDER BY d.did"
-            )
-        ]
+    with _without(conn, replica) as (_, found):
+        victims = [row["did"] for row in found]
         own = []
-        if replica["kind"] not in PRESERVED_KINDS and not _other_available(conn, replica):
+        if replica["kind"] not in PRESERVED_KINDS and not others.get("available"):
             own = irreproducible_reasons(
-                conn, irreproducible, "d.id = :dataset", {"dataset": replica["dataset_id"]}
+                conn, IRREPRODUCIBLE, "d.id = :dataset", {"dataset": replica["dataset_id"]}
             )
-    finally:
-        for table in (gone, irreproducible, "tmp_newly_irreproducible"):
-            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
     out = []
     if own:
         out.append(
@@ -479,15 +414,14 @@ def _reproducibility_refusals(conn: Connection, replica: dict[str, Any]) -> list
 def _mark(conn: Connection, replica: dict[str, Any], state: str) -> None:
     """Set the replica's state; a dataset left with no live replica becomes deleted or lost."""
     conn.execute(
-        sa.text("UPDATE replica SET state = :state WHERE id = :r"),
+        statement("UPDATE replica SET state = :state WHERE id = :r"),
         {"state": state, "r": replica["id"]},
     )
-    live = ", ".join(f"'{s}'" for s in LIVE_STATES)
     conn.execute(
-        sa.text(
+        statement(
             f"UPDATE dataset SET state = :state WHERE id = :d AND state <> 'deleted' "
             f"AND NOT EXISTS (SELECT 1 FROM replica r WHERE r.dataset_id = :d "
-            f"AND r.state IN ({live}))"
+            f"AND r.state IN ({_LIVE}))"
         ),
         {"state": state, "d": replica["dataset_id"]},
     )

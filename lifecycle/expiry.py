@@ -27,9 +27,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
-
-from lifecycle.policy import PolicySet
+from lifecycle.catalog.sql import analyze, drop_tables, frame, statement, temporary_table
+from lifecycle.policy import PolicySet, selection
+from lifecycle.provenance.reproducibility import (
+    irreproducible_reasons,
+    irreproducible_table,
+    newly_irreproducible,
+)
 from lifecycle.text import human_bytes
 from lifecycle.values import records, to_utc, utc_datetime
 
@@ -111,43 +115,38 @@ def expire(
     (SQL selecting dataset ids) limits the decisions to those datasets, for ``unpin`` and
     ``plan delete`` to say what expiry would now do with what they release.
     """
-    from lifecycle.provenance.reproducibility import materialize_irreproducible
-
     _candidates(conn, policies, now)
     if only is not None:
         conn.exec_driver_sql(f"DELETE FROM {CANDIDATES} WHERE id NOT IN ({only})")
-    irreproducible = materialize_irreproducible(conn, "tmp_expire_irreproducible")
     try:
-        _decide(conn, now, irreproducible)
-        _settle_together(conn, irreproducible)
-        decisions = _decisions(conn)
-        freed = _freed_by_site(conn)
-        if change is not None:
-            _apply(conn, change, now, decisions, freed)
+        with irreproducible_table(conn, "tmp_expire_irreproducible") as irreproducible:
+            _decide(conn, now, irreproducible)
+            _settle_together(conn, irreproducible)
+            decisions = _decisions(conn)
+            freed = _freed_by_site(conn)
+            if change is not None:
+                _apply(conn, change, now, decisions, freed)
     finally:
-        for table in (CANDIDATES, DOOMED, GONE, irreproducible, "tmp_newly_irreproducible"):
-            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
+        drop_tables(conn, CANDIDATES, DOOMED, GONE)
     return ExpiryReport(now, change is not None, decisions, freed)
 
 
 def _candidates(conn: Connection, policies: PolicySet, now: datetime) -> None:
     """Every dataset past its end of life and not deleted, with that end and where it came from."""
-    from lifecycle.catalog.models import Dataset
-    from lifecycle.policy import selection
-
-    timestamp = Dataset.__table__.c.created_at.type
-    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {CANDIDATES}")
-    conn.exec_driver_sql(
-        f"CREATE TEMPORARY TABLE {CANDIDATES} (id INTEGER PRIMARY KEY, lifetime_seconds BIGINT, "
-        "rule TEXT, decision TEXT, reason TEXT)"
+    temporary_table(
+        conn,
+        CANDIDATES,
+        "id INTEGER PRIMARY KEY, lifetime_seconds BIGINT, rule TEXT, decision TEXT, reason TEXT",
     )
     # explicit expires_at first: it wins over any lifetime
+    explicit = {"now": now}
     conn.execute(
-        sa.text(
+        statement(
             f"INSERT INTO {CANDIDATES} (id) SELECT d.id FROM dataset d "
-            "WHERE d.expires_at IS NOT NULL AND d.expires_at < :now AND d.state <> 'deleted'"
-        ).bindparams(sa.bindparam("now", type_=timestamp)),
-        {"now": now},
+            "WHERE d.expires_at IS NOT NULL AND d.expires_at < :now AND d.state <> 'deleted'",
+            explicit,
+        ),
+        explicit,
     )
     rules = sorted(
         (r for r in policies.rules if r.type == "lifetime"),
@@ -159,8 +158,13 @@ def _candidates(conn: Connection, policies: PolicySet, now: datetime) -> None:
         # datasets selected but within this (longest) lifetime are marked alive, so shorter
         # rules cannot expire them; only datasets past the shortest lifetime are looked at
         where, params = selection(rule)
-        statement = sa.text(
-            f"""
+        params.update(
+            seconds=int(rule.lifetime.total_seconds()),
+            rule=rule.name,
+            possible=now - shortest,
+            cutoff=now - rule.lifetime,
+        )
+        sql = f"""
             INSERT INTO {CANDIDATES} (id, lifetime_seconds, rule, decision)
             SELECT d.id, :seconds, :rule,
                    CASE WHEN d.created_at < :cutoff THEN NULL ELSE 'alive' END
@@ -169,32 +173,13 @@ def _candidates(conn: Connection, policies: PolicySet, now: datetime) -> None:
               AND d.created_at < :possible
               AND NOT EXISTS (SELECT 1 FROM {CANDIDATES} c WHERE c.id = d.id)
             """
-        ).bindparams(
-            sa.bindparam("possible", type_=timestamp),
-            sa.bindparam("cutoff", type_=timestamp),
-            *(sa.bindparam(k, expanding=True) for k, v in params.items() if isinstance(v, list)),
-        )
-        conn.execute(
-            statement,
-            {
-                **params,
-                "seconds": int(rule.lifetime.total_seconds()),
-                "rule": rule.name,
-                "possible": now - shortest,
-                "cutoff": now - rule.lifetime,
-            },
-        )
+        conn.execute(statement(sql, params), params)
     conn.exec_driver_sql(f"DELETE FROM {CANDIDATES} WHERE decision = 'alive'")
-    if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql(f"ANALYZE {CANDIDATES}")
+    analyze(conn, CANDIDATES)
 
 
 def _decide(conn: Connection, now: datetime, irreproducible: str) -> None:
     """Keep what must be kept, in order of precedence; the rest is to delete."""
-    from lifecycle.catalog.models import Dataset
-    from lifecycle.provenance.reproducibility import irreproducible_reasons
-
-    timestamp = Dataset.__table__.c.created_at.type
     kinds = ", ".join(f"'{k}'" for k in NEVER_EXPIRING_KINDS)
     conn.exec_driver_sql(
         f"UPDATE {CANDIDATES} SET decision = 'keep', reason = 'kind: ' || "
@@ -206,9 +191,7 @@ def _decide(conn: Connection, now: datetime, irreproducible: str) -> None:
         SELECT n.dataset_id, n.actor, n.until, n.reason FROM pin n
         WHERE n.dataset_id IN (SELECT id FROM {CANDIDATES} WHERE decision IS NULL)
           AND (n.until IS NULL OR n.until > :now)"""
-    pins = conn.execute(
-        sa.text(pinned).bindparams(sa.bindparam("now", type_=timestamp)), {"now": now}
-    ).all()
+    pins = conn.execute(statement(pinned, {"now": now}), {"now": now}).all()
     _set_reasons(conn, {row[0]: _pin_reason(row) for row in sorted(pins, key=str)})
     # the job in flight reads it: "running: input of running production <name>" (the first)
     conn.exec_driver_sql(
@@ -223,13 +206,11 @@ def _decide(conn: Connection, now: datetime, irreproducible: str) -> None:
             JOIN production p ON p.id = i.production_id WHERE p.status = 'running')
         """
     )
-    planned = _planned_inputs_sql(conn)
-    if planned:
-        conn.exec_driver_sql(
-            f"UPDATE {CANDIDATES} SET decision = 'keep', reason = "
-            "'planned: input of a saved reprocessing plan not yet applied' "
-            f"WHERE decision IS NULL AND id IN ({planned})"
-        )
+    conn.exec_driver_sql(
+        f"UPDATE {CANDIDATES} SET decision = 'keep', reason = "
+        "'planned: input of a saved reprocessing plan not yet applied' "
+        f"WHERE decision IS NULL AND id IN ({PLANNED_INPUTS})"
+    )
     rows = irreproducible_reasons(conn, irreproducible, f"d.id IN (SELECT id FROM {CANDIDATES} "
                                   "WHERE decision IS NULL)")  # fmt: skip
     _set_reasons(conn, {r["id"]: f"not reproducible: {r['reason']}" for r in rows})
@@ -251,7 +232,7 @@ def _set_reasons(conn: Connection, reasons: dict[int, str]) -> None:
     """Mark datasets kept, with their reason (one executemany, not one query per dataset)."""
     if reasons:
         conn.execute(
-            sa.text(
+            statement(
                 f"UPDATE {CANDIDATES} SET decision = 'keep', reason = :reason "
                 "WHERE id = :id AND decision IS NULL"
             ),
@@ -259,13 +240,12 @@ def _set_reasons(conn: Connection, reasons: dict[int, str]) -> None:
         )
 
 
-def _planned_inputs_sql(conn: Connection) -> str | None:
-    """Datasets protected as inputs of saved reprocessing plans that can still be applied (not
-    applied yet, no blockers: a blocked plan can never run, so it protects nothing)."""
-    return (
-        "SELECT pi.dataset_id FROM plan_input pi JOIN plan p ON p.id = pi.plan_id "
-        "WHERE p.applied_at IS NULL AND p.blockers = 0"
-    )
+# Datasets protected as inputs of saved reprocessing plans that can still be applied (not applied
+# yet, no blockers: a blocked plan can never run, so it protects nothing).
+PLANNED_INPUTS = (
+    "SELECT pi.dataset_id FROM plan_input pi JOIN plan p ON p.id = pi.plan_id "
+    "WHERE p.applied_at IS NULL AND p.blockers = 0"
+)
 
 
 def _settle_together(conn: Connection, irreproducible: str) -> None:
@@ -277,8 +257,6 @@ def _settle_together(conn: Connection, irreproducible: str) -> None:
     irreproducible kept. With the shared definition of reproducibility, a first round finds
     nothing: deleting reproducible data never changes what is reproducible.
     """
-    from lifecycle.provenance.reproducibility import newly_irreproducible
-
     for _ in range(1000):
         _doomed_replicas(conn)
         newly = newly_irreproducible(conn, irreproducible, GONE)
@@ -306,8 +284,7 @@ def _settle_together(conn: Connection, irreproducible: str) -> None:
 
 
 def _doomed_replicas(conn: Connection) -> None:
-    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {GONE}")
-    conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {GONE} (id INTEGER PRIMARY KEY)")
+    temporary_table(conn, GONE)
     conn.exec_driver_sql(
         f"INSERT INTO {GONE} (id) SELECT r.id FROM {CANDIDATES} c CROSS JOIN replica r "
         "WHERE r.dataset_id = c.id AND c.decision = 'delete'"
@@ -345,8 +322,6 @@ def _decisions(conn: Connection) -> pd.DataFrame:
 
 def _freed_by_site(conn: Connection) -> pd.DataFrame:
     """Replicas and bytes the deletion frees per site (``GONE``: the doomed replicas)."""
-    from lifecycle.catalog.queries import frame
-
     states = ", ".join(f"'{s}'" for s in REPLICA_STATES_DELETED)
     return frame(
         conn,
@@ -380,8 +355,7 @@ def _apply(
     _pause_for_crash_tests()
     n = int((decisions["decision"] == "delete").sum())
     if n:
-        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {JOURNALED}")
-        conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {JOURNALED} (id INTEGER PRIMARY KEY)")
+        temporary_table(conn, JOURNALED)
         conn.exec_driver_sql(f"INSERT INTO {JOURNALED} (id) {doomed}")
         freed_bytes = sum(int(v) for v in freed["bytes"])  # exact: no int64 wrap
         as_of = now.isoformat(timespec="seconds").replace("+00:00", "Z")

@@ -19,7 +19,12 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from lifecycle.catalog.models import Pin, indexed_text_problem
+from lifecycle.catalog.queries import dataset_id
+from lifecycle.catalog.sql import frame
+from lifecycle.catalog.store import utcnow
 from lifecycle.errors import UsageError
+from lifecycle.expiry import expire
 from lifecycle.values import utc_datetime
 from lifecycle.vocabulary import LIVE_STATES
 
@@ -35,9 +40,6 @@ def pin(
     conn: Connection, change: Change, did: str, reason: str, until: datetime | None = None
 ) -> str:
     """Pin ``did`` (by ``change.actor``); returns what was done, for people."""
-    from lifecycle.catalog.models import Pin, indexed_text_problem
-    from lifecycle.catalog.queries import dataset_id
-
     if not reason or not reason.strip():
         raise UsageError("--reason: say why the dataset is pinned")
     # a pin is indexed by (dataset, actor, reason): both engines refuse the same over-long text
@@ -45,11 +47,8 @@ def pin(
         problem = indexed_text_problem(text)
         if problem is not None:
             raise UsageError(f"{option}: {problem}")
-    if until is not None:
-        from lifecycle.catalog.store import utcnow
-
-        if until <= utcnow():
-            raise UsageError(f"--until: {_iso(until)} is in the past; a pin must end later")
+    if until is not None and until <= utcnow():
+        raise UsageError(f"--until: {_iso(until)} is in the past; a pin must end later")
     ident = dataset_id(conn, did)
     gone = _gone_state(conn, ident)
     if gone is not None:
@@ -137,11 +136,6 @@ def unpin(
 ) -> Unpinned:
     """Remove the pins of ``did`` (only those with ``reason``, when given) and say what expiry
     would now decide for it under ``policies`` (None: not decided) as of ``now``."""
-    from lifecycle.catalog.models import Pin
-    from lifecycle.catalog.queries import dataset_id
-    from lifecycle.catalog.store import utcnow
-    from lifecycle.expiry import expire
-
     now = now or utcnow()
     ident = dataset_id(conn, did)
     table = Pin.__table__
@@ -204,8 +198,6 @@ def _gone_state(conn: Connection, ident: int) -> str | None:
 
 def pins(conn: Connection, now: datetime, did: str | None = None) -> pd.DataFrame:
     """Every pin (or those of ``did``), with whether it is in force at ``now``."""
-    from lifecycle.catalog.queries import dataset_id, frame
-
     where = ""
     params = {}
     if did is not None:

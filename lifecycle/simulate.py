@@ -35,9 +35,18 @@ from datetime import datetime
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
-
-from lifecycle.provenance.reproducibility import cannot_regenerate, production_problem
+from lifecycle.catalog.queries import endpoint_records
+from lifecycle.catalog.sql import analyze, by_dialect, drop_tables, statement, temporary_table
+from lifecycle.catalog.store import utcnow
+from lifecycle.errors import UsageError
+from lifecycle.expressions import select
+from lifecycle.policy import UNIT_COLUMN, counted_endpoints, endpoint_sets, judged
+from lifecycle.provenance.reproducibility import (
+    WhatIf,
+    cannot_regenerate,
+    production_problem,
+    what_if,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -93,13 +102,8 @@ class LossReport:
         return bool(self.lost)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "lost": self.lost,
-            "recoverable": self.recoverable,
-            "violations": self.violations,
-            "re_replicate": self.re_replicate,
-            "summary": self.summary,
-        }
+        parts = ("lost", "recoverable", "violations", "re_replicate", "summary")
+        return {part: getattr(self, part) for part in parts}
 
 
 def simulate_loss(
@@ -115,8 +119,6 @@ def simulate_loss(
     Raises :class:`~lifecycle.errors.UsageError` for an unknown site or country, an expression
     that selects nothing (:class:`~lifecycle.errors.InvalidExpression`), or an empty scenario.
     """
-    from lifecycle.provenance.reproducibility import WhatIf, what_if
-
     endpoints = lost_endpoints(conn, scenario)
     with what_if(conn, WhatIf(endpoints=tuple(endpoints))) as gone:
         assert gone is not None
@@ -137,8 +139,6 @@ def simulate_gone(
     (``replicas mark-lost`` previews the loss of one replica with it). ``scenario`` and
     ``endpoints`` only label the report.
     """
-    from lifecycle.catalog.store import utcnow
-
     scenario = scenario or LossScenario()
     endpoints = endpoints or []
     rules = [r for r in policies.rules if r.type == "replication"] if policies else []
@@ -151,8 +151,7 @@ def simulate_gone(
         violations = _violations(conn, policies, now or utcnow(), gone)
         copies = _re_replication(conn)
     finally:
-        for table in _TABLES:
-            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
+        drop_tables(conn, *_TABLES)
     summary = _summary(scenario, endpoints, storage, lost, recoverable, productions, violations,
                        copies, rules)  # fmt: skip
     return LossReport(scenario, endpoints, lost, recoverable, violations, copies, summary)
@@ -160,10 +159,6 @@ def simulate_gone(
 
 def lost_endpoints(conn: Connection, scenario: LossScenario) -> list[str]:
     """The names of the endpoints ``scenario`` loses, sorted; unknown names are usage errors."""
-    from lifecycle.catalog.queries import endpoint_records
-    from lifecycle.errors import UsageError
-    from lifecycle.expressions import select
-
     if not scenario:
         raise UsageError(NOTHING_TO_LOSE)
     records = endpoint_records(conn)
@@ -195,30 +190,27 @@ def _touched(conn: Connection, gone: str) -> dict[str, int]:
     the best surviving replica: disk before tape, then by endpoint name. Returns the replicas
     and bytes lost.
     """
-    postgres = conn.dialect.name == "postgresql"
-    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {SOURCES}")
-    conn.exec_driver_sql(
-        f"CREATE TEMPORARY TABLE {SOURCES} (id INTEGER PRIMARY KEY, rank INTEGER NOT NULL UNIQUE)"
-    )
+    temporary_table(conn, SOURCES, "id INTEGER PRIMARY KEY, rank INTEGER NOT NULL UNIQUE")
     conn.exec_driver_sql(
         f"INSERT INTO {SOURCES} (id, rank) SELECT e.id, ROW_NUMBER() OVER "
         "(ORDER BY CASE WHEN e.media = 'disk' THEN 0 ELSE 1 END, e.name) FROM endpoint e"
     )
-    if postgres:
-        conn.exec_driver_sql(f"ANALYZE {SOURCES}")
-    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {TOUCHED}")
-    conn.exec_driver_sql(
-        f"CREATE TEMPORARY TABLE {TOUCHED} (id INTEGER PRIMARY KEY, lost INTEGER NOT NULL, "
-        "kept INTEGER NOT NULL, source INTEGER)"
+    analyze(conn, SOURCES)
+    temporary_table(
+        conn,
+        TOUCHED,
+        "id INTEGER PRIMARY KEY, lost INTEGER NOT NULL, kept INTEGER NOT NULL, source INTEGER",
     )
     counts = """
         SELECT r.dataset_id,
                SUM(CASE WHEN g.id IS NULL THEN 0 ELSE 1 END),
                SUM(CASE WHEN g.id IS NULL THEN 1 ELSE 0 END),
                MIN(CASE WHEN g.id IS NULL THEN k.rank END)"""
-    if postgres:  # a semi-join: hashed for a large loss, index lookups for a small one
-        conn.exec_driver_sql(
-            f"""
+    touched = by_dialect(
+        conn,
+        # PostgreSQL: a semi-join, hashed for a large loss, index lookups for a small one;
+        # SQLite: the datasets first, then their replicas by index (CROSS JOIN fixes the order)
+        postgresql=f"""
             INSERT INTO {TOUCHED} (id, lost, kept, source) {counts}
             FROM replica r
             JOIN {SOURCES} k ON k.id = r.endpoint_id
@@ -227,12 +219,8 @@ def _touched(conn: Connection, gone: str) -> dict[str, int]:
                 SELECT r0.dataset_id FROM {gone} g0 JOIN replica r0 ON r0.id = g0.id
                 WHERE r0.state = 'available')
             GROUP BY r.dataset_id
-            """
-        )
-        conn.exec_driver_sql(f"ANALYZE {TOUCHED}")
-    else:  # SQLite: the datasets first, then their replicas by index
-        conn.exec_driver_sql(
-            f"""
+            """,
+        sqlite=f"""
             INSERT INTO {TOUCHED} (id, lost, kept, source) {counts}
             FROM (SELECT DISTINCT r0.dataset_id AS id FROM {gone} g0 CROSS JOIN replica r0
                   WHERE r0.id = g0.id AND r0.state = 'available') x
@@ -241,8 +229,10 @@ def _touched(conn: Connection, gone: str) -> dict[str, int]:
             LEFT JOIN {gone} g ON g.id = r.id
             WHERE r.dataset_id = x.id AND r.state = 'available' AND k.id = r.endpoint_id
             GROUP BY r.dataset_id
-            """
-        )
+            """,
+    )
+    conn.exec_driver_sql(touched)
+    analyze(conn, TOUCHED)
     replicas, size = conn.exec_driver_sql(
         f"SELECT SUM(t.lost), SUM(t.lost * d.bytes) FROM {TOUCHED} t CROSS JOIN dataset d "
         "WHERE d.id = t.id"
@@ -252,20 +242,20 @@ def _touched(conn: Connection, gone: str) -> dict[str, int]:
 
 def _losing(conn: Connection) -> None:
     """The datasets that would keep no available replica."""
-    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {LOSING}")
-    conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {LOSING} (id INTEGER PRIMARY KEY)")
+    temporary_table(conn, LOSING)
     conn.exec_driver_sql(f"INSERT INTO {LOSING} (id) SELECT t.id FROM {TOUCHED} t WHERE t.kept = 0")
-    if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql(f"ANALYZE {LOSING}")
+    analyze(conn, LOSING)
 
 
-def _unavailable_after(dataset: str, gone: str, dialect: str) -> str:
-    """SQL: the dataset with id ``dataset`` would have no available replica after the loss.
-
-    On PostgreSQL the check carries ``OFFSET 0`` so that it stays a lookup per row: as a
-    semi-join the planner hashes every available replica of the catalog for each step of a walk.
-    """
-    fence = " OFFSET 0" if dialect == "postgresql" else ""
+def _unavailable_after(conn: Connection, dataset: str, gone: str) -> str:
+    """SQL: the dataset with id ``dataset`` would have no available replica after the loss."""
+    fence = by_dialect(
+        conn,
+        # PostgreSQL: OFFSET 0 keeps the check a lookup per row; as a semi-join the planner
+        # hashes every available replica of the catalog for each step of a walk
+        sqlite="",
+        postgresql=" OFFSET 0",
+    )
     return (
         f"NOT EXISTS (SELECT 1 FROM replica r WHERE r.dataset_id = {dataset} "
         f"AND r.state = 'available' AND NOT EXISTS (SELECT 1 FROM {gone} g WHERE g.id = r.id)"
@@ -288,30 +278,29 @@ def _recipes(conn: Connection, gone: str) -> None:
     exactly when nothing it needs is missing (DESIGN.md invariant 4, unrolled along the walk).
     """
     kinds = ", ".join(f"'{k}'" for k in RECOVERABLE_KINDS)
-    postgres = conn.dialect.name == "postgresql"
     for table in (NEED, MISSING):
-        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
-        conn.exec_driver_sql(
-            f"CREATE TEMPORARY TABLE {table} (root INTEGER NOT NULL, id INTEGER NOT NULL, "
-            "PRIMARY KEY (root, id))"
+        temporary_table(
+            conn, table, "root INTEGER NOT NULL, id INTEGER NOT NULL, PRIMARY KEY (root, id)"
         )
-    unavailable = _unavailable_after("i.dataset_id", gone, conn.dialect.name)
-    if postgres:  # a lookup per walked dataset (else each step hashes every producer edge)
-        step = f"""
+    unavailable = _unavailable_after(conn, "i.dataset_id", gone)
+    step = by_dialect(
+        conn,
+        # PostgreSQL: a lookup per walked dataset (else each step hashes every producer edge)
+        postgresql=f"""
             SELECT n.root, x.id
             FROM need n CROSS JOIN LATERAL (
                 SELECT i.dataset_id AS id
                 FROM production_output o
                 JOIN production_input i ON i.production_id = o.production_id
                 WHERE o.dataset_id = n.id AND {unavailable}
-                OFFSET 0) x"""
-    else:
-        step = f"""
+                OFFSET 0) x""",
+        sqlite=f"""
             SELECT n.root, i.dataset_id
             FROM need n
             CROSS JOIN production_output o
             CROSS JOIN production_input i
-            WHERE o.dataset_id = n.id AND i.production_id = o.production_id AND {unavailable}"""
+            WHERE o.dataset_id = n.id AND i.production_id = o.production_id AND {unavailable}""",
+    )
     conn.exec_driver_sql(
         f"""
         INSERT INTO {NEED} (root, id)
@@ -324,8 +313,7 @@ def _recipes(conn: Connection, gone: str) -> None:
         SELECT root, id FROM need
         """
     )
-    if postgres:
-        conn.exec_driver_sql(f"ANALYZE {NEED}")
+    analyze(conn, NEED)
     conn.exec_driver_sql(
         f"""
         INSERT INTO {MISSING} (root, id)
@@ -336,8 +324,7 @@ def _recipes(conn: Connection, gone: str) -> None:
         WHERE {_NO_RECIPE}
         """
     )
-    if postgres:
-        conn.exec_driver_sql(f"ANALYZE {MISSING}")
+    analyze(conn, MISSING)
 
 
 def _lost(conn: Connection) -> list[dict[str, Any]]:
@@ -425,14 +412,6 @@ def _recoverable(conn: Connection) -> tuple[list[dict[str, Any]], int]:
     return recoverable, int(productions or 0)
 
 
-_UNIT_COLUMN = {
-    "endpoint": "r.endpoint_id",
-    "site": "e.site_id",
-    "country": "s.country",
-    "cloud": "s.cloud",
-}
-
-
 def _violations(
     conn: Connection, policies: PolicySet | None, now: datetime, gone: str
 ) -> list[dict[str, Any]]:
@@ -442,33 +421,23 @@ def _violations(
     replicas once, counting distinct units before and after the loss. Datasets are judged as
     the audit judges them: the rule's selection, not within its grace period, not deleted.
     """
-    from lifecycle.policy import endpoint_sets, selection
-
     out: list[dict[str, Any]] = []
     rules = [r for r in policies.rules if r.type == "replication"] if policies else []
     if not rules:
         return out
     endpoint_ids = endpoint_sets(conn, policies)
     for rule in rules:
-        where, params = selection(rule)
-        if rule.grace is not None:
-            where += " AND d.created_at <= :grace_cutoff"
-            params["grace_cutoff"] = now - rule.grace
-        endpoint_filter = ""
-        if endpoint_ids[rule.name] is not None:
-            # unary plus: SQLite would otherwise probe the (dataset, endpoint) index once per
-            # listed endpoint for every dataset, instead of reading its few replicas
-            endpoint_filter = "AND +r.endpoint_id IN :endpoint_ids"
-            params["endpoint_ids"] = endpoint_ids[rule.name]
+        where, params = judged(rule, now)
+        endpoint_filter = counted_endpoints(endpoint_ids[rule.name], params)
         params["copies"] = rule.copies
-        unit = _UNIT_COLUMN[rule.distinct]
+        unit = UNIT_COLUMN[rule.distinct]
         joins = ""
         if rule.distinct != "endpoint":
             joins += " JOIN endpoint e ON e.id = r.endpoint_id"
         if rule.distinct in ("country", "cloud"):
             joins += " JOIN site s ON s.id = e.site_id"
         rows = conn.execute(
-            _statement(
+            statement(
                 f"""
                 SELECT d.did, COUNT(DISTINCT {unit}) AS units_before,
                        COUNT(DISTINCT CASE WHEN g.id IS NULL THEN {unit} END) AS units_after
@@ -504,21 +473,6 @@ def _violations(
             for did, before, after in sorted(rows, key=itemgetter(0))
         )
     return out
-
-
-def _statement(sql: str, params: dict[str, Any]) -> sa.TextClause:
-    """``sql`` with list parameters expanded and datetimes bound as the catalog stores them."""
-    from lifecycle.catalog.models import Dataset
-
-    statement = sa.text(sql)
-    for name, value in params.items():
-        if isinstance(value, list):
-            statement = statement.bindparams(sa.bindparam(name, expanding=True))
-        elif isinstance(value, datetime):
-            statement = statement.bindparams(
-                sa.bindparam(name, type_=Dataset.__table__.c.created_at.type)
-            )
-    return statement
 
 
 def _re_replication(conn: Connection) -> list[dict[str, Any]]:

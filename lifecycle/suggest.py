@@ -20,8 +20,12 @@ from __future__ import annotations
 import hashlib
 from typing import TYPE_CHECKING
 
+from lifecycle.catalog.bulk import insert_frame, new_ids
+from lifecycle.catalog.sql import drop_tables, frame, temporary_table
 from lifecycle.errors import CatalogError
 from lifecycle.exchange.spec import KEY_LENGTH
+from lifecycle.nomenclature import parse_names
+from lifecycle.provenance.reproducibility import consumers
 from lifecycle.vocabulary import NON_PRODUCIBLE_KINDS
 
 if TYPE_CHECKING:
@@ -56,8 +60,6 @@ def _suggestions(conn: Connection) -> pd.DataFrame:
     """:func:`suggest_parents` with the datasets' ids (``child_id``, ``parent_id``)."""
     import pandas as pd
 
-    from lifecycle.catalog.queries import frame
-
     empty = pd.DataFrame(columns=[*COLUMNS, "child_id", "parent_id"])
     datasets = frame(
         conn,
@@ -84,8 +86,6 @@ def _named(datasets: pd.DataFrame) -> pd.DataFrame:
 
     Containers and ``_sub`` datasets (transient parts of a task's output) take no part.
     """
-    from lifecycle.nomenclature import parse_names
-
     parsed = parse_names(datasets["did"], explain=False)
     usable = parsed["error"].isna() & ~parsed["container"] & parsed["sub"].isna()
     named = datasets[usable.to_numpy()].copy()
@@ -168,38 +168,29 @@ def _closing_cycles(conn: Connection, pairs: pd.DataFrame) -> set[tuple[int, int
     Recording such a link would close a provenance cycle. One recursive walk downstream from
     every child that is some production's input (most have no consumers, so the walk is short).
     """
-    from lifecycle.catalog.bulk import insert_frame
-
     if pairs.empty:
         return set()
-    conn.exec_driver_sql("DROP TABLE IF EXISTS tmp_suggested_pair")
-    conn.exec_driver_sql(
-        "CREATE TEMPORARY TABLE tmp_suggested_pair (child_id BIGINT, parent_id BIGINT)"
-    )
+    table = temporary_table(conn, "tmp_suggested_pair", "child_id BIGINT, parent_id BIGINT")
     try:
-        insert_frame(conn, "tmp_suggested_pair", pairs[["child_id", "parent_id"]].astype("int64"))
+        insert_frame(conn, table, pairs[["child_id", "parent_id"]].astype("int64"))
         rows = conn.exec_driver_sql(
             f"""
-            WITH RECURSIVE {_downstream("SELECT DISTINCT child_id FROM tmp_suggested_pair")}
-            SELECT s.child_id, s.parent_id FROM tmp_suggested_pair s
+            WITH RECURSIVE {_downstream(f"SELECT DISTINCT child_id FROM {table}")}
+            SELECT s.child_id, s.parent_id FROM {table} s
             JOIN reach r ON r.start = s.child_id AND r.id = s.parent_id
             """
         ).fetchall()
     finally:
-        conn.exec_driver_sql("DROP TABLE IF EXISTS tmp_suggested_pair")
+        drop_tables(conn, table)
     return {(int(c), int(p)) for c, p in rows}
 
 
 def _downstream(starts: str) -> str:
     """``reach(start, id)``: every dataset downstream of each ``child_id`` that ``starts`` selects."""
-    step = (
-        "JOIN production_input i ON i.dataset_id = {d} "
-        "JOIN production_output o ON o.production_id = i.production_id"
-    )
     return f"""reach(start, id) AS (
-        SELECT s.child_id, o.dataset_id FROM ({starts}) s {step.format(d="s.child_id")}
+        SELECT s.child_id, o.dataset_id FROM ({starts}) s {consumers("s.child_id")}
         UNION
-        SELECT r.start, o.dataset_id FROM reach r {step.format(d="r.id")}
+        SELECT r.start, o.dataset_id FROM reach r {consumers("r.id")}
     )"""
 
 
@@ -240,9 +231,6 @@ def record_suggestions(conn: Connection, change: Change) -> pd.DataFrame:
     """
     import pandas as pd
 
-    from lifecycle.catalog.bulk import insert_frame, reset_sequences
-    from lifecycle.catalog.queries import frame
-
     suggestions = _suggestions(conn)
     todo = suggestions[suggestions["applicable"]]
     if todo.empty:
@@ -256,37 +244,39 @@ def record_suggestions(conn: Connection, change: Change) -> pd.DataFrame:
         raise CatalogError(f"production {taken.iloc[0]!r} exists already; nothing was recorded")
     tags = frame(conn, "SELECT id, tag FROM transformation").set_index("tag")["id"]
     new_tags = sorted(set(todo["added_tags"]) - set(tags.index))
-    first = _next_id(conn, "transformation")
-    created = pd.DataFrame(
-        {
-            "id": range(first, first + len(new_tags)),
-            "tag": new_tags,
-            "name": UNKNOWN,
-            "release": UNKNOWN,
-        }
-    )
-    insert_frame(conn, "transformation", created)
-    tags = pd.concat([tags, created.set_index("tag")["id"]])
-    first = _next_id(conn, "production")
-    production_ids = pd.Series(range(first, first + len(todo)), dtype="int64")
-    productions = pd.DataFrame(
-        {
-            "id": production_ids,
-            "name": names.to_numpy(),
-            "transformation_id": todo["added_tags"].map(tags).astype("int64").to_numpy(),
-            "status": "done",
-        }
-    )
-    edges = {"production_id": production_ids}
-    inputs = pd.DataFrame({**edges, "dataset_id": todo["parent_id"].to_numpy(), "role": "input"})
-    outputs = pd.DataFrame({"dataset_id": todo["child_id"].to_numpy(), **edges})
-    for table, rows in (
-        ("production", productions),
-        ("production_input", inputs),
-        ("production_output", outputs),
-    ):
-        insert_frame(conn, table, rows)
-    reset_sequences(conn, ["transformation", "production"])
+    with new_ids(conn) as ids:
+        created = pd.DataFrame(
+            {
+                "id": ids.take("transformation", len(new_tags)),
+                "tag": new_tags,
+                "name": UNKNOWN,
+                "release": UNKNOWN,
+            }
+        )
+        insert_frame(conn, "transformation", created)
+        tags = pd.concat([tags, created.set_index("tag")["id"]])
+        block = ids.take("production", len(todo))
+        production_ids = pd.Series(block, dtype="int64")
+        productions = pd.DataFrame(
+            {
+                "id": production_ids,
+                "name": names.to_numpy(),
+                "transformation_id": todo["added_tags"].map(tags).astype("int64").to_numpy(),
+                "status": "done",
+            }
+        )
+        edges = {"production_id": production_ids}
+        inputs = pd.DataFrame(
+            {**edges, "dataset_id": todo["parent_id"].to_numpy(), "role": "input"}
+        )
+        outputs = pd.DataFrame({"dataset_id": todo["child_id"].to_numpy(), **edges})
+        for table, rows in (
+            ("production", productions),
+            ("production_input", inputs),
+            ("production_output", outputs),
+        ):
+            insert_frame(conn, table, rows)
+    first = block.start
     _check_acyclic(conn, first, first + len(todo) - 1)
     change.datasets_sql = (  # the children, for 'journal --did'
         "SELECT dataset_id AS id FROM production_output "
@@ -296,10 +286,6 @@ def record_suggestions(conn: Connection, change: Change) -> pd.DataFrame:
         f" ({len(new_tags)} new transformations, software unknown)" if new_tags else ""
     )
     return suggestions[COLUMNS]
-
-
-def _next_id(conn: Connection, table: str) -> int:
-    return int(conn.exec_driver_sql(f'SELECT MAX(id) FROM "{table}"').scalar() or 0) + 1
 
 
 def _check_acyclic(conn: Connection, first: int, last: int) -> None:

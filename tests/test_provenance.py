@@ -421,3 +421,34 @@ def test_incremental_what_if_matches_the_full_recomputation(cat):
     with cat.read() as conn, what_if(conn, WhatIf(datasets=(CALIB,))) as gone:
         materialize_irreproducible(conn, "tmp_before")
         assert ids(conn, newly_irreproducible(conn, "tmp_before", gone)) == {AOD1, AOD2, MERGED}
+
+
+def test_the_irreproducible_table_is_the_services_own_and_dropped_afterwards(cat):
+    """Created, named and dropped by the reproducibility service (with the table of
+    :func:`newly_irreproducible` made on top of it); a replica given by id is a what-if too."""
+    import sqlalchemy as sa
+
+    from lifecycle.provenance.reproducibility import (
+        IRREPRODUCIBLE,
+        irreproducible_table,
+        newly_irreproducible,
+        what_if,
+    )
+
+    with cat.read() as conn:
+        replica = conn.exec_driver_sql(
+            "SELECT r.id FROM replica r JOIN dataset d ON d.id = r.dataset_id "
+            f"WHERE d.did = '{CALIB}' AND r.state = 'available'"
+        ).scalar()
+        with (
+            what_if(conn, WhatIf(replicas=(replica,))) as gone,
+            irreproducible_table(conn) as table,
+        ):
+            assert table == IRREPRODUCIBLE
+            newly = newly_irreproducible(conn, table, gone)
+            found = conn.exec_driver_sql(
+                f"SELECT d.did FROM {newly} n JOIN dataset d ON d.id = n.id"
+            ).all()
+            assert {row[0] for row in found} == {AOD1, AOD2, MERGED}
+        assert not sa.inspect(conn).has_table(IRREPRODUCIBLE)
+        assert not sa.inspect(conn).has_table(newly)

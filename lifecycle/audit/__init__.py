@@ -1,19 +1,26 @@
 """The audit: every rule of the loaded policies evaluated over the whole catalog, kept as history.
 
 ``run_audit`` evaluates and records one audit run (one transaction, one journal entry);
-``lifecycle.audit.history`` lists runs and diffs two of them for nightly cron reports.
+``lifecycle.audit.rules`` holds one evaluator per rule type; ``lifecycle.audit.history`` stores
+runs, lists them and diffs two of them for nightly cron reports. A service: it may import
+``provenance``, ``policy``, ``catalog`` and the leaf modules; never the api or the CLI.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from lifecycle.audit.rules import EVALUATORS
+from lifecycle.audit.history import record_run
+from lifecycle.audit.rules import EVALUATORS, SqlFindings
+from lifecycle.catalog.sql import frame, statement, temporary_table
+from lifecycle.catalog.store import current_actor, utcnow
 from lifecycle.policy import SEVERITIES, PolicySet, endpoint_sets
+from lifecycle.provenance.reproducibility import irreproducible_table
 from lifecycle.values import json_value, records
 
 if TYPE_CHECKING:
@@ -84,21 +91,12 @@ def run_audit(
     there straight from SQL, the others insert their (few) explained rows. Counts, history and,
     when ``with_findings``, the report's findings are read from it.
     """
-    import sqlalchemy as sa
-
-    from lifecycle.audit.history import record_run
-    from lifecycle.audit.rules import SqlFindings
-    from lifecycle.catalog.store import current_actor, utcnow
-    from lifecycle.provenance import materialize_irreproducible
-
     started = time.perf_counter()
     started_at = utcnow()
     endpoints_by_rule = endpoint_sets(conn, policies)
     needs_repro = any(rule.type == "reproducibility" for rule in policies.rules)
-    _create_findings_table(conn)
-    if needs_repro:
-        materialize_irreproducible(conn)
-    try:
+    temporary_table(conn, FINDINGS_TABLE, _FINDINGS_COLUMNS)
+    with irreproducible_table(conn) if needs_repro else nullcontext():
         for rule in policies.rules:
             found = EVALUATORS[rule.type](conn, rule, now, endpoints_by_rule.get(rule.name))
             constants = {"rule": rule.name, "policy": rule.policy, "severity": rule.severity}
@@ -106,7 +104,7 @@ def run_audit(
                 found.insert_into(conn, FINDINGS_TABLE, constants)
             elif found:
                 conn.execute(
-                    sa.text(
+                    statement(
                         f"INSERT INTO {FINDINGS_TABLE} ({', '.join(FINDING_COLUMNS)}) VALUES "
                         "(:rule, :policy, :did, :severity, :message, :details)"
                     ),
@@ -115,9 +113,6 @@ def run_audit(
                         for did, message, details in found
                     ],
                 )
-    finally:
-        if needs_repro:
-            conn.exec_driver_sql("DROP TABLE IF EXISTS tmp_irreproducible")
     counts = conn.exec_driver_sql(
         f"SELECT rule, severity, COUNT(*) FROM {FINDINGS_TABLE} GROUP BY rule, severity"
     ).all()
@@ -155,20 +150,11 @@ def run_audit(
 
 
 FINDINGS_TABLE = "tmp_audit_finding"
-
-
-def _create_findings_table(conn: Connection) -> None:
-    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {FINDINGS_TABLE}")
-    conn.exec_driver_sql(
-        f"CREATE TEMPORARY TABLE {FINDINGS_TABLE} (rule TEXT NOT NULL, policy TEXT NOT NULL, "
-        "did TEXT NOT NULL, severity TEXT NOT NULL, message TEXT NOT NULL, details TEXT NOT NULL)"
-    )
+_FINDINGS_COLUMNS = ", ".join(f"{column} TEXT NOT NULL" for column in FINDING_COLUMNS)
 
 
 def _read_findings(conn: Connection, policies: PolicySet) -> pd.DataFrame:
     """The run's findings in rule order, then DID order."""
-    from lifecycle.catalog.queries import frame
-
     found = frame(conn, f"SELECT {', '.join(FINDING_COLUMNS)} FROM {FINDINGS_TABLE}")
     if found.empty:
         return _no_findings()

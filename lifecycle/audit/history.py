@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from lifecycle.catalog.models import AuditRun
-from lifecycle.catalog.queries import frame
+from lifecycle.catalog.sql import analyze, frame, statement
 from lifecycle.errors import UnknownAuditRun, UsageError
 
 if TYPE_CHECKING:
@@ -45,22 +45,23 @@ def record_run(conn: Connection, run: dict[str, Any], summary: dict[str, Any], t
     )
     run_id = int(result.inserted_primary_key[0])
     conn.exec_driver_sql(f"CREATE INDEX ix_{table}_rule_did ON {table} (rule, did)")
-    if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql(f"ANALYZE {table}")
+    analyze(conn, table)
     same = (
         "{a}.rule = {b}.rule AND {a}.did = {b}.did AND {a}.severity = {b}.severity "
         "AND {a}.message = {b}.message AND {a}.details = {b}.details"
     )
     # only the rules this run evaluated can resolve findings; others stay as they were
+    resolved = {"previous": previous, "rules": run["rule_names"] or [""]}
     conn.execute(
-        sa.text(
+        statement(
             "UPDATE audit_finding SET last_run = :previous WHERE last_run IS NULL "
             "AND rule IN :rules "
             f"AND NOT EXISTS (SELECT 1 FROM {table} t WHERE "
             + same.format(a="t", b="audit_finding")
-            + ")"
-        ).bindparams(sa.bindparam("rules", expanding=True)),
-        {"previous": previous, "rules": run["rule_names"] or [""]},
+            + ")",
+            resolved,
+        ),
+        resolved,
     )
     conn.execute(
         sa.text(

@@ -15,40 +15,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
-
-from lifecycle.catalog.models import Dataset
-from lifecycle.policy import Rule, format_duration, judged
-from lifecycle.provenance.reproducibility import LATEST_PRODUCTION_ORDER
+from lifecycle.catalog.sql import by_dialect, rows, statement
+from lifecycle.policy import UNIT_COLUMN, Rule, counted_endpoints, format_duration, judged
+from lifecycle.provenance.reproducibility import (
+    IRREPRODUCIBLE,
+    LATEST_PRODUCTION_ORDER,
+    irreproducible_reasons,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
 Finding = tuple[str, str, str]  # did, message, details as JSON text
-
-# What COUNT(DISTINCT ...) counts for each ``distinct`` unit.
-_UNIT_COLUMN = {
-    "endpoint": "r.endpoint_id",
-    "site": "e.site_id",
-    "country": "s.country",
-    "cloud": "s.cloud",
-}
-_TIME = Dataset.__table__.c.created_at.type  # binds datetimes the way the catalog stores them
-
-
-def _statement(sql: str, params: dict[str, Any]) -> sa.TextClause:
-    statement = sa.text(sql)
-    for name, value in params.items():
-        if isinstance(value, list):
-            statement = statement.bindparams(sa.bindparam(name, expanding=True))
-        elif isinstance(value, datetime):
-            statement = statement.bindparams(sa.bindparam(name, type_=_TIME))
-    return statement
-
-
-def _run(conn: Connection, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-    """The rows of ``sql`` as plain dicts."""
-    return [dict(row) for row in conn.execute(_statement(sql, params), params).mappings()]
 
 
 @dataclass(frozen=True)
@@ -67,7 +45,7 @@ class SqlFindings:
             f"FROM ({self.sql}) f"
         )
         params = {**self.params, **{f"c_{n}": v for n, v in constants.items()}}
-        conn.execute(_statement(sql, self.params), params)
+        conn.execute(statement(sql, self.params), params)
 
 
 # -- replication ---------------------------------------------------------------------------------
@@ -80,17 +58,13 @@ def replication(conn: Connection, rule: Rule, now: datetime, endpoint_ids: list[
     replicas are then read by id to explain each finding.
     """
     where, params = judged(rule, now)
-    endpoint_filter = ""
-    if endpoint_ids is not None:
-        # unary + keeps SQLite from probing the (dataset, endpoint) index once per listed endpoint
-        endpoint_filter = "AND +r.endpoint_id IN :endpoint_ids"
-        params["endpoint_ids"] = endpoint_ids
+    endpoint_filter = counted_endpoints(endpoint_ids, params)
     params["copies"] = rule.copies
-    unit = _UNIT_COLUMN[rule.distinct]
+    unit = UNIT_COLUMN[rule.distinct]
     site_join = (
         "LEFT JOIN site s ON s.id = e.site_id" if rule.distinct in ("country", "cloud") else ""
     )
-    flagged = _run(
+    flagged = rows(
         conn,
         f"""
         SELECT d.id, d.did, COUNT(DISTINCT {unit}) AS units
@@ -102,7 +76,7 @@ def replication(conn: Connection, rule: Rule, now: datetime, endpoint_ids: list[
         GROUP BY d.id, d.did
         HAVING COUNT(DISTINCT {unit}) < :copies
         """,
-        params,
+        **params,
     )
     if not flagged:
         return []
@@ -110,7 +84,7 @@ def replication(conn: Connection, rule: Rule, now: datetime, endpoint_ids: list[
     detail_params = {k: v for k, v in params.items() if k == "endpoint_ids"}
     replicas: dict[int, list[dict[str, Any]]] = {}
     for i in range(0, len(ids), 500):
-        for row in _run(
+        for row in rows(
             conn,
             f"""
             SELECT r.dataset_id AS id, e.name AS endpoint, s.name AS site, s.country, s.cloud,
@@ -119,7 +93,8 @@ def replication(conn: Connection, rule: Rule, now: datetime, endpoint_ids: list[
             JOIN site s ON s.id = e.site_id
             WHERE r.dataset_id IN :ids {endpoint_filter}
             """,
-            {**detail_params, "ids": ids[i : i + 500]},
+            **detail_params,
+            ids=ids[i : i + 500],
         ):
             replicas.setdefault(row["id"], []).append(row)
     findings = []
@@ -177,17 +152,23 @@ def lifetime(conn: Connection, rule: Rule, now: datetime, endpoint_ids=None):
     """
     where, params = judged(rule, now)
     params.update(now=now, lifetime_cutoff=now - rule.lifetime)
-    if conn.dialect.name == "postgresql":
-        expires_day = "to_char(d.expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
-        created_day = "to_char(d.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
-        end_day = (
-            f"to_char((d.created_at + interval '{rule.lifetime.total_seconds():.0f} seconds') "
-            "AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
-        )
-    else:  # timestamps are stored as 'YYYY-MM-DD HH:MM:SS.ffffff' in UTC
-        expires_day = "substr(d.expires_at, 1, 10)"
-        created_day = "substr(d.created_at, 1, 10)"
-        end_day = f"date(d.created_at, '+{rule.lifetime.total_seconds():.0f} seconds')"
+    seconds = f"{rule.lifetime.total_seconds():.0f}"
+    # the day of a timestamp, as text: PostgreSQL stores timestamptz and formats it; SQLite
+    # stores the text 'YYYY-MM-DD HH:MM:SS.ffffff' in UTC, whose first ten characters are the day
+    expires_day, created_day, end_day = by_dialect(
+        conn,
+        sqlite=(
+            "substr(d.expires_at, 1, 10)",
+            "substr(d.created_at, 1, 10)",
+            f"date(d.created_at, '+{seconds} seconds')",
+        ),
+        postgresql=(
+            "to_char(d.expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
+            "to_char(d.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
+            f"to_char((d.created_at + interval '{seconds} seconds') AT TIME ZONE 'UTC', "
+            "'YYYY-MM-DD')",
+        ),
+    )
     span = format_duration(rule.lifetime)
     return SqlFindings(
         f"""
@@ -215,19 +196,17 @@ def lifetime(conn: Connection, rule: Rule, now: datetime, endpoint_ids=None):
 
 
 def reproducibility(conn: Connection, rule: Rule, now: datetime, endpoint_ids=None):
-    """Selected datasets that are not reproducible, with the reason."""
-    from lifecycle.provenance import irreproducible_reasons
+    """Selected datasets that are not reproducible, with the reason.
 
+    The irreproducible set is the reproducibility service's table, filled once per audit run by
+    the caller (:func:`lifecycle.provenance.reproducibility.irreproducible_table`)."""
     where, params = judged(rule, now)
-    rows = irreproducible_reasons(conn, _IRREPRODUCIBLE, where, params)
+    found = irreproducible_reasons(conn, IRREPRODUCIBLE, where, params)
     keys = ("blocking_input", "production", "transformation")
     return [
         (row["did"], row["reason"], json.dumps({k: row[k] for k in keys}, sort_keys=True))
-        for row in rows
+        for row in found
     ]
-
-
-_IRREPRODUCIBLE = "tmp_irreproducible"  # materialized once per audit run by the caller
 
 
 # -- preservation ------------------------------------------------------------------------------
@@ -236,7 +215,7 @@ _IRREPRODUCIBLE = "tmp_irreproducible"  # materialized once per audit run by the
 def preservation(conn: Connection, rule: Rule, now: datetime, endpoint_ids=None):
     """Selected datasets deleted, lost, or without an available replica."""
     where, params = judged(rule, now)
-    rows = _run(
+    found = rows(
         conn,
         f"""
         SELECT d.did, d.state,
@@ -250,10 +229,10 @@ def preservation(conn: Connection, rule: Rule, now: datetime, endpoint_ids=None)
           AND (d.state IN ('deleted', 'lost') OR NOT EXISTS (
                 SELECT 1 FROM replica r WHERE r.dataset_id = d.id AND r.state = 'available'))
         """,
-        params,
+        **params,
     )
     findings = []
-    for row in rows:
+    for row in found:
         available, lost, replicas = (
             int(row["available"] or 0),
             int(row["lost"] or 0),
@@ -294,8 +273,11 @@ def reprocessability(conn: Connection, rule: Rule, now: datetime, endpoint_ids=N
     """
     where, params = judged(rule, now)
     latest_order = LATEST_PRODUCTION_ORDER
-    if conn.dialect.name == "postgresql":  # one sorted pass over the input edges plans best
-        latest = f"""
+    latest = by_dialect(
+        conn,
+        # PostgreSQL: one sorted pass over the input edges plans best (DISTINCT ON);
+        # SQLite: an index lookup per dataset
+        postgresql=f"""
         WITH chosen AS (SELECT d.id, d.did FROM dataset d WHERE {where}),
         picked AS (
             SELECT DISTINCT ON (i.dataset_id) i.dataset_id, i.production_id
@@ -307,9 +289,8 @@ def reprocessability(conn: Connection, rule: Rule, now: datetime, endpoint_ids=N
         latest AS (
             SELECT c0.id, c0.did, k.production_id
             FROM chosen c0 LEFT JOIN picked k ON k.dataset_id = c0.id
-        )"""
-    else:  # SQLite: an index lookup per dataset
-        latest = f"""
+        )""",
+        sqlite=f"""
         WITH latest AS MATERIALIZED (
             SELECT d.id, d.did, (
                 SELECT i.production_id
@@ -320,8 +301,9 @@ def reprocessability(conn: Connection, rule: Rule, now: datetime, endpoint_ids=N
             ) AS production_id
             FROM dataset d
             WHERE {where}
-        )"""
-    rows = _run(
+        )""",
+    )
+    found = rows(
         conn,
         f"""
         {latest}
@@ -343,10 +325,10 @@ def reprocessability(conn: Connection, rule: Rule, now: datetime, endpoint_ids=N
            OR NOT EXISTS (SELECT 1 FROM replica r WHERE r.dataset_id = l.id
                           AND r.state = 'available')
         """,
-        params,
+        **params,
     )
     by_did: dict[str, dict[str, Any]] = {}
-    for row in rows:
+    for row in found:
         entry = by_did.setdefault(row["did"], {**row, "calibrations": []})
         if row["calibration"] is not None:
             entry["calibrations"].append(row["calibration"])

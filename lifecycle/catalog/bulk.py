@@ -1,14 +1,23 @@
-"""Set-based bulk inserts: ``executemany`` on SQLite, ``COPY`` on PostgreSQL.
+"""Set-based bulk writes: inserts (``executemany`` on SQLite, ``COPY`` on PostgreSQL) and the ids
+of the rows they write.
 
 Rows come in as a pandas DataFrame whose columns are already in the table's types (strings,
 nullable integers, floats, UTC timestamps). They go to the driver straight from Arrow buffers, in
 chunks, without building one ORM object (or one dict) per row.
+
+Writers that number their rows themselves (import, applying a plan, recording suggestions) take
+the ids from :func:`new_ids`, the one allocator: blocks after the table's largest id, and
+PostgreSQL's id sequences moved past them once the rows are in.
 """
 
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
+
+from lifecycle.catalog.sql import by_dialect
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -25,7 +34,9 @@ def insert_frame(conn: Connection, table: str, frame: pd.DataFrame) -> int:
         return 0
     import pyarrow as pa
 
-    write = _copy if conn.dialect.name == "postgresql" else _executemany
+    # COPY is PostgreSQL's fast path (no statement per row); SQLite has none, and executemany
+    # of one prepared INSERT is its fastest (both measured in benchmarks/bench_import.py)
+    write = by_dialect(conn, sqlite=_executemany, postgresql=_copy)
     for start in range(0, len(frame), CHUNK_ROWS):  # Arrow copies one chunk at a time
         part = frame.iloc[start : start + CHUNK_ROWS]
         write(conn, table, pa.Table.from_pandas(part, preserve_index=False))
@@ -70,12 +81,50 @@ def _copy(conn: Connection, table: str, arrow) -> None:
         cursor.close()
 
 
-def reset_sequences(conn: Connection, tables: list[str]) -> None:
-    """After inserts with explicit ids, move PostgreSQL's id sequences past the largest id."""
-    if conn.dialect.name != "postgresql":
-        return
-    for table in tables:
-        conn.exec_driver_sql(
-            f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-            f'(SELECT COALESCE(MAX(id), 0) + 1 FROM "{table}"), false)'
+class IdBlocks:
+    """Blocks of new ids, table by table, for rows a bulk writer numbers itself.
+
+    A block starts after the table's largest id (or after the last block given out for it in
+    this transaction). The caller holds the catalog's write lock, so no one else takes them.
+    """
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self._next: dict[str, int] = {}
+
+    def take(self, table: str, count: int) -> range:
+        """``count`` new ids for ``table``."""
+        first = self._next.get(table)
+        if first is None:
+            first = int(
+                self.conn.exec_driver_sql(
+                    f'SELECT COALESCE(MAX(id), 0) + 1 FROM "{table}"'
+                ).scalar()
+            )
+        if count:
+            self._next[table] = first + count
+        return range(first, first + count)
+
+    def sync_sequences(self) -> None:
+        """Move the id sequences of the tables given ids past their largest id (PostgreSQL: an
+        insert without an id, through the ORM, takes the sequence's next value; SQLite takes
+        the largest rowid plus one by itself)."""
+        command = by_dialect(
+            self.conn,
+            sqlite=None,
+            postgresql="SELECT setval(pg_get_serial_sequence('{0}', 'id'), "
+            '(SELECT COALESCE(MAX(id), 0) + 1 FROM "{0}"), false)',
         )
+        if command is not None:
+            for table in self._next:
+                self.conn.exec_driver_sql(command.format(table))
+
+
+@contextmanager
+def new_ids(conn: Connection) -> Iterator[IdBlocks]:
+    """The id allocator of one bulk write: take blocks, insert the rows; when the block ends
+    without error, the sequences are brought past the new rows (on an error the caller's
+    transaction rolls back and nothing needs moving)."""
+    blocks = IdBlocks(conn)
+    yield blocks
+    blocks.sync_sequences()

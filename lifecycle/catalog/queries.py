@@ -8,41 +8,15 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from lifecycle.catalog.sql import frame, rows, statement
 from lifecycle.errors import UnknownDataset, UsageError
+from lifecycle.nomenclature import normalize_did
 from lifecycle.values import records, rows_frame, to_utc
 from lifecycle.vocabulary import KINDS, MEDIA
 
 if TYPE_CHECKING:
     import pandas as pd
     from sqlalchemy.engine import Connection
-
-TIMESTAMP_COLUMNS = {
-    "created_at",
-    "expires_at",
-    "accessed_at",
-    "started_at",
-    "finished_at",
-    "until",
-    "at",
-    "as_of",
-    "applied_at",
-    "end_of_life",
-}
-
-
-def frame(conn: Connection, sql: str, **params: Any) -> pd.DataFrame:
-    """Run ``sql`` and return its rows as a DataFrame with UTC timestamps."""
-
-    statement = sa.text(sql)
-    for name, value in params.items():
-        if isinstance(value, list | tuple):
-            statement = statement.bindparams(sa.bindparam(name, expanding=True))
-    result = conn.execute(statement, params)
-    out = rows_frame(result.keys(), result.fetchall())
-    for column in out.columns:
-        if column in TIMESTAMP_COLUMNS:
-            out[column] = to_utc(out[column])
-    return out
 
 
 def sites(conn: Connection) -> pd.DataFrame:
@@ -102,20 +76,11 @@ def endpoints(
         raise UsageError(f"--media: {media!r} is not one of {', '.join(MEDIA)}")
     if site:
         _known_site(conn, site)
-    where, params = [], {}
-    if site:
-        where.append("s.name = :site")
-        params["site"] = site
-    if media:
-        where.append("e.media = :media")
-        params["media"] = media
-    out = frame(
-        conn,
-        _ENDPOINTS_SQL.format(
-            where="WHERE " + " AND ".join(where) if where else "", order="s.tier, e.name"
-        ),
-        **params,
-    )
+    filters = {"s.name = :site": site, "e.media = :media": media}
+    given = {condition: value for condition, value in filters.items() if value}
+    where = "WHERE " + " AND ".join(given) if given else ""
+    params = {condition.split(":")[-1]: value for condition, value in given.items()}
+    out = frame(conn, _ENDPOINTS_SQL.format(where=where, order="s.tier, e.name"), **params)
     attrs = frame(conn, "SELECT endpoint_id AS _id, key, value FROM endpoint_attribute")
     if not attrs.empty and not out.empty:
         wide = attrs.pivot(index="_id", columns="key", values="value")
@@ -133,8 +98,7 @@ def _listed(value: str | list[str] | tuple[str, ...] | None) -> list[str] | None
 
 
 def _known_site(conn: Connection, site: str) -> None:
-    found = conn.execute(sa.text("SELECT 1 FROM site WHERE name = :n"), {"n": site}).first()
-    if found is None:
+    if not rows(conn, "SELECT name FROM site WHERE name = :n", n=site):
         raise UsageError(f"--site: unknown site {site!r} (see 'lifecycle sites list')")
 
 
@@ -218,14 +182,22 @@ def count_datasets(conn: Connection) -> int:
 
 def dataset_id(conn: Connection, did: str) -> int:
     """The surrogate id of ``did`` (given with or without its scope)."""
-    from lifecycle.nomenclature import normalize_did
-
-    value = conn.execute(
-        sa.text("SELECT id FROM dataset WHERE did = :did"), {"did": normalize_did(did)}
-    ).scalar()
-    if value is None:
+    found = rows(conn, "SELECT id FROM dataset WHERE did = :did", did=normalize_did(did))
+    if not found:
         raise UnknownDataset(did)
-    return int(value)
+    return int(found[0]["id"])
+
+
+def existing_dids(conn: Connection, dids: list[str]) -> list[str]:
+    """Those of ``dids`` the catalog holds (asked 500 at a time)."""
+    found = []
+    for i in range(0, len(dids), 500):
+        chunk = {"d": list(dids[i : i + 500])}
+        found += [did for (did,) in conn.execute(statement(_DIDS_IN, chunk), chunk)]
+    return found
+
+
+_DIDS_IN = "SELECT did FROM dataset WHERE did IN :d"
 
 
 def replicas(conn: Connection, did: str) -> pd.DataFrame:
@@ -402,17 +374,13 @@ def journal(
             "j.id IN (SELECT jd.journal_id FROM journal_dataset jd WHERE jd.dataset_id = :dataset)"
         )
         params["dataset"] = dataset_id(conn, did)
-    statement = sa.text(
+    sql = (
         "SELECT j.id, j.at, j.actor, j.command, j.summary, j.reason, "
         "(SELECT COUNT(*) FROM journal_dataset jd WHERE jd.journal_id = j.id) AS datasets "
         f"FROM journal j {'WHERE ' + ' AND '.join(where) if where else ''} ORDER BY j.id DESC"
         f"{f' LIMIT {int(limit)}' if limit else ''}"
     )
-    if since is not None:
-        from lifecycle.catalog.models import Journal
-
-        statement = statement.bindparams(sa.bindparam("since", type_=Journal.__table__.c.at.type))
-    result = conn.execute(statement, params)
+    result = conn.execute(statement(sql, params), params)
     out = rows_frame(result.keys(), result.fetchall())
 
     if not out.empty:

@@ -1,8 +1,13 @@
 """The catalog facade's storage side: URL resolution, engines, migrations, transactions and locks.
 
-``Catalog`` (in ``lifecycle.catalog``) owns one :class:`Store`. Every write goes through
+``Catalog`` (in ``lifecycle.api``) owns one :class:`Store`. Every write goes through
 :meth:`Store.atomic`, which takes the catalog's write lock, runs in one transaction and leaves a
 journal entry when something changed.
+
+The engine setup here is per engine and stays here: SQLite's pragmas and ``BEGIN IMMEDIATE``,
+PostgreSQL's JIT setting and advisory write lock, what each engine's error codes mean, where an
+SQLite file lives. Statements whose form differs by engine choose it with
+:func:`lifecycle.catalog.sql.by_dialect` instead.
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import ArgumentError, OperationalError
 
 from lifecycle.catalog.migrations import HEAD, REVISIONS
+from lifecycle.catalog.models import Journal
+from lifecycle.catalog.sql import drop_tables
 from lifecycle.errors import (
     CatalogError,
     CatalogLocked,
@@ -589,8 +596,6 @@ class Store:
         with self._locked_connection(command) as conn:
             yield conn, change
             if change.summary is not None:
-                from lifecycle.catalog.models import Journal
-
                 entry = conn.execute(
                     sa.insert(Journal.__table__).values(
                         at=utcnow(),
@@ -608,8 +613,7 @@ class Store:
                         ),
                         {"entry": entry},
                     )
-            for table in change.drop_after:
-                conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
+            drop_tables(conn, *change.drop_after)
 
     @contextmanager
     def _removed_on_failure(self, path: Path) -> Iterator[None]:

@@ -14,9 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import sqlalchemy as sa
-
-from lifecycle.catalog.bulk import insert_frame, reset_sequences
+from lifecycle.catalog.bulk import IdBlocks, insert_frame, new_ids
+from lifecycle.catalog.sql import analyze, by_dialect, statement
 from lifecycle.exchange.exporter import IN_CHUNK, IN_LIMIT, catalog_frame
 from lifecycle.exchange.reader import Source, find_tables, read_table
 from lifecycle.exchange.spec import TABLES
@@ -136,24 +135,21 @@ class _Import:
     # -- driver -----------------------------------------------------------------------------
     def run(self, files: dict[str, Path]) -> ImportResult:
         touched = []
-        for name, path in files.items():
-            source = read_table(TABLES[name], path)
-            new = self._reconcile(source)
-            new = self._assign_ids(name, new)
-            new = self._resolve_references(source, new)
-            if name == "datasets":
-                self.non_producible = _non_producible(source.frame)
-            if name == "production_io":
-                self._check_provenance(source, new)
-            touched += self._insert(source, new)
-            del source, new  # keep only the key -> id maps between tables
-            _release_arrow_memory()
-        reset_sequences(self.conn, [t for t in touched if t in _ID_TABLES])
-        if self.conn.dialect.name == "postgresql":
-            # planner statistics for what was just loaded; without them the first queries after
-            # a bulk import are planned as if the tables were empty
-            for table in dict.fromkeys(touched):
-                self.conn.exec_driver_sql(f'ANALYZE "{table}"')
+        with new_ids(self.conn) as ids:
+            for name, path in files.items():
+                source = read_table(TABLES[name], path)
+                new = self._reconcile(source)
+                new = self._assign_ids(ids, name, new)
+                new = self._resolve_references(source, new)
+                if name == "datasets":
+                    self.non_producible = _non_producible(source.frame)
+                if name == "production_io":
+                    self._check_provenance(source, new)
+                touched += self._insert(source, new)
+                del source, new  # keep only the key -> id maps between tables
+                _release_arrow_memory()
+        # without statistics the first queries after a bulk import plan as if the tables were empty
+        analyze(self.conn, *(f'"{table}"' for table in dict.fromkeys(touched)))
         return self.result
 
     def _has_rows(self, table: str) -> bool:
@@ -234,24 +230,20 @@ class _Import:
             )
 
     # -- references ------------------------------------------------------------------------------
-    def _assign_ids(self, name: str, new: pd.DataFrame) -> pd.DataFrame:
-        """Number new rows after the catalog's largest id (we hold the write lock)."""
+    def _assign_ids(self, ids: IdBlocks, name: str, new: pd.DataFrame) -> pd.DataFrame:
+        """Number new rows with a block of new ids of their catalog table."""
         import numpy as np
         import pandas as pd
 
         table = _CATALOG_TABLE[name]
         if table not in _ID_TABLES:
             return new
-        start = self._next_id(table)
-        new["_id"] = np.arange(start, start + len(new), dtype="int64")
+        block = ids.take(table, len(new))
+        new["_id"] = np.arange(block.start, block.stop, dtype="int64")
         if name in _KEYED:
             key = TABLES[name].key[0]
             self.ids[name] = pd.concat([self.ids[name], new.set_index(key)["_id"]])
         return new
-
-    def _next_id(self, table: str) -> int:
-        value = self.conn.exec_driver_sql(f'SELECT MAX(id) FROM "{table}"').scalar()
-        return int(value or 0) + 1
 
     def _ids_for(self, target: str, values: pd.Series) -> pd.Series:
         """Surrogate ids for keys of ``target`` (from this import or the catalog); NA if unknown."""
@@ -401,9 +393,13 @@ class _Import:
         # node encoding in SQL: a dataset is its id, a production minus its id
         nodes = np.unique(np.where(starts >= offset, -(starts - offset), starts))
         self.conn.exec_driver_sql(
-            "INSERT INTO tmp_import_start (n) VALUES (?)"
-            if self.conn.dialect.name == "sqlite"
-            else "INSERT INTO tmp_import_start (n) VALUES (%s)",
+            # the drivers' own placeholders (sqlite3: qmark, psycopg: format): one executemany
+            # of plain tuples, without SQLAlchemy's per-row parameter processing
+            by_dialect(
+                self.conn,
+                sqlite="INSERT INTO tmp_import_start (n) VALUES (?)",
+                postgresql="INSERT INTO tmp_import_start (n) VALUES (%s)",
+            ),
             [(int(n),) for n in nodes],
         )
         rows = self.conn.exec_driver_sql(
@@ -498,12 +494,10 @@ def _lookup(conn: Connection, table: str, key: str, columns: list[str], keys: pd
         frame = pd.DataFrame(result.fetchall(), columns=["_key", *names])
         frame = frame[frame["_key"].isin(set(values))]
     else:
-        statement = sa.text(f"{select} WHERE {key} IN :keys").bindparams(
-            sa.bindparam("keys", expanding=True)
-        )
+        keyed = statement(f"{select} WHERE {key} IN :keys", {"keys": values})
         parts = [
             pd.DataFrame(
-                conn.execute(statement, {"keys": values[i : i + IN_CHUNK]}).fetchall(),
+                conn.execute(keyed, {"keys": values[i : i + IN_CHUNK]}).fetchall(),
                 columns=["_key", *names],
             )
             for i in range(0, len(values), IN_CHUNK)

@@ -7,10 +7,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-import sqlalchemy as sa
-
-from lifecycle.catalog.bulk import insert_frame, reset_sequences
-from lifecycle.catalog.models import Plan
+from lifecycle.catalog.bulk import IdBlocks, insert_frame, new_ids
+from lifecycle.catalog.queries import existing_dids
+from lifecycle.catalog.sql import rows, statement
 from lifecycle.catalog.store import Change
 from lifecycle.errors import PlanBlocked, UsageError
 from lifecycle.nomenclature import METADATA_KEYS, name_metadata
@@ -35,8 +34,6 @@ def _name_metadata_rows(steps: pd.DataFrame) -> pd.DataFrame:
 
 def apply_plan(conn: Connection, change: Change, plan_id: int, now: datetime) -> dict[str, int]:
     """Simulate the campaign: register its productions, new datasets and their replicas."""
-    import pandas as pd
-
     plan = load_plan(conn, plan_id)
     if plan.applied_at is not None:
         raise UsageError(f"plan {plan_id} was applied already, on {plan.applied_at:%Y-%m-%d}")
@@ -45,13 +42,37 @@ def apply_plan(conn: Connection, change: Change, plan_id: int, now: datetime) ->
     changed = _blockers_now(conn, plan)
     if changed:
         raise PlanBlocked(plan_id, len(changed), changed[0])
+    with new_ids(conn) as ids:
+        datasets, placed = _register(conn, ids, plan, now)
     steps = plan.steps
-    max_dataset = conn.exec_driver_sql("SELECT COALESCE(MAX(id), 0) FROM dataset").scalar()
-    max_production = conn.exec_driver_sql("SELECT COALESCE(MAX(id), 0) FROM production").scalar()
-    max_replica = conn.exec_driver_sql("SELECT COALESCE(MAX(id), 0) FROM replica").scalar()
+    applied = {"at": now, "by": change.actor, "id": plan_id}
+    conn.execute(
+        statement("UPDATE plan SET applied_at = :at, applied_by = :by WHERE id = :id", applied),
+        applied,
+    )
+    change.summary = (
+        f"applied plan {plan_id} ({plan.name}): {len(steps)} productions, "
+        f"{len(steps)} datasets, {len(placed)} replicas"
+    )
+    change.datasets_sql = (
+        f"SELECT id FROM dataset WHERE id >= {int(datasets.start)} AND id < {int(datasets.stop)}"
+    )
+    return {"productions": len(steps), "datasets": len(steps), "replicas": len(placed)}
+
+
+def _register(
+    conn: Connection, ids: IdBlocks, plan: ReprocessingPlan, now: datetime
+) -> tuple[range, pd.DataFrame]:
+    """Insert the plan's productions, their new datasets (with the metadata their names imply),
+    their input and output edges, and the outputs' replicas; returns the new datasets' ids and
+    the replicas placed."""
+    import pandas as pd
+
+    datasets = ids.take("dataset", len(plan.steps))
+    steps = plan.steps
     steps = steps.assign(
-        dataset_id=range(max_dataset + 1, max_dataset + 1 + len(steps)),
-        production_id=range(max_production + 1, max_production + 1 + len(steps)),
+        dataset_id=datasets,
+        production_id=ids.take("production", len(steps)),
     )
     fields = steps["output_did"].str.split(":", n=1, regex=False)
     stamp = pd.Timestamp(now).tz_convert("UTC") if pd.Timestamp(now).tzinfo else pd.Timestamp(now)
@@ -76,15 +97,11 @@ def apply_plan(conn: Connection, change: Change, plan_id: int, now: datetime) ->
         ),
     )
     insert_frame(conn, "dataset_metadata", _name_metadata_rows(steps))
-    transformation_ids = dict(
-        conn.execute(
-            sa.text("SELECT tag, id FROM transformation WHERE tag IN :t").bindparams(
-                sa.bindparam("t", expanding=True)
-            ),
-            {"t": sorted(steps["transformation"].unique())},
-        ).all()
-    )
-    site_ids = dict(conn.execute(sa.text("SELECT name, id FROM site")).all())
+    transformation_ids = _ids(
+        conn, "SELECT tag AS key, id FROM transformation WHERE tag IN :t",
+        t=sorted(steps["transformation"].unique()),
+    )  # fmt: skip
+    site_ids = _ids(conn, "SELECT name AS key, id FROM site")
     insert_frame(
         conn,
         "production",
@@ -105,12 +122,11 @@ def apply_plan(conn: Connection, change: Change, plan_id: int, now: datetime) ->
     existing = plan.step_inputs[~plan.step_inputs["did"].isin(dataset_ids)]["did"].unique()
     for i in range(0, len(existing), 500):
         dataset_ids.update(
-            conn.execute(
-                sa.text("SELECT did, id FROM dataset WHERE did IN :d").bindparams(
-                    sa.bindparam("d", expanding=True)
-                ),
-                {"d": list(existing[i : i + 500])},
-            ).all()
+            _ids(
+                conn,
+                "SELECT did AS key, id FROM dataset WHERE did IN :d",
+                d=list(existing[i : i + 500]),
+            )
         )
     production_of = dict(zip(steps["seq"], steps["production_id"], strict=True))
     io = plan.step_inputs
@@ -130,7 +146,7 @@ def apply_plan(conn: Connection, change: Change, plan_id: int, now: datetime) ->
         "production_output",
         pd.DataFrame({"dataset_id": steps["dataset_id"], "production_id": steps["production_id"]}),
     )
-    endpoint_ids = dict(conn.execute(sa.text("SELECT name, id FROM endpoint")).all())
+    endpoint_ids = _ids(conn, "SELECT name AS key, id FROM endpoint")
     placed = (
         steps[["dataset_id", "placement"]]
         .assign(endpoint=steps["placement"].str.split(","))
@@ -142,7 +158,7 @@ def apply_plan(conn: Connection, change: Change, plan_id: int, now: datetime) ->
         "replica",
         pd.DataFrame(
             {
-                "id": range(max_replica + 1, max_replica + 1 + len(placed)),
+                "id": ids.take("replica", len(placed)),
                 "dataset_id": placed["dataset_id"].to_numpy(),
                 "endpoint_id": placed["endpoint"].map(endpoint_ids).to_numpy(),
                 "state": "available",
@@ -151,22 +167,12 @@ def apply_plan(conn: Connection, change: Change, plan_id: int, now: datetime) ->
             }
         ),
     )
-    reset_sequences(conn, ["dataset", "production", "replica"])
-    conn.execute(
-        sa.text("UPDATE plan SET applied_at = :at, applied_by = :by WHERE id = :id").bindparams(
-            sa.bindparam("at", type_=_timestamp_type())
-        ),
-        {"at": now, "by": change.actor, "id": plan_id},
-    )
-    change.summary = (
-        f"applied plan {plan_id} ({plan.name}): {len(steps)} productions, "
-        f"{len(steps)} datasets, {len(placed)} replicas"
-    )
-    change.datasets_sql = (
-        f"SELECT id FROM dataset WHERE id > {int(max_dataset)} "
-        f"AND id <= {int(max_dataset + len(steps))}"
-    )
-    return {"productions": len(steps), "datasets": len(steps), "replicas": len(placed)}
+    return datasets, placed
+
+
+def _ids(conn: Connection, sql: str, **params) -> dict:
+    """``key -> id`` from a query of ``key, id`` rows."""
+    return {row["key"]: row["id"] for row in rows(conn, sql, **params)}
 
 
 def _blockers_now(conn: Connection, plan: ReprocessingPlan) -> list[str]:
@@ -177,30 +183,12 @@ def _blockers_now(conn: Connection, plan: ReprocessingPlan) -> list[str]:
     problems = []
     for i in range(0, len(needed), 500):
         part = needed[i : i + 500]
-        ok = {
-            did
-            for did, is_available in conn.execute(
-                sa.text(
-                    f"SELECT d.did, {available('d.id')} FROM dataset d WHERE d.did IN :d"
-                ).bindparams(sa.bindparam("d", expanding=True)),
-                {"d": part},
-            )
-            if is_available
-        }
+        found = rows(
+            conn,
+            f"SELECT d.did, {available('d.id')} AS ok FROM dataset d WHERE d.did IN :d",
+            d=part,
+        )
+        ok = {row["did"] for row in found if row["ok"]}
         problems += [f"{did} has no available replica any more" for did in part if did not in ok]
-    outputs = sorted(made)
-    for i in range(0, len(outputs), 500):
-        problems += [
-            f"{did} exists now"
-            for (did,) in conn.execute(
-                sa.text("SELECT did FROM dataset WHERE did IN :d").bindparams(
-                    sa.bindparam("d", expanding=True)
-                ),
-                {"d": outputs[i : i + 500]},
-            )
-        ]
+    problems += [f"{did} exists now" for did in existing_dids(conn, sorted(made))]
     return problems
-
-
-def _timestamp_type():
-    return Plan.__table__.c.applied_at.type

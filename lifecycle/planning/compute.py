@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from lifecycle.catalog.models import indexed_text_problem
+from lifecycle.catalog.queries import existing_dids
+from lifecycle.catalog.sql import frame, rows
 from lifecycle.catalog.store import utcnow
 from lifecycle.errors import UsageError
 from lifecycle.nomenclature import parse_name, parse_names
@@ -40,7 +42,6 @@ from lifecycle.planning.model import (
 from lifecycle.planning.placement import output_placement, tape_staging
 from lifecycle.policy import PolicySet, Selector
 from lifecycle.provenance.reproducibility import is_recorded
-from lifecycle.values import rows_frame
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -107,19 +108,20 @@ def _transformations(
     conn: Connection, chain: list[ChainLink], blockers: list[tuple[str, str]]
 ) -> dict[str, dict[str, Any]]:
     """The chain's transformations with the data type each produces; blockers for the rest."""
-    rows = conn.execute(
-        sa.text(
+    found = {
+        row["tag"]: row
+        for row in rows(
+            conn,
             """
-            SELECT t.id, t.tag, t.name, t.release, t.image_digest, t.cpu_seconds_per_event,
-                   t.output_ratio,
-                   (SELECT p.value FROM transformation_parameter p WHERE p.transformation_id = t.id
-                      AND p.key = 'output_data_type') AS declared
-            FROM transformation t WHERE t.tag IN :tags
-            """
-        ).bindparams(sa.bindparam("tags", expanding=True)),
-        {"tags": [c.tag for c in chain]},
-    ).mappings()
-    found = {row["tag"]: dict(row) for row in rows}
+        SELECT t.id, t.tag, t.name, t.release, t.image_digest, t.cpu_seconds_per_event,
+               t.output_ratio,
+               (SELECT p.value FROM transformation_parameter p WHERE p.transformation_id = t.id
+                  AND p.key = 'output_data_type') AS declared
+        FROM transformation t WHERE t.tag IN :tags
+        """,
+            tags=[c.tag for c in chain],
+        )
+    }
     for link in chain:
         t = found.get(link.tag)
         if t is None:
@@ -250,15 +252,10 @@ def _check_outputs_new(conn: Connection, steps: pd.DataFrame, blockers) -> None:
         return
     twice = steps.loc[steps["output_did"].duplicated(), "output_did"].unique()
     blockers += [(did, "two steps of the plan would make this output") for did in twice]
-    outputs = list(steps["output_did"].unique())
-    for i in range(0, len(outputs), 500):
-        for (did,) in conn.execute(
-            sa.text("SELECT did FROM dataset WHERE did IN :d").bindparams(
-                sa.bindparam("d", expanding=True)
-            ),
-            {"d": outputs[i : i + 500]},
-        ):
-            blockers.append((did, "output exists already (choose another tag chain)"))
+    blockers += [
+        (did, "output exists already (choose another tag chain)")
+        for did in existing_dids(conn, list(steps["output_did"].unique()))
+    ]
 
 
 def _supersedes(conn: Connection, steps: pd.DataFrame) -> pd.DataFrame:
@@ -270,14 +267,12 @@ def _supersedes(conn: Connection, steps: pd.DataFrame) -> pd.DataFrame:
     if steps.empty:
         return empty
     types = sorted(steps["output_data_type"].unique())
-    result = conn.execute(
-        sa.text(
-            "SELECT did, data_type FROM dataset WHERE kind IN ('derived', 'simulated') "
-            "AND state <> 'deleted' AND data_type IN :types"
-        ).bindparams(sa.bindparam("types", expanding=True)),
-        {"types": types},
+    existing = frame(
+        conn,
+        "SELECT did, data_type FROM dataset WHERE kind IN ('derived', 'simulated') "
+        "AND state <> 'deleted' AND data_type IN :types",
+        types=types,
     )
-    existing = rows_frame(result.keys(), result.fetchall())
     if existing.empty:
         return empty
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
+from lifecycle.catalog.sql import frame
 from lifecycle.policy import Rule, Selector, selection
 from lifecycle.provenance.reproducibility import LATEST_PRODUCTION_ORDER, available
 from lifecycle.values import rows_frame
@@ -25,7 +26,8 @@ if TYPE_CHECKING:
 def select_inputs(conn: Connection, selector: Selector) -> pd.DataFrame:
     """Selected datasets (not deleted) with the replica to read: disk first, then tape."""
     where, params = selection(Rule(name="plan", type="plan", policy="", file="", select=selector))
-    statement = sa.text(
+    return frame(
+        conn,
         f"""
         SELECT c.id, c.did, c.scope, c.kind, c.data_type, c.bytes, c.events,
                e.name AS source_endpoint, s.name AS source_site, e.media AS source_media
@@ -40,12 +42,9 @@ def select_inputs(conn: Connection, selector: Selector) -> pd.DataFrame:
         LEFT JOIN endpoint e ON e.id = c.endpoint_id
         LEFT JOIN site s ON s.id = e.site_id
         ORDER BY c.did
-        """
-    ).bindparams(
-        *(sa.bindparam(k, expanding=True) for k, v in params.items() if isinstance(v, list))
+        """,
+        **params,
     )
-    result = conn.execute(statement, params)
-    return rows_frame(result.keys(), result.fetchall())
 
 
 def add_calibration(

@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from lifecycle.catalog.bulk import insert_frame
 from lifecycle.catalog.models import Plan
-from lifecycle.catalog.queries import frame
+from lifecycle.catalog.sql import drop_tables, frame, rows, statement, temporary_table
 from lifecycle.catalog.store import Change, utcnow
 from lifecycle.errors import UsageError
-from lifecycle.expiry import _planned_inputs_sql, expire
+from lifecycle.expiry import PLANNED_INPUTS, expire
 from lifecycle.planning.model import STEP_COLUMNS, ChainLink, PlanDeletion, ReprocessingPlan
 from lifecycle.policy import PolicySet
 from lifecycle.values import utc_datetime
@@ -41,6 +41,7 @@ def save_plan(conn: Connection, change: Change, plan: ReprocessingPlan) -> int:
                 f"--select: the plan's {total.replace('_', ' ')} ({summary[total]}) is more than "
                 f"a catalog stores ({2**63 - 1}); select fewer inputs"
             )
+    totals = ("inputs", "steps", "events", "cpu_hours", "bytes_staged", "bytes_written", "blockers")
     plan_id = conn.execute(
         sa.insert(Plan.__table__).values(
             name=plan.name,
@@ -49,13 +50,7 @@ def save_plan(conn: Connection, change: Change, plan: ReprocessingPlan) -> int:
             selection=json.dumps(plan.selection, sort_keys=True),
             chain=",".join(f"{c.tag}:{c.data_type}" if c.data_type else c.tag for c in plan.chain),
             conditions_tag=plan.conditions_tag,
-            inputs=summary["inputs"],
-            steps=summary["steps"],
-            events=summary["events"],
-            cpu_hours=summary["cpu_hours"],
-            bytes_staged=summary["bytes_staged"],
-            bytes_written=summary["bytes_written"],
-            blockers=summary["blockers"],
+            **{total: summary[total] for total in totals},
         )
     ).inserted_primary_key[0]
     steps = plan.steps.copy()
@@ -69,13 +64,8 @@ def save_plan(conn: Connection, change: Change, plan: ReprocessingPlan) -> int:
     calibrations = sorted(set(plan.inputs.get("calibration", pd.Series(dtype="object")).dropna()))
     if calibrations:
         read |= {
-            int(i)
-            for (i,) in conn.execute(
-                sa.text("SELECT id FROM dataset WHERE did IN :dids").bindparams(
-                    sa.bindparam("dids", expanding=True)
-                ),
-                {"dids": calibrations},
-            )
+            int(row["id"])
+            for row in rows(conn, "SELECT id FROM dataset WHERE did IN :dids", dids=calibrations)
         }
     insert_frame(
         conn,
@@ -120,10 +110,7 @@ def plans(conn: Connection) -> pd.DataFrame:
 
 def load_plan(conn: Connection, plan_id: int) -> ReprocessingPlan:
     """A saved plan, as computed when it was saved."""
-    row = conn.execute(sa.text("SELECT * FROM plan WHERE id = :id"), {"id": plan_id}).mappings()
-    row = row.first()
-    if row is None:
-        raise UsageError(f"no plan {plan_id} (see 'lifecycle plan list')")
+    row = _plan_row(conn, plan_id, "*")
     steps = frame(
         conn,
         f"SELECT {', '.join(STEP_COLUMNS)} FROM plan_step WHERE plan_id = :p ORDER BY seq",
@@ -171,6 +158,14 @@ def load_plan(conn: Connection, plan_id: int) -> ReprocessingPlan:
     )
 
 
+def _plan_row(conn: Connection, plan_id: int, columns: str) -> dict[str, Any]:
+    """``columns`` of the saved plan ``plan_id``; an unknown id is a usage error."""
+    found = rows(conn, f"SELECT {columns} FROM plan WHERE id = :id", id=plan_id)
+    if not found:
+        raise UsageError(f"no plan {plan_id} (see 'lifecycle plan list')")
+    return found[0]
+
+
 FREED = "tmp_plan_freed"  # the inputs of a deleted plan, then those no plan protects any more
 
 
@@ -186,33 +181,28 @@ def delete_plan(
     Deleting a plan deletes no data, so it acts directly. The result says which inputs no
     plan protects any more and, with ``policies``, which of them expiry would now delete.
     """
-    row = conn.execute(
-        sa.text("SELECT name, steps, inputs, applied_at, blockers FROM plan WHERE id = :id"),
-        {"id": plan_id},
-    ).first()
-    if row is None:
-        raise UsageError(f"no plan {plan_id} (see 'lifecycle plan list')")
-    name, steps, inputs, applied_at, blockers = row
+    row = _plan_row(conn, plan_id, "name, steps, inputs, applied_at, blockers")
+    name, steps, inputs, applied_at, blockers = (
+        row[k] for k in ("name", "steps", "inputs", "applied_at", "blockers")
+    )
     result = PlanDeletion(plan_id, name, int(steps), int(inputs), not applied_at and not blockers)
     if applied_at:
         result.why_not = "it was applied"
     elif blockers:
         result.why_not = f"it has {blockers} blocker{'s' if blockers != 1 else ''}"
-    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {FREED}")
-    conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {FREED} (id INTEGER PRIMARY KEY)")
+    temporary_table(conn, FREED)
     try:
         conn.execute(
-            sa.text(
+            statement(
                 f"INSERT INTO {FREED} (id) SELECT dataset_id FROM plan_input WHERE plan_id = :id"
             ),
             {"id": plan_id},
         )
         for table in ("plan_note", "plan_input", "plan_step_input", "plan_step"):
-            conn.execute(sa.text(f"DELETE FROM {table} WHERE plan_id = :id"), {"id": plan_id})
-        conn.execute(sa.text("DELETE FROM plan WHERE id = :id"), {"id": plan_id})
+            conn.execute(statement(f"DELETE FROM {table} WHERE plan_id = :id"), {"id": plan_id})
+        conn.execute(statement("DELETE FROM plan WHERE id = :id"), {"id": plan_id})
         if result.protected_by_it:
-            planned = _planned_inputs_sql(conn)
-            conn.exec_driver_sql(f"DELETE FROM {FREED} WHERE id IN ({planned})")
+            conn.exec_driver_sql(f"DELETE FROM {FREED} WHERE id IN ({PLANNED_INPUTS})")
             result.freed = int(conn.exec_driver_sql(f"SELECT COUNT(*) FROM {FREED}").scalar())
             if policies is not None and result.freed:
                 decisions = expire(conn, policies, now or utcnow(), only=f"SELECT id FROM {FREED}")
@@ -224,7 +214,7 @@ def delete_plan(
                     str(k): int(v) for k, v in kept.str.split(":").str[0].value_counts().items()
                 }
     finally:
-        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {FREED}")
+        drop_tables(conn, FREED)
     freed = result.freed
     change.summary = f"deleted plan {plan_id} ({name})" + (
         f": {freed} input{'s' if freed != 1 else ''} no longer protected from expiry"

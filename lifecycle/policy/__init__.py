@@ -20,7 +20,13 @@ from lifecycle.policy.documents import (
     load_policy_file,
     parse_duration,
 )
-from lifecycle.policy.selection import endpoint_sets, judged, selection
+from lifecycle.policy.selection import (
+    UNIT_COLUMN,
+    counted_endpoints,
+    endpoint_sets,
+    judged,
+    selection,
+)
 
 __all__ = [
     "DEFAULT_POLICY_DIR",
@@ -28,10 +34,12 @@ __all__ = [
     "RULE_TYPES",
     "SELECT_KEYS",
     "SEVERITIES",
+    "UNIT_COLUMN",
     "Policy",
     "PolicySet",
     "Rule",
     "Selector",
+    "counted_endpoints",
     "endpoint_sets",
     "format_duration",
     "judged",

@@ -30,7 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from lifecycle.catalog.models import indexed_text_problem
-from lifecycle.errors import InvalidPolicy, UsageError
+from lifecycle.errors import InvalidExpression, InvalidPolicy, UsageError
+from lifecycle.expressions import parse
 from lifecycle.vocabulary import KINDS
 
 RULE_TYPES = ("replication", "lifetime", "reproducibility", "preservation", "reprocessability")
@@ -345,9 +346,6 @@ def _duration(fail, field_name: str, value: Any) -> timedelta:
 
 
 def _check_expression(fail, expression: str) -> None:
-    from lifecycle.errors import InvalidExpression
-    from lifecycle.expressions import parse
-
     try:
         parse(expression)
     except InvalidExpression as exc:

@@ -2,8 +2,10 @@
 
 ``selection`` is a rule's ``select`` as a condition on a dataset alias; ``judged`` adds its grace
 (datasets younger than the grace are not judged yet); ``endpoint_sets`` resolves replication rules'
-endpoint expressions to endpoint ids. The audit, expiry, deletion guards, reprocessing plans and
-loss simulation all select through here, so a rule means the same to each of them.
+endpoint expressions to endpoint ids, which ``counted_endpoints`` turns into a condition on a
+replica; ``UNIT_COLUMN`` is what a replication rule's ``distinct`` unit counts. The audit, expiry,
+deletion guards, reprocessing plans and loss simulation all select through here, so a rule means
+the same to each of them.
 """
 
 from __future__ import annotations
@@ -18,6 +20,15 @@ from lifecycle.policy.documents import PolicySet, Rule
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
+
+# What COUNT(DISTINCT ...) counts for each ``distinct`` unit of a replication rule, on replica
+# ``r``, its endpoint ``e`` and that endpoint's site ``s``.
+UNIT_COLUMN = {
+    "endpoint": "r.endpoint_id",
+    "site": "e.site_id",
+    "country": "s.country",
+    "cloud": "s.cloud",
+}
 
 
 def selection(rule: Rule, alias: str = "d") -> tuple[str, dict[str, Any]]:
@@ -65,3 +76,14 @@ def endpoint_sets(conn: Connection, policies: PolicySet) -> dict[str, list[int] 
             raise InvalidPolicy(rule.file, message, rule=rule.name, field="endpoints") from exc
         out[rule.name] = sorted(ids[n] for n in names)
     return out
+
+
+def counted_endpoints(endpoint_ids: list[int] | None, params: dict[str, Any]) -> str:
+    """SQL (``AND ...``, or nothing) keeping replica ``r`` to the endpoints a replication rule
+    counts (one of :func:`endpoint_sets`' values); adds the bound ids to ``params``."""
+    if endpoint_ids is None:
+        return ""
+    params["endpoint_ids"] = endpoint_ids
+    # unary + keeps SQLite from probing the (dataset, endpoint) index once per listed endpoint
+    # for every dataset, instead of reading its few replicas (PostgreSQL reads it alike)
+    return "AND +r.endpoint_id IN :endpoint_ids"

@@ -6,6 +6,10 @@
 - :mod:`~lifecycle.provenance.recipe`: the ordered productions that rebuild a dataset;
 - :mod:`~lifecycle.provenance.render`: tree, JSON, dot and mermaid renderings;
 - :mod:`~lifecycle.provenance.w3c`: W3C PROV documents (PROV-JSON, PROV-N) via ``prov``.
+
+The reproducibility service owns its temporary tables (:func:`irreproducible_table`,
+:func:`what_if`): no other module spells their names. May import ``policy``, ``exchange``,
+``catalog`` and the leaf modules; never a service, the api or the CLI.
 """
 
 from lifecycle.provenance.reproducibility import (
@@ -15,6 +19,7 @@ from lifecycle.provenance.reproducibility import (
     irreproducible_cte,
     irreproducible_reasons,
     irreproducible_sql,
+    irreproducible_table,
     materialize_irreproducible,
     reproducibility,
     what_if,
@@ -27,6 +32,7 @@ __all__ = [
     "irreproducible_cte",
     "irreproducible_reasons",
     "irreproducible_sql",
+    "irreproducible_table",
     "materialize_irreproducible",
     "reproducibility",
     "what_if",

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from lifecycle.catalog.sql import analyze
 from lifecycle.provenance.graph import Production, productions_by_name
 from lifecycle.provenance.reproducibility import available, is_recorded, production_problem
 from lifecycle.text import printable
@@ -137,8 +138,7 @@ def recipe(conn: Connection, did: str, gone: str | None = None) -> Recipe:
             ),
             {"root": root_id},
         )
-        if conn.dialect.name == "postgresql":  # else it plans for a big table: hash scans
-            conn.exec_driver_sql(f"ANALYZE {NEED_TABLE}")
+        analyze(conn, NEED_TABLE)  # else PostgreSQL plans for a big table: hash scans
         needed = conn.execute(
             sa.text(
                 f"""

@@ -34,6 +34,11 @@ rather than "no good producer" halves the work.
 **What if.** Every function takes ``gone``: the name of a temporary table of replica ids to
 treat as unavailable (see :func:`what_if`), so "what if these replicas were deleted / this site
 burned down" is answered on the catalog as it would be, without changing it.
+
+**Its tables.** The irreproducible set is computed once into a temporary table that this module
+creates, names and drops: :func:`irreproducible_table` (a context manager yielding the name;
+:data:`IRREPRODUCIBLE` is the default name, which the audit's rule evaluators read). Callers never
+spell these names themselves.
 """
 
 from __future__ import annotations
@@ -43,11 +48,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from lifecycle.catalog.sql import analyze, by_dialect, drop_tables, rows, statement, temporary_table
+from lifecycle.errors import UsageError
+from lifecycle.nomenclature import normalize_did
 from lifecycle.values import rows_frame
 
 if TYPE_CHECKING:
     import pandas as pd
     from sqlalchemy.engine import Connection
+
+IRREPRODUCIBLE = "tmp_irreproducible"  # the irreproducible set, see irreproducible_table()
+NEWLY_IRREPRODUCIBLE = "tmp_newly_irreproducible"  # see newly_irreproducible()
 
 
 # What "only whitespace" means, everywhere: exactly the characters ``str.strip()`` removes, so the
@@ -108,10 +119,13 @@ def production_problem(
     return None
 
 
-def _timestamp_type():
-    from lifecycle.catalog.models import Dataset
-
-    return Dataset.__table__.c.created_at.type
+def consumers(dataset: str) -> str:
+    """SQL joins: ``i``, the input edges reading the dataset with id ``dataset``, and ``o``, the
+    output edges of those productions (what is made from it, one step downstream)."""
+    return (
+        f"JOIN production_input i ON i.dataset_id = {dataset} "
+        "JOIN production_output o ON o.production_id = i.production_id"
+    )
 
 
 def available(dataset: str, gone: str | None = None) -> str:
@@ -151,9 +165,7 @@ irreproducible(id) AS (
     {_START_SET}
     UNION
     SELECT o.dataset_id
-    FROM irreproducible b
-    JOIN production_input i ON i.dataset_id = b.id
-    JOIN production_output o ON o.production_id = i.production_id
+    FROM irreproducible b {consumers("b.id")}
     WHERE NOT {available("b.id", gone)}
 )"""
 
@@ -164,45 +176,59 @@ def irreproducible_sql(gone: str | None = None) -> str:
 
 
 def materialize_irreproducible(
-    conn: Connection, table: str = "tmp_irreproducible", gone: str | None = None
+    conn: Connection, table: str = IRREPRODUCIBLE, gone: str | None = None
 ) -> str:
-    """Compute the irreproducible set once into a temporary table (with a primary key).
+    """Compute the irreproducible set once into the temporary table ``table`` (``id`` primary key).
 
-    SQLite evaluates :data:`IRREPRODUCIBLE_CTE` directly. PostgreSQL plans that CTE's recursive
-    step as a hash anti-join over every available replica, so there the same fixed point is
-    computed in two steps: the start set (no producer, or a transformation without release or
-    digest) is inserted first; then only its *unavailable* members, usually a few, seed a
-    downstream walk that continues through unavailable outputs, and every output that walk
-    reaches is added.
+    Prefer :func:`irreproducible_table`, which also drops it. SQLite evaluates
+    :func:`irreproducible_cte` directly. PostgreSQL plans that CTE's recursive step as a hash
+    anti-join over every available replica, so there the same fixed point is computed in two
+    steps: the start set (no producer, or a transformation without release or digest) is
+    inserted first; then only its *unavailable* members, usually a few, seed a downstream walk
+    that continues through unavailable outputs, and every output that walk reaches is added.
     """
-    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
-    conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {table} (id INTEGER PRIMARY KEY)")
-    if conn.dialect.name == "sqlite":  # SQLite runs the single recursive CTE fastest
+    temporary_table(conn, table)
+    two_steps = by_dialect(
+        conn,
+        # measured: SQLite runs the single recursive CTE fastest; PostgreSQL's plan of it hashes
+        # every available replica at each step, the two-step walk reads only the few unavailable
+        sqlite=False,
+        postgresql=True,
+    )
+    if not two_steps:
         conn.exec_driver_sql(
             f"INSERT INTO {table} (id) {irreproducible_sql(gone)} SELECT id FROM irreproducible"
         )
         return table
     conn.exec_driver_sql(f"INSERT INTO {table} (id) {_START_SET}")
-    if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql(f"ANALYZE {table}")  # temporary tables get no statistics otherwise
-    consumers = (
-        "JOIN production_input i ON i.dataset_id = w.id "
-        "JOIN production_output o ON o.production_id = i.production_id"
-    )
+    analyze(conn, table)
     conn.exec_driver_sql(
         f"""
         INSERT INTO {table} (id)
         WITH RECURSIVE walk(id) AS (
             SELECT b.id FROM {table} b WHERE NOT {available("b.id", gone)}
             UNION
-            SELECT o.dataset_id FROM walk w {consumers}
+            SELECT o.dataset_id FROM walk w {consumers("w.id")}
             WHERE NOT {available("o.dataset_id", gone)}
         )
-        SELECT DISTINCT o.dataset_id FROM walk w {consumers}
+        SELECT DISTINCT o.dataset_id FROM walk w {consumers("w.id")}
         WHERE NOT EXISTS (SELECT 1 FROM {table} x WHERE x.id = o.dataset_id)
         """
     )
     return table
+
+
+@contextmanager
+def irreproducible_table(
+    conn: Connection, table: str = IRREPRODUCIBLE, gone: str | None = None
+) -> Iterator[str]:
+    """The irreproducible set (with ``gone``: as it would be without those replicas) in a
+    temporary table for the block; yields its name. The table, and the one
+    :func:`newly_irreproducible` makes on top of it, are dropped afterwards."""
+    try:
+        yield materialize_irreproducible(conn, table, gone)
+    finally:
+        drop_tables(conn, table, NEWLY_IRREPRODUCIBLE)
 
 
 def irreproducible_reasons(
@@ -218,8 +244,6 @@ def irreproducible_reasons(
     blocking_input``; ``blocking_input`` is the first input (by DID) that is neither available
     nor reproducible.
     """
-    import sqlalchemy as sa
-
     flagged = f"""
         WITH flagged AS (
             SELECT d.id, d.did, o.production_id
@@ -232,8 +256,7 @@ def irreproducible_reasons(
         FROM production_input i
         JOIN {ids_table} x ON x.id = i.dataset_id
         JOIN dataset di ON di.id = i.dataset_id"""
-    if conn.dialect.name == "postgresql":  # a lookup per flagged dataset plans best here
-        sql = f"""{flagged}
+    per_dataset = f"""{flagged}
         SELECT f.id, f.did, p.name AS production, p.status, t.tag AS transformation,
                t.release, t.image_digest,
                (SELECT MIN(di.did) {unavailable_inputs}
@@ -242,8 +265,7 @@ def irreproducible_reasons(
         FROM flagged f
         LEFT JOIN production p ON p.id = f.production_id
         LEFT JOIN transformation t ON t.id = p.transformation_id"""
-    else:  # SQLite: one aggregate over the flagged productions' unavailable inputs
-        sql = f"""{flagged},
+    aggregated = f"""{flagged},
         blocked AS (
             SELECT i.production_id, MIN(di.did) AS blocking_input {unavailable_inputs}
             WHERE i.production_id IN (SELECT production_id FROM flagged)
@@ -256,17 +278,13 @@ def irreproducible_reasons(
         LEFT JOIN production p ON p.id = f.production_id
         LEFT JOIN transformation t ON t.id = p.transformation_id
         LEFT JOIN blocked ON blocked.production_id = f.production_id"""
-    params = params or {}
-    statement = sa.text(sql)
-    for name, value in params.items():
-        if isinstance(value, list):
-            statement = statement.bindparams(sa.bindparam(name, expanding=True))
-        elif hasattr(value, "tzinfo"):  # a datetime: bind it the way the catalog stores it
-            statement = statement.bindparams(sa.bindparam(name, type_=_timestamp_type()))
-    rows = [dict(row) for row in conn.execute(statement, params).mappings()]
-    for row in rows:
+    # PostgreSQL plans a lookup per flagged dataset best; SQLite, one aggregate over the flagged
+    # productions' unavailable inputs
+    sql = by_dialect(conn, sqlite=aggregated, postgresql=per_dataset)
+    found = rows(conn, sql, **(params or {}))
+    for row in found:
         row["reason"] = _reason(row)
-    return rows
+    return found
 
 
 def _reason(row: dict) -> str:
@@ -286,8 +304,7 @@ def reproducibility(
 ) -> pd.DataFrame:
     """Every dataset (or only the irreproducible ones) with ``reproducible`` and the reason."""
 
-    table = materialize_irreproducible(conn, gone=gone)
-    try:
+    with irreproducible_table(conn, gone=gone) as table:
         reasons = irreproducible_reasons(conn, table, gone=gone)
         if irreproducible_only:
             reasons.sort(key=lambda row: row["did"])
@@ -300,21 +317,21 @@ def reproducibility(
                     "SELECT d.id, d.did FROM dataset d ORDER BY d.did"
                 )
             ]
-    finally:
-        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
     return rows_frame(["did", "reproducible", "reason"], rows)
 
 
 @dataclass(frozen=True)
 class WhatIf:
-    """Replicas to treat as gone: those of ``datasets``, on ``endpoints``, at ``sites``."""
+    """Replicas to treat as gone: those of ``datasets``, on ``endpoints``, at ``sites``, and
+    the ``replicas`` given by id (a guarded deletion's one replica)."""
 
     datasets: tuple[str, ...] = ()
     endpoints: tuple[str, ...] = ()
     sites: tuple[str, ...] = ()
+    replicas: tuple[int, ...] = ()
 
     def __bool__(self) -> bool:
-        return bool(self.datasets or self.endpoints or self.sites)
+        return bool(self.datasets or self.endpoints or self.sites or self.replicas)
 
 
 GONE_TABLE = "tmp_gone_replica"
@@ -327,11 +344,6 @@ def what_if(conn: Connection, scenario: WhatIf | None) -> Iterator[str | None]:
     Unknown DIDs, endpoints or sites are errors: a mistyped name must not answer "nothing
     changes". The catalog itself is not touched; the table is dropped afterwards.
     """
-    import sqlalchemy as sa
-
-    from lifecycle.errors import UsageError
-    from lifecycle.nomenclature import normalize_did
-
     if not scenario:
         yield None
         return
@@ -340,21 +352,16 @@ def what_if(conn: Connection, scenario: WhatIf | None) -> Iterator[str | None]:
         ("endpoint", "name", list(scenario.endpoints)),
         ("site", "name", list(scenario.sites)),
     )
-    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {GONE_TABLE}")
-    conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {GONE_TABLE} (id INTEGER PRIMARY KEY)")
+    temporary_table(conn, GONE_TABLE)
     try:
         for table, column, values in checks:
             if not values:
                 continue
             known = {
-                row[0]
-                for row in conn.execute(
-                    sa.text(f"SELECT {column} FROM {table} WHERE {column} IN :v").bindparams(
-                        sa.bindparam("v", expanding=True)
-                    ),
-                    {"v": values},
+                row[column] for row in rows(
+                    conn, f"SELECT {column} FROM {table} WHERE {column} IN :v", v=values
                 )
-            }
+            }  # fmt: skip
             unknown = [v for v in values if v not in known]
             if unknown:
                 raise UsageError(f"unknown {table} {unknown[0]!r}")
@@ -372,23 +379,24 @@ def what_if(conn: Connection, scenario: WhatIf | None) -> Iterator[str | None]:
                 "WHERE s.name IN :sites)"
             )
             params["sites"] = list(scenario.sites)
-        statement = sa.text(
-            f"INSERT INTO {GONE_TABLE} (id) SELECT r.id FROM replica r WHERE "
-            + " OR ".join(clauses)
-        ).bindparams(*(sa.bindparam(name, expanding=True) for name in params))
-        conn.execute(statement, params)
-        if conn.dialect.name == "postgresql":
-            conn.exec_driver_sql(f"ANALYZE {GONE_TABLE}")
+        if scenario.replicas:
+            clauses.append("r.id IN :replicas")
+            params["replicas"] = [int(r) for r in scenario.replicas]
+        sql = f"INSERT INTO {GONE_TABLE} (id) SELECT r.id FROM replica r WHERE " + " OR ".join(
+            clauses
+        )
+        conn.execute(statement(sql, params), params)
+        analyze(conn, GONE_TABLE)
         yield GONE_TABLE
     finally:
-        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {GONE_TABLE}")
+        drop_tables(conn, GONE_TABLE)
 
 
 def newly_irreproducible(
     conn: Connection,
     irreproducible: str,
     gone: str,
-    table: str = "tmp_newly_irreproducible",
+    table: str = NEWLY_IRREPRODUCIBLE,
 ) -> str:
     """Datasets reproducible now that would not be without the replicas in ``gone``.
 
@@ -398,12 +406,7 @@ def newly_irreproducible(
     datasets that are (or would become) unavailable. The walk starts at those few datasets
     rather than recomputing the whole fixed point. Returns ``table`` (``id`` primary key).
     """
-    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
-    conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {table} (id INTEGER PRIMARY KEY)")
-    consumers = (
-        "JOIN production_input i ON i.dataset_id = {d} "
-        "JOIN production_output o ON o.production_id = i.production_id"
-    )
+    temporary_table(conn, table)
     conn.exec_driver_sql(
         f"""
         INSERT INTO {table} (id)
@@ -415,12 +418,12 @@ def newly_irreproducible(
             SELECT o.dataset_id
             FROM losing l
             CROSS JOIN {irreproducible} b
-            {consumers.format(d="l.id")}
+            {consumers("l.id")}
             WHERE b.id = l.id AND NOT {available("l.id", gone)}
               AND NOT EXISTS (SELECT 1 FROM {irreproducible} x WHERE x.id = o.dataset_id)
             UNION
             SELECT o.dataset_id
-            FROM walk w {consumers.format(d="w.id")}
+            FROM walk w {consumers("w.id")}
             WHERE NOT {available("w.id", gone)}
               AND NOT EXISTS (SELECT 1 FROM {irreproducible} x WHERE x.id = o.dataset_id)
         )

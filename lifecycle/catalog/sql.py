@@ -1,0 +1,119 @@
+"""Running SQL on the catalog: one way to bind parameters, one place per engine difference.
+
+- :func:`statement` makes a textual statement whose list parameters expand (``IN :names``) and
+  whose datetimes bind with :data:`TIMESTAMP`, the catalog's one timestamp type (aware UTC, as the
+  models store them: SQLite compares the stored text, so a datetime must be written exactly so).
+  :func:`rows` and :func:`frame` run one and return plain dicts or a DataFrame.
+- :func:`by_dialect` picks the SQLite or the PostgreSQL form of a statement (or of a function).
+  Every engine-specific form of a statement in ``lifecycle`` goes through it, with the measured
+  or known reason in a comment next to the call: ``grep -rn by_dialect lifecycle`` lists them.
+  :func:`analyze` is the most common one.
+- :func:`temporary_table` and :func:`drop_tables`: the scratch tables set-based services fill.
+
+Not here: the engine setup in :mod:`lifecycle.catalog.store` (SQLite pragmas, PostgreSQL's JIT
+setting, the write lock as ``BEGIN IMMEDIATE`` or an advisory lock, what an error code means, where
+an SQLite file lives). That configures connections per engine rather than choosing the form of a
+statement, and stays with the engine it configures.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import sqlalchemy as sa
+
+from lifecycle.catalog.models import Dataset
+from lifecycle.errors import CatalogError
+from lifecycle.values import rows_frame, to_utc
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from sqlalchemy.engine import Connection
+
+T = TypeVar("T")
+
+# The type of every timestamp column of the models (sqlmodel's aware UTC datetime): bound with it,
+# a datetime is stored and compared exactly as the catalog stores it on either engine.
+TIMESTAMP = Dataset.__table__.c.created_at.type
+
+# Columns a DataFrame from :func:`frame` turns into UTC timestamps, whatever the engine returned.
+TIMESTAMP_COLUMNS = {
+    "created_at",
+    "expires_at",
+    "accessed_at",
+    "started_at",
+    "finished_at",
+    "until",
+    "at",
+    "as_of",
+    "applied_at",
+    "end_of_life",
+}
+
+
+def statement(sql: str, params: dict[str, Any] | None = None) -> sa.TextClause:
+    """``sql`` as a statement: list (and tuple) parameters expanded, datetimes as :data:`TIMESTAMP`."""
+    out = sa.text(sql)
+    for name, value in (params or {}).items():
+        if isinstance(value, list | tuple):
+            out = out.bindparams(sa.bindparam(name, expanding=True))
+        elif isinstance(value, datetime):
+            out = out.bindparams(sa.bindparam(name, type_=TIMESTAMP))
+    return out
+
+
+def rows(conn: Connection, sql: str, /, **params: Any) -> list[dict[str, Any]]:
+    """The rows of ``sql`` as plain dicts (no pandas: for light paths and per-finding work)."""
+    return [dict(row) for row in conn.execute(statement(sql, params), params).mappings()]
+
+
+def frame(conn: Connection, sql: str, /, **params: Any) -> pd.DataFrame:
+    """The rows of ``sql`` as a DataFrame, with the :data:`TIMESTAMP_COLUMNS` in UTC."""
+    result = conn.execute(statement(sql, params), params)
+    out = rows_frame(result.keys(), result.fetchall())
+    for column in out.columns:
+        if column in TIMESTAMP_COLUMNS:
+            out[column] = to_utc(out[column])
+    return out
+
+
+def by_dialect(conn: Connection, *, sqlite: T, postgresql: T) -> T:
+    """The form for ``conn``'s engine: ``sqlite`` or ``postgresql`` (any value: SQL, a function).
+
+    Say why next to each call: the measurement or the engine's rule that makes the forms differ.
+    """
+    name = conn.dialect.name
+    if name == "sqlite":
+        return sqlite
+    if name == "postgresql":
+        return postgresql
+    raise CatalogError(f"catalogs live in SQLite or PostgreSQL, not {name}")
+
+
+def analyze(conn: Connection, *tables: str) -> None:
+    """Planner statistics for tables just filled (temporary ones, or tables after a bulk load)."""
+    command = by_dialect(
+        conn,
+        # PostgreSQL: temporary tables get no statistics (autovacuum never sees them), and a
+        # table just loaded is planned as if empty until analyzed. SQLite is left without
+        # (as it always was): the statements written for it pick their indexes themselves.
+        sqlite=None,
+        postgresql="ANALYZE {}",
+    )
+    if command is not None:
+        for table in tables:
+            conn.exec_driver_sql(command.format(table))
+
+
+def temporary_table(conn: Connection, name: str, columns: str = "id INTEGER PRIMARY KEY") -> str:
+    """A new, empty temporary table ``name`` (one left by an earlier step is replaced)."""
+    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {name}")
+    conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {name} ({columns})")
+    return name
+
+
+def drop_tables(conn: Connection, *names: str) -> None:
+    """Drop the (temporary) tables ``names`` that exist."""
+    for name in names:
+        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {name}")
