@@ -41,6 +41,23 @@ class Column:
     references: str | None = None
     indexed: bool = False  # at most INDEXED_TEXT_BYTES of UTF-8
 
+    @property
+    def optional(self) -> bool:
+        """Whether a value may be empty (FORMAT.md's "optional"): not required, no default."""
+        return not self.required and self.default is None
+
+    def arrow_type(self):
+        """The Arrow type of the column in Parquet: int64, float64, UTC microseconds, or text."""
+        import pyarrow as pa
+
+        if self.type == "int":
+            return pa.int64()
+        if self.type == "float":
+            return pa.float64()
+        if self.type == "timestamp":
+            return pa.timestamp("us", tz="UTC")
+        return pa.string()
+
 
 @dataclass(frozen=True)
 class Table:
