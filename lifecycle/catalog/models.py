@@ -20,23 +20,10 @@ from datetime import datetime
 from sqlalchemy import BigInteger, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-# Indexed text (keys, data types, pin actors and reasons, plan names, rule names, names of extra
-# columns) holds at most this many bytes of UTF-8 on both databases alike: a PostgreSQL btree entry
-# holds at most 2,704 bytes (8 kB pages), and the widest index, a pin's (dataset, actor, reason),
-# holds two such texts plus an id and headers. SQLite has no limit, but the two engines must accept
-# the same catalogs, whether the text comes from an imported file or from the command line.
-INDEXED_TEXT_BYTES = 1024
-
-
-def indexed_text_problem(text: str) -> str | None:
-    """Why ``text`` cannot be stored in an indexed column, or None when it can."""
-    size = len(text.encode("utf-8", "surrogatepass"))
-    if size <= INDEXED_TEXT_BYTES:
-        return None
-    return (
-        f"{size} bytes of UTF-8; indexed text holds at most {INDEXED_TEXT_BYTES} bytes "
-        "(the limit of a database index entry)"
-    )
+# The size limit of indexed text and its check (the reason: lifecycle.text), for the callers
+# that validate text before it reaches an indexed column of these tables.
+from lifecycle.text import INDEXED_TEXT_BYTES as INDEXED_TEXT_BYTES
+from lifecycle.text import indexed_text_problem as indexed_text_problem
 
 
 def _big(**kw) -> Column:

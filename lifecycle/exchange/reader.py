@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lifecycle.catalog.models import INDEXED_TEXT_BYTES, indexed_text_problem
 from lifecycle.errors import ImportRowError, UsageError
 from lifecycle.exchange.spec import TABLES, Column, Table
 from lifecycle.nomenclature import METADATA_KEYS, name_metadata, normalize_dids
+from lifecycle.text import INDEXED_TEXT_BYTES, indexed_text_problem
 from lifecycle.values import format_timestamps, json_value
 
 if TYPE_CHECKING:

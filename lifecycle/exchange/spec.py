@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-# Indexed text holds at most INDEXED_TEXT_BYTES of UTF-8 (the limit and its reason: catalog.models).
-from lifecycle.catalog.models import INDEXED_TEXT_BYTES as INDEXED_TEXT_BYTES
+# Indexed text holds at most INDEXED_TEXT_BYTES of UTF-8 (the limit and its reason: lifecycle.text).
+from lifecycle.text import INDEXED_TEXT_BYTES as INDEXED_TEXT_BYTES
 from lifecycle.vocabulary import (
     DATASET_STATES,
     KINDS,
