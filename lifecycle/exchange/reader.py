@@ -434,7 +434,7 @@ def _checked_text(
     source: Source, name: str, text: pd.Series, max_length: int | None, indexed: bool = False
 ) -> pd.Series:
     """No NUL characters (PostgreSQL cannot store them); keys no longer than ``max_length``;
-    indexed text within :data:`~lifecycle.exchange.spec.INDEXED_TEXT_BYTES`."""
+    indexed text within :data:`~lifecycle.text.INDEXED_TEXT_BYTES`."""
     source.refuse(
         text.str.contains("\x00", regex=False).fillna(False), name, "contains a NUL character"
     )
