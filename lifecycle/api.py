@@ -19,9 +19,8 @@ from lifecycle.catalog import queries
 from lifecycle.catalog.store import Change, Store, resolve_url, utcnow
 from lifecycle.deletion import DeletionReport, LossOfReplica, delete_replica, mark_lost
 from lifecycle.errors import CatalogError, UsageError
-from lifecycle.exchange import ImportResult
 from lifecycle.exchange.exporter import ExportResult, export_directory
-from lifecycle.exchange.importer import import_directory
+from lifecycle.exchange.importer import ImportResult, import_directory
 from lifecycle.exchange.reader import find_tables
 from lifecycle.expiry import ExpiryReport, expire
 from lifecycle.expressions import select

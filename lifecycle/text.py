@@ -1,8 +1,9 @@
-"""Catalog text made safe to show: printable on a terminal, harmless in a spreadsheet, sizes for people.
+"""Catalog text made safe to show (printable on a terminal, harmless in a spreadsheet, sizes for
+people), and the size limit of indexed text that both databases accept alike.
 
 A leaf module (it imports nothing of lifecycle but :mod:`lifecycle.values`). Every catalog value
 is untrusted text: :func:`printable` escapes what could rewrite a terminal, :func:`guard_formulas`
-what a spreadsheet would run.
+what a spreadsheet would run, :func:`indexed_text_problem` what a database index cannot hold.
 """
 
 from __future__ import annotations
@@ -14,6 +15,25 @@ from lifecycle.values import json_value
 
 if TYPE_CHECKING:
     import pandas as pd
+
+
+# Indexed text (keys, data types, pin actors and reasons, plan names, rule names, names of extra
+# columns) holds at most this many bytes of UTF-8 on both databases alike: a PostgreSQL btree entry
+# holds at most 2,704 bytes (8 kB pages), and the widest index, a pin's (dataset, actor, reason),
+# holds two such texts plus an id and headers. SQLite has no limit, but the two engines must accept
+# the same catalogs, whether the text comes from an imported file or from the command line.
+INDEXED_TEXT_BYTES = 1024
+
+
+def indexed_text_problem(text: str) -> str | None:
+    """Why ``text`` cannot be stored in an indexed column, or None when it can."""
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size <= INDEXED_TEXT_BYTES:
+        return None
+    return (
+        f"{size} bytes of UTF-8; indexed text holds at most {INDEXED_TEXT_BYTES} bytes "
+        "(the limit of a database index entry)"
+    )
 
 
 # characters that move the cursor, end a line, or reorder or hide text: never written raw

@@ -14,32 +14,42 @@ a dataset has at most one generating production.
 
 from __future__ import annotations
 
+import types
 from datetime import datetime
 
 from sqlalchemy import BigInteger, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-# Indexed text (keys, data types, pin actors and reasons, plan names, rule names, names of extra
-# columns) holds at most this many bytes of UTF-8 on both databases alike: a PostgreSQL btree entry
-# holds at most 2,704 bytes (8 kB pages), and the widest index, a pin's (dataset, actor, reason),
-# holds two such texts plus an id and headers. SQLite has no limit, but the two engines must accept
-# the same catalogs, whether the text comes from an imported file or from the command line.
-INDEXED_TEXT_BYTES = 1024
-
-
-def indexed_text_problem(text: str) -> str | None:
-    """Why ``text`` cannot be stored in an indexed column, or None when it can."""
-    size = len(text.encode("utf-8", "surrogatepass"))
-    if size <= INDEXED_TEXT_BYTES:
-        return None
-    return (
-        f"{size} bytes of UTF-8; indexed text holds at most {INDEXED_TEXT_BYTES} bytes "
-        "(the limit of a database index entry)"
-    )
+# The size limit of indexed text and its check (the reason: lifecycle.text), for the callers
+# that validate text before it reaches an indexed column of these tables.
+from lifecycle.text import INDEXED_TEXT_BYTES as INDEXED_TEXT_BYTES
+from lifecycle.text import indexed_text_problem as indexed_text_problem
 
 
 def _big(**kw) -> Column:
     return Column(BigInteger, **kw)
+
+
+def _extras_table(class_name: str, owner: str, table: str, doc: str) -> type[SQLModel]:
+    """A key/value table holding the extra (free-form) columns of ``owner`` rows.
+
+    Endpoint attributes, dataset metadata and transformation parameters have one shape, the
+    exchange format's extra columns: one row per (owner id, key), the value as text. The columns,
+    their order and the primary key are those the migrations create.
+    """
+    owner_id = f"{owner}_id"
+    namespace = {
+        "__module__": __name__,
+        "__doc__": doc,
+        "__tablename__": table,
+        "__annotations__": {owner_id: int, "key": str, "value": str},
+        owner_id: Field(foreign_key=f"{owner}.id", primary_key=True),
+        "key": Field(primary_key=True),
+        "value": Field(sa_column=Column(Text, nullable=False)),
+    }
+    return types.new_class(
+        class_name, (SQLModel,), {"table": True}, lambda ns: ns.update(namespace)
+    )
 
 
 class Site(SQLModel, table=True):
@@ -63,14 +73,12 @@ class Endpoint(SQLModel, table=True):
     capacity_bytes: int | None = Field(default=None, sa_column=_big(nullable=True))
 
 
-class EndpointAttribute(SQLModel, table=True):
-    """A free-form endpoint attribute; booleans are stored as ``true`` / ``false``."""
-
-    __tablename__ = "endpoint_attribute"
-
-    endpoint_id: int = Field(foreign_key="endpoint.id", primary_key=True)
-    key: str = Field(primary_key=True)
-    value: str = Field(sa_column=Column(Text, nullable=False))
+EndpointAttribute = _extras_table(
+    "EndpointAttribute",
+    "endpoint",
+    "endpoint_attribute",
+    "A free-form endpoint attribute; booleans are stored as ``true`` / ``false``.",
+)
 
 
 class Dataset(SQLModel, table=True):
@@ -96,14 +104,9 @@ class Dataset(SQLModel, table=True):
     state: str = "closed"
 
 
-class DatasetMetadata(SQLModel, table=True):
-    """A free-form metadata value of a dataset."""
-
-    __tablename__ = "dataset_metadata"
-
-    dataset_id: int = Field(foreign_key="dataset.id", primary_key=True)
-    key: str = Field(primary_key=True)
-    value: str = Field(sa_column=Column(Text, nullable=False))
+DatasetMetadata = _extras_table(
+    "DatasetMetadata", "dataset", "dataset_metadata", "A free-form metadata value of a dataset."
+)
 
 
 class Replica(SQLModel, table=True):
@@ -139,14 +142,12 @@ class Transformation(SQLModel, table=True):
     output_ratio: float | None = None
 
 
-class TransformationParameter(SQLModel, table=True):
-    """A free-form parameter of a transformation."""
-
-    __tablename__ = "transformation_parameter"
-
-    transformation_id: int = Field(foreign_key="transformation.id", primary_key=True)
-    key: str = Field(primary_key=True)
-    value: str = Field(sa_column=Column(Text, nullable=False))
+TransformationParameter = _extras_table(
+    "TransformationParameter",
+    "transformation",
+    "transformation_parameter",
+    "A free-form parameter of a transformation.",
+)
 
 
 class Production(SQLModel, table=True):

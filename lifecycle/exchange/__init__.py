@@ -1,12 +1,16 @@
 """The catalog exchange format (FORMAT.md): a directory of tables in CSV or Parquet.
 
-``import_directory`` validates a directory completely, then loads it in one transaction;
-``export_directory`` writes the catalog back in the same shape, so that export -> import -> export
-gives identical tables.
+- ``spec``: the format's tables and columns as data; imports only leaf modules, so the generator
+  writes the format without loading the database stack;
+- ``reader``: files read into validated, normalized frames (no database);
+- ``exporter``: the catalog read back as exchange tables, and ``export_directory``;
+- ``importer``: ``import_directory`` validates a directory completely, then loads it in one
+  transaction.
+
+Export -> import -> export gives identical tables. The package may import ``catalog`` and leaf
+modules. Importing it loads only ``spec``: import the reader, exporter and importer by name.
 """
 
-from lifecycle.exchange.exporter import export_directory
-from lifecycle.exchange.importer import ImportResult, import_directory
 from lifecycle.exchange.spec import TABLES
 
-__all__ = ["TABLES", "ImportResult", "export_directory", "import_directory"]
+__all__ = ["TABLES"]

@@ -7,6 +7,8 @@ incoming rows with what the catalog holds, the exporter to write files.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -78,7 +80,7 @@ _QUERIES: dict[str, tuple[str, str]] = {
     ),
 }
 # Key/value tables holding each table's extra columns: (table, id column).
-_EXTRAS: dict[str, tuple[str, str]] = {
+EXTRA_TABLES: dict[str, tuple[str, str]] = {
     "endpoints": ("endpoint_attribute", "endpoint_id"),
     "datasets": ("dataset_metadata", "dataset_id"),
     "transformations": ("transformation_parameter", "transformation_id"),
@@ -88,37 +90,46 @@ _EXTRAS: dict[str, tuple[str, str]] = {
 def catalog_frame(conn: Connection, name: str, keys: pd.Series | None = None) -> pd.DataFrame:
     """Table ``name`` of the catalog in normalized exchange shape, optionally only rows whose
     first key column is in ``keys``."""
-    import pandas as pd
-
     table = TABLES[name]
     sql, key_column = _QUERIES[name]
-    if keys is None or len(keys) > IN_LIMIT:
+    if keys is None:
         frame = _fetch(conn, sql.format(where=""))
-        if keys is not None:
-            frame = frame[frame[table.key[0]].isin(keys)]
     else:
-        unique = list(dict.fromkeys(keys.dropna().tolist()))
-        parts = [
-            _fetch(
-                conn,
-                sql.format(where=f"WHERE {key_column} IN :keys"),
-                {"keys": unique[i : i + IN_CHUNK]},
-            )
-            for i in range(0, len(unique), IN_CHUNK)
-        ]
-        frame = (
-            pd.concat(parts, ignore_index=True)
-            if parts
-            else _fetch(conn, sql.format(where="WHERE 1 = 0"))
-        )
+        frame = _fetch_matching(conn, sql, key_column, table.key[0], keys)
     frame = _typed(table, frame)
-    if name in _EXTRAS:
+    if name in EXTRA_TABLES:
         frame = _with_extras(conn, name, frame)
     return frame.reset_index(drop=True)
 
 
-def _fetch(conn: Connection, sql: str, params: dict | None = None) -> pd.DataFrame:
+def _fetch_matching(
+    conn: Connection, sql: str, sql_column: str, frame_column: str, keys: pd.Series
+) -> pd.DataFrame:
+    """The rows of ``sql`` (a SELECT with a ``{where}`` slot) whose ``sql_column`` is in ``keys``.
 
+    Up to :data:`IN_LIMIT` keys, the distinct ones are bound :data:`IN_CHUNK` at a time; above,
+    the whole table is read once and its ``frame_column`` filtered in memory.
+    """
+    import pandas as pd
+
+    if len(keys) > IN_LIMIT:
+        frame = _fetch(conn, sql.format(where=""))
+        return frame[frame[frame_column].isin(keys)]
+    unique = list(dict.fromkeys(keys.dropna().tolist()))
+    parts = [
+        _fetch(
+            conn,
+            sql.format(where=f"WHERE {sql_column} IN :keys"),
+            {"keys": unique[i : i + IN_CHUNK]},
+        )
+        for i in range(0, len(unique), IN_CHUNK)
+    ]
+    if not parts:
+        return _fetch(conn, sql.format(where="WHERE 1 = 0"))
+    return pd.concat(parts, ignore_index=True)
+
+
+def _fetch(conn: Connection, sql: str, params: dict | None = None) -> pd.DataFrame:
     statement = sa.text(sql)
     if params:
         statement = statement.bindparams(sa.bindparam("keys", expanding=True))
@@ -145,28 +156,11 @@ def _typed(table: Table, frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _with_extras(conn: Connection, name: str, frame: pd.DataFrame) -> pd.DataFrame:
-    extra_table, id_column = _EXTRAS[name]
+    extra_table, id_column = EXTRA_TABLES[name]
     if frame.empty:
         return frame
-    if len(frame) > IN_LIMIT:
-        pairs = _fetch(conn, f"SELECT {id_column} AS _id, key, value FROM {extra_table}")
-        pairs = pairs[pairs["_id"].isin(frame["_id"])]
-    else:
-        ids = frame["_id"].tolist()
-        import pandas as pd
-
-        pairs = pd.concat(
-            [
-                _fetch(
-                    conn,
-                    f"SELECT {id_column} AS _id, key, value FROM {extra_table} "
-                    f"WHERE {id_column} IN :keys",
-                    {"keys": ids[i : i + IN_CHUNK]},
-                )
-                for i in range(0, len(ids), IN_CHUNK)
-            ],
-            ignore_index=True,
-        )
+    sql = f"SELECT {id_column} AS _id, key, value FROM {extra_table} {{where}}"
+    pairs = _fetch_matching(conn, sql, id_column, "_id", frame["_id"])
     if pairs.empty:
         return frame
     wide = pairs.pivot(index="_id", columns="key", values="value")
@@ -196,9 +190,6 @@ def export_directory(
     named in the result. ``excel_safe`` (CSV only) guards text cells against spreadsheet
     formulas (see :func:`lifecycle.text.guard_formulas`); such files do not round-trip.
     """
-    import shutil
-    import tempfile
-
     if fmt not in EXPORT_FORMATS:
         raise UsageError(f"--format: {fmt!r} is not one of {', '.join(EXPORT_FORMATS)}")
     if excel_safe and fmt != "csv":
@@ -251,12 +242,7 @@ def arrow_schema(table: Table, extras: list[str]):
     """The Parquet schema of ``table`` with its extra columns as text."""
     import pyarrow as pa
 
-    types = {
-        "int": pa.int64(),
-        "float": pa.float64(),
-        "timestamp": pa.timestamp("us", tz="UTC"),
-    }
-    fields = [pa.field(c.name, types.get(c.type, pa.string())) for c in table.columns]
+    fields = [pa.field(c.name, c.arrow_type()) for c in table.columns]
     fields += [pa.field(name, pa.string()) for name in extras]
     return pa.schema(fields)
 

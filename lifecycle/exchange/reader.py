@@ -15,12 +15,18 @@ of :data:`lifecycle.nomenclature.METADATA_KEYS` as extra columns.
 
 from __future__ import annotations
 
+import csv
+import io
+import stat
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lifecycle.errors import ImportRowError, UsageError
-from lifecycle.exchange.spec import INDEXED_TEXT_BYTES, TABLES, Column, Table
+from lifecycle.exchange.spec import TABLES, Column, Table
+from lifecycle.nomenclature import METADATA_KEYS, name_metadata, normalize_dids
+from lifecycle.text import INDEXED_TEXT_BYTES, indexed_text_problem
 from lifecycle.values import format_timestamps, json_value
 
 if TYPE_CHECKING:
@@ -51,6 +57,16 @@ class Source:
     def error(self, row: int | str, column: str, reason: str) -> ImportRowError:
         return ImportRowError(self.file, row, column, reason)
 
+    def refuse(self, bad: pd.Series, column: str, reason: str | Callable[[int], str]) -> None:
+        """Raise :meth:`error` at the first row where ``bad`` is true, if there is one.
+
+        ``reason`` is the message, or a function of the row number giving it (to quote the
+        offending value).
+        """
+        row = _first(bad)
+        if row is not None:
+            raise self.error(row, column, reason(row) if callable(reason) else reason)
+
 
 def find_tables(directory: Path) -> dict[str, Path]:
     """The table files of ``directory``, in FORMAT.md's (dependency) order."""
@@ -80,8 +96,6 @@ def _check_table_file(path: Path) -> None:
     Anything else (``pins.CSV``, a directory, a dangling link, a FIFO) is an error rather than
     silently skipped: a table left out of an import would go unnoticed.
     """
-    import stat
-
     if path.suffix not in SUFFIXES:
         raise UsageError(
             f"{path}: table files end in {' or '.join(SUFFIXES)} (lower case); rename the file"
@@ -293,9 +307,6 @@ def _record_lines(data: bytes):
 
 def _record_lines_slow(data: bytes) -> list[int]:
     """Line numbers of records that may span lines (quoted newlines), via the csv module."""
-    import csv
-    import io
-
     reader = csv.reader(io.StringIO(data.decode("utf-8-sig"), newline=""))
     out, header_seen = [], False
     for row in reader:
@@ -310,9 +321,6 @@ def _record_lines_slow(data: bytes) -> list[int]:
 
 def _line_of_ragged_record(data: bytes, fields: int) -> int | str:
     """The line of the first record whose field count differs from the header's (error path)."""
-    import csv
-    import io
-
     reader = csv.reader(io.StringIO(data.decode("utf-8-sig"), newline=""))
     next(reader, None)
     for row in reader:
@@ -322,9 +330,6 @@ def _line_of_ragged_record(data: bytes, fields: int) -> int | str:
 
 
 def _csv_header(data: bytes) -> list[str]:
-    import csv
-    import io
-
     text = data[: 1 << 20].decode("utf-8-sig", errors="replace")
     for row in csv.reader(io.StringIO(text, newline="")):
         if row:
@@ -340,8 +345,9 @@ def _check_columns(source: Source) -> None:
             raise source.error(HEADER, name, "column appears twice")
         if not str(name).strip():
             raise source.error(HEADER, repr(name), "empty column name")
-        if len(str(name).encode("utf-8")) > INDEXED_TEXT_BYTES:
-            raise source.error(HEADER, str(name)[:40] + "...", "column name: " + _too_long(name))
+        problem = indexed_text_problem(str(name))
+        if problem is not None:
+            raise source.error(HEADER, str(name)[:40] + "...", "column name: " + problem)
         seen.add(name)
     for column in source.table.columns:
         if column.required and column.name not in seen:
@@ -364,6 +370,11 @@ def _plain(value) -> str:
     """A cell value as a person reads it (no numpy reprs)."""
 
     return repr(json_value(value))
+
+
+def _got(reason: str, values: pd.Series) -> Callable[[int], str]:
+    """A :meth:`Source.refuse` message quoting the row's value: ``<reason>, got <value>``."""
+    return lambda row: f"{reason}, got {_plain(values[row])}"
 
 
 def _first(mask: pd.Series) -> int | None:
@@ -394,9 +405,7 @@ def _normalize(source: Source, column: Column, values: pd.Series) -> pd.Series:
     }[column.type]
     out = converter(source, column, values)
     if column.required:
-        row = _first(out.isna())
-        if row is not None:
-            raise source.error(row, column.name, "missing value (the column is required)")
+        source.refuse(out.isna(), column.name, "missing value (the column is required)")
     return out
 
 
@@ -425,70 +434,50 @@ def _checked_text(
     source: Source, name: str, text: pd.Series, max_length: int | None, indexed: bool = False
 ) -> pd.Series:
     """No NUL characters (PostgreSQL cannot store them); keys no longer than ``max_length``;
-    indexed text within :data:`~lifecycle.exchange.spec.INDEXED_TEXT_BYTES`."""
-    row = _first(text.str.contains("\x00", regex=False).fillna(False))
-    if row is not None:
-        raise source.error(row, name, "contains a NUL character")
-    if max_length is not None:
-        row = _first((text.str.len() > max_length).fillna(False))
-        if row is not None:
-            raise source.error(row, name, f"longer than {max_length} characters")
-    if indexed:
-        row = _first((text.str.encode("utf-8").str.len() > INDEXED_TEXT_BYTES).fillna(False))
-        if row is not None:
-            raise source.error(row, name, _too_long(text[row]))
-    return text
-
-
-def _too_long(text: str) -> str:
-    return (
-        f"{len(text.encode('utf-8'))} bytes of UTF-8; indexed text holds at most "
-        f"{INDEXED_TEXT_BYTES} bytes (the limit of a database index entry)"
+    indexed text within :data:`~lifecycle.text.INDEXED_TEXT_BYTES`."""
+    source.refuse(
+        text.str.contains("\x00", regex=False).fillna(False), name, "contains a NUL character"
     )
+    if max_length is not None:
+        too_long = (text.str.len() > max_length).fillna(False)
+        source.refuse(too_long, name, f"longer than {max_length} characters")
+    if indexed:
+        too_big = (text.str.encode("utf-8").str.len() > INDEXED_TEXT_BYTES).fillna(False)
+        source.refuse(too_big, name, lambda row: indexed_text_problem(text[row]))
+    return text
 
 
 def _enum(source: Source, column: Column, values: pd.Series) -> pd.Series:
     out = _as_text(values)
     if column.default is not None:
         out = out.fillna(column.default)
-    row = _first(out.notna() & ~out.isin(column.choices))
-    if row is not None:
-        raise source.error(
-            row,
-            column.name,
-            f"{out[row]!r} is not one of {', '.join(column.choices)}",
-        )
+    source.refuse(
+        out.notna() & ~out.isin(column.choices),
+        column.name,
+        lambda row: f"{out[row]!r} is not one of {', '.join(column.choices)}",
+    )
     return out
 
 
 def _int(source: Source, column: Column, values: pd.Series) -> pd.Series:
     import pandas as pd
 
+    not_integer = _got("expected an integer", values)
+    too_wide = _got("expected a 64-bit integer", values)
     if pd.api.types.is_bool_dtype(values):
-        row = _first(values.notna())
-        if row is not None:
-            raise source.error(row, column.name, f"expected an integer, got {_plain(values[row])}")
+        source.refuse(values.notna(), column.name, not_integer)
         out = values.astype("Int64")
     elif pd.api.types.is_integer_dtype(values) or pd.api.types.is_float_dtype(values):
         numbers = values.astype("float64") if pd.api.types.is_float_dtype(values) else values
         bad = numbers.notna() & ((numbers % 1 != 0) | (numbers.abs() >= 2**63))
-        row = _first(bad.fillna(False))
-        if row is not None:
-            raise source.error(
-                row, column.name, f"expected a 64-bit integer, got {_plain(values[row])}"
-            )
+        source.refuse(bad.fillna(False), column.name, too_wide)
         out = values.astype("Int64")
     else:
         text = values.astype("string[pyarrow]").str.strip()
         # ASCII digits only: Python and pandas would read full-width or Arabic-Indic digits too
-        row = _first(text.notna() & ~text.str.fullmatch(r"[+-]?[0-9]+").fillna(False))
-        if row is not None:
-            raise source.error(row, column.name, f"expected an integer, got {_plain(values[row])}")
-        row = _first(text.notna() & ~_fits_int64(text))
-        if row is not None:
-            raise source.error(
-                row, column.name, f"expected a 64-bit integer, got {_plain(values[row])}"
-            )
+        digits = text.str.fullmatch(r"[+-]?[0-9]+").fillna(False)
+        source.refuse(text.notna() & ~digits, column.name, not_integer)
+        source.refuse(text.notna() & ~_fits_int64(text), column.name, too_wide)
         out = _int64(text)
     _check_range(source, column, out)
     return out
@@ -533,24 +522,17 @@ def _float(source: Source, column: Column, values: pd.Series) -> pd.Series:
         # ASCII only: Python's float() reads full-width and other Unicode digits too
         bad = text.notna() & (out.isna() | ~text.str.isascii().fillna(True))
     bad = bad | (out.abs() == float("inf"))
-    row = _first(bad)
-    if row is not None:
-        raise source.error(row, column.name, f"expected a finite number, got {_plain(values[row])}")
+    source.refuse(bad, column.name, _got("expected a finite number", values))
     _check_range(source, column, out)
     return out
 
 
 def _check_range(source: Source, column: Column, out: pd.Series) -> None:
     if column.nonnegative:
-        row = _first((out < 0).fillna(False))
-        if row is not None:
-            raise source.error(row, column.name, f"must not be negative, got {_plain(out[row])}")
+        source.refuse((out < 0).fillna(False), column.name, _got("must not be negative", out))
     if column.maximum is not None:
-        row = _first((out > column.maximum).fillna(False))
-        if row is not None:
-            raise source.error(
-                row, column.name, f"must be at most {column.maximum}, got {_plain(out[row])}"
-            )
+        too_big = (out > column.maximum).fillna(False)
+        source.refuse(too_big, column.name, _got(f"must be at most {column.maximum}", out))
 
 
 def _timestamp(source: Source, column: Column, values: pd.Series) -> pd.Series:
@@ -568,52 +550,46 @@ def _timestamp(source: Source, column: Column, values: pd.Series) -> pd.Series:
             r"(Z|[+-][0-9]{2}(:?[0-9]{2})?)?)?"
         ).fillna(False)
         parsed = pd.to_datetime(text.where(iso), utc=True, format="ISO8601", errors="coerce")
-        row = _first(text.notna() & parsed.isna())
-        if row is not None:
-            raise source.error(
-                row,
-                column.name,
+        source.refuse(
+            text.notna() & parsed.isna(),
+            column.name,
+            lambda row: (
                 f"unparseable timestamp {_plain(values[row])} "
-                "(use ISO 8601, e.g. 2018-06-02T14:03:00Z)",
-            )
+                "(use ISO 8601, e.g. 2018-06-02T14:03:00Z)"
+            ),
+        )
         nanos = text.str.extract(r"\.[0-9]{6}([0-9]+)")[0].str.strip("0").fillna("")
-        row = _first(iso & (nanos.str.len() > 0))
-        if row is not None:
-            raise source.error(
-                row,
-                column.name,
+        source.refuse(
+            iso & (nanos.str.len() > 0),
+            column.name,
+            lambda row: (
                 f"{_plain(values[row])} has a sub-microsecond part; the catalog keeps "
-                "microseconds (round the value)",
-            )
+                "microseconds (round the value)"
+            ),
+        )
         out = parsed.astype("datetime64[us, UTC]")
     # what Python's datetime (and so both databases' drivers) can hold: years 1 to 9999
     outside = (out < pd.Timestamp("0001-01-01", tz="UTC")) | (
         out >= pd.Timestamp("9999-12-31T23:59:59.999999", tz="UTC") + pd.Timedelta(1, "us")
     )
-    row = _first(outside.fillna(False))
-    if row is not None:
-        raise source.error(
-            row,
-            column.name,
-            f"{_plain(values[row])} lies outside the years 1 to 9999",
-        )
+    source.refuse(
+        outside.fillna(False),
+        column.name,
+        lambda row: f"{_plain(values[row])} lies outside the years 1 to 9999",
+    )
     return out
 
 
 def _did(source: Source, column: Column, values: pd.Series) -> pd.Series:
-    from lifecycle.nomenclature import normalize_dids
-
     text = _checked_text(
         source, column.name, _as_text(values).str.strip(), column.max_length, column.indexed
     )
     dids, valid = normalize_dids(text)
-    row = _first(text.notna() & ~valid)
-    if row is not None:
-        raise source.error(
-            row,
-            column.name,
-            f"{_plain(values[row])} is not a DID (scope:name, or an ATLAS-style name)",
-        )
+    source.refuse(
+        text.notna() & ~valid,
+        column.name,
+        lambda row: f"{_plain(values[row])} is not a DID (scope:name, or an ATLAS-style name)",
+    )
     return dids
 
 
@@ -635,8 +611,6 @@ def _derive_dataset_columns(source: Source) -> None:
     import filled metadata).
     """
     import pandas as pd
-
-    from lifecycle.nomenclature import METADATA_KEYS, name_metadata
 
     frame = source.frame
     keys = ("data_type", *METADATA_KEYS)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-# Indexed text holds at most INDEXED_TEXT_BYTES of UTF-8 (the limit and its reason: catalog.models).
-from lifecycle.catalog.models import INDEXED_TEXT_BYTES as INDEXED_TEXT_BYTES
+# Indexed text holds at most INDEXED_TEXT_BYTES of UTF-8 (the limit and its reason: lifecycle.text).
+from lifecycle.text import INDEXED_TEXT_BYTES as INDEXED_TEXT_BYTES
 from lifecycle.vocabulary import (
     DATASET_STATES,
     KINDS,
@@ -40,6 +40,23 @@ class Column:
     max_length: int | None = None
     references: str | None = None
     indexed: bool = False  # at most INDEXED_TEXT_BYTES of UTF-8
+
+    @property
+    def optional(self) -> bool:
+        """Whether a value may be empty (FORMAT.md's "optional"): not required, no default."""
+        return not self.required and self.default is None
+
+    def arrow_type(self):
+        """The Arrow type of the column in Parquet: int64, float64, UTC microseconds, or text."""
+        import pyarrow as pa
+
+        if self.type == "int":
+            return pa.int64()
+        if self.type == "float":
+            return pa.float64()
+        if self.type == "timestamp":
+            return pa.timestamp("us", tz="UTC")
+        return pa.string()
 
 
 @dataclass(frozen=True)

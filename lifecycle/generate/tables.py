@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from lifecycle.exchange.spec import TABLES as EXCHANGE_TABLES
 from lifecycle.generate.atlas import DTYPES, PROJECTS
 from lifecycle.generate.datasets import DATASET_STATES, KINDS, REPLICA_STATES, ROLES, Datasets
 from lifecycle.generate.grid import Grid
@@ -21,16 +22,7 @@ from lifecycle.generate.transformations import CODE_REPO, Transformations
 if TYPE_CHECKING:
     import pyarrow as pa
 
-TABLES = (
-    "sites",
-    "endpoints",
-    "datasets",
-    "replicas",
-    "transformations",
-    "productions",
-    "production_io",
-    "pins",
-)
+TABLES = tuple(EXCHANGE_TABLES)
 
 
 @dataclass
@@ -152,92 +144,22 @@ def columns(rng: np.random.Generator, built: BuiltCatalog) -> dict[str, dict[str
 
 
 def schemas() -> dict[str, pa.Schema]:
-    """The Arrow schema of every generated table.
+    """The Arrow schema of every generated table: the exchange format's columns, then the
+    generator's extra attribute/metadata columns.
 
-    Columns the format calls optional, and the extra attribute/metadata columns, are nullable;
-    the rest are not. Timestamps are microseconds in UTC.
+    Columns the format calls optional, and the extra columns, are nullable; the rest are not.
+    Timestamps are microseconds in UTC.
     """
     import pyarrow as pa
 
-    text, integer, real = pa.string(), pa.int64(), pa.float64()
-    ts = pa.timestamp("us", tz="UTC")
-
-    def col(name: str, kind: pa.DataType, nullable: bool = False) -> pa.Field:
-        return pa.field(name, kind, nullable=nullable)
-
+    extras = {
+        "endpoints": [("type", pa.string()), ("archival", pa.bool_())],
+        "datasets": [("project", pa.string()), ("run_number", pa.int64()), ("dsid", pa.int64())],
+    }
     return {
-        "sites": pa.schema(
-            [
-                col("name", text),
-                col("tier", integer),
-                col("country", text),
-                col("cloud", text, True),
-                col("status", text),
-            ]
-        ),
-        "endpoints": pa.schema(
-            [
-                col("name", text),
-                col("site", text),
-                col("media", text),
-                col("capacity_bytes", integer, True),
-                col("type", text, True),
-                col("archival", pa.bool_(), True),
-            ]
-        ),
-        "datasets": pa.schema(
-            [
-                col("did", text),
-                col("kind", text),
-                col("data_type", text, True),
-                col("bytes", integer),
-                col("files", integer),
-                col("events", integer, True),
-                col("created_at", ts),
-                col("expires_at", ts, True),
-                col("state", text),
-                col("project", text, True),
-                col("run_number", integer, True),
-                col("dsid", integer, True),
-            ]
-        ),
-        "replicas": pa.schema(
-            [
-                col("did", text),
-                col("endpoint", text),
-                col("state", text),
-                col("created_at", ts),
-                col("accessed_at", ts, True),
-            ]
-        ),
-        "transformations": pa.schema(
-            [
-                col("tag", text),
-                col("name", text),
-                col("release", text),
-                col("image", text, True),
-                col("image_digest", text, True),
-                col("code_repo", text, True),
-                col("code_commit", text, True),
-                col("command", text, True),
-                col("platform", text, True),
-                col("cpu_seconds_per_event", real, True),
-                col("output_ratio", real, True),
-            ]
-        ),
-        "productions": pa.schema(
-            [
-                col("id", text),
-                col("transformation", text),
-                col("conditions_tag", text, True),
-                col("site", text, True),
-                col("started_at", ts, True),
-                col("finished_at", ts, True),
-                col("status", text),
-            ]
-        ),
-        "production_io": pa.schema([col("production", text), col("did", text), col("role", text)]),
-        "pins": pa.schema(
-            [col("did", text), col("reason", text), col("until", ts, True), col("actor", text)]
-        ),
+        name: pa.schema(
+            [pa.field(c.name, c.arrow_type(), nullable=c.optional) for c in table.columns]
+            + [pa.field(extra, kind, nullable=True) for extra, kind in extras.get(name, [])]
+        )
+        for name, table in EXCHANGE_TABLES.items()
     }

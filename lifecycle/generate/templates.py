@@ -50,6 +50,35 @@ class Template:
     min_keep: int = 2
 
 
+def derivations(aod: int, *, skim: bool = True, **extra: object) -> tuple[Node, ...]:
+    """The derivations of the AOD at node ``aod``, to follow it directly in a template.
+
+    DAOD_PHYS at ``aod + 1``, DAOD_PHYSLITE from it at ``aod + 2``, and with ``skim`` a skimmed
+    DAOD_* format that the DAOD_PHYS production also writes from the AOD (a derivation train).
+    ``extra`` is given to every node (MC templates mark them ``kind="simulated"``).
+    """
+    phys = Node("deriv", "DAOD_PHYS", (aod,), "deriv_phys", **extra)
+    lite = Node("deriv", "DAOD_PHYSLITE", (aod + 1,), "deriv_lite", **extra)
+    if not skim:
+        return (phys, lite)
+    train = Node("deriv", "DAOD_*", (aod,), "deriv_phys", skim=(0.05, 0.6), train=aod + 1, **extra)
+    return (phys, lite, train)
+
+
+def opendata(parent: int) -> Node:
+    """An open-data ntuple (an outreach dataset) derived from node ``parent``."""
+    return Node(
+        "deriv",
+        "NTUP_OPENDATA",
+        (parent,),
+        "opendata",
+        kind="outreach",
+        profile="outreach",
+        skim=(0.1, 0.6),
+        delay=(30.0, 400.0),
+    )
+
+
 def data_templates() -> dict[str, Template]:
     raw = Node("daq", "RAW", kind="raw", profile="raw")
     prompt = {
@@ -59,16 +88,7 @@ def data_templates() -> dict[str, Template]:
         "delay": (0.05, 3.0),
         "hours": (4.0, 48.0),
     }
-    phys = {"pool": "deriv_phys"}
-    lite = {"pool": "deriv_lite"}
     skim = {"pool": "deriv_skim", "skim": (0.05, 0.6)}
-    opendata = {
-        "pool": "opendata",
-        "kind": "outreach",
-        "profile": "outreach",
-        "skim": (0.1, 0.6),
-        "delay": (30.0, 400.0),
-    }
     reproc = {
         "pool": "reco_data_r",
         "calibration": True,
@@ -92,23 +112,12 @@ def data_templates() -> dict[str, Template]:
                 delay=(0.02, 2.0),
                 hours=(1.0, 12.0),
             ),
-            Node("deriv", "DAOD_PHYS", (3,), **phys),
-            Node("deriv", "DAOD_PHYSLITE", (4,), **lite),
-            Node("deriv", "DAOD_*", (3,), "deriv_phys", skim=(0.05, 0.6), train=4),
+            *derivations(3),
         ),
     )
-    reprocessed_nodes = (
-        raw,
-        Node("recon", "AOD", (0,), **reproc),
-        Node("deriv", "DAOD_PHYS", (1,), **phys),
-        Node("deriv", "DAOD_PHYSLITE", (2,), **lite),
-        Node("deriv", "DAOD_*", (1,), "deriv_phys", skim=(0.05, 0.6), train=2),
-    )
+    reprocessed_nodes = (raw, Node("recon", "AOD", (0,), **reproc), *derivations(1))
     reprocessed = Template("data-reprocessed", reprocessed_nodes)
-    opendata_t = Template(
-        "data-opendata",
-        (*reprocessed_nodes, Node("deriv", "NTUP_OPENDATA", (3,), **opendata)),
-    )
+    opendata_t = Template("data-opendata", (*reprocessed_nodes, opendata(3)))
     express = Template(
         "data-express",
         (
@@ -136,32 +145,9 @@ def mc_templates() -> dict[str, Template]:
     )
     sim = {"pool": "sim", "delay": (1.0, 30.0), "hours": (24.0, 336.0), "config": 0.05, **mc}
     hits_part = [Node("simul", "HITS", (0,), part=k, profile="transient", **sim) for k in (0, 1)]
-    hits_merge = Node(
-        "merge",
-        "HITS",
-        (1, 2),
-        "hitsmerge",
-        profile="archive",
-        delay=(0.1, 3.0),
-        hours=(1.0, 24.0),
-        **mc,
-    )
+    merge = {"profile": "archive", "delay": (0.1, 3.0), "hours": (1.0, 24.0), **mc}
+    hits_merge = Node("merge", "HITS", (1, 2), "hitsmerge", **merge)
     reco = {"config": 0.1, "delay": (0.5, 30.0), "hours": (12.0, 120.0), **mc}
-    phys = {"pool": "deriv_phys", **mc}
-    lite = {"pool": "deriv_lite", **mc}
-    skim = {"pool": "deriv_phys", "skim": (0.05, 0.6), **mc}
-
-    def opendata(parent: int) -> Node:
-        return Node(
-            "deriv",
-            "NTUP_OPENDATA",
-            (parent,),
-            "opendata",
-            kind="outreach",
-            profile="outreach",
-            skim=(0.1, 0.6),
-            delay=(30.0, 400.0),
-        )
 
     full_nodes = (
         evnt,
@@ -179,8 +165,7 @@ def mc_templates() -> dict[str, Template]:
             **mc,
         ),
         Node("recon", "AOD", (4,), "reco_mc_rdo", profile="archive", **reco),
-        Node("deriv", "DAOD_PHYS", (5,), **phys),
-        Node("deriv", "DAOD_PHYSLITE", (6,), **lite),
+        *derivations(5, skim=False, **mc),
     )
     full = Template("mc-full", full_nodes)
     full_o = Template("mc-full-opendata", (*full_nodes, opendata(7)))
@@ -190,9 +175,7 @@ def mc_templates() -> dict[str, Template]:
             evnt,
             Node("simul", "HITS", (0,), profile="archive", **sim),
             Node("recon", "AOD", (1,), "reco_mc", profile="archive", pileup=True, **reco),
-            Node("deriv", "DAOD_PHYS", (2,), **phys),
-            Node("deriv", "DAOD_PHYSLITE", (3,), **lite),
-            Node("deriv", "DAOD_*", (2,), train=3, **skim),
+            *derivations(2, **mc),
         ),
     )
     merged_nodes = (
@@ -202,19 +185,8 @@ def mc_templates() -> dict[str, Template]:
             Node("recon", "AOD", (1,), "reco_mc", profile="transient", part=k, pileup=True, **reco)
             for k in (0, 1)
         ],
-        Node(
-            "merge",
-            "AOD",
-            (2, 3),
-            "aodmerge_mc",
-            profile="archive",
-            delay=(0.1, 3.0),
-            hours=(1.0, 24.0),
-            **mc,
-        ),
-        Node("deriv", "DAOD_PHYS", (4,), **phys),
-        Node("deriv", "DAOD_PHYSLITE", (5,), **lite),
-        Node("deriv", "DAOD_*", (4,), train=5, **skim),
+        Node("merge", "AOD", (2, 3), "aodmerge_mc", **merge),
+        *derivations(4, **mc),
     )
     merged = Template("mc-merged", merged_nodes)
     merged_o = Template("mc-merged-opendata", (*merged_nodes, opendata(6)))

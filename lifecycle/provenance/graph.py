@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import sqlalchemy as sa
 
+from lifecycle.catalog.queries import dataset_id
+from lifecycle.errors import UsageError
 from lifecycle.provenance.reproducibility import available, is_recorded
 from lifecycle.values import json_value, utc_datetime
 
@@ -184,9 +186,6 @@ _STEP = {
 def _walk(
     conn: Connection, did: str, direction: Direction, depth: int | None, max_nodes: int
 ) -> ProvenanceGraph:
-    from lifecycle.catalog.queries import dataset_id
-    from lifecycle.errors import UsageError
-
     if depth is not None and depth < 0:
         raise UsageError(f"--depth: must be 0 or more, not {depth}")
     if max_nodes < 1:
