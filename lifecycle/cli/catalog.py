@@ -1,8 +1,12 @@
-"""Commands over the catalog itself: init, db, sites, endpoints, datasets, replicas, overview."""
+"""Commands over the catalog itself: init, db, sites, endpoints, datasets, overview, journal.
+
+Mirrors :mod:`lifecycle.catalog` (the store, its migrations and listing queries) through the
+``Catalog`` facade.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import IO, TYPE_CHECKING, Annotated
 
 import typer
 
@@ -12,11 +16,18 @@ from lifecycle.cli.options import (
     DetailFormatOption,
     FormatOption,
     ListingFormat,
+    api,
     catalog,
-    emit_json,
+    emit,
     note,
+    parse_time,
     show,
+    unmigrated_catalog,
 )
+from lifecycle.output import Report, write_table
+
+if TYPE_CHECKING:
+    from lifecycle.api import DatasetDetails, Overview
 
 TABLE_ROWS = 1000
 
@@ -24,7 +35,6 @@ db_app = typer.Typer(help="The catalog database: schema revision and upgrades.")
 sites_app = typer.Typer(help="Computing centres.")
 endpoints_app = typer.Typer(help="Storage areas at sites (Rucio RSEs).")
 datasets_app = typer.Typer(help="Datasets: list, filter, and show one.")
-replicas_app = typer.Typer(help="Copies of datasets on endpoints.")
 
 
 def register(app: typer.Typer) -> None:
@@ -35,7 +45,6 @@ def register(app: typer.Typer) -> None:
     app.add_typer(sites_app, name="sites")
     app.add_typer(endpoints_app, name="endpoints")
     app.add_typer(datasets_app, name="datasets")
-    app.add_typer(replicas_app, name="replicas")
 
 
 def init(ctx: typer.Context) -> None:
@@ -49,27 +58,16 @@ def init(ctx: typer.Context) -> None:
 @db_app.command("upgrade")
 def db_upgrade(ctx: typer.Context) -> None:
     """Migrate the catalog schema to this version of lifecycle."""
-    from lifecycle.api import Catalog
-
-    cat = Catalog(ctx.find_root().obj.get("db"), migrate=False)
-    try:
+    with unmigrated_catalog(ctx) as cat:
         before, after = cat.upgrade()
-    finally:
-        cat.close()
     typer.echo(f"schema {before or 'none'} -> {after}" if before != after else f"schema {after}")
 
 
 @db_app.command("version")
 def db_version(ctx: typer.Context) -> None:
     """Print the catalog's schema revision and the one this code expects."""
-    from lifecycle.api import Catalog
-    from lifecycle.catalog.migrations import HEAD
-
-    cat = Catalog(ctx.find_root().obj.get("db"), migrate=False)
-    try:
-        typer.echo(f"catalog: {cat.revision() or 'none'}  code: {HEAD}")
-    finally:
-        cat.close()
+    with unmigrated_catalog(ctx) as cat:
+        typer.echo(f"catalog: {cat.revision() or 'none'}  code: {api().SCHEMA_HEAD}")
 
 
 @sites_app.command("list")
@@ -134,44 +132,38 @@ def datasets_show(
 ) -> None:
     """Show one dataset: metadata, replicas, producer and consumers."""
     details = catalog(ctx).dataset(did)
-    if fmt is DetailFormat.json:
-        emit_json(details.to_dict())
-        return
+    emit(Report(document=details.to_dict, people=lambda out: _dataset(details, did, out)), fmt)
+
+
+def _dataset(details: DatasetDetails, did: str, out: IO[str]) -> None:
     import pandas as pd
 
-    fields = {**details.dataset, **{f"metadata.{k}": v for k, v in details.metadata.items()}}
-    show(pd.DataFrame({"field": list(fields), "value": list(fields.values())}), fmt, did)
-    show(details.replicas, fmt, "replicas")
+    def fields(values: dict) -> pd.DataFrame:
+        return pd.DataFrame({"field": list(values), "value": list(values.values())})
+
+    metadata = {f"metadata.{k}": v for k, v in details.metadata.items()}
+    write_table(fields({**details.dataset, **metadata}), out, did)
+    write_table(details.replicas, out, "replicas")
     if details.producer is None:
         note("producer: none recorded")
     else:
-        producer = details.producer
-        show(
-            pd.DataFrame({"field": list(producer), "value": list(producer.values())}),
-            fmt,
-            "produced by",
-        )
-        show(details.producer_inputs, fmt, "inputs of the producing production")
-    show(details.consumers, fmt, "used by")
+        write_table(fields(details.producer), out, "produced by")
+        write_table(details.producer_inputs, out, "inputs of the producing production")
+    write_table(details.consumers, out, "used by")
     if not details.pins.empty:
-        show(details.pins, fmt, "pins")
-
-
-@replicas_app.command("list")
-def replicas_list(ctx: typer.Context, did: str, fmt: FormatOption = ListingFormat.table) -> None:
-    """List the replicas of one dataset."""
-    show(catalog(ctx).replicas(did), fmt, f"replicas of {did}")
+        write_table(details.pins, out, "pins")
 
 
 def overview(ctx: typer.Context, fmt: DetailFormatOption = DetailFormat.table) -> None:
     """The catalog at a glance: sites by tier, datasets by kind and data type, replicas."""
     result = catalog(ctx).overview()
-    if fmt is DetailFormat.json:
-        emit_json(result.to_dict())
-        return
-    show(result.sites_by_tier, fmt, "sites by tier")
-    show(result.datasets_by_kind, fmt, "datasets by kind and data type")
-    show(result.replicas_by_state, fmt, "replicas by media and state")
+    emit(Report(document=result.to_dict, people=lambda out: _overview(result, out)), fmt)
+
+
+def _overview(result: Overview, out: IO[str]) -> None:
+    write_table(result.sites_by_tier, out, "sites by tier")
+    write_table(result.datasets_by_kind, out, "datasets by kind and data type")
+    write_table(result.replicas_by_state, out, "replicas by media and state")
 
 
 def journal(
@@ -186,7 +178,5 @@ def journal(
     fmt: FormatOption = ListingFormat.table,
 ) -> None:
     """The journal of changes: who changed what, when, why, with which command."""
-    from lifecycle.cli.options import parse_time
-
     entries = catalog(ctx).journal(limit or None, parse_time(since, "--since"), did)
     show(entries, fmt, "journal")

@@ -1,4 +1,7 @@
-"""``lifecycle import`` and ``lifecycle export``: the exchange format (FORMAT.md)."""
+"""``lifecycle import`` and ``lifecycle export``: the exchange format (FORMAT.md).
+
+Mirrors :mod:`lifecycle.exchange` through the ``Catalog`` facade.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from lifecycle.cli.options import ExportFormat, catalog, excel_safe_requested, note
+from lifecycle.cli.options import ExchangeFormat, catalog, excel_safe_requested, note
 
 
 def register(app: typer.Typer) -> None:
@@ -28,8 +31,8 @@ def export(
     ctx: typer.Context,
     directory: Annotated[Path, typer.Argument(help="Directory to write the tables to.")],
     fmt: Annotated[
-        ExportFormat, typer.Option("--format", "-f", help="File format of the tables.")
-    ] = ExportFormat.csv,
+        ExchangeFormat, typer.Option("--format", "-f", help="File format of the tables.")
+    ] = ExchangeFormat.csv,
 ) -> None:
     """Export the whole catalog as an exchange-format directory."""
     result = catalog(ctx).export_directory(directory, fmt.value, excel_safe=excel_safe_requested())

@@ -1,22 +1,30 @@
-"""Provenance: ``lineage``, ``impact`` and ``recipe`` of a dataset; ``provenance suggest``."""
+"""Provenance: ``lineage``, ``impact`` and ``recipe`` of a dataset; ``provenance suggest``.
+
+Mirrors :mod:`lifecycle.provenance` (and :mod:`lifecycle.suggest`) through the ``Catalog``
+facade; graphs and recipes are written by the output registry's ``graph`` and ``recipe`` formats.
+"""
 
 from __future__ import annotations
 
-import sys
-from enum import StrEnum
-from typing import Annotated
+from functools import partial
+from typing import IO, TYPE_CHECKING, Annotated
 
 import typer
 
 from lifecycle.cli.options import (
     INT_MAX,
     FormatOption,
+    GraphFormat,
     ListingFormat,
+    RecipeFormat,
     catalog,
-    emit_json,
+    emit,
     note,
-    show,
 )
+from lifecycle.output import Report, write_table
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 provenance_app = typer.Typer(help="Provenance records: parent links missing from the catalog.")
 
@@ -43,7 +51,7 @@ def suggest(
     as productions with the added tags as transformation, in one journaled transaction.
     """
     suggestions = catalog(ctx).suggest_parents(apply=apply, reason=reason)
-    show(_for_people(suggestions) if fmt is ListingFormat.table else suggestions, fmt)
+    emit(Report(suggestions, people=partial(_for_people, suggestions)), fmt)
     applicable = int(suggestions["applicable"].sum())
     if apply:
         note(f"recorded {applicable} suggested parent links")
@@ -51,33 +59,16 @@ def suggest(
         note(f"{applicable} of these links would be recorded; --apply records them")
 
 
-def _for_people(suggestions):
-    """Names short enough for a screen: number and stream (which child and parent share) once,
-    then each side's project and what follows them."""
+def _for_people(suggestions: pd.DataFrame, out: IO[str]) -> None:
+    """A table with names short enough for a screen: number and stream (which child and parent
+    share) once, then each side's project and what follows them."""
     child = suggestions["child"].str.split(":", n=1).str[-1].str.split(".", n=3)
     parent = suggestions["parent"].str.split(":", n=1).str[-1].str.split(".", n=3)
     people = suggestions.assign(
         child=child.str[0] + " … " + child.str[3], parent=parent.str[0] + " … " + parent.str[3]
     )
     people.insert(0, "number.stream", child.str[1] + "." + child.str[2])
-    return people
-
-
-class GraphFormat(StrEnum):
-    """Renderings of a provenance graph (``lifecycle.provenance.render`` registers them)."""
-
-    tree = "tree"
-    json = "json"
-    prov_json = "prov-json"
-    prov_n = "prov-n"
-    dot = "dot"
-    mermaid = "mermaid"
-
-
-class RecipeFormat(StrEnum):
-    text = "text"
-    json = "json"
-    shell = "shell"
+    write_table(people, out)
 
 
 GraphFormatOption = Annotated[
@@ -109,26 +100,29 @@ MaxNodesOption = Annotated[
 ]
 
 
+DidArgument = Annotated[str, typer.Argument(help="Dataset (scope:name, or an ATLAS-style name).")]
+
+
 def lineage(
     ctx: typer.Context,
-    did: Annotated[str, typer.Argument(help="Dataset (scope:name, or an ATLAS-style name).")],
+    did: DidArgument,
     depth: DepthOption = None,
     max_nodes: MaxNodesOption = 10_000,
     fmt: GraphFormatOption = GraphFormat.tree,
 ) -> None:
     """How DID was produced: every production and input up to its raw and calibration roots."""
-    _render(catalog(ctx).lineage(did, depth, max_nodes), fmt)
+    emit(catalog(ctx).lineage(did, depth, max_nodes), fmt)
 
 
 def impact(
     ctx: typer.Context,
-    did: Annotated[str, typer.Argument(help="Dataset (scope:name, or an ATLAS-style name).")],
+    did: DidArgument,
     depth: DepthOption = None,
     max_nodes: MaxNodesOption = 10_000,
     fmt: GraphFormatOption = GraphFormat.tree,
 ) -> None:
     """What depends on DID, directly or not, counted by kind and data type."""
-    _render(catalog(ctx).impact(did, depth, max_nodes), fmt)
+    emit(catalog(ctx).impact(did, depth, max_nodes), fmt)
 
 
 def recipe(
@@ -140,20 +134,7 @@ def recipe(
     ] = RecipeFormat.text,
 ) -> None:
     """The productions that rebuild DID from available data, in order; exit 1 if impossible."""
-    from lifecycle.provenance.recipe import to_shell, to_text
-
     found = catalog(ctx).recipe(did)
-    if fmt is RecipeFormat.json:
-        emit_json(found.to_dict())
-    elif fmt is RecipeFormat.shell:
-        sys.stdout.write(to_shell(found))
-    else:
-        sys.stdout.write(to_text(found))
+    emit(found, fmt)
     if not found.reproducible:
         raise typer.Exit(1)
-
-
-def _render(graph, fmt: GraphFormat) -> None:
-    from lifecycle.provenance.render import render_graph
-
-    render_graph(graph, fmt.value, sys.stdout)
