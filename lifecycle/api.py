@@ -29,8 +29,6 @@ from lifecycle.exchange.importer import import_directory
 from lifecycle.exchange.reader import find_tables
 from lifecycle.expiry import ExpiryReport, expire
 from lifecycle.expressions import select
-from lifecycle.generate import GenerateSummary
-from lifecycle.generate import generate as generate_catalog
 from lifecycle.pins import Unpinned, pin, pins, unpin
 from lifecycle.planning import (
     ChainLink,
@@ -50,11 +48,13 @@ from lifecycle.provenance.graph import MAX_NODES, ProvenanceGraph, impact, linea
 from lifecycle.provenance.recipe import Recipe, recipe
 from lifecycle.simulate import NOTHING_TO_LOSE, LossReport, LossScenario, simulate_loss
 from lifecycle.suggest import record_suggestions, suggest_parents
-from lifecycle.tradeoff import Costs, TradeoffReport, tradeoff, tradeoff_report
+from lifecycle.tradeoff import Costs, TradeoffReport, tradeoff_report
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from datetime import datetime
+
+    from lifecycle.generate import GenerateSummary
 
     import pandas as pd
     from sqlalchemy.engine import Connection
@@ -95,6 +95,10 @@ def generate(
     planted policy violations; see :mod:`lifecycle.generate`."""
     if datasets < 1:
         raise UsageError("--datasets: must be at least 1")
+    # late, as a heavy third-party package would be: the generator loads numpy at import,
+    # which every other command (cron's nightly ``audit --quiet``) must not pay for
+    from lifecycle.generate import generate as generate_catalog
+
     return generate_catalog(Path(directory), datasets, seed=seed, progress=progress)
 
 
@@ -495,32 +499,16 @@ class Catalog:
 
         Prices not given take the documented defaults of ``lifecycle.tradeoff.Costs``.
         """
+        prices = {"tape_cost": tape_cost, "accesses_per_year": accesses_per_year}
+        return self.tradeoff_report(
+            storage_cost=storage_cost, cpu_cost=cpu_cost, **prices
+        ).data_types
 
-        with self.read() as conn:
-            return tradeoff(
-                conn,
-                storage_cost,
-                cpu_cost,
-                tape_cost=tape_cost,
-                accesses_per_year=accesses_per_year,
-            )
-
-    def tradeoff_report(
-        self,
-        *,
-        storage_cost: float | None = None,
-        tape_cost: float | None = None,
-        cpu_cost: float | None = None,
-        accesses_per_year: float | None = None,
-    ) -> TradeoffReport:
+    def tradeoff_report(self, **prices: float | None) -> TradeoffReport:
         """:meth:`tradeoff` with the prices used, the data types cheaper to delete and
-        regenerate, and what that would save a year."""
-        costs = Costs.with_overrides(
-            storage_cost=storage_cost,
-            tape_cost=tape_cost,
-            cpu_cost=cpu_cost,
-            accesses_per_year=accesses_per_year,
-        )
+        regenerate, and what that would save a year. ``prices``: ``storage_cost``,
+        ``tape_cost``, ``cpu_cost``, ``accesses_per_year`` (None: the default)."""
+        costs = Costs.with_overrides(**prices)
         with self.read() as conn:
             return tradeoff_report(conn, costs)
 

@@ -27,6 +27,7 @@ from prov.model import (
     ProvUsage,
 )
 
+from lifecycle.output.prov import NAMESPACES, local_name, prov_document, to_prov_json, to_prov_n
 from lifecycle.provenance.graph import (
     Edge,
     Node,
@@ -35,7 +36,6 @@ from lifecycle.provenance.graph import (
     Transformation,
     lineage,
 )
-from lifecycle.output.prov import NAMESPACES, local_name, prov_document, to_prov_json, to_prov_n
 
 LC = prov.identifier.Namespace("lc", NAMESPACES["lc"])
 DATASET = prov.identifier.Namespace("dataset", NAMESPACES["dataset"])

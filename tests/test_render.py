@@ -19,6 +19,8 @@ from typer.testing import CliRunner
 from lifecycle.cli.app import app
 from lifecycle.cli.options import GraphFormat
 from lifecycle.errors import UsageError
+from lifecycle.output import register, render
+from lifecycle.output.registry import FAMILIES
 from lifecycle.provenance.graph import (
     Edge,
     Node,
@@ -28,8 +30,6 @@ from lifecycle.provenance.graph import (
     impact,
     lineage,
 )
-from lifecycle.output import register, render
-from lifecycle.output.registry import FAMILIES
 
 GRAPH_FORMATS = FAMILIES["graph"]
 

@@ -233,6 +233,7 @@ def _root(
 
 
 def _register() -> None:
+    """Every command and group of the CLI modules (their ``COMMANDS`` and ``GROUPS``), in order."""
     for module in (
         catalog,
         audit,
@@ -246,7 +247,10 @@ def _register() -> None:
         simulate,
         tradeoff,
     ):
-        module.register(app)
+        for name, command in getattr(module, "COMMANDS", {}).items():
+            app.command(name)(command)
+        for name, group in getattr(module, "GROUPS", {}).items():
+            app.add_typer(group, name=name)
     offer_output_options(app)
 
 

@@ -13,21 +13,7 @@ from typing import IO, TYPE_CHECKING, Annotated
 
 import typer
 
-from lifecycle.cli.options import (
-    INT_MAX,
-    DetailFormat,
-    DetailFormatOption,
-    FormatOption,
-    ListingFormat,
-    PolicyOption,
-    api,
-    catalog,
-    emit,
-    note,
-    parse_time,
-    policies,
-    show,
-)
+from lifecycle.cli import options
 from lifecycle.output import Report, write_table
 from lifecycle.output.tables import console
 from lifecycle.text import printable
@@ -51,22 +37,17 @@ class FailOn(StrEnum):
     never = "never"
 
 
-def register(app: typer.Typer) -> None:
-    app.add_typer(audit_app, name="audit")
-    app.add_typer(policy_app, name="policy")
-
-
 @audit_app.callback()
 def audit(
     ctx: typer.Context,
-    policy: PolicyOption = None,
+    policy: options.PolicyOption = None,
     now: Annotated[
         str | None,
         typer.Option(
             help="Judge as of this time (ISO 8601) instead of now: a preview, not recorded."
         ),
     ] = None,
-    fmt: FormatOption = ListingFormat.table,
+    fmt: options.FormatOption = options.ListingFormat.table,
     fail_on: Annotated[
         FailOn, typer.Option("--fail-on", help="Exit 1 when a finding is at least this severe.")
     ] = FailOn.error,
@@ -79,16 +60,20 @@ def audit(
     """Evaluate every rule over the whole catalog; exit 1 when findings reach --fail-on."""
     if ctx.invoked_subcommand is not None:
         return
-    rules = policies(policy)
-    judged_at = parse_time(now, "--now")
-    report = catalog(ctx).audit(rules, judged_at, with_findings=not quiet, record=not no_record)
+    rules = options.policies(policy)
+    judged_at = options.parse_time(now, "--now")
+    report = options.catalog(ctx).audit(
+        rules, judged_at, with_findings=not quiet, record=not no_record
+    )
     if report.run["id"] is None and not no_record and now is None:
-        note("the catalog is read-only: this audit run was not recorded (--no-record: on purpose)")
+        options.note(
+            "the catalog is read-only: this audit run was not recorded (--no-record: on purpose)"
+        )
     if quiet:
         typer.echo(report.summary_line())
     else:
         people = partial(_print_report, report, rules)
-        emit(Report(report.findings, document=report.to_dict, people=people), fmt)
+        options.emit(Report(report.findings, document=report.to_dict, people=people), fmt)
     if report.fails(fail_on.value):
         raise typer.Exit(1)
 
@@ -127,24 +112,26 @@ def _print_report(report: AuditReport, rules: PolicySet, out: IO[str]) -> None:
 def history(
     ctx: typer.Context,
     limit: Annotated[
-        int, typer.Option(min=0, max=INT_MAX, help="The most recent N runs; 0 for all.")
+        int, typer.Option(min=0, max=options.INT_MAX, help="The most recent N runs; 0 for all.")
     ] = 20,
-    fmt: FormatOption = ListingFormat.table,
+    fmt: options.FormatOption = options.ListingFormat.table,
 ) -> None:
     """List past audit runs, newest first."""
-    show(catalog(ctx).audit_history(limit or None), fmt, "audit runs")
+    options.show(options.catalog(ctx).audit_history(limit or None), fmt, "audit runs")
 
 
 @audit_app.command("diff")
 def diff(
     ctx: typer.Context,
-    run_a: Annotated[int | None, typer.Argument(max=INT_MAX, help="Older run id.")] = None,
-    run_b: Annotated[int | None, typer.Argument(max=INT_MAX, help="Newer run id.")] = None,
-    fmt: DetailFormatOption = DetailFormat.table,
+    run_a: Annotated[int | None, typer.Argument(max=options.INT_MAX, help="Older run id.")] = None,
+    run_b: Annotated[int | None, typer.Argument(max=options.INT_MAX, help="Newer run id.")] = None,
+    fmt: options.DetailFormatOption = options.DetailFormat.table,
 ) -> None:
     """Findings that appeared and that were resolved between two runs (default: the last two)."""
-    result = catalog(ctx).audit_diff(run_a, run_b)
-    emit(Report(document=partial(_diff_document, result), people=partial(_diff, result)), fmt)
+    result = options.catalog(ctx).audit_diff(run_a, run_b)
+    options.emit(
+        Report(document=partial(_diff_document, result), people=partial(_diff, result)), fmt
+    )
 
 
 def _diff_document(result: dict) -> dict:
@@ -153,7 +140,7 @@ def _diff_document(result: dict) -> dict:
 
 
 def _diff(result: dict, out: IO[str]) -> None:
-    note(f"audit runs {result['from']} -> {result['to']}")
+    options.note(f"audit runs {result['from']} -> {result['to']}")
     write_table(result["appeared"], out, f"appeared in run {result['to']}")
     write_table(result["resolved"], out, f"resolved since run {result['from']}")
 
@@ -163,11 +150,16 @@ def policy_check(
     files: Annotated[list[Path], typer.Argument(help="Policy documents to validate.")],
 ) -> None:
     """Validate policy documents; exit 2 naming file, rule and field on the first problem."""
-    for p in policies(files).policies:
+    for p in options.policies(files).policies:
         typer.echo(f"ok: {p.file}: policy {p.name!r}, {len(p.rules)} rules")
 
 
 @policy_app.command("show")
-def policy_show(policy: PolicyOption = None, fmt: FormatOption = ListingFormat.table) -> None:
+def policy_show(
+    policy: options.PolicyOption = None, fmt: options.FormatOption = options.ListingFormat.table
+) -> None:
     """Print the loaded rules."""
-    show(api().policy_rules(policy), fmt, "rules")
+    options.show(options.api().policy_rules(policy), fmt, "rules")
+
+
+GROUPS = {"audit": audit_app, "policy": policy_app}

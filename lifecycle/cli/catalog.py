@@ -10,20 +10,7 @@ from typing import IO, TYPE_CHECKING, Annotated
 
 import typer
 
-from lifecycle.cli.options import (
-    INT_MAX,
-    DetailFormat,
-    DetailFormatOption,
-    FormatOption,
-    ListingFormat,
-    api,
-    catalog,
-    emit,
-    note,
-    parse_time,
-    show,
-    unmigrated_catalog,
-)
+from lifecycle.cli import options
 from lifecycle.output import Report, write_table
 
 if TYPE_CHECKING:
@@ -37,19 +24,9 @@ endpoints_app = typer.Typer(help="Storage areas at sites (Rucio RSEs).")
 datasets_app = typer.Typer(help="Datasets: list, filter, and show one.")
 
 
-def register(app: typer.Typer) -> None:
-    app.command("init")(init)
-    app.command("overview")(overview)
-    app.command("journal")(journal)
-    app.add_typer(db_app, name="db")
-    app.add_typer(sites_app, name="sites")
-    app.add_typer(endpoints_app, name="endpoints")
-    app.add_typer(datasets_app, name="datasets")
-
-
 def init(ctx: typer.Context) -> None:
     """Create the catalog (or bring its schema up to date)."""
-    cat = catalog(ctx)
+    cat = options.catalog(ctx)
     before, after = cat.init()
     state = "created" if before is None else ("upgraded" if before != after else "already current")
     typer.echo(f"catalog {cat.store.display_url()}: schema {after} ({state})")
@@ -58,7 +35,7 @@ def init(ctx: typer.Context) -> None:
 @db_app.command("upgrade")
 def db_upgrade(ctx: typer.Context) -> None:
     """Migrate the catalog schema to this version of lifecycle."""
-    with unmigrated_catalog(ctx) as cat:
+    with options.unmigrated_catalog(ctx) as cat:
         before, after = cat.upgrade()
     typer.echo(f"schema {before or 'none'} -> {after}" if before != after else f"schema {after}")
 
@@ -66,14 +43,15 @@ def db_upgrade(ctx: typer.Context) -> None:
 @db_app.command("version")
 def db_version(ctx: typer.Context) -> None:
     """Print the catalog's schema revision and the one this code expects."""
-    with unmigrated_catalog(ctx) as cat:
-        typer.echo(f"catalog: {cat.revision() or 'none'}  code: {api().SCHEMA_HEAD}")
+    with options.unmigrated_catalog(ctx) as cat:
+        typer.echo(f"catalog: {cat.revision() or 'none'}  code: {options.api().SCHEMA_HEAD}")
 
 
-@sites_app.command("list")
-def sites_list(ctx: typer.Context, fmt: FormatOption = ListingFormat.table) -> None:
-    """List sites with their tier, country, cloud, status and endpoints."""
-    show(catalog(ctx).sites(), fmt, "sites")
+sites_app.command("list")(
+    options.listing(
+        "sites", "sites", "List sites with their tier, country, cloud, status and endpoints."
+    )
+)
 
 
 @endpoints_app.command("list")
@@ -87,10 +65,14 @@ def endpoints_list(
             "--expression", "-e", help="Rucio-style endpoint expression, e.g. 'tier<2&media=tape'."
         ),
     ] = None,
-    fmt: FormatOption = ListingFormat.table,
+    fmt: options.FormatOption = options.ListingFormat.table,
 ) -> None:
     """List endpoints with their site and attributes."""
-    show(catalog(ctx).endpoints(site=site, media=media, expression=expression), fmt, "endpoints")
+    options.show(
+        options.catalog(ctx).endpoints(site=site, media=media, expression=expression),
+        fmt,
+        "endpoints",
+    )
 
 
 @datasets_app.command("list")
@@ -108,31 +90,33 @@ def datasets_list(
     limit: Annotated[
         int | None,
         typer.Option(
-            max=INT_MAX,
+            max=options.INT_MAX,
             help="At most this many rows; 0 for all [default: 1000 in a table, all in json/csv].",
             show_default=False,
         ),
     ] = None,
-    fmt: FormatOption = ListingFormat.table,
+    fmt: options.FormatOption = options.ListingFormat.table,
 ) -> None:
     """List datasets, filtered by kind, data type, scope, name and site."""
     if limit is None:  # people get a screenful; scripts get everything they asked for
-        limit = TABLE_ROWS if fmt is ListingFormat.table else 0
-    frame = catalog(ctx).datasets(
+        limit = TABLE_ROWS if fmt is options.ListingFormat.table else 0
+    frame = options.catalog(ctx).datasets(
         kind=kind, data_type=data_type, scope=scope, name=name, site=site, limit=limit or None
     )
     if limit and len(frame) == limit:
-        note(f"showing the first {limit} datasets; --limit 0 lists all")
-    show(frame, fmt, "datasets")
+        options.note(f"showing the first {limit} datasets; --limit 0 lists all")
+    options.show(frame, fmt, "datasets")
 
 
 @datasets_app.command("show")
 def datasets_show(
-    ctx: typer.Context, did: str, fmt: DetailFormatOption = DetailFormat.table
+    ctx: typer.Context, did: str, fmt: options.DetailFormatOption = options.DetailFormat.table
 ) -> None:
     """Show one dataset: metadata, replicas, producer and consumers."""
-    details = catalog(ctx).dataset(did)
-    emit(Report(document=details.to_dict, people=lambda out: _dataset(details, did, out)), fmt)
+    details = options.catalog(ctx).dataset(did)
+    options.emit(
+        Report(document=details.to_dict, people=lambda out: _dataset(details, did, out)), fmt
+    )
 
 
 def _dataset(details: DatasetDetails, did: str, out: IO[str]) -> None:
@@ -145,7 +129,7 @@ def _dataset(details: DatasetDetails, did: str, out: IO[str]) -> None:
     write_table(fields({**details.dataset, **metadata}), out, did)
     write_table(details.replicas, out, "replicas")
     if details.producer is None:
-        note("producer: none recorded")
+        options.note("producer: none recorded")
     else:
         write_table(fields(details.producer), out, "produced by")
         write_table(details.producer_inputs, out, "inputs of the producing production")
@@ -154,10 +138,12 @@ def _dataset(details: DatasetDetails, did: str, out: IO[str]) -> None:
         write_table(details.pins, out, "pins")
 
 
-def overview(ctx: typer.Context, fmt: DetailFormatOption = DetailFormat.table) -> None:
+def overview(
+    ctx: typer.Context, fmt: options.DetailFormatOption = options.DetailFormat.table
+) -> None:
     """The catalog at a glance: sites by tier, datasets by kind and data type, replicas."""
-    result = catalog(ctx).overview()
-    emit(Report(document=result.to_dict, people=lambda out: _overview(result, out)), fmt)
+    result = options.catalog(ctx).overview()
+    options.emit(Report(document=result.to_dict, people=lambda out: _overview(result, out)), fmt)
 
 
 def _overview(result: Overview, out: IO[str]) -> None:
@@ -173,10 +159,14 @@ def journal(
     ] = None,
     did: Annotated[str | None, typer.Option("--did", help="Entries touching this dataset.")] = None,
     limit: Annotated[
-        int, typer.Option(min=0, max=INT_MAX, help="The most recent N entries; 0 for all.")
+        int, typer.Option(min=0, max=options.INT_MAX, help="The most recent N entries; 0 for all.")
     ] = 50,
-    fmt: FormatOption = ListingFormat.table,
+    fmt: options.FormatOption = options.ListingFormat.table,
 ) -> None:
     """The journal of changes: who changed what, when, why, with which command."""
-    entries = catalog(ctx).journal(limit or None, parse_time(since, "--since"), did)
-    show(entries, fmt, "journal")
+    entries = options.catalog(ctx).journal(limit or None, options.parse_time(since, "--since"), did)
+    options.show(entries, fmt, "journal")
+
+
+COMMANDS = {"init": init, "overview": overview, "journal": journal}
+GROUPS = {"db": db_app, "sites": sites_app, "endpoints": endpoints_app, "datasets": datasets_app}

@@ -10,19 +10,7 @@ from typing import IO, TYPE_CHECKING, Annotated
 
 import typer
 
-from lifecycle.cli.options import (
-    ApplyOption,
-    FormatOption,
-    ListingFormat,
-    PolicyOption,
-    catalog,
-    emit,
-    note,
-    optional_policies,
-    parse_time,
-    policies,
-    show,
-)
+from lifecycle.cli import options
 from lifecycle.output import Report, write_table
 from lifecycle.text import human_bytes, printable
 
@@ -33,30 +21,25 @@ KEPT_ROWS = 200  # kept datasets shown in a table (csv and json list every decis
 pins_app = typer.Typer(help="Pins: exemptions from expiry.")
 
 
-def register(app: typer.Typer) -> None:
-    app.command("expire")(expire)
-    app.command("pin")(pin)
-    app.command("unpin")(unpin)
-    app.add_typer(pins_app, name="pins")
-
-
 def expire(
     ctx: typer.Context,
-    policy: PolicyOption = None,
+    policy: options.PolicyOption = None,
     now: Annotated[
         str | None,
         typer.Option(help="Preview as of this time (ISO 8601); refused with --apply."),
     ] = None,
-    fmt: FormatOption = ListingFormat.table,
-    apply: ApplyOption = False,
+    fmt: options.FormatOption = options.ListingFormat.table,
+    apply: options.ApplyOption = False,
 ) -> None:
     """Delete derived data past its end of life that can be regenerated; keep the rest, saying why.
 
     Without --apply, shows what would be deleted and kept and the bytes freed per site.
     """
-    report = catalog(ctx).expire(policies(policy), parse_time(now, "--now"), apply=apply)
+    report = options.catalog(ctx).expire(
+        options.policies(policy), options.parse_time(now, "--now"), apply=apply
+    )
     people = partial(_expiry, report)
-    emit(Report(report.decisions, document=report.to_dict, people=people), fmt)
+    options.emit(Report(report.decisions, document=report.to_dict, people=people), fmt)
 
 
 def _expiry(report: ExpiryReport, out: IO[str]) -> None:
@@ -77,13 +60,15 @@ def _expiry(report: ExpiryReport, out: IO[str]) -> None:
     kept = report.kept[["did", "kind", "data_type", "end_of_life", "reason"]]
     if len(kept):
         if len(kept) > KEPT_ROWS:
-            note(f"showing {KEPT_ROWS} of {len(kept)} kept datasets (--format csv lists all)")
+            options.note(
+                f"showing {KEPT_ROWS} of {len(kept)} kept datasets (--format csv lists all)"
+            )
         write_table(kept.head(KEPT_ROWS), out, "kept")
     if len(report.freed_by_site):
         title = "freed per site" if report.applied else "to free per site"
         write_table(report.freed_by_site, out, title)
     if not report.applied and summary["delete"]:
-        note("dry run: nothing changed; run again with --apply to delete")
+        options.note("dry run: nothing changed; run again with --apply to delete")
 
 
 def pin(
@@ -96,7 +81,9 @@ def pin(
 ) -> None:
     """Pin a dataset: expiry keeps it while the pin is in force."""
 
-    typer.echo(printable(catalog(ctx).pin(did, reason, parse_time(until, "--until"))))
+    typer.echo(
+        printable(options.catalog(ctx).pin(did, reason, options.parse_time(until, "--until")))
+    )
 
 
 def unpin(
@@ -105,14 +92,14 @@ def unpin(
     reason: Annotated[
         str | None, typer.Option("--reason", help="Only the pin with this reason.")
     ] = None,
-    policy: PolicyOption = None,
+    policy: options.PolicyOption = None,
 ) -> None:
     """Remove the pins of a dataset, saying which, and whether expiry would now delete it.
 
     Acts directly: unpinning deletes nothing; it makes the dataset a candidate for 'expire'.
     """
-    with optional_policies(policy, "what expiry would now decide is not checked") as found:
-        for line in catalog(ctx).unpin(did, reason, found).lines():
+    with options.optional_policies(policy, "what expiry would now decide is not checked") as found:
+        for line in options.catalog(ctx).unpin(did, reason, found).lines():
             typer.echo(printable(line))
 
 
@@ -120,7 +107,11 @@ def unpin(
 def pins_list(
     ctx: typer.Context,
     did: Annotated[str | None, typer.Option("--did", help="Only the pins of this dataset.")] = None,
-    fmt: FormatOption = ListingFormat.table,
+    fmt: options.FormatOption = options.ListingFormat.table,
 ) -> None:
     """Every pin: dataset, who, why, until when, and whether it is in force now."""
-    show(catalog(ctx).pins(did), fmt, "pins")
+    options.show(options.catalog(ctx).pins(did), fmt, "pins")
+
+
+COMMANDS = {"expire": expire, "pin": pin, "unpin": unpin}
+GROUPS = {"pins": pins_app}

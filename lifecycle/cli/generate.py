@@ -9,13 +9,9 @@ from typing import Annotated
 
 import typer
 
-from lifecycle.cli.options import INT_MAX, api
+from lifecycle.cli import options
 
 MAX_DATASETS = 100_000_000  # 100 times ATLAS's catalog, and about what fits one machine's memory
-
-
-def register(app: typer.Typer) -> None:
-    app.command("generate")(generate)
 
 
 def generate(
@@ -25,12 +21,14 @@ def generate(
     ] = 10_000,
     seed: Annotated[
         int,
-        typer.Option(min=0, max=INT_MAX, help="Random seed; the same seed gives the same catalog."),
+        typer.Option(
+            min=0, max=options.INT_MAX, help="Random seed; the same seed gives the same catalog."
+        ),
     ] = 0,
 ) -> None:
     """Write a synthetic catalog (Parquet, exchange format) with planted policy violations."""
     with _progress() as advance:
-        summary = api().generate(directory, datasets, seed=seed, progress=advance)
+        summary = options.api().generate(directory, datasets, seed=seed, progress=advance)
     rows = ", ".join(f"{n:,} {table}" for table, n in summary.rows.items())
     typer.echo(f"generated {directory}: {rows}")
     planted = ", ".join(f"{n} {kind}" for kind, n in summary.planted.items())
@@ -65,3 +63,6 @@ def _progress() -> Iterator[Callable[[str, int, int], None]]:
     finally:
         if tasks:
             progress.stop()
+
+
+COMMANDS = {"generate": generate}

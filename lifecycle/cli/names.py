@@ -8,7 +8,7 @@ from typing import IO, TYPE_CHECKING, Annotated
 
 import typer
 
-from lifecycle.cli.options import FormatOption, ListingFormat, emit
+from lifecycle.cli import options
 from lifecycle.errors import InvalidDatasetName, UsageError
 from lifecycle.nomenclature import parse_name, parse_names
 from lifecycle.output import Report, write_table
@@ -22,10 +22,6 @@ TITLE = "dataset names"
 names_app = typer.Typer(help="ATLAS dataset names: the fields of the nomenclature.")
 
 
-def register(app: typer.Typer) -> None:
-    app.add_typer(names_app, name="names")
-
-
 @names_app.command("parse")
 def parse(
     names: Annotated[
@@ -35,7 +31,7 @@ def parse(
             show_default=False,
         ),
     ],
-    fmt: FormatOption = ListingFormat.table,
+    fmt: options.FormatOption = options.ListingFormat.table,
 ) -> None:
     """Split names into project, number, stream, production step, data type and AMI tags.
 
@@ -46,11 +42,15 @@ def parse(
     if not parsed:
         raise UsageError("names parse: no names given")
     document = partial(_document, parsed)
-    if fmt is ListingFormat.json:  # the frame is not needed: names that fail parse no further
-        emit(Report(document=document), fmt)
+    if (
+        fmt is options.ListingFormat.json
+    ):  # the frame is not needed: names that fail parse no further
+        options.emit(Report(document=document), fmt)
     else:
         frame = parse_names([p.name for p in parsed])
-        emit(Report(frame, title=TITLE, document=document, people=partial(_table, frame)), fmt)
+        options.emit(
+            Report(frame, title=TITLE, document=document, people=partial(_table, frame)), fmt
+        )
     if all(p.error for p in parsed):
         raise InvalidDatasetName(parsed[0].name, parsed[0].error or "", len(parsed) - 1)
 
@@ -74,3 +74,6 @@ def _read(names: list[str]) -> list[str]:
         lines = (line.strip() for line in sys.stdin)
         out += [line for line in lines if line and not line.startswith("#")]
     return out
+
+
+GROUPS = {"names": names_app}

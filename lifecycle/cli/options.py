@@ -110,6 +110,16 @@ def show(frame: pd.DataFrame, fmt: Enum, title: str | None = None) -> None:
     emit(Report(frame, title=title), fmt)
 
 
+def listing(method: str, title: str, summary: str) -> Callable[..., None]:
+    """A command listing what ``Catalog.<method>()`` returns, under ``title``."""
+
+    def command(ctx: typer.Context, fmt: FormatOption = ListingFormat.table) -> None:
+        show(getattr(catalog(ctx), method)(), fmt, title)
+
+    command.__doc__ = summary
+    return command
+
+
 def note(message: str) -> None:
     """A remark for people, on stderr so stdout stays machine-readable."""
     typer.echo(message, err=True)

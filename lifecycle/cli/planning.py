@@ -10,21 +10,7 @@ from typing import IO, TYPE_CHECKING, Annotated
 
 import typer
 
-from lifecycle.cli.options import (
-    INT_MAX,
-    ApplyOption,
-    DetailFormat,
-    DetailFormatOption,
-    FormatOption,
-    ListingFormat,
-    PlanFormat,
-    PolicyOption,
-    catalog,
-    emit,
-    note,
-    optional_policies,
-    show,
-)
+from lifecycle.cli import options
 from lifecycle.output import Report, write_table
 from lifecycle.text import human_bytes, printable
 
@@ -33,11 +19,7 @@ if TYPE_CHECKING:
 
 STEP_ROWS = 50
 plan_app = typer.Typer(help="Reprocessing plans: what to rebuild, with what, at what cost.")
-PlanIdArgument = Annotated[int, typer.Argument(max=INT_MAX, help="Plan id.")]
-
-
-def register(app: typer.Typer) -> None:
-    app.add_typer(plan_app, name="plan")
+PlanIdArgument = Annotated[int, typer.Argument(max=options.INT_MAX, help="Plan id.")]
 
 
 @plan_app.command("reprocess")
@@ -65,31 +47,34 @@ def reprocess(
         typer.Option("--conditions", help="New conditions tag [default: each input's last]."),
     ] = None,
     name: Annotated[str | None, typer.Option("--name", help="Name of the saved plan.")] = None,
-    policy: PolicyOption = None,
-    fmt: DetailFormatOption = DetailFormat.table,
+    policy: options.PolicyOption = None,
+    fmt: options.DetailFormatOption = options.DetailFormat.table,
 ) -> None:
     """Plan (and save) the reprocessing of the selected inputs; exit 1 when it has blockers."""
-    with optional_policies(policy, "outputs get one disk copy at the site that makes them") as p:
-        plan = catalog(ctx).plan_reprocess(select or [], chain, conditions, name, p)
+    with options.optional_policies(
+        policy, "outputs get one disk copy at the site that makes them"
+    ) as p:
+        plan = options.catalog(ctx).plan_reprocess(select or [], chain, conditions, name, p)
         _show_plan(plan, fmt)
     if len(plan.blockers):
         raise typer.Exit(1)
 
 
-@plan_app.command("list")
-def plan_list(ctx: typer.Context, fmt: FormatOption = ListingFormat.table) -> None:
-    """Saved plans, with their totals and whether they were applied."""
-    show(catalog(ctx).plans(), fmt, "plans")
+plan_app.command("list")(
+    options.listing(
+        "plans", "plans", "Saved plans, with their totals and whether they were applied."
+    )
+)
 
 
 @plan_app.command("show")
 def plan_show(
     ctx: typer.Context,
-    plan_id: Annotated[int, typer.Argument(max=INT_MAX, help="Plan id (see 'plan list').")],
-    fmt: DetailFormatOption = DetailFormat.table,
+    plan_id: Annotated[int, typer.Argument(max=options.INT_MAX, help="Plan id (see 'plan list').")],
+    fmt: options.DetailFormatOption = options.DetailFormat.table,
 ) -> None:
     """One saved plan: summary, blockers, staging, supersessions and steps."""
-    plan = catalog(ctx).plan(plan_id)
+    plan = options.catalog(ctx).plan(plan_id)
     _show_plan(plan, fmt)
     if len(plan.blockers):
         raise typer.Exit(1)
@@ -100,27 +85,27 @@ def plan_export(
     ctx: typer.Context,
     plan_id: PlanIdArgument,
     fmt: Annotated[
-        PlanFormat, typer.Option("--format", "-f", help="json (the whole plan) or parquet.")
-    ] = PlanFormat.json,
+        options.PlanFormat, typer.Option("--format", "-f", help="json (the whole plan) or parquet.")
+    ] = options.PlanFormat.json,
 ) -> None:
     """Export a plan: JSON of everything, or Parquet of its steps (with their inputs)."""
-    plan = catalog(ctx).plan(plan_id)
-    emit(Report(document=plan.to_dict, records=plan.steps_with_inputs()), fmt)
+    plan = options.catalog(ctx).plan(plan_id)
+    options.emit(Report(document=plan.to_dict, records=plan.steps_with_inputs()), fmt)
 
 
 @plan_app.command("delete")
 def plan_delete(
     ctx: typer.Context,
     plan_id: PlanIdArgument,
-    policy: PolicyOption = None,
+    policy: options.PolicyOption = None,
 ) -> None:
     """Forget a saved plan, saying which inputs it no longer keeps from expiry.
 
     Acts directly (it deletes no data); with policies, says which freed inputs 'expire' would
     now delete.
     """
-    with optional_policies(policy, "what expiry would now decide is not checked") as found:
-        for line in catalog(ctx).delete_plan(plan_id, found).lines():
+    with options.optional_policies(policy, "what expiry would now decide is not checked") as found:
+        for line in options.catalog(ctx).delete_plan(plan_id, found).lines():
             typer.echo(printable(line))
 
 
@@ -128,10 +113,10 @@ def plan_delete(
 def plan_apply(
     ctx: typer.Context,
     plan_id: PlanIdArgument,
-    apply: ApplyOption = False,
+    apply: options.ApplyOption = False,
 ) -> None:
     """Simulate the campaign: register its productions, datasets and replicas (with --apply)."""
-    cat = catalog(ctx)
+    cat = options.catalog(ctx)
     if not apply:
         plan = cat.plan(plan_id)
         steps = len(plan.steps)
@@ -142,7 +127,7 @@ def plan_apply(
         if len(plan.blockers):
             typer.echo(f"but it has {len(plan.blockers)} blockers: it cannot be applied")
             raise typer.Exit(1)
-        note("dry run: nothing changed; run again with --apply to register them")
+        options.note("dry run: nothing changed; run again with --apply to register them")
         return
     done = cat.apply_plan(plan_id)
     typer.echo(
@@ -151,8 +136,8 @@ def plan_apply(
     )
 
 
-def _show_plan(plan: ReprocessingPlan, fmt: DetailFormat) -> None:
-    emit(Report(document=plan.to_dict, people=partial(_plan, plan)), fmt)
+def _show_plan(plan: ReprocessingPlan, fmt: options.DetailFormat) -> None:
+    options.emit(Report(document=plan.to_dict, people=partial(_plan, plan)), fmt)
 
 
 def _plan(plan: ReprocessingPlan, out: IO[str]) -> None:
@@ -177,6 +162,9 @@ def _plan(plan: ReprocessingPlan, out: IO[str]) -> None:
     if len(plan.supersedes):
         write_table(plan.supersedes.head(STEP_ROWS), out, "superseded")
     if len(plan.steps) > STEP_ROWS:
-        note(f"showing {STEP_ROWS} of {len(plan.steps)} steps ('plan export' has all)")
+        options.note(f"showing {STEP_ROWS} of {len(plan.steps)} steps ('plan export' has all)")
     columns = ["seq", "transformation", "site", "output_did", "output_bytes", "cpu_hours"]
     write_table(plan.steps.head(STEP_ROWS)[[*columns, "placement"]], out, "steps")
+
+
+GROUPS = {"plan": plan_app}

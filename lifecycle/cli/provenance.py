@@ -6,34 +6,19 @@ facade; graphs and recipes are written by the output registry's ``graph`` and ``
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 from typing import IO, TYPE_CHECKING, Annotated
 
 import typer
 
-from lifecycle.cli.options import (
-    INT_MAX,
-    FormatOption,
-    GraphFormat,
-    ListingFormat,
-    RecipeFormat,
-    catalog,
-    emit,
-    note,
-)
+from lifecycle.cli import options
 from lifecycle.output import Report, write_table
 
 if TYPE_CHECKING:
     import pandas as pd
 
 provenance_app = typer.Typer(help="Provenance records: parent links missing from the catalog.")
-
-
-def register(app: typer.Typer) -> None:
-    app.command("lineage")(lineage)
-    app.command("impact")(impact)
-    app.command("recipe")(recipe)
-    app.add_typer(provenance_app, name="provenance")
 
 
 @provenance_app.command("suggest")
@@ -43,20 +28,20 @@ def suggest(
         bool, typer.Option("--apply", help="Record the applicable links as productions.")
     ] = False,
     reason: Annotated[str | None, typer.Option(help="Why, for the journal (with --apply).")] = None,
-    fmt: FormatOption = ListingFormat.table,
+    fmt: options.FormatOption = options.ListingFormat.table,
 ) -> None:
     """Probable parents of datasets without a recorded producer, from their AMI tag chains.
 
     A preview unless --apply: then the applicable links (one candidate, no cycle) are recorded
     as productions with the added tags as transformation, in one journaled transaction.
     """
-    suggestions = catalog(ctx).suggest_parents(apply=apply, reason=reason)
-    emit(Report(suggestions, people=partial(_for_people, suggestions)), fmt)
+    suggestions = options.catalog(ctx).suggest_parents(apply=apply, reason=reason)
+    options.emit(Report(suggestions, people=partial(_for_people, suggestions)), fmt)
     applicable = int(suggestions["applicable"].sum())
     if apply:
-        note(f"recorded {applicable} suggested parent links")
+        options.note(f"recorded {applicable} suggested parent links")
     elif applicable:
-        note(f"{applicable} of these links would be recorded; --apply records them")
+        options.note(f"{applicable} of these links would be recorded; --apply records them")
 
 
 def _for_people(suggestions: pd.DataFrame, out: IO[str]) -> None:
@@ -72,7 +57,7 @@ def _for_people(suggestions: pd.DataFrame, out: IO[str]) -> None:
 
 
 GraphFormatOption = Annotated[
-    GraphFormat,
+    options.GraphFormat,
     typer.Option(
         "--format",
         "-f",
@@ -85,7 +70,7 @@ DepthOption = Annotated[
     typer.Option(
         "--depth",
         min=0,
-        max=INT_MAX,
+        max=options.INT_MAX,
         help="At most this many productions away [default: no limit].",
     ),
 ]
@@ -94,7 +79,7 @@ MaxNodesOption = Annotated[
     typer.Option(
         "--max-nodes",
         min=1,
-        max=INT_MAX,
+        max=options.INT_MAX,
         help="Show at most this many datasets (the graph is then truncated).",
     ),
 ]
@@ -103,38 +88,43 @@ MaxNodesOption = Annotated[
 DidArgument = Annotated[str, typer.Argument(help="Dataset (scope:name, or an ATLAS-style name).")]
 
 
-def lineage(
-    ctx: typer.Context,
-    did: DidArgument,
-    depth: DepthOption = None,
-    max_nodes: MaxNodesOption = 10_000,
-    fmt: GraphFormatOption = GraphFormat.tree,
-) -> None:
-    """How DID was produced: every production and input up to its raw and calibration roots."""
-    emit(catalog(ctx).lineage(did, depth, max_nodes), fmt)
+def _walk(direction: str, summary: str) -> Callable[..., None]:
+    """The command showing the ``direction`` walk (``lineage`` or ``impact``) from a dataset."""
+
+    def command(
+        ctx: typer.Context,
+        did: DidArgument,
+        depth: DepthOption = None,
+        max_nodes: MaxNodesOption = 10_000,
+        fmt: GraphFormatOption = options.GraphFormat.tree,
+    ) -> None:
+        options.emit(getattr(options.catalog(ctx), direction)(did, depth, max_nodes), fmt)
+
+    command.__doc__ = summary
+    return command
 
 
-def impact(
-    ctx: typer.Context,
-    did: DidArgument,
-    depth: DepthOption = None,
-    max_nodes: MaxNodesOption = 10_000,
-    fmt: GraphFormatOption = GraphFormat.tree,
-) -> None:
-    """What depends on DID, directly or not, counted by kind and data type."""
-    emit(catalog(ctx).impact(did, depth, max_nodes), fmt)
+lineage = _walk(
+    "lineage",
+    "How DID was produced: every production and input up to its raw and calibration roots.",
+)
+impact = _walk("impact", "What depends on DID, directly or not, counted by kind and data type.")
 
 
 def recipe(
     ctx: typer.Context,
     did: Annotated[str, typer.Argument(help="Dataset to rebuild.")],
     fmt: Annotated[
-        RecipeFormat,
+        options.RecipeFormat,
         typer.Option("--format", "-f", help="text for people, json for tools, shell to run."),
-    ] = RecipeFormat.text,
+    ] = options.RecipeFormat.text,
 ) -> None:
     """The productions that rebuild DID from available data, in order; exit 1 if impossible."""
-    found = catalog(ctx).recipe(did)
-    emit(found, fmt)
+    found = options.catalog(ctx).recipe(did)
+    options.emit(found, fmt)
     if not found.reproducible:
         raise typer.Exit(1)
+
+
+COMMANDS = {"lineage": lineage, "impact": impact, "recipe": recipe}
+GROUPS = {"provenance": provenance_app}

@@ -11,19 +11,7 @@ from typing import IO, TYPE_CHECKING, Annotated
 
 import typer
 
-from lifecycle.cli.options import (
-    ApplyOption,
-    DetailFormat,
-    DetailFormatOption,
-    FormatOption,
-    ListingFormat,
-    PolicyOption,
-    catalog,
-    emit,
-    note,
-    optional_policies,
-    show,
-)
+from lifecycle.cli import options
 from lifecycle.output import Report
 from lifecycle.text import printable
 
@@ -34,14 +22,12 @@ replicas_app = typer.Typer(help="Copies of datasets on endpoints.")
 DidArgument = Annotated[str, typer.Argument(help="Dataset.")]
 
 
-def register(app: typer.Typer) -> None:
-    app.add_typer(replicas_app, name="replicas")
-
-
 @replicas_app.command("list")
-def replicas_list(ctx: typer.Context, did: str, fmt: FormatOption = ListingFormat.table) -> None:
+def replicas_list(
+    ctx: typer.Context, did: str, fmt: options.FormatOption = options.ListingFormat.table
+) -> None:
     """List the replicas of one dataset."""
-    show(catalog(ctx).replicas(did), fmt, f"replicas of {did}")
+    options.show(options.catalog(ctx).replicas(did), fmt, f"replicas of {did}")
 
 
 @replicas_app.command("delete")
@@ -50,7 +36,7 @@ def delete(
     did: DidArgument,
     endpoint: Annotated[str, typer.Argument(help="Endpoint (RSE) holding the replica.")],
     reason: Annotated[str, typer.Option("--reason", help="Why (journaled).")],
-    policy: PolicyOption = None,
+    policy: options.PolicyOption = None,
     force: Annotated[
         bool,
         typer.Option(
@@ -59,15 +45,15 @@ def delete(
             "raw, calibration or metadata).",
         ),
     ] = False,
-    fmt: DetailFormatOption = DetailFormat.table,
-    apply: ApplyOption = False,
+    fmt: options.DetailFormatOption = options.DetailFormat.table,
+    apply: options.ApplyOption = False,
 ) -> None:
     """Delete one replica, after checking it breaks no guard; exit 1 when refused."""
-    with optional_policies(policy, "the replication guard is not checked") as policies:
-        report = catalog(ctx).delete_replica(
+    with options.optional_policies(policy, "the replication guard is not checked") as policies:
+        report = options.catalog(ctx).delete_replica(
             did, endpoint, reason, policies, force=force, apply=apply
         )
-    emit(Report(document=report.to_dict, people=lambda out: _deletion(report, out)), fmt)
+    options.emit(Report(document=report.to_dict, people=lambda out: _deletion(report, out)), fmt)
     if not report.allowed:
         sys.stdout.flush()
         raise typer.Exit(1)
@@ -83,7 +69,7 @@ def _deletion(report: DeletionReport, out: IO[str]) -> None:
         out.write(f"deleted {replica}\n")
     elif report.allowed:
         out.write(f"would delete {replica}\n")
-        note("dry run: nothing changed; run again with --apply to delete")
+        options.note("dry run: nothing changed; run again with --apply to delete")
 
 
 @replicas_app.command("mark-lost")
@@ -91,10 +77,11 @@ def mark_lost(
     ctx: typer.Context,
     did: DidArgument,
     endpoint: Annotated[str, typer.Argument(help="Endpoint (RSE) whose copy is gone.")],
+    policy: options.PolicyOption = None,
+    *,
     reason: Annotated[str, typer.Option("--reason", help="What happened (journaled).")],
-    policy: PolicyOption = None,
-    fmt: DetailFormatOption = DetailFormat.table,
-    apply: ApplyOption = False,
+    fmt: options.DetailFormatOption = options.DetailFormat.table,
+    apply: options.ApplyOption = False,
 ) -> None:
     """Record that a replica is lost (a failed disk or tape), saying what the loss means.
 
@@ -102,9 +89,11 @@ def mark_lost(
     lost for good, which datasets become irreproducible, which replication rules are newly
     violated. Exit 1 when data is lost for good (with or without --apply).
     """
-    with optional_policies(policy, "newly violated replication rules are not checked") as found:
-        report = catalog(ctx).mark_lost(did, endpoint, reason, found, apply=apply)
-    emit(Report(document=report.to_dict, people=lambda out: _loss(report, out)), fmt)
+    with options.optional_policies(
+        policy, "newly violated replication rules are not checked"
+    ) as found:
+        report = options.catalog(ctx).mark_lost(did, endpoint, reason, found, apply=apply)
+    options.emit(Report(document=report.to_dict, people=lambda out: _loss(report, out)), fmt)
     if report.loses_data:
         sys.stdout.flush()
         raise typer.Exit(1)
@@ -114,4 +103,7 @@ def _loss(report: LossOfReplica, out: IO[str]) -> None:
     for line in report.lines():
         out.write(printable(line) + "\n")
     if not report.applied:
-        note("dry run: nothing changed; run again with --apply to record it")
+        options.note("dry run: nothing changed; run again with --apply to record it")
+
+
+GROUPS = {"replicas": replicas_app}

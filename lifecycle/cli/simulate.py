@@ -11,16 +11,7 @@ from typing import IO, TYPE_CHECKING, Annotated
 
 import typer
 
-from lifecycle.cli.options import (
-    DetailFormat,
-    DetailFormatOption,
-    PolicyOption,
-    catalog,
-    emit,
-    note,
-    parse_time,
-    policies,
-)
+from lifecycle.cli import options
 from lifecycle.output import Report, write_table
 from lifecycle.text import human_bytes, printable
 
@@ -31,10 +22,6 @@ if TYPE_CHECKING:
 
 ROWS = 50  # rows per list in a table, largest first (json lists everything)
 simulate_app = typer.Typer(help="What-if simulations; the catalog is never changed.")
-
-
-def register(app: typer.Typer) -> None:
-    app.add_typer(simulate_app, name="simulate")
 
 
 @simulate_app.command("loss")
@@ -58,11 +45,11 @@ def loss(
             "--country", help="Lose every site in this country (repeatable).", metavar="C"
         ),
     ] = None,
-    policy: PolicyOption = None,
+    policy: options.PolicyOption = None,
     now: Annotated[
         str | None, typer.Option(help="Judge replication rules as of this time (ISO 8601).")
     ] = None,
-    fmt: DetailFormatOption = DetailFormat.table,
+    fmt: options.DetailFormatOption = options.DetailFormat.table,
 ) -> None:
     """What losing this storage (all of it together) would do, without changing the catalog.
 
@@ -71,15 +58,15 @@ def loss(
     violations the loss would create; and what to copy again, from where. Exit 1 when anything
     would be lost for good.
     """
-    report = catalog(ctx).simulate_loss(
+    report = options.catalog(ctx).simulate_loss(
         sites=tuple(site or ()),
         endpoints=endpoints,
         countries=tuple(country or ()),
-        policies=policies(policy),
-        now=parse_time(now, "--now"),
+        policies=options.policies(policy),
+        now=options.parse_time(now, "--now"),
     )
     people = partial(_print_report, report)
-    emit(Report(document=report.to_dict, people=people, compact_entries=True), fmt)
+    options.emit(Report(document=report.to_dict, people=people, compact_entries=True), fmt)
     if report.loses_data:
         sys.stdout.flush()
         raise typer.Exit(1)
@@ -126,12 +113,15 @@ def _print_report(report: LossReport, out: IO[str]) -> None:
         f"({human_bytes(copies['bytes'])})"
     )
     _table(pd.DataFrame(copies["by_source_site"]), "re-replication sources (sites)", out)
-    note("simulation only: the catalog is unchanged")
+    options.note("simulation only: the catalog is unchanged")
 
 
 def _table(frame: pd.DataFrame, title: str, out: IO[str]) -> None:
     if frame.empty:
         return
     if len(frame) > ROWS:
-        note(f"{title}: showing {ROWS} of {len(frame):,} (--format json lists all)")
+        options.note(f"{title}: showing {ROWS} of {len(frame):,} (--format json lists all)")
     write_table(frame.head(ROWS), out, title)
+
+
+GROUPS = {"simulate": simulate_app}

@@ -10,7 +10,7 @@ from typing import IO, TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from lifecycle.cli.options import FormatOption, ListingFormat, catalog, emit, note
+from lifecycle.cli import options
 from lifecycle.output import Report, write_table
 from lifecycle.text import printable
 
@@ -20,10 +20,6 @@ if TYPE_CHECKING:
 # Defaults repeated here (the CLI must not import the service at start-up); a test keeps them
 # equal to lifecycle.tradeoff.Costs.
 _STORAGE, _TAPE, _CPU, _ACCESSES = 25.0, 5.0, 0.01, 1.0
-
-
-def register(app: typer.Typer) -> None:
-    app.command("tradeoff")(tradeoff)
 
 
 def _price(option: str, metavar: str, text: str, default: float) -> Any:
@@ -46,7 +42,7 @@ def tradeoff(
     tape_cost: TapeCost = None,
     cpu_cost: CpuCost = None,
     access_per_year: AccessPerYear = None,
-    fmt: FormatOption = ListingFormat.table,
+    fmt: options.FormatOption = options.ListingFormat.table,
 ) -> None:
     """Per data type of derived and simulated data: keep it a year, or delete and regenerate it?
 
@@ -58,14 +54,14 @@ def tradeoff(
     are rough WLCG figures in CHF (disk 25 and tape 5 per TB-year, CPU 0.01 per core-hour):
     give your own. JSON: {"costs": {...}, "data_types": [...]}.
     """
-    report = catalog(ctx).tradeoff_report(
+    report = options.catalog(ctx).tradeoff_report(
         storage_cost=storage_cost,
         tape_cost=tape_cost,
         cpu_cost=cpu_cost,
         accesses_per_year=access_per_year,
     )
     people = partial(_for_people, report)
-    emit(Report(report.data_types, document=report.to_dict, people=people), fmt)
+    options.emit(Report(report.data_types, document=report.to_dict, people=people), fmt)
 
 
 def _for_people(report: TradeoffReport, out: IO[str]) -> None:
@@ -75,14 +71,17 @@ def _for_people(report: TradeoffReport, out: IO[str]) -> None:
     people = people.round({"storage_cost": 2, "regeneration_cost": 2, "cpu_hours": 2, "ratio": 3})
     write_table(people, out, "compute vs storage, per year")
     costs = report.costs
-    note(
+    options.note(
         f"prices: disk {costs.storage_cost:g} and tape {costs.tape_cost:g} per TB-year, "
         f"CPU {costs.cpu_cost:g} per core-hour, {costs.accesses_per_year:g} regeneration(s) "
         "a year (override with --storage-cost, --tape-cost, --cpu-cost, --access-per-year)"
     )
     if report.cheaper_to_regenerate:
-        note(
+        options.note(
             "cheaper to delete and regenerate: "
             f"{printable(', '.join(map(str, report.cheaper_to_regenerate)))} "
             f"(saves {report.savings:,.2f} a year)"
         )
+
+
+COMMANDS = {"tradeoff": tradeoff}
