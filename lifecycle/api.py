@@ -54,10 +54,10 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from datetime import datetime
 
-    from lifecycle.generate import GenerateSummary
-
     import pandas as pd
     from sqlalchemy.engine import Connection
+
+    from lifecycle.generate import GenerateSummary
 
 
 # DESIGN.md invariant 6: a hypothetical time is for previews, never for actions
