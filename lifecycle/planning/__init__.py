@@ -21,7 +21,7 @@ This package owns the ``plan*`` tables and everything done with plans:
 - ``apply``: applying a saved plan (registering the campaign's productions, datasets, replicas).
 
 It is a service: it may import provenance, policy, exchange, catalog and leaf modules (errors,
-formats, nomenclature, expressions), never ``cli`` or the ``Catalog`` facade. Two imports reach
+values, text, nomenclature, expressions), never ``cli`` or the ``Catalog`` facade. Two imports reach
 sideways today: ``audit.rules.selection`` (policy-to-SQL translation, to move under ``policy``)
 and ``expiry`` (deleting a plan reports what expiry would now delete).
 """

@@ -3,9 +3,10 @@
 - :mod:`~lifecycle.provenance.reproducibility`: the shared reproducibility service (audit,
   expiry, recipes, what-if);
 - :mod:`~lifecycle.provenance.graph`: lineage (upstream) and impact (downstream) walks;
-- :mod:`~lifecycle.provenance.recipe`: the ordered productions that rebuild a dataset;
-- :mod:`~lifecycle.provenance.render`: tree, JSON, dot and mermaid renderings;
-- :mod:`~lifecycle.provenance.w3c`: W3C PROV documents (PROV-JSON, PROV-N) via ``prov``.
+- :mod:`~lifecycle.provenance.recipe`: the ordered productions that rebuild a dataset.
+
+Their renderings (tree, dot, mermaid, W3C PROV; recipes as text and shell) are output formats:
+:mod:`lifecycle.output`.
 """
 
 from lifecycle.provenance.reproducibility import (
