@@ -1,7 +1,9 @@
 """``Catalog``: the one object that owns a catalog database and offers its operations.
 
-Notebooks use it directly (``from lifecycle import Catalog``); the CLI is a thin shell over it.
-Listings come back as pandas DataFrames.
+Notebooks use it directly (``from lifecycle import Catalog``); the CLI is a thin shell over it
+and reaches the rest of lifecycle only through this module: the ``Catalog`` methods, and the
+module-level functions below for what needs no catalog (policy documents, the synthetic
+generator, the schema revision this code expects). Listings come back as pandas DataFrames.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from sqlalchemy.exc import DBAPIError
 from lifecycle.audit import AuditReport, run_audit
 from lifecycle.audit.history import diff, runs
 from lifecycle.catalog import queries
+from lifecycle.catalog.migrations import HEAD
+from lifecycle.catalog.queries import DatasetDetails, Overview
 from lifecycle.catalog.store import Change, Store, resolve_url, utcnow
 from lifecycle.deletion import DeletionReport, LossOfReplica, delete_replica, mark_lost
 from lifecycle.errors import CatalogError, UsageError
@@ -36,24 +40,92 @@ from lifecycle.planning import (
     plans,
     save_plan,
 )
-from lifecycle.policy import PolicySet, Selector
+from lifecycle.policy import PolicySet, Selector, load_policies, optional_policies
 from lifecycle.provenance import WhatIf, reproducibility
 from lifecycle.provenance import what_if as scenario
 from lifecycle.provenance.graph import MAX_NODES, ProvenanceGraph, impact, lineage
 from lifecycle.provenance.recipe import Recipe, recipe
-from lifecycle.simulate import LossReport, LossScenario, simulate_loss
+from lifecycle.simulate import NOTHING_TO_LOSE, LossReport, LossScenario, simulate_loss
 from lifecycle.suggest import record_suggestions, suggest_parents
-from lifecycle.tradeoff import tradeoff
+from lifecycle.tradeoff import Costs, TradeoffReport, tradeoff_report
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
     from datetime import datetime
 
     import pandas as pd
     from sqlalchemy.engine import Connection
 
+    from lifecycle.generate import GenerateSummary
+
 
 # DESIGN.md invariant 6: a hypothetical time is for previews, never for actions
 NOW_IS_FOR_PREVIEWS = "--now is for previews; --apply acts as of the present: drop --now"
+SCHEMA_HEAD = HEAD  # the schema revision this code expects
+REPROCESS_SELECT = {"kind": ("raw",)}  # what a reprocessing plan selects unless told otherwise
+
+__all__ = [  # the facade, what needs no catalog, and the types of the results
+    "SCHEMA_HEAD",
+    "AuditReport",
+    "Catalog",
+    "DatasetDetails",
+    "DeletionReport",
+    "ExpiryReport",
+    "LossOfReplica",
+    "LossReport",
+    "Overview",
+    "PolicySet",
+    "ReprocessingPlan",
+    "TradeoffReport",
+    "generate",
+    "load_policies",
+    "optional_policies",
+    "policy_rules",
+]
+
+
+def generate(
+    directory: str | Path,
+    datasets: int,
+    seed: int = 0,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> GenerateSummary:
+    """Write a synthetic catalog of ``datasets`` datasets (Parquet, exchange format) with
+    planted policy violations; see :mod:`lifecycle.generate`."""
+    if datasets < 1:
+        raise UsageError("--datasets: must be at least 1")
+    # late, as a heavy third-party package would be: the generator loads numpy at import,
+    # which every other command (cron's nightly ``audit --quiet``) must not pay for
+    from lifecycle.generate import generate as generate_catalog
+
+    return generate_catalog(Path(directory), datasets, seed=seed, progress=progress)
+
+
+def policy_rules(paths: list[Path] | None = None) -> pd.DataFrame:
+    """The rules of the policies at ``paths`` (else ``./policies``), one row each: policy, rule,
+    type, severity, its selection and its requirement as text."""
+    import pandas as pd
+
+    rows = []
+    for rule in load_policies(paths).rules:
+        data = rule.as_dict()
+        rows.append(
+            {
+                "policy": data.pop("policy"),
+                "rule": data.pop("name"),
+                "type": data.pop("type"),
+                "severity": data.pop("severity"),
+                "select": ", ".join(f"{k}={'|'.join(v)}" for k, v in data.pop("select").items())
+                or "*",
+                "requirement": _requirement(data),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _requirement(data: dict) -> str:
+    data.pop("description", None)
+    return ", ".join(f"{k}={v}" for k, v in data.items() if v is not None)
 
 
 class Catalog:
@@ -159,7 +231,7 @@ class Catalog:
         with self.read() as conn:
             return queries.count_datasets(conn)
 
-    def dataset(self, did: str) -> queries.DatasetDetails:
+    def dataset(self, did: str) -> DatasetDetails:
         with self.read() as conn:
             return queries.dataset_details(conn, did)
 
@@ -167,7 +239,7 @@ class Catalog:
         with self.read() as conn:
             return queries.replicas(conn, did)
 
-    def overview(self) -> queries.Overview:
+    def overview(self) -> Overview:
         with self.read() as conn:
             return queries.overview(conn)
 
@@ -341,7 +413,7 @@ class Catalog:
     # -- reprocessing plans -----------------------------------------------------------------
     def plan_reprocess(
         self,
-        selector: Selector,
+        selector: Selector | Sequence[str],
         chain: str,
         conditions_tag: str | None = None,
         name: str | None = None,
@@ -349,7 +421,13 @@ class Catalog:
         *,
         save: bool = True,
     ) -> ReprocessingPlan:
-        """Plan the reprocessing of the selected datasets with ``chain`` (and save it)."""
+        """Plan the reprocessing of the selected datasets with ``chain`` (and save it).
+
+        ``selector``: a :class:`Selector`, or ``KEY=VALUE[,VALUE…]`` texts (``--select``) that
+        select raw data unless they name a kind.
+        """
+        if not isinstance(selector, Selector):
+            selector = Selector.parse(list(selector), **REPROCESS_SELECT)
 
         if conditions_tag is not None and not conditions_tag.strip():
             raise UsageError("--conditions: blank; give a conditions tag or leave the option out")
@@ -420,15 +498,18 @@ class Catalog:
 
         Prices not given take the documented defaults of ``lifecycle.tradeoff.Costs``.
         """
+        prices = {"tape_cost": tape_cost, "accesses_per_year": accesses_per_year}
+        return self.tradeoff_report(
+            storage_cost=storage_cost, cpu_cost=cpu_cost, **prices
+        ).data_types
 
+    def tradeoff_report(self, **prices: float | None) -> TradeoffReport:
+        """:meth:`tradeoff` with the prices used, the data types cheaper to delete and
+        regenerate, and what that would save a year. ``prices``: ``storage_cost``,
+        ``tape_cost``, ``cpu_cost``, ``accesses_per_year`` (None: the default)."""
+        costs = Costs.with_overrides(**prices)
         with self.read() as conn:
-            return tradeoff(
-                conn,
-                storage_cost,
-                cpu_cost,
-                tape_cost=tape_cost,
-                accesses_per_year=accesses_per_year,
-            )
+            return tradeoff_report(conn, costs)
 
     def simulate_loss(
         self,
@@ -446,5 +527,7 @@ class Catalog:
         """
 
         scenario = LossScenario(tuple(sites), endpoints, tuple(countries))
+        if not scenario:
+            raise UsageError(NOTHING_TO_LOSE)
         with self.read() as conn:
             return simulate_loss(conn, scenario, policies, now)

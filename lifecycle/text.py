@@ -54,6 +54,12 @@ def printable(text: str) -> str:
     )
 
 
+def is_recorded(value: object) -> bool:
+    """Whether ``value`` records something: blank or whitespace-only text records nothing
+    (the Python twin of :func:`lifecycle.provenance.reproducibility.recorded`)."""
+    return value is not None and str(value).strip() != ""
+
+
 def human_bytes(value: Any) -> str:
     """``1.23 TB``-style sizes (decimal units, as storage is sold)."""
     value = json_value(value)

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from lifecycle.errors import UsageError
 from lifecycle.provenance.reproducibility import available, materialize_irreproducible
-from lifecycle.values import rows_frame
+from lifecycle.values import records, rows_frame
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -99,6 +99,29 @@ class Costs:
 
 
 DEFAULT_COSTS = Costs()
+
+
+@dataclass(frozen=True)
+class TradeoffReport:
+    """The trade-off at ``costs``: the rows of :func:`tradeoff` (``data_types``), the data
+    types cheaper to delete and regenerate, and what doing so would save a year."""
+
+    costs: Costs
+    data_types: pd.DataFrame
+    cheaper_to_regenerate: list[Any]  # data types (None: datasets without one)
+    savings: float  # a year: their regenerable storage cost less their regeneration cost
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"costs": self.costs.as_dict(), "data_types": records(self.data_types)}
+
+
+def tradeoff_report(conn: Connection, costs: Costs = DEFAULT_COSTS) -> TradeoffReport:
+    """:func:`tradeoff` at ``costs``, with the data types cheaper to delete and regenerate and
+    what that would save a year."""
+    frame = _judge(_totals(conn), costs)
+    cheaper = frame[_cheaper_to_regenerate(frame)]
+    savings = (cheaper["regenerable_storage_cost"] - cheaper["regeneration_cost"]).sum()
+    return TradeoffReport(costs, frame, list(cheaper["data_type"]), float(savings))
 
 
 def tradeoff(
@@ -287,6 +310,13 @@ def _judge(totals: list[dict[str, Any]], costs: Costs) -> pd.DataFrame:
             )
         )
     return rows_frame(COLUMNS, rows)
+
+
+def _cheaper_to_regenerate(frame: pd.DataFrame) -> pd.Series:
+    """Rows whose regenerable datasets cost less to regenerate than to keep (as the verdict)."""
+    return (frame["regenerable"] > 0) & (
+        frame["regeneration_cost"] < frame["regenerable_storage_cost"]
+    )
 
 
 def _storage(disk_bytes: int, tape_bytes: int, costs: Costs) -> float:

@@ -12,7 +12,13 @@ from typer.testing import CliRunner
 
 from lifecycle.cli.app import app
 from lifecycle.errors import InvalidPolicy, UsageError
-from lifecycle.policy import load_policies, load_policy_file, parse_duration
+from lifecycle.policy import (
+    Selector,
+    load_policies,
+    load_policy_file,
+    optional_policies,
+    parse_duration,
+)
 
 runner = CliRunner()
 ATLAS = ROOT / "policies" / "atlas-2015.toml"
@@ -221,3 +227,24 @@ def test_short_durations_print_exactly():
     assert parse_duration(format_duration(parse_duration("PT30M"))) == timedelta(minutes=30)
     assert format_duration(parse_duration("12h")) == "12h"
     assert format_duration(parse_duration("14d")) == "2w"
+
+
+def test_a_select_text_parses_into_a_selector_with_defaults_for_keys_not_named():
+    assert Selector.parse(["scope=data18,data17", "data_type=AOD*"], kind=("raw",)) == Selector(
+        kind=("raw",), data_type=("AOD*",), scope=("data18", "data17")
+    )
+    assert Selector.parse(["kind=derived", "kind=simulated"], kind=("raw",)).kind == (
+        "derived",
+        "simulated",
+    )
+    for bad in ("scope", "colour=red", "kind="):
+        with pytest.raises(UsageError, match=r"--select: .* is not KEY=VALUE"):
+            Selector.parse([bad])
+
+
+def test_optional_policies_are_none_only_without_a_policies_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert optional_policies(None) is None
+    with pytest.raises(UsageError, match="no policies"):
+        load_policies(None)
+    assert optional_policies([ROOT / "policies"]) is not None

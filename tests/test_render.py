@@ -17,8 +17,10 @@ from catalogs import AOD, CALIB, PHYS, RAW, mini, write_catalog
 from typer.testing import CliRunner
 
 from lifecycle.cli.app import app
-from lifecycle.cli.provenance import GraphFormat
+from lifecycle.cli.options import GraphFormat
 from lifecycle.errors import UsageError
+from lifecycle.output import register, render
+from lifecycle.output.registry import FAMILIES
 from lifecycle.provenance.graph import (
     Edge,
     Node,
@@ -28,7 +30,17 @@ from lifecycle.provenance.graph import (
     impact,
     lineage,
 )
-from lifecycle.provenance.render import GRAPH_FORMATS, graph_format, render_graph
+
+GRAPH_FORMATS = FAMILIES["graph"]
+
+
+def render_graph(graph: ProvenanceGraph, fmt: str, out: io.StringIO) -> None:
+    render(graph, fmt, "graph", out)
+
+
+def graph_format(name: str):
+    return register("graph", name)
+
 
 GOLDEN = Path(__file__).parent / "golden"
 SUFFIXES = {

@@ -305,3 +305,12 @@ def test_cli_defaults_match_the_service():
 
     shown_in_help = (cli._STORAGE, cli._TAPE, cli._CPU, cli._ACCESSES)
     assert shown_in_help == astuple(DEFAULT_COSTS)
+
+
+def test_the_report_names_what_is_cheaper_to_regenerate_and_the_savings(catalog, tmp_path):
+    report = load(catalog, tmp_path, costed_chain()).tradeoff_report(**PRICES)
+    assert report.costs == Costs.with_overrides(**PRICES)
+    assert report.cheaper_to_regenerate == ["AOD"]  # the verdicts' "cheaper to regenerate"
+    assert report.savings == pytest.approx(4.5 - 2.02)
+    assert report.to_dict()["costs"] == report.costs.as_dict()
+    assert list(report.data_types["verdict"]) == list(catalog.tradeoff(**PRICES)["verdict"])

@@ -29,6 +29,20 @@ import typer
 from typer import _click
 from typer.core import TyperGroup
 
+from lifecycle.cli import (
+    audit,
+    catalog,
+    exchange,
+    expiry,
+    generate,
+    names,
+    planning,
+    provenance,
+    replicas,
+    simulate,
+    tradeoff,
+)
+from lifecycle.cli.options import offer_output_options
 from lifecycle.errors import LifecycleError
 from lifecycle.text import printable
 
@@ -219,31 +233,25 @@ def _root(
 
 
 def _register() -> None:
-    from lifecycle.cli import (
-        audit,
+    """Every command and group of the CLI modules (their ``COMMANDS`` and ``GROUPS``), in order."""
+    for module in (
         catalog,
-        exchange,
+        audit,
         expiry,
+        replicas,
+        exchange,
         generate,
         names,
         planning,
         provenance,
         simulate,
         tradeoff,
-    )
-    from lifecycle.cli.options import offer_excel_safe
-
-    catalog.register(app)
-    audit.register(app)
-    expiry.register(app)
-    exchange.register(app)
-    generate.register(app)
-    names.register(app)
-    planning.register(app)
-    provenance.register(app)
-    simulate.register(app)
-    tradeoff.register(app)
-    offer_excel_safe(app)
+    ):
+        for name, command in getattr(module, "COMMANDS", {}).items():
+            app.command(name)(command)
+        for name, group in getattr(module, "GROUPS", {}).items():
+            app.add_typer(group, name=name)
+    offer_output_options(app)
 
 
 _register()

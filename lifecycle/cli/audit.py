@@ -1,30 +1,26 @@
-"""``lifecycle audit`` (with ``history`` and ``diff``) and ``lifecycle policy check|show``."""
+"""``lifecycle audit`` (with ``history`` and ``diff``) and ``lifecycle policy check|show``.
+
+Mirrors :mod:`lifecycle.audit` (and the policy documents of :mod:`lifecycle.policy`) through
+the ``Catalog`` facade and :mod:`lifecycle.api`.
+"""
 
 from __future__ import annotations
 
-import sys
-from datetime import datetime
 from enum import StrEnum
+from functools import partial
 from pathlib import Path
-from typing import Annotated
+from typing import IO, TYPE_CHECKING, Annotated
 
 import typer
 
-from lifecycle.cli.options import (
-    INT_MAX,
-    DetailFormat,
-    DetailFormatOption,
-    FormatOption,
-    ListingFormat,
-    PolicyOption,
-    catalog,
-    emit_json,
-    note,
-    parse_time,
-    show,
-)
+from lifecycle.cli import options
+from lifecycle.output import Report, write_table
+from lifecycle.output.tables import console
 from lifecycle.text import printable
 from lifecycle.values import records
+
+if TYPE_CHECKING:
+    from lifecycle.api import AuditReport, PolicySet
 
 audit_app = typer.Typer(
     help="Evaluate the policies over the catalog; history and diff of runs.",
@@ -35,41 +31,23 @@ policy_app = typer.Typer(help="Policy documents: validate and show.")
 PER_RULE_ON_SCREEN = 25
 
 
-class AuditFormat(StrEnum):
-    table = "table"
-    json = "json"
-    csv = "csv"
-    parquet = "parquet"
-
-
 class FailOn(StrEnum):
     error = "error"
     warning = "warning"
     never = "never"
 
 
-def register(app: typer.Typer) -> None:
-    app.add_typer(audit_app, name="audit")
-    app.add_typer(policy_app, name="policy")
-
-
-def _parse_now(value: str | None) -> datetime | None:
-    return parse_time(value, "--now")
-
-
 @audit_app.callback()
 def audit(
     ctx: typer.Context,
-    policy: PolicyOption = None,
+    policy: options.PolicyOption = None,
     now: Annotated[
         str | None,
         typer.Option(
             help="Judge as of this time (ISO 8601) instead of now: a preview, not recorded."
         ),
     ] = None,
-    fmt: Annotated[AuditFormat, typer.Option("--format", "-f", help="Output.")] = (
-        AuditFormat.table
-    ),
+    fmt: options.FormatOption = options.ListingFormat.table,
     fail_on: Annotated[
         FailOn, typer.Option("--fail-on", help="Exit 1 when a finding is at least this severe.")
     ] = FailOn.error,
@@ -82,49 +60,31 @@ def audit(
     """Evaluate every rule over the whole catalog; exit 1 when findings reach --fail-on."""
     if ctx.invoked_subcommand is not None:
         return
-    from lifecycle.policy import load_policies
-
-    policies = load_policies(policy)
-    cat = catalog(ctx)
-    report = cat.audit(policies, _parse_now(now), with_findings=not quiet, record=not no_record)
+    rules = options.policies(policy)
+    judged_at = options.parse_time(now, "--now")
+    report = options.catalog(ctx).audit(
+        rules, judged_at, with_findings=not quiet, record=not no_record
+    )
     if report.run["id"] is None and not no_record and now is None:
-        note("the catalog is read-only: this audit run was not recorded (--no-record: on purpose)")
+        options.note(
+            "the catalog is read-only: this audit run was not recorded (--no-record: on purpose)"
+        )
     if quiet:
         typer.echo(report.summary_line())
-    elif fmt is AuditFormat.json:
-        emit_json(report.to_dict())
-    elif fmt is AuditFormat.csv:
-        show(_flat(report.findings), "csv")
-    elif fmt is AuditFormat.parquet:
-        _write_parquet(_flat(report.findings))
     else:
-        _print_report(report, policies)
+        people = partial(_print_report, report, rules)
+        options.emit(Report(report.findings, document=report.to_dict, people=people), fmt)
     if report.fails(fail_on.value):
         raise typer.Exit(1)
 
 
-def _flat(findings):
-    return findings  # details are JSON text already
-
-
-def _write_parquet(frame) -> None:
-    import io
-
-    buffer = io.BytesIO()
-    frame.to_parquet(buffer, index=False)
-    sys.stdout.flush()
-    sys.stdout.buffer.write(buffer.getvalue())
-    sys.stdout.buffer.flush()
-
-
-def _print_report(report, policies) -> None:
+def _print_report(report: AuditReport, rules: PolicySet, out: IO[str]) -> None:
     """Rules and findings for people; rule names, descriptions, DIDs and messages literally."""
-    from rich.console import Console
     from rich.text import Text
 
-    console = Console(width=None if sys.stdout.isatty() else 160, soft_wrap=False)
+    screen = console(out, 160)
     findings = report.findings
-    for rule in policies.rules:
+    for rule in rules.rules:
         mine = findings[findings["rule"] == rule.name]
         style = {"error": "bold red", "warning": "yellow", "info": "cyan"}[rule.severity]
         mark = "ok" if mine.empty else f"{len(mine)} finding{'s' if len(mine) != 1 else ''}"
@@ -136,52 +96,53 @@ def _print_report(report, policies) -> None:
         )
         if rule.description:
             line.append(f"  {printable(rule.description)}", style="dim")
-        console.print(line)
+        screen.print(line)
         for did, message in zip(
             mine["did"][:PER_RULE_ON_SCREEN], mine["message"][:PER_RULE_ON_SCREEN], strict=True
         ):
-            console.print(Text(f"    {printable(did)}\n        {printable(message)}"))
+            screen.print(Text(f"    {printable(did)}\n        {printable(message)}"))
         if len(mine) > PER_RULE_ON_SCREEN:
-            console.print(
+            screen.print(
                 f"    ... and {len(mine) - PER_RULE_ON_SCREEN} more (--format json or csv lists all)"
             )
-    console.print(report.summary_line(), highlight=False, markup=False)
+    screen.print(report.summary_line(), highlight=False, markup=False)
 
 
 @audit_app.command("history")
 def history(
     ctx: typer.Context,
     limit: Annotated[
-        int, typer.Option(min=0, max=INT_MAX, help="The most recent N runs; 0 for all.")
+        int, typer.Option(min=0, max=options.INT_MAX, help="The most recent N runs; 0 for all.")
     ] = 20,
-    fmt: FormatOption = ListingFormat.table,
+    fmt: options.FormatOption = options.ListingFormat.table,
 ) -> None:
     """List past audit runs, newest first."""
-    show(catalog(ctx).audit_history(limit or None), fmt, "audit runs")
+    options.show(options.catalog(ctx).audit_history(limit or None), fmt, "audit runs")
 
 
 @audit_app.command("diff")
 def diff(
     ctx: typer.Context,
-    run_a: Annotated[int | None, typer.Argument(max=INT_MAX, help="Older run id.")] = None,
-    run_b: Annotated[int | None, typer.Argument(max=INT_MAX, help="Newer run id.")] = None,
-    fmt: DetailFormatOption = DetailFormat.table,
+    run_a: Annotated[int | None, typer.Argument(max=options.INT_MAX, help="Older run id.")] = None,
+    run_b: Annotated[int | None, typer.Argument(max=options.INT_MAX, help="Newer run id.")] = None,
+    fmt: options.DetailFormatOption = options.DetailFormat.table,
 ) -> None:
     """Findings that appeared and that were resolved between two runs (default: the last two)."""
-    result = catalog(ctx).audit_diff(run_a, run_b)
-    if fmt is DetailFormat.json:
-        emit_json(
-            {
-                "from": result["from"],
-                "to": result["to"],
-                "appeared": records(result["appeared"]),
-                "resolved": records(result["resolved"]),
-            }
-        )
-        return
-    note(f"audit runs {result['from']} -> {result['to']}")
-    show(result["appeared"], fmt, f"appeared in run {result['to']}")
-    show(result["resolved"], fmt, f"resolved since run {result['from']}")
+    result = options.catalog(ctx).audit_diff(run_a, run_b)
+    options.emit(
+        Report(document=partial(_diff_document, result), people=partial(_diff, result)), fmt
+    )
+
+
+def _diff_document(result: dict) -> dict:
+    appeared, resolved = records(result["appeared"]), records(result["resolved"])
+    return {"from": result["from"], "to": result["to"], "appeared": appeared, "resolved": resolved}
+
+
+def _diff(result: dict, out: IO[str]) -> None:
+    options.note(f"audit runs {result['from']} -> {result['to']}")
+    write_table(result["appeared"], out, f"appeared in run {result['to']}")
+    write_table(result["resolved"], out, f"resolved since run {result['from']}")
 
 
 @policy_app.command("check")
@@ -189,38 +150,16 @@ def policy_check(
     files: Annotated[list[Path], typer.Argument(help="Policy documents to validate.")],
 ) -> None:
     """Validate policy documents; exit 2 naming file, rule and field on the first problem."""
-    from lifecycle.policy import load_policies
-
-    policies = load_policies(files)
-    for p in policies.policies:
+    for p in options.policies(files).policies:
         typer.echo(f"ok: {p.file}: policy {p.name!r}, {len(p.rules)} rules")
 
 
 @policy_app.command("show")
-def policy_show(policy: PolicyOption = None, fmt: FormatOption = ListingFormat.table) -> None:
+def policy_show(
+    policy: options.PolicyOption = None, fmt: options.FormatOption = options.ListingFormat.table
+) -> None:
     """Print the loaded rules."""
-    import pandas as pd
-
-    from lifecycle.policy import load_policies
-
-    rules = load_policies(policy).rules
-    rows = []
-    for rule in rules:
-        data = rule.as_dict()
-        rows.append(
-            {
-                "policy": data.pop("policy"),
-                "rule": data.pop("name"),
-                "type": data.pop("type"),
-                "severity": data.pop("severity"),
-                "select": ", ".join(f"{k}={'|'.join(v)}" for k, v in data.pop("select").items())
-                or "*",
-                "requirement": _requirement(data),
-            }
-        )
-    show(pd.DataFrame(rows), fmt, "rules")
+    options.show(options.api().policy_rules(policy), fmt, "rules")
 
 
-def _requirement(data: dict) -> str:
-    data.pop("description", None)
-    return ", ".join(f"{k}={v}" for k, v in data.items() if v is not None)
+GROUPS = {"audit": audit_app, "policy": policy_app}

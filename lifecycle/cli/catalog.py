@@ -1,22 +1,20 @@
-"""Commands over the catalog itself: init, db, sites, endpoints, datasets, replicas, overview."""
+"""Commands over the catalog itself: init, db, sites, endpoints, datasets, overview, journal.
+
+Mirrors :mod:`lifecycle.catalog` (the store, its migrations and listing queries) through the
+``Catalog`` facade.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import IO, TYPE_CHECKING, Annotated
 
 import typer
 
-from lifecycle.cli.options import (
-    INT_MAX,
-    DetailFormat,
-    DetailFormatOption,
-    FormatOption,
-    ListingFormat,
-    catalog,
-    emit_json,
-    note,
-    show,
-)
+from lifecycle.cli import options
+from lifecycle.output import Report, write_table
+
+if TYPE_CHECKING:
+    from lifecycle.api import DatasetDetails, Overview
 
 TABLE_ROWS = 1000
 
@@ -24,23 +22,11 @@ db_app = typer.Typer(help="The catalog database: schema revision and upgrades.")
 sites_app = typer.Typer(help="Computing centres.")
 endpoints_app = typer.Typer(help="Storage areas at sites (Rucio RSEs).")
 datasets_app = typer.Typer(help="Datasets: list, filter, and show one.")
-replicas_app = typer.Typer(help="Copies of datasets on endpoints.")
-
-
-def register(app: typer.Typer) -> None:
-    app.command("init")(init)
-    app.command("overview")(overview)
-    app.command("journal")(journal)
-    app.add_typer(db_app, name="db")
-    app.add_typer(sites_app, name="sites")
-    app.add_typer(endpoints_app, name="endpoints")
-    app.add_typer(datasets_app, name="datasets")
-    app.add_typer(replicas_app, name="replicas")
 
 
 def init(ctx: typer.Context) -> None:
     """Create the catalog (or bring its schema up to date)."""
-    cat = catalog(ctx)
+    cat = options.catalog(ctx)
     before, after = cat.init()
     state = "created" if before is None else ("upgraded" if before != after else "already current")
     typer.echo(f"catalog {cat.store.display_url()}: schema {after} ({state})")
@@ -49,33 +35,23 @@ def init(ctx: typer.Context) -> None:
 @db_app.command("upgrade")
 def db_upgrade(ctx: typer.Context) -> None:
     """Migrate the catalog schema to this version of lifecycle."""
-    from lifecycle.api import Catalog
-
-    cat = Catalog(ctx.find_root().obj.get("db"), migrate=False)
-    try:
+    with options.unmigrated_catalog(ctx) as cat:
         before, after = cat.upgrade()
-    finally:
-        cat.close()
     typer.echo(f"schema {before or 'none'} -> {after}" if before != after else f"schema {after}")
 
 
 @db_app.command("version")
 def db_version(ctx: typer.Context) -> None:
     """Print the catalog's schema revision and the one this code expects."""
-    from lifecycle.api import Catalog
-    from lifecycle.catalog.migrations import HEAD
-
-    cat = Catalog(ctx.find_root().obj.get("db"), migrate=False)
-    try:
-        typer.echo(f"catalog: {cat.revision() or 'none'}  code: {HEAD}")
-    finally:
-        cat.close()
+    with options.unmigrated_catalog(ctx) as cat:
+        typer.echo(f"catalog: {cat.revision() or 'none'}  code: {options.api().SCHEMA_HEAD}")
 
 
-@sites_app.command("list")
-def sites_list(ctx: typer.Context, fmt: FormatOption = ListingFormat.table) -> None:
-    """List sites with their tier, country, cloud, status and endpoints."""
-    show(catalog(ctx).sites(), fmt, "sites")
+sites_app.command("list")(
+    options.listing(
+        "sites", "sites", "List sites with their tier, country, cloud, status and endpoints."
+    )
+)
 
 
 @endpoints_app.command("list")
@@ -89,10 +65,14 @@ def endpoints_list(
             "--expression", "-e", help="Rucio-style endpoint expression, e.g. 'tier<2&media=tape'."
         ),
     ] = None,
-    fmt: FormatOption = ListingFormat.table,
+    fmt: options.FormatOption = options.ListingFormat.table,
 ) -> None:
     """List endpoints with their site and attributes."""
-    show(catalog(ctx).endpoints(site=site, media=media, expression=expression), fmt, "endpoints")
+    options.show(
+        options.catalog(ctx).endpoints(site=site, media=media, expression=expression),
+        fmt,
+        "endpoints",
+    )
 
 
 @datasets_app.command("list")
@@ -110,68 +90,66 @@ def datasets_list(
     limit: Annotated[
         int | None,
         typer.Option(
-            max=INT_MAX,
+            max=options.INT_MAX,
             help="At most this many rows; 0 for all [default: 1000 in a table, all in json/csv].",
             show_default=False,
         ),
     ] = None,
-    fmt: FormatOption = ListingFormat.table,
+    fmt: options.FormatOption = options.ListingFormat.table,
 ) -> None:
     """List datasets, filtered by kind, data type, scope, name and site."""
     if limit is None:  # people get a screenful; scripts get everything they asked for
-        limit = TABLE_ROWS if fmt is ListingFormat.table else 0
-    frame = catalog(ctx).datasets(
+        limit = TABLE_ROWS if fmt is options.ListingFormat.table else 0
+    frame = options.catalog(ctx).datasets(
         kind=kind, data_type=data_type, scope=scope, name=name, site=site, limit=limit or None
     )
     if limit and len(frame) == limit:
-        note(f"showing the first {limit} datasets; --limit 0 lists all")
-    show(frame, fmt, "datasets")
+        options.note(f"showing the first {limit} datasets; --limit 0 lists all")
+    options.show(frame, fmt, "datasets")
 
 
 @datasets_app.command("show")
 def datasets_show(
-    ctx: typer.Context, did: str, fmt: DetailFormatOption = DetailFormat.table
+    ctx: typer.Context, did: str, fmt: options.DetailFormatOption = options.DetailFormat.table
 ) -> None:
     """Show one dataset: metadata, replicas, producer and consumers."""
-    details = catalog(ctx).dataset(did)
-    if fmt is DetailFormat.json:
-        emit_json(details.to_dict())
-        return
+    details = options.catalog(ctx).dataset(did)
+    options.emit(
+        Report(document=details.to_dict, people=lambda out: _dataset(details, did, out)), fmt
+    )
+
+
+def _dataset(details: DatasetDetails, did: str, out: IO[str]) -> None:
     import pandas as pd
 
-    fields = {**details.dataset, **{f"metadata.{k}": v for k, v in details.metadata.items()}}
-    show(pd.DataFrame({"field": list(fields), "value": list(fields.values())}), fmt, did)
-    show(details.replicas, fmt, "replicas")
+    def fields(values: dict) -> pd.DataFrame:
+        return pd.DataFrame({"field": list(values), "value": list(values.values())})
+
+    metadata = {f"metadata.{k}": v for k, v in details.metadata.items()}
+    write_table(fields({**details.dataset, **metadata}), out, did)
+    write_table(details.replicas, out, "replicas")
     if details.producer is None:
-        note("producer: none recorded")
+        options.note("producer: none recorded")
     else:
-        producer = details.producer
-        show(
-            pd.DataFrame({"field": list(producer), "value": list(producer.values())}),
-            fmt,
-            "produced by",
-        )
-        show(details.producer_inputs, fmt, "inputs of the producing production")
-    show(details.consumers, fmt, "used by")
+        write_table(fields(details.producer), out, "produced by")
+        write_table(details.producer_inputs, out, "inputs of the producing production")
+    write_table(details.consumers, out, "used by")
     if not details.pins.empty:
-        show(details.pins, fmt, "pins")
+        write_table(details.pins, out, "pins")
 
 
-@replicas_app.command("list")
-def replicas_list(ctx: typer.Context, did: str, fmt: FormatOption = ListingFormat.table) -> None:
-    """List the replicas of one dataset."""
-    show(catalog(ctx).replicas(did), fmt, f"replicas of {did}")
-
-
-def overview(ctx: typer.Context, fmt: DetailFormatOption = DetailFormat.table) -> None:
+def overview(
+    ctx: typer.Context, fmt: options.DetailFormatOption = options.DetailFormat.table
+) -> None:
     """The catalog at a glance: sites by tier, datasets by kind and data type, replicas."""
-    result = catalog(ctx).overview()
-    if fmt is DetailFormat.json:
-        emit_json(result.to_dict())
-        return
-    show(result.sites_by_tier, fmt, "sites by tier")
-    show(result.datasets_by_kind, fmt, "datasets by kind and data type")
-    show(result.replicas_by_state, fmt, "replicas by media and state")
+    result = options.catalog(ctx).overview()
+    options.emit(Report(document=result.to_dict, people=lambda out: _overview(result, out)), fmt)
+
+
+def _overview(result: Overview, out: IO[str]) -> None:
+    write_table(result.sites_by_tier, out, "sites by tier")
+    write_table(result.datasets_by_kind, out, "datasets by kind and data type")
+    write_table(result.replicas_by_state, out, "replicas by media and state")
 
 
 def journal(
@@ -181,12 +159,14 @@ def journal(
     ] = None,
     did: Annotated[str | None, typer.Option("--did", help="Entries touching this dataset.")] = None,
     limit: Annotated[
-        int, typer.Option(min=0, max=INT_MAX, help="The most recent N entries; 0 for all.")
+        int, typer.Option(min=0, max=options.INT_MAX, help="The most recent N entries; 0 for all.")
     ] = 50,
-    fmt: FormatOption = ListingFormat.table,
+    fmt: options.FormatOption = options.ListingFormat.table,
 ) -> None:
     """The journal of changes: who changed what, when, why, with which command."""
-    from lifecycle.cli.options import parse_time
+    entries = options.catalog(ctx).journal(limit or None, options.parse_time(since, "--since"), did)
+    options.show(entries, fmt, "journal")
 
-    entries = catalog(ctx).journal(limit or None, parse_time(since, "--since"), did)
-    show(entries, fmt, "journal")
+
+COMMANDS = {"init": init, "overview": overview, "journal": journal}
+GROUPS = {"db": db_app, "sites": sites_app, "endpoints": endpoints_app, "datasets": datasets_app}

@@ -1,4 +1,7 @@
-"""``lifecycle import`` and ``lifecycle export``: the exchange format (FORMAT.md)."""
+"""``lifecycle import`` and ``lifecycle export``: the exchange format (FORMAT.md).
+
+Mirrors :mod:`lifecycle.exchange` through the ``Catalog`` facade.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +10,7 @@ from typing import Annotated
 
 import typer
 
-from lifecycle.cli.options import ExportFormat, catalog, excel_safe_requested, note
-
-
-def register(app: typer.Typer) -> None:
-    app.command("import")(import_)
-    app.command("export")(export)
+from lifecycle.cli import options
 
 
 def import_(
@@ -20,7 +18,7 @@ def import_(
     directory: Annotated[Path, typer.Argument(help="Exchange-format directory (CSV or Parquet).")],
 ) -> None:
     """Import a catalog directory, all or nothing; importing it again changes nothing."""
-    result = catalog(ctx).import_directory(directory)
+    result = options.catalog(ctx).import_directory(directory)
     typer.echo(result.summary())
 
 
@@ -28,14 +26,19 @@ def export(
     ctx: typer.Context,
     directory: Annotated[Path, typer.Argument(help="Directory to write the tables to.")],
     fmt: Annotated[
-        ExportFormat, typer.Option("--format", "-f", help="File format of the tables.")
-    ] = ExportFormat.csv,
+        options.ExchangeFormat, typer.Option("--format", "-f", help="File format of the tables.")
+    ] = options.ExchangeFormat.csv,
 ) -> None:
     """Export the whole catalog as an exchange-format directory."""
-    result = catalog(ctx).export_directory(directory, fmt.value, excel_safe=excel_safe_requested())
+    result = options.catalog(ctx).export_directory(
+        directory, fmt.value, excel_safe=options.excel_safe_requested()
+    )
     if result.replaced:
-        note(f"replaced by the {fmt.value} tables: {', '.join(result.replaced)} (removed)")
+        options.note(f"replaced by the {fmt.value} tables: {', '.join(result.replaced)} (removed)")
     typer.echo(
         f"exported to {directory}: "
         + ", ".join(f"{n} {table}" for table, n in result.counts.items())
     )
+
+
+COMMANDS = {"import": import_, "export": export}

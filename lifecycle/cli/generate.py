@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from lifecycle.cli.options import INT_MAX
-from lifecycle.errors import UsageError
+from lifecycle.cli import options
 
 MAX_DATASETS = 100_000_000  # 100 times ATLAS's catalog, and about what fits one machine's memory
-
-
-def register(app: typer.Typer) -> None:
-    app.command("generate")(generate)
 
 
 def generate(
@@ -24,34 +21,48 @@ def generate(
     ] = 10_000,
     seed: Annotated[
         int,
-        typer.Option(min=0, max=INT_MAX, help="Random seed; the same seed gives the same catalog."),
+        typer.Option(
+            min=0, max=options.INT_MAX, help="Random seed; the same seed gives the same catalog."
+        ),
     ] = 0,
 ) -> None:
     """Write a synthetic catalog (Parquet, exchange format) with planted policy violations."""
-    if datasets < 1:
-        raise UsageError("--datasets: must be at least 1")
+    with _progress() as advance:
+        summary = options.api().generate(directory, datasets, seed=seed, progress=advance)
+    rows = ", ".join(f"{n:,} {table}" for table, n in summary.rows.items())
+    typer.echo(f"generated {directory}: {rows}")
+    planted = ", ".join(f"{n} {kind}" for kind, n in summary.planted.items())
+    typer.echo(f"planted: {planted}")
+
+
+@contextmanager
+def _progress() -> Iterator[Callable[[str, int, int], None]]:
+    """Progress bars on stderr, one per stage, shown from the first report of progress on."""
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from lifecycle.generate import generate as run
-
-    with Progress(
+    progress = Progress(
         TextColumn("{task.description:<14}"),
         BarColumn(),
         TextColumn("{task.completed:,}/{task.total:,}"),
         TimeElapsedColumn(),
         console=Console(stderr=True),
         transient=False,
-    ) as progress:
-        tasks: dict[str, int] = {}
+    )
+    tasks: dict[str, int] = {}
 
-        def advance(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = progress.add_task(stage, total=total)
-            progress.update(tasks[stage], completed=done, total=total)
+    def advance(stage: str, done: int, total: int) -> None:
+        if not tasks:
+            progress.start()
+        if stage not in tasks:
+            tasks[stage] = progress.add_task(stage, total=total)
+        progress.update(tasks[stage], completed=done, total=total)
 
-        summary = run(directory, datasets, seed=seed, progress=advance)
-    rows = ", ".join(f"{n:,} {table}" for table, n in summary.rows.items())
-    typer.echo(f"generated {directory}: {rows}")
-    planted = ", ".join(f"{n} {kind}" for kind, n in summary.planted.items())
-    typer.echo(f"planted: {planted}")
+    try:
+        yield advance
+    finally:
+        if tasks:
+            progress.stop()
+
+
+COMMANDS = {"generate": generate}

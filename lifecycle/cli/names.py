@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from functools import partial
+from typing import IO, TYPE_CHECKING, Annotated
 
 import typer
 
-from lifecycle.cli.options import FormatOption, ListingFormat, emit_json, show
+from lifecycle.cli import options
+from lifecycle.errors import InvalidDatasetName, UsageError
+from lifecycle.nomenclature import parse_name, parse_names
+from lifecycle.output import Report, write_table
 
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from lifecycle.nomenclature import ParsedName
+
+TITLE = "dataset names"
 names_app = typer.Typer(help="ATLAS dataset names: the fields of the nomenclature.")
-
-
-def register(app: typer.Typer) -> None:
-    app.add_typer(names_app, name="names")
 
 
 @names_app.command("parse")
@@ -25,30 +31,37 @@ def parse(
             show_default=False,
         ),
     ],
-    fmt: FormatOption = ListingFormat.table,
+    fmt: options.FormatOption = options.ListingFormat.table,
 ) -> None:
     """Split names into project, number, stream, production step, data type and AMI tags.
 
     Each name that does not follow the nomenclature says why in ``error``; the exit status is 2
     only when none does.
     """
-    from lifecycle.errors import InvalidDatasetName, UsageError
-    from lifecycle.nomenclature import parse_name
-
     parsed = [parse_name(name) for name in _read(names)]
     if not parsed:
         raise UsageError("names parse: no names given")
-    if fmt is ListingFormat.json:
-        emit_json([p.to_dict() for p in parsed])
+    document = partial(_document, parsed)
+    if (
+        fmt is options.ListingFormat.json
+    ):  # the frame is not needed: names that fail parse no further
+        options.emit(Report(document=document), fmt)
     else:
-        from lifecycle.nomenclature import parse_names
-
         frame = parse_names([p.name for p in parsed])
-        if fmt is ListingFormat.table:  # people need no column that says nothing
-            frame = frame.loc[:, frame.notna().any() & frame.ne(False).any()]
-        show(frame, fmt, "dataset names")
+        options.emit(
+            Report(frame, title=TITLE, document=document, people=partial(_table, frame)), fmt
+        )
     if all(p.error for p in parsed):
         raise InvalidDatasetName(parsed[0].name, parsed[0].error or "", len(parsed) - 1)
+
+
+def _document(parsed: list[ParsedName]) -> list[dict]:
+    return [p.to_dict() for p in parsed]
+
+
+def _table(frame: pd.DataFrame, out: IO[str]) -> None:
+    """The fields for people: no column that says nothing."""
+    write_table(frame.loc[:, frame.notna().any() & frame.ne(False).any()], out, TITLE)
 
 
 def _read(names: list[str]) -> list[str]:
@@ -61,3 +74,6 @@ def _read(names: list[str]) -> list[str]:
         lines = (line.strip() for line in sys.stdin)
         out += [line for line in lines if line and not line.startswith("#")]
     return out
+
+
+GROUPS = {"names": names_app}

@@ -1,44 +1,63 @@
-"""Options shared by many commands, defined once, and the small helpers every command uses."""
+"""Options shared by many commands, defined once, and the small helpers every command uses.
+
+The CLI reaches lifecycle's services through one gateway, :func:`api` (imported on first use:
+it loads SQLAlchemy, which ``lifecycle --help`` must not), and writes everything through the
+output registry (:mod:`lifecycle.output`): the ``--format`` choices of every command are the
+names of one of its families, and :func:`emit` writes a value in the chosen format to stdout or
+to ``--output``.
+"""
 
 from __future__ import annotations
 
 import functools
 import inspect
-import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import replace
+from datetime import UTC, datetime
 from enum import Enum, StrEnum
 from pathlib import Path
-from typing import Annotated, Any, get_args
+from typing import TYPE_CHECKING, Annotated, Any, get_args
 
 import typer
 
+from lifecycle import output
+from lifecycle.errors import UsageError
+from lifecycle.output import Report, check_destination
 
-class ListingFormat(StrEnum):
-    """Formats of every listing (``lifecycle.formats`` renders them)."""
+if TYPE_CHECKING:
+    import pandas as pd
 
-    table = "table"
-    json = "json"
-    csv = "csv"
-
-
-class DetailFormat(StrEnum):
-    """Formats of commands that show one object in several parts."""
-
-    table = "table"
-    json = "json"
+    from lifecycle.api import Catalog, PolicySet
 
 
-class ExportFormat(StrEnum):
-    """File formats of the exchange format."""
+def api():  # -> the lifecycle.api module
+    """``lifecycle.api``, the one way into the library (late: it loads SQLAlchemy)."""
+    import lifecycle.api
 
-    csv = "csv"
-    parquet = "parquet"
+    return lifecycle.api
 
+
+def _choices(name: str, family: str) -> type[StrEnum]:
+    """The ``--format`` choices of ``family``, as typer wants them: an enumeration."""
+    choices = StrEnum(name, {n: n for n in output.names(family)})  # type: ignore[misc]
+    choices.family = family  # type: ignore[attr-defined]
+    return choices
+
+
+ListingFormat = _choices("ListingFormat", "listing")
+DetailFormat = _choices("DetailFormat", "detail")
+GraphFormat = _choices("GraphFormat", "graph")
+RecipeFormat = _choices("RecipeFormat", "recipe")
+PlanFormat = _choices("PlanFormat", "plan")
+ExchangeFormat = _choices("ExchangeFormat", "exchange")
 
 FormatOption = Annotated[
     ListingFormat,
-    typer.Option("--format", "-f", help="Output: a table for people, json or csv for scripts."),
+    typer.Option(
+        "--format", "-f", help="Output: a table for people; json, csv or parquet for scripts."
+    ),
 ]
 DetailFormatOption = Annotated[
     DetailFormat,
@@ -59,30 +78,46 @@ ApplyOption = Annotated[
 ]
 
 
-def catalog(ctx: typer.Context):
+def catalog(ctx: typer.Context) -> Catalog:
     """The catalog named by the global ``--db`` option (or ``LIFECYCLE_DB``)."""
-    from lifecycle.api import Catalog
-
     state = ctx.find_root().obj
     if state.get("catalog") is None:
-        state["catalog"] = Catalog(state.get("db"))
+        state["catalog"] = api().Catalog(state.get("db"))
         ctx.find_root().call_on_close(state["catalog"].close)
     return state["catalog"]
 
 
-def show(frame, fmt: str | Enum, title: str | None = None) -> None:
-    """Render a DataFrame to stdout in ``fmt`` (CSV guarded when ``--excel-safe`` was given)."""
-    from lifecycle.formats import render
+@contextmanager
+def unmigrated_catalog(ctx: typer.Context) -> Iterator[Catalog]:
+    """The catalog of ``--db`` as it is, its schema not brought up to date (``db`` commands)."""
+    cat = api().Catalog(ctx.find_root().obj.get("db"), migrate=False)
+    try:
+        yield cat
+    finally:
+        cat.close()
 
-    fmt = fmt.value if isinstance(fmt, Enum) else fmt
-    render(frame, fmt, sys.stdout, title, excel_safe=excel_safe_requested())
+
+def emit(value: Any, fmt: Enum) -> None:
+    """Write ``value`` in ``fmt`` (a choice of one family) to ``--output`` or stdout; a
+    :class:`Report` gets the CSV guard when ``--excel-safe`` was given."""
+    if isinstance(value, Report) and excel_safe_requested():
+        value = replace(value, excel_safe=True)
+    output.write(value, fmt.value, type(fmt).family, output=_OUTPUT.get())
 
 
-def emit_json(value: Any) -> None:
-    import json
+def show(frame: pd.DataFrame, fmt: Enum, title: str | None = None) -> None:
+    """Write the listing ``frame`` in ``fmt`` (see :func:`emit`)."""
+    emit(Report(frame, title=title), fmt)
 
-    json.dump(value, sys.stdout, indent=2)
-    sys.stdout.write("\n")
+
+def listing(method: str, title: str, summary: str) -> Callable[..., None]:
+    """A command listing what ``Catalog.<method>()`` returns, under ``title``."""
+
+    def command(ctx: typer.Context, fmt: FormatOption = ListingFormat.table) -> None:
+        show(getattr(catalog(ctx), method)(), fmt, title)
+
+    command.__doc__ = summary
+    return command
 
 
 def note(message: str) -> None:
@@ -98,15 +133,11 @@ INT_MAX = 2**63 - 1  # the largest integer both engines store (SQL BIGINT, SQLit
 TIME_MIN_YEAR, TIME_MAX_YEAR = 1900, 2199
 
 
-def parse_time(value: str | None, option: str):
+def parse_time(value: str | None, option: str) -> datetime | None:
     """An ISO 8601 option value as an aware UTC datetime (no offset means UTC); None passes.
 
     Years outside ``TIME_MIN_YEAR`` to ``TIME_MAX_YEAR`` (in UTC) are refused, naming the option.
     """
-    from datetime import UTC, datetime
-
-    from lifecycle.errors import UsageError
-
     if value is None:
         return None
     try:
@@ -124,21 +155,22 @@ def parse_time(value: str | None, option: str):
     return stamp
 
 
-def optional_policies(policy: list[Path] | None):
-    """The policies of --policy, else of ./policies if it exists, else None: the caller says
-    what goes unchecked (:func:`no_policies`) once it succeeded, so a refusal stays one line."""
-    from lifecycle.policy import DEFAULT_POLICY_DIR, load_policies
-
-    if policy or DEFAULT_POLICY_DIR.is_dir():
-        return load_policies(policy)
-    return None
+def policies(policy: list[Path] | None) -> PolicySet:
+    """The policies of --policy, else of ./policies (a usage error when there are none)."""
+    return api().load_policies(policy)
 
 
-def no_policies(unchecked: str) -> None:
-    note(f"no policies: {unchecked} (--policy FILE|DIR)")
+@contextmanager
+def optional_policies(policy: list[Path] | None, unchecked: str) -> Iterator[PolicySet | None]:
+    """The policies of --policy, else of ./policies if it exists, else None; when None, once
+    the block succeeded, a note says what went ``unchecked`` (so a refusal stays one line)."""
+    found = api().optional_policies(policy)
+    yield found
+    if found is None:
+        note(f"no policies: {unchecked} (--policy FILE|DIR)")
 
 
-# -- --excel-safe: one option, offered by every command whose --format can be csv ---------------
+# -- options of every command by what its --format offers, defined once -----------------------
 ExcelSafeOption = Annotated[
     bool,
     typer.Option(
@@ -147,7 +179,12 @@ ExcelSafeOption = Annotated[
         "spreadsheets show them as text. For people: such files do not import back unchanged.",
     ),
 ]
+OutputOption = Annotated[
+    Path | None,
+    typer.Option("--output", "-o", help="File to write [default: stdout].", show_default=False),
+]
 _EXCEL_SAFE: ContextVar[bool] = ContextVar("excel_safe", default=False)
+_OUTPUT: ContextVar[Path | None] = ContextVar("output", default=None)
 
 
 def excel_safe_requested() -> bool:
@@ -155,48 +192,62 @@ def excel_safe_requested() -> bool:
     return _EXCEL_SAFE.get()
 
 
-def _offers_csv(annotation: Any) -> bool:
-    """Whether a parameter's annotation is a ``--format`` option with a csv choice."""
+def _format_family(annotation: Any) -> str | None:
+    """The output family of a parameter's annotation if it is a ``--format`` option."""
     args = get_args(annotation)
     if len(args) < 2 or not (isinstance(args[0], type) and issubclass(args[0], Enum)):
-        return False
+        return None
     decls = [
         d
         for info in args[1:]
         for d in (getattr(info, "default", None), *(getattr(info, "param_decls", None) or ()))
     ]
-    return "--format" in decls and "csv" in {m.value for m in args[0]}
+    return getattr(args[0], "family", None) if "--format" in decls else None
 
 
-def _with_excel_safe(command: Callable[..., Any]) -> Callable[..., Any]:
-    """``command`` with an ``--excel-safe`` option if its ``--format`` offers csv."""
+def _with_output_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``command`` with ``--excel-safe`` if its ``--format`` offers csv, and ``--output`` if it
+    offers a binary format (Parquet: not for a terminal)."""
     signature = inspect.signature(command, eval_str=True)
-    if not any(_offers_csv(p.annotation) for p in signature.parameters.values()):
+    families = {_format_family(p.annotation) for p in signature.parameters.values()} - {None}
+    formats = [output.lookup(f, n) for f in families for n in output.names(f)]
+    offers = {
+        "excel_safe": (ExcelSafeOption, False, any(f.name == "csv" for f in formats)),
+        "output": (OutputOption, None, any(f.binary for f in formats)),
+    }
+    added = {name: option for name, option in offers.items() if option[2]}
+    if not added:
         return command
 
     @functools.wraps(command)
-    def wrapper(*args: Any, excel_safe: bool = False, **kwargs: Any) -> Any:
-        token = _EXCEL_SAFE.set(excel_safe)
+    def wrapper(*args: Any, excel_safe: bool = False, output: Path | None = None, **kwargs: Any):
+        check_destination(output)
+        tokens = (_EXCEL_SAFE.set(excel_safe), _OUTPUT.set(output))
         try:
             return command(*args, **kwargs)
         finally:
-            _EXCEL_SAFE.reset(token)
+            _EXCEL_SAFE.reset(tokens[0])
+            _OUTPUT.reset(tokens[1])
 
-    option = inspect.Parameter(
-        "excel_safe", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=ExcelSafeOption
-    )
-    parameters = [*signature.parameters.values(), option]
+    options = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=kind)
+        for name, (kind, default, _) in added.items()
+    ]
+    parameters = [*signature.parameters.values(), *options]
     wrapper.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
     wrapper.__annotations__ = {p.name: p.annotation for p in parameters}
     return wrapper
 
 
-def offer_excel_safe(app: typer.Typer) -> None:
-    """Give every command of ``app`` (and its sub-apps) whose ``--format`` offers csv the
-    ``--excel-safe`` option: defined once here rather than in each command."""
+def offer_output_options(app: typer.Typer) -> None:
+    """Give every command of ``app`` (and its sub-apps) the ``--excel-safe`` and ``--output``
+    options its ``--format`` calls for: defined once here rather than in each command."""
     for info in app.registered_commands:
         if info.callback is not None:
-            info.callback = _with_excel_safe(info.callback)
+            info.callback = _with_output_options(info.callback)
+    callback = app.registered_callback
+    if callback is not None and callback.callback is not None:
+        callback.callback = _with_output_options(callback.callback)
     for group in app.registered_groups:
         if group.typer_instance is not None:
-            offer_excel_safe(group.typer_instance)
+            offer_output_options(group.typer_instance)

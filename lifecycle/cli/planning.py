@@ -1,64 +1,25 @@
-"""Reprocessing plans: ``plan reprocess|list|show|export|apply``."""
+"""Reprocessing plans: ``plan reprocess|list|show|export|delete|apply``.
+
+Mirrors :mod:`lifecycle.planning` through the ``Catalog`` facade.
+"""
 
 from __future__ import annotations
 
-import sys
-from enum import StrEnum
-from pathlib import Path
-from typing import Annotated
+from functools import partial
+from typing import IO, TYPE_CHECKING, Annotated
 
 import typer
 
-from lifecycle.cli.options import (
-    INT_MAX,
-    ApplyOption,
-    DetailFormat,
-    DetailFormatOption,
-    FormatOption,
-    ListingFormat,
-    PolicyOption,
-    catalog,
-    emit_json,
-    no_policies,
-    note,
-    optional_policies,
-    show,
-)
+from lifecycle.cli import options
+from lifecycle.output import Report, write_table
 from lifecycle.text import human_bytes, printable
+
+if TYPE_CHECKING:
+    from lifecycle.api import ReprocessingPlan
 
 STEP_ROWS = 50
 plan_app = typer.Typer(help="Reprocessing plans: what to rebuild, with what, at what cost.")
-
-
-class PlanExportFormat(StrEnum):
-    json = "json"
-    parquet = "parquet"
-
-
-def register(app: typer.Typer) -> None:
-    app.add_typer(plan_app, name="plan")
-
-
-def _selector(values: list[str]):
-    from lifecycle.policy import SELECT_KEYS, Selector
-
-    found: dict[str, list[str]] = {}
-    for value in values:
-        key, sep, text = value.partition("=")
-        if not sep or key not in SELECT_KEYS or not text:
-            raise _usage(
-                f"--select: {value!r} is not KEY=VALUE[,VALUE…] with KEY one of "
-                f"{', '.join(SELECT_KEYS)}"
-            )
-        found.setdefault(key, []).extend(v for v in text.split(",") if v)
-    found.setdefault("kind", ["raw"])
-    return Selector(**{k: tuple(v) for k, v in found.items()})
-
-
-def _usage(message: str):
-    from lifecycle.errors import UsageError
-
-    return UsageError(message)
+PlanIdArgument = Annotated[int, typer.Argument(max=options.INT_MAX, help="Plan id.")]
 
 
 @plan_app.command("reprocess")
@@ -86,33 +47,34 @@ def reprocess(
         typer.Option("--conditions", help="New conditions tag [default: each input's last]."),
     ] = None,
     name: Annotated[str | None, typer.Option("--name", help="Name of the saved plan.")] = None,
-    policy: PolicyOption = None,
-    fmt: DetailFormatOption = DetailFormat.table,
+    policy: options.PolicyOption = None,
+    fmt: options.DetailFormatOption = options.DetailFormat.table,
 ) -> None:
     """Plan (and save) the reprocessing of the selected inputs; exit 1 when it has blockers."""
-    policies = optional_policies(policy)
-    plan = catalog(ctx).plan_reprocess(_selector(select or []), chain, conditions, name, policies)
-    _show_plan(plan, fmt)
-    if policies is None:
-        no_policies("outputs get one disk copy at the site that makes them")
+    with options.optional_policies(
+        policy, "outputs get one disk copy at the site that makes them"
+    ) as p:
+        plan = options.catalog(ctx).plan_reprocess(select or [], chain, conditions, name, p)
+        _show_plan(plan, fmt)
     if len(plan.blockers):
         raise typer.Exit(1)
 
 
-@plan_app.command("list")
-def plan_list(ctx: typer.Context, fmt: FormatOption = ListingFormat.table) -> None:
-    """Saved plans, with their totals and whether they were applied."""
-    show(catalog(ctx).plans(), fmt, "plans")
+plan_app.command("list")(
+    options.listing(
+        "plans", "plans", "Saved plans, with their totals and whether they were applied."
+    )
+)
 
 
 @plan_app.command("show")
 def plan_show(
     ctx: typer.Context,
-    plan_id: Annotated[int, typer.Argument(max=INT_MAX, help="Plan id (see 'plan list').")],
-    fmt: DetailFormatOption = DetailFormat.table,
+    plan_id: Annotated[int, typer.Argument(max=options.INT_MAX, help="Plan id (see 'plan list').")],
+    fmt: options.DetailFormatOption = options.DetailFormat.table,
 ) -> None:
     """One saved plan: summary, blockers, staging, supersessions and steps."""
-    plan = catalog(ctx).plan(plan_id)
+    plan = options.catalog(ctx).plan(plan_id)
     _show_plan(plan, fmt)
     if len(plan.blockers):
         raise typer.Exit(1)
@@ -121,82 +83,51 @@ def plan_show(
 @plan_app.command("export")
 def plan_export(
     ctx: typer.Context,
-    plan_id: Annotated[int, typer.Argument(max=INT_MAX, help="Plan id.")],
+    plan_id: PlanIdArgument,
     fmt: Annotated[
-        PlanExportFormat, typer.Option("--format", "-f", help="json (the whole plan) or parquet.")
-    ] = PlanExportFormat.json,
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="File to write [default: stdout].")
-    ] = None,
+        options.PlanFormat, typer.Option("--format", "-f", help="json (the whole plan) or parquet.")
+    ] = options.PlanFormat.json,
 ) -> None:
     """Export a plan: JSON of everything, or Parquet of its steps (with their inputs)."""
-    if output is not None and not output.parent.is_dir():
-        raise _usage(f"--output: directory of {str(output)!r} does not exist")
-    plan = catalog(ctx).plan(plan_id)
-    if fmt is PlanExportFormat.json:
-        if output is None:
-            emit_json(plan.to_dict())
-        else:
-            import json
-
-            output.write_text(json.dumps(plan.to_dict(), indent=2) + "\n")
-        return
-    import io
-
-    steps = plan.steps.copy()
-    grouped = plan.step_inputs.groupby("seq")
-    steps["inputs"] = steps["seq"].map(grouped["did"].apply(list))
-    steps["input_roles"] = steps["seq"].map(grouped["role"].apply(list))
-    buffer = io.BytesIO()
-    steps.to_parquet(buffer, index=False)
-    if output is None:
-        sys.stdout.flush()
-        sys.stdout.buffer.write(buffer.getvalue())
-        sys.stdout.buffer.flush()
-    else:
-        output.write_bytes(buffer.getvalue())
+    plan = options.catalog(ctx).plan(plan_id)
+    options.emit(Report(document=plan.to_dict, records=plan.steps_with_inputs()), fmt)
 
 
 @plan_app.command("delete")
 def plan_delete(
     ctx: typer.Context,
-    plan_id: Annotated[int, typer.Argument(max=INT_MAX, help="Plan id.")],
-    policy: PolicyOption = None,
+    plan_id: PlanIdArgument,
+    policy: options.PolicyOption = None,
 ) -> None:
     """Forget a saved plan, saying which inputs it no longer keeps from expiry.
 
     Acts directly (it deletes no data); with policies, says which freed inputs 'expire' would
     now delete.
     """
-
-    policies = optional_policies(policy)
-    for line in catalog(ctx).delete_plan(plan_id, policies).lines():
-        typer.echo(printable(line))
-    if policies is None:
-        no_policies("what expiry would now decide is not checked")
+    with options.optional_policies(policy, "what expiry would now decide is not checked") as found:
+        for line in options.catalog(ctx).delete_plan(plan_id, found).lines():
+            typer.echo(printable(line))
 
 
 @plan_app.command("apply")
 def plan_apply(
     ctx: typer.Context,
-    plan_id: Annotated[int, typer.Argument(max=INT_MAX, help="Plan id.")],
-    apply: ApplyOption = False,
+    plan_id: PlanIdArgument,
+    apply: options.ApplyOption = False,
 ) -> None:
     """Simulate the campaign: register its productions, datasets and replicas (with --apply)."""
-
-    cat = catalog(ctx)
+    cat = options.catalog(ctx)
     if not apply:
         plan = cat.plan(plan_id)
-        summary = plan.summary()
-        placed = sum(len([e for e in p.split(",") if e]) for p in plan.steps["placement"])
+        steps = len(plan.steps)
         typer.echo(
-            f"plan {plan_id} ({printable(plan.name)}) would register {summary['steps']} "
-            f"productions, {summary['steps']} datasets and {placed} replicas"
+            f"plan {plan_id} ({printable(plan.name)}) would register {steps} "
+            f"productions, {steps} datasets and {plan.replicas_placed()} replicas"
         )
         if len(plan.blockers):
             typer.echo(f"but it has {len(plan.blockers)} blockers: it cannot be applied")
             raise typer.Exit(1)
-        note("dry run: nothing changed; run again with --apply to register them")
+        options.note("dry run: nothing changed; run again with --apply to register them")
         return
     done = cat.apply_plan(plan_id)
     typer.echo(
@@ -205,38 +136,35 @@ def plan_apply(
     )
 
 
-def _show_plan(plan, fmt: DetailFormat) -> None:
+def _show_plan(plan: ReprocessingPlan, fmt: options.DetailFormat) -> None:
+    options.emit(Report(document=plan.to_dict, people=partial(_plan, plan)), fmt)
 
-    if fmt is DetailFormat.json:
-        emit_json(plan.to_dict())
-        return
+
+def _plan(plan: ReprocessingPlan, out: IO[str]) -> None:
     s = plan.summary()
     chain = printable(",".join(c.tag for c in plan.chain))
     state = f"applied {plan.applied_at:%Y-%m-%d}" if plan.applied_at else "not applied"
     name = printable(plan.name)
-    typer.echo(f"plan {plan.id if plan.id is not None else '(unsaved)'}: {name} [{state}]")
-    typer.echo(
+    out.write(f"plan {plan.id if plan.id is not None else '(unsaved)'}: {name} [{state}]\n")
+    out.write(
         f"  chain {chain}, conditions {printable(plan.conditions_tag or 'as last processed')}; "
         f"{s['inputs']} inputs, {s['steps']} steps, {s['events']:,} events, "
-        f"{s['cpu_hours']:,.1f} CPU hours"
+        f"{s['cpu_hours']:,.1f} CPU hours\n"
     )
-    typer.echo(
+    out.write(
         f"  stage {human_bytes(s['bytes_staged'])} from tape, write "
         f"{human_bytes(s['bytes_written'])}; supersedes {s['supersedes']} datasets; "
-        f"{s['blockers']} blockers"
+        f"{s['blockers']} blockers\n"
     )
-    if len(plan.blockers):
-        show(plan.blockers, "table", "blockers")
-    if len(plan.staging):
-        show(plan.staging, "table", "tape staging")
+    for part, title in ((plan.blockers, "blockers"), (plan.staging, "tape staging")):
+        if len(part):
+            write_table(part, out, title)
     if len(plan.supersedes):
-        show(plan.supersedes.head(STEP_ROWS), "table", "superseded")
-    steps = plan.steps.head(STEP_ROWS)
+        write_table(plan.supersedes.head(STEP_ROWS), out, "superseded")
     if len(plan.steps) > STEP_ROWS:
-        note(f"showing {STEP_ROWS} of {len(plan.steps)} steps ('plan export' has all)")
-    show(
-        steps[["seq", "transformation", "site", "output_did", "output_bytes", "cpu_hours",
-               "placement"]],
-        "table",
-        "steps",
-    )  # fmt: skip
+        options.note(f"showing {STEP_ROWS} of {len(plan.steps)} steps ('plan export' has all)")
+    columns = ["seq", "transformation", "site", "output_did", "output_bytes", "cpu_hours"]
+    write_table(plan.steps.head(STEP_ROWS)[[*columns, "placement"]], out, "steps")
+
+
+GROUPS = {"plan": plan_app}

@@ -1,31 +1,24 @@
-"""Provenance: ``lineage``, ``impact`` and ``recipe`` of a dataset; ``provenance suggest``."""
+"""Provenance: ``lineage``, ``impact`` and ``recipe`` of a dataset; ``provenance suggest``.
+
+Mirrors :mod:`lifecycle.provenance` (and :mod:`lifecycle.suggest`) through the ``Catalog``
+facade; graphs and recipes are written by the output registry's ``graph`` and ``recipe`` formats.
+"""
 
 from __future__ import annotations
 
-import sys
-from enum import StrEnum
-from typing import Annotated
+from collections.abc import Callable
+from functools import partial
+from typing import IO, TYPE_CHECKING, Annotated
 
 import typer
 
-from lifecycle.cli.options import (
-    INT_MAX,
-    FormatOption,
-    ListingFormat,
-    catalog,
-    emit_json,
-    note,
-    show,
-)
+from lifecycle.cli import options
+from lifecycle.output import Report, write_table
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 provenance_app = typer.Typer(help="Provenance records: parent links missing from the catalog.")
-
-
-def register(app: typer.Typer) -> None:
-    app.command("lineage")(lineage)
-    app.command("impact")(impact)
-    app.command("recipe")(recipe)
-    app.add_typer(provenance_app, name="provenance")
 
 
 @provenance_app.command("suggest")
@@ -35,53 +28,36 @@ def suggest(
         bool, typer.Option("--apply", help="Record the applicable links as productions.")
     ] = False,
     reason: Annotated[str | None, typer.Option(help="Why, for the journal (with --apply).")] = None,
-    fmt: FormatOption = ListingFormat.table,
+    fmt: options.FormatOption = options.ListingFormat.table,
 ) -> None:
     """Probable parents of datasets without a recorded producer, from their AMI tag chains.
 
     A preview unless --apply: then the applicable links (one candidate, no cycle) are recorded
     as productions with the added tags as transformation, in one journaled transaction.
     """
-    suggestions = catalog(ctx).suggest_parents(apply=apply, reason=reason)
-    show(_for_people(suggestions) if fmt is ListingFormat.table else suggestions, fmt)
+    suggestions = options.catalog(ctx).suggest_parents(apply=apply, reason=reason)
+    options.emit(Report(suggestions, people=partial(_for_people, suggestions)), fmt)
     applicable = int(suggestions["applicable"].sum())
     if apply:
-        note(f"recorded {applicable} suggested parent links")
+        options.note(f"recorded {applicable} suggested parent links")
     elif applicable:
-        note(f"{applicable} of these links would be recorded; --apply records them")
+        options.note(f"{applicable} of these links would be recorded; --apply records them")
 
 
-def _for_people(suggestions):
-    """Names short enough for a screen: number and stream (which child and parent share) once,
-    then each side's project and what follows them."""
+def _for_people(suggestions: pd.DataFrame, out: IO[str]) -> None:
+    """A table with names short enough for a screen: number and stream (which child and parent
+    share) once, then each side's project and what follows them."""
     child = suggestions["child"].str.split(":", n=1).str[-1].str.split(".", n=3)
     parent = suggestions["parent"].str.split(":", n=1).str[-1].str.split(".", n=3)
     people = suggestions.assign(
         child=child.str[0] + " … " + child.str[3], parent=parent.str[0] + " … " + parent.str[3]
     )
     people.insert(0, "number.stream", child.str[1] + "." + child.str[2])
-    return people
-
-
-class GraphFormat(StrEnum):
-    """Renderings of a provenance graph (``lifecycle.provenance.render`` registers them)."""
-
-    tree = "tree"
-    json = "json"
-    prov_json = "prov-json"
-    prov_n = "prov-n"
-    dot = "dot"
-    mermaid = "mermaid"
-
-
-class RecipeFormat(StrEnum):
-    text = "text"
-    json = "json"
-    shell = "shell"
+    write_table(people, out)
 
 
 GraphFormatOption = Annotated[
-    GraphFormat,
+    options.GraphFormat,
     typer.Option(
         "--format",
         "-f",
@@ -94,7 +70,7 @@ DepthOption = Annotated[
     typer.Option(
         "--depth",
         min=0,
-        max=INT_MAX,
+        max=options.INT_MAX,
         help="At most this many productions away [default: no limit].",
     ),
 ]
@@ -103,57 +79,52 @@ MaxNodesOption = Annotated[
     typer.Option(
         "--max-nodes",
         min=1,
-        max=INT_MAX,
+        max=options.INT_MAX,
         help="Show at most this many datasets (the graph is then truncated).",
     ),
 ]
 
 
-def lineage(
-    ctx: typer.Context,
-    did: Annotated[str, typer.Argument(help="Dataset (scope:name, or an ATLAS-style name).")],
-    depth: DepthOption = None,
-    max_nodes: MaxNodesOption = 10_000,
-    fmt: GraphFormatOption = GraphFormat.tree,
-) -> None:
-    """How DID was produced: every production and input up to its raw and calibration roots."""
-    _render(catalog(ctx).lineage(did, depth, max_nodes), fmt)
+DidArgument = Annotated[str, typer.Argument(help="Dataset (scope:name, or an ATLAS-style name).")]
 
 
-def impact(
-    ctx: typer.Context,
-    did: Annotated[str, typer.Argument(help="Dataset (scope:name, or an ATLAS-style name).")],
-    depth: DepthOption = None,
-    max_nodes: MaxNodesOption = 10_000,
-    fmt: GraphFormatOption = GraphFormat.tree,
-) -> None:
-    """What depends on DID, directly or not, counted by kind and data type."""
-    _render(catalog(ctx).impact(did, depth, max_nodes), fmt)
+def _walk(direction: str, summary: str) -> Callable[..., None]:
+    """The command showing the ``direction`` walk (``lineage`` or ``impact``) from a dataset."""
+
+    def command(
+        ctx: typer.Context,
+        did: DidArgument,
+        depth: DepthOption = None,
+        max_nodes: MaxNodesOption = 10_000,
+        fmt: GraphFormatOption = options.GraphFormat.tree,
+    ) -> None:
+        options.emit(getattr(options.catalog(ctx), direction)(did, depth, max_nodes), fmt)
+
+    command.__doc__ = summary
+    return command
+
+
+lineage = _walk(
+    "lineage",
+    "How DID was produced: every production and input up to its raw and calibration roots.",
+)
+impact = _walk("impact", "What depends on DID, directly or not, counted by kind and data type.")
 
 
 def recipe(
     ctx: typer.Context,
     did: Annotated[str, typer.Argument(help="Dataset to rebuild.")],
     fmt: Annotated[
-        RecipeFormat,
+        options.RecipeFormat,
         typer.Option("--format", "-f", help="text for people, json for tools, shell to run."),
-    ] = RecipeFormat.text,
+    ] = options.RecipeFormat.text,
 ) -> None:
     """The productions that rebuild DID from available data, in order; exit 1 if impossible."""
-    from lifecycle.provenance.recipe import to_shell, to_text
-
-    found = catalog(ctx).recipe(did)
-    if fmt is RecipeFormat.json:
-        emit_json(found.to_dict())
-    elif fmt is RecipeFormat.shell:
-        sys.stdout.write(to_shell(found))
-    else:
-        sys.stdout.write(to_text(found))
+    found = options.catalog(ctx).recipe(did)
+    options.emit(found, fmt)
     if not found.reproducible:
         raise typer.Exit(1)
 
 
-def _render(graph, fmt: GraphFormat) -> None:
-    from lifecycle.provenance.render import render_graph
-
-    render_graph(graph, fmt.value, sys.stdout)
+COMMANDS = {"lineage": lineage, "impact": impact, "recipe": recipe}
+GROUPS = {"provenance": provenance_app}

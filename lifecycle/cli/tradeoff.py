@@ -1,63 +1,48 @@
-"""``lifecycle tradeoff``: per data type, a year of storage against regeneration on demand."""
+"""``lifecycle tradeoff``: per data type, a year of storage against regeneration on demand.
+
+Mirrors :mod:`lifecycle.tradeoff` through the ``Catalog`` facade.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+from functools import partial
+from typing import IO, TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from lifecycle.cli.options import FormatOption, ListingFormat, catalog, emit_json, note, show
+from lifecycle.cli import options
+from lifecycle.output import Report, write_table
 from lifecycle.text import printable
-from lifecycle.values import records
+
+if TYPE_CHECKING:
+    from lifecycle.api import TradeoffReport
 
 # Defaults repeated here (the CLI must not import the service at start-up); a test keeps them
 # equal to lifecycle.tradeoff.Costs.
 _STORAGE, _TAPE, _CPU, _ACCESSES = 25.0, 5.0, 0.01, 1.0
 
 
-def register(app: typer.Typer) -> None:
-    app.command("tradeoff")(tradeoff)
+def _price(option: str, metavar: str, text: str, default: float) -> Any:
+    """A price option: None (not given) takes the service's default, shown in the help."""
+    shown = f"{text} \\[default: {default:g}]."
+    return Annotated[
+        float | None, typer.Option(option, metavar=metavar, help=shown, show_default=False)
+    ]
+
+
+StorageCost = _price("--storage-cost", "X", "Price of one TB-year of disk", _STORAGE)
+TapeCost = _price("--tape-cost", "X", "Price of one TB-year of tape", _TAPE)
+CpuCost = _price("--cpu-cost", "Y", "Price of one core-hour", _CPU)
+AccessPerYear = _price("--access-per-year", "N", "Regenerations on demand a year", _ACCESSES)
 
 
 def tradeoff(
     ctx: typer.Context,
-    storage_cost: Annotated[
-        float | None,
-        typer.Option(
-            "--storage-cost",
-            metavar="X",
-            help=f"Price of one TB-year of disk \\[default: {_STORAGE:g}].",
-            show_default=False,
-        ),
-    ] = None,
-    tape_cost: Annotated[
-        float | None,
-        typer.Option(
-            "--tape-cost",
-            metavar="X",
-            help=f"Price of one TB-year of tape \\[default: {_TAPE:g}].",
-            show_default=False,
-        ),
-    ] = None,
-    cpu_cost: Annotated[
-        float | None,
-        typer.Option(
-            "--cpu-cost",
-            metavar="Y",
-            help=f"Price of one core-hour \\[default: {_CPU:g}].",
-            show_default=False,
-        ),
-    ] = None,
-    access_per_year: Annotated[
-        float | None,
-        typer.Option(
-            "--access-per-year",
-            metavar="N",
-            help=f"Regenerations on demand a year \\[default: {_ACCESSES:g}].",
-            show_default=False,
-        ),
-    ] = None,
-    fmt: FormatOption = ListingFormat.table,
+    storage_cost: StorageCost = None,
+    tape_cost: TapeCost = None,
+    cpu_cost: CpuCost = None,
+    access_per_year: AccessPerYear = None,
+    fmt: options.FormatOption = options.ListingFormat.table,
 ) -> None:
     """Per data type of derived and simulated data: keep it a year, or delete and regenerate it?
 
@@ -69,43 +54,34 @@ def tradeoff(
     are rough WLCG figures in CHF (disk 25 and tape 5 per TB-year, CPU 0.01 per core-hour):
     give your own. JSON: {"costs": {...}, "data_types": [...]}.
     """
-    from lifecycle.tradeoff import Costs
-
-    costs = Costs.with_overrides(
+    report = options.catalog(ctx).tradeoff_report(
         storage_cost=storage_cost,
         tape_cost=tape_cost,
         cpu_cost=cpu_cost,
         accesses_per_year=access_per_year,
     )
-    frame = catalog(ctx).tradeoff(
-        costs.storage_cost,
-        costs.cpu_cost,
-        tape_cost=costs.tape_cost,
-        accesses_per_year=costs.accesses_per_year,
-    )
-    if fmt is ListingFormat.json:
-        emit_json({"costs": costs.as_dict(), "data_types": records(frame)})
-        return
-    if fmt is ListingFormat.csv:
-        show(frame, fmt)
-        return
-    show(_for_people(frame), fmt, title="compute vs storage, per year")
-    note(
+    people = partial(_for_people, report)
+    options.emit(Report(report.data_types, document=report.to_dict, people=people), fmt)
+
+
+def _for_people(report: TradeoffReport, out: IO[str]) -> None:
+    """Prices and hours to the cent, the ratio to three digits, one column fewer; then the
+    prices used and what deleting the cheaper data types would save."""
+    people = report.data_types.drop(columns=["regenerable_storage_cost"])
+    people = people.round({"storage_cost": 2, "regeneration_cost": 2, "cpu_hours": 2, "ratio": 3})
+    write_table(people, out, "compute vs storage, per year")
+    costs = report.costs
+    options.note(
         f"prices: disk {costs.storage_cost:g} and tape {costs.tape_cost:g} per TB-year, "
         f"CPU {costs.cpu_cost:g} per core-hour, {costs.accesses_per_year:g} regeneration(s) "
         "a year (override with --storage-cost, --tape-cost, --cpu-cost, --access-per-year)"
     )
-    cheaper = frame[frame["verdict"].str.startswith("cheaper to regenerate")]
-    if not cheaper.empty:
-        saved = (cheaper["regenerable_storage_cost"] - cheaper["regeneration_cost"]).sum()
-        note(
+    if report.cheaper_to_regenerate:
+        options.note(
             "cheaper to delete and regenerate: "
-            f"{printable(', '.join(map(str, cheaper['data_type'])))} "
-            f"(saves {saved:,.2f} a year)"
+            f"{printable(', '.join(map(str, report.cheaper_to_regenerate)))} "
+            f"(saves {report.savings:,.2f} a year)"
         )
 
 
-def _for_people(frame):
-    """Prices and hours to the cent, the ratio to three digits, one column fewer."""
-    people = frame.drop(columns=["regenerable_storage_cost"])
-    return people.round({"storage_cost": 2, "regeneration_cost": 2, "cpu_hours": 2, "ratio": 3})
+COMMANDS = {"tradeoff": tradeoff}

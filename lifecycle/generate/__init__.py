@@ -31,9 +31,11 @@ column-wise, so the same seed gives identical tables (and byte-identical files w
 pyarrow), and a million datasets take well under a minute. Sites are the same for every seed: they
 are the grid, not the data.
 
-The package is a service. Today it imports nothing else of lifecycle, only numpy and,
-inside the functions that write, pyarrow (so importing it loads neither pyarrow nor pandas). It may
-import provenance, policy, exchange, catalog and leaf modules, never ``cli``. Its modules, in the
+The package is a service. Of lifecycle it imports only the vocabulary (kinds, states, roles)
+and the exchange format's specification (its tables and columns, which load no database code);
+numpy at import and, inside the functions that write, pyarrow (so importing it loads neither
+pyarrow nor pandas). It may import provenance, policy, exchange, catalog and leaf modules, never
+``cli`` or the api. Its modules, in the
 order a catalog is drawn:
 
 * ``timeline``: the catalog's clock (epoch, "now", lifetime bounds);

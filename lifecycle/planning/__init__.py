@@ -21,7 +21,7 @@ This package owns the ``plan*`` tables and everything done with plans:
 - ``apply``: applying a saved plan (registering the campaign's productions, datasets, replicas).
 
 It is a service: it may import provenance, policy, exchange, catalog and leaf modules (errors,
-nomenclature, expressions, values), never ``cli`` or the ``Catalog`` facade. One import reaches
+values, text, nomenclature, expressions), never ``cli`` or the ``Catalog`` facade. One import reaches
 sideways, to a service below it: ``expiry`` (saved plans protect their inputs from expiry, and
 deleting a plan reports what expiry would now delete).
 """

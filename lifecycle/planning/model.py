@@ -102,6 +102,19 @@ class ReprocessingPlan:
             "blockers": int(len(self.blockers)),
         }
 
+    def replicas_placed(self) -> int:
+        """How many replicas applying the plan registers (each step's placement endpoints)."""
+        return sum(len([e for e in p.split(",") if e]) for p in self.steps["placement"])
+
+    def steps_with_inputs(self) -> pd.DataFrame:
+        """The steps, each with its inputs' DIDs and roles as lists (``inputs``,
+        ``input_roles``): the records of the plan's Parquet export."""
+        steps = self.steps.copy()
+        grouped = self.step_inputs.groupby("seq")
+        steps["inputs"] = steps["seq"].map(grouped["did"].apply(list))
+        steps["input_roles"] = steps["seq"].map(grouped["role"].apply(list))
+        return steps
+
     def to_dict(self) -> dict[str, Any]:
         steps = records(self.steps)
         by_seq: dict[int, list[dict[str, str]]] = {}

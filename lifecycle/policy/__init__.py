@@ -18,6 +18,7 @@ from lifecycle.policy.documents import (
     format_duration,
     load_policies,
     load_policy_file,
+    optional_policies,
     parse_duration,
 )
 from lifecycle.policy.selection import (
@@ -45,6 +46,7 @@ __all__ = [
     "judged",
     "load_policies",
     "load_policy_file",
+    "optional_policies",
     "parse_duration",
     "selection",
 ]

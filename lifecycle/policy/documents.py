@@ -63,6 +63,23 @@ class Selector:
     def as_dict(self) -> dict[str, list[str]]:
         return {k: list(getattr(self, k)) for k in SELECT_KEYS if getattr(self, k)}
 
+    @classmethod
+    def parse(cls, texts: list[str], **defaults: tuple[str, ...]) -> Selector:
+        """A selector from ``KEY=VALUE[,VALUE…]`` texts (``--select``; values of one key add
+        up); ``defaults`` give the values of keys no text names."""
+        found: dict[str, list[str]] = {}
+        for text in texts:
+            key, sep, values = text.partition("=")
+            if not sep or key not in SELECT_KEYS or not values:
+                raise UsageError(
+                    f"--select: {text!r} is not KEY=VALUE[,VALUE…] with KEY one of "
+                    f"{', '.join(SELECT_KEYS)}"
+                )
+            found.setdefault(key, []).extend(v for v in values.split(",") if v)
+        for key, values in defaults.items():
+            found.setdefault(key, list(values))
+        return cls(**{k: tuple(v) for k, v in found.items()})
+
 
 @dataclass(frozen=True)
 class Rule:
@@ -176,11 +193,20 @@ def format_duration(value: timedelta | None) -> str | None:
 
 def load_policies(paths: list[Path] | None = None) -> PolicySet:
     """Policies from files or directories (``*.toml``), else ``./policies``."""
+    policies = optional_policies(paths)
+    if policies is None:
+        raise UsageError(
+            "no policies: pass --policy FILE|DIR, or run where a 'policies/' directory is"
+        )
+    return policies
+
+
+def optional_policies(paths: list[Path] | None = None) -> PolicySet | None:
+    """Policies from files or directories (``*.toml``), else ``./policies`` if it is a
+    directory, else None (the caller says what goes unchecked without them)."""
     if not paths:
         if not DEFAULT_POLICY_DIR.is_dir():
-            raise UsageError(
-                "no policies: pass --policy FILE|DIR, or run where a 'policies/' directory is"
-            )
+            return None
         paths = [DEFAULT_POLICY_DIR]
     files: list[Path] = []
     for path in paths:

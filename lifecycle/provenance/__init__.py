@@ -3,13 +3,12 @@
 - :mod:`~lifecycle.provenance.reproducibility`: the shared reproducibility service (audit,
   expiry, recipes, what-if);
 - :mod:`~lifecycle.provenance.graph`: lineage (upstream) and impact (downstream) walks;
-- :mod:`~lifecycle.provenance.recipe`: the ordered productions that rebuild a dataset;
-- :mod:`~lifecycle.provenance.render`: tree, JSON, dot and mermaid renderings;
-- :mod:`~lifecycle.provenance.w3c`: W3C PROV documents (PROV-JSON, PROV-N) via ``prov``.
+- :mod:`~lifecycle.provenance.recipe`: the ordered productions that rebuild a dataset.
 
-The reproducibility service owns its temporary tables (:func:`irreproducible_table`,
-:func:`what_if`): no other module spells their names. May import ``policy``, ``exchange``,
-``catalog`` and the leaf modules; never a service, the api or the CLI.
+Their renderings (tree, dot, mermaid, W3C PROV; recipes as text and shell) are output formats:
+:mod:`lifecycle.output`. The reproducibility service owns its temporary tables
+(:func:`irreproducible_table`, :func:`what_if`): no other module spells their names. May import
+``policy``, ``exchange``, ``catalog`` and the leaf modules; never a service, the api or the CLI.
 """
 
 from lifecycle.provenance.reproducibility import (

@@ -7,7 +7,7 @@ itself reproducible.
 
 **Recorded** means a value that is neither null nor only whitespace (:data:`WHITESPACE`, the
 characters Python's ``str.strip()`` removes): a release or digest of ``"  "`` or ``"\t"`` records
-nothing. :func:`recorded` is the one SQL test and :func:`is_recorded` its Python twin; catalogs
+nothing. :func:`recorded` is the one SQL test and :func:`lifecycle.text.is_recorded` its twin; catalogs
 imported before import normalised blank cells to null are judged the same way.
 
 **Production status.** Only a ``done`` production regenerates its outputs. The outputs of a
@@ -51,6 +51,7 @@ from typing import TYPE_CHECKING, Any
 from lifecycle.catalog.sql import analyze, by_dialect, drop_tables, rows, statement, temporary_table
 from lifecycle.errors import UsageError
 from lifecycle.nomenclature import normalize_did
+from lifecycle.text import is_recorded
 from lifecycle.values import rows_frame
 
 if TYPE_CHECKING:
@@ -73,11 +74,6 @@ def recorded(column: str) -> str:
     literal in the statement (none of them is a quote).
     """
     return f"COALESCE(trim({column}, '{WHITESPACE}'), '') <> ''"
-
-
-def is_recorded(value: object) -> bool:
-    """Python's twin of :func:`recorded`."""
-    return value is not None and str(value).strip() != ""
 
 
 def cannot_regenerate(production: str = "p", transformation: str = "t") -> str:

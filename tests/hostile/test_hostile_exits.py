@@ -483,14 +483,14 @@ def _render(graph, fmt: str, recursion_margin: int | None = None) -> str:
     import inspect
     import io
 
-    from lifecycle.provenance.render import render_graph
+    from lifecycle.output import render
 
     out = io.StringIO()
     limit = sys.getrecursionlimit()
     if recursion_margin is not None:
         sys.setrecursionlimit(len(inspect.stack(0)) + recursion_margin)
     try:
-        render_graph(graph, fmt, out)
+        render(graph, fmt, "graph", out)
     finally:
         sys.setrecursionlimit(limit)
     return out.getvalue()
@@ -522,7 +522,7 @@ def test_a_3000_deep_chain_renders_in_every_format(deep_url, command):
 
 
 def test_a_3000_deep_recipe_renders(deep_url):
-    from lifecycle.provenance.recipe import to_shell, to_text
+    from lifecycle.output.recipes import to_shell, to_text
 
     result = invoke(deep_url, "recipe", _deep(DEPTH), "--format", "json")
     assert result.exit_code == 0, result.stderr

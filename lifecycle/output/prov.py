@@ -1,4 +1,4 @@
-"""W3C PROV documents of a provenance graph (PROV-JSON, PROV-N), built with the ``prov`` package.
+"""W3C PROV documents of a provenance graph (``prov-json``, ``prov-n``), built with ``prov``.
 
 The mapping (``lc`` is our vocabulary, ``urn:lifecycle:vocab:``):
 
@@ -31,7 +31,7 @@ PROV-JSON (``_:id1``, ...) are numbered afresh for each serialization, in record
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 from urllib.parse import quote
 
 if TYPE_CHECKING:
@@ -172,6 +172,16 @@ def to_prov_json(graph: ProvenanceGraph) -> str:
 def to_prov_n(graph: ProvenanceGraph) -> str:
     """PROV-N text of the graph, from ``document`` to ``endDocument`` (no trailing newline)."""
     return prov_document(graph).serialize(format="provn")
+
+
+def write_prov_json(graph: ProvenanceGraph, out: TextIO) -> None:
+    """``prov-json``: the PROV-JSON document and a newline."""
+    out.write(to_prov_json(graph) + "\n")
+
+
+def write_prov_n(graph: ProvenanceGraph, out: TextIO) -> None:
+    """``prov-n``: the PROV-N document and a newline."""
+    out.write(to_prov_n(graph) + "\n")
 
 
 def _present(*pairs: tuple[str, Any]) -> list[tuple[str, Any]]:

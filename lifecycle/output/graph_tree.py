@@ -1,25 +1,18 @@
-"""Renderings of a provenance graph by format name: tree, json, prov-json, prov-n, dot, mermaid.
+"""The provenance graph as a tree for people (``--format tree``), drawn with rich.
 
-Every format is a function ``(graph, out)`` registered with :func:`graph_format`, the built-in
-ones included; :func:`render_graph` looks the name up. ``tree`` is for people; ``json`` is the
-graph's documented shape; ``prov-json`` and ``prov-n`` are W3C PROV
-(:mod:`lifecycle.provenance.w3c`); ``dot`` (Graphviz) and ``mermaid`` are diagrams in the PROV
-style: datasets as ellipses or rounded boxes coloured by kind, productions as boxes, arrows in
-the direction data flows (input → production → output) for lineage and impact alike.
-
-Every format links a dataset to the production that made it whenever that production is listed
-(``graph.generated_by``), also where none of its inputs is shown: at the ``--depth`` limit, cut
-by ``--max-nodes``, or a production with no recorded input. The tree and the diagrams then say
-why no input is shown (:func:`inputs_notes`).
+Lineage hangs under each dataset the production that made it, then that production's inputs;
+impact hangs the productions that used it, then their outputs. Every production shows what is
+needed to run it again, one fact a line; a summary of the datasets reached, by kind and data
+type, follows the tree. Catalog text is shown literally (:func:`~lifecycle.text.printable`).
 """
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
-from collections.abc import Callable
 from typing import TYPE_CHECKING, TextIO
 
+from lifecycle.output.graphs import inputs_notes, kind_text, role_order
+from lifecycle.output.tables import console
 from lifecycle.text import human_bytes, printable
 
 if TYPE_CHECKING:
@@ -31,153 +24,27 @@ if TYPE_CHECKING:
 
     from lifecycle.provenance.graph import Node, Production, ProvenanceGraph
 
-GraphRenderer = Callable[["ProvenanceGraph", TextIO], None]
-GRAPH_FORMATS: dict[str, GraphRenderer] = {}
 TREE_WIDTH = 160  # columns of the tree when the output is not a terminal
 TREE_LEVELS = 10  # productions deep in one tree (8 columns each); deeper chains go on below
-ROLES = ("input", "calibration", "config")  # the order inputs are listed in
-KIND_COLOURS = {
-    "raw": "#f4cccc",
-    "calibration": "#fff2cc",
-    "derived": "#d9ead3",
-    "simulated": "#cfe2f3",
-    "metadata": "#ead1dc",
-    "outreach": "#d9d2e9",
-}
-OTHER_COLOUR = "#eeeeee"  # a kind without a colour of its own, and deleted datasets
 
 
-def graph_format(name: str) -> Callable[[GraphRenderer], GraphRenderer]:
-    """Register a graph renderer under ``name`` (the built-in formats use this too)."""
-
-    def decorate(fn: GraphRenderer) -> GraphRenderer:
-        GRAPH_FORMATS[name] = fn
-        return fn
-
-    return decorate
-
-
-def render_graph(graph: ProvenanceGraph, fmt: str, out: TextIO) -> None:
-    """Write ``graph`` to ``out`` in the format registered as ``fmt``."""
-    from lifecycle.errors import UsageError
-
-    try:
-        renderer = GRAPH_FORMATS[fmt]
-    except KeyError:
-        raise UsageError(f"--format: {fmt!r} is not one of {', '.join(GRAPH_FORMATS)}") from None
-    renderer(graph, out)
-
-
-@graph_format("tree")
-def _tree(graph: ProvenanceGraph, out: TextIO) -> None:
-    from rich.console import Console
-
-    console = Console(file=out, width=None if out.isatty() else TREE_WIDTH, soft_wrap=False)
+def write_tree(graph: ProvenanceGraph, out: TextIO) -> None:
+    """``tree``: the trees of the walk, the summary by kind, and whether it was truncated."""
+    screen = console(out, TREE_WIDTH)
     for tree in _Tree(graph).build_all():
-        console.print(tree)
+        screen.print(tree)
     title, table = _summary(graph)
-    console.print(title, highlight=False)
+    screen.print(title, highlight=False)
     if graph.summary:
-        console.print(table)
+        screen.print(table)
     if graph.truncated:
         total = 1 + sum(row["datasets"] for row in graph.summary)
-        console.print(
+        screen.print(
             f"truncated: showing {len(graph.nodes)} of {total} datasets "
             f"(--max-nodes {graph.max_nodes})",
             style="bold yellow",
             highlight=False,
         )
-
-
-@graph_format("json")
-def _json(graph: ProvenanceGraph, out: TextIO) -> None:
-    out.write(json.dumps(graph.to_dict(), indent=2) + "\n")
-
-
-@graph_format("prov-json")
-def _prov_json(graph: ProvenanceGraph, out: TextIO) -> None:
-    from lifecycle.provenance.w3c import to_prov_json
-
-    out.write(to_prov_json(graph) + "\n")
-
-
-@graph_format("prov-n")
-def _prov_n(graph: ProvenanceGraph, out: TextIO) -> None:
-    from lifecycle.provenance.w3c import to_prov_n
-
-    out.write(to_prov_n(graph) + "\n")
-
-
-@graph_format("dot")
-def _dot(graph: ProvenanceGraph, out: TextIO) -> None:
-    """Graphviz DOT: quoted ids ``dataset:<DID>`` and ``production:<name>``, escaped labels."""
-    lines = [
-        f"digraph {'lineage' if graph.direction == 'upstream' else 'impact'} {{",
-        "  rankdir=TB;",
-        '  node [fontname="Helvetica", fontsize=10];',
-        '  edge [fontname="Helvetica", fontsize=9];',
-    ]
-    for node in sorted(graph.nodes, key=lambda n: n.did):
-        attributes = {"label": "\n".join(_dataset_lines(node)), "shape": "ellipse"}
-        if node.deleted:
-            attributes |= {"style": "filled,dashed", "fillcolor": OTHER_COLOUR}
-            attributes |= {"color": "grey50", "fontcolor": "grey50"}
-        else:
-            attributes |= {
-                "style": "filled",
-                "fillcolor": KIND_COLOURS.get(node.kind, OTHER_COLOUR),
-            }
-        if node.did == graph.root:
-            attributes["penwidth"] = "2"
-        lines.append(f"  {_dot_quote('dataset:' + node.did)} [{_dot_attributes(attributes)}];")
-    notes = inputs_notes(graph)
-    for _, p in sorted(graph.productions.items()):
-        label = "\n".join(_production_lines(p, notes.get(p.name)))
-        attributes = {"label": label, "shape": "box"}
-        lines.append(f"  {_dot_quote('production:' + p.name)} [{_dot_attributes(attributes)}];")
-    for parent, name, role in sorted({(e.parent, e.production, e.role) for e in graph.edges}):
-        edge = f"{_dot_quote('dataset:' + parent)} -> {_dot_quote('production:' + name)}"
-        lines.append(f"  {edge} [{_dot_attributes({'label': role})}];")
-    for name, child in _generations(graph):
-        lines.append(f"  {_dot_quote('production:' + name)} -> {_dot_quote('dataset:' + child)};")
-    out.write("\n".join([*lines, "}"]) + "\n")
-
-
-@graph_format("mermaid")
-def _mermaid(graph: ProvenanceGraph, out: TextIO) -> None:
-    """A Mermaid ``flowchart TD``: ids ``d1``, ``p1``... by sorted DID and name, escaped labels."""
-    nodes = sorted(graph.nodes, key=lambda n: n.did)
-    ids = {n.did: f"d{i}" for i, n in enumerate(nodes, 1)}
-    pids = {name: f"p{i}" for i, name in enumerate(sorted(graph.productions), 1)}
-    lines = ["flowchart TD"]
-    classes: dict[str, list[str]] = defaultdict(list)
-    notes = inputs_notes(graph)
-    for node in nodes:
-        lines.append(f'  {ids[node.did]}("{_mermaid_text(_dataset_lines(node))}")')
-        kind = node.kind if node.kind in KIND_COLOURS else "other"
-        classes["deleted" if node.deleted else kind].append(ids[node.did])
-    for name, p in sorted(graph.productions.items()):
-        text = _mermaid_text(_production_lines(p, notes.get(name)))
-        lines.append(f'  {pids[name]}["{text}"]')
-        classes["production"].append(pids[name])
-    for parent, name, role in sorted({(e.parent, e.production, e.role) for e in graph.edges}):
-        lines.append(f"  {ids[parent]} -->|{role}| {pids[name]}")
-    for name, child in _generations(graph):
-        lines.append(f"  {pids[name]} --> {ids[child]}")
-    styles = {kind: f"fill:{colour}" for kind, colour in KIND_COLOURS.items()}
-    styles |= {
-        "other": f"fill:{OTHER_COLOUR}",
-        "deleted": f"fill:{OTHER_COLOUR},stroke:#999,stroke-dasharray:5 5,color:#999",
-        "production": "fill:#ffffff,stroke:#333",
-    }
-    for name, members in classes.items():
-        lines.append(f"  classDef {name} {styles[name]}")
-        lines.append(f"  class {','.join(members)} {name}")
-    lines.append(f"  style {ids[graph.root]} stroke-width:3px")
-    out.write("\n".join(lines) + "\n")
-
-
-# -- the tree ------------------------------------------------------------------------------------
 
 
 class _Tree:
@@ -258,7 +125,7 @@ class _Tree:
                 continue
             if self.graph.direction == "upstream":
                 children = [
-                    (parent, role) for role, parent in sorted(self.inputs[name], key=_role_order)
+                    (parent, role) for role, parent in sorted(self.inputs[name], key=role_order)
                 ]
             else:
                 children = [(child, "output") for child in sorted(self.outputs[name])]
@@ -314,7 +181,7 @@ def _dataset_text(node: Node, role: str | None = None, root: bool = False) -> Te
     if role:
         text.append(f"{role}: ", style="dim")
     text.append(printable(node.did), style="bold" if root else "cyan")
-    text.append(f"  {printable(_kind(node))} · {human_bytes(node.bytes)} · ")
+    text.append(f"  {printable(kind_text(node))} · {human_bytes(node.bytes)} · ")
     if node.state in ("deleted", "lost"):
         text.append(node.state, style="bold red")
     elif node.available:
@@ -377,53 +244,6 @@ def _summary(graph: ProvenanceGraph) -> tuple[str, Table]:
     return f"{side}: {total} datasets, {size} (the root not counted)", table
 
 
-def inputs_notes(graph: ProvenanceGraph) -> dict[str, str]:
-    """Production name -> why none of its inputs is shown, for the lineage producers showing none.
-
-    A producer's inputs lie one production beyond its nearest shown output: past ``--depth`` when
-    that output is at the depth limit; else, in a truncated graph, possibly cut by
-    ``--max-nodes``; else the walk reached them all, so the production has no recorded input.
-    """
-    if graph.direction != "upstream":
-        return {}
-    with_inputs = {e.production for e in graph.edges}
-    nearest: dict[str, int] = {}  # production -> depth of its nearest shown output
-    for node in graph.nodes:
-        name = graph.generated_by.get(node.did)
-        if name in graph.productions and name not in with_inputs:
-            nearest[name] = min(node.depth, nearest.get(name, node.depth))
-    notes = {}
-    for name, depth in sorted(nearest.items()):
-        if graph.max_depth is not None and depth >= graph.max_depth:
-            notes[name] = f"inputs beyond --depth {graph.max_depth}"
-        elif graph.truncated:
-            notes[name] = f"inputs, if any, cut by --max-nodes {graph.max_nodes}"
-        else:
-            notes[name] = "no recorded input"
-    return notes
-
-
-def _generations(graph: ProvenanceGraph) -> list[tuple[str, str]]:
-    """(production, output DID) for every shown dataset whose producer is listed, sorted."""
-    pairs = {(e.production, e.child) for e in graph.edges}
-    shown = {n.did for n in graph.nodes}
-    pairs |= {
-        (name, did)
-        for did, name in graph.generated_by.items()
-        if did in shown and name in graph.productions
-    }
-    return sorted(pairs)
-
-
-def _kind(node: Node) -> str:
-    return f"{node.kind}/{node.data_type}" if node.data_type else node.kind
-
-
-def _role_order(pair: tuple[str, str]) -> tuple[int, str, str]:
-    role, did = pair
-    return (ROLES.index(role) if role in ROLES else len(ROLES), role, did)
-
-
 def _span(started: datetime | None, finished: datetime | None) -> str:
     """When a production ran, in UTC to the minute."""
 
@@ -435,38 +255,3 @@ def _span(started: datetime | None, finished: datetime | None) -> str:
     if started or finished:
         return f"{'started' if started else 'finished'} {minute(started or finished)} UTC"
     return "time not recorded"
-
-
-# -- diagrams ------------------------------------------------------------------------------------
-
-
-def _dataset_lines(node: Node) -> tuple[str, ...]:
-    state = node.state if node.state in ("deleted", "lost") else None
-    state = state or ("available" if node.available else "no available replica")
-    return (node.did, f"{_kind(node)} · {human_bytes(node.bytes)} · {state}")
-
-
-def _transformation_line(p: Production) -> str:
-    t = p.transformation
-    return f"{t.tag} {t.name} · {t.release or 'release not recorded'}"
-
-
-def _production_lines(p: Production, note: str | None) -> tuple[str, ...]:
-    """A production box: its name, its transformation, and why no input is shown (if none is)."""
-    return (p.name, _transformation_line(p), *((f"({note})",) if note else ()))
-
-
-def _dot_quote(text: str) -> str:
-    """A DOT quoted string: backslashes and quotes escaped, newlines as centred line breaks."""
-    escaped = text.replace("\\", "\\\\").replace('"', '\\"')
-    return '"' + escaped.replace("\r", "").replace("\n", "\\n") + '"'
-
-
-def _dot_attributes(attributes: dict[str, str]) -> str:
-    return ", ".join(f"{key}={_dot_quote(value)}" for key, value in attributes.items())
-
-
-def _mermaid_text(lines: tuple[str, ...]) -> str:
-    """Label text for a quoted Mermaid node: entity codes for the characters Mermaid parses."""
-    codes = {"#": "#35;", '"': "#quot;", "<": "#lt;", ">": "#gt;", "`": "#96;", "\n": " "}
-    return "<br/>".join("".join(codes.get(c, c) for c in line) for line in lines)

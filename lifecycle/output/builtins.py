@@ -1,0 +1,38 @@
+"""The built-in formats of every family, registered in the order ``--help`` lists them."""
+
+from __future__ import annotations
+
+from lifecycle.output.diagrams import write_dot, write_mermaid
+from lifecycle.output.graph_tree import write_tree
+from lifecycle.output.graphs import write_graph_json
+from lifecycle.output.prov import write_prov_json, write_prov_n
+from lifecycle.output.recipes import write_recipe_json, write_recipe_shell, write_recipe_text
+from lifecycle.output.registry import declare, register
+from lifecycle.output.reports import (
+    write_document,
+    write_people,
+    write_records_csv,
+    write_records_parquet,
+)
+
+for _family in ("listing", "detail"):
+    register(_family, "table")(write_people)
+    register(_family, "json")(write_document)
+register("listing", "csv")(write_records_csv)
+register("listing", "parquet", binary=True)(write_records_parquet)
+
+register("plan", "json")(write_document)
+register("plan", "parquet", binary=True)(write_records_parquet)
+
+register("graph", "tree")(write_tree)
+register("graph", "json")(write_graph_json)
+register("graph", "prov-json")(write_prov_json)
+register("graph", "prov-n")(write_prov_n)
+register("graph", "dot")(write_dot)
+register("graph", "mermaid")(write_mermaid)
+
+register("recipe", "text")(write_recipe_text)
+register("recipe", "json")(write_recipe_json)
+register("recipe", "shell")(write_recipe_shell)
+
+declare("exchange", "csv", "parquet")  # lifecycle.exchange.exporter writes the directory

@@ -1,0 +1,79 @@
+"""JSON written as it is encoded: the one JSON writer of every command.
+
+:func:`write_json` writes exactly ``json.dumps(value, indent=2)`` and a newline, but a long list
+(a listing's rows, a report's entries) goes out a chunk of entries at a time, so the whole text
+is never held in memory. With ``compact_entries`` the entries of the lists in a document are
+written one per line, compactly, by the C encoder (``indent`` falls back to the pure-Python
+encoder, several times slower): for reports listing hundreds of thousands of datasets. Either
+way ``json.loads`` of the output is the value.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from typing import Any, TextIO
+
+CHUNK = 2000  # list entries encoded at a time
+_encode = json.JSONEncoder().encode  # compact, as json.dumps without options
+
+
+def write_json(value: Any, out: TextIO, *, compact_entries: bool = False) -> None:
+    """Write ``value`` to ``out`` as indented JSON and a newline (see the module docstring)."""
+    if isinstance(value, dict) and value and all(isinstance(k, str) for k in value):
+        out.write("{\n")
+        last = len(value) - 1
+        for n, (key, item) in enumerate(value.items()):
+            out.write(f"  {json.dumps(key)}: ")
+            if isinstance(item, list) and item:
+                _write_list(item, out, "  ", compact_entries)
+            else:
+                out.write(_indented(item, "  "))
+            out.write(",\n" if n < last else "\n")
+        out.write("}\n")
+    elif isinstance(value, list) and value:
+        _write_list(value, out, "", False)
+        out.write("\n")
+    else:
+        out.write(json.dumps(value, indent=2) + "\n")
+
+
+def write_json_entries(entries: Iterable[list[Any]], out: TextIO) -> None:
+    """Write the concatenated chunks of ``entries`` as one indented JSON array and a newline:
+    for a listing produced a chunk at a time (the same text as :func:`write_json` of it all)."""
+    out.write("[")
+    first = True
+    for chunk in entries:
+        if chunk:
+            out.write(("\n" if first else ",\n") + _indented_entries(chunk, ""))
+            first = False
+    out.write("]\n" if first else "\n]\n")
+
+
+def _write_list(entries: list[Any], out: TextIO, pad: str, compact: bool) -> None:
+    out.write("[\n")
+    for n, chunk in enumerate(_chunks(entries)):
+        if n:
+            out.write(",\n")
+        if compact:
+            out.write(",\n".join(f"{pad}  {_encode(entry)}" for entry in chunk))
+        else:
+            out.write(_indented_entries(chunk, pad))
+    out.write(f"\n{pad}]")
+
+
+def _indented_entries(chunk: list[Any], pad: str) -> str:
+    """The entries of ``chunk`` as they stand inside an indented array at ``pad``, without the
+    brackets: ``json.dumps(chunk, indent=2)`` less its first and last line, re-indented."""
+    text = json.dumps(chunk, indent=2)[2:-2]
+    return pad + text.replace("\n", "\n" + pad) if pad else text
+
+
+def _indented(value: Any, pad: str) -> str:
+    """``value`` indented as it stands one level inside a document."""
+    return json.dumps(value, indent=2).replace("\n", "\n" + pad)
+
+
+def _chunks(entries: list[Any]) -> Iterator[list[Any]]:
+    for start in range(0, len(entries), CHUNK):
+        yield entries[start : start + CHUNK]

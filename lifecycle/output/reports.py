@@ -1,0 +1,79 @@
+"""Reports and listings: a command's output declared once, written in any listing format.
+
+A :class:`Report` holds what a command has to show: its **records** (one row per thing listed:
+what csv and parquet write), its JSON **document** (by default the records as an array of
+objects) and its rendering for **people** (by default a table of the records). The ``listing``
+formats (table, json, csv, parquet) and the ``detail`` ones (table, json) write any report; a
+listing that is only a frame is ``Report(frame, title=...)``.
+
+JSON is an array of objects (or the report's document) with ISO 8601 UTC timestamps and
+``null`` for missing values, streamed (:mod:`lifecycle.output.json_stream`); csv and parquet keep
+the exact values; ``excel_safe`` guards CSV cells a spreadsheet would run
+(:func:`~lifecycle.text.guard_formulas`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import IO, TYPE_CHECKING, Any
+
+from lifecycle.errors import UsageError
+from lifecycle.output.files import write_csv, write_parquet
+from lifecycle.output.json_stream import CHUNK, write_json, write_json_entries
+from lifecycle.output.tables import write_table
+from lifecycle.text import guard_formulas
+from lifecycle.values import records
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+@dataclass(frozen=True)
+class Report:
+    """What one command shows, declared once (see the module docstring)."""
+
+    records: pd.DataFrame | None = None
+    title: str | None = None
+    document: Callable[[], Any] | None = None  # json; default: the records
+    people: Callable[[IO[str]], None] | None = None  # table; default: a table of the records
+    compact_entries: bool = False  # json: a document's list entries one compact line each
+    excel_safe: bool = False  # csv: guard cells a spreadsheet would run
+
+    def frame(self, fmt: str) -> pd.DataFrame:
+        """The records, for a format that writes nothing else."""
+        if self.records is None:
+            raise UsageError(f"--format: {fmt} does not apply here; use table or json")
+        return self.records
+
+
+def write_people(report: Report, out: IO[str]) -> None:
+    """``table``: the report's rendering for people, else a table of its records."""
+    if report.people is not None:
+        report.people(out)
+    else:
+        write_table(report.frame("table"), out, report.title)
+
+
+def write_document(report: Report, out: IO[str]) -> None:
+    """``json``: the report's document, else its records as an array, a chunk at a time."""
+    if report.document is not None:
+        write_json(report.document(), out, compact_entries=report.compact_entries)
+    else:
+        write_json_entries(_record_chunks(report.frame("json")), out)
+
+
+def write_records_csv(report: Report, out: IO[str]) -> None:
+    """``csv``: the records (formula cells guarded with ``excel_safe``)."""
+    frame = report.frame("csv")
+    write_csv(guard_formulas(frame) if report.excel_safe else frame, out)
+
+
+def write_records_parquet(report: Report, out: IO[bytes]) -> None:
+    """``parquet``: the records."""
+    write_parquet(report.frame("parquet"), out)
+
+
+def _record_chunks(frame: pd.DataFrame) -> Iterator[list[dict[str, Any]]]:
+    for start in range(0, len(frame), CHUNK):
+        yield records(frame.iloc[start : start + CHUNK])

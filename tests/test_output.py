@@ -1,0 +1,228 @@
+"""The output registry: one place for every format, writers that agree, the same -o everywhere."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+from datetime import UTC, datetime
+
+import pandas as pd
+import pytest
+from catalogs import RAW
+from typer.testing import CliRunner
+
+from lifecycle.cli import options
+from lifecycle.cli.app import app
+from lifecycle.errors import UsageError
+from lifecycle.output import Report, lookup, names, render
+from lifecycle.output import json_stream as streaming
+from lifecycle.output.json_stream import write_json, write_json_entries
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def loaded(catalog, mini_dir):
+    catalog.import_directory(mini_dir)
+    return catalog.url
+
+
+def frame() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "name": ["a", "=SUM(1)", None],
+            "bytes": [1, 2_000_000, 3],
+            "at": pd.to_datetime(["2024-01-01T00:00:00Z"] * 3, utc=True),
+        }
+    )
+
+
+def rendered(value, fmt: str, family: str = "listing") -> str | bytes:
+    binary = lookup(family, fmt).binary
+    out = io.BytesIO() if binary else io.StringIO()
+    render(value, fmt, family, out)
+    return out.getvalue()
+
+
+# -- the registry ----------------------------------------------------------------------------------
+
+
+def test_each_family_lists_its_formats_in_order():
+    assert names("listing") == ("table", "json", "csv", "parquet")
+    assert names("detail") == ("table", "json")
+    assert names("graph") == ("tree", "json", "prov-json", "prov-n", "dot", "mermaid")
+    assert names("recipe") == ("text", "json", "shell")
+    assert names("plan") == ("json", "parquet")
+
+
+def test_cli_format_choices_are_the_registry_names():
+    for choices in (
+        options.ListingFormat,
+        options.DetailFormat,
+        options.GraphFormat,
+        options.RecipeFormat,
+        options.PlanFormat,
+        options.ExchangeFormat,
+    ):
+        assert tuple(c.value for c in choices) == names(choices.family)
+
+
+def test_the_exchange_formats_are_those_the_exporter_writes():
+    from lifecycle.exchange.exporter import EXPORT_FORMATS
+
+    assert names("exchange") == EXPORT_FORMATS
+
+
+def test_an_unknown_format_is_a_usage_error_naming_the_choices():
+    with pytest.raises(
+        UsageError, match=r"--format: 'xml' is not one of table, json, csv, parquet"
+    ):
+        lookup("listing", "xml")
+
+
+def test_importing_output_loads_no_heavy_package_and_only_leaf_modules():
+    code = (
+        "import sys, lifecycle.output\n"
+        "heavy = ('pandas', 'pyarrow', 'numpy', 'rich', 'prov', 'sqlalchemy')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+        "print(sorted(m for m in sys.modules if m.startswith('lifecycle.')"
+        " and not m.startswith('lifecycle.output')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    heavy, own = out.stdout.splitlines()
+    assert heavy == "[]"
+    assert set(eval(own)) <= {"lifecycle.errors", "lifecycle.text", "lifecycle.values"}
+
+
+# -- every listing format writes a report ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", names("listing"))
+def test_every_listing_format_writes_a_report_of_records(fmt):
+    text = rendered(Report(frame(), title="things"), fmt)
+    if fmt == "table":
+        assert "things" in text
+        assert "2.00 MB" in text
+        assert "=SUM(1)" in text
+    elif fmt == "json":
+        assert json.loads(text)[1] == {
+            "name": "=SUM(1)",
+            "bytes": 2_000_000,
+            "at": "2024-01-01T00:00:00Z",
+        }
+    elif fmt == "csv":
+        rows = list(csv.DictReader(io.StringIO(text)))
+        assert rows[2] == {"name": "", "bytes": "3", "at": "2024-01-01T00:00:00Z"}
+    else:
+        back = pd.read_parquet(io.BytesIO(text))
+        pd.testing.assert_frame_equal(back, frame())
+
+
+def test_a_report_declares_its_document_and_its_text_for_people_once():
+    report = Report(frame(), document=lambda: {"count": 3}, people=lambda out: out.write("three\n"))
+    assert json.loads(rendered(report, "json")) == {"count": 3}
+    assert rendered(report, "table") == "three\n"
+    assert len(list(csv.DictReader(io.StringIO(rendered(report, "csv"))))) == 3
+
+
+def test_a_report_without_records_refuses_csv():
+    with pytest.raises(UsageError, match="csv does not apply"):
+        rendered(Report(document=dict), "csv")
+
+
+def test_excel_safe_guards_csv_cells_only():
+    report = Report(frame(), excel_safe=True)
+    assert "'=SUM(1)" in rendered(report, "csv")
+    assert json.loads(rendered(report, "json"))[1]["name"] == "=SUM(1)"
+
+
+# -- streamed JSON ---------------------------------------------------------------------------------
+
+DOCUMENTS = [
+    [],
+    {},
+    [{"did": f"s:d{i}", "n": i, "tags": ["a", "b"]} for i in range(11)],
+    {
+        "summary": {"lost": 3, "by": {"x": [1, 2]}},
+        "lost": [[f"s:{i}", i] for i in range(7)],
+        "none": [],
+    },
+    "text",
+    None,
+]
+
+
+@pytest.mark.parametrize("value", DOCUMENTS)
+def test_streamed_json_equals_json_dumps_of_the_whole(monkeypatch, value):
+    monkeypatch.setattr(streaming, "CHUNK", 3)  # several chunks, and a last short one
+    out = io.StringIO()
+    write_json(value, out)
+    assert out.getvalue() == json.dumps(value, indent=2) + "\n"
+    compact = io.StringIO()
+    write_json(value, compact, compact_entries=True)
+    assert json.loads(compact.getvalue()) == value
+
+
+def test_a_listing_written_a_chunk_at_a_time_is_one_array():
+    rows = [{"n": i} for i in range(8)]
+    out = io.StringIO()
+    write_json_entries([rows[:3], [], rows[3:]], out)
+    assert out.getvalue() == json.dumps(rows, indent=2) + "\n"
+    empty = io.StringIO()
+    write_json_entries([], empty)
+    assert empty.getvalue() == "[]\n"
+
+
+def test_compact_entries_put_one_entry_on_a_line():
+    out = io.StringIO()
+    write_json({"lost": [{"did": "s:a"}, {"did": "s:b"}], "n": 2}, out, compact_entries=True)
+    assert (
+        out.getvalue()
+        == '{\n  "lost": [\n    {"did": "s:a"},\n    {"did": "s:b"}\n  ],\n  "n": 2\n}\n'
+    )
+
+
+def test_listing_json_is_streamed_in_chunks_with_the_same_text(monkeypatch):
+    big = pd.DataFrame({"n": range(10), "at": [datetime(2024, 1, 1, tzinfo=UTC)] * 10})
+    whole = rendered(Report(big), "json")
+    monkeypatch.setattr(streaming, "CHUNK", 4)
+    monkeypatch.setattr("lifecycle.output.reports.CHUNK", 4)
+    assert rendered(Report(big), "json") == whole
+
+
+# -- the same -o and stdout for every command ------------------------------------------------------
+
+
+def test_parquet_goes_to_stdout_or_to_output_the_same(loaded, tmp_path):
+    to_stdout = runner.invoke(app, ["--db", loaded, "replicas", "list", RAW, "-f", "parquet"])
+    assert to_stdout.exit_code == 0, to_stdout.output
+    path = tmp_path / "replicas.parquet"
+    to_file = runner.invoke(
+        app, ["--db", loaded, "replicas", "list", RAW, "-f", "parquet", "-o", str(path)]
+    )
+    assert to_file.exit_code == 0, to_file.output
+    assert to_file.stdout_bytes == b""
+    assert path.read_bytes() == to_stdout.stdout_bytes
+    assert len(pd.read_parquet(path)) == 2
+
+
+def test_json_to_output_is_what_stdout_gets(loaded, tmp_path):
+    path = tmp_path / "sites.json"
+    shown = runner.invoke(app, ["--db", loaded, "sites", "list", "-f", "json"]).stdout
+    assert (
+        runner.invoke(
+            app, ["--db", loaded, "sites", "list", "-f", "json", "-o", str(path)]
+        ).exit_code
+        == 0
+    )
+    assert path.read_text() == shown
+
+
+def test_output_into_a_missing_directory_is_refused_before_any_work(loaded, tmp_path):
+    path = tmp_path / "missing" / "x.parquet"
+    result = runner.invoke(app, ["--db", loaded, "sites", "list", "-f", "parquet", "-o", str(path)])
+    assert result.exit_code == 2
+    assert "--output: directory of" in result.stderr
