@@ -19,12 +19,13 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from lifecycle.catalog.models import Pin, indexed_text_problem
+from lifecycle.catalog.models import Pin
 from lifecycle.catalog.queries import dataset_id
 from lifecycle.catalog.sql import frame
 from lifecycle.catalog.store import utcnow
 from lifecycle.errors import UsageError
 from lifecycle.expiry import expire
+from lifecycle.text import indexed_text_problem
 from lifecycle.values import utc_datetime
 from lifecycle.vocabulary import LIVE_STATES
 

@@ -36,8 +36,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
+from lifecycle.catalog.sql import analyze, by_dialect, drop_tables, temporary_table
 from lifecycle.errors import UsageError
-from lifecycle.provenance.reproducibility import available, materialize_irreproducible
+from lifecycle.provenance.reproducibility import available, irreproducible_table
 from lifecycle.values import records, rows_frame
 
 if TYPE_CHECKING:
@@ -150,103 +151,102 @@ def tradeoff(
 
 def _totals(conn: Connection) -> list[dict[str, Any]]:
     """Per data type: sizes by media, counts, and recipe core-hours of the regenerable ones."""
-    postgres = conn.dialect.name == "postgresql"
-    for table in (_KEPT, _STEP, _HOURS):
-        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
-    try:
-        materialize_irreproducible(conn, _IRREPRODUCIBLE)
-        conn.exec_driver_sql(
-            f"CREATE TEMPORARY TABLE {_KEPT} (id INTEGER PRIMARY KEY, data_type TEXT, "
-            "bytes BIGINT NOT NULL, disk_bytes BIGINT NOT NULL, tape_bytes BIGINT NOT NULL, "
-            "irreproducible INTEGER NOT NULL)"
-        )
-        conn.exec_driver_sql(
-            f"""
-            INSERT INTO {_KEPT} (id, data_type, bytes, disk_bytes, tape_bytes, irreproducible)
-            SELECT d.id, d.data_type, d.bytes, d.bytes * a.disk, d.bytes * a.tape,
-                   CASE WHEN EXISTS (SELECT 1 FROM {_IRREPRODUCIBLE} x WHERE x.id = d.id)
-                        THEN 1 ELSE 0 END
-            FROM (
-                SELECT r.dataset_id,
-                       SUM(CASE WHEN e.media = 'tape' THEN 0 ELSE 1 END) AS disk,
-                       SUM(CASE WHEN e.media = 'tape' THEN 1 ELSE 0 END) AS tape
-                FROM replica r JOIN endpoint e ON e.id = r.endpoint_id
-                WHERE r.state = 'available'
-                GROUP BY r.dataset_id
-            ) a
-            JOIN dataset d ON d.id = a.dataset_id
-            WHERE d.kind IN ('derived', 'simulated')
-            """
-        )
-        if postgres:
-            conn.exec_driver_sql(f"ANALYZE {_KEPT}")
-        # (kept dataset, production its recipe runs): the dataset's producer, and upstream
-        # through inputs without an available replica, as lifecycle.provenance.recipe walks it.
-        # Most recipes are the producer alone: the walk starts at the unavailable inputs only.
-        conn.exec_driver_sql(
-            f"CREATE TEMPORARY TABLE {_STEP} (target INTEGER NOT NULL, "
-            "production_id INTEGER NOT NULL, PRIMARY KEY (target, production_id))"
-        )
-        unavailable_inputs = f"""
-            JOIN production_output o ON o.dataset_id = {{d}}
-            JOIN production_input i ON i.production_id = o.production_id
-            WHERE NOT {available("i.dataset_id")}"""
-        conn.exec_driver_sql(
-            f"""
-            INSERT INTO {_STEP} (target, production_id)
-            WITH RECURSIVE need(target, id) AS (
-                SELECT k.id, i.dataset_id FROM {_KEPT} k
-                {unavailable_inputs.format(d="k.id")} AND k.irreproducible = 0
-                UNION
-                SELECT n.target, i.dataset_id FROM need n
-                {unavailable_inputs.format(d="n.id")}
-            )
-            SELECT k.id, o.production_id
-            FROM {_KEPT} k JOIN production_output o ON o.dataset_id = k.id
-            WHERE k.irreproducible = 0
+    with irreproducible_table(conn, _IRREPRODUCIBLE):
+        try:
+            return _totals_of_kept(conn)
+        finally:
+            drop_tables(conn, _KEPT, _STEP, _HOURS)
+
+
+def _totals_of_kept(conn: Connection) -> list[dict[str, Any]]:
+    """The totals over the kept derived datasets (the temporary tables are the caller's)."""
+    temporary_table(
+        conn,
+        _KEPT,
+        "id INTEGER PRIMARY KEY, data_type TEXT, bytes BIGINT NOT NULL, "
+        "disk_bytes BIGINT NOT NULL, tape_bytes BIGINT NOT NULL, irreproducible INTEGER NOT NULL",
+    )
+    conn.exec_driver_sql(
+        f"""
+        INSERT INTO {_KEPT} (id, data_type, bytes, disk_bytes, tape_bytes, irreproducible)
+        SELECT d.id, d.data_type, d.bytes, d.bytes * a.disk, d.bytes * a.tape,
+               CASE WHEN EXISTS (SELECT 1 FROM {_IRREPRODUCIBLE} x WHERE x.id = d.id)
+                    THEN 1 ELSE 0 END
+        FROM (
+            SELECT r.dataset_id,
+                   SUM(CASE WHEN e.media = 'tape' THEN 0 ELSE 1 END) AS disk,
+                   SUM(CASE WHEN e.media = 'tape' THEN 1 ELSE 0 END) AS tape
+            FROM replica r JOIN endpoint e ON e.id = r.endpoint_id
+            WHERE r.state = 'available'
+            GROUP BY r.dataset_id
+        ) a
+        JOIN dataset d ON d.id = a.dataset_id
+        WHERE d.kind IN ('derived', 'simulated')
+        """
+    )
+    analyze(conn, _KEPT)
+    # (kept dataset, production its recipe runs): the dataset's producer, and upstream
+    # through inputs without an available replica, as lifecycle.provenance.recipe walks it.
+    # Most recipes are the producer alone: the walk starts at the unavailable inputs only.
+    temporary_table(
+        conn,
+        _STEP,
+        "target INTEGER NOT NULL, production_id INTEGER NOT NULL, "
+        "PRIMARY KEY (target, production_id)",
+    )
+    unavailable_inputs = f"""
+        JOIN production_output o ON o.dataset_id = {{d}}
+        JOIN production_input i ON i.production_id = o.production_id
+        WHERE NOT {available("i.dataset_id")}"""
+    conn.exec_driver_sql(
+        f"""
+        INSERT INTO {_STEP} (target, production_id)
+        WITH RECURSIVE need(target, id) AS (
+            SELECT k.id, i.dataset_id FROM {_KEPT} k
+            {unavailable_inputs.format(d="k.id")} AND k.irreproducible = 0
             UNION
-            SELECT n.target, o.production_id
-            FROM need n JOIN production_output o ON o.dataset_id = n.id
-            """
+            SELECT n.target, i.dataset_id FROM need n
+            {unavailable_inputs.format(d="n.id")}
         )
-        if postgres:
-            conn.exec_driver_sql(f"ANALYZE {_STEP}")
-        # core-hours of each production a recipe runs (NULL: no cost model)
-        conn.exec_driver_sql(
-            f"CREATE TEMPORARY TABLE {_HOURS} "
-            "(production_id INTEGER PRIMARY KEY, hours DOUBLE PRECISION)"
-        )
-        conn.exec_driver_sql(f"INSERT INTO {_HOURS} (production_id, hours) {_hours(postgres)}")
-        recipe_hours = f"""
-            SELECT st.target, SUM(h.hours) AS hours,
-                   MAX(CASE WHEN h.hours IS NULL THEN 1 ELSE 0 END) AS uncosted
-            FROM {_STEP} st JOIN {_HOURS} h ON h.production_id = st.production_id
-            GROUP BY st.target"""
-        regenerable = "k.irreproducible = 0 AND c.uncosted = 0"
-        result = conn.exec_driver_sql(
-            f"""
-            SELECT k.data_type, COUNT(*) AS datasets, SUM(k.bytes) AS bytes,
-                   SUM(k.disk_bytes) AS disk_bytes, SUM(k.tape_bytes) AS tape_bytes,
-                   SUM(k.irreproducible) AS irreproducible,
-                   SUM(CASE WHEN k.irreproducible = 0 AND (c.uncosted IS NULL OR c.uncosted = 1)
-                            THEN 1 ELSE 0 END) AS uncosted,
-                   SUM(CASE WHEN {regenerable} THEN 1 ELSE 0 END) AS regenerable,
-                   SUM(CASE WHEN {regenerable} THEN k.disk_bytes ELSE 0 END)
-                       AS regenerable_disk_bytes,
-                   SUM(CASE WHEN {regenerable} THEN k.tape_bytes ELSE 0 END)
-                       AS regenerable_tape_bytes,
-                   SUM(CASE WHEN {regenerable} THEN c.hours ELSE 0 END) AS cpu_hours
-            FROM {_KEPT} k LEFT JOIN ({recipe_hours}) c ON c.target = k.id
-            GROUP BY k.data_type
-            """
-        )
-        return [dict(row) for row in result.mappings()]
-    finally:
-        for table in (_KEPT, _STEP, _HOURS, _IRREPRODUCIBLE):
-            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
+        SELECT k.id, o.production_id
+        FROM {_KEPT} k JOIN production_output o ON o.dataset_id = k.id
+        WHERE k.irreproducible = 0
+        UNION
+        SELECT n.target, o.production_id
+        FROM need n JOIN production_output o ON o.dataset_id = n.id
+        """
+    )
+    analyze(conn, _STEP)
+    # core-hours of each production a recipe runs (NULL: no cost model)
+    temporary_table(conn, _HOURS, "production_id INTEGER PRIMARY KEY, hours DOUBLE PRECISION")
+    conn.exec_driver_sql(f"INSERT INTO {_HOURS} (production_id, hours) {_hours(conn)}")
+    recipe_hours = f"""
+        SELECT st.target, SUM(h.hours) AS hours,
+               MAX(CASE WHEN h.hours IS NULL THEN 1 ELSE 0 END) AS uncosted
+        FROM {_STEP} st JOIN {_HOURS} h ON h.production_id = st.production_id
+        GROUP BY st.target"""
+    regenerable = "k.irreproducible = 0 AND c.uncosted = 0"
+    result = conn.exec_driver_sql(
+        f"""
+        SELECT k.data_type, COUNT(*) AS datasets, SUM(k.bytes) AS bytes,
+               SUM(k.disk_bytes) AS disk_bytes, SUM(k.tape_bytes) AS tape_bytes,
+               SUM(k.irreproducible) AS irreproducible,
+               SUM(CASE WHEN k.irreproducible = 0 AND (c.uncosted IS NULL OR c.uncosted = 1)
+                        THEN 1 ELSE 0 END) AS uncosted,
+               SUM(CASE WHEN {regenerable} THEN 1 ELSE 0 END) AS regenerable,
+               SUM(CASE WHEN {regenerable} THEN k.disk_bytes ELSE 0 END)
+                   AS regenerable_disk_bytes,
+               SUM(CASE WHEN {regenerable} THEN k.tape_bytes ELSE 0 END)
+                   AS regenerable_tape_bytes,
+               SUM(CASE WHEN {regenerable} THEN c.hours ELSE 0 END) AS cpu_hours
+        FROM {_KEPT} k LEFT JOIN ({recipe_hours}) c ON c.target = k.id
+        GROUP BY k.data_type
+        """
+    )
+    return [dict(row) for row in result.mappings()]
 
 
-def _hours(postgres: bool) -> str:
+def _hours(conn: Connection) -> str:
     """SQL: the core-hours of every production in the step table (NULL: no cost model).
 
     The events a production read are those of its ``input`` datasets; without any (event
@@ -254,8 +254,7 @@ def _hours(postgres: bool) -> str:
     hash aggregates over the edge tables.
     """
     hours = "t.cpu_seconds_per_event * COALESCE({read}, {wrote}) / 3600.0"
-    if postgres:
-        return f"""
+    postgresql = f"""
             SELECT p.id, {hours.format(read="r.events", wrote="w.events")}
             FROM production p JOIN transformation t ON t.id = p.transformation_id
             LEFT JOIN (
@@ -273,10 +272,13 @@ def _hours(postgres: bool) -> str:
                WHERE i.production_id = p.id AND i.role = 'input')"""
     wrote = """(SELECT SUM(d.events) FROM production_output o JOIN dataset d ON d.id = o.dataset_id
                 WHERE o.production_id = p.id)"""
-    return f"""
+    sqlite = f"""
         SELECT p.id, {hours.format(read=read, wrote=wrote)}
         FROM production p JOIN transformation t ON t.id = p.transformation_id
         WHERE p.id IN (SELECT production_id FROM {_STEP})"""
+    # measured: SQLite's correlated index lookups beat its hash-less GROUP BYs over the edge
+    # tables; PostgreSQL's hash aggregates beat a subquery per production
+    return by_dialect(conn, sqlite=sqlite, postgresql=postgresql)
 
 
 def _judge(totals: list[dict[str, Any]], costs: Costs) -> pd.DataFrame:

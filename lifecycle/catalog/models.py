@@ -22,8 +22,6 @@ from sqlmodel import Field, SQLModel
 
 # The size limit of indexed text and its check (the reason: lifecycle.text), for the callers
 # that validate text before it reaches an indexed column of these tables.
-from lifecycle.text import INDEXED_TEXT_BYTES as INDEXED_TEXT_BYTES
-from lifecycle.text import indexed_text_problem as indexed_text_problem
 
 
 def _big(**kw) -> Column:

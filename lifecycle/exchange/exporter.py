@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 
 from lifecycle.errors import UsageError
-from lifecycle.exchange.spec import TABLES, Table
+from lifecycle.exchange.spec import EXTRA_TABLES, TABLES, Table
 from lifecycle.text import guard_formulas
 from lifecycle.values import format_timestamps, rows_frame, to_utc
 
@@ -78,12 +78,6 @@ _QUERIES: dict[str, tuple[str, str]] = {
         "JOIN dataset d ON d.id = n.dataset_id {where}",
         "d.did",
     ),
-}
-# Key/value tables holding each table's extra columns: (table, id column).
-EXTRA_TABLES: dict[str, tuple[str, str]] = {
-    "endpoints": ("endpoint_attribute", "endpoint_id"),
-    "datasets": ("dataset_metadata", "dataset_id"),
-    "transformations": ("transformation_parameter", "transformation_id"),
 }
 
 

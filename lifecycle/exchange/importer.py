@@ -18,7 +18,7 @@ from lifecycle.catalog.bulk import IdBlocks, insert_frame, new_ids
 from lifecycle.catalog.sql import analyze, by_dialect, statement
 from lifecycle.exchange.exporter import IN_CHUNK, IN_LIMIT, catalog_frame
 from lifecycle.exchange.reader import Source, find_tables, read_table
-from lifecycle.exchange.spec import TABLES
+from lifecycle.exchange.spec import EXTRA_TABLES, TABLES
 from lifecycle.values import json_value
 from lifecycle.vocabulary import NON_PRODUCIBLE_KINDS
 
@@ -85,12 +85,6 @@ _ROWS: dict[str, list[tuple[str, dict[str, str]]]] = {
                  "actor": "actor"}),
     ],
 }  # fmt: skip
-# Exchange table -> key/value table holding its extra columns, and that table's id column.
-_EXTRAS_TABLE = {
-    "endpoints": ("endpoint_attribute", "endpoint_id"),
-    "datasets": ("dataset_metadata", "dataset_id"),
-    "transformations": ("transformation_parameter", "transformation_id"),
-}
 
 
 @dataclass
@@ -438,8 +432,8 @@ class _Import:
             frame = _dataset_rows(rows) if table == "dataset" else _cols(rows, **columns)
             if insert_frame(self.conn, table, frame):
                 written.append(table)
-        if name in _EXTRAS_TABLE:
-            table, id_column = _EXTRAS_TABLE[name]
+        if name in EXTRA_TABLES:
+            table, id_column = EXTRA_TABLES[name]
             if insert_frame(self.conn, table, _melt(source, new, id_column)):
                 written.append(table)
         return written

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 # Indexed text holds at most INDEXED_TEXT_BYTES of UTF-8 (the limit and its reason: lifecycle.text).
-from lifecycle.text import INDEXED_TEXT_BYTES as INDEXED_TEXT_BYTES
 from lifecycle.vocabulary import (
     DATASET_STATES,
     KINDS,
@@ -179,4 +178,12 @@ TABLES: dict[str, Table] = {
             key=("did", "actor", "reason"),
         ),
     )
+}
+
+# Where the catalog keeps each table's extra columns (FORMAT.md): exchange table -> (key/value
+# table, its id column). The importer writes them there, the exporter reads them back.
+EXTRA_TABLES: dict[str, tuple[str, str]] = {
+    "endpoints": ("endpoint_attribute", "endpoint_id"),
+    "datasets": ("dataset_metadata", "dataset_id"),
+    "transformations": ("transformation_parameter", "transformation_id"),
 }

@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from lifecycle.catalog.models import indexed_text_problem
 from lifecycle.catalog.queries import existing_dids
 from lifecycle.catalog.sql import frame, rows
 from lifecycle.catalog.store import utcnow
@@ -42,6 +41,7 @@ from lifecycle.planning.model import (
 from lifecycle.planning.placement import output_placement, tape_staging
 from lifecycle.policy import PolicySet, Selector
 from lifecycle.provenance.reproducibility import is_recorded
+from lifecycle.text import indexed_text_problem
 
 if TYPE_CHECKING:
     import pandas as pd

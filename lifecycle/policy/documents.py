@@ -29,9 +29,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from lifecycle.catalog.models import indexed_text_problem
 from lifecycle.errors import InvalidExpression, InvalidPolicy, UsageError
 from lifecycle.expressions import parse
+from lifecycle.text import indexed_text_problem
 from lifecycle.vocabulary import KINDS
 
 RULE_TYPES = ("replication", "lifetime", "reproducibility", "preservation", "reprocessability")

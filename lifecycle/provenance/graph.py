@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import sqlalchemy as sa
 
 from lifecycle.catalog.queries import dataset_id
+from lifecycle.catalog.sql import analyze
 from lifecycle.errors import UsageError
 from lifecycle.provenance.reproducibility import available, is_recorded
 from lifecycle.values import json_value, utc_datetime
@@ -211,8 +212,7 @@ def _walk(
             ),
             {"root": root_id, "max_depth": depth},
         )
-        if conn.dialect.name == "postgresql":  # else it plans for a big table: hash scans
-            conn.exec_driver_sql(f"ANALYZE {WALK_TABLE}")
+        analyze(conn, WALK_TABLE)  # PostgreSQL plans an unanalyzed table as big: hash scans
         nodes = _nodes(conn, max_nodes + 1)
         truncated = len(nodes) > max_nodes
         nodes = nodes[:max_nodes]

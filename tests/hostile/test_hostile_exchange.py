@@ -16,7 +16,7 @@ from catalogs import mini, write_catalog
 
 from hostile.conftest import assert_refused, invoke
 from lifecycle.api import Catalog
-from lifecycle.exchange.spec import INDEXED_TEXT_BYTES
+from lifecycle.text import INDEXED_TEXT_BYTES
 
 LEAKS = ("np.", "Timestamp(", "numpy")
 BIG = 2**63 - 1
