@@ -11,7 +11,8 @@ from datetime import UTC, datetime
 
 import pandas as pd
 import pytest
-from catalogs import RAW
+from catalogs import AOD, PHYS, RAW
+from conftest import ROOT
 from typer.testing import CliRunner
 
 from lifecycle.cli import options
@@ -219,6 +220,50 @@ def test_json_to_output_is_what_stdout_gets(loaded, tmp_path):
         == 0
     )
     assert path.read_text() == shown
+
+
+def _commands(group, path=()):
+    for name, command in sorted(group.commands.items()):
+        if hasattr(command, "commands"):
+            yield from _commands(command, (*path, name))
+        else:
+            yield (*path, name), command
+
+
+def test_every_command_with_a_format_offers_output():
+    import typer.main
+
+    root = typer.main.get_command(app)
+    with_format = []
+    for path, command in _commands(root):
+        options = {o for p in command.params for o in getattr(p, "opts", [])}
+        if "--format" in options:
+            with_format.append(path)
+            assert "--output" in options, f"{' '.join(path)} has --format but no --output"
+    assert len(with_format) > 20  # the walk found the commands
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["lineage", PHYS, "-f", "json"],
+        ["impact", RAW, "-f", "dot"],
+        ["recipe", PHYS, "-f", "shell"],
+        ["datasets", "show", AOD, "-f", "json"],
+        ["overview", "-f", "json"],
+        ["simulate", "loss", "--site", "BNL-OSG2", "--now", "2026-11-25", "-f", "json",
+         "--policy", str(ROOT / "policies")],
+    ],
+    ids=lambda a: " ".join(a[:2]),
+)  # fmt: skip
+def test_every_format_writes_to_output_what_stdout_gets(loaded, tmp_path, args):
+    shown = runner.invoke(app, ["--db", loaded, *args])
+    assert shown.exit_code in (0, 1), shown.output
+    path = tmp_path / "out"
+    to_file = runner.invoke(app, ["--db", loaded, *args, "-o", str(path)])
+    assert to_file.exit_code == shown.exit_code, to_file.output
+    assert to_file.stdout == ""
+    assert path.read_text() == shown.stdout
 
 
 def test_output_into_a_missing_directory_is_refused_before_any_work(loaded, tmp_path):

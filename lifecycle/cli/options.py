@@ -207,13 +207,13 @@ def _format_family(annotation: Any) -> str | None:
 
 def _with_output_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """``command`` with ``--excel-safe`` if its ``--format`` offers csv, and ``--output`` if it
-    offers a binary format (Parquet: not for a terminal)."""
+    has a ``--format`` at all: every format writes to a file or stdout the same way."""
     signature = inspect.signature(command, eval_str=True)
     families = {_format_family(p.annotation) for p in signature.parameters.values()} - {None}
     formats = [output.lookup(f, n) for f in families for n in output.names(f)]
     offers = {
         "excel_safe": (ExcelSafeOption, False, any(f.name == "csv" for f in formats)),
-        "output": (OutputOption, None, any(f.binary for f in formats)),
+        "output": (OutputOption, None, bool(formats)),
     }
     added = {name: option for name, option in offers.items() if option[2]}
     if not added:
