@@ -373,7 +373,14 @@ def _start(url: str, policies: str, **env: str) -> subprocess.Popen:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # a run started in the background by a non-interactive shell inherits SIGINT ignored;
+        # the command under test is the one a person interrupts at a terminal
+        preexec_fn=_default_sigint,
     )
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _wait_for_pause(proc: subprocess.Popen) -> None:
