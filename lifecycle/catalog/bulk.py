@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from lifecycle.catalog.sql import by_dialect
+from lifecycle.catalog.sql import by_dialect, statement
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -50,9 +50,11 @@ def _executemany(conn: Connection, table: str, arrow) -> None:
     columns = arrow.column_names
     for i, col in enumerate(arrow.columns):
         if pa.types.is_timestamp(col.type):
-            # %S of a microsecond timestamp prints SS.ffffff, as SQLAlchemy stores it.
-            utc = col.cast(pa.timestamp("us", tz="UTC"))
-            arrow = arrow.set_column(i, columns[i], pc.strftime(utc, format=SQLITE_TIMESTAMP))
+            # Arrow's cast of a zoneless microsecond timestamp to text is SQLITE_TIMESTAMP with
+            # SS.ffffff, exactly as SQLAlchemy stores it, and ten times faster than strftime
+            # (measured: 0.3 s against 3.6 s for 2 M values, one in eight seconds of a 1 M import)
+            utc = col.cast(pa.timestamp("us", tz="UTC")).cast(pa.timestamp("us"))
+            arrow = arrow.set_column(i, columns[i], pc.cast(utc, pa.string()))
     sql = (
         f'INSERT INTO "{table}" ({", ".join(f"{c}" for c in columns)}) '
         f"VALUES ({', '.join('?' for _ in columns)})"
@@ -128,3 +130,80 @@ def new_ids(conn: Connection) -> Iterator[IdBlocks]:
     blocks = IdBlocks(conn)
     yield blocks
     blocks.sync_sequences()
+
+
+# Pages SQLite may cache during a bulk load (negative: KiB), against its default of 2 MB: the
+# unique index of dataset DIDs takes its inserts in random order, and with the default cache
+# every one of them rereads pages from the operating system (measured at 1 M datasets).
+BULK_CACHE_KIB = 256 * 1024
+
+
+@contextmanager
+def bulk_load(conn: Connection, empty_tables: list[str]) -> Iterator[None]:
+    """Conditions for loading many rows on ``conn`` inside the caller's transaction.
+
+    The plain indexes of ``empty_tables`` (tables that held no row when the load began) are
+    dropped and built again from their own definitions once the rows are in: one sort per index
+    instead of an index insert per row. Indexes that back a constraint (primary keys, unique
+    keys) stay, so the database still refuses what it refused before. Everything is undone with
+    the transaction on an error, the indexes too. On SQLite the page cache is raised for the
+    load and restored afterwards. On PostgreSQL the foreign keys of ``empty_tables`` are also
+    dropped and added again after the load: adding one checks all rows in one join, where
+    COPY fires a check per row (two thirds of a 100 k import's COPY time, measured).
+    """
+    cache = by_dialect(conn, sqlite="cache_size", postgresql=None)
+    before = conn.exec_driver_sql(f"PRAGMA {cache}").scalar() if cache else None
+    if cache:
+        conn.exec_driver_sql(f"PRAGMA {cache} = -{BULK_CACHE_KIB}")
+    deferred = _plain_indexes(conn, empty_tables)
+    for name, _ in deferred:
+        conn.exec_driver_sql(f'DROP INDEX "{name}"')
+    references = _foreign_keys(conn, empty_tables)
+    for table, name, _ in references:
+        conn.exec_driver_sql(f'ALTER TABLE "{table}" DROP CONSTRAINT "{name}"')
+    try:
+        yield
+        for _, definition in deferred:
+            conn.exec_driver_sql(definition)
+        for table, name, definition in references:  # each checks every row with one join
+            conn.exec_driver_sql(f'ALTER TABLE "{table}" ADD CONSTRAINT "{name}" {definition}')
+    finally:
+        if cache:
+            conn.exec_driver_sql(f"PRAGMA {cache} = {int(before)}")
+
+
+def _plain_indexes(conn: Connection, tables: list[str]) -> list[tuple[str, str]]:
+    """(name, CREATE statement) of the indexes of ``tables`` that back no constraint."""
+    if not tables:
+        return []
+    sql = by_dialect(
+        conn,
+        # SQLite keeps each index's CREATE statement; a constraint's index has none
+        sqlite="SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
+        "AND tbl_name IN :tables ORDER BY name",
+        # an index a constraint owns (primary or unique key) is that constraint's conindid
+        postgresql="SELECT i.relname, pg_get_indexdef(i.oid) FROM pg_index x "
+        "JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid "
+        "WHERE t.relnamespace = current_schema()::regnamespace AND t.relname IN :tables "
+        "AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = x.indexrelid) "
+        "ORDER BY i.relname",
+    )
+    params = {"tables": list(tables)}
+    return [(name, definition) for name, definition in conn.execute(statement(sql, params), params)]
+
+
+def _foreign_keys(conn: Connection, tables: list[str]) -> list[tuple[str, str, str]]:
+    """(table, name, definition) of the foreign keys of ``tables`` on PostgreSQL (SQLite checks
+    a reference by a lookup of the parent's primary key, and cannot drop a constraint)."""
+    sql = by_dialect(
+        conn,
+        sqlite=None,
+        postgresql="SELECT t.relname, k.conname, pg_get_constraintdef(k.oid) FROM pg_constraint k "
+        "JOIN pg_class t ON t.oid = k.conrelid WHERE k.contype = 'f' "
+        "AND t.relnamespace = current_schema()::regnamespace AND t.relname IN :tables "
+        "ORDER BY t.relname, k.conname",
+    )
+    if sql is None or not tables:
+        return []
+    params = {"tables": list(tables)}
+    return [tuple(row) for row in conn.execute(statement(sql, params), params)]

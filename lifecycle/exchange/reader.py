@@ -435,16 +435,52 @@ def _checked_text(
 ) -> pd.Series:
     """No NUL characters (PostgreSQL cannot store them); keys no longer than ``max_length``;
     indexed text within :data:`~lifecycle.text.INDEXED_TEXT_BYTES`."""
-    source.refuse(
-        text.str.contains("\x00", regex=False).fillna(False), name, "contains a NUL character"
-    )
+    if _may_hold_nul(text):  # the exact test only where the bytes hold a NUL at all
+        source.refuse(
+            text.str.contains("\x00", regex=False).fillna(False), name, "contains a NUL character"
+        )
     if max_length is not None:
         too_long = (text.str.len() > max_length).fillna(False)
         source.refuse(too_long, name, f"longer than {max_length} characters")
     if indexed:
-        too_big = (text.str.encode("utf-8").str.len() > INDEXED_TEXT_BYTES).fillna(False)
+        too_big = _utf8_bytes(text) > INDEXED_TEXT_BYTES
         source.refuse(too_big, name, lambda row: indexed_text_problem(text[row]))
     return text
+
+
+def _arrow_chunks(text: pd.Series) -> list:
+    """The Arrow string arrays behind a text column (no copy)."""
+    return text.astype("string[pyarrow]").array.__arrow_array__().chunks
+
+
+def _may_hold_nul(text: pd.Series) -> bool:
+    """Whether a NUL byte occurs in the character data of ``text``: a scan of each chunk's bytes
+    instead of a search per value (4 s of a 1 M import). A NUL found anywhere (in a value, or
+    in bytes under a null) sends the caller to the exact test."""
+    import numpy as np
+    import pyarrow as pa
+
+    for chunk in _arrow_chunks(text):
+        _, offsets, data = chunk.buffers()
+        if data is None or not len(chunk):
+            continue
+        width = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
+        bounds = np.frombuffer(offsets, dtype=width)[[chunk.offset, chunk.offset + len(chunk)]]
+        chars = np.frombuffer(data, dtype=np.uint8)[int(bounds[0]) : int(bounds[1])]
+        if not chars.all():  # a reduction: no temporary array
+            return True
+    return False
+
+
+def _utf8_bytes(text: pd.Series) -> pd.Series:
+    """The UTF-8 length of each value of ``text`` (0 where null), counted by Arrow."""
+    import numpy as np
+    import pandas as pd
+    import pyarrow.compute as pc
+
+    parts = [pc.binary_length(c).fill_null(0).to_numpy() for c in _arrow_chunks(text)]
+    lengths = np.concatenate(parts) if parts else np.zeros(0, dtype="int64")
+    return pd.Series(lengths.astype("int64"), index=text.index)
 
 
 def _enum(source: Source, column: Column, values: pd.Series) -> pd.Series:
