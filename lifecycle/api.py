@@ -227,6 +227,12 @@ class Catalog:
         with self.read() as conn:
             return queries.datasets(conn, **filters)
 
+    def dataset_chunks(self, **filters) -> Iterator[pd.DataFrame]:
+        """:meth:`datasets` a frame at a time, read as they are consumed (the catalog stays open
+        until the last one): for listings of any length. The filters are checked first."""
+        with self.read() as conn:
+            yield from queries.dataset_chunks(conn, **filters)
+
     def count_datasets(self) -> int:
         with self.read() as conn:
             return queries.count_datasets(conn)

@@ -21,7 +21,7 @@ import lifecycle.output.builtins  # noqa: F401  (registers the built-in formats)
 from lifecycle.output.files import check_destination, destination
 from lifecycle.output.json_stream import Entries, write_json
 from lifecycle.output.registry import Format, lookup, names, register
-from lifecycle.output.reports import Report, Rows
+from lifecycle.output.reports import Frames, Report, Rows
 from lifecycle.output.tables import write_table
 
 if TYPE_CHECKING:
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Entries",
     "Format",
+    "Frames",
     "Report",
     "Rows",
     "check_destination",

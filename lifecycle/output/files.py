@@ -46,13 +46,14 @@ def destination(path: Path | None, *, binary: bool = False) -> Iterator[IO[Any]]
     sys.stdout.buffer.flush()
 
 
-def write_csv(frame: pd.DataFrame, out: IO[str]) -> None:
-    """``frame`` as CSV: a header line, timestamps in ISO 8601 UTC, missing values empty."""
+def write_csv(frame: pd.DataFrame, out: IO[str], *, header: bool = True) -> None:
+    """``frame`` as CSV: a header line (unless not ``header``: a frame continuing one already
+    written), timestamps in ISO 8601 UTC, missing values empty."""
     text = frame.copy()
     for column in text.columns:
         if str(text[column].dtype).startswith("datetime64"):
             text[column] = format_timestamps(text[column])
-    text.to_csv(out, index=False, na_rep="", lineterminator="\n")
+    text.to_csv(out, index=False, header=header, na_rep="", lineterminator="\n")
 
 
 def write_parquet(frame: pd.DataFrame, out: IO[bytes]) -> None:

@@ -41,21 +41,40 @@ class Rows:
 
 
 @dataclass(frozen=True)
+class Frames:
+    """A report's records as frames of rows read a chunk at a time (same columns, any number of
+    frames, at least one); csv and json write them as they come, the other formats join them."""
+
+    frames: Iterable[pd.DataFrame]
+
+
+@dataclass(frozen=True)
 class Report:
     """What one command shows, declared once (see the module docstring)."""
 
-    records: pd.DataFrame | Rows | None = None
+    records: pd.DataFrame | Rows | Frames | None = None
     title: str | None = None
     document: Callable[[], Any] | None = None  # json; default: the records
     people: Callable[[IO[str]], None] | None = None  # table; default: a table of the records
     compact_entries: bool = False  # json: a document's list entries one compact line each
     excel_safe: bool = False  # csv: guard cells a spreadsheet would run
 
-    def frame(self, fmt: str) -> pd.DataFrame | Rows:
+    def frame(self, fmt: str) -> pd.DataFrame | Rows | Frames:
         """The records, for a format that writes nothing else."""
         if self.records is None:
             raise UsageError(f"--format: {fmt} does not apply here; use table or json")
         return self.records
+
+    def whole(self, fmt: str) -> pd.DataFrame:
+        """The records as one frame (for formats that need them all; frames joined)."""
+        found = self.frame(fmt)
+        if isinstance(found, Rows):
+            raise UsageError(f"--format: {fmt} does not apply here")
+        if isinstance(found, Frames):
+            import pandas as pd
+
+            return pd.concat(list(found.frames), ignore_index=True)
+        return found
 
 
 def write_people(report: Report, out: IO[str]) -> None:
@@ -63,7 +82,7 @@ def write_people(report: Report, out: IO[str]) -> None:
     if report.people is not None:
         report.people(out)
     else:
-        write_table(report.frame("table"), out, report.title)
+        write_table(report.whole("table"), out, report.title)
 
 
 def write_document(report: Report, out: IO[str]) -> None:
@@ -79,8 +98,10 @@ def write_records_csv(report: Report, out: IO[str]) -> None:
     found = report.frame("csv")
     if isinstance(found, Rows):
         write_rows_csv(found.columns, found.chunks, out, excel_safe=report.excel_safe)
-    else:
-        write_csv(guard_formulas(found) if report.excel_safe else found, out)
+        return
+    frames = found.frames if isinstance(found, Frames) else [found]
+    for n, frame in enumerate(frames):
+        write_csv(guard_formulas(frame) if report.excel_safe else frame, out, header=n == 0)
 
 
 def write_records_parquet(report: Report, out: IO[bytes]) -> None:
@@ -89,13 +110,14 @@ def write_records_parquet(report: Report, out: IO[bytes]) -> None:
     if isinstance(found, Rows):
         write_rows_parquet(found.columns, found.chunks, out)
     else:
-        write_parquet(found, out)
+        write_parquet(report.whole("parquet"), out)
 
 
-def _record_chunks(found: pd.DataFrame | Rows) -> Iterator[list[dict[str, Any]]]:
+def _record_chunks(found: pd.DataFrame | Rows | Frames) -> Iterator[list[dict[str, Any]]]:
     if isinstance(found, Rows):
         for chunk in found.chunks:
             yield [dict(zip(found.columns, row, strict=True)) for row in chunk]
         return
-    for start in range(0, len(found), CHUNK):
-        yield records(found.iloc[start : start + CHUNK])
+    for frame in found.frames if isinstance(found, Frames) else [found]:
+        for start in range(0, len(frame), CHUNK):
+            yield records(frame.iloc[start : start + CHUNK])
