@@ -16,7 +16,18 @@ benchmark stops only if they still differ.
 
 Targets (issue 3): audit time <= 1.5x the reference and peak RSS < 1 GiB at 1,000,000 datasets.
 
+With ``--limit`` the reference is the physical limit instead (:mod:`limit`): the shared
+generator's catalog, loaded untimed by ``oracle.py load`` into a file of its own, and
+``oracle.py audit ... --format json`` of the ATLAS 2015 policy as the reference. In the same run,
+alternately, ``lifecycle audit`` writes each output format (``--quiet``, json, csv, parquet,
+table) to a file, as cron does, recorded as of the present; the oracle is then timed as of the
+as-of time lifecycle recorded. The first json run writes every finding into the history; the
+last one repeats it on unchanged findings (the nightly case). Findings of json, csv and parquet
+must equal the oracle's, lifetime findings of pinned datasets aside (the oracle reports them
+with ", pinned"; see ``../shared/bench/README.md``).
+
 Usage: python benchmarks/bench_audit.py [--sizes 100000 1000000] [--seed 7] [--postgres URL]
+       python benchmarks/bench_audit.py --limit [--sizes 100000 1000000] [--postgres URL]
 """
 
 from __future__ import annotations
@@ -24,12 +35,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
+import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 from bench_import import BIN, GIB, ROOT, Run, catalog_dir, databases, measure
+from limit import ORACLE, oracle_load, shared_catalog
 
 
 def present() -> str:
@@ -39,8 +54,6 @@ def present() -> str:
 
 def measure_output(label: str, argv: list[str]) -> tuple[Run, str]:
     with tempfile.TemporaryFile(mode="w+") as out:
-        import time
-
         start = time.perf_counter()
         proc = subprocess.Popen(argv, stdout=out)
         _, status, usage = os.wait4(proc.pid, 0)
@@ -114,12 +127,165 @@ def _lifecycle_counts(url: str, run_id: int, expected: dict[str, int]) -> dict[s
     }
 
 
+# -- against the physical limit (--limit) -------------------------------------------------------
+POLICY = ROOT / "policies" / "atlas-2015.toml"
+# (label, the format options): the first json run fills the history, the last finds it unchanged
+LIMIT_RUNS = [
+    ("json, history filled", ["--format", "json"]),
+    ("--quiet", ["--quiet"]),
+    ("csv", ["--format", "csv"]),
+    ("parquet", ["--format", "parquet"]),
+    ("table", ["--format", "table"]),
+    ("json", ["--format", "json"]),
+]
+
+
+def _findings_in(path: Path, fmt: str) -> dict[tuple[str, str], str] | None:
+    """(rule, DID) -> message of every finding lifecycle wrote to ``path`` in ``fmt`` (None:
+    a format without findings)."""
+    if fmt == "json":
+        with open(path) as f:
+            return {(x["rule"], x["did"]): x["message"] for x in json.load(f)["findings"]}
+    if fmt == "csv":
+        import csv
+
+        with open(path, newline="") as f:
+            return {(row["rule"], row["did"]): row["message"] for row in csv.DictReader(f)}
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        t = pq.read_table(path, columns=["rule", "did", "message"]).to_pydict()
+        return dict(zip(zip(t["rule"], t["did"], strict=True), t["message"], strict=True))
+    return None
+
+
+RUNNING = re.compile(r"^production .* is running$")
+BLOCKED = re.compile(r"^input (.+) has no available replica and is not reproducible$")
+
+
+def _after_running(ours: dict[tuple[str, str], str]) -> set[tuple[str, str]]:
+    """Findings of datasets made by a running production, and of those blocked by their
+    outputs (as far as the messages tell), transitively."""
+    found = {key for key, message in ours.items() if RUNNING.match(message)}
+    blocked = {key: m.group(1) for key, message in ours.items() if (m := BLOCKED.match(message))}
+    while True:
+        dids = {did for _, did in found}
+        more = {key for key, did in blocked.items() if did in dids} - found
+        if not more:
+            return found
+        found |= more
+
+
+def _compare(label: str, ours: dict[tuple[str, str], str], oracle_json: Path, log: Path) -> str:
+    """Stop unless ``ours`` are the oracle's findings, known differences aside: lifetime
+    findings of pinned datasets (the oracle's details end in ", pinned"), rules the oracle does
+    not evaluate (it says so on stderr), and datasets made by a production still running (not
+    reproducible for lifecycle; the oracle does not look at a production's status), with those
+    their unavailable outputs block."""
+    with open(oracle_json) as f:
+        found = json.load(f)
+    skipped = set(re.findall(r"rule (\S+): rule type .* skipped", log.read_text()))
+    pinned = {(x["rule"], x["did"]) for x in found if x.get("details", "").endswith(", pinned")}
+    running = _after_running(ours)
+    want = {(x["rule"], x["did"]) for x in found} - pinned - running
+    got = {key for key in ours if key[0] not in skipped} - pinned - running
+    if got != want:
+        missed, extra = sorted(want - got)[:5], sorted(got - want)[:5]
+        raise SystemExit(
+            f"{label}: findings differ from the oracle's: missed {missed}, extra {extra}"
+        )
+    return (
+        f"{len(want):,} findings = oracle's; aside: {len(pinned):,} pinned, {len(running):,} "
+        f"running, rules {', '.join(sorted(skipped)) or 'none'} not in the oracle"
+    )
+
+
+def bench_limit(n: int, postgres: str | None) -> None:
+    directory = shared_catalog(n)
+    with tempfile.TemporaryDirectory(prefix="lc-bench-audit-") as tmp:
+        oracle_db = Path(tmp) / "oracle.db"
+        oracle_load(directory, oracle_db)
+        with databases(tmp, postgres) as targets:
+            for label, url in targets:
+                measure(f"import {label}", [str(BIN / "lifecycle"), "--db", url, "import",
+                                            str(directory)])  # fmt: skip
+                for name, options in LIMIT_RUNS:
+                    fmt = options[-1] if options[0] == "--format" else "quiet"
+                    out = Path(tmp) / f"lifecycle.{fmt}"
+                    ours = measure_to(
+                        f"lifecycle audit {name}, {label}",
+                        [str(BIN / "lifecycle"), "--db", url, "audit", "--policy", str(POLICY),
+                         *options, "--fail-on", "never"],
+                        out,
+                    )  # fmt: skip
+                    _, as_of = _last_run(url)
+                    reference_out, log = Path(tmp) / "oracle.json", Path(tmp) / "oracle.log"
+                    reference = measure_to(
+                        "oracle.py audit --format json",
+                        [sys.executable, str(ORACLE), "audit", str(directory), "--db",
+                         str(oracle_db), "--policy", str(POLICY), "--now", as_of, "--format",
+                         "json", "--fail-on", "never"],
+                        reference_out,
+                        stderr=log,
+                    )  # fmt: skip
+                    agreed = _check(ours.label, out, fmt, reference_out, log)
+                    size = out.stat().st_size
+                    print(
+                        f"{n:>10,}  {ours.label:<44} {ours.seconds:>8.2f} "
+                        f"{ours.peak_rss / GIB:>7.2f} G {reference.seconds:>8.2f} "
+                        f"{ours.seconds / reference.seconds:>7.2f}x {size / 2**20:>8.1f} M"
+                        + (f"  ({agreed})" if agreed else ""),
+                        flush=True,
+                    )
+
+
+def _check(label: str, out: Path, fmt: str, reference_out: Path, log: Path) -> str:
+    """:func:`_compare` in a process of its own: this one stays small, for a child's peak RSS
+    starts at its parent's (fork) and would count the findings read here."""
+    if fmt not in ("json", "csv", "parquet"):
+        return ""
+    done = subprocess.run(
+        [sys.executable, __file__, "--check", label, str(out), fmt, str(reference_out), str(log)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise SystemExit(done.stderr.strip() or done.stdout.strip())
+    return done.stdout.strip()
+
+
+def measure_to(label: str, argv: list[str], out: Path, stderr: Path | None = None) -> Run:
+    """Time ``argv`` with its stdout written to the file ``out`` (as cron redirects it)."""
+    with open(out, "w") as f, open(stderr or os.devnull, "w") as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(argv, stdout=f, stderr=err if stderr else None)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) not in (0, 1):
+        raise SystemExit(f"{label} failed: {' '.join(argv)}")
+    return Run(label, seconds, usage.ru_maxrss * 1024)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--postgres", default=os.environ.get("LIFECYCLE_TEST_POSTGRES"))
+    parser.add_argument(
+        "--limit", action="store_true", help="Against the shared oracle, on its generator's data."
+    )
+    parser.add_argument("--check", nargs=5, help=argparse.SUPPRESS)  # see _check
     args = parser.parse_args()
+    if args.check:
+        label, out, fmt, reference_out, log = args.check
+        found = _findings_in(Path(out), fmt)
+        print(_compare(label, found or {}, Path(reference_out), Path(log)))
+        return
+    if args.limit:
+        print(f"{'datasets':>10}  {'run':<44} {'seconds':>8} {'peak RSS':>9} {'oracle':>8} "
+              f"{'ratio':>8} {'output':>10}")  # fmt: skip
+        for n in args.sizes:
+            bench_limit(n, args.postgres)
+        return
     print(f"{'datasets':>10}  {'run':<32} {'seconds':>8} {'peak RSS':>9} {'time vs ref':>11}")
     for n in args.sizes:
         directory = catalog_dir(n, args.seed)

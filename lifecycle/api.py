@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import DBAPIError
 
-from lifecycle.audit import AuditReport, run_audit
+from lifecycle.audit import AuditReport, Show, run_audit
 from lifecycle.audit.history import diff, runs
 from lifecycle.catalog import queries
 from lifecycle.catalog.migrations import HEAD
@@ -227,6 +227,12 @@ class Catalog:
         with self.read() as conn:
             return queries.datasets(conn, **filters)
 
+    def dataset_chunks(self, **filters) -> Iterator[pd.DataFrame]:
+        """:meth:`datasets` a frame at a time, read as they are consumed (the catalog stays open
+        until the last one): for listings of any length. The filters are checked first."""
+        with self.read() as conn:
+            yield from queries.dataset_chunks(conn, **filters)
+
     def count_datasets(self) -> int:
         with self.read() as conn:
             return queries.count_datasets(conn)
@@ -251,6 +257,7 @@ class Catalog:
         *,
         with_findings: bool = True,
         record: bool = True,
+        show: Show | None = None,
     ) -> AuditReport:
         """Evaluate every rule of ``policies`` and record the run in the audit history.
 
@@ -258,20 +265,19 @@ class Catalog:
         (no audit run, no journal entry), so a what-if at another time never opens or resolves
         findings in the history cron compares. Without ``record``, or on a read-only catalog, the
         run is not kept either (``report.run["id"]`` is None) and only reads the catalog.
-        ``with_findings=False`` returns only the counts (what ``--quiet`` prints).
+        ``with_findings=False`` returns only the counts (what ``--quiet`` prints). ``show``
+        gets the report and its findings a chunk of rows at a time, read from the database
+        before the run ends (to write findings of any number as they come; see
+        :func:`lifecycle.audit.run_audit`); the report returned then has no findings.
         """
 
+        options = {"with_findings": with_findings, "show": show}
         if now is None and record and not self.store.read_only:
             with self.atomic("audit") as (conn, change):
-                return run_audit(conn, change, policies, utcnow(), with_findings=with_findings)
+                return run_audit(conn, change, policies, utcnow(), **options)
         with self.read() as conn:
             return run_audit(
-                conn,
-                None,
-                policies,
-                now or utcnow(),
-                with_findings=with_findings,
-                preview=now is not None,
+                conn, None, policies, now or utcnow(), preview=now is not None, **options
             )
 
     def audit_history(self, limit: int | None = 20) -> pd.DataFrame:

@@ -718,3 +718,20 @@ def test_reprocessability_agrees_with_the_reference_sql(catalog, tmp_path):
         reference = {row[0] for row in conn.execute(sa.text(sql), params)}
     assert ours == reference
     assert ours  # the breakage flagged something
+
+
+def test_show_gets_the_findings_of_the_report_as_rows_in_its_order(catalog, tmp_path):
+    """What the CLI writes as it reads (show) is the report's findings, row for row."""
+    cat = loaded(catalog, tmp_path, mini())
+    rules = load_policies([Path(__file__).resolve().parent.parent / "policies"])
+    later = datetime(2190, 1, 1, tzinfo=UTC)  # past every lifetime too: findings of several rules
+    whole = cat.audit(rules, later)
+    seen = []
+
+    def show(report, chunks):
+        assert report.summary == whole.summary
+        seen.extend(row for chunk in chunks for row in chunk)
+
+    assert cat.audit(rules, later, show=show).findings is None
+    assert len(set(whole.findings["rule"])) > 1
+    assert seen == list(whole.findings.itertuples(index=False, name=None))

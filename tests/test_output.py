@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from lifecycle.cli import options
 from lifecycle.cli.app import app
 from lifecycle.errors import UsageError
-from lifecycle.output import Report, lookup, names, render
+from lifecycle.output import Entries, Frames, Report, Rows, lookup, names, render
 from lifecycle.output import json_stream as streaming
 from lifecycle.output.json_stream import write_json, write_json_entries
 
@@ -271,3 +271,59 @@ def test_output_into_a_missing_directory_is_refused_before_any_work(loaded, tmp_
     result = runner.invoke(app, ["--db", loaded, "sites", "list", "-f", "parquet", "-o", str(path)])
     assert result.exit_code == 2
     assert "--output: directory of" in result.stderr
+
+
+# -- records read a chunk at a time ----------------------------------------------------------------
+
+ROWS = [
+    ("s:a", "=SUM(1)", None),
+    ("s:b", 'quote " and, comma', 3),
+    ("s:c", "line\nbreak", 4),
+]
+
+
+@pytest.mark.parametrize("excel_safe", [False, True])
+def test_rows_and_frames_write_the_csv_of_the_whole_frame(excel_safe):
+    whole = pd.DataFrame(ROWS, columns=["did", "text", "n"]).astype({"n": "Int64"})
+    expected = rendered(Report(whole, excel_safe=excel_safe), "csv")
+    rows = Rows(["did", "text", "n"], iter([ROWS[:1], [], ROWS[1:]]))
+    assert rendered(Report(rows, excel_safe=excel_safe), "csv") == expected
+    frames = Frames(iter([whole.iloc[:2], whole.iloc[2:]]))
+    assert rendered(Report(frames, excel_safe=excel_safe), "csv") == expected
+
+
+def test_rows_and_frames_write_json_and_parquet_of_the_whole():
+    whole = pd.DataFrame(ROWS, columns=["did", "text", "n"]).astype({"n": "Int64"})
+    expected = rendered(Report(whole), "json")
+    frames = Frames(iter([whole.iloc[:1], whole.iloc[1:]]))
+    assert rendered(Report(frames), "json") == expected
+    rows = Rows(["did", "text", "n"], iter([ROWS[:2], ROWS[2:]]))
+    assert json.loads(rendered(Report(rows), "json")) == json.loads(expected)
+    out = io.BytesIO()
+    render(
+        Report(Rows(["did", "text", "n"], iter([ROWS[:2], [], ROWS[2:]]))),
+        "parquet",
+        "listing",
+        out,
+    )
+    read = pd.read_parquet(io.BytesIO(out.getvalue()))
+    assert read.astype({"n": "Int64"}).equals(whole)
+    empty = io.BytesIO()
+    render(Report(Rows(["did"], iter([]))), "parquet", "listing", empty)
+    assert list(pd.read_parquet(io.BytesIO(empty.getvalue())).columns) == ["did"]
+
+
+@pytest.mark.parametrize("compact", [False, True])
+def test_entries_are_written_as_the_list_they_make(monkeypatch, compact):
+    monkeypatch.setattr(streaming, "CHUNK", 3)
+    entries = [{"did": f"s:d{i}", "n": i} for i in range(7)]
+    document = {"run": {"id": 1}, "findings": entries, "none": []}
+    expected = io.StringIO()
+    write_json(document, expected, compact_entries=compact)
+    for chunks in ([entries[:3], [], entries[3:]], [entries]):
+        out = io.StringIO()
+        write_json({**document, "findings": Entries(iter(chunks))}, out, compact_entries=compact)
+        assert out.getvalue() == expected.getvalue()
+    out = io.StringIO()
+    write_json({**document, "findings": Entries(iter([[]]))}, out, compact_entries=compact)
+    assert json.loads(out.getvalue())["findings"] == []

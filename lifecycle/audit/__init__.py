@@ -1,6 +1,8 @@
 """The audit: every rule of the loaded policies evaluated over the whole catalog, kept as history.
 
-``run_audit`` evaluates and records one audit run (one transaction, one journal entry);
+``run_audit`` evaluates and records one audit run (one transaction, one journal entry), and
+hands its findings to the caller as a frame or, for output of any size, a chunk of rows at a
+time read from the database (:data:`Show`);
 ``lifecycle.audit.rules`` holds one evaluator per rule type; ``lifecycle.audit.history`` stores
 runs, lists them and diffs two of them for nightly cron reports. A service: it may import
 ``provenance``, ``policy``, ``catalog`` and the leaf modules; never the api or the CLI.
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -17,11 +20,11 @@ from typing import TYPE_CHECKING, Any
 
 from lifecycle.audit.history import record_run
 from lifecycle.audit.rules import EVALUATORS, SqlFindings
-from lifecycle.catalog.sql import frame, statement, temporary_table
+from lifecycle.catalog.sql import analyze, by_dialect, statement, temporary_table
 from lifecycle.catalog.store import current_actor, utcnow
 from lifecycle.policy import SEVERITIES, PolicySet, endpoint_sets
 from lifecycle.provenance.reproducibility import irreproducible_table
-from lifecycle.values import json_value, records
+from lifecycle.values import json_value, records, rows_frame
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -32,6 +35,7 @@ if TYPE_CHECKING:
 SEVERITY_RANK = {"info": 1, "warning": 2, "error": 3}
 FAIL_ON = ("error", "warning", "never")
 FINDING_COLUMNS = ["rule", "policy", "did", "severity", "message", "details"]
+CHUNK = 5000  # findings read from the database at a time
 
 
 @dataclass
@@ -41,6 +45,7 @@ class AuditReport:
     run: dict[str, Any]
     summary: dict[str, Any]
     findings: pd.DataFrame | None = field(repr=False)  # None when run without findings
+    columns = tuple(FINDING_COLUMNS)  # of the findings, and of the rows a Show is given
 
     def fails(self, fail_on: str = "error") -> bool:
         """Whether a finding at or above ``fail_on`` exists (``never``: never fails)."""
@@ -56,6 +61,23 @@ class AuditReport:
         for finding in findings:
             finding["details"] = json.loads(finding["details"])
         return {"run": self.run, "summary": self.summary, "findings": findings}
+
+    @staticmethod
+    def entries(chunks: Iterator[list[tuple]]) -> Iterator[list[dict[str, Any]]]:
+        """The document's findings (as in :meth:`to_dict`) from chunks of finding rows."""
+        loads = json.loads
+        for chunk in chunks:
+            yield [
+                {
+                    "rule": rule,
+                    "policy": policy,
+                    "did": did,
+                    "severity": severity,
+                    "message": message,
+                    "details": loads(details),
+                }
+                for rule, policy, did, severity, message, details in chunk
+            ]
 
     def summary_line(self) -> str:
         counts = self.summary["by_severity"]
@@ -80,6 +102,7 @@ def run_audit(
     *,
     with_findings: bool = True,
     preview: bool = False,
+    show: Show | None = None,
 ) -> AuditReport:
     """Evaluate every rule on ``conn`` and, with ``change`` (the caller's write transaction),
     record the run; without it nothing is recorded and the run has no id (``preview``: because
@@ -89,7 +112,9 @@ def run_audit(
 
     Findings gather in a temporary table: rules that can flag a large part of the catalog write
     there straight from SQL, the others insert their (few) explained rows. Counts, history and,
-    when ``with_findings``, the report's findings are read from it.
+    when ``with_findings``, the report's findings are read from it. With ``show``, the findings
+    are not gathered in the report: ``show(report, chunks)`` is called while the table is there,
+    with its rows a chunk at a time (rule order, then DID), to write them as they are read.
     """
     started = time.perf_counter()
     started_at = utcnow()
@@ -99,20 +124,23 @@ def run_audit(
     with irreproducible_table(conn) if needs_repro else nullcontext():
         for rule in policies.rules:
             found = EVALUATORS[rule.type](conn, rule, now, endpoints_by_rule.get(rule.name))
-            constants = {"rule": rule.name, "policy": rule.policy, "severity": rule.severity}
             if isinstance(found, SqlFindings):
+                constants = {"rule": rule.name, "policy": rule.policy, "severity": rule.severity}
                 found.insert_into(conn, FINDINGS_TABLE, constants)
             elif found:
-                conn.execute(
-                    statement(
-                        f"INSERT INTO {FINDINGS_TABLE} ({', '.join(FINDING_COLUMNS)}) VALUES "
-                        "(:rule, :policy, :did, :severity, :message, :details)"
-                    ),
-                    [
-                        {**constants, "did": did, "message": message, "details": details}
-                        for did, message, details in found
-                    ],
+                # the driver's executemany, rows as tuples: SQLAlchemy's per-row parameter
+                # handling took longer than the insert itself (150 k reproducibility findings)
+                mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+                conn.exec_driver_sql(
+                    f"INSERT INTO {FINDINGS_TABLE} (rule, policy, severity, did, message, details) "
+                    f"VALUES ({', '.join([mark] * 6)})",
+                    [(rule.name, rule.policy, rule.severity, *finding) for finding in found],
                 )
+    # the history compares by (rule, DID) and the findings are read in that order
+    conn.exec_driver_sql(
+        f"CREATE INDEX ix_{FINDINGS_TABLE}_rule_did ON {FINDINGS_TABLE} (rule, did)"
+    )
+    analyze(conn, FINDINGS_TABLE)
     counts = conn.exec_driver_sql(
         f"SELECT rule, severity, COUNT(*) FROM {FINDINGS_TABLE} GROUP BY rule, severity"
     ).all()
@@ -141,30 +169,38 @@ def run_audit(
     run["id"] = record_run(conn, run, summary, FINDINGS_TABLE) if change is not None else None
     run["recorded"] = change is not None
     run["preview"] = preview
-    findings = _read_findings(conn, policies) if with_findings else None
-    conn.exec_driver_sql(f"DROP TABLE {FINDINGS_TABLE}")
     if change is not None:
         change.summary = f"audit run {run['id']}: {total} findings"
+    report = AuditReport({k: json_value(v) for k, v in run.items()}, summary, None)
+    if show is not None:
+        show(report, _finding_chunks(conn, policies))
+    elif with_findings:
+        found = [row for chunk in _finding_chunks(conn, policies) for row in chunk]
+        report.findings = rows_frame(FINDING_COLUMNS, found)
+    conn.exec_driver_sql(f"DROP TABLE {FINDINGS_TABLE}")
+    return report
 
-    return AuditReport({k: json_value(v) for k, v in run.items()}, summary, findings)
 
-
+Show = Callable[[AuditReport, Iterator[list[tuple]]], None]
 FINDINGS_TABLE = "tmp_audit_finding"
 _FINDINGS_COLUMNS = ", ".join(f"{column} TEXT NOT NULL" for column in FINDING_COLUMNS)
 
 
-def _read_findings(conn: Connection, policies: PolicySet) -> pd.DataFrame:
-    """The run's findings in rule order, then DID order."""
-    found = frame(conn, f"SELECT {', '.join(FINDING_COLUMNS)} FROM {FINDINGS_TABLE}")
-    if found.empty:
-        return _no_findings()
-    order = {rule.name: i for i, rule in enumerate(policies.rules)}
-    found["_order"] = found["rule"].map(order)
-    found = found.sort_values(["_order", "did"], kind="stable").drop(columns="_order")
-    return found.reset_index(drop=True)
-
-
-def _no_findings() -> pd.DataFrame:
-    import pandas as pd
-
-    return pd.DataFrame(columns=FINDING_COLUMNS)
+def _finding_chunks(conn: Connection, policies: PolicySet) -> Iterator[list[tuple]]:
+    """The run's findings in rule order, then DID order (code points, as Python sorts), read
+    rule by rule along the (rule, DID) index a chunk at a time."""
+    did_order = by_dialect(
+        conn,
+        sqlite="did",  # BINARY collation: UTF-8 bytes, the order of code points
+        postgresql='did COLLATE "C"',  # the database's collation may sort otherwise
+    )
+    sql = statement(
+        f"SELECT {', '.join(FINDING_COLUMNS)} FROM {FINDINGS_TABLE} WHERE rule = :rule "
+        f"ORDER BY {did_order}"
+    )
+    for name in dict.fromkeys(rule.name for rule in policies.rules):
+        # stream_results: PostgreSQL reads through a server-side cursor (else psycopg holds
+        # every row); SQLite's cursor steps as it is read anyway
+        result = conn.execute(sql.execution_options(stream_results=True), {"rule": name})
+        for part in result.partitions(CHUNK):
+            yield [tuple(row) for row in part]

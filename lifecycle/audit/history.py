@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from lifecycle.catalog.models import AuditRun
-from lifecycle.catalog.sql import analyze, frame, statement
+from lifecycle.catalog.sql import frame, statement
 from lifecycle.errors import UnknownAuditRun, UsageError
 
 if TYPE_CHECKING:
@@ -17,7 +17,8 @@ if TYPE_CHECKING:
 
 
 def record_run(conn: Connection, run: dict[str, Any], summary: dict[str, Any], table: str) -> int:
-    """Store one run and bring the finding intervals up to date from ``table``; returns its id.
+    """Store one run and bring the finding intervals up to date from ``table`` (indexed on
+    rule and DID, analyzed); returns its id.
 
     Findings still open (``last_run`` null) and found again unchanged are left alone; those of
     the rules this run evaluated that it no longer finds, or finds with another message, are
@@ -44,8 +45,6 @@ def record_run(conn: Connection, run: dict[str, Any], summary: dict[str, Any], t
         )
     )
     run_id = int(result.inserted_primary_key[0])
-    conn.exec_driver_sql(f"CREATE INDEX ix_{table}_rule_did ON {table} (rule, did)")
-    analyze(conn, table)
     same = (
         "{a}.rule = {b}.rule AND {a}.did = {b}.did AND {a}.severity = {b}.severity "
         "AND {a}.message = {b}.message AND {a}.details = {b}.details"

@@ -202,11 +202,26 @@ def reproducibility(conn: Connection, rule: Rule, now: datetime, endpoint_ids=No
     the caller (:func:`lifecycle.provenance.reproducibility.irreproducible_table`)."""
     where, params = judged(rule, now)
     found = irreproducible_reasons(conn, IRREPRODUCIBLE, where, params)
-    keys = ("blocking_input", "production", "transformation")
+    # json.dumps({...}, sort_keys=True) of three texts, written out: a catalog can flag
+    # hundreds of thousands of datasets here, and the generic encoder took a second for them
     return [
-        (row["did"], row["reason"], json.dumps({k: row[k] for k in keys}, sort_keys=True))
+        (
+            row["did"],
+            row["reason"],
+            f'{{"blocking_input": {_json_text(row["blocking_input"])}, "production": '
+            f'{_json_text(row["production"])}, "transformation": '
+            f"{_json_text(row['transformation'])}}}",
+        )
         for row in found
     ]
+
+
+def _json_text(value: str | None) -> str:
+    """A text (or None) as ``json.dumps`` writes it."""
+    return "null" if value is None else _encode_text(value)
+
+
+_encode_text = json.encoder.encode_basestring_ascii  # json.dumps's (C) encoder of a str
 
 
 # -- preservation ------------------------------------------------------------------------------

@@ -1,14 +1,19 @@
-"""Named read queries of the catalog, each one SQL statement (or a few) returning DataFrames."""
+"""Named read queries of the catalog, each one SQL statement (or a few) returning DataFrames.
+
+A listing that can run to the whole catalog (:func:`dataset_chunks`) is also read a frame of
+rows at a time, so that it is written as it is read and never held in memory at once.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from lifecycle.catalog.sql import frame, rows, statement
+from lifecycle.catalog.sql import TIMESTAMP_COLUMNS, frame, rows, statement
 from lifecycle.errors import UnknownDataset, UsageError
 from lifecycle.nomenclature import normalize_did
 from lifecycle.values import records, rows_frame, to_utc
@@ -117,7 +122,42 @@ def glob_to_like(pattern: str) -> str:
     return escaped.replace("*", "%").replace("?", "_")
 
 
-def datasets(
+def datasets(conn: Connection, **filters: Any) -> pd.DataFrame:
+    """Datasets matching every filter given, ordered by DID, with their available replicas:
+    filters ``kind``, ``data_type`` (globs), ``scope``, ``name`` (glob), ``site``; at most
+    ``limit`` rows (default 1000; None: all).
+
+    An unknown kind or site is an error (a typo must not look like "nothing there").
+    """
+    sql, params = _datasets_query(conn, **filters)
+    return frame(conn, sql, **params)
+
+
+LISTING_CHUNK = 50_000  # rows of a long listing read (and written) at a time
+
+
+def dataset_chunks(conn: Connection, **filters: Any) -> Iterator[pd.DataFrame]:
+    """:func:`datasets` a frame of at most :data:`LISTING_CHUNK` rows at a time (at least one
+    frame, empty when nothing matches), read through a server-side cursor on PostgreSQL (else
+    psycopg would hold every row). The filters are checked before the first frame is yielded."""
+    sql, params = _datasets_query(conn, **filters)
+    result = conn.execute(statement(sql, params).execution_options(stream_results=True), params)
+    columns, empty = list(result.keys()), True
+    for part in result.partitions(LISTING_CHUNK):
+        empty = False
+        yield _timestamps_in_utc(rows_frame(columns, part))
+    if empty:
+        yield _timestamps_in_utc(rows_frame(columns, []))
+
+
+def _timestamps_in_utc(found: pd.DataFrame) -> pd.DataFrame:
+    for column in found.columns:
+        if column in TIMESTAMP_COLUMNS:
+            found[column] = to_utc(found[column])
+    return found
+
+
+def _datasets_query(
     conn: Connection,
     *,
     kind: list[str] | None = None,
@@ -126,12 +166,8 @@ def datasets(
     name: str | None = None,
     site: str | None = None,
     limit: int | None = 1000,
-) -> pd.DataFrame:
-    """Datasets matching every filter given, ordered by DID, with their available replicas.
-
-    An unknown kind or site is an error (a typo must not look like "nothing there").
-    """
-
+) -> tuple[str, dict[str, Any]]:
+    """The SQL of :func:`datasets` and its parameters (the filters checked)."""
     kind, data_type, scope = _listed(kind), _listed(data_type), _listed(scope)
     for value in kind or ():
         if value not in KINDS:
@@ -160,9 +196,7 @@ def datasets(
         params["site"] = site
     if limit is not None and limit < 0:
         raise UsageError("--limit: must be 0 (no limit) or more")
-    return frame(
-        conn,
-        f"""
+    sql = f"""
         SELECT d.did, d.kind, d.data_type, d.bytes, d.files, d.events, d.state,
                d.created_at, d.expires_at,
                (SELECT COUNT(*) FROM replica r
@@ -171,9 +205,8 @@ def datasets(
         {"WHERE " + " AND ".join(where) if where else ""}
         ORDER BY d.did
         {f"LIMIT {int(limit)}" if limit else ""}
-        """,
-        **params,
-    )
+        """
+    return sql, params
 
 
 def count_datasets(conn: Connection) -> int:

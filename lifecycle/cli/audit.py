@@ -6,6 +6,8 @@ the ``Catalog`` facade and :mod:`lifecycle.api`.
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Callable, Iterator
 from enum import StrEnum
 from functools import partial
 from pathlib import Path
@@ -14,7 +16,7 @@ from typing import IO, TYPE_CHECKING, Annotated
 import typer
 
 from lifecycle.cli import options
-from lifecycle.output import Report, write_table
+from lifecycle.output import Entries, Report, Rows, write_table
 from lifecycle.output.tables import console
 from lifecycle.text import printable
 from lifecycle.values import records
@@ -62,32 +64,64 @@ def audit(
         return
     rules = options.policies(policy)
     judged_at = options.parse_time(now, "--now")
+    unrecorded = partial(_note_unrecorded, recorded_on_purpose=no_record or now is not None)
+    show = None if quiet else partial(_show, rules, fmt, unrecorded)
     report = options.catalog(ctx).audit(
-        rules, judged_at, with_findings=not quiet, record=not no_record
+        rules, judged_at, with_findings=not quiet, record=not no_record, show=show
     )
-    if report.run["id"] is None and not no_record and now is None:
-        options.note(
-            "the catalog is read-only: this audit run was not recorded (--no-record: on purpose)"
-        )
     if quiet:
+        unrecorded(report)
         typer.echo(report.summary_line())
-    else:
-        people = partial(_print_report, report, rules)
-        options.emit(Report(report.findings, document=report.to_dict, people=people), fmt)
     if report.fails(fail_on.value):
         raise typer.Exit(1)
 
 
-def _print_report(report: AuditReport, rules: PolicySet, out: IO[str]) -> None:
+def _note_unrecorded(report: AuditReport, *, recorded_on_purpose: bool) -> None:
+    if report.run["id"] is None and not recorded_on_purpose:
+        options.note(
+            "the catalog is read-only: this audit run was not recorded (--no-record: on purpose)"
+        )
+
+
+def _show(
+    rules: PolicySet,
+    fmt: options.ListingFormat,
+    unrecorded: Callable[[AuditReport], None],
+    report: AuditReport,
+    chunks: Iterator[list[tuple]],
+) -> None:
+    """Write the report in ``fmt`` while its findings are read, a chunk at a time (JSON: one
+    compact finding a line, so that hundreds of thousands of them are encoded in C)."""
+    unrecorded(report)
+
+    def document() -> dict:
+        return {
+            "run": report.run,
+            "summary": report.summary,
+            "findings": Entries(report.entries(chunks)),
+        }
+
+    people = partial(_print_report, report, rules, chunks)
+    findings = Rows(report.columns, chunks)
+    options.emit(Report(findings, document=document, people=people, compact_entries=True), fmt)
+
+
+def _print_report(
+    report: AuditReport, rules: PolicySet, chunks: Iterator[list[tuple]], out: IO[str]
+) -> None:
     """Rules and findings for people; rule names, descriptions, DIDs and messages literally."""
     from rich.text import Text
 
+    first: dict[str, list[tuple[str, str]]] = defaultdict(list)  # rule -> (DID, message)
+    for chunk in chunks:
+        for rule_name, _, did, _, message, _ in chunk:
+            if len(first[rule_name]) < PER_RULE_ON_SCREEN:
+                first[rule_name].append((did, message))
     screen = console(out, 160)
-    findings = report.findings
     for rule in rules.rules:
-        mine = findings[findings["rule"] == rule.name]
+        found = report.summary["by_rule"][rule.name]
         style = {"error": "bold red", "warning": "yellow", "info": "cyan"}[rule.severity]
-        mark = "ok" if mine.empty else f"{len(mine)} finding{'s' if len(mine) != 1 else ''}"
+        mark = "ok" if not found else f"{found} finding{'s' if found != 1 else ''}"
         line = Text.assemble(
             (f"{rule.severity:<7}", style),
             " ",
@@ -97,13 +131,11 @@ def _print_report(report: AuditReport, rules: PolicySet, out: IO[str]) -> None:
         if rule.description:
             line.append(f"  {printable(rule.description)}", style="dim")
         screen.print(line)
-        for did, message in zip(
-            mine["did"][:PER_RULE_ON_SCREEN], mine["message"][:PER_RULE_ON_SCREEN], strict=True
-        ):
+        for did, message in first[rule.name]:
             screen.print(Text(f"    {printable(did)}\n        {printable(message)}"))
-        if len(mine) > PER_RULE_ON_SCREEN:
+        if found > PER_RULE_ON_SCREEN:
             screen.print(
-                f"    ... and {len(mine) - PER_RULE_ON_SCREEN} more (--format json or csv lists all)"
+                f"    ... and {found - PER_RULE_ON_SCREEN} more (--format json or csv lists all)"
             )
     screen.print(report.summary_line(), highlight=False, markup=False)
 

@@ -6,14 +6,18 @@ Mirrors :mod:`lifecycle.catalog` (the store, its migrations and listing queries)
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from itertools import chain
 from typing import IO, TYPE_CHECKING, Annotated
 
 import typer
 
 from lifecycle.cli import options
-from lifecycle.output import Report, write_table
+from lifecycle.output import Frames, Report, write_table
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from lifecycle.api import DatasetDetails, Overview
 
 TABLE_ROWS = 1000
@@ -100,12 +104,27 @@ def datasets_list(
     """List datasets, filtered by kind, data type, scope, name and site."""
     if limit is None:  # people get a screenful; scripts get everything they asked for
         limit = TABLE_ROWS if fmt is options.ListingFormat.table else 0
-    frame = options.catalog(ctx).datasets(
-        kind=kind, data_type=data_type, scope=scope, name=name, site=site, limit=limit or None
-    )
-    if limit and len(frame) == limit:
+    filters = {"kind": kind, "data_type": data_type, "scope": scope, "name": name, "site": site}
+    streamed = fmt in (options.ListingFormat.csv, options.ListingFormat.json)  # any length
+    if not streamed:
+        frame = options.catalog(ctx).datasets(**filters, limit=limit or None)
+        if limit and len(frame) == limit:
+            options.note(f"showing the first {limit} datasets; --limit 0 lists all")
+        options.show(frame, fmt, "datasets")
+        return
+    chunks = options.catalog(ctx).dataset_chunks(**filters, limit=limit or None)
+    first = next(chunks)  # the filters are checked before anything is written
+    listed = [0]
+    options.emit(Report(Frames(_counted(chain([first], chunks), listed)), title="datasets"), fmt)
+    if limit and listed[0] == limit:
         options.note(f"showing the first {limit} datasets; --limit 0 lists all")
-    options.show(frame, fmt, "datasets")
+
+
+def _counted(frames: Iterator[pd.DataFrame], rows: list[int]) -> Iterator[pd.DataFrame]:
+    """``frames``, adding up their rows in ``rows[0]`` as they go by."""
+    for frame in frames:
+        rows[0] += len(frame)
+        yield frame
 
 
 @datasets_app.command("show")

@@ -19,17 +19,20 @@ from typing import IO, TYPE_CHECKING, Any
 
 import lifecycle.output.builtins  # noqa: F401  (registers the built-in formats)
 from lifecycle.output.files import check_destination, destination
-from lifecycle.output.json_stream import write_json
+from lifecycle.output.json_stream import Entries, write_json
 from lifecycle.output.registry import Format, lookup, names, register
-from lifecycle.output.reports import Report
+from lifecycle.output.reports import Frames, Report, Rows
 from lifecycle.output.tables import write_table
 
 if TYPE_CHECKING:
     from pathlib import Path
 
 __all__ = [
+    "Entries",
     "Format",
+    "Frames",
     "Report",
+    "Rows",
     "check_destination",
     "destination",
     "lookup",

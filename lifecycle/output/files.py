@@ -2,18 +2,21 @@
 
 :func:`destination` is the one way a command writes to ``-o FILE`` or to stdout, as text or as
 bytes (Parquet): the same for every command. CSV keeps exact values (timestamps as ISO 8601 UTC
-with ``Z``, missing values empty); Parquet keeps the frame's own types.
+with ``Z``, missing values empty); Parquet keeps the frame's own types. Rows read a chunk at a
+time (:func:`write_rows_csv`, :func:`write_rows_parquet`) are written as they come, never held
+together: the same CSV text as a frame of them, and Parquet one row group per chunk.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from lifecycle.errors import UsageError
+from lifecycle.text import FORMULA_STARTS
 from lifecycle.values import format_timestamps
 
 if TYPE_CHECKING:
@@ -43,13 +46,14 @@ def destination(path: Path | None, *, binary: bool = False) -> Iterator[IO[Any]]
     sys.stdout.buffer.flush()
 
 
-def write_csv(frame: pd.DataFrame, out: IO[str]) -> None:
-    """``frame`` as CSV: a header line, timestamps in ISO 8601 UTC, missing values empty."""
+def write_csv(frame: pd.DataFrame, out: IO[str], *, header: bool = True) -> None:
+    """``frame`` as CSV: a header line (unless not ``header``: a frame continuing one already
+    written), timestamps in ISO 8601 UTC, missing values empty."""
     text = frame.copy()
     for column in text.columns:
         if str(text[column].dtype).startswith("datetime64"):
             text[column] = format_timestamps(text[column])
-    text.to_csv(out, index=False, na_rep="", lineterminator="\n")
+    text.to_csv(out, index=False, header=header, na_rep="", lineterminator="\n")
 
 
 def write_parquet(frame: pd.DataFrame, out: IO[bytes]) -> None:
@@ -59,3 +63,50 @@ def write_parquet(frame: pd.DataFrame, out: IO[bytes]) -> None:
     buffer = io.BytesIO()
     frame.to_parquet(buffer, index=False)
     out.write(buffer.getvalue())
+
+
+def write_rows_csv(
+    columns: Sequence[str], chunks: Iterable[list[tuple]], out: IO[str], *, excel_safe: bool
+) -> None:
+    """Rows of text (or numbers, None for missing) as CSV, a chunk at a time: the text
+    :func:`write_csv` writes for a frame of them; ``excel_safe`` guards cells as
+    :func:`~lifecycle.text.guard_formulas` does."""
+    import csv
+
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([_guarded(c) for c in columns] if excel_safe else columns)
+    for chunk in chunks:
+        if excel_safe:
+            chunk = [tuple(_guarded(v) for v in row) for row in chunk]
+        writer.writerows(chunk)
+
+
+def _guarded(value: Any) -> Any:
+    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
+
+
+def write_rows_parquet(
+    columns: Sequence[str], chunks: Iterable[list[tuple]], out: IO[bytes]
+) -> None:
+    """Rows as one Parquet file, one row group per chunk (types: those of the first chunk)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    writer = None
+    for chunk in chunks:
+        if not chunk and writer is not None:
+            continue
+        values = list(zip(*chunk, strict=True)) if chunk else [()] * len(columns)
+        if writer is None:
+            batch = pa.RecordBatch.from_arrays([pa.array(v) for v in values], names=list(columns))
+            writer = pq.ParquetWriter(out, batch.schema)
+        else:
+            arrays = [pa.array(v, type=f.type) for v, f in zip(values, writer.schema, strict=True)]
+            batch = pa.RecordBatch.from_arrays(arrays, schema=writer.schema)
+        writer.write_batch(batch)
+    if writer is None:  # no chunk at all: the columns, without rows
+        empty = [pa.array([], type=pa.string()) for _ in columns]
+        writer = pq.ParquetWriter(
+            out, pa.RecordBatch.from_arrays(empty, names=list(columns)).schema
+        )
+    writer.close()

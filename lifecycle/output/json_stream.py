@@ -5,17 +5,27 @@
 is never held in memory. With ``compact_entries`` the entries of the lists in a document are
 written one per line, compactly, by the C encoder (``indent`` falls back to the pure-Python
 encoder, several times slower): for reports listing hundreds of thousands of datasets. Either
-way ``json.loads`` of the output is the value.
+way ``json.loads`` of the output is the value. A document's list may also be :class:`Entries`:
+entries produced a chunk at a time (rows read from the database as they are written), so that
+the list is never held in memory either.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any, TextIO
 
 CHUNK = 2000  # list entries encoded at a time
 _encode = json.JSONEncoder().encode  # compact, as json.dumps without options
+
+
+@dataclass(frozen=True)
+class Entries:
+    """A list in a document whose entries come a chunk at a time: written as that list is."""
+
+    chunks: Iterable[list[Any]]
 
 
 def write_json(value: Any, out: TextIO, *, compact_entries: bool = False) -> None:
@@ -25,7 +35,9 @@ def write_json(value: Any, out: TextIO, *, compact_entries: bool = False) -> Non
         last = len(value) - 1
         for n, (key, item) in enumerate(value.items()):
             out.write(f"  {json.dumps(key)}: ")
-            if isinstance(item, list) and item:
+            if isinstance(item, Entries):
+                _write_chunks(item.chunks, out, "  ", compact_entries)
+            elif isinstance(item, list) and item:
                 _write_list(item, out, "  ", compact_entries)
             else:
                 out.write(_indented(item, "  "))
@@ -51,15 +63,22 @@ def write_json_entries(entries: Iterable[list[Any]], out: TextIO) -> None:
 
 
 def _write_list(entries: list[Any], out: TextIO, pad: str, compact: bool) -> None:
-    out.write("[\n")
-    for n, chunk in enumerate(_chunks(entries)):
-        if n:
-            out.write(",\n")
+    _write_chunks(_chunks(entries), out, pad, compact)
+
+
+def _write_chunks(chunks: Iterable[list[Any]], out: TextIO, pad: str, compact: bool) -> None:
+    """The entries of ``chunks`` as one array at ``pad`` (``[]`` when there are none)."""
+    first = True
+    for chunk in chunks:
+        if not chunk:
+            continue
+        out.write("[\n" if first else ",\n")
+        first = False
         if compact:
             out.write(",\n".join(f"{pad}  {_encode(entry)}" for entry in chunk))
         else:
             out.write(_indented_entries(chunk, pad))
-    out.write(f"\n{pad}]")
+    out.write("[]" if first else f"\n{pad}]")
 
 
 def _indented_entries(chunk: list[Any], pad: str) -> str:
