@@ -735,3 +735,30 @@ def test_show_gets_the_findings_of_the_report_as_rows_in_its_order(catalog, tmp_
     assert cat.audit(rules, later, show=show).findings is None
     assert len(set(whole.findings["rule"])) > 1
     assert seen == list(whole.findings.itertuples(index=False, name=None))
+
+
+def test_a_reader_that_goes_away_does_not_undo_the_recorded_run(tmp_path):
+    """Findings (far more than a pipe holds) reach stdout after the run is committed: a reader
+    that stops early ends the command with 141, and the run stays in the history."""
+    from lifecycle.generate import generate
+
+    generate(tmp_path / "grid", datasets=3_000, seed=3)
+    db = str(tmp_path / "c.db")
+    with Catalog(db) as cat:
+        cat.import_directory(tmp_path / "grid")
+    policies = str(Path(__file__).resolve().parent.parent / "policies")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lifecycle.cli.app", "--db", db, "audit", "--policy", policies,
+         "--format", "json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    assert proc.stdout.read(100).startswith(b"{")
+    proc.stdout.close()
+    proc.wait(timeout=120)
+    with proc.stderr:
+        err = proc.stderr.read()
+    assert proc.returncode == 141, err
+    with Catalog(db) as cat:
+        history = cat.audit_history()
+    assert len(history) == 1
+    assert history["findings"].iloc[0] > 300  # JSON of several pipe buffers (64 kB)

@@ -66,9 +66,13 @@ def audit(
     judged_at = options.parse_time(now, "--now")
     unrecorded = partial(_note_unrecorded, recorded_on_purpose=no_record or now is not None)
     show = None if quiet else partial(_show, rules, fmt, unrecorded)
-    report = options.catalog(ctx).audit(
-        rules, judged_at, with_findings=not quiet, record=not no_record, show=show
-    )
+    # findings are written as they are read, inside the recorded run's transaction: machine
+    # formats (large) are spooled and reach stdout after the commit; the table shows 25 a rule
+    recording = not no_record and now is None
+    with options.spooled_stdout(recording and fmt != options.ListingFormat.table):
+        report = options.catalog(ctx).audit(
+            rules, judged_at, with_findings=not quiet, record=not no_record, show=show
+        )
     if quiet:
         unrecorded(report)
         typer.echo(report.summary_line())

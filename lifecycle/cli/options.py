@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import functools
 import inspect
+import shutil
+import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -103,6 +106,29 @@ def emit(value: Any, fmt: Enum) -> None:
     if isinstance(value, Report) and excel_safe_requested():
         value = replace(value, excel_safe=True)
     output.write(value, fmt.value, type(fmt).family, output=_OUTPUT.get())
+
+
+@contextmanager
+def spooled_stdout(active: bool = True) -> Iterator[None]:
+    """While ``active`` (a write transaction writes output as it reads), stdout output goes to a
+    temporary file, copied to stdout after the block, i.e. after the commit: a slow reader of a
+    pipe cannot hold the catalog's write lock, and a reader that goes away cannot undo the
+    change. Output to ``--output`` is written directly (a file does not block)."""
+    if not active or _OUTPUT.get() is not None:
+        yield
+        return
+    with tempfile.TemporaryDirectory(prefix="lifecycle-") as spool_dir:
+        spool = Path(spool_dir) / "output"
+        token = _OUTPUT.set(spool)
+        try:
+            yield
+        finally:
+            _OUTPUT.reset(token)
+        if spool.exists():
+            sys.stdout.flush()
+            with open(spool, "rb") as written:
+                shutil.copyfileobj(written, sys.stdout.buffer)
+            sys.stdout.buffer.flush()
 
 
 def show(frame: pd.DataFrame, fmt: Enum, title: str | None = None) -> None:
