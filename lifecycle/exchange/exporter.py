@@ -13,8 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import sqlalchemy as sa
-
+from lifecycle.catalog.sql import statement
 from lifecycle.errors import UsageError
 from lifecycle.exchange.spec import EXTRA_TABLES, TABLES, Table
 from lifecycle.text import guard_formulas
@@ -124,10 +123,7 @@ def _fetch_matching(
 
 
 def _fetch(conn: Connection, sql: str, params: dict | None = None) -> pd.DataFrame:
-    statement = sa.text(sql)
-    if params:
-        statement = statement.bindparams(sa.bindparam("keys", expanding=True))
-    result = conn.execute(statement, params or {})
+    result = conn.execute(statement(sql, params), params or {})
     return rows_frame(result.keys(), result.fetchall())
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lifecycle.catalog.bulk import IdBlocks, bulk_load, insert_frame, new_ids
-from lifecycle.catalog.sql import analyze, by_dialect, statement
+from lifecycle.catalog.sql import analyze, by_dialect, statement, temporary_table
 from lifecycle.exchange.exporter import IN_CHUNK, IN_LIMIT, catalog_frame
 from lifecycle.exchange.reader import Source, find_tables, read_table
 from lifecycle.exchange.spec import EXTRA_TABLES, TABLES
@@ -385,8 +385,7 @@ class _Import:
         """
         import numpy as np
 
-        self.conn.exec_driver_sql("DROP TABLE IF EXISTS tmp_import_start")
-        self.conn.exec_driver_sql("CREATE TEMPORARY TABLE tmp_import_start (n BIGINT PRIMARY KEY)")
+        temporary_table(self.conn, "tmp_import_start", "n BIGINT PRIMARY KEY")
         # node encoding in SQL: a dataset is its id, a production minus its id
         nodes = np.unique(np.where(starts >= offset, -(starts - offset), starts))
         self.conn.exec_driver_sql(

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import sqlalchemy as sa
 
 from lifecycle.catalog.queries import dataset_id
-from lifecycle.catalog.sql import analyze
+from lifecycle.catalog.sql import analyze, drop_tables, statement, temporary_table
 from lifecycle.errors import UsageError
 from lifecycle.provenance.reproducibility import available, is_recorded
 from lifecycle.values import json_value, utc_datetime
@@ -193,10 +193,7 @@ def _walk(
         raise UsageError(f"--max-nodes: must be at least 1, not {max_nodes}")
     root_id = dataset_id(conn, did)
     limit = "" if depth is None else "WHERE w.depth < :max_depth"
-    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {WALK_TABLE}")
-    conn.exec_driver_sql(
-        f"CREATE TEMPORARY TABLE {WALK_TABLE} (id INTEGER PRIMARY KEY, depth INTEGER NOT NULL)"
-    )
+    temporary_table(conn, WALK_TABLE, "id INTEGER PRIMARY KEY, depth INTEGER NOT NULL")
     try:
         conn.execute(
             sa.text(
@@ -220,7 +217,7 @@ def _walk(
         edges, productions, generated_by = _edges(conn, direction, kept)
         summary = _summary(conn)
     finally:
-        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {WALK_TABLE}")
+        drop_tables(conn, WALK_TABLE)
     return ProvenanceGraph(
         root=nodes[0].did,
         direction=direction,
@@ -315,8 +312,9 @@ def productions_by_name(conn: Connection, names: list[str]) -> dict[str, Product
 
     productions: dict[str, Production] = {}
     for i in range(0, len(names), 500):
+        chunk = {"names": names[i : i + 500]}
         for row in conn.execute(
-            sa.text(
+            statement(
                 """
                 SELECT p.name, p.conditions_tag, s.name AS site, p.started_at, p.finished_at,
                        p.status, t.tag, t.name, t.release, t.image, t.image_digest,
@@ -326,9 +324,10 @@ def productions_by_name(conn: Connection, names: list[str]) -> dict[str, Product
                 LEFT JOIN site s ON s.id = p.site_id
                 WHERE p.name IN :names
                 ORDER BY p.name
-                """
-            ).bindparams(sa.bindparam("names", expanding=True)),
-            {"names": names[i : i + 500]},
+                """,
+                chunk,
+            ),
+            chunk,
         ):
             productions[row[0]] = Production(
                 name=row[0],

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from lifecycle.catalog.queries import dataset_id
-from lifecycle.catalog.sql import analyze
+from lifecycle.catalog.sql import analyze, drop_tables, temporary_table
 from lifecycle.provenance.graph import Production, productions_by_name
 from lifecycle.provenance.reproducibility import available, production_problem
 from lifecycle.values import json_value
@@ -112,8 +112,7 @@ class Recipe:
 def recipe(conn: Connection, did: str, gone: str | None = None) -> Recipe:
     """How to rebuild ``did`` now (``gone``: a table of replica ids to treat as unavailable)."""
     root_id = dataset_id(conn, did)
-    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {NEED_TABLE}")
-    conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {NEED_TABLE} (id INTEGER PRIMARY KEY)")
+    temporary_table(conn, NEED_TABLE)
     try:
         conn.execute(
             sa.text(
@@ -166,7 +165,7 @@ def recipe(conn: Connection, did: str, gone: str | None = None) -> Recipe:
             )
         ).all()
     finally:
-        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {NEED_TABLE}")
+        drop_tables(conn, NEED_TABLE)
     productions = productions_by_name(
         conn, sorted({name for _, name in needed if name is not None})
     )
