@@ -154,10 +154,10 @@ class Catalog:
     # -- transactions ----------------------------------------------------------------------------
     @contextmanager
     def atomic(
-        self, command: str, reason: str | None = None, *, create: bool = False
+        self, command: str, reason: str | None = None, *, create: bool = False, bulk: bool = False
     ) -> Iterator[tuple[Connection, Change]]:
         """One transaction under the write lock; set ``change.summary`` to journal it."""
-        with self.store.atomic(command, reason, create=create) as pair:
+        with self.store.atomic(command, reason, create=create, bulk=bulk) as pair:
             yield pair
 
     @contextmanager
@@ -184,7 +184,7 @@ class Catalog:
 
         find_tables(Path(directory))  # a wrong directory is reported before taking the lock
         try:
-            with self.atomic(f"import {directory}", create=True) as (conn, change):
+            with self.atomic(f"import {directory}", create=True, bulk=True) as (conn, change):
                 result = import_directory(conn, Path(directory))
                 if result.changed:
                     change.summary = result.summary()

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from lifecycle.cli.app import app
@@ -19,6 +21,7 @@ from lifecycle.nomenclature import (
     infer_data_types,
     name_metadata,
     normalize_did,
+    normalize_dids,
     parse_name,
     parse_names,
     scope_of,
@@ -445,3 +448,24 @@ def test_import_fills_data_types_and_metadata(catalog, tmp_path):
     # names outside the nomenclature get no metadata
     assert catalog.dataset("calib:calib.x.y.z.COND.v1").metadata == {}
     assert catalog.dataset("user.jdoe.data15_13TeV.00266904.ntuple.v1").metadata == {}
+
+
+# DIDs of these characters: the valid ones, and the ways to miss (dots at the edges, no colon,
+# two colons, characters outside the set, personal scopes given without scope)
+_DID_TEXT = st.text(alphabet="ab9._-+/:Z é", max_size=12) | st.sampled_from(
+    ["user", "user.", "user.jdoe.x", "group.phys.y/", "data15_13TeV.x", ".a:b", "a.:b", "a:.b",
+     "a:b.", "a::b", ":", ""]
+)  # fmt: skip
+
+
+@given(st.lists(_DID_TEXT, max_size=30))
+def test_normalize_dids_is_normalize_did_of_each_value_and_checks_the_did_grammar(values):
+    dids, valid = normalize_dids(pd.Series(values, dtype="string[pyarrow]"))
+    assert list(dids) == [normalize_did(v) if v.strip() == v else dids[i] for i, v in
+                          enumerate(values)]  # fmt: skip
+    part = r"[A-Za-z0-9_.\-+/]+"
+    for did, ok in zip(dids, valid, strict=True):
+        expected = re.fullmatch(f"{part}:{part}", did) is not None and not re.search(
+            r"(?:^|:)\.|\.(?::|$)", did
+        )
+        assert ok == expected, did

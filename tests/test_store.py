@@ -164,3 +164,44 @@ def test_older_catalog_is_upgraded_on_first_use_keeping_its_data(catalog_url, mi
     assert list(fresh.sites()["name"]) == ["OLD"]
     assert fresh.revision() == HEAD
     fresh.close()
+
+
+def _pragmas(engine) -> tuple[str, int]:
+    with engine.connect() as conn:
+        driver = conn.connection.driver_connection
+        mode = driver.execute("PRAGMA journal_mode").fetchone()[0]
+        return mode, driver.execute("PRAGMA foreign_keys").fetchone()[0]
+
+
+def test_bulk_import_leaves_a_new_sqlite_catalog_in_wal_with_foreign_keys_on(tmp_path, mini_dir):
+    """Import loads a new file with a rollback journal and without SQLite's per-row foreign key
+    lookups; afterwards the file is in WAL and every pooled connection checks references."""
+    catalog = Catalog(str(tmp_path / "new.db"))
+    seen = []
+
+    def watch(conn, cursor, statement, *_):
+        if statement.startswith('INSERT INTO "dataset"') or statement.startswith("BEGIN"):
+            driver = conn.connection.driver_connection
+            seen.append(driver.execute("PRAGMA foreign_keys").fetchone()[0])
+
+    sa.event.listen(catalog.store.engine, "before_cursor_execute", watch)
+    catalog.import_directory(mini_dir)
+    sa.event.remove(catalog.store.engine, "before_cursor_execute", watch)
+    assert 0 in seen  # the import's transaction ran without them
+    assert _pragmas(catalog.store.engine) == ("wal", 1)
+    # the pool's connections check references again
+    with pytest.raises(sa.exc.IntegrityError), catalog.atomic("test") as (conn, _):
+        conn.exec_driver_sql(
+            "INSERT INTO replica (dataset_id, endpoint_id, state, created_at) "
+            "VALUES (999999, 999999, 'available', '2020-01-01 00:00:00')"
+        )
+    catalog.close()
+
+
+def test_bulk_import_into_an_existing_catalog_keeps_wal(tmp_path, mini_dir):
+    catalog = Catalog(str(tmp_path / "old.db"))
+    catalog.init()
+    catalog.import_directory(mini_dir)
+    assert _pragmas(catalog.store.engine) == ("wal", 1)
+    assert catalog.count_datasets() == 4
+    catalog.close()
