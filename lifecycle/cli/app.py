@@ -185,6 +185,7 @@ class _Group(TyperGroup):
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         """Typer's usage errors as one line too (cron logs read it); everything else as typer."""
         self.raw_args = [str(a) for a in (sys.argv[1:] if args is None else args)]
+        _bare_flags(self)
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         try:
@@ -202,6 +203,33 @@ class _Group(TyperGroup):
             _error("aborted")
             sys.exit(EXIT_INTERRUPTED)
         sys.exit(code if isinstance(code, int) else 0)
+
+
+def _bare_flags(command: _click.Command) -> None:
+    """Flags show no value type in ``--help`` (typer would print ``<bool>`` after each): a flag
+    takes no value. Walks the command and its sub-commands once."""
+    for param in command.params:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+    make_help_option = command.get_help_option  # click makes --help anew for each context
+
+    def get_help_option(ctx: _click.Context):
+        option = make_help_option(ctx)
+        if option is not None:
+            option.metavar = ""
+        return option
+
+    command.get_help_option = get_help_option
+    for sub in getattr(command, "commands", {}).values():
+        _bare_flags(sub)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version  # the installed distribution's, as pip reports
+
+        print(f"lifecycle {version('lifecycle')}")
+        raise typer.Exit()
 
 
 app = typer.Typer(
@@ -223,11 +251,20 @@ def _root(
         typer.Option(
             "--db",
             envvar="LIFECYCLE_DB",
-            help="Catalog: an SQLAlchemy URL or an SQLite file path [default: ./lifecycle.db].",
+            help="Catalog: an SQLAlchemy URL or an SQLite file path (default: ./lifecycle.db).",
             show_default=False,
         ),
     ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print the version of lifecycle and exit.",
+        ),
+    ] = False,
 ) -> None:
     ctx.obj = {"db": db, "debug": debug, "catalog": None}
 

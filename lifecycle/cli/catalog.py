@@ -95,7 +95,7 @@ def datasets_list(
         int | None,
         typer.Option(
             max=options.INT_MAX,
-            help="At most this many rows; 0 for all [default: 1000 in a table, all in json/csv].",
+            help="At most this many rows; 0 for all (default: 1000 in a table, all in json/csv).",
             show_default=False,
         ),
     ] = None,

@@ -76,7 +76,7 @@ def pin(
     did: Annotated[str, typer.Argument(help="Dataset to keep from expiry.")],
     reason: Annotated[str, typer.Option("--reason", help="Why (shown to whoever expires).")],
     until: Annotated[
-        str | None, typer.Option(help="Until this time (ISO 8601) [default: no end].")
+        str | None, typer.Option(help="Until this time (ISO 8601) (default: no end).")
     ] = None,
 ) -> None:
     """Pin a dataset: expiry keeps it while the pin is in force."""

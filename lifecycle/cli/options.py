@@ -207,7 +207,7 @@ ExcelSafeOption = Annotated[
 ]
 OutputOption = Annotated[
     Path | None,
-    typer.Option("--output", "-o", help="File to write [default: stdout].", show_default=False),
+    typer.Option("--output", "-o", help="File to write (default: stdout).", show_default=False),
 ]
 _EXCEL_SAFE: ContextVar[bool] = ContextVar("excel_safe", default=False)
 _OUTPUT: ContextVar[Path | None] = ContextVar("output", default=None)

@@ -38,13 +38,13 @@ def reprocess(
         typer.Option(
             "--select",
             help="KEY=VALUE[,VALUE…] (repeatable; kind, data_type, scope, did; globs for "
-            "data_type and did) [default: kind=raw].",
+            "data_type and did) (default: kind=raw).",
             show_default=False,
         ),
     ] = None,
     conditions: Annotated[
         str | None,
-        typer.Option("--conditions", help="New conditions tag [default: each input's last]."),
+        typer.Option("--conditions", help="New conditions tag (default: each input's last)."),
     ] = None,
     name: Annotated[str | None, typer.Option("--name", help="Name of the saved plan.")] = None,
     policy: options.PolicyOption = None,

@@ -71,7 +71,7 @@ DepthOption = Annotated[
         "--depth",
         min=0,
         max=options.INT_MAX,
-        help="At most this many productions away [default: no limit].",
+        help="At most this many productions away (default: no limit).",
     ),
 ]
 MaxNodesOption = Annotated[
