@@ -38,8 +38,9 @@ _BACKENDS = [
 
 @pytest.fixture(autouse=True)
 def _isolated_environment(monkeypatch, tmp_path):
-    """No test reads the developer's LIFECYCLE_DB or writes ./lifecycle.db."""
+    """No test reads the developer's LIFECYCLE_DB or LIFECYCLE_POLICY or writes ./lifecycle.db."""
     monkeypatch.delenv("LIFECYCLE_DB", raising=False)
+    monkeypatch.delenv("LIFECYCLE_POLICY", raising=False)
     monkeypatch.setenv("LIFECYCLE_ACTOR", "tester")
     monkeypatch.chdir(tmp_path)
 

@@ -44,3 +44,27 @@ def test_defaults_written_in_help_survive_rich_markup():
     assert "(default: ./lifecycle.db)" in result.output
     result = runner.invoke(app, ["audit", "--help"], env={"COLUMNS": "200"}, terminal_width=200)
     assert "File to write (default: stdout)." in " ".join(result.output.split())
+
+
+def test_lifecycle_policy_is_the_default_policy_path(catalog_url, tmp_path, monkeypatch):
+    """LIFECYCLE_POLICY sets --policy as LIFECYCLE_DB sets --db: paths separated by os.pathsep;
+    --policy given on the command line wins."""
+    import os
+    from pathlib import Path
+
+    policies = Path(__file__).resolve().parents[1] / "policies" / "atlas-2015.toml"
+    one = tmp_path / "one.toml"
+    one.write_text(
+        '[policy]\nname = "mine"\n[[rule]]\nname = "one-copy"\ntype = "replication"\n'
+        'select = { kind = ["raw"] }\ncopies = 1\nseverity = "error"\n'
+    )
+    monkeypatch.setenv("LIFECYCLE_DB", catalog_url)
+    monkeypatch.setenv("LIFECYCLE_POLICY", f"{policies}{os.pathsep}{one}")
+    shown = runner.invoke(app, ["policy", "show", "--format", "json"])
+    assert shown.exit_code == 0, shown.output
+    assert "one-copy" in shown.output and "raw-archival-copies" in shown.output
+    alone = runner.invoke(app, ["policy", "show", "--format", "json", "--policy", str(one)])
+    assert "one-copy" in alone.output and "raw-archival-copies" not in alone.output
+    monkeypatch.setenv("LIFECYCLE_POLICY", str(tmp_path / "missing.toml"))
+    refused = runner.invoke(app, ["policy", "show"])
+    assert refused.exit_code == 2

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import os
 import shutil
 import sys
 import tempfile
@@ -72,7 +73,9 @@ PolicyOption = Annotated[
     list[Path] | None,
     typer.Option(
         "--policy",
-        help="Policy file or directory (repeatable) \\[default: ./policies].",
+        envvar="LIFECYCLE_POLICY",
+        help="Policy file or directory (repeatable; in LIFECYCLE_POLICY, separated by "
+        f"'{os.pathsep}') (default: ./policies).",
         show_default=False,
     ),
 ]
