@@ -62,9 +62,11 @@ def test_lifecycle_policy_is_the_default_policy_path(catalog_url, tmp_path, monk
     monkeypatch.setenv("LIFECYCLE_POLICY", f"{policies}{os.pathsep}{one}")
     shown = runner.invoke(app, ["policy", "show", "--format", "json"])
     assert shown.exit_code == 0, shown.output
-    assert "one-copy" in shown.output and "raw-archival-copies" in shown.output
+    assert "one-copy" in shown.output
+    assert "raw-archival-copies" in shown.output
     alone = runner.invoke(app, ["policy", "show", "--format", "json", "--policy", str(one)])
-    assert "one-copy" in alone.output and "raw-archival-copies" not in alone.output
+    assert "one-copy" in alone.output
+    assert "raw-archival-copies" not in alone.output
     monkeypatch.setenv("LIFECYCLE_POLICY", str(tmp_path / "missing.toml"))
     refused = runner.invoke(app, ["policy", "show"])
     assert refused.exit_code == 2
