@@ -205,3 +205,48 @@ def test_bulk_import_into_an_existing_catalog_keeps_wal(tmp_path, mini_dir):
     assert _pragmas(catalog.store.engine) == ("wal", 1)
     assert catalog.count_datasets() == 4
     catalog.close()
+
+
+def test_key_value_tables_lose_their_rowid_on_sqlite_keeping_their_rows(catalog_url):
+    """Migration 0005 rebuilds dataset metadata, endpoint attributes and transformation
+    parameters without rowid on SQLite (one b-tree, the primary key's); rows survive it."""
+    from alembic import command
+    from alembic.config import Config
+
+    import lifecycle.catalog.store as store
+
+    cat = Catalog(catalog_url, migrate=False)
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(store.__file__).parent / "migrations"))
+    with cat.store.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0004")
+        for sql in (
+            "INSERT INTO site (id, name, tier, country, status) VALUES (1, 'S', 1, 'ch', 'active')",
+            "INSERT INTO endpoint (id, name, site_id, media) VALUES (1, 'S_TAPE', 1, 'tape')",
+            "INSERT INTO endpoint_attribute VALUES (1, 'zone', 'b'), (1, 'kind', 'a')",
+            "INSERT INTO dataset (id, did, scope, name, kind, bytes, files, created_at, state) "
+            "VALUES (1, 's:n', 's', 'n', 'raw', 1, 1, '2020-01-01 00:00:00', 'closed')",
+            "INSERT INTO dataset_metadata VALUES (1, 'run_number', '7'), (1, 'project', 'p')",
+        ):
+            conn.exec_driver_sql(sql)
+    cat.close()
+    fresh = Catalog(catalog_url)
+    with fresh.read() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT dataset_id, key, value FROM dataset_metadata ORDER BY key"
+        ).all()
+        attributes = conn.exec_driver_sql("SELECT key FROM endpoint_attribute ORDER BY key").all()
+        if conn.dialect.name == "sqlite":
+            tables = dict(
+                conn.exec_driver_sql(
+                    "SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name IN "
+                    "('dataset_metadata', 'endpoint_attribute', 'transformation_parameter')"
+                ).all()
+            )
+            assert len(tables) == 3
+            assert all(sql.rstrip().endswith("WITHOUT ROWID") for sql in tables.values())
+    assert [tuple(r) for r in rows] == [(1, "project", "p"), (1, "run_number", "7")]
+    assert [a for (a,) in attributes] == ["kind", "zone"]
+    assert fresh.revision() == HEAD
+    fresh.close()

@@ -40,6 +40,8 @@ def _extras_table(class_name: str, owner: str, table: str, doc: str) -> type[SQL
         "__module__": __name__,
         "__doc__": doc,
         "__tablename__": table,
+        # one b-tree on SQLite, the primary key's (migration 0005)
+        "__table_args__": {"sqlite_with_rowid": False},
         "__annotations__": {owner_id: int, "key": str, "value": str},
         owner_id: Field(foreign_key=f"{owner}.id", primary_key=True),
         "key": Field(primary_key=True),
