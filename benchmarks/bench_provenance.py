@@ -19,7 +19,25 @@ per database:
 Targets (issue 4): lineage and impact < 50 ms median each; reproducibility <= 2x the reference,
 at 1,000,000 datasets.
 
+With ``--limit`` the reference is the physical limit instead (:mod:`limit`): the shared
+generator's catalog, loaded untimed by ``oracle.py load``, and on the same files, each in a
+fresh process, alternately:
+
+- ``lifecycle lineage DID --format json`` against ``oracle.py lineage DIR DID``, for the deepest
+  of a sample of derived datasets, and ``lifecycle impact DID --format json`` against
+  ``oracle.py impact``, for the dataset with the most descendants among those most used as
+  input (chosen untimed, in a process of their own); ``--max-nodes`` above the catalog's size,
+  so that both list every dataset reached. The datasets (with their depth) and the edges
+  (production, input, role, output) must be the oracle's;
+- whole-catalog reproducibility: a fresh process calling
+  ``Catalog.reproducibility(irreproducible_only=True)`` and writing the irreproducible datasets
+  with their reasons as JSON (no command lists them), against ``oracle.py reproducible``. The
+  sets must be equal, datasets made by a running production set aside and counted (lifecycle
+  counts them as not reproducible; the oracle does not look at a production's status), with
+  those their unavailable outputs block.
+
 Usage: python benchmarks/bench_provenance.py [--sizes 100000 1000000] [--seed 7] [--postgres URL]
+       python benchmarks/bench_provenance.py --limit [--sizes 100000 1000000] [--postgres URL]
 """
 
 from __future__ import annotations
@@ -32,8 +50,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
-from bench_import import BIN, catalog_dir, databases, measure
+from bench_audit import measure_to
+from bench_import import BIN, GIB, catalog_dir, databases, measure
+from limit import after_running, child, oracle_args, oracle_load, shared_catalog
 
 SAMPLE = 400  # derived datasets examined to find a deep one
 CALLS = 31
@@ -155,15 +176,172 @@ def _median(call) -> float:
     return statistics.median(times)
 
 
+# -- against the physical limit (--limit) -------------------------------------------------------
+EVERY_NODE = 1_000_000_000  # --max-nodes: more than any catalog's datasets
+MOST_USED = 10  # inputs examined (most consumers first) to find the largest impact
+
+
+def bench_limit(n: int, postgres: str | None) -> None:
+    directory = shared_catalog(n)
+    with tempfile.TemporaryDirectory(prefix="lc-bench-prov-") as tmp:
+        oracle_db = Path(tmp) / "oracle.db"
+        oracle_load(directory, oracle_db)
+        ours_out, oracle_out = Path(tmp) / "lifecycle.json", Path(tmp) / "oracle.json"
+        log = Path(tmp) / "oracle.log"
+        with databases(tmp, postgres) as targets:
+            for label, url in targets:
+                measure(f"import {label}", [str(BIN / "lifecycle"), "--db", url, "import",
+                                            str(directory)])  # fmt: skip
+                lineage_did, impact_did = json.loads(child(__file__, "--targets", url))
+                for command, did in (("lineage", lineage_did), ("impact", impact_did)):
+                    ours = measure_to(
+                        f"lifecycle {command} --format json, {label}",
+                        [str(BIN / "lifecycle"), "--db", url, command, did, "--max-nodes",
+                         str(EVERY_NODE), "--format", "json"],
+                        ours_out,
+                    )  # fmt: skip
+                    reference = measure_to(
+                        f"oracle.py {command}",
+                        oracle_args(command, directory, oracle_db, did, "--format", "json"),
+                        oracle_out,
+                        stderr=log,
+                    )  # fmt: skip
+                    agreed = child(__file__, "--check-graph", ours_out, oracle_out)
+                    _report_limit(n, ours, reference, agreed)
+                ours = measure_to(
+                    f"Catalog.reproducibility, {label}",
+                    [sys.executable, __file__, "--irreproducible", url],
+                    ours_out,
+                )  # fmt: skip
+                reference = measure_to(
+                    "oracle.py reproducible",
+                    oracle_args("reproducible", directory, oracle_db, "--format", "json"),
+                    oracle_out,
+                    stderr=log,
+                )  # fmt: skip
+                agreed = child(__file__, "--check-reproducibility", ours_out, oracle_out)
+                _report_limit(n, ours, reference, agreed)
+
+
+def _report_limit(n: int, ours, reference, agreed: str) -> None:
+    print(
+        f"{n:>10,}  {ours.label:<40} {ours.seconds:>8.2f} {ours.peak_rss / GIB:>7.2f} G "
+        f"{reference.seconds:>8.2f} {reference.peak_rss / GIB:>7.2f} G "
+        f"{ours.seconds / reference.seconds:>7.2f}x  ({agreed})",
+        flush=True,
+    )
+
+
+def choose_targets(url: str) -> list[str]:
+    """Run in a child process: the deepest of a sample of derived datasets (lineage) and the
+    dataset with the most descendants among the most used inputs (impact), by the bare walks."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        n = conn.exec_driver_sql("SELECT COUNT(*) FROM dataset").scalar()
+        sample = conn.execute(
+            sa.text(
+                "SELECT did FROM dataset WHERE kind = 'derived' AND id % :step = 0 ORDER BY id"
+            ),
+            {"step": max(1, n // SAMPLE)},
+        ).scalars()
+        up, down = sa.text(REFERENCE_WALK["upstream"]), sa.text(REFERENCE_WALK["downstream"])
+
+        def walked(statement, did: str) -> tuple[int, int, str]:
+            rows = conn.execute(statement, {"did": did}).all()
+            return max(depth for _, depth in rows), len(rows), did
+
+        deepest = max(walked(up, did) for did in list(sample))[2]
+        used = conn.execute(
+            sa.text(
+                "SELECT d.did FROM production_input i JOIN dataset d ON d.id = i.dataset_id "
+                "GROUP BY d.did ORDER BY COUNT(*) DESC, d.did LIMIT :n"
+            ),
+            {"n": MOST_USED},
+        ).scalars()
+        largest = max(((rows, did) for _, rows, did in (walked(down, d) for d in list(used))))[1]
+    engine.dispose()
+    return [deepest, largest]
+
+
+def irreproducible(url: str) -> None:
+    """Run in a fresh process (the timed one): the irreproducible datasets as JSON."""
+    from lifecycle import Catalog
+
+    with Catalog(url) as cat:
+        table = cat.reproducibility(irreproducible_only=True)
+    json.dump(dict(zip(table["did"], table["reason"], strict=True)), sys.stdout)
+
+
+def check_graph(ours_json: Path, oracle_json: Path) -> str:
+    """Stop unless lifecycle's walk reached the oracle's datasets at the same depths through the
+    same edges."""
+    with open(ours_json) as f:
+        ours = json.load(f)
+    with open(oracle_json) as f:
+        oracle = json.load(f)
+    if ours["truncated"]:
+        raise SystemExit(f"{ours['root']}: lifecycle's graph is truncated")
+    nodes = {(x["did"], x["depth"]) for x in ours["nodes"] if x["depth"] > 0}
+    edges = {(e["production"], e["parent"], e["role"], e["child"]) for e in ours["edges"]}
+    want_nodes = {(x["did"], x["depth"]) for x in oracle["nodes"] if x["did"] != oracle["root"]}
+    want_edges = {(e["production"], e["input"], e["role"], e["output"]) for e in oracle["edges"]}
+    for what, got, want in (("datasets", nodes, want_nodes), ("edges", edges, want_edges)):
+        if got != want:
+            missed, extra = sorted(want - got)[:3], sorted(got - want)[:3]
+            raise SystemExit(f"{ours['root']}: {what} differ: missed {missed}, extra {extra}")
+    depth = max((d for _, d in nodes), default=0)
+    return f"{len(nodes):,} datasets, {len(edges):,} edges, depth {depth} = oracle's"
+
+
+def check_reproducibility(ours_json: Path, oracle_json: Path) -> str:
+    with open(ours_json) as f:
+        ours = json.load(f)
+    with open(oracle_json) as f:
+        want = {x["did"] for x in json.load(f)}
+    aside = after_running(ours)
+    got = set(ours) - aside
+    if got != want - aside:
+        missed, extra = sorted(want - aside - got)[:3], sorted(got - want)[:3]
+        raise SystemExit(f"reproducibility differs: missed {missed}, extra {extra}")
+    return f"{len(got):,} irreproducible = oracle's; aside: {len(aside):,} running"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--postgres", default=os.environ.get("LIFECYCLE_TEST_POSTGRES"))
+    parser.add_argument(
+        "--limit", action="store_true", help="Against the shared oracle, on its generator's data."
+    )
     parser.add_argument("--probe", help=argparse.SUPPRESS)  # child mode: URL to probe
+    parser.add_argument("--targets", help=argparse.SUPPRESS)  # child mode: see choose_targets()
+    parser.add_argument("--irreproducible", help=argparse.SUPPRESS)  # child mode, timed
+    parser.add_argument("--check-graph", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--check-reproducibility", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.probe:
         json.dump(probe(args.probe), sys.stdout)
+        return
+    if args.targets:
+        print(json.dumps(choose_targets(args.targets)))
+        return
+    if args.irreproducible:
+        irreproducible(args.irreproducible)
+        return
+    if args.check_graph:
+        print(check_graph(*map(Path, args.check_graph)))
+        return
+    if args.check_reproducibility:
+        print(check_reproducibility(*map(Path, args.check_reproducibility)))
+        return
+    if args.limit:
+        print(f"{'datasets':>10}  {'run':<40} {'seconds':>8} {'peak RSS':>9} {'oracle':>8} "
+              f"{'its RSS':>9} {'ratio':>8}")  # fmt: skip
+        for n in args.sizes:
+            bench_limit(n, args.postgres)
         return
     print(f"{'datasets':>10}  {'database':<10} {'query':<16} {'lifecycle':>12} {'reference':>12}"
           f" {'ratio':>7}  target")  # fmt: skip

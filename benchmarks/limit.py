@@ -10,6 +10,7 @@ catalogs and time the oracle on the same files in the same run; the ratios in
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -66,3 +67,39 @@ def oracle_output(*args: str | Path) -> str:
 def oracle_load(directory: Path, db: Path) -> Run:
     """The oracle's load of ``directory`` into the SQLite file ``db``: the import reference."""
     return oracle("limit: oracle.py load", "load", directory, "--db", db)
+
+
+def oracle_args(command: str, directory: Path, db: Path, *args: str | Path) -> list[str]:
+    """The argv of ``oracle.py COMMAND DIR --db FILE ...`` (the database loaded beforehand)."""
+    require()
+    return [sys.executable, str(ORACLE), command, str(directory), "--db", str(db), *map(str, args)]
+
+
+def child(script: Path, *args: str | Path) -> str:
+    """What ``script`` prints when run with ``args`` in a process of its own: checks and target
+    choices read whole outputs, and a benchmark's own peak RSS would count in its children's
+    (a child starts from its parent's), so the benchmark process stays small."""
+    done = subprocess.run(
+        [sys.executable, str(script), *map(str, args)], capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        raise SystemExit(done.stderr.strip() or done.stdout.strip())
+    return done.stdout.strip()
+
+
+# lifecycle's reasons naming a running production, or an input that is neither available nor
+# reproducible: the oracle does not look at a production's status (see bench_audit.py)
+RUNNING_REASON = re.compile(r"production \S+ is running|running production")
+BLOCKED_REASON = re.compile(r"input (\S+) has no available replica and is not reproducible")
+
+
+def after_running(reasons: dict[str, str]) -> set[str]:
+    """DIDs whose reason (DID -> lifecycle's reason) is a running production, and those their
+    unavailable outputs block, transitively: set aside when comparing with the oracle."""
+    found = {did for did, reason in reasons.items() if RUNNING_REASON.search(reason)}
+    blocked = {did: m.group(1) for did, r in reasons.items() if (m := BLOCKED_REASON.search(r))}
+    while True:
+        more = {did for did, needed in blocked.items() if needed in found} - found
+        if not more:
+            return found
+        found |= more

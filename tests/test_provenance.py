@@ -10,6 +10,7 @@ The chain (two runs, one calibration used by both reconstructions, a merge, two 
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -34,6 +35,8 @@ from typer.testing import CliRunner
 from lifecycle.api import Catalog
 from lifecycle.cli.app import app
 from lifecycle.errors import UnknownDataset, UsageError
+from lifecycle.output import Entries, json_stream, render
+from lifecycle.output import graphs as graph_writers
 from lifecycle.provenance import WhatIf
 
 runner = CliRunner()
@@ -131,6 +134,30 @@ def test_lineage_json_shape(cat):
     assert document["root"] == MERGED
     assert set(document["nodes"][0]) >= {"did", "kind", "data_type", "depth", "available"}
     assert set(document["edges"][0]) == {"parent", "child", "production", "role"}
+
+
+def test_graph_json_makes_its_lists_as_it_writes_them(cat, monkeypatch):
+    """The json writer gets nodes, edges and productions as entries made a chunk at a time from
+    the graph, never as lists the size of the graph (a walk of 100,000 datasets held them twice:
+    0.45 GiB), and writes the text of the whole document."""
+    graph = cat.lineage(LITE)
+    handed = {}
+
+    def spy(document, out, **options):
+        handed.update(document)
+        write_json(document, out, **options)
+
+    write_json = graph_writers.write_json
+    monkeypatch.setattr(graph_writers, "write_json", spy)
+    monkeypatch.setattr(json_stream, "CHUNK", 2)  # several chunks, and a last short one
+    out = io.StringIO()
+    render(graph, "json", "graph", out)
+    for key in ("nodes", "edges", "productions"):
+        assert isinstance(handed[key], Entries)
+        assert not isinstance(handed[key].chunks, list | tuple)
+        assert not isinstance(graph.to_dict(lazy=True)[key], list)
+    assert out.getvalue() == json.dumps(graph.to_dict(), indent=2) + "\n"
+    assert len(graph.to_dict()["nodes"]) == len(graph.nodes) > 2
 
 
 def test_unknown_dataset_and_bad_options(cat):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, TextIO
 
-from lifecycle.output.json_stream import write_json
+from lifecycle.output.json_stream import Entries, in_chunks, write_json
 
 if TYPE_CHECKING:
     from lifecycle.provenance.graph import Node, ProvenanceGraph
@@ -21,9 +21,16 @@ if TYPE_CHECKING:
 ROLES = ("input", "calibration", "config")  # the order inputs are listed in
 
 
+LAZY_LISTS = ("nodes", "edges", "productions")  # the lists of a graph's JSON made as written
+
+
 def write_graph_json(graph: ProvenanceGraph, out: TextIO) -> None:
-    """``json``: the graph's documented shape (``graph.to_dict()``)."""
-    write_json(graph.to_dict(), out)
+    """``json``: the graph's documented shape (``graph.to_dict()``), its nodes, edges and
+    productions made a chunk at a time as they are written (``graph.to_dict(lazy=True)``)."""
+    document = graph.to_dict(lazy=True)
+    for key in LAZY_LISTS:
+        document[key] = Entries(in_chunks(document[key]))
+    write_json(document, out)
 
 
 def inputs_notes(graph: ProvenanceGraph) -> dict[str, str]:

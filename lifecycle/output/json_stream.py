@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any, TextIO
 
 CHUNK = 2000  # list entries encoded at a time
@@ -91,6 +92,14 @@ def _indented_entries(chunk: list[Any], pad: str) -> str:
 def _indented(value: Any, pad: str) -> str:
     """``value`` indented as it stands one level inside a document."""
     return json.dumps(value, indent=2).replace("\n", "\n" + pad)
+
+
+def in_chunks(entries: Iterable[Any]) -> Iterator[list[Any]]:
+    """The entries of ``entries`` (an iterator, made as it is read) a chunk at a time, for
+    :class:`Entries`."""
+    it = iter(entries)
+    while chunk := list(islice(it, CHUNK)):
+        yield chunk
 
 
 def _chunks(entries: list[Any]) -> Iterator[list[Any]]:
