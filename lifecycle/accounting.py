@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 # --by: the columns a row is keyed by, and the GROUP BY that yields them (the media is always
 # part of the key: tape and disk bytes answer different pledges)
 GROUPINGS: dict[str, tuple[str, str]] = {
-    "endpoint": ("e.name AS endpoint, s.name AS site", "e.id, e.name, s.name"),
+    "endpoint": ("e.name AS endpoint, s.name AS site", "e.id, e.name, s.name, s.tier"),
     "site": (
         "s.name AS site, s.tier, s.country, s.cloud",
         "s.id, s.name, s.tier, s.country, s.cloud",
