@@ -65,11 +65,6 @@ class Usage:
     shares: pd.DataFrame
 
     @property
-    def keys(self) -> list[str]:
-        """The columns that name a group (and its media)."""
-        return [*self.usage.columns[: list(self.usage.columns).index("media") + 1]]
-
-    @property
     def summary(self) -> dict[str, Any]:
         """Totals over every group, per media, and the used bytes of each kind."""
         media = {}

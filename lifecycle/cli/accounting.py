@@ -72,7 +72,9 @@ def _usage(
     found = options.catalog(ctx).usage(by.value, site=site, media=media, expression=expression)
     people = partial(_for_people, found, shares)
     rows = found.shares if shares else found.usage
-    options.emit(Report(rows, document=found.to_dict, people=people), fmt)
+    # json: thousands of share rows (groups x media x data types), one compact line each
+    report = Report(rows, document=found.to_dict, people=people, compact_entries=True)
+    options.emit(report, fmt)
 
 
 @endpoints_app.command("usage")
