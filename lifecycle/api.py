@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import DBAPIError
 
+from lifecycle.accounting import Usage, usage
 from lifecycle.audit import AuditReport, Show, run_audit
 from lifecycle.audit.history import diff, runs
 from lifecycle.catalog import queries
@@ -28,6 +29,14 @@ from lifecycle.exchange.importer import ImportResult, import_directory
 from lifecycle.exchange.reader import find_tables
 from lifecycle.expiry import ExpiryReport, expire
 from lifecycle.expressions import select
+from lifecycle.inventory import (
+    ProductionDetails,
+    TransformationDetails,
+    TransformationListing,
+    production_details,
+    transformation_details,
+    transformations,
+)
 from lifecycle.pins import Unpinned, pin, pins, unpin
 from lifecycle.planning import (
     ChainLink,
@@ -75,8 +84,12 @@ __all__ = [  # the facade, what needs no catalog, and the types of the results
     "LossReport",
     "Overview",
     "PolicySet",
+    "ProductionDetails",
     "ReprocessingPlan",
     "TradeoffReport",
+    "TransformationDetails",
+    "TransformationListing",
+    "Usage",
     "generate",
     "load_policies",
     "optional_policies",
@@ -248,6 +261,56 @@ class Catalog:
     def overview(self) -> Overview:
         with self.read() as conn:
             return queries.overview(conn)
+
+    # -- transformations, productions, storage accounting --------------------------------------
+    def transformations(
+        self,
+        *,
+        tag: list[str] | None = None,
+        name: str | None = None,
+        release: str | None = None,
+        data_type: list[str] | None = None,
+        missing_digest: bool = False,
+    ) -> TransformationListing:
+        """Transformations by tag with their release, whether they record an image digest, how
+        many productions and outputs used them and when last; filtered by ``tag`` (globs),
+        ``name`` and ``release`` (a glob each), ``data_type`` (globs of the data types they
+        produced) and ``missing_digest`` (only those without an image digest)."""
+        with self.read() as conn:
+            return transformations(
+                conn,
+                tag=tag,
+                name=name,
+                release=release,
+                data_type=data_type,
+                missing_digest=missing_digest,
+            )
+
+    def transformation(self, tag: str) -> TransformationDetails:
+        """One transformation in full: fields, parameters, the productions that ran it and
+        what they produced (:class:`~lifecycle.errors.UnknownTransformation` if none)."""
+        with self.read() as conn:
+            return transformation_details(conn, tag)
+
+    def production(self, production: str) -> ProductionDetails:
+        """One production (its exchange-format id) in full: transformation, status, site,
+        times, inputs and outputs (:class:`~lifecycle.errors.UnknownProduction` if none)."""
+        with self.read() as conn:
+            return production_details(conn, production)
+
+    def usage(
+        self,
+        by: str = "endpoint",
+        *,
+        site: list[str] | None = None,
+        media: str | None = None,
+        expression: str | None = None,
+    ) -> Usage:
+        """Used bytes (available replicas), capacity and free bytes per ``by`` (endpoint, site,
+        tier, country or cloud) and media, with the share of each kind and data type; of the
+        endpoints at ``site``, of ``media``, or selected by an endpoint ``expression``."""
+        with self.read() as conn:
+            return usage(conn, by, site=site, media=media, expression=expression)
 
     # -- audit ---------------------------------------------------------------------------------
     def audit(

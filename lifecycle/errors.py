@@ -32,6 +32,27 @@ class UnknownDataset(LifecycleError):
         self.did = did
 
 
+class UnknownTransformation(LifecycleError):
+    """A transformation tag that the catalog does not hold."""
+
+    def __init__(self, tag: str) -> None:
+        super().__init__(
+            f"unknown transformation {_one_line(repr(tag))} (see 'lifecycle transformations list')"
+        )
+        self.tag = tag
+
+
+class UnknownProduction(LifecycleError):
+    """A production id that the catalog does not hold."""
+
+    def __init__(self, production: str) -> None:
+        super().__init__(
+            f"unknown production {_one_line(repr(production))} "
+            "(see 'lifecycle transformations show TAG')"
+        )
+        self.production = production
+
+
 class ImportRowError(LifecycleError):
     """A row of an exchange-format file that cannot be imported: ``file:row: column: reason``."""
 

@@ -30,11 +30,13 @@ from typer import _click
 from typer.core import TyperGroup
 
 from lifecycle.cli import (
+    accounting,  # noqa: F401  (adds 'usage' to the sites and endpoints groups of catalog)
     audit,
     catalog,
     exchange,
     expiry,
     generate,
+    inventory,
     names,
     planning,
     provenance,
@@ -278,6 +280,7 @@ def _register() -> None:
         replicas,
         exchange,
         generate,
+        inventory,
         names,
         planning,
         provenance,

@@ -22,13 +22,14 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from enum import Enum, StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, get_args
+from typing import IO, TYPE_CHECKING, Annotated, Any, get_args
 
 import typer
 
 from lifecycle import output
 from lifecycle.errors import UsageError
-from lifecycle.output import Report, check_destination
+from lifecycle.output import Report, check_destination, write_table
+from lifecycle.output.tables import console, literal
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -152,6 +153,32 @@ def listing(method: str, title: str, summary: str) -> Callable[..., None]:
 def note(message: str) -> None:
     """A remark for people, on stderr so stdout stays machine-readable."""
     typer.echo(message, err=True)
+
+
+def line(out: IO[str], text: str) -> None:
+    """One line of a report for people, in the report's stream: catalog text in it is shown
+    literally (never read as markup; control characters escaped)."""
+    console(out).print(literal(text), highlight=False)
+
+
+def count(n: int, noun: str) -> str:
+    """``n`` things, as every message writes a number: ``1 output``, ``12,345 outputs``."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
+def yes_no(found: pd.DataFrame, column: str) -> pd.DataFrame:
+    """``found`` with the booleans of ``column`` as ``yes`` / ``no`` (for a table)."""
+    shown = found.copy()
+    shown[column] = shown[column].map({True: "yes", False: "no"})
+    return shown
+
+
+def bounded_table(found: pd.DataFrame, out: IO[str], title: str, limit: int) -> None:
+    """The first ``limit`` rows of ``found`` as a table under ``title``, then how many more
+    there are: a table for people stays readable at any size; json and csv list all."""
+    write_table(found.head(limit), out, title)
+    if len(found) > limit:
+        line(out, f"… and {len(found) - limit:,} more (--format json lists all)")
 
 
 # Bounds shared by every option of the CLI, so an out-of-range value is a one-line usage error

@@ -48,11 +48,15 @@ def destination(path: Path | None, *, binary: bool = False) -> Iterator[IO[Any]]
 
 def write_csv(frame: pd.DataFrame, out: IO[str], *, header: bool = True) -> None:
     """``frame`` as CSV: a header line (unless not ``header``: a frame continuing one already
-    written), timestamps in ISO 8601 UTC, missing values empty."""
+    written), timestamps in ISO 8601 UTC, booleans ``true`` / ``false`` (as in JSON, not
+    Python's ``True``), missing values empty."""
     text = frame.copy()
     for column in text.columns:
-        if str(text[column].dtype).startswith("datetime64"):
+        dtype = str(text[column].dtype)
+        if dtype.startswith("datetime64"):
             text[column] = format_timestamps(text[column])
+        elif dtype in ("bool", "boolean"):
+            text[column] = text[column].map({True: "true", False: "false"}).astype(object)
     text.to_csv(out, index=False, header=header, na_rep="", lineterminator="\n")
 
 
