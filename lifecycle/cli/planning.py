@@ -16,6 +16,8 @@ from lifecycle.output import Report, write_table
 from lifecycle.text import human_bytes, printable
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from lifecycle.api import ReprocessingPlan
 
 # rows of each part of a plan shown to people (json, csv and parquet list all)
@@ -24,6 +26,8 @@ STAGING_ROWS = 20
 SUPERSEDED_ROWS = 10
 BLOCKER_CAUSES = 10
 BLOCKED_SUBJECTS = 3  # datasets named under each cause
+PLAN_ROWS = 100
+PLAN_COLUMNS_HIDDEN = ("actor", "conditions_tag", "events", "applied_by")  # plan list table
 plan_app = typer.Typer(help="Reprocessing plans: what to rebuild, with what, at what cost.")
 PlanIdArgument = Annotated[int, typer.Argument(max=options.INT_MAX, help="Plan id.")]
 
@@ -88,7 +92,15 @@ def reprocess(
 @plan_app.command("list")
 def plan_list(ctx: typer.Context, fmt: options.FormatOption = options.ListingFormat.table) -> None:
     """Saved plans, with their totals and whether they were applied."""
-    options.show(options.catalog(ctx).plans(), fmt, "plans")
+    found = options.catalog(ctx).plans()
+    options.emit(Report(found, title="plans", people=partial(_plans, found)), fmt)
+
+
+def _plans(found: pd.DataFrame, out: IO[str]) -> None:
+    """The plans for people: the columns that tell them apart (json and csv have all)."""
+    shown = found[[c for c in found.columns if c not in PLAN_COLUMNS_HIDDEN]].copy()
+    shown["cpu_hours"] = shown["cpu_hours"].round(1)
+    options.bounded_table(shown, out, "plans", PLAN_ROWS)
 
 
 @plan_app.command("show")
