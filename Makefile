@@ -20,7 +20,7 @@ demo: $(STAMP)
 	$(BIN)/lifecycle --db $(DEMO_DB) import sample_catalog
 	$(BIN)/lifecycle --db $(DEMO_DB) overview
 	$(BIN)/lifecycle --db $(DEMO_DB) audit --policy policies --fail-on never
-	@echo; echo '== a reprocessing plan: Run-2 2018 data with release 25 (exit 1 = blockers) =='
+	@echo; echo '== a reprocessing plan, previewed: Run-2 2018 data with release 25 (exit 1 = blockers) =='
 	$(BIN)/lifecycle --db $(DEMO_DB) plan reprocess --select scope=data18_13TeV \
 	    --chain r15800,p6800:DAOD_PHYSLITE --conditions CONDBR2-BLKPA-RUN2-09 \
 	    --name run2-release25 --policy policies; [ $$? -le 1 ]

@@ -64,7 +64,7 @@ def main() -> None:
                         f"plan reprocess (all raw), {label}",
                         [str(BIN / "lifecycle"), "--db", url, "plan", "reprocess", "--select",
                          "kind=raw", "--chain", CHAIN, "--name",
-                         "bench", "--policy", str(ROOT / "policies")],
+                         "bench", "--save", "--policy", str(ROOT / "policies")],
                     )  # fmt: skip
                     head = out.splitlines()[1].strip() if len(out.splitlines()) > 1 else out
                     print(

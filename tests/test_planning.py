@@ -13,9 +13,11 @@ from catalogs import AOD2, CALIB, RAW1, RAW2, chain, write_catalog
 from conftest import snapshot
 from typer.testing import CliRunner
 
-from lifecycle.api import Catalog
+from lifecycle.api import Catalog, ReprocessingPlan
+from lifecycle.cli import planning
 from lifecycle.cli.app import app
 from lifecycle.errors import PlanBlocked, UsageError
+from lifecycle.planning import STEP_COLUMNS, ChainLink
 from lifecycle.policy import Selector, load_policies
 
 runner = CliRunner()
@@ -222,13 +224,15 @@ def test_plan_cli(catalog, tmp_path, policies):
     def cli(*args: str):
         return runner.invoke(app, ["--db", cat.url, "plan", *args])
 
-    made = cli("reprocess", "--chain", CHAIN, "--name", "c1", "--policy", policy_dir)
+    made = cli("reprocess", "--chain", CHAIN, "--name", "c1", "--save", "--policy", policy_dir)
     assert made.exit_code == 0, made.output
     assert made.stdout.startswith("plan 1: c1 [not applied]")
-    blocked = cli("reprocess", "--chain", "r13286", "--name", "c2", "--policy", policy_dir)
+    blocked = cli(
+        "reprocess", "--chain", "r13286", "--name", "c2", "--save", "--policy", policy_dir
+    )
     assert blocked.exit_code == 1
     assert "output exists already" in blocked.stdout
-    assert cli("reprocess", "--chain", "r99999", "--name", "c1").exit_code == 2  # name taken
+    assert cli("reprocess", "--chain", "r99999", "--name", "c1", "--save").exit_code == 2  # taken
     assert cli("reprocess", "--chain", "R99999").exit_code == 2
     assert cli("reprocess", "--chain", "r99999", "--select", "colour=red").exit_code == 2
     assert cli("reprocess", "--chain", "r99999", "--select", "did=nothing:*").exit_code == 2
@@ -315,3 +319,142 @@ def test_blocked_plans_protect_nothing_and_plans_can_be_deleted(catalog, tmp_pat
     assert gone.exit_code == 0
     assert gone.stdout.splitlines()[1].startswith("it protected no input from expiry (it has ")
     assert runner.invoke(app, ["--db", cat.url, "plan", "delete", "99"]).exit_code == 2
+
+
+# -- preview first, save with --save ------------------------------------------------------------
+
+
+def test_plan_reprocess_previews_and_saves_only_with_save(catalog, tmp_path):
+    cat = load(catalog, tmp_path)
+    policy_dir = str(tmp_path / "policies")
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "plans.toml").write_text(POLICY)
+
+    def reprocess(*args: str):
+        return runner.invoke(app, ["--db", cat.url, "plan", "reprocess", "--chain", CHAIN,
+                                   "--policy", policy_dir, *args])  # fmt: skip
+
+    before = snapshot(cat)
+    preview = reprocess("--name", "c1")
+    assert preview.exit_code == 0, preview.output
+    assert preview.stdout.startswith("plan (preview, not saved): c1\n")
+    assert "run again with --save" in preview.stderr
+    assert snapshot(cat) == before  # no plan, no journal entry
+    saved = reprocess("--name", "c1", "--save")
+    assert saved.exit_code == 0, saved.output
+    assert saved.stdout.startswith("plan 1: c1 [not applied]\n")
+    assert "--save" not in saved.stderr
+    assert cat.journal(limit=1).iloc[0]["summary"].startswith("saved plan 1 (c1): 4 steps")
+    after = snapshot(cat)
+    again = reprocess("--name", "c1")  # a preview under a saved plan's name says so
+    assert again.exit_code == 0, again.output
+    assert "a plan named 'c1' exists already: save this one under another --name" in again.stderr
+    clash = reprocess("--name", "c1", "--save")
+    assert clash.exit_code == 2
+    assert clash.stdout == ""
+    assert clash.stderr.count("\n") == 1
+    assert "--name: a plan named 'c1' exists already" in clash.stderr
+    assert snapshot(cat) == after
+
+
+def test_plan_show_csv_lists_the_steps_and_plan_list_shows_sizes(catalog, tmp_path, policies):
+    cat = load(catalog, tmp_path)
+    plan = cat.plan_reprocess(RAW, CHAIN, None, "campaign", policies)
+
+    def cli(*args: str):
+        return runner.invoke(app, ["--db", cat.url, "plan", *args])
+
+    shown = cli("show", str(plan.id), "--format", "csv")
+    assert shown.exit_code == 0, shown.output
+    lines = shown.stdout.splitlines()
+    assert lines[0] == ",".join(STEP_COLUMNS)
+    assert [line.split(",")[5] for line in lines[1:]] == list(plan.steps["output_did"])
+    previewed = cli("reprocess", "--chain", CHAIN, "--name", "other", "-f", "csv")
+    assert previewed.stdout.splitlines()[0] == ",".join(STEP_COLUMNS)
+    listed = cli("list")
+    assert "5.00 kB" in listed.stdout  # staged: 2,000 + 3,000 bytes
+    assert "3.00 kB" in listed.stdout  # written: 1,000 + 2 x 100 + 1,500 + 2 x 150 bytes
+    assert " 5000 " not in listed.stdout
+    assert "actor" not in listed.stdout  # the table keeps what tells plans apart
+    document = json.loads(cli("list", "-f", "json").stdout)[0]
+    assert document["bytes_staged"] == 5000
+    assert document["actor"]
+
+
+def big_plan(blocked: int, causes: int = 1) -> ReprocessingPlan:
+    """A plan of 100 steps whose inputs are mostly blocked by the same cause, with 60
+    superseded datasets and 30 tape endpoints to stage from."""
+    import pandas as pd
+
+    dids = [f"data18_13TeV:data18_13TeV.{n:08d}.physics_Main.daq.RAW" for n in range(blocked)]
+    blockers = [(did, "no available replica to read") for did in dids]
+    blockers += [(f"p{n}", f"cause {n}") for n in range(causes - 1)]
+    steps = pd.DataFrame(
+        {"seq": range(1, 101), "production": "p", "transformation": ["r1", "p2"] * 50,
+         "conditions_tag": "c", "site": "CERN-PROD", "output_did": [f"s:o{n}" for n in range(100)],
+         "output_data_type": ["AOD", "DAOD_PHYS"] * 50, "output_bytes": 10**12,
+         "output_events": 1000, "cpu_hours": 1.5, "placement": "CERN-PROD_DATADISK"}
+    )  # fmt: skip
+    return ReprocessingPlan(
+        name="big",
+        selection={},
+        chain=[ChainLink("r1"), ChainLink("p2", "DAOD_PHYS")],
+        conditions_tag=None,
+        inputs=pd.DataFrame({"id": range(50), "did": "s:in", "bytes": 1, "events": 1000}),
+        steps=steps[STEP_COLUMNS],
+        step_inputs=pd.DataFrame(columns=["seq", "did", "role"]),
+        blockers=pd.DataFrame(blockers, columns=["subject", "detail"]),
+        staging=pd.DataFrame(
+            {"endpoint": [f"T{n}_TAPE" for n in range(30)], "site": "S", "bytes": 10**12}
+        ),  # fmt: skip
+        supersedes=pd.DataFrame({"did": [f"s:old{n}" for n in range(60)], "by": "s:new"}),
+        id=7,
+    )
+
+
+def test_identical_blockers_are_counted_once_with_the_datasets_they_block():
+    plan = big_plan(1262)
+    out = io.StringIO()
+    planning._plan(plan, out)
+    text = out.getvalue()
+    assert "1,262 blockers (1 cause): the plan cannot be applied" in text
+    assert "  no available replica to read: 1,262 datasets\n" in text
+    named = [line for line in text.splitlines() if line.startswith("    data18_13TeV:")]
+    assert named == [
+        f"    data18_13TeV:data18_13TeV.{n:08d}.physics_Main.daq.RAW" for n in range(3)
+    ]
+    assert "    … and 1,259 more (--format json lists all)" in text
+    assert "… and 50 more (--format json lists all)" in text  # superseded: 10 of 60
+    assert "… and 10 more (--format json lists all)" in text  # tape staging: 20 of 30
+    assert "… and 80 more (--format json lists all)" in text  # steps: 20 of 100
+    assert len(text.splitlines()) < 100
+    document = plan.to_dict()  # json keeps everything
+    assert len(document["blockers"]) == 1262
+    assert len(document["supersedes"]) == 60
+    assert len(document["steps"]) == 100
+
+
+def test_blocker_causes_are_bounded_and_a_single_subject_is_named_inline():
+    plan = big_plan(2, causes=13)
+    assert [(d, len(s)) for d, s in plan.blocker_causes()[:2]] == [
+        ("no available replica to read", 2),
+        ("cause 0", 1),
+    ]
+    out = io.StringIO()
+    planning._plan(plan, out)
+    text = out.getvalue()
+    assert "14 blockers (13 causes)" in text
+    assert "  cause 0: p0\n" in text
+    assert "  cause 8: p8\n" in text
+    assert "cause 9" not in text
+    assert "  … and 3 more causes (--format json lists all)" in text
+
+
+def test_a_plan_shows_each_transformation_once_with_its_totals():
+    found = big_plan(0).by_transformation()
+    assert found.to_dict("records") == [
+        {"transformation": "r1", "output_data_type": "AOD", "steps": 50,
+         "output_bytes": 50 * 10**12, "cpu_hours": 75.0},
+        {"transformation": "p2", "output_data_type": "DAOD_PHYS", "steps": 50,
+         "output_bytes": 50 * 10**12, "cpu_hours": 75.0},
+    ]  # fmt: skip

@@ -5,6 +5,7 @@ Mirrors :mod:`lifecycle.planning` through the ``Catalog`` facade.
 
 from __future__ import annotations
 
+from enum import Enum
 from functools import partial
 from typing import IO, TYPE_CHECKING, Annotated
 
@@ -15,9 +16,18 @@ from lifecycle.output import Report, write_table
 from lifecycle.text import human_bytes, printable
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from lifecycle.api import ReprocessingPlan
 
-STEP_ROWS = 50
+# rows of each part of a plan shown to people (json, csv and parquet list all)
+STEP_ROWS = 20
+STAGING_ROWS = 20
+SUPERSEDED_ROWS = 10
+BLOCKER_CAUSES = 10
+BLOCKED_SUBJECTS = 3  # datasets named under each cause
+PLAN_ROWS = 100
+PLAN_COLUMNS_HIDDEN = ("actor", "conditions_tag", "events", "applied_by")  # plan list table
 plan_app = typer.Typer(help="Reprocessing plans: what to rebuild, with what, at what cost.")
 PlanIdArgument = Annotated[int, typer.Argument(max=options.INT_MAX, help="Plan id.")]
 
@@ -46,34 +56,61 @@ def reprocess(
         str | None,
         typer.Option("--conditions", help="New conditions tag (default: each input's last)."),
     ] = None,
-    name: Annotated[str | None, typer.Option("--name", help="Name of the saved plan.")] = None,
+    name: Annotated[
+        str | None, typer.Option("--name", help="Name of the plan (unique among saved plans).")
+    ] = None,
+    save: Annotated[
+        bool,
+        typer.Option(
+            "--save",
+            help="Save the plan (then its inputs are kept from expiry until it is applied or "
+            "deleted); without it, only show it.",
+        ),
+    ] = False,
     policy: options.PolicyOption = None,
-    fmt: options.DetailFormatOption = options.DetailFormat.table,
+    fmt: options.FormatOption = options.ListingFormat.table,
 ) -> None:
-    """Plan (and save) the reprocessing of the selected inputs; exit 1 when it has blockers."""
+    """Plan the reprocessing of the selected inputs, and save it with --save; exit 1 when it has
+    blockers (csv, parquet: the steps)."""
     with options.optional_policies(
         policy, "outputs get one disk copy at the site that makes them"
     ) as p:
-        plan = options.catalog(ctx).plan_reprocess(select or [], chain, conditions, name, p)
+        cat = options.catalog(ctx)
+        plan = cat.plan_reprocess(select or [], chain, conditions, name, p, save=save)
         _show_plan(plan, fmt)
+    if not save:
+        for note in plan.notes:
+            options.note(printable(note))
+        options.note(
+            "preview: nothing saved; run again with --save to save the plan "
+            "(a saved plan keeps its inputs from expiry)"
+        )
     if len(plan.blockers):
         raise typer.Exit(1)
 
 
-plan_app.command("list")(
-    options.listing(
-        "plans", "plans", "Saved plans, with their totals and whether they were applied."
-    )
-)
+@plan_app.command("list")
+def plan_list(ctx: typer.Context, fmt: options.FormatOption = options.ListingFormat.table) -> None:
+    """Saved plans, with their totals and whether they were applied."""
+    found = options.catalog(ctx).plans()
+    options.emit(Report(found, title="plans", people=partial(_plans, found)), fmt)
+
+
+def _plans(found: pd.DataFrame, out: IO[str]) -> None:
+    """The plans for people: the columns that tell them apart (json and csv have all)."""
+    shown = found[[c for c in found.columns if c not in PLAN_COLUMNS_HIDDEN]].copy()
+    shown["cpu_hours"] = shown["cpu_hours"].round(1)
+    options.bounded_table(shown, out, "plans", PLAN_ROWS)
 
 
 @plan_app.command("show")
 def plan_show(
     ctx: typer.Context,
     plan_id: Annotated[int, typer.Argument(max=options.INT_MAX, help="Plan id (see 'plan list').")],
-    fmt: options.DetailFormatOption = options.DetailFormat.table,
+    fmt: options.FormatOption = options.ListingFormat.table,
 ) -> None:
-    """One saved plan: summary, blockers, staging, supersessions and steps."""
+    """One saved plan: summary, blockers by cause, staging, supersessions and steps (csv,
+    parquet: the steps); exit 1 when it has blockers."""
     plan = options.catalog(ctx).plan(plan_id)
     _show_plan(plan, fmt)
     if len(plan.blockers):
@@ -136,35 +173,64 @@ def plan_apply(
     )
 
 
-def _show_plan(plan: ReprocessingPlan, fmt: options.DetailFormat) -> None:
-    options.emit(Report(document=plan.to_dict, people=partial(_plan, plan)), fmt)
+def _show_plan(plan: ReprocessingPlan, fmt: Enum) -> None:
+    people = partial(_plan, plan)
+    options.emit(Report(plan.steps, document=plan.to_dict, people=people), fmt)
 
 
 def _plan(plan: ReprocessingPlan, out: IO[str]) -> None:
+    """The plan for people: summary first, then blockers by cause, what each tag makes, tape
+    staging, supersessions and steps, each bounded (json lists all)."""
     s = plan.summary()
-    chain = printable(",".join(c.tag for c in plan.chain))
-    state = f"applied {plan.applied_at:%Y-%m-%d}" if plan.applied_at else "not applied"
-    name = printable(plan.name)
-    out.write(f"plan {plan.id if plan.id is not None else '(unsaved)'}: {name} [{state}]\n")
-    out.write(
-        f"  chain {chain}, conditions {printable(plan.conditions_tag or 'as last processed')}; "
-        f"{s['inputs']} inputs, {s['steps']} steps, {s['events']:,} events, "
-        f"{s['cpu_hours']:,.1f} CPU hours\n"
+    chain = ",".join(f"{c.tag}:{c.data_type}" if c.data_type else c.tag for c in plan.chain)
+    if plan.id is None:
+        options.line(out, f"plan (preview, not saved): {plan.name}")
+    else:
+        state = f"applied {plan.applied_at:%Y-%m-%d}" if plan.applied_at else "not applied"
+        options.line(out, f"plan {plan.id}: {plan.name} [{state}]")
+    options.line(
+        out,
+        f"  chain {chain}, conditions {plan.conditions_tag or 'as last processed'}; "
+        f"{options.count(s['inputs'], 'input')}, {options.count(s['steps'], 'step')}, "
+        f"{options.count(s['events'], 'event')}, {s['cpu_hours']:,.1f} CPU hours",
     )
-    out.write(
+    options.line(
+        out,
         f"  stage {human_bytes(s['bytes_staged'])} from tape, write "
-        f"{human_bytes(s['bytes_written'])}; supersedes {s['supersedes']} datasets; "
-        f"{s['blockers']} blockers\n"
+        f"{human_bytes(s['bytes_written'])}; supersedes {options.count(s['supersedes'], 'dataset')}"
+        f"; {options.count(s['blockers'], 'blocker')}",
     )
-    for part, title in ((plan.blockers, "blockers"), (plan.staging, "tape staging")):
-        if len(part):
-            write_table(part, out, title)
+    _blockers(plan, out)
+    write_table(plan.by_transformation(), out, "by transformation")
+    if len(plan.staging):
+        options.bounded_table(plan.staging, out, "tape staging", STAGING_ROWS)
     if len(plan.supersedes):
-        write_table(plan.supersedes.head(STEP_ROWS), out, "superseded")
-    if len(plan.steps) > STEP_ROWS:
-        options.note(f"showing {STEP_ROWS} of {len(plan.steps)} steps ('plan export' has all)")
+        options.bounded_table(plan.supersedes, out, "superseded", SUPERSEDED_ROWS)
     columns = ["seq", "transformation", "site", "output_did", "output_bytes", "cpu_hours"]
-    write_table(plan.steps.head(STEP_ROWS)[[*columns, "placement"]], out, "steps")
+    options.bounded_table(plan.steps[[*columns, "placement"]], out, "steps", STEP_ROWS)
+
+
+def _blockers(plan: ReprocessingPlan, out: IO[str]) -> None:
+    """Identical blockers once, with how many datasets (or tags) they block and the first few."""
+    causes = plan.blocker_causes()
+    if not causes:
+        return
+    total, kinds = options.count(len(plan.blockers), "blocker"), options.count(len(causes), "cause")
+    options.line(out, f"{total} ({kinds}): the plan cannot be applied")
+    for detail, subjects in causes[:BLOCKER_CAUSES]:
+        if len(subjects) == 1:
+            options.line(out, f"  {detail}: {subjects[0]}")
+            continue
+        noun = "dataset" if all(":" in subject for subject in subjects) else "subject"
+        options.line(out, f"  {detail}: {options.count(len(subjects), noun)}")
+        for subject in subjects[:BLOCKED_SUBJECTS]:
+            options.line(out, f"    {subject}")
+        if len(subjects) > BLOCKED_SUBJECTS:
+            more = len(subjects) - BLOCKED_SUBJECTS
+            options.line(out, f"    … and {more:,} more (--format json lists all)")
+    if len(causes) > BLOCKER_CAUSES:
+        more = len(causes) - BLOCKER_CAUSES
+        options.line(out, f"  … and {options.count(more, 'more cause')} (--format json lists all)")
 
 
 GROUPS = {"plan": plan_app}

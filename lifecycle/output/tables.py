@@ -61,7 +61,7 @@ def _cell(column: str, value: Any) -> str:
     value = json_value(value)
     if value is None:
         return ""
-    if column == "bytes" or column.endswith("_bytes"):
+    if column == "bytes" or column.endswith("_bytes") or column.startswith("bytes_"):
         return human_bytes(value)
     if isinstance(value, str) and value.endswith("Z") and "T" in value[:11]:
         return value.replace("T", " ")[:16]  # minutes are enough on screen

@@ -34,10 +34,12 @@ from lifecycle.nomenclature import parse_name, parse_names
 from lifecycle.planning.inputs import add_calibration, select_inputs
 from lifecycle.planning.model import (
     LARGEST_ESTIMATE,
+    NAME_TAKEN,
     STEP_COLUMNS,
     ChainLink,
     ReprocessingPlan,
 )
+from lifecycle.planning.persistence import name_taken
 from lifecycle.planning.placement import output_placement, tape_staging
 from lifecycle.policy import PolicySet, Selector
 from lifecycle.provenance.reproducibility import is_recorded
@@ -62,7 +64,11 @@ def plan_reprocess(
     policies: PolicySet | None = None,
     now: datetime | None = None,
 ) -> ReprocessingPlan:
-    """Compute a plan (nothing is written); see the package and module docstrings."""
+    """Compute a plan (nothing is written); see the package and module docstrings.
+
+    A name that a saved plan has already is no error here (a preview saves nothing): the
+    plan's ``notes`` say so, and saving it is refused.
+    """
     import pandas as pd
 
     if not chain:
@@ -72,8 +78,6 @@ def plan_reprocess(
     problem = indexed_text_problem(name)  # plan names are unique: an index entry on both engines
     if problem is not None:
         raise UsageError(f"--name: the plan name has {problem}")
-    if conn.execute(sa.text("SELECT 1 FROM plan WHERE name = :n"), {"n": name}).first():
-        raise UsageError(f"--name: a plan named {name!r} exists already")
     inputs = select_inputs(conn, selector)
     if inputs.empty:
         raise UsageError("--select: no dataset matches (see 'lifecycle datasets list')")
@@ -101,6 +105,7 @@ def plan_reprocess(
         staging=tape_staging(inputs),
         supersedes=_supersedes(conn, steps),
         created_at=now,
+        notes=[NAME_TAKEN.format(name=name)] if name_taken(conn, name) else [],
     )
 
 

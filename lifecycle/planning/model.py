@@ -23,6 +23,10 @@ STEP_COLUMNS = ["seq", "production", "transformation", "conditions_tag", "site",
                 "output_data_type", "output_bytes", "output_events", "cpu_hours", "placement"]  # fmt: skip
 
 
+# What a plan's notes say when its name is a saved plan's already (saving it is refused).
+NAME_TAKEN = "a plan named {name!r} exists already: save this one under another --name"
+
+
 # The largest float64 below 2**63: an estimate (bytes times an output ratio) is held there, so it
 # stays a storable BIGINT however large the inputs and ratios are.
 LARGEST_ESTIMATE = float(2**63 - 1024)
@@ -101,6 +105,33 @@ class ReprocessingPlan:
             "supersedes": int(len(self.supersedes)),
             "blockers": int(len(self.blockers)),
         }
+
+    def blocker_causes(self) -> list[tuple[str, list[str]]]:
+        """The blockers grouped by cause: each distinct ``detail`` with the subjects it blocks
+        (datasets or tags, in the plan's order), the most widespread cause first."""
+        subjects: dict[str, list[str]] = {}
+        for subject, detail in zip(self.blockers["subject"], self.blockers["detail"], strict=True):
+            subjects.setdefault(str(detail), []).append(str(subject))
+        return sorted(subjects.items(), key=lambda cause: -len(cause[1]))
+
+    def by_transformation(self) -> pd.DataFrame:
+        """One row per tag of the chain: what it produces, its steps, output bytes and CPU hours
+        (what a step's transformation column would otherwise repeat on every row)."""
+        import pandas as pd
+
+        columns = ["transformation", "output_data_type", "steps", "output_bytes", "cpu_hours"]
+        if self.steps.empty:
+            return pd.DataFrame(columns=columns)
+        grouped = self.steps.groupby(["transformation", "output_data_type"], sort=False)
+        found = grouped.agg(
+            steps=("seq", "size"),
+            output_bytes=("output_bytes", exact_sum),
+            cpu_hours=("cpu_hours", "sum"),
+        ).reset_index()
+        found["cpu_hours"] = found["cpu_hours"].round(1)
+        order = {link.tag: n for n, link in enumerate(self.chain)}
+        found = found.sort_values("transformation", key=lambda s: s.map(order), kind="stable")
+        return found[columns].reset_index(drop=True)
 
     def replicas_placed(self) -> int:
         """How many replicas applying the plan registers (each step's placement endpoints)."""

@@ -30,10 +30,22 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
 
+def name_taken(conn: Connection, name: str) -> bool:
+    """Whether a saved plan has this name (plan names are unique)."""
+    found = conn.execute(statement("SELECT 1 FROM plan WHERE name = :n"), {"n": name})
+    return found.first() is not None
+
+
 def save_plan(conn: Connection, change: Change, plan: ReprocessingPlan) -> int:
-    """Store the plan (one transaction with its journal entry); returns its id."""
+    """Store the plan (one transaction with its journal entry); returns its id. A name that a
+    saved plan has already is a usage error (``--name``)."""
     import pandas as pd
 
+    if name_taken(conn, plan.name):
+        raise UsageError(
+            f"--name: a plan named {plan.name!r} exists already (see 'lifecycle plan list'); "
+            "choose another name"
+        )
     summary = plan.summary()
     for total in ("events", "bytes_staged", "bytes_written"):
         if summary[total] > 2**63 - 1:  # exact, beyond what a BIGINT column holds

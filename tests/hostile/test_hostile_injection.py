@@ -507,7 +507,17 @@ MARKUP_VIEWS = {  # command -> the literal texts it must show
         (shown(AOD_DID), LINK, shown(f"{BARE}{RED}"), shown(RED), shown(f"S{OSC8}")),
     ),
     "plan reprocess": (
-        ("plan", "reprocess", "--chain", "r2", "--name", f"{CLOSE}{RED}", "--policy", "policies"),
+        (
+            "plan",
+            "reprocess",
+            "--chain",
+            "r2",
+            "--name",
+            f"{CLOSE}{RED}",
+            "--save",
+            "--policy",
+            "policies",
+        ),
         (shown(f"{CLOSE}{RED}"), RAW_DID, f"{CLOSE}_TAPE"),
     ),
     "plan list": (("plan", "list"), (shown(f"{CLOSE}{RED}"),)),

@@ -143,7 +143,7 @@ def test_sums_beyond_a_bigint_are_exact_or_one_clear_line(big, backend, unchange
 def test_plan_totals_never_wrap_around(big, policies, unchanged):
     check = unchanged(big)
     result = invoke(big, "plan", "reprocess", "--select", "kind=raw", "--chain", "r13286",
-                    "--policy", policies)  # fmt: skip
+                    "--save", "--policy", policies)  # fmt: skip
     assert_refused(result, 2, "--select", "more than a catalog stores")
     check()
     result = invoke(big, "plan", "reprocess", "--select", f"did={RAW1}", "--chain", "r13286",
