@@ -4,6 +4,10 @@ Notebooks use it directly (``from lifecycle import Catalog``); the CLI is a thin
 and reaches the rest of lifecycle only through this module: the ``Catalog`` methods, and the
 module-level functions below for what needs no catalog (policy documents, the synthetic
 generator, the schema revision this code expects). Listings come back as pandas DataFrames.
+
+Methods that judge datasets by policy (``audit``, ``expire``) take a :class:`PolicySet`, paths
+of policy documents, or nothing: then the policies the CLI would read (``LIFECYCLE_POLICY``,
+else ``./policies``; see :func:`lifecycle.policy.policy_paths`).
 """
 
 from __future__ import annotations
@@ -72,6 +76,8 @@ if TYPE_CHECKING:
 NOW_IS_FOR_PREVIEWS = "--now is for previews; --apply acts as of the present: drop --now"
 SCHEMA_HEAD = HEAD  # the schema revision this code expects
 REPROCESS_SELECT = {"kind": ("raw",)}  # what a reprocessing plan selects unless told otherwise
+# what ``audit`` and ``expire`` take as their policies (None: the default ones)
+Policies = PolicySet | str | Path | list[str | Path] | tuple[str | Path, ...] | None
 
 __all__ = [  # the facade, what needs no catalog, and the types of the results
     "SCHEMA_HEAD",
@@ -86,14 +92,17 @@ __all__ = [  # the facade, what needs no catalog, and the types of the results
     "PolicySet",
     "ProductionDetails",
     "ReprocessingPlan",
+    "Selector",
     "TradeoffReport",
     "TransformationDetails",
     "TransformationListing",
     "Usage",
+    "WhatIf",
     "generate",
     "load_policies",
     "optional_policies",
     "policy_rules",
+    "policy_set",
 ]
 
 
@@ -114,13 +123,27 @@ def generate(
     return generate_catalog(Path(directory), datasets, seed=seed, progress=progress)
 
 
-def policy_rules(paths: list[Path] | None = None) -> pd.DataFrame:
-    """The rules of the policies at ``paths`` (else ``./policies``), one row each: policy, rule,
-    type, severity, its selection and its requirement as text."""
+def policy_set(given: Policies = None) -> PolicySet:
+    """``given`` as a :class:`PolicySet`: as it is, or read from a path or paths (files or
+    directories of ``*.toml``), or when None the default policies (``LIFECYCLE_POLICY``, else
+    ``./policies``; a :class:`~lifecycle.errors.UsageError` if there are none)."""
+    if isinstance(given, PolicySet):
+        return given
+    if given is None:
+        return load_policies()
+    if isinstance(given, str | Path):
+        return load_policies([Path(given)])
+    return load_policies([Path(p) for p in given])
+
+
+def policy_rules(given: Policies = None) -> pd.DataFrame:
+    """The rules of the policies (see :func:`policy_set`), one row each: policy, rule, type,
+    severity, its selection and its requirement as text (durations as the policy writes them).
+    :meth:`PolicySet.to_dict` gives the same rules typed, for JSON."""
     import pandas as pd
 
     rows = []
-    for rule in load_policies(paths).rules:
+    for rule in policy_set(given).rules:
         data = rule.as_dict()
         rows.append(
             {
@@ -162,6 +185,7 @@ class Catalog:
         self.close()
 
     def close(self) -> None:
+        """Release the database connections (``with Catalog(...) as cat:`` does it)."""
         self.store.dispose()
 
     # -- transactions ----------------------------------------------------------------------------
@@ -175,6 +199,7 @@ class Catalog:
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
+        """A read-only connection, for the queries of :mod:`lifecycle.catalog.queries`."""
         with self.store.read() as conn:
             yield conn
 
@@ -186,9 +211,11 @@ class Catalog:
         return before, self.store.revision() or ""
 
     def upgrade(self) -> tuple[str | None, str]:
+        """Migrate the schema to :data:`SCHEMA_HEAD`; returns the revisions before and after."""
         return self.store.upgrade()
 
     def revision(self) -> str | None:
+        """The catalog's schema revision (None: no lifecycle schema yet)."""
         return self.store.revision()
 
     # -- exchange format -----------------------------------------------------------------------
@@ -218,6 +245,7 @@ class Catalog:
 
     # -- listings ---------------------------------------------------------------------------------
     def sites(self) -> pd.DataFrame:
+        """Sites with their tier, country, cloud, status and endpoints (tape, disk)."""
         with self.read() as conn:
             return queries.sites(conn)
 
@@ -247,18 +275,24 @@ class Catalog:
             yield from queries.dataset_chunks(conn, **filters)
 
     def count_datasets(self) -> int:
+        """How many datasets the catalog holds (deleted ones included)."""
         with self.read() as conn:
             return queries.count_datasets(conn)
 
     def dataset(self, did: str) -> DatasetDetails:
+        """One dataset in full: fields, metadata, replicas, producer, consumers and pins
+        (``did`` as ``scope:name``, or an ATLAS name whose scope it implies)."""
         with self.read() as conn:
             return queries.dataset_details(conn, did)
 
     def replicas(self, did: str) -> pd.DataFrame:
+        """The replicas of ``did``: endpoint, site, media, state and times."""
         with self.read() as conn:
             return queries.replicas(conn, did)
 
     def overview(self) -> Overview:
+        """The catalog at a glance: sites by tier, datasets by kind and data type, replicas by
+        media and state."""
         with self.read() as conn:
             return queries.overview(conn)
 
@@ -315,7 +349,7 @@ class Catalog:
     # -- audit ---------------------------------------------------------------------------------
     def audit(
         self,
-        policies: PolicySet,
+        policies: Policies = None,
         now: datetime | None = None,
         *,
         with_findings: bool = True,
@@ -323,6 +357,9 @@ class Catalog:
         show: Show | None = None,
     ) -> AuditReport:
         """Evaluate every rule of ``policies`` and record the run in the audit history.
+
+        ``policies``: a :class:`PolicySet`, policy paths, or None for the default policies (as
+        the CLI: ``LIFECYCLE_POLICY``, else ``./policies``).
 
         With ``now``, the audit is judged as of that time and is a preview: nothing is recorded
         (no audit run, no journal entry), so a what-if at another time never opens or resolves
@@ -334,6 +371,7 @@ class Catalog:
         :func:`lifecycle.audit.run_audit`); the report returned then has no findings.
         """
 
+        policies = policy_set(policies)
         options = {"with_findings": with_findings, "show": show}
         if now is None and record and not self.store.read_only:
             with self.atomic("audit") as (conn, change):
@@ -344,7 +382,7 @@ class Catalog:
             )
 
     def audit_history(self, limit: int | None = 20) -> pd.DataFrame:
-
+        """Past audit runs, newest first: the last ``limit`` (None: all), with their counts."""
         with self.read() as conn:
             return runs(conn, limit)
 
@@ -391,9 +429,11 @@ class Catalog:
 
     # -- expiry, pins, deletion -------------------------------------------------------------
     def expire(
-        self, policies: PolicySet, now: datetime | None = None, *, apply: bool = False
+        self, policies: Policies = None, now: datetime | None = None, *, apply: bool = False
     ) -> ExpiryReport:
         """Decide for every dataset past its end of life; delete the regenerable with ``apply``.
+
+        ``policies`` give the lifetimes (None: the default policies, as for :meth:`audit`).
 
         ``now`` previews the decisions as of another time; with ``apply`` it is refused
         (DESIGN.md invariant 6: actions happen as of the present, which the journal records).
@@ -401,6 +441,7 @@ class Catalog:
 
         if apply and now is not None:
             raise UsageError(NOW_IS_FOR_PREVIEWS)
+        policies = policy_set(policies)
         now = now or utcnow()
         if not apply:
             with self.read() as conn:
@@ -409,7 +450,8 @@ class Catalog:
             return expire(conn, policies, now, change=change)
 
     def pin(self, did: str, reason: str, until: datetime | None = None) -> str:
-
+        """Exempt ``did`` from expiry (until ``until``, else for good), saying why; journaled.
+        Returns the message that says what was pinned."""
         with self.atomic("pin", reason) as (conn, change):
             return pin(conn, change, did, reason, until)
 
@@ -427,7 +469,8 @@ class Catalog:
             return unpin(conn, change, did, reason, policies, now)
 
     def pins(self, did: str | None = None, now: datetime | None = None) -> pd.DataFrame:
-
+        """Every pin (or those of ``did``): by whom, why, until when, and whether it is in
+        force at ``now`` (default: the present)."""
         with self.read() as conn:
             return pins(conn, now or utcnow(), did)
 
@@ -510,12 +553,13 @@ class Catalog:
             return plan
 
     def plans(self) -> pd.DataFrame:
-
+        """The saved reprocessing plans, one row each: name, who made it when, chain, size
+        (inputs, steps, events, CPU hours, bytes), blockers, and when it was applied."""
         with self.read() as conn:
             return plans(conn)
 
     def plan(self, plan_id: int) -> ReprocessingPlan:
-
+        """One saved reprocessing plan with its steps and blockers."""
         with self.read() as conn:
             return load_plan(conn, plan_id)
 

@@ -9,6 +9,7 @@ format, the services and every output format agree on what a value is.
 from __future__ import annotations
 
 import math
+import re
 import sys
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -106,3 +107,35 @@ def records(frame: pd.DataFrame | None) -> list[dict[str, Any]]:
         {c: json_value(v) for c, v in zip(columns, row, strict=True)}
         for row in frame.itertuples(index=False, name=None)
     ]
+
+
+_BOOLEAN_TEXT = {"true": True, "false": False}
+_INTEGER_TEXT = re.compile(r"[+-]?(?:0|[1-9][0-9]*)")  # no leading zeros: "007" is a code
+_DECIMAL_TEXT = re.compile(r"[+-]?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?")
+
+
+def typed_text(values: pd.Series) -> pd.Series:
+    """A column of free-form text (an endpoint's own attributes) typed when every value allows:
+    only ``true``/``false`` (any case) as booleans, only integers as ``Int64``, only decimal
+    numbers as floats; any other column unchanged. JSON then writes ``true`` and ``12.5``, not
+    the strings, as the expression language already reads them (``archival``, ``free>100``)."""
+    import pandas as pd
+
+    texts = [None if json_value(v) is None else v for v in values]
+    present = [v for v in texts if v is not None]
+    if not present or not all(isinstance(v, str) for v in present):
+        return values
+    stripped = [None if v is None else v.strip() for v in texts]
+
+    def typed(convert, dtype: str) -> pd.Series:
+        items = [None if v is None else convert(v) for v in stripped]
+        return pd.Series(pd.array(items, dtype=dtype), index=values.index, name=values.name)
+
+    if all(v.strip().lower() in _BOOLEAN_TEXT for v in present):
+        return typed(lambda v: _BOOLEAN_TEXT[v.lower()], "boolean")
+    if all(_INTEGER_TEXT.fullmatch(v.strip()) for v in present):
+        fits = all(-(2**63) <= int(v) < 2**63 for v in present)  # else kept exact, as text
+        return typed(int, "Int64") if fits else values
+    if all(_DECIMAL_TEXT.fullmatch(v.strip()) for v in present):
+        return typed(float, "Float64")
+    return values

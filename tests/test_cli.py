@@ -70,7 +70,7 @@ def test_endpoints_list_has_attributes_and_filters(loaded):
     rows = json.loads(run(loaded, "endpoints", "list", "-f", "json").stdout)
     tape = next(r for r in rows if r["name"] == "BNL-OSG2_DATATAPE")
     assert (tape["site"], tape["media"], tape["archival"], tape["type"]) == (
-        "BNL-OSG2", "tape", "true", "DATATAPE"
+        "BNL-OSG2", "tape", True, "DATATAPE"
     )  # fmt: skip
     only_tape = json.loads(run(loaded, "endpoints", "list", "--media", "tape", "-f", "json").stdout)
     assert {r["name"] for r in only_tape} == {"BNL-OSG2_DATATAPE", "CERN-PROD_DATATAPE"}

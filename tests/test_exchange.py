@@ -296,9 +296,9 @@ def test_parquet_input_with_typed_columns(catalog, tmp_path):
         directory / "endpoints.parquet",
     )
     catalog.import_directory(directory)
-    endpoint = catalog.endpoints().iloc[0]
-    assert endpoint["archival"] == "true"
-    assert endpoint["weight"] == "1.5"
+    endpoints = catalog.endpoints()  # stored as text, listed typed
+    assert endpoints["archival"].tolist() == [True]
+    assert endpoints["weight"].tolist() == [1.5]
 
 
 # -- rejections ------------------------------------------------------------------------------------

@@ -84,7 +84,7 @@ def test_extra_columns_named_like_internals(catalog, tmp_path, name):
     assert not catalog.import_directory(directory).changed
     endpoints = catalog.endpoints().set_index("name")
     assert endpoints.loc["BNL-OSG2_DATATAPE", "site"] == "BNL-OSG2"
-    assert (endpoints[name] == "7").all()
+    assert (endpoints[name] == 7).all()  # the text "7" in the catalog, listed as a number
 
 
 @pytest.mark.parametrize("name", ["_id", "_merge", "a__b"])
@@ -132,7 +132,7 @@ def test_parquet_nullable_small_int_extra_reads_as_integer(catalog, tmp_path):
         directory / "endpoints.parquet",
     )  # fmt: skip
     catalog.import_directory(directory)
-    assert catalog.endpoints().set_index("name").loc["A_D", "weight"] == "3"
+    assert catalog.endpoints().set_index("name").loc["A_D", "weight"] == 3  # stored as "3"
 
 
 @pytest.mark.parametrize(

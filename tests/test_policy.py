@@ -210,8 +210,8 @@ def test_policy_check_and_show_commands(tmp_path):
     assert shown.exit_code == 0
     import json
 
-    rows = json.loads(shown.stdout)
-    assert {r["rule"] for r in rows} >= {"raw-archival-copies", "derived-reproducible"}
+    document = json.loads(shown.stdout)
+    assert {r["name"] for r in document["rules"]} >= {"raw-archival-copies", "derived-reproducible"}
 
 
 @pytest.mark.parametrize("value", ["800000d", "99999999999d", "P9999999Y"])
@@ -226,7 +226,119 @@ def test_short_durations_print_exactly():
     assert format_duration(parse_duration("PT30M")) == "PT30M"
     assert parse_duration(format_duration(parse_duration("PT30M"))) == timedelta(minutes=30)
     assert format_duration(parse_duration("12h")) == "12h"
-    assert format_duration(parse_duration("14d")) == "2w"
+    assert format_duration(timedelta(minutes=30)) == "PT30M"  # a timedelta no policy wrote
+    assert format_duration(timedelta(seconds=90)) == "PT90S"
+
+
+@pytest.mark.parametrize(
+    ("written", "days"),
+    [("7d", 7), ("14d", 14), ("1w", 7), ("5y", 1825), ("1826d", 1826), ("P180D", 180),
+     (" 7d ", 7), ("p1y", 365)],
+)  # fmt: skip
+def test_durations_print_as_the_policy_writes_them(written, days):
+    """``7d`` stays ``7d`` (not ``1w``), ``5y`` stays ``5y``: what the policy says, everywhere a
+    rule's duration is printed; the value is the same ``timedelta`` as before."""
+    import copy
+    import pickle
+
+    from lifecycle.policy import format_duration
+
+    duration = parse_duration(written)
+    assert duration == timedelta(days=days)
+    assert format_duration(duration) == written.strip()
+    assert format_duration(copy.deepcopy(duration)) == written.strip()
+    assert format_duration(pickle.loads(pickle.dumps(duration))) == written.strip()
+    assert format_duration(timedelta(days=days)) == f"{days}d"  # never weeks
+
+
+def test_years_are_a_duration_unit_of_365_days(tmp_path):
+    rule = load_policy_file(
+        write(tmp_path, '[policy]\nname="q"\n[[rule]]\nname="l"\ntype="lifetime"\nlifetime="5y"\n')
+    ).rules[0]
+    assert rule.lifetime == timedelta(days=5 * 365)
+    assert rule.as_dict()["lifetime"] == "5y"
+    with pytest.raises(InvalidPolicy, match="too long"):
+        load_policy_file(write(tmp_path, GOOD.replace('"7d"', '"201y"')))
+
+
+def test_policy_show_prints_durations_as_written(tmp_path):
+    path = write(tmp_path, GOOD + '\n[[rule]]\nname = "l"\ntype = "lifetime"\nlifetime = "5y"\n')
+    for fmt in ("table", "csv", "json"):
+        shown = runner.invoke(
+            app, ["policy", "show", "--policy", str(path), "--format", fmt], terminal_width=300
+        )
+        assert shown.exit_code == 0, shown.output
+        assert "7d" in shown.stdout
+        assert "5y" in shown.stdout
+        assert "1w" not in shown.stdout
+        assert "1825d" not in shown.stdout
+
+
+def test_policy_show_json_gives_each_rule_typed(tmp_path):
+    """``policy show --format json``: the report envelope; each rule an object with the fields
+    the TOML gives (defaults filled in), typed: ``copies`` a number, ``select`` lists."""
+    import json
+
+    lifetime = (
+        '\n[[rule]]\nname = "l"\ntype = "lifetime"\nlifetime = "P180D"\nseverity = "warning"\n'
+    )
+    path = write(tmp_path, GOOD + lifetime)
+    shown = runner.invoke(app, ["policy", "show", "--policy", str(path), "--format", "json"])
+    assert shown.exit_code == 0, shown.output
+    document = json.loads(shown.stdout)
+    assert document["kind"] == "policy"
+    assert document["summary"] == {
+        "policies": 1,
+        "rules": 2,
+        "by_type": {"replication": 1, "lifetime": 1},
+        "by_severity": {"error": 1, "warning": 1},
+        "policy_hash": load_policies([path]).content_hash,
+    }
+    assert document["policies"] == [{"name": "p", "description": "", "file": str(path), "rules": 2}]
+    copies, life = document["rules"]
+    assert copies == {
+        "name": "raw-copies",
+        "type": "replication",
+        "policy": "p",
+        "severity": "error",
+        "select": {"kind": ["raw"]},
+        "description": "",
+        "grace": "7d",
+        "copies": 2,
+        "endpoints": "media=tape",
+        "distinct": "site",
+        "file": str(path),
+    }
+    assert life["lifetime"] == "P180D"
+    assert life["grace"] is None
+    assert life["select"] == {}
+    assert "copies" not in life
+    csv = runner.invoke(app, ["policy", "show", "--policy", str(path), "--format", "csv"])
+    assert csv.stdout.splitlines()[0] == "policy,rule,type,severity,select,requirement"
+
+
+def test_lifecycle_policy_is_read_by_the_library(tmp_path, monkeypatch):
+    """LIFECYCLE_POLICY is looked up by lifecycle.policy, so the Python API and the CLI read the
+    same documents; paths given win; a missing path names the variable."""
+    import os
+
+    from lifecycle.policy import optional_policies
+
+    one = write(tmp_path, GOOD.replace('name = "p"', 'name = "one"'), "one.toml")
+    two = write(
+        tmp_path, GOOD.replace('name = "p"', 'name = "two"').replace("raw-copies", "r2"), "two.toml"
+    )
+    monkeypatch.chdir(tmp_path)  # no ./policies here
+    assert optional_policies() is None
+    monkeypatch.setenv("LIFECYCLE_POLICY", f"{one}{os.pathsep}{two}")
+    assert [p.name for p in load_policies().policies] == ["one", "two"]
+    assert [p.name for p in load_policies([two]).policies] == ["two"]
+    monkeypatch.setenv("LIFECYCLE_POLICY", str(tmp_path / "missing.toml"))
+    with pytest.raises(UsageError, match="^LIFECYCLE_POLICY: .*missing.toml does not exist"):
+        load_policies()
+    monkeypatch.setenv("LIFECYCLE_POLICY", "")
+    with pytest.raises(UsageError, match="set LIFECYCLE_POLICY"):
+        load_policies()
 
 
 def test_a_select_text_parses_into_a_selector_with_defaults_for_keys_not_named():

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from lifecycle.catalog.sql import TIMESTAMP_COLUMNS, frame, rows, statement
 from lifecycle.errors import UnknownDataset, UsageError
 from lifecycle.nomenclature import normalize_did
-from lifecycle.values import records, rows_frame, to_utc
+from lifecycle.values import records, rows_frame, to_utc, typed_text
 from lifecycle.vocabulary import KINDS, MEDIA
 
 if TYPE_CHECKING:
@@ -91,6 +91,7 @@ def endpoints(
         wide = attrs.pivot(index="_id", columns="key", values="value")
         wide = wide[[c for c in sorted(wide.columns) if c not in out.columns]]
         wide.columns.name = None
+        wide = wide.apply(typed_text)  # booleans and numbers typed, for JSON
         out = out.merge(wide, left_on="_id", right_index=True, how="left")
     return out if keep_id else out.drop(columns="_id")
 

@@ -194,8 +194,10 @@ def policy_check(
 def policy_show(
     policy: options.PolicyOption = None, fmt: options.FormatOption = options.ListingFormat.table
 ) -> None:
-    """Print the loaded rules."""
-    options.show(options.api().policy_rules(policy), fmt, "rules")
+    """Print the loaded rules (json: each rule's fields, typed, as the policy gives them)."""
+    rules = options.policies(policy)
+    frame = options.api().policy_rules(rules)
+    options.emit(Report(frame, title="rules", document=rules.to_dict), fmt)
 
 
 GROUPS = {"audit": audit_app, "policy": policy_app}

@@ -7,6 +7,7 @@ Mirrors :mod:`lifecycle.catalog` (the store, its migrations and listing queries)
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 from itertools import chain
 from typing import IO, TYPE_CHECKING, Annotated
 
@@ -14,6 +15,8 @@ import typer
 
 from lifecycle.cli import options
 from lifecycle.output import Frames, Report, write_table
+from lifecycle.text import human_bytes
+from lifecycle.values import json_value
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -72,11 +75,18 @@ def endpoints_list(
     fmt: options.FormatOption = options.ListingFormat.table,
 ) -> None:
     """List endpoints with their site and attributes."""
-    options.show(
-        options.catalog(ctx).endpoints(site=site, media=media, expression=expression),
-        fmt,
-        "endpoints",
-    )
+    found = options.catalog(ctx).endpoints(site=site, media=media, expression=expression)
+    people = partial(_endpoints, found)
+    options.emit(Report(found, title="endpoints", people=people), fmt)
+
+
+def _endpoints(found: pd.DataFrame, out: IO[str]) -> None:
+    """The endpoints table: boolean attributes as the expressions write them (``true``)."""
+    shown = found.copy()
+    for column in shown.columns:
+        if str(shown[column].dtype) in ("bool", "boolean"):
+            shown[column] = shown[column].map({True: "true", False: "false"}).astype(object)
+    write_table(shown, out, "endpoints")
 
 
 @datasets_app.command("list")
@@ -109,7 +119,7 @@ def datasets_list(
     if not streamed:
         frame = options.catalog(ctx).datasets(**filters, limit=limit or None)
         if limit and len(frame) == limit:
-            options.note(f"showing the first {limit} datasets; --limit 0 lists all")
+            options.note(f"showing the first {limit:,} datasets; --limit 0 lists all")
         options.show(frame, fmt, "datasets")
         return
     chunks = options.catalog(ctx).dataset_chunks(**filters, limit=limit or None)
@@ -117,7 +127,7 @@ def datasets_list(
     listed = [0]
     options.emit(Report(Frames(_counted(chain([first], chunks), listed)), title="datasets"), fmt)
     if limit and listed[0] == limit:
-        options.note(f"showing the first {limit} datasets; --limit 0 lists all")
+        options.note(f"showing the first {limit:,} datasets; --limit 0 lists all")
 
 
 def _counted(frames: Iterator[pd.DataFrame], rows: list[int]) -> Iterator[pd.DataFrame]:
@@ -145,7 +155,7 @@ def _dataset(details: DatasetDetails, did: str, out: IO[str]) -> None:
         return pd.DataFrame({"field": list(values), "value": list(values.values())})
 
     metadata = {f"metadata.{k}": v for k, v in details.metadata.items()}
-    write_table(fields({**details.dataset, **metadata}), out, did)
+    write_table(fields({**_readable(details.dataset), **metadata}), out, did)
     write_table(details.replicas, out, "replicas")
     if details.producer is None:
         options.note("producer: none recorded")
@@ -155,6 +165,20 @@ def _dataset(details: DatasetDetails, did: str, out: IO[str]) -> None:
     write_table(details.consumers, out, "used by")
     if not details.pins.empty:
         write_table(details.pins, out, "pins")
+
+
+def _readable(dataset: dict) -> dict:
+    """The dataset's fields for people: its size in bytes humanised (and exact, grouped), file
+    and event counts grouped in thousands (json keeps the integers)."""
+    shown = dict(dataset)
+    size = json_value(shown.get("bytes"))
+    if size is not None:
+        shown["bytes"] = f"{human_bytes(size)} ({size:,} bytes)"
+    for key in ("files", "events"):
+        value = json_value(shown.get(key))
+        if value is not None:
+            shown[key] = f"{value:,}"
+    return shown
 
 
 def overview(

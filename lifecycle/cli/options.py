@@ -72,9 +72,8 @@ DetailFormatOption = Annotated[
 
 PolicyOption = Annotated[
     list[Path] | None,
-    typer.Option(
+    typer.Option(  # without it, lifecycle.policy reads LIFECYCLE_POLICY, as the Python API does
         "--policy",
-        envvar="LIFECYCLE_POLICY",
         help="Policy file or directory (repeatable; in LIFECYCLE_POLICY, separated by "
         f"'{os.pathsep}') (default: ./policies).",
         show_default=False,
@@ -212,13 +211,14 @@ def parse_time(value: str | None, option: str) -> datetime | None:
 
 
 def policies(policy: list[Path] | None) -> PolicySet:
-    """The policies of --policy, else of ./policies (a usage error when there are none)."""
+    """The policies of --policy, else of LIFECYCLE_POLICY, else of ./policies (a usage error
+    when there are none)."""
     return api().load_policies(policy)
 
 
 @contextmanager
 def optional_policies(policy: list[Path] | None, unchecked: str) -> Iterator[PolicySet | None]:
-    """The policies of --policy, else of ./policies if it exists, else None; when None, once
+    """The policies of --policy, else of LIFECYCLE_POLICY or ./policies, else None; when None, once
     the block succeeded, a note says what went ``unchecked`` (so a refusal stays one line)."""
     found = api().optional_policies(policy)
     yield found

@@ -8,9 +8,11 @@ layer and the leaf modules; never a service, the api or the CLI.
 from lifecycle.policy.documents import (
     DEFAULT_POLICY_DIR,
     DISTINCT_UNITS,
+    POLICY_ENV,
     RULE_TYPES,
     SELECT_KEYS,
     SEVERITIES,
+    Duration,
     Policy,
     PolicySet,
     Rule,
@@ -20,6 +22,7 @@ from lifecycle.policy.documents import (
     load_policy_file,
     optional_policies,
     parse_duration,
+    policy_paths,
 )
 from lifecycle.policy.selection import (
     UNIT_COLUMN,
@@ -32,10 +35,12 @@ from lifecycle.policy.selection import (
 __all__ = [
     "DEFAULT_POLICY_DIR",
     "DISTINCT_UNITS",
+    "POLICY_ENV",
     "RULE_TYPES",
     "SELECT_KEYS",
     "SEVERITIES",
     "UNIT_COLUMN",
+    "Duration",
     "Policy",
     "PolicySet",
     "Rule",
@@ -48,5 +53,6 @@ __all__ = [
     "load_policy_file",
     "optional_policies",
     "parse_duration",
+    "policy_paths",
     "selection",
 ]

@@ -17,11 +17,18 @@ Optional for every rule: ``description``, ``select`` (``kind``, ``data_type`` gl
 ``did`` globs; all given must match; default every dataset), ``grace`` (datasets younger than this
 are not judged yet) and ``severity`` (error, warning, info). A problem in a document is reported as
 ``file: rule 'name': field: reason``.
+
+Durations (``grace``, ``lifetime``) are kept as :class:`Duration`: a ``timedelta`` that remembers
+how the document wrote it, so every report prints ``7d`` where the policy says ``7d``.
+
+Which documents: the paths given, else ``LIFECYCLE_POLICY`` (paths separated by ``os.pathsep``),
+else ``./policies`` (:func:`policy_paths`): the CLI and the Python API read the same ones.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -49,6 +56,25 @@ _TYPE_FIELDS = {
 _REQUIRED = {"replication": ("copies",), "lifetime": ("lifetime",)}
 _DEFAULT_SEVERITY = {"lifetime": "info"}
 DEFAULT_POLICY_DIR = Path("policies")
+POLICY_ENV = "LIFECYCLE_POLICY"
+
+
+class Duration(timedelta):
+    """A rule's duration as a ``timedelta`` that keeps its ``text`` as the policy wrote it.
+
+    Arithmetic and comparisons are a ``timedelta``'s; :func:`format_duration` shows ``text``
+    (``7d`` stays ``7d``, not ``1w``; ``P180D`` stays ``P180D``).
+    """
+
+    text: str
+
+    def __new__(cls, value: timedelta, text: str) -> Duration:
+        self = super().__new__(cls, value.days, value.seconds, value.microseconds)
+        self.text = text
+        return self
+
+    def __reduce__(self):  # copy and pickle keep the text
+        return (Duration, (timedelta(self.days, self.seconds, self.microseconds), self.text))
 
 
 @dataclass(frozen=True)
@@ -99,6 +125,9 @@ class Rule:
     lifetime: timedelta | None = None
 
     def as_dict(self) -> dict[str, Any]:
+        """The rule's fields as the document gives them (defaults filled in), typed for JSON:
+        ``select`` a table of lists, ``copies`` a number, durations as written, ``grace`` None
+        when the rule has none; the fields of other rule types are left out."""
         out: dict[str, Any] = {
             "name": self.name,
             "type": self.type,
@@ -106,9 +135,8 @@ class Rule:
             "severity": self.severity,
             "select": self.select.as_dict(),
             "description": self.description,
+            "grace": format_duration(self.grace),
         }
-        if self.grace is not None:
-            out["grace"] = format_duration(self.grace)
         if self.type == "replication":
             out.update(copies=self.copies, endpoints=self.endpoints, distinct=self.distinct)
         if self.type == "lifetime":
@@ -145,81 +173,133 @@ class PolicySet:
             digest.update(policy.name.encode() + b"\0" + policy.content + b"\0")
         return digest.hexdigest()
 
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON envelope of ``policy show``: a summary, the documents, every rule typed."""
+        rules = self.rules
+        return {
+            "kind": "policy",
+            "summary": {
+                "policies": len(self.policies),
+                "rules": len(rules),
+                "by_type": _tally(rule.type for rule in rules),
+                "by_severity": _tally(rule.severity for rule in rules),
+                "policy_hash": self.content_hash,
+            },
+            "policies": [
+                {
+                    "name": p.name,
+                    "description": p.description,
+                    "file": p.file,
+                    "rules": len(p.rules),
+                }
+                for p in self.policies
+            ],
+            "rules": [{**rule.as_dict(), "file": rule.file} for rule in rules],
+        }
 
-_DURATION = re.compile(r"^(\d+)([hdw])$")
+
+def _tally(values) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for value in values:
+        counts[value] = counts.get(value, 0) + 1
+    return counts
+
+
+_DURATION = re.compile(r"^(\d+)([hdwy])$")
 _ISO_DURATION = re.compile(
     r"^P(?:(?P<y>\d+)Y)?(?:(?P<mo>\d+)M)?(?:(?P<w>\d+)W)?(?:(?P<d>\d+)D)?"
     r"(?:T(?:(?P<h>\d+)H)?(?:(?P<mi>\d+)M)?(?:(?P<s>\d+)S)?)?$"
 )
 
 
-def parse_duration(text: str) -> timedelta:
-    """``7d``, ``12h``, ``2w`` or ISO 8601 (``P180D``, ``PT12H``; a year is 365 days, a month 30).
+def parse_duration(text: str) -> Duration:
+    """``7d``, ``12h``, ``2w``, ``5y`` or ISO 8601 (``P180D``, ``PT12H``; a year is 365 days, a
+    month 30), as a :class:`Duration` that remembers ``text`` (without surrounding blanks).
 
     Raises ValueError for anything else.
     """
     if not isinstance(text, str):
-        raise ValueError("expected a duration such as '7d', '12h', '2w' or 'P180D'")
+        raise ValueError("expected a duration such as '7d', '12h', '2w', '5y' or 'P180D'")
     value = text.strip()
     match = _DURATION.match(value)
     if match:
         amount, unit = int(match.group(1)), match.group(2)
-        return {"h": timedelta(hours=amount), "d": timedelta(days=amount),
-                "w": timedelta(weeks=amount)}[unit]  # fmt: skip
+        return Duration({"h": timedelta(hours=amount), "d": timedelta(days=amount),
+                         "w": timedelta(weeks=amount), "y": timedelta(days=365 * amount)}[unit],
+                        value)  # fmt: skip
     match = _ISO_DURATION.match(value.upper())
     if match and value.upper() not in ("P", "PT") and not value.upper().endswith("T"):
         parts = {k: int(v) for k, v in match.groupdict().items() if v}
-        return timedelta(
+        span = timedelta(
             days=parts.get("y", 0) * 365 + parts.get("mo", 0) * 30 + parts.get("d", 0),
             weeks=parts.get("w", 0),
             hours=parts.get("h", 0),
             minutes=parts.get("mi", 0),
             seconds=parts.get("s", 0),
         )
-    raise ValueError(f"{text!r} is not a duration (use e.g. '7d', '12h', '2w' or 'P180D')")
+        return Duration(span, value)
+    raise ValueError(f"{text!r} is not a duration (use e.g. '7d', '12h', '2w', '5y' or 'P180D')")
 
 
 def format_duration(value: timedelta | None) -> str | None:
+    """A duration as its policy wrote it (a :class:`Duration`); any other ``timedelta`` in
+    whole days (``7d``, never ``1w``), else hours, else ISO 8601 minutes or seconds."""
     if value is None:
         return None
+    if isinstance(value, Duration):
+        return value.text
     if value % timedelta(days=1) == timedelta(0):
-        days = value.days
-        return f"{days // 7}w" if days % 7 == 0 and days >= 7 else f"{days}d"
+        return f"{value.days}d"
     if value % timedelta(hours=1) == timedelta(0):
         return f"{int(value.total_seconds() // 3600)}h"
     seconds = int(value.total_seconds())
     return f"PT{seconds // 60}M" if seconds % 60 == 0 else f"PT{seconds}S"
 
 
+def policy_paths(paths: list[Path] | None = None) -> tuple[list[Path], str] | None:
+    """The policy paths to read and where they came from (``--policy``, ``LIFECYCLE_POLICY``
+    or ``./policies``): ``paths`` if given, else those of the environment variable, else
+    ``./policies`` if it is a directory, else None."""
+    if paths:
+        return [Path(p) for p in paths], "--policy"
+    listed = [p for p in os.environ.get(POLICY_ENV, "").split(os.pathsep) if p.strip()]
+    if listed:
+        return [Path(p) for p in listed], POLICY_ENV
+    if DEFAULT_POLICY_DIR.is_dir():
+        return [DEFAULT_POLICY_DIR], "--policy"
+    return None
+
+
 def load_policies(paths: list[Path] | None = None) -> PolicySet:
-    """Policies from files or directories (``*.toml``), else ``./policies``."""
+    """Policies from files or directories (``*.toml``), else those :func:`policy_paths`
+    finds (``LIFECYCLE_POLICY``, ``./policies``); an error when there are none."""
     policies = optional_policies(paths)
     if policies is None:
         raise UsageError(
-            "no policies: pass --policy FILE|DIR, or run where a 'policies/' directory is"
+            f"no policies: pass --policy FILE|DIR, set {POLICY_ENV}, or run where a "
+            "'policies/' directory is"
         )
     return policies
 
 
 def optional_policies(paths: list[Path] | None = None) -> PolicySet | None:
-    """Policies from files or directories (``*.toml``), else ``./policies`` if it is a
-    directory, else None (the caller says what goes unchecked without them)."""
-    if not paths:
-        if not DEFAULT_POLICY_DIR.is_dir():
-            return None
-        paths = [DEFAULT_POLICY_DIR]
+    """Policies from files or directories (``*.toml``), else those :func:`policy_paths` finds,
+    else None (the caller says what goes unchecked without them)."""
+    found_paths = policy_paths(paths)
+    if found_paths is None:
+        return None
+    paths, source = found_paths
     files: list[Path] = []
     for path in paths:
-        path = Path(path)
         if path.is_dir():
             found = sorted(path.glob("*.toml"))
             if not found:
-                raise UsageError(f"--policy: {path} holds no *.toml policy documents")
+                raise UsageError(f"{source}: {path} holds no *.toml policy documents")
             files += found
         elif path.is_file():
             files.append(path)
         else:
-            raise UsageError(f"--policy: {path} does not exist")
+            raise UsageError(f"{source}: {path} does not exist")
     policies = tuple(load_policy_file(f) for f in dict.fromkeys(files))
     _check_unique(policies)
     return PolicySet(policies)
@@ -357,7 +437,7 @@ MAX_DURATION = timedelta(days=365 * 200)
 MAX_COPIES = 1000
 
 
-def _duration(fail, field_name: str, value: Any) -> timedelta:
+def _duration(fail, field_name: str, value: Any) -> Duration:
     try:
         duration = parse_duration(value)
     except OverflowError:
