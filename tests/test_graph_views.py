@@ -1,22 +1,34 @@
 """Views of a provenance graph for people: the tree stays bounded at any size (summary first,
-then the nearest entries, then what was left out, counted)."""
+then the nearest entries, then what was left out, counted), and the pictures (svg, html) are
+well-formed, self-contained, hold every label escaped, and refuse what they cannot draw."""
 
 from __future__ import annotations
 
 import io
 import json
+import os
+import pty
 import re
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
-from catalogs import AOD, CALIB, mini, write_catalog
+from catalogs import AOD, CALIB, PHYS, mini, write_catalog
 from typer.testing import CliRunner
 
 from lifecycle.cli.app import app
+from lifecycle.errors import UsageError
 from lifecycle.output import render
 from lifecycle.output.graph_tree import BRANCHES, TREE_ENTRIES
+from lifecycle.output.registry import FAMILIES
+from lifecycle.output.svg import MAX_BOXES, escape
 from lifecycle.provenance.graph import Edge, Node, Production, ProvenanceGraph, Transformation
+from lifecycle.text import printable
 
 runner = CliRunner()
+SVG = "{http://www.w3.org/2000/svg}"
 FANOUT = 2_000  # productions using CALIB, each making one AOD, all merged into MERGED
 MERGED = "data18_13TeV:data18_13TeV.periodB.physics_Main.merge.DAOD_PHYS.r13286_p4910"
 
@@ -148,6 +160,157 @@ def test_the_tree_shows_at_most_its_budget_of_entries_nearest_first():
     assert "s:0.0.0.0" not in text  # the budget is spent before the third level
 
 
+# -- svg and html ----------------------------------------------------------------------------
+
+HOSTILE = [
+    "evil:a<b>&amp;\"quoted\"'single'",
+    "evil:[bold]markup[/bold][link=http://evil.example]x[/link]",
+    "evil:ctl\x1b[31m\x00\x07\nnew\u202eline\ufffe",
+    "evil:]]>--><!--<script>alert(1)</script>",
+]
+
+
+def hostile_graph() -> ProvenanceGraph:
+    t = Transformation('t<&"', "X_tf</text>", "Athena,'1'", None, None, None, "rm -rf / &", None)
+    nodes = [_node(HOSTILE[0], 0), *(_node(did, 1) for did in HOSTILE[1:])]
+    edges = [Edge(did, HOSTILE[0], "p<1>&", "input") for did in HOSTILE[1:]]
+    production = Production("p<1>&", t, "<cond>", "S&<ite", None, None, "done")
+    return ProvenanceGraph(HOSTILE[0], "upstream", nodes, edges, {"p<1>&": production})
+
+
+def _titles(root: ET.Element, kind: str) -> list[str]:
+    return [
+        g.find(f"{SVG}title").text
+        for g in root.iter(f"{SVG}g")
+        if g.get("class") == kind and g.find(f"{SVG}title") is not None
+    ]
+
+
+def test_svg_is_well_formed_and_holds_every_label_escaped():
+    graph = hostile_graph()
+    text = _rendered(graph, "svg")
+    root = ET.fromstring(text.encode("utf-8"))  # raises on anything malformed
+    assert root.tag == f"{SVG}svg"
+    shown = [title.split("\n")[0] for title in _titles(root, "dataset")]
+    expected = [printable(did).replace("\ufffe", "\\ufffe") for did in HOSTILE]
+    assert sorted(shown) == sorted(expected)  # every dataset, text as printable shows it
+    (production,) = _titles(root, "production")
+    assert production.startswith('production p<1>& · done · S&<ite\ntransformation t<&" X_tf<')
+    assert not list(root.iter(f"{SVG}script"))
+    assert not list(root.iter(f"{SVG}foreignObject"))
+    for element in root.iter():
+        assert not any(name.endswith("href") for name in element.attrib), element.attrib
+    assert "\x1b" not in text
+    assert "\x00" not in text
+    assert "<script>" not in text
+    assert "]]>" not in text
+
+
+def test_svg_of_the_mini_chain_draws_every_dataset_and_production(catalog, tmp_path):
+    catalog.import_directory(write_catalog(tmp_path / "mini", mini()))
+    path = tmp_path / "lineage.svg"
+    result = invoke(catalog.url, "lineage", PHYS, "--format", "svg", "-o", str(path))
+    assert result.exit_code == 0, result.output
+    assert result.stdout == ""
+    root = ET.parse(path).getroot()
+    datasets = {title.split("\n")[0] for title in _titles(root, "dataset")}
+    assert datasets == {PHYS, AOD, CALIB, "data18_13TeV:data18_13TeV.00357772.physics_Main.daq.RAW"}
+    productions = {title.split(" ")[1] for title in _titles(root, "production")}
+    assert productions == {"task-00000001", "task-00000002"}
+    paths = [p for p in root.iter(f"{SVG}path") if p.get("marker-end")]
+    assert len(paths) == 5  # RAW, CALIB -> task 1 -> AOD -> task 2 -> PHYS
+    labels = {t.text for t in root.iter(f"{SVG}text") if t.get("paint-order")}
+    assert labels == {"input", "calibration"}
+    # data flows down the page: inputs above their production, the dataset at the bottom
+    y = {
+        _drawn(g.findtext(f"{SVG}title")): float(g.find(f"{SVG}rect").get("y"))
+        for g in root.iter(f"{SVG}g")
+        if g.get("class")
+    }
+    assert y[CALIB] < y["task-00000001"] < y[AOD] < y["task-00000002"] < y[PHYS]
+
+
+def test_html_is_one_page_holding_the_svg_and_fetching_nothing(catalog, tmp_path):
+    catalog.import_directory(write_catalog(tmp_path / "mini", mini()))
+    result = invoke(catalog.url, "impact", CALIB, "--format", "html")  # a pipe: allowed
+    assert result.exit_code == 0, result.output
+    page = result.stdout
+    assert page.startswith("<!DOCTYPE html>\n")
+    assert "default-src 'none'" in page  # the page's policy forbids any fetch
+    svg = ET.fromstring(page[page.index("<svg") : page.index("</svg>") + 6])
+    titles = {g.findtext("title").split("\n")[0] for g in svg.iter("g") if g.get("class")}
+    assert {CALIB, AOD, PHYS} <= titles
+    assert re.search(r"<td>derived/AOD</td><td>1</td><td>1\.00 TB</td>", page)
+    assert not re.search(
+        r"""(src|href|action)\s*=|url\((?!#)|@import|<script|<link|<iframe""", page
+    )
+
+
+def test_html_escapes_hostile_labels():
+    page = _rendered(hostile_graph(), "html")
+    assert (
+        "<title>lineage of evil:a&lt;b&gt;&amp;amp;&quot;quoted&quot;&#39;single&#39;</title>"
+        in (page)
+    )
+    svg = ET.fromstring(page[page.index("<svg") : page.index("</svg>") + 6])
+    assert len([g for g in svg.iter("g") if g.get("class") == "dataset"]) == len(HOSTILE)
+    assert "<script>" not in page
+    assert "\x1b" not in page
+    assert not re.search(r"""(src|href)\s*=|<link|url\((?!#)""", page)
+
+
+def test_escape_keeps_text_and_neutralises_markup():
+    assert escape("a<b>&\"'") == "a&lt;b&gt;&amp;&quot;&#39;"
+    assert escape("x\x1by\nz") == "x\\x1by\\nz"
+    assert escape("a\nb", lines=True) == "a\nb"
+    assert escape("ok\ufffe\U0001f600") == "ok\\ufffe\U0001f600"
+
+
+def test_a_graph_too_big_to_draw_is_refused_before_anything_is_written(fanout_url, tmp_path):
+    graph = wide_graph(8, 4)
+    assert len(graph.nodes) + len(graph.productions) > MAX_BOXES
+    with pytest.raises(UsageError, match=r"too many to draw .* --depth N or --max-nodes N"):
+        _rendered(graph, "svg")
+    path = tmp_path / "impact.svg"
+    result = invoke(fanout_url, "impact", CALIB, "-f", "svg", "-o", str(path))
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1
+    assert "2,004 datasets and 2,003 productions are too many to draw" in result.stderr
+    assert not path.exists()
+    smaller = invoke(
+        fanout_url, "impact", CALIB, "-f", "svg", "--max-nodes", "500", "-o", str(path)
+    )
+    assert smaller.exit_code == 0, smaller.output
+    ET.parse(path)
+
+
+@pytest.mark.parametrize("fmt", ["svg", "html"])
+def test_a_picture_is_never_written_to_a_terminal(tmp_path, fmt):
+    """On a terminal: one line saying to use -o, exit 2, before the catalog is even read."""
+    primary, secondary = pty.openpty()
+    try:
+        result = subprocess.run(
+            [sys.executable, "-c", "from lifecycle.cli.app import main; main()",
+             "--db", f"sqlite:///{tmp_path}/none.db", "lineage", "x:y", "--format", fmt],
+            stdout=secondary, stderr=subprocess.PIPE, text=True, timeout=120,
+            env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)},
+        )  # fmt: skip
+    finally:
+        os.close(secondary)
+        os.close(primary)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr == (
+        f"lifecycle: error: --format {fmt} writes a file, not text for a terminal: "
+        "give -o FILE, or pipe it to a program\n"
+    )
+
+
+def _drawn(title: str) -> str:
+    """The DID or production name a box's title is about."""
+    first = title.split("\n")[0]
+    return first.split(" ")[1] if first.startswith("production ") else first
+
+
 def _rendered(graph: ProvenanceGraph, fmt: str) -> str:
     out = io.StringIO()
     render(graph, fmt, "graph", out)
@@ -156,3 +319,15 @@ def _rendered(graph: ProvenanceGraph, fmt: str) -> str:
 
 def _node(did: str, depth: int) -> Node:
     return Node(did, "derived", "AOD", depth, True, "closed", 1, None, None)
+
+
+def test_only_text_for_people_and_tools_may_go_to_a_terminal():
+    kept_off = {
+        (f.family, f.name) for fam in FAMILIES.values() for f in fam.values() if not f.terminal
+    }
+    assert kept_off == {
+        ("listing", "parquet"),
+        ("plan", "parquet"),
+        ("graph", "svg"),
+        ("graph", "html"),
+    }
