@@ -54,7 +54,16 @@ def rendered(value, fmt: str, family: str = "listing") -> str | bytes:
 def test_each_family_lists_its_formats_in_order():
     assert names("listing") == ("table", "json", "csv", "parquet")
     assert names("detail") == ("table", "json")
-    assert names("graph") == ("tree", "json", "prov-json", "prov-n", "dot", "mermaid")
+    assert names("graph") == (
+        "tree",
+        "json",
+        "prov-json",
+        "prov-n",
+        "dot",
+        "mermaid",
+        "svg",
+        "html",
+    )
     assert names("recipe") == ("text", "json", "shell")
     assert names("plan") == ("json", "parquet")
 

@@ -101,8 +101,8 @@ def test_every_cli_format_is_registered():
 
 def test_unknown_format_is_a_usage_error_naming_the_option():
     graph = ProvenanceGraph("s:d", "upstream", [_node("s:d")], [], {})
-    with pytest.raises(UsageError, match=r"--format: 'svg' is not one of tree, json, "):
-        render_graph(graph, "svg", io.StringIO())
+    with pytest.raises(UsageError, match=r"--format: 'png' is not one of tree, json, "):
+        render_graph(graph, "png", io.StringIO())
 
 
 def test_a_registered_format_renders_through_render_graph(monkeypatch):
@@ -194,27 +194,41 @@ def test_a_deleted_intermediate_shows_as_deleted_in_every_format(catalog, tmp_pa
 
 
 def test_tree_shows_each_production_with_what_is_needed_to_run_it_again(catalog, tmp_path):
+    """A production is one line naming its transformation; what is needed to run it again is
+    the transformation's, printed once below the tree."""
     text = rendered(walk(load(catalog, tmp_path)), "tree")
-    assert "made by task-00000001 · done · CERN-PROD · 2018-08-02 00:00 → 2018-08-03 00:00 UTC" in (
-        text
+    lines = text.splitlines()
+    produced = (
+        "made by task-00000001 · r13286 Reco_tf · done · CERN-PROD · "
+        "2018-08-02 00:00 → 2018-08-03 00:00 UTC · conditions CONDBR2-BLKPA-RUN2-09"
     )
+    assert any(line.endswith(produced) for line in lines)
+    at = lines.index("r13286 Reco_tf · 1 production")
+    assert lines[at + 1 : at + 5] == [
+        "    release Athena,22.0.40",
+        f"    image registry.cern.ch/atlas/athena:22.0.40@sha256:{'a' * 64}",
+        f"    code https://gitlab.cern.ch/atlas/athena @ {'b' * 40}",
+        "    command Reco_tf.py --AMIConfig r13286",
+    ]
+    at = lines.index("p4910 Derivation_tf · 1 production")
+    assert lines[at + 1 : at + 5] == [
+        "    release AthDerivation,21.2.179.0",
+        "    image not recorded",
+        "    code not recorded",
+        "    command not recorded",
+    ]
     for fact in (
-        "transformation r13286 Reco_tf",
-        "release Athena,22.0.40",
-        f"image registry.cern.ch/atlas/athena:22.0.40@sha256:{'a' * 64}",
-        f"code https://gitlab.cern.ch/atlas/athena @ {'b' * 40}",
-        "command Reco_tf.py --AMIConfig r13286",
-        "conditions CONDBR2-BLKPA-RUN2-09",
         f"calibration: {CALIB}  calibration/COND · 1.00 MB · available",
         f"input: {RAW}  raw/RAW · 2.00 TB · available",
     ):
         assert fact in text
     assert "\x1b" not in text  # no colour codes when not writing to a terminal
-    assert max(len(line) for line in text.splitlines()) <= 160
+    assert max(len(line) for line in lines) <= 160
 
 
-def test_tree_prints_a_shared_ancestor_once(catalog, tmp_path):
-    """CALIB feeds PHYS's producer directly and through AOD: expanded once, then "(see above)"."""
+def test_tree_expands_a_shared_ancestor_once_where_it_is_nearest(catalog, tmp_path):
+    """CALIB feeds PHYS's producer directly and through AOD: expanded once, under PHYS's
+    producer (one production away, the nearest), and named "(see below)" under AOD's."""
     tables = mini()
     tables["production_io"].append(
         {"production": "task-00000002", "did": CALIB, "role": "calibration"}
@@ -222,12 +236,15 @@ def test_tree_prints_a_shared_ancestor_once(catalog, tmp_path):
     text = rendered(walk(load(catalog, tmp_path, tables)), "tree")
     lines = [line for line in text.splitlines() if CALIB in line]
     assert len(lines) == 2
-    assert not lines[0].endswith("(see above)")
-    assert lines[1].endswith("available (see above)")
+    assert lines[0].endswith("available (see below)")
+    assert lines[0].startswith("    │       └── calibration:")  # under AOD's producer
+    assert lines[1].startswith("    └── calibration:")  # under PHYS's producer
+    assert lines[1].endswith("available")
 
 
 def test_tree_prints_a_production_with_two_outputs_once():
-    """X and Y, both made by p1, feed the root: p1's details and inputs appear once."""
+    """X and Y, both made by p1, feed the root: p1 and its inputs appear once, and the
+    transformation both productions ran is described once."""
     t = Transformation("t1", "X_tf", "Athena,1", None, None, None, None, None)
     productions = {n: Production(n, t, None, None, None, None, "done") for n in ("p1", "p2")}
     nodes = [_node(d) for d in ("s:root", "s:x", "s:y", "s:raw")]
@@ -240,23 +257,31 @@ def test_tree_prints_a_production_with_two_outputs_once():
     text = rendered(ProvenanceGraph("s:root", "upstream", nodes, edges, productions), "tree")
     assert text.count("made by p1") == 2
     assert "made by p1 (see above)" in text
-    assert text.count("release Athena,1") == 2  # p1 and p2 in full, once each
+    assert text.count("release Athena,1") == 1
+    assert "t1 X_tf · 2 productions" in text.splitlines()
     assert text.count("input: s:raw") == 1
 
 
 def test_tree_of_an_impact_lists_consumers_and_outputs(catalog, tmp_path):
     text = rendered(walk(load(catalog, tmp_path), CALIB, impact), "tree")
-    assert "used as calibration by task-00000001" in text
+    assert "used as calibration by task-00000001 · r13286 Reco_tf · done" in text
     assert f"output: {AOD}" in text
     assert f"output: {PHYS}" in text
-    assert "downstream: 2 datasets, 1.10 TB (the root not counted)" in text
+    summary = "downstream: 2 datasets, 1.10 TB, 1 to 2 productions away (the root not counted)"
+    assert text.splitlines()[0] == summary
+    assert re.search(r"^r13286 +Reco_tf +Athena,22\.0\.40 +recorded +1$", text, re.MULTILINE)
+    assert re.search(r"^p4910 +Derivation_tf +\S+ +not recorded +1$", text, re.MULTILINE)
 
 
-def test_tree_ends_with_the_summary_and_the_truncation_marker(catalog, tmp_path):
+def test_tree_starts_with_the_summary_and_the_truncation_marker(catalog, tmp_path):
     text = rendered(walk(load(catalog, tmp_path), max_nodes=2), "tree")
     lines = text.splitlines()
-    assert lines[-1] == "truncated: showing 2 of 4 datasets (--max-nodes 2)"
-    assert "upstream: 3 datasets, 3.00 TB (the root not counted)" in lines
+    assert (
+        lines[0] == "upstream: 3 datasets, 3.00 TB, 1 to 2 productions away (the root not counted)"
+    )
+    assert lines[1:4] == ["depth  datasets", "    1         1", "    2         2"]
+    marker = lines.index("truncated: showing the nearest 2 of 4 datasets (--max-nodes 2)")
+    assert marker < next(i for i, line in enumerate(lines) if line.startswith(PHYS))
     assert re.search(r"^raw/RAW +1 +2\.00 TB +1 +0$", text, re.MULTILINE)
 
 
@@ -269,7 +294,8 @@ def _aod_made_in_tree(text: str, note: str) -> bool:
     """The line after AOD's is its producer, in full, with why its inputs are not shown."""
     lines = text.splitlines()
     at = next(i for i, line in enumerate(lines) if f"input: {AOD}" in line)
-    return lines[at + 1].strip(" │└├─").startswith(f"{MADE_AOD} ({note}) · done · CERN-PROD")
+    made = f"{MADE_AOD} ({note}) · r13286 Reco_tf · done · CERN-PROD"
+    return lines[at + 1].strip(" │└├─").startswith(made)
 
 
 def _aod_made_in_dot(text: str, note: str) -> bool:
@@ -342,7 +368,7 @@ def test_a_producer_cut_by_the_node_cap_says_so(catalog, tmp_path, fmt):
 def test_the_producer_of_the_root_at_depth_0(catalog, tmp_path):
     graph = walk(load(catalog, tmp_path), depth=0)
     text = rendered(graph, "tree")
-    assert "made by task-00000002 (inputs beyond --depth 0) · done" in text
+    assert "made by task-00000002 (inputs beyond --depth 0) · p4910 Derivation_tf · done" in text
     assert '"production:task-00000002" -> "dataset:' + PHYS + '";' in rendered(graph, "dot")
     assert "p1 --> d1" in rendered(graph, "mermaid")
 
@@ -375,7 +401,7 @@ def test_tree_lists_productions_a_hand_built_graph_does_not_reach():
     graph = ProvenanceGraph("s:d", "upstream", [_node("s:d")], [], {"p1": production})
     text = rendered(graph, "tree")
     assert "productions not reached from the root" in text
-    assert "production p1 · done" in text
+    assert "production p1 · t1 X_tf · done" in text
 
 
 def test_generated_by_alone_links_a_hand_built_graph():

@@ -28,7 +28,7 @@ import typer
 
 from lifecycle import output
 from lifecycle.errors import UsageError
-from lifecycle.output import Report, check_destination, write_table
+from lifecycle.output import Report, check_destination, check_terminal, write_table
 from lifecycle.output.tables import console, literal
 
 if TYPE_CHECKING:
@@ -265,7 +265,9 @@ def _with_output_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """``command`` with ``--excel-safe`` if its ``--format`` offers csv, and ``--output`` if it
     has a ``--format`` at all: every format writes to a file or stdout the same way."""
     signature = inspect.signature(command, eval_str=True)
-    families = {_format_family(p.annotation) for p in signature.parameters.values()} - {None}
+    chosen = {p.name: _format_family(p.annotation) for p in signature.parameters.values()}
+    chosen = {name: family for name, family in chosen.items() if family}
+    families = set(chosen.values())
     formats = [output.lookup(f, n) for f in families for n in output.names(f)]
     offers = {
         "excel_safe": (ExcelSafeOption, False, any(f.name == "csv" for f in formats)),
@@ -278,6 +280,9 @@ def _with_output_options(command: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(command)
     def wrapper(*args: Any, excel_safe: bool = False, output: Path | None = None, **kwargs: Any):
         check_destination(output)
+        for name, family in chosen.items():  # a file bound for a terminal: refused before any work
+            if isinstance(kwargs.get(name), Enum):
+                check_terminal(family, kwargs[name].value, output)
         tokens = (_EXCEL_SAFE.set(excel_safe), _OUTPUT.set(output))
         try:
             return command(*args, **kwargs)

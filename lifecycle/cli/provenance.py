@@ -61,8 +61,9 @@ GraphFormatOption = Annotated[
     typer.Option(
         "--format",
         "-f",
-        help="tree for people; json, prov-json or prov-n (W3C PROV) for tools; dot or mermaid "
-        "for diagrams.",
+        help="tree for people (a summary, then at most 80 entries: json lists all); json, "
+        "prov-json or prov-n (W3C PROV) for tools; dot or mermaid for diagram tools; svg or html "
+        "(a page holding the svg) for a picture, drawn without Graphviz, to -o FILE or a pipe.",
     ),
 ]
 DepthOption = Annotated[

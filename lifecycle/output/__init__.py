@@ -3,8 +3,9 @@
 Owns how results leave the program: the format registry (:mod:`.registry`; the CLI's
 ``--format`` choices come from it), reports and listings declared once and written as table,
 json, csv or parquet (:mod:`.reports`, :mod:`.tables`, :mod:`.files`), the one streaming JSON
-writer (:mod:`.json_stream`), provenance graphs as tree, json, W3C PROV, dot or mermaid
-(:mod:`.graphs`, :mod:`.graph_tree`, :mod:`.prov`, :mod:`.diagrams`), and recipes as text, json
+writer (:mod:`.json_stream`), provenance graphs as tree, json, W3C PROV, dot, mermaid, or a
+picture drawn here, svg or html (:mod:`.graphs`, :mod:`.graph_tree`, :mod:`.prov`,
+:mod:`.diagrams`, :mod:`.svg`), and recipes as text, json
 or a shell script (:mod:`.recipes`).
 
 May import only the leaf modules (errors, values, text) at run time; the objects it writes
@@ -18,7 +19,7 @@ from __future__ import annotations
 from typing import IO, TYPE_CHECKING, Any
 
 import lifecycle.output.builtins  # noqa: F401  (registers the built-in formats)
-from lifecycle.output.files import check_destination, destination
+from lifecycle.output.files import check_destination, check_terminal, destination
 from lifecycle.output.json_stream import Entries, write_json
 from lifecycle.output.registry import Format, lookup, names, register
 from lifecycle.output.reports import Frames, Report, Rows
@@ -34,6 +35,7 @@ __all__ = [
     "Report",
     "Rows",
     "check_destination",
+    "check_terminal",
     "destination",
     "lookup",
     "names",
@@ -46,8 +48,13 @@ __all__ = [
 
 
 def write(value: object, fmt: str, family: str, *, output: Path | None = None) -> None:
-    """Write ``value`` in format ``fmt`` of ``family`` to the file ``output``, else stdout."""
-    with destination(output, binary=lookup(family, fmt).binary) as out:
+    """Write ``value`` in format ``fmt`` of ``family`` to the file ``output``, else stdout
+    (not a terminal for a format that is a file); the format's check refuses a value first."""
+    found = lookup(family, fmt)
+    check_terminal(family, fmt, output)
+    if found.check is not None:
+        found.check(value)
+    with destination(output, binary=found.binary) as out:
         render(value, fmt, family, out)
 
 

@@ -14,6 +14,7 @@ from lifecycle.output.reports import (
     write_records_csv,
     write_records_parquet,
 )
+from lifecycle.output.svg import check_size, write_html, write_svg
 
 for _family in ("listing", "detail"):
     register(_family, "table")(write_people)
@@ -30,6 +31,8 @@ register("graph", "prov-json")(write_prov_json)
 register("graph", "prov-n")(write_prov_n)
 register("graph", "dot")(write_dot)
 register("graph", "mermaid")(write_mermaid)
+register("graph", "svg", terminal=False, check=check_size)(write_svg)
+register("graph", "html", terminal=False, check=check_size)(write_html)
 
 register("recipe", "text")(write_recipe_text)
 register("recipe", "json")(write_recipe_json)

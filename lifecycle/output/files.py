@@ -1,7 +1,8 @@
 """Where output goes, and the file formats of a table of records (CSV, Parquet).
 
 :func:`destination` is the one way a command writes to ``-o FILE`` or to stdout, as text or as
-bytes (Parquet): the same for every command. CSV keeps exact values (timestamps as ISO 8601 UTC
+bytes (Parquet): the same for every command; :func:`check_terminal` keeps files (bytes,
+pictures) off a terminal. CSV keeps exact values (timestamps as ISO 8601 UTC
 with ``Z``, missing values empty); Parquet keeps the frame's own types. Rows read a chunk at a
 time (:func:`write_rows_csv`, :func:`write_rows_parquet`) are written as they come, never held
 together: the same CSV text as a frame of them, and Parquet one row group per chunk.
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from lifecycle.errors import UsageError
+from lifecycle.output.registry import lookup
 from lifecycle.text import FORMULA_STARTS
 from lifecycle.values import format_timestamps
 
@@ -27,6 +29,16 @@ def check_destination(path: Path | None) -> None:
     """Refuse ``-o`` into a directory that does not exist (before any work is done)."""
     if path is not None and not path.parent.is_dir():
         raise UsageError(f"--output: directory of {str(path)!r} does not exist")
+
+
+def check_terminal(family: str, name: str, path: Path | None) -> None:
+    """Refuse to write format ``name`` of ``family`` to a terminal when it is a file (bytes, a
+    picture) rather than text for people: without ``-o`` and with stdout a terminal."""
+    if path is None and not lookup(family, name).terminal and sys.stdout.isatty():
+        raise UsageError(
+            f"--format {name} writes a file, not text for a terminal: "
+            "give -o FILE, or pipe it to a program"
+        )
 
 
 @contextmanager

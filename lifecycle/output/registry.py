@@ -9,7 +9,11 @@ register here the way an extension would (:mod:`lifecycle.output.builtins`); the
 ``--format`` choices are :func:`names` of a family.
 
 A writer is ``write(value, out)``; ``out`` is a text stream, or a binary one for a format
-registered ``binary=True`` (Parquet).
+registered ``binary=True`` (Parquet). A format that is a file rather than text for people
+(binary ones, and pictures: SVG, HTML) is registered ``terminal=False``: it goes to ``-o FILE``
+or a pipe, never to a terminal (:func:`~lifecycle.output.files.check_terminal`). ``check``
+refuses a value before anything is written (a graph too big to draw), so a refusal leaves no
+empty file behind.
 """
 
 from __future__ import annotations
@@ -25,22 +29,36 @@ Writer = Callable[[Any, Any], None]
 
 @dataclass(frozen=True)
 class Format:
-    """One registered format: its family, name, writer, and whether it writes bytes."""
+    """One registered format: its family, name, writer, whether it writes bytes, whether it
+    may be written to a terminal, and what refuses a value before writing starts."""
 
     family: str
     name: str
     write: Writer | None
     binary: bool = False
+    terminal: bool = True
+    check: Callable[[Any], None] | None = None
 
 
 FAMILIES: dict[str, dict[str, Format]] = {}
 
 
-def register(family: str, name: str, *, binary: bool = False) -> Callable[[Writer], Writer]:
-    """Register ``write(value, out)`` as format ``name`` of ``family`` (a decorator)."""
+def register(
+    family: str,
+    name: str,
+    *,
+    binary: bool = False,
+    terminal: bool | None = None,
+    check: Callable[[Any], None] | None = None,
+) -> Callable[[Writer], Writer]:
+    """Register ``write(value, out)`` as format ``name`` of ``family`` (a decorator); a binary
+    format is never written to a terminal, nor one registered ``terminal=False``."""
+    to_terminal = not binary if terminal is None else terminal and not binary
 
     def decorate(write: Writer) -> Writer:
-        FAMILIES.setdefault(family, {})[name] = Format(family, name, write, binary)
+        FAMILIES.setdefault(family, {})[name] = Format(
+            family, name, write, binary, to_terminal, check
+        )
         return write
 
     return decorate

@@ -114,6 +114,9 @@ class ProvenanceGraph:
     # is listed (also where no edge shows it: at the depth limit, or a production with no input)
     generated_by: dict[str, str] = field(default_factory=dict)
     summary: list[dict[str, Any]] = field(default_factory=list)  # by kind and data type
+    # depth -> datasets the walk reached at that depth (the root not counted), for the summary
+    # of the views for people; not part of the JSON (which lists every node with its depth)
+    depths: dict[int, int] = field(default_factory=dict)
     truncated: bool = False
     max_nodes: int = MAX_NODES
     max_depth: int | None = None
@@ -230,6 +233,7 @@ def _walk(
         kept = {n.did for n in nodes}
         edges, productions, generated_by = _edges(conn, direction, kept)
         summary = _summary(conn)
+        depths = _depths(conn)
     finally:
         drop_tables(conn, WALK_TABLE)
     return ProvenanceGraph(
@@ -240,6 +244,7 @@ def _walk(
         productions=productions,
         generated_by=generated_by,
         summary=summary,
+        depths=depths,
         truncated=truncated,
         max_nodes=max_nodes,
         max_depth=depth,
@@ -381,3 +386,13 @@ def _summary(conn: Connection) -> list[dict[str, Any]]:
         }
         for kind, data_type, n, size, avail, deleted in rows
     ]
+
+
+def _depths(conn: Connection) -> dict[int, int]:
+    """Every walked dataset (root excluded) counted by depth."""
+    rows = conn.execute(
+        sa.text(
+            f"SELECT depth, COUNT(*) FROM {WALK_TABLE} WHERE depth > 0 GROUP BY depth ORDER BY depth"
+        )
+    )
+    return {int(depth): int(n) for depth, n in rows}

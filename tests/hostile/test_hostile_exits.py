@@ -524,8 +524,11 @@ def test_a_3000_deep_chain_renders_in_every_format(deep_url, command):
     assert cut.truncated
     assert len(cut.productions) >= 499
     middle = "task-2800" if command == "lineage" else "task-200"
-    for fmt in ("tree", "prov-json", "prov-n"):
+    for fmt in ("prov-json", "prov-n"):
         assert middle in _render(cut, fmt, recursion_margin=250)
+    tree = _render(cut, "tree", recursion_margin=250)  # bounded: the nearest 40 productions
+    assert f"by task-{2961 if command == 'lineage' else 40} ·" in tree
+    assert len(tree.splitlines()) < 200
 
 
 def test_a_3000_deep_recipe_renders(deep_url):
