@@ -36,6 +36,8 @@ def test_help_reads_cleanly(path):
     assert result.exit_code == 0, result.output
     text = result.output
     assert "<bool>" not in text
+    # values are named for what they are (DID, SITE, FILE, N...), not by their Python type
+    assert not re.search(r"<(?:str|path|int|float|list\[\w+\])", text), text
     assert not re.search(r"\w \.(?:\s|$)", text), re.search(r".{30}\w \.(?:\s|$)", text)
 
 
@@ -70,3 +72,9 @@ def test_lifecycle_policy_is_the_default_policy_path(catalog_url, tmp_path, monk
     monkeypatch.setenv("LIFECYCLE_POLICY", str(tmp_path / "missing.toml"))
     refused = runner.invoke(app, ["policy", "show"])
     assert refused.exit_code == 2
+
+
+def test_a_missing_argument_is_named_as_help_names_it():
+    result = runner.invoke(app, ["replicas", "mark-lost"])
+    assert result.exit_code == 2
+    assert "Missing argument 'DID'" in result.output

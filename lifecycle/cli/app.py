@@ -187,7 +187,7 @@ class _Group(TyperGroup):
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         """Typer's usage errors as one line too (cron logs read it); everything else as typer."""
         self.raw_args = [str(a) for a in (sys.argv[1:] if args is None else args)]
-        _bare_flags(self)
+        _tidy_help(self)
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         try:
@@ -207,12 +207,64 @@ class _Group(TyperGroup):
         sys.exit(code if isinstance(code, int) else 0)
 
 
-def _bare_flags(command: _click.Command) -> None:
-    """Flags show no value type in ``--help`` (typer would print ``<bool>`` after each): a flag
-    takes no value. Walks the command and its sub-commands once."""
+# What each value of the CLI stands for, named alike in every command's --help and in usage
+# errors ("Missing argument 'DID'"), where typer would print the Python type (<str>, <path>).
+# Options offering a fixed set of choices keep them (<table|json|csv>).
+PLACEHOLDERS = {
+    "did": "DID",
+    "endpoint": "ENDPOINT",
+    "endpoints": "EXPRESSION",
+    "expression": "EXPRESSION",
+    "site": "SITE",
+    "country": "COUNTRY",
+    "directory": "DIR",
+    "files": "FILE",
+    "output": "FILE",
+    "policy": "FILE|DIR",
+    "db": "URL|FILE",
+    "names": "NAME",
+    "name": "NAME",
+    "plan_id": "PLAN",
+    "production": "PRODUCTION",
+    "run_a": "RUN",
+    "run_b": "RUN",
+    "tag": "TAG",
+    "conditions": "TAG",
+    "chain": "TAG,TAG:TYPE",
+    "release": "RELEASE",
+    "data_type": "TYPE",
+    "kind": "KIND",
+    "media": "MEDIA",
+    "scope": "SCOPE",
+    "select": "KEY=VALUE",
+    "now": "TIME",
+    "since": "TIME",
+    "until": "TIME",
+    "reason": "TEXT",
+    "access_per_year": "N",
+    "datasets": "N",
+    "depth": "N",
+    "limit": "N",
+    "max_nodes": "N",
+    "seed": "N",
+    "cpu_cost": "PRICE",
+    "storage_cost": "PRICE",
+    "tape_cost": "PRICE",
+}
+
+
+def _tidy_help(command: _click.Command) -> None:
+    """Placeholders for values (see ``PLACEHOLDERS``; other names upper-cased), and none for
+    flags: typer would print ``<bool>`` after each, but a flag takes no value. Walks the command
+    and its sub-commands once."""
     for param in command.params:
-        if getattr(param, "is_flag", False) and param.metavar is None:
+        choice = getattr(param.type_descriptor, "is_choice", False)
+        if param.metavar is None and getattr(param, "is_flag", False):
             param.metavar = ""
+        elif param.metavar is None and not choice:
+            param.metavar = PLACEHOLDERS.get(param.name, param.name.upper())
+        if param.param_type_name == "argument" and not choice:  # its name says it: no <str>
+            param.display_type_rich = lambda ctx: None
     make_help_option = command.get_help_option  # click makes --help anew for each context
 
     def get_help_option(ctx: _click.Context):
@@ -223,7 +275,7 @@ def _bare_flags(command: _click.Command) -> None:
 
     command.get_help_option = get_help_option
     for sub in getattr(command, "commands", {}).values():
-        _bare_flags(sub)
+        _tidy_help(sub)
 
 
 def _print_version(value: bool) -> None:
