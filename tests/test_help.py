@@ -36,6 +36,7 @@ def test_help_reads_cleanly(path):
     assert result.exit_code == 0, result.output
     text = result.output
     assert "<bool>" not in text
+    assert not re.search(r"``|:(?:func|class|mod|meth|data):`", text)  # no reST markup
     # values are named for what they are (DID, SITE, FILE, N...), not by their Python type
     assert not re.search(r"<(?:str|path|int|float|list\[\w+\])", text), text
     assert not re.search(r"\w \.(?:\s|$)", text), re.search(r".{30}\w \.(?:\s|$)", text)

@@ -35,7 +35,7 @@ def parse(
 ) -> None:
     """Split names into project, number, stream, production step, data type and AMI tags.
 
-    Each name that does not follow the nomenclature says why in ``error``; the exit status is 2
+    Each name that does not follow the nomenclature says why in 'error'; the exit status is 2
     only when none does.
     """
     parsed = [parse_name(name) for name in _read(names)]
