@@ -79,3 +79,10 @@ def test_a_missing_argument_is_named_as_help_names_it():
     result = runner.invoke(app, ["replicas", "mark-lost"])
     assert result.exit_code == 2
     assert "Missing argument 'DID'" in result.output
+
+
+def test_a_bad_file_argument_is_named_as_the_argument_not_as_an_option(tmp_path):
+    result = runner.invoke(app, ["policy", "check", str(tmp_path / "nope.toml")])
+    assert result.exit_code == 2
+    assert "FILE: " in result.output
+    assert "--policy" not in result.output

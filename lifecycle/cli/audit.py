@@ -186,7 +186,7 @@ def policy_check(
     files: Annotated[list[Path], typer.Argument(help="Policy documents to validate.")],
 ) -> None:
     """Validate policy documents; exit 2 naming file, rule and field on the first problem."""
-    for p in options.policies(files).policies:
+    for p in options.api().load_policies(files, given_as="FILE").policies:
         typer.echo(f"ok: {p.file}: policy {p.name!r}, {len(p.rules)} rules")
 
 

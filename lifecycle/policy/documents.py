@@ -256,12 +256,14 @@ def format_duration(value: timedelta | None) -> str | None:
     return f"PT{seconds // 60}M" if seconds % 60 == 0 else f"PT{seconds}S"
 
 
-def policy_paths(paths: list[Path] | None = None) -> tuple[list[Path], str] | None:
-    """The policy paths to read and where they came from (``--policy``, ``LIFECYCLE_POLICY``
-    or ``./policies``): ``paths`` if given, else those of the environment variable, else
-    ``./policies`` if it is a directory, else None."""
+def policy_paths(
+    paths: list[Path] | None = None, given_as: str = "--policy"
+) -> tuple[list[Path], str] | None:
+    """The policy paths to read and where they came from (``given_as``: the option or argument
+    that gave ``paths``; ``LIFECYCLE_POLICY``; ``./policies``): ``paths`` if given, else those
+    of the environment variable, else ``./policies`` if it is a directory, else None."""
     if paths:
-        return [Path(p) for p in paths], "--policy"
+        return [Path(p) for p in paths], given_as
     listed = [p for p in os.environ.get(POLICY_ENV, "").split(os.pathsep) if p.strip()]
     if listed:
         return [Path(p) for p in listed], POLICY_ENV
@@ -270,10 +272,11 @@ def policy_paths(paths: list[Path] | None = None) -> tuple[list[Path], str] | No
     return None
 
 
-def load_policies(paths: list[Path] | None = None) -> PolicySet:
+def load_policies(paths: list[Path] | None = None, given_as: str = "--policy") -> PolicySet:
     """Policies from files or directories (``*.toml``), else those :func:`policy_paths`
-    finds (``LIFECYCLE_POLICY``, ``./policies``); an error when there are none."""
-    policies = optional_policies(paths)
+    finds (``LIFECYCLE_POLICY``, ``./policies``); an error when there are none. Errors about
+    ``paths`` name them as ``given_as`` (an option, or an argument of a command)."""
+    policies = optional_policies(paths, given_as)
     if policies is None:
         raise UsageError(
             f"no policies: pass --policy FILE|DIR, set {POLICY_ENV}, or run where a "
@@ -282,10 +285,12 @@ def load_policies(paths: list[Path] | None = None) -> PolicySet:
     return policies
 
 
-def optional_policies(paths: list[Path] | None = None) -> PolicySet | None:
+def optional_policies(
+    paths: list[Path] | None = None, given_as: str = "--policy"
+) -> PolicySet | None:
     """Policies from files or directories (``*.toml``), else those :func:`policy_paths` finds,
     else None (the caller says what goes unchecked without them)."""
-    found_paths = policy_paths(paths)
+    found_paths = policy_paths(paths, given_as)
     if found_paths is None:
         return None
     paths, source = found_paths
