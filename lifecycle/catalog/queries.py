@@ -349,9 +349,37 @@ class Overview:
     datasets_by_kind: pd.DataFrame
     replicas_by_state: pd.DataFrame
 
+    def summary(self) -> dict[str, int]:
+        """Totals: sites, endpoints, datasets and their bytes, replicas (any state)."""
+        return {
+            "sites": int(self.sites_by_tier["sites"].sum()),
+            "endpoints": int(self.sites_by_tier["endpoints"].sum()),
+            "datasets": int(self.datasets_by_kind["datasets"].sum()),
+            "bytes": int(self.datasets_by_kind["bytes"].fillna(0).sum()),
+            "replicas": int(self.replicas_by_state["replicas"].sum()),
+        }
+
+    def rows(self) -> pd.DataFrame:
+        """The three tables as one, a row per group, ``section`` naming its table (csv)."""
+        import pandas as pd
+
+        parts = [
+            frame.assign(section=section)
+            for section, frame in (
+                ("sites_by_tier", self.sites_by_tier),
+                ("datasets_by_kind", self.datasets_by_kind),
+                ("replicas_by_state", self.replicas_by_state),
+            )
+        ]
+        joined = pd.concat(parts, ignore_index=True)
+        columns = ["section", *dict.fromkeys(c for p in parts for c in p.columns if c != "section")]
+        return joined[columns].convert_dtypes()
+
     def to_dict(self) -> dict[str, Any]:
 
         return {
+            "kind": "overview",
+            "summary": self.summary(),
             "sites_by_tier": records(self.sites_by_tier),
             "datasets_by_kind": records(self.datasets_by_kind),
             "replicas_by_state": records(self.replicas_by_state),

@@ -139,12 +139,21 @@ def _counted(frames: Iterator[pd.DataFrame], rows: list[int]) -> Iterator[pd.Dat
 
 @datasets_app.command("show")
 def datasets_show(
-    ctx: typer.Context, did: str, fmt: options.DetailFormatOption = options.DetailFormat.table
+    ctx: typer.Context, did: str, fmt: options.FormatOption = options.ListingFormat.table
 ) -> None:
-    """Show one dataset: metadata, replicas, producer and consumers."""
+    """Show one dataset: metadata, replicas, producer and consumers (csv: its fields and
+    metadata, one row each)."""
+    import pandas as pd
+
     details = options.catalog(ctx).dataset(did)
+    metadata = {f"metadata.{k}": v for k, v in details.metadata.items()}
+    values = {**details.dataset, **metadata}
+    fields = pd.DataFrame(
+        {"field": list(values), "value": [_cell(v) for v in values.values()]}, dtype="string"
+    )
     options.emit(
-        Report(document=details.to_dict, people=lambda out: _dataset(details, did, out)), fmt
+        Report(fields, document=details.to_dict, people=lambda out: _dataset(details, did, out)),
+        fmt,
     )
 
 
@@ -167,6 +176,14 @@ def _dataset(details: DatasetDetails, did: str, out: IO[str]) -> None:
         write_table(details.pins, out, "pins")
 
 
+def _cell(value) -> str | None:
+    """A field's value as csv text: ISO times, true/false, empty for none."""
+    value = json_value(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return None if value is None else str(value)
+
+
 def _readable(dataset: dict) -> dict:
     """The dataset's fields for people: its size in bytes humanised (and exact, grouped), file
     and event counts grouped in thousands (json keeps the integers)."""
@@ -181,15 +198,28 @@ def _readable(dataset: dict) -> dict:
     return shown
 
 
-def overview(
-    ctx: typer.Context, fmt: options.DetailFormatOption = options.DetailFormat.table
-) -> None:
-    """The catalog at a glance: sites by tier, datasets by kind and data type, replicas."""
+def overview(ctx: typer.Context, fmt: options.FormatOption = options.ListingFormat.table) -> None:
+    """The catalog at a glance: sites by tier, datasets by kind and data type, replicas (csv:
+    one row per group, its table named in 'section')."""
     result = options.catalog(ctx).overview()
-    options.emit(Report(document=result.to_dict, people=lambda out: _overview(result, out)), fmt)
+    options.emit(
+        Report(
+            result.rows(),
+            document=result.to_dict,
+            people=lambda out: _overview(result, out),
+        ),
+        fmt,
+    )
 
 
 def _overview(result: Overview, out: IO[str]) -> None:
+    total = result.summary()
+    options.line(
+        out,
+        f"{options.count(total['sites'], 'site')}, {options.count(total['endpoints'], 'endpoint')}"
+        f"; {options.count(total['datasets'], 'dataset')} ({human_bytes(total['bytes'])}); "
+        f"{options.count(total['replicas'], 'replica')}",
+    )
     write_table(result.sites_by_tier, out, "sites by tier")
     write_table(result.datasets_by_kind, out, "datasets by kind and data type")
     write_table(result.replicas_by_state, out, "replicas by media and state")
