@@ -16,10 +16,11 @@ from collections.abc import Callable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from lifecycle.audit.history import record_run
-from lifecycle.audit.rules import EVALUATORS, SqlFindings
+from lifecycle.audit.rules import EVALUATORS, SqlFindings, did_order
 from lifecycle.catalog.sql import analyze, by_dialect, statement, temporary_table
 from lifecycle.catalog.store import current_actor, utcnow
 from lifecycle.policy import SEVERITIES, PolicySet, endpoint_sets
@@ -63,21 +64,29 @@ class AuditReport:
         return {"run": self.run, "summary": self.summary, "findings": findings}
 
     @staticmethod
-    def entries(chunks: Iterator[list[tuple]]) -> Iterator[list[dict[str, Any]]]:
-        """The document's findings (as in :meth:`to_dict`) from chunks of finding rows."""
-        loads = json.loads
+    def entries(chunks: Iterator[list[tuple]]) -> Iterator[list[str]]:
+        """The document's findings (as in :meth:`to_dict`), each as its compact JSON text (what
+        ``json.dumps`` writes for the finding's dict), from chunks of finding rows.
+
+        The details are spliced in as they are stored: every evaluator writes them as
+        ``json.dumps`` does (see :func:`canonical_details`), so decoding and encoding them again
+        would give the same text; at hundreds of thousands of findings it took seconds.
+        """
+        quote = json.encoder.encode_basestring_ascii  # json.dumps's (C) encoder of a str
+        heads: dict[tuple[str, str], str] = {}
         for chunk in chunks:
-            yield [
-                {
-                    "rule": rule,
-                    "policy": policy,
-                    "did": did,
-                    "severity": severity,
-                    "message": message,
-                    "details": loads(details),
-                }
-                for rule, policy, did, severity, message, details in chunk
-            ]
+            lines = []
+            for rule, policy, did, severity, message, details in chunk:
+                head = heads.get((rule, policy))
+                if head is None:
+                    head = heads[(rule, policy)] = (
+                        f'{{"rule": {quote(rule)}, "policy": {quote(policy)}, "did": '
+                    )
+                lines.append(
+                    f'{head}{quote(did)}, "severity": {quote(severity)}, "message": '
+                    f'{quote(message)}, "details": {details}}}'
+                )
+            yield lines
 
     def summary_line(self) -> str:
         counts = self.summary["by_severity"]
@@ -121,12 +130,14 @@ def run_audit(
     endpoints_by_rule = endpoint_sets(conn, policies)
     needs_repro = any(rule.type == "reproducibility" for rule in policies.rules)
     temporary_table(conn, FINDINGS_TABLE, _FINDINGS_COLUMNS)
+    by_rule = {rule.name: 0 for rule in policies.rules}
+    by_severity = {s: 0 for s in SEVERITIES}
     with irreproducible_table(conn) if needs_repro else nullcontext():
         for rule in policies.rules:
             found = EVALUATORS[rule.type](conn, rule, now, endpoints_by_rule.get(rule.name))
             if isinstance(found, SqlFindings):
                 constants = {"rule": rule.name, "policy": rule.policy, "severity": rule.severity}
-                found.insert_into(conn, FINDINGS_TABLE, constants)
+                count = found.insert_into(conn, FINDINGS_TABLE, constants)
             elif found:
                 # the driver's executemany, rows as tuples: SQLAlchemy's per-row parameter
                 # handling took longer than the insert itself (150 k reproducibility findings)
@@ -136,19 +147,19 @@ def run_audit(
                     f"VALUES ({', '.join([mark] * 6)})",
                     [(rule.name, rule.policy, rule.severity, *finding) for finding in found],
                 )
-    # the history compares by (rule, DID) and the findings are read in that order
+                count = len(found)
+            else:
+                count = 0
+            # counted as inserted (a rule has one severity): no pass over the table to count
+            by_rule[rule.name] += count
+            by_severity[rule.severity] += count
+    # the history compares by (rule, DID) and the findings are read in that order; each rule's
+    # findings were inserted in DID order, so the index is built, and read, in table order
     conn.exec_driver_sql(
         f"CREATE INDEX ix_{FINDINGS_TABLE}_rule_did ON {FINDINGS_TABLE} (rule, did)"
     )
     analyze(conn, FINDINGS_TABLE)
-    counts = conn.exec_driver_sql(
-        f"SELECT rule, severity, COUNT(*) FROM {FINDINGS_TABLE} GROUP BY rule, severity"
-    ).all()
-    by_rule = {rule.name: 0 for rule in policies.rules}
-    by_severity = {s: 0 for s in SEVERITIES}
-    for rule_name, severity, n in counts:
-        by_rule[rule_name] += int(n)
-        by_severity[severity] += int(n)
+    canonical_details(conn, FINDINGS_TABLE)
     total = sum(by_rule.values())
     summary = {
         "findings": total,
@@ -186,21 +197,50 @@ FINDINGS_TABLE = "tmp_audit_finding"
 _FINDINGS_COLUMNS = ", ".join(f"{column} TEXT NOT NULL" for column in FINDING_COLUMNS)
 
 
+def canonical_details(conn: Connection, table: str) -> None:
+    """Write the details of ``table``'s findings as ``json.dumps(..., sort_keys=True)`` does
+    where the database quoted a text with characters from U+007F on as they are (see
+    :class:`~lifecycle.audit.rules.SqlFindings`): the same finding has the same details
+    whichever engine or evaluator wrote it (the history compares them as text, and the JSON
+    output splices them in). Only findings with such characters are read, usually none."""
+    odd = by_dialect(
+        conn,
+        sqlite="length(CAST(details AS BLOB)) <> length(details) OR instr(details, char(127)) > 0",
+        postgresql="octet_length(details) <> length(details) OR strpos(details, chr(127)) > 0",
+    )
+    found = conn.exec_driver_sql(f"SELECT rule, did, details FROM {table} WHERE {odd}").all()
+    if found:
+        conn.execute(
+            statement(f"UPDATE {table} SET details = :details WHERE rule = :rule AND did = :did"),
+            [
+                {"rule": rule, "did": did, "details": json.dumps(json.loads(d), sort_keys=True)}
+                for rule, did, d in found
+            ],
+        )
+
+
 def _finding_chunks(conn: Connection, policies: PolicySet) -> Iterator[list[tuple]]:
     """The run's findings in rule order, then DID order (code points, as Python sorts), read
-    rule by rule along the (rule, DID) index a chunk at a time."""
-    did_order = by_dialect(
-        conn,
-        sqlite="did",  # BINARY collation: UTF-8 bytes, the order of code points
-        postgresql='did COLLATE "C"',  # the database's collation may sort otherwise
+    rule by rule along the (rule, DID) index a chunk at a time, as tuples from the driver's
+    cursor: SQLAlchemy's row objects cost more than reading the rows (200 k findings)."""
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    sql = (
+        f"SELECT {', '.join(FINDING_COLUMNS)} FROM {FINDINGS_TABLE} WHERE rule = {mark} "
+        f"ORDER BY {did_order(conn)}"
     )
-    sql = statement(
-        f"SELECT {', '.join(FINDING_COLUMNS)} FROM {FINDINGS_TABLE} WHERE rule = :rule "
-        f"ORDER BY {did_order}"
+    driver = conn.connection.driver_connection
+    cursor_of = by_dialect(
+        conn,
+        # PostgreSQL: a server-side (named) cursor, else psycopg holds every row; SQLite's
+        # cursor steps as it is read anyway
+        sqlite=driver.cursor,
+        postgresql=partial(driver.cursor, "audit_findings"),
     )
     for name in dict.fromkeys(rule.name for rule in policies.rules):
-        # stream_results: PostgreSQL reads through a server-side cursor (else psycopg holds
-        # every row); SQLite's cursor steps as it is read anyway
-        result = conn.execute(sql.execution_options(stream_results=True), {"rule": name})
-        for part in result.partitions(CHUNK):
-            yield [tuple(row) for row in part]
+        cursor = cursor_of()
+        try:
+            cursor.execute(sql, (name,))
+            while chunk := cursor.fetchmany(CHUNK):
+                yield chunk
+        finally:
+            cursor.close()

@@ -102,7 +102,7 @@ def _show(
         return {
             "run": report.run,
             "summary": report.summary,
-            "findings": Entries(report.entries(chunks)),
+            "findings": Entries(report.entries(chunks), encoded=True),
         }
 
     people = partial(_print_report, report, rules, chunks)
