@@ -828,6 +828,32 @@ def test_show_gets_the_findings_of_the_report_as_rows_in_its_order(catalog, tmp_
     assert seen == list(whole.findings.itertuples(index=False, name=None))
 
 
+def test_the_table_shows_the_first_findings_of_each_rule_and_counts_the_rest(catalog, tmp_path):
+    """The table for people reads only the findings it shows: the first 25 of each rule by
+    DID, the same as the first 25 of the full list, and how many more there are."""
+    from lifecycle.cli import audit as audit_cli_module
+    from lifecycle.generate import generate
+
+    generate(tmp_path / "grid", datasets=3_000, seed=3)
+    catalog.import_directory(tmp_path / "grid")
+    rules = str(Path(__file__).resolve().parent.parent / "policies")
+    args = ["--db", catalog.url, "audit", "--policy", rules, "--no-record", "--fail-on", "never"]
+    table = runner.invoke(app, [*args, "--format", "table"])
+    whole = json.loads(runner.invoke(app, [*args, "--format", "json"]).stdout)
+    shown = audit_cli_module.PER_RULE_ON_SCREEN
+    by_rule = whole["summary"]["by_rule"]
+    assert max(by_rule.values()) > shown
+    lines = [line.strip() for line in table.stdout.splitlines()]
+    for rule, n in by_rule.items():
+        dids = [f["did"] for f in whole["findings"] if f["rule"] == rule][:shown]
+        at = next(i for i, line in enumerate(lines) if f" {rule} (" in line)
+        assert lines[at + 1 : at + 1 + 2 * len(dids) : 2] == dids
+        if n > shown:
+            assert lines[at + 1 + 2 * shown] == (
+                f"... and {n - shown} more (--format json or csv lists all)"
+            )
+
+
 def test_a_reader_that_goes_away_does_not_undo_the_recorded_run(tmp_path):
     """Findings (far more than a pipe holds) reach stdout after the run is committed: a reader
     that stops early ends the command with 141, and the run stays in the history."""

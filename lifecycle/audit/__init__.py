@@ -122,8 +122,9 @@ def run_audit(
     Findings gather in a temporary table: rules that can flag a large part of the catalog write
     there straight from SQL, the others insert their (few) explained rows. Counts, history and,
     when ``with_findings``, the report's findings are read from it. With ``show``, the findings
-    are not gathered in the report: ``show(report, chunks)`` is called while the table is there,
-    with its rows a chunk at a time (rule order, then DID), to write them as they are read.
+    are not gathered in the report: ``show(report, rows)`` is called while the table is there,
+    with :class:`FindingRows` giving its rows a chunk at a time (rule order, then DID), to
+    write them as they are read.
     """
     started = time.perf_counter()
     started_at = utcnow()
@@ -183,16 +184,17 @@ def run_audit(
     if change is not None:
         change.summary = f"audit run {run['id']}: {total} findings"
     report = AuditReport({k: json_value(v) for k, v in run.items()}, summary, None)
+    found_rows = FindingRows(conn, tuple(dict.fromkeys(rule.name for rule in policies.rules)))
     if show is not None:
-        show(report, _finding_chunks(conn, policies))
+        show(report, found_rows)
     elif with_findings:
-        found = [row for chunk in _finding_chunks(conn, policies) for row in chunk]
+        found = [row for chunk in found_rows for row in chunk]
         report.findings = rows_frame(FINDING_COLUMNS, found)
     conn.exec_driver_sql(f"DROP TABLE {FINDINGS_TABLE}")
     return report
 
 
-Show = Callable[[AuditReport, Iterator[list[tuple]]], None]
+Show = Callable[[AuditReport, "FindingRows"], None]
 FINDINGS_TABLE = "tmp_audit_finding"
 _FINDINGS_COLUMNS = ", ".join(f"{column} TEXT NOT NULL" for column in FINDING_COLUMNS)
 
@@ -219,28 +221,45 @@ def canonical_details(conn: Connection, table: str) -> None:
         )
 
 
-def _finding_chunks(conn: Connection, policies: PolicySet) -> Iterator[list[tuple]]:
-    """The run's findings in rule order, then DID order (code points, as Python sorts), read
-    rule by rule along the (rule, DID) index a chunk at a time, as tuples from the driver's
-    cursor: SQLAlchemy's row objects cost more than reading the rows (200 k findings)."""
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    sql = (
-        f"SELECT {', '.join(FINDING_COLUMNS)} FROM {FINDINGS_TABLE} WHERE rule = {mark} "
-        f"ORDER BY {did_order(conn)}"
-    )
-    driver = conn.connection.driver_connection
-    cursor_of = by_dialect(
-        conn,
-        # PostgreSQL: a server-side (named) cursor, else psycopg holds every row; SQLite's
-        # cursor steps as it is read anyway
-        sqlite=driver.cursor,
-        postgresql=partial(driver.cursor, "audit_findings"),
-    )
-    for name in dict.fromkeys(rule.name for rule in policies.rules):
-        cursor = cursor_of()
-        try:
-            cursor.execute(sql, (name,))
-            while chunk := cursor.fetchmany(CHUNK):
-                yield chunk
-        finally:
-            cursor.close()
+@dataclass(frozen=True)
+class FindingRows:
+    """A run's findings while its findings table exists: iterated, chunks of rows (tuples of
+    :data:`FINDING_COLUMNS`) in rule order, then DID order (code points, as Python sorts), read
+    rule by rule along the (rule, DID) index; :meth:`first` reads only the first few of each
+    rule (what a table for people shows)."""
+
+    conn: Connection
+    rules: tuple[str, ...]
+
+    def __iter__(self) -> Iterator[list[tuple]]:
+        return self._chunks(None)
+
+    def first(self, n: int) -> Iterator[list[tuple]]:
+        """The first ``n`` findings of each rule (in the same order), a chunk at a time."""
+        return self._chunks(n)
+
+    def _chunks(self, limit: int | None) -> Iterator[list[tuple]]:
+        """Rows from the driver's cursor: SQLAlchemy's row objects cost more than reading the
+        rows (200 k findings)."""
+        conn = self.conn
+        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        sql = (
+            f"SELECT {', '.join(FINDING_COLUMNS)} FROM {FINDINGS_TABLE} WHERE rule = {mark} "
+            f"ORDER BY {did_order(conn)}" + ("" if limit is None else f" LIMIT {int(limit)}")
+        )
+        driver = conn.connection.driver_connection
+        cursor_of = by_dialect(
+            conn,
+            # PostgreSQL: a server-side (named) cursor, else psycopg holds every row; SQLite's
+            # cursor steps as it is read anyway
+            sqlite=driver.cursor,
+            postgresql=partial(driver.cursor, "audit_findings"),
+        )
+        for name in self.rules:
+            cursor = cursor_of()
+            try:
+                cursor.execute(sql, (name,))
+                while chunk := cursor.fetchmany(CHUNK):
+                    yield chunk
+            finally:
+                cursor.close()
