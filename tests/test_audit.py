@@ -248,15 +248,15 @@ def test_no_producer_recorded(catalog, tmp_path):
 ODD = '-\u00fcn\u00ef\x7f\u20ac\U0001d11e"\\\n'  # non-ASCII, DEL, astral, quote, backslash, newline
 
 
-def _odd_names(tables):
-    """``mini()`` with every transformation tag and production name ending in :data:`ODD`."""
+def _odd_names(tables, odd: str = ODD):
+    """``mini()`` with every transformation tag and production name ending in ``odd``."""
     for t in tables["transformations"]:
-        t["tag"] += ODD
+        t["tag"] += odd
     for p in tables["productions"]:
-        p["transformation"] += ODD
-        p["id"] += ODD
+        p["transformation"] += odd
+        p["id"] += odd
     for r in tables["production_io"]:
-        r["production"] += ODD
+        r["production"] += odd
     return tables
 
 
@@ -423,10 +423,12 @@ def test_audit_json_document(cli_catalog):
     assert raw["details"]["not_available"] == {"BNL-OSG2_DATATAPE": "lost"}
 
 
-def test_audit_json_findings_are_what_the_encoder_writes(catalog, tmp_path):
-    """The JSON output writes each finding as one line it composes itself (details spliced in
-    as stored): the line ``json.dumps`` writes for the finding, odd names included."""
-    tables = _odd_names(mini())
+@pytest.mark.parametrize("odd", [ODD, '-"\\\n\t\x01/'], ids=["non-ascii", "ascii"])
+def test_audit_json_findings_are_what_the_encoder_writes(catalog, tmp_path, odd):
+    """The JSON output writes each finding as one line the database composes (details spliced
+    in as stored): the line ``json.dumps`` writes for the finding, odd names included (ASCII
+    ones quoted by the database, others encoded again in Python)."""
+    tables = _odd_names(mini(), odd)
     replica(tables, RAW, "BNL-OSG2_DATATAPE")["state"] = "lost"  # details with nested values
     loaded(catalog, tmp_path, tables)
     rules = Path(__file__).resolve().parent.parent / "policies"

@@ -20,7 +20,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from lifecycle.audit.history import record_run
-from lifecycle.audit.rules import EVALUATORS, SqlFindings, did_order
+from lifecycle.audit.rules import EVALUATORS, SqlFindings, did_order, json_text
 from lifecycle.catalog.sql import analyze, by_dialect, statement, temporary_table
 from lifecycle.catalog.store import current_actor, utcnow
 from lifecycle.policy import SEVERITIES, PolicySet, endpoint_sets
@@ -62,31 +62,6 @@ class AuditReport:
         for finding in findings:
             finding["details"] = json.loads(finding["details"])
         return {"run": self.run, "summary": self.summary, "findings": findings}
-
-    @staticmethod
-    def entries(chunks: Iterator[list[tuple]]) -> Iterator[list[str]]:
-        """The document's findings (as in :meth:`to_dict`), each as its compact JSON text (what
-        ``json.dumps`` writes for the finding's dict), from chunks of finding rows.
-
-        The details are spliced in as they are stored: every evaluator writes them as
-        ``json.dumps`` does (see :func:`canonical_details`), so decoding and encoding them again
-        would give the same text; at hundreds of thousands of findings it took seconds.
-        """
-        quote = json.encoder.encode_basestring_ascii  # json.dumps's (C) encoder of a str
-        heads: dict[tuple[str, str], str] = {}
-        for chunk in chunks:
-            lines = []
-            for rule, policy, did, severity, message, details in chunk:
-                head = heads.get((rule, policy))
-                if head is None:
-                    head = heads[(rule, policy)] = (
-                        f'{{"rule": {quote(rule)}, "policy": {quote(policy)}, "did": '
-                    )
-                lines.append(
-                    f'{head}{quote(did)}, "severity": {quote(severity)}, "message": '
-                    f'{quote(message)}, "details": {details}}}'
-                )
-            yield lines
 
     def summary_line(self) -> str:
         counts = self.summary["by_severity"]
@@ -226,25 +201,48 @@ class FindingRows:
     """A run's findings while its findings table exists: iterated, chunks of rows (tuples of
     :data:`FINDING_COLUMNS`) in rule order, then DID order (code points, as Python sorts), read
     rule by rule along the (rule, DID) index; :meth:`first` reads only the first few of each
-    rule (what a table for people shows)."""
+    rule (what a table for people shows), :meth:`json_texts` the findings as JSON."""
 
     conn: Connection
     rules: tuple[str, ...]
 
     def __iter__(self) -> Iterator[list[tuple]]:
-        return self._chunks(None)
+        return self._read(", ".join(FINDING_COLUMNS))
 
     def first(self, n: int) -> Iterator[list[tuple]]:
         """The first ``n`` findings of each rule (in the same order), a chunk at a time."""
-        return self._chunks(n)
+        return self._read(", ".join(FINDING_COLUMNS), n)
 
-    def _chunks(self, limit: int | None) -> Iterator[list[tuple]]:
-        """Rows from the driver's cursor: SQLAlchemy's row objects cost more than reading the
-        rows (200 k findings)."""
+    def json_texts(self) -> Iterator[list[str]]:
+        """Each finding as its compact JSON text, exactly what ``json.dumps`` writes for the
+        finding's dict (as in :meth:`AuditReport.to_dict`), a chunk at a time, in order.
+
+        The database composes them: its JSON quoting is Python's for characters below U+007F
+        (:func:`~lifecycle.audit.rules.json_text`) and the details are spliced in as stored,
+        already ``json.dumps``'s text (:func:`canonical_details`). The few texts with other
+        characters are encoded again here. Measured on 205 k findings: 0.1 s, against 0.4 s for
+        composing them in Python from the rows.
+        """
+        quoted = [
+            f"""'{", " if n else "{"}"{column}": ' || """
+            + (column if column == "details" else json_text(self.conn, column))
+            for n, column in enumerate(FINDING_COLUMNS)
+        ]
+        texts = " || ".join(quoted) + " || '}'"
+        encode = json.JSONEncoder().encode  # compact, as json.dumps without options
+        for chunk in self._read(texts):
+            yield [
+                text if text.isascii() and "\x7f" not in text else encode(json.loads(text))
+                for (text,) in chunk
+            ]
+
+    def _read(self, columns: str, limit: int | None = None) -> Iterator[list[tuple]]:
+        """``columns`` of the findings, rule by rule, from the driver's cursor: SQLAlchemy's
+        row objects cost more than reading the rows (200 k findings)."""
         conn = self.conn
         mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
         sql = (
-            f"SELECT {', '.join(FINDING_COLUMNS)} FROM {FINDINGS_TABLE} WHERE rule = {mark} "
+            f"SELECT {columns} FROM {FINDINGS_TABLE} WHERE rule = {mark} "
             f"ORDER BY {did_order(conn)}" + ("" if limit is None else f" LIMIT {int(limit)}")
         )
         driver = conn.connection.driver_connection

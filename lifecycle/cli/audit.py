@@ -104,7 +104,7 @@ def _show(
         return {
             "run": report.run,
             "summary": report.summary,
-            "findings": Entries(report.entries(chunks), encoded=True),
+            "findings": Entries(chunks.json_texts(), encoded=True),
         }
 
     people = partial(_print_report, report, rules, chunks)
