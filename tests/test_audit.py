@@ -245,6 +245,79 @@ def test_no_producer_recorded(catalog, tmp_path):
     }
 
 
+ODD = '-\u00fcn\u00ef\x7f\u20ac\U0001d11e"\\\n'  # non-ASCII, DEL, astral, quote, backslash, newline
+
+
+def _odd_names(tables, odd: str = ODD):
+    """``mini()`` with every transformation tag and production name ending in ``odd``."""
+    for t in tables["transformations"]:
+        t["tag"] += odd
+    for p in tables["productions"]:
+        p["transformation"] += odd
+        p["id"] += odd
+    for r in tables["production_io"]:
+        r["production"] += odd
+    return tables
+
+
+def test_reproducibility_details_are_the_text_json_dumps_writes(catalog, tmp_path):
+    """The database composes these details: with quotes, control characters and characters
+    from U+007F on in the names, they are still exactly ``json.dumps(..., sort_keys=True)``
+    (the history compares them as text, the JSON output splices them in), on both engines."""
+    cat = loaded(catalog, tmp_path, _odd_names(mini()))  # p4910 has no digest
+    report = cat.audit(policy(tmp_path, REPRODUCIBLE), NOW)
+    assert findings(report) == {PHYS: f"transformation p4910{ODD} records no image digest"}
+    expected = {
+        "blocking_input": None,
+        "production": f"task-00000002{ODD}",
+        "transformation": f"p4910{ODD}",
+    }
+    assert list(report.findings["details"]) == [json.dumps(expected, sort_keys=True)]
+
+
+def test_reproducibility_findings_say_what_the_reproducibility_service_says(catalog, tmp_path):
+    """The audit composes its reasons in SQL, the service in Python: the same words for every
+    irreproducible dataset of a generated catalog (failed and running productions, missing
+    releases and digests, blocked inputs, no producer)."""
+    import sqlalchemy as sa
+
+    from lifecycle.generate import generate
+
+    generate(tmp_path / "grid", datasets=3_000, seed=5)
+    catalog.import_directory(tmp_path / "grid")
+    with catalog.atomic("test") as (conn, _):
+        for sql in (
+            "UPDATE production SET status = 'failed' WHERE id % 13 = 1",
+            "UPDATE production SET status = 'running' WHERE id % 13 = 2",
+            "UPDATE production SET status = '' WHERE id % 13 = 3",
+            "UPDATE transformation SET release = ' \t' WHERE id % 5 = 1",
+            "UPDATE transformation SET image_digest = NULL WHERE id % 5 = 2",
+            "UPDATE replica SET state = 'lost' WHERE id % 3 = 0",
+            "DELETE FROM production_output WHERE dataset_id % 17 = 4",
+        ):
+            conn.execute(sa.text(sql))
+    rules = policy(tmp_path, REPRODUCIBLE.replace('["derived"]', '["derived", "simulated"]'))
+    ours = findings(catalog.audit(rules, NOW))
+    service = catalog.reproducibility(irreproducible_only=True)
+    theirs = {
+        did: reason
+        for did, reason in zip(service["did"], service["reason"], strict=True)
+        if did in ours
+    }
+    assert ours == theirs
+    words = " ".join(ours.values())
+    for reason in (
+        "has no available replica and is not reproducible",
+        "records no software release",
+        "records no image digest",
+        " failed",
+        " is running",
+        " is not done",
+        "no producing production recorded",
+    ):
+        assert reason in words
+
+
 # -- preservation ------------------------------------------------------------------------------
 
 PRESERVED = """
@@ -348,6 +421,26 @@ def test_audit_json_document(cli_catalog):
     assert set(raw) == {"rule", "policy", "did", "severity", "message", "details"}
     assert raw["did"] == RAW
     assert raw["details"]["not_available"] == {"BNL-OSG2_DATATAPE": "lost"}
+
+
+@pytest.mark.parametrize("odd", [ODD, '-"\\\n\t\x01/'], ids=["non-ascii", "ascii"])
+def test_audit_json_findings_are_what_the_encoder_writes(catalog, tmp_path, odd):
+    """The JSON output writes each finding as one line the database composes (details spliced
+    in as stored): the line ``json.dumps`` writes for the finding, odd names included (ASCII
+    ones quoted by the database, others encoded again in Python)."""
+    tables = _odd_names(mini(), odd)
+    replica(tables, RAW, "BNL-OSG2_DATATAPE")["state"] = "lost"  # details with nested values
+    loaded(catalog, tmp_path, tables)
+    rules = Path(__file__).resolve().parent.parent / "policies"
+    result = runner.invoke(
+        app, ["--db", catalog.url, "audit", "--policy", str(rules), "-f", "json", "--no-record"]
+    )
+    assert result.exit_code == 1, result.output
+    found = json.loads(result.stdout)["findings"]
+    assert {f["rule"] for f in found} >= {"derived-reproducible", "raw-archival-copies"}
+    lines = [line.strip().rstrip(",") for line in result.stdout.splitlines()]
+    for finding in found:
+        assert json.dumps(finding) in lines
 
 
 def test_audit_table_csv_parquet_and_quiet(cli_catalog, tmp_path):
@@ -735,6 +828,32 @@ def test_show_gets_the_findings_of_the_report_as_rows_in_its_order(catalog, tmp_
     assert cat.audit(rules, later, show=show).findings is None
     assert len(set(whole.findings["rule"])) > 1
     assert seen == list(whole.findings.itertuples(index=False, name=None))
+
+
+def test_the_table_shows_the_first_findings_of_each_rule_and_counts_the_rest(catalog, tmp_path):
+    """The table for people reads only the findings it shows: the first 25 of each rule by
+    DID, the same as the first 25 of the full list, and how many more there are."""
+    from lifecycle.cli import audit as audit_cli_module
+    from lifecycle.generate import generate
+
+    generate(tmp_path / "grid", datasets=3_000, seed=3)
+    catalog.import_directory(tmp_path / "grid")
+    rules = str(Path(__file__).resolve().parent.parent / "policies")
+    args = ["--db", catalog.url, "audit", "--policy", rules, "--no-record", "--fail-on", "never"]
+    table = runner.invoke(app, [*args, "--format", "table"])
+    whole = json.loads(runner.invoke(app, [*args, "--format", "json"]).stdout)
+    shown = audit_cli_module.PER_RULE_ON_SCREEN
+    by_rule = whole["summary"]["by_rule"]
+    assert max(by_rule.values()) > shown
+    lines = [line.strip() for line in table.stdout.splitlines()]
+    for rule, n in by_rule.items():
+        dids = [f["did"] for f in whole["findings"] if f["rule"] == rule][:shown]
+        at = next(i for i, line in enumerate(lines) if f" {rule} (" in line)
+        assert lines[at + 1 : at + 1 + 2 * len(dids) : 2] == dids
+        if n > shown:
+            assert lines[at + 1 + 2 * shown] == (
+                f"... and {n - shown} more (--format json or csv lists all)"
+            )
 
 
 def test_a_reader_that_goes_away_does_not_undo_the_recorded_run(tmp_path):

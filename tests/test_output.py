@@ -333,6 +333,13 @@ def test_entries_are_written_as_the_list_they_make(monkeypatch, compact):
         out = io.StringIO()
         write_json({**document, "findings": Entries(iter(chunks))}, out, compact_entries=compact)
         assert out.getvalue() == expected.getvalue()
+        # entries given as their JSON texts: the same document (indented ones decoded first)
+        texts = iter([[json.dumps(entry) for entry in chunk] for chunk in chunks])
+        out = io.StringIO()
+        write_json(
+            {**document, "findings": Entries(texts, encoded=True)}, out, compact_entries=compact
+        )
+        assert out.getvalue() == expected.getvalue()
     out = io.StringIO()
     write_json({**document, "findings": Entries(iter([[]]))}, out, compact_entries=compact)
     assert json.loads(out.getvalue())["findings"] == []

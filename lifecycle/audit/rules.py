@@ -2,9 +2,11 @@
 
 Each evaluator returns the findings of its rule: either a :class:`SqlFindings` query (rules that
 can flag a large share of the catalog compose their explanations in SQL) or a list of
-``(did, message, details)`` tuples with details as JSON text. Messages are built for the flagged
-datasets only, from one extra query each, so the cost is one pass over the catalog per rule plus
-work proportional to the findings. No pandas here: ``audit --quiet`` from cron stays light.
+``(did, message, details)`` tuples in DID order, with details as JSON text (as
+``json.dumps(..., sort_keys=True)`` writes it: the JSON output splices it in). Messages are built
+for the flagged datasets only, from one extra query each, so the cost is one pass over the
+catalog per rule plus work proportional to the findings. No pandas here: ``audit --quiet`` from
+cron stays light.
 """
 
 from __future__ import annotations
@@ -16,11 +18,18 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from lifecycle.catalog.sql import by_dialect, rows, statement
-from lifecycle.policy import UNIT_COLUMN, Rule, counted_endpoints, format_duration, judged
+from lifecycle.policy import (
+    UNIT_COLUMN,
+    Rule,
+    counted_endpoints,
+    format_duration,
+    judged,
+    selection,
+)
 from lifecycle.provenance.reproducibility import (
     IRREPRODUCIBLE,
     LATEST_PRODUCTION_ORDER,
-    irreproducible_reasons,
+    irreproducible_explained,
 )
 
 if TYPE_CHECKING:
@@ -32,20 +41,45 @@ Finding = tuple[str, str, str]  # did, message, details as JSON text
 @dataclass(frozen=True)
 class SqlFindings:
     """A rule's findings as a query of ``did, message, details``, written without a round trip
-    through Python (for rules that can flag a large share of the catalog)."""
+    through Python (for rules that can flag a large share of the catalog).
+
+    ``details`` is JSON text as ``json.dumps(..., sort_keys=True)`` writes it, except that
+    text values may be quoted by the database (:func:`json_text`), which leaves characters
+    from U+007F on as they are: :func:`lifecycle.audit.canonical_details` rewrites those few.
+    """
 
     sql: str
     params: dict[str, Any]
 
-    def insert_into(self, conn: Connection, table: str, constants: dict[str, str]) -> None:
+    def insert_into(self, conn: Connection, table: str, constants: dict[str, str]) -> int:
+        """Insert the findings into ``table`` in DID order (the order of its index and of the
+        output: appended in order, the index is built and read without jumping about); returns
+        how many."""
         names = list(constants)
         sql = (
             f"INSERT INTO {table} (did, message, details, {', '.join(names)}) "
             f"SELECT f.did, f.message, f.details, {', '.join(':c_' + n for n in names)} "
-            f"FROM ({self.sql}) f"
+            f"FROM ({self.sql}) f ORDER BY {did_order(conn, 'f.did')}"
         )
         params = {**self.params, **{f"c_{n}": v for n, v in constants.items()}}
-        conn.execute(statement(sql, self.params), params)
+        return conn.execute(statement(sql, self.params), params).rowcount
+
+
+def did_order(conn: Connection, column: str = "did") -> str:
+    """SQL ordering ``column`` (a DID) by code points, as Python sorts strings."""
+    return by_dialect(
+        conn,
+        sqlite=column,  # BINARY collation: UTF-8 bytes, the order of code points
+        postgresql=f'{column} COLLATE "C"',  # the database's collation may sort otherwise
+    )
+
+
+def json_text(conn: Connection, column: str) -> str:
+    """SQL: the text ``column`` (or null) as a JSON value, as ``json.dumps`` writes it for
+    characters below U+007F (both engines escape quotes, backslashes and control characters
+    as Python does, and leave the others as they are)."""
+    quoted = by_dialect(conn, sqlite=f"json_quote({column})", postgresql=f"to_json({column})::text")
+    return f"COALESCE({quoted}, 'null')"
 
 
 # -- replication ---------------------------------------------------------------------------------
@@ -170,6 +204,7 @@ def lifetime(conn: Connection, rule: Rule, now: datetime, endpoint_ids=None):
         ),
     )
     span = format_duration(rule.lifetime)
+    datasets = by_dialect(conn, sqlite=_scanned_if_broad, postgresql=lambda *_: "dataset d")
     return SqlFindings(
         f"""
         SELECT d.did,
@@ -181,7 +216,7 @@ def lifetime(conn: Connection, rule: Rule, now: datetime, endpoint_ids=None):
                     THEN '{{"end_of_life": "' || {expires_day} || '", "explicit": true}}'
                     ELSE '{{"end_of_life": "' || {end_day} || '", "explicit": false}}'
                     END AS details
-        FROM dataset d
+        FROM {datasets(conn, rule)}
         WHERE {where} AND d.state <> 'deleted'
           AND ((d.expires_at IS NOT NULL AND d.expires_at < :now)
                OR (d.expires_at IS NULL AND d.created_at < :lifetime_cutoff))
@@ -192,6 +227,26 @@ def lifetime(conn: Connection, rule: Rule, now: datetime, endpoint_ids=None):
     )
 
 
+def _scanned_if_broad(conn: Connection, rule: Rule) -> str:
+    """``dataset d`` for SQLite, read in table order when the rule selects over a quarter of the
+    catalog. Without statistics SQLite reads any selection on kind through its index, then looks
+    each dataset's row up: measured at 1 M datasets, 644 k analysis formats took 0.8 s that way
+    and 0.3 s in one pass over the table. Counting the selection first reads only the index
+    (0.1 s; nothing for a narrow selection)."""
+    where, params = selection(rule)
+    if where == "1 = 1":
+        return "dataset d"  # no condition an index could serve: a scan already
+    selected, total = conn.execute(
+        statement(
+            f"SELECT (SELECT COUNT(*) FROM dataset d WHERE {where}), "
+            "(SELECT COUNT(*) FROM dataset)",
+            params,
+        ),
+        params,
+    ).one()
+    return "dataset d NOT INDEXED" if 4 * int(selected) > int(total) else "dataset d"
+
+
 # -- reproducibility ---------------------------------------------------------------------------
 
 
@@ -199,29 +254,19 @@ def reproducibility(conn: Connection, rule: Rule, now: datetime, endpoint_ids=No
     """Selected datasets that are not reproducible, with the reason.
 
     The irreproducible set is the reproducibility service's table, filled once per audit run by
-    the caller (:func:`lifecycle.provenance.reproducibility.irreproducible_table`)."""
+    the caller (:func:`lifecycle.provenance.reproducibility.irreproducible_table`). A catalog
+    can flag hundreds of thousands of datasets here, so message and details are composed in SQL
+    (the details as ``json.dumps({...}, sort_keys=True)`` of three texts)."""
     where, params = judged(rule, now)
-    found = irreproducible_reasons(conn, IRREPRODUCIBLE, where, params)
-    # json.dumps({...}, sort_keys=True) of three texts, written out: a catalog can flag
-    # hundreds of thousands of datasets here, and the generic encoder took a second for them
-    return [
-        (
-            row["did"],
-            row["reason"],
-            f'{{"blocking_input": {_json_text(row["blocking_input"])}, "production": '
-            f'{_json_text(row["production"])}, "transformation": '
-            f"{_json_text(row['transformation'])}}}",
-        )
-        for row in found
-    ]
-
-
-def _json_text(value: str | None) -> str:
-    """A text (or None) as ``json.dumps`` writes it."""
-    return "null" if value is None else _encode_text(value)
-
-
-_encode_text = json.encoder.encode_basestring_ascii  # json.dumps's (C) encoder of a str
+    explained = irreproducible_explained(IRREPRODUCIBLE, where)
+    details = (
+        f"""'{{"blocking_input": ' || {json_text(conn, "x.blocking_input")} """
+        f"""|| ', "production": ' || {json_text(conn, "x.production")} """
+        f"""|| ', "transformation": ' || {json_text(conn, "x.transformation")} || '}}'"""
+    )
+    return SqlFindings(
+        f"SELECT x.did, x.reason AS message, {details} AS details FROM ({explained}) x", params
+    )
 
 
 # -- preservation ------------------------------------------------------------------------------
@@ -263,6 +308,7 @@ def preservation(conn: Connection, rule: Rule, now: datetime, endpoint_ids=None)
             )  # fmt: skip
         details = {"available_replicas": available, "replicas": replicas, "state": row["state"]}
         findings.append((row["did"], "; ".join(parts), json.dumps(details, sort_keys=True)))
+    findings.sort()  # in DID order, as the findings table and the output are
     return findings
 
 

@@ -7,7 +7,7 @@ the ``Catalog`` facade and :mod:`lifecycle.api`.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from enum import StrEnum
 from functools import partial
 from pathlib import Path
@@ -23,6 +23,7 @@ from lifecycle.values import records
 
 if TYPE_CHECKING:
     from lifecycle.api import AuditReport, PolicySet
+    from lifecycle.audit import FindingRows
 
 audit_app = typer.Typer(
     help="Evaluate the policies over the catalog; history and diff of runs.",
@@ -92,17 +93,18 @@ def _show(
     fmt: options.ListingFormat,
     unrecorded: Callable[[AuditReport], None],
     report: AuditReport,
-    chunks: Iterator[list[tuple]],
+    chunks: FindingRows,
 ) -> None:
     """Write the report in ``fmt`` while its findings are read, a chunk at a time (JSON: one
-    compact finding a line, so that hundreds of thousands of them are encoded in C)."""
+    compact finding a line, composed without the generic encoder; the table for people reads
+    only the findings it shows)."""
     unrecorded(report)
 
     def document() -> dict:
         return {
             "run": report.run,
             "summary": report.summary,
-            "findings": Entries(report.entries(chunks)),
+            "findings": Entries(chunks.json_texts(), encoded=True),
         }
 
     people = partial(_print_report, report, rules, chunks)
@@ -110,14 +112,12 @@ def _show(
     options.emit(Report(findings, document=document, people=people, compact_entries=True), fmt)
 
 
-def _print_report(
-    report: AuditReport, rules: PolicySet, chunks: Iterator[list[tuple]], out: IO[str]
-) -> None:
+def _print_report(report: AuditReport, rules: PolicySet, chunks: FindingRows, out: IO[str]) -> None:
     """Rules and findings for people; rule names, descriptions, DIDs and messages literally."""
     from rich.text import Text
 
     first: dict[str, list[tuple[str, str]]] = defaultdict(list)  # rule -> (DID, message)
-    for chunk in chunks:
+    for chunk in chunks.first(PER_RULE_ON_SCREEN):
         for rule_name, _, did, _, message, _ in chunk:
             if len(first[rule_name]) < PER_RULE_ON_SCREEN:
                 first[rule_name].append((did, message))

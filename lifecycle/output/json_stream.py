@@ -7,7 +7,8 @@ written one per line, compactly, by the C encoder (``indent`` falls back to the 
 encoder, several times slower): for reports listing hundreds of thousands of datasets. Either
 way ``json.loads`` of the output is the value. A document's list may also be :class:`Entries`:
 entries produced a chunk at a time (rows read from the database as they are written), so that
-the list is never held in memory either.
+the list is never held in memory either, and they may come already encoded (each entry its
+compact JSON text, made by a producer that knows its entries' shape faster than the encoder).
 """
 
 from __future__ import annotations
@@ -24,9 +25,14 @@ _encode = json.JSONEncoder().encode  # compact, as json.dumps without options
 
 @dataclass(frozen=True)
 class Entries:
-    """A list in a document whose entries come a chunk at a time: written as that list is."""
+    """A list in a document whose entries come a chunk at a time: written as that list is.
+
+    ``encoded``: each entry is given as its compact JSON text (exactly what the compact encoder
+    writes for it): written as it is in compact entries, decoded to be indented otherwise.
+    """
 
     chunks: Iterable[list[Any]]
+    encoded: bool = False
 
 
 def write_json(value: Any, out: TextIO, *, compact_entries: bool = False) -> None:
@@ -37,7 +43,10 @@ def write_json(value: Any, out: TextIO, *, compact_entries: bool = False) -> Non
         for n, (key, item) in enumerate(value.items()):
             out.write(f"  {json.dumps(key)}: ")
             if isinstance(item, Entries):
-                _write_chunks(item.chunks, out, "  ", compact_entries)
+                chunks, encoded = item.chunks, item.encoded and compact_entries
+                if item.encoded and not compact_entries:
+                    chunks = ([json.loads(entry) for entry in chunk] for chunk in chunks)
+                _write_chunks(chunks, out, "  ", compact_entries, encoded=encoded)
             elif isinstance(item, list) and item:
                 _write_list(item, out, "  ", compact_entries)
             else:
@@ -67,15 +76,20 @@ def _write_list(entries: list[Any], out: TextIO, pad: str, compact: bool) -> Non
     _write_chunks(_chunks(entries), out, pad, compact)
 
 
-def _write_chunks(chunks: Iterable[list[Any]], out: TextIO, pad: str, compact: bool) -> None:
-    """The entries of ``chunks`` as one array at ``pad`` (``[]`` when there are none)."""
+def _write_chunks(
+    chunks: Iterable[list[Any]], out: TextIO, pad: str, compact: bool, *, encoded: bool = False
+) -> None:
+    """The entries of ``chunks`` as one array at ``pad`` (``[]`` when there are none);
+    ``encoded`` (with ``compact``): the entries are their JSON texts already."""
     first = True
     for chunk in chunks:
         if not chunk:
             continue
         out.write("[\n" if first else ",\n")
         first = False
-        if compact:
+        if compact and encoded:
+            out.write(f"{pad}  " + f",\n{pad}  ".join(chunk))
+        elif compact:
             out.write(",\n".join(f"{pad}  {_encode(entry)}" for entry in chunk))
         else:
             out.write(_indented_entries(chunk, pad))

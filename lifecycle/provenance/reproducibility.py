@@ -38,7 +38,8 @@ burned down" is answered on the catalog as it would be, without changing it.
 **Its tables.** The irreproducible set is computed once into a temporary table that this module
 creates, names and drops: :func:`irreproducible_table` (a context manager yielding the name;
 :data:`IRREPRODUCIBLE` is the default name, which the audit's rule evaluators read). Callers never
-spell these names themselves.
+spell these names themselves. Besides each dataset's ``id`` it keeps whether the dataset is
+``unavailable``: those are the irreproducible datasets that make their consumers irreproducible.
 """
 
 from __future__ import annotations
@@ -155,26 +156,34 @@ _START_SET = f"""
 
 
 def irreproducible_cte(gone: str | None = None) -> str:
-    """``irreproducible(id) AS (...)``, to follow ``WITH RECURSIVE``."""
+    """``irreproducible(id, unavailable) AS (...)``, to follow ``WITH RECURSIVE``.
+
+    ``unavailable``: the dataset has no available replica (outside ``gone``), so it blocks what
+    is made from it. The walk goes on from those only; an output reached is judged available or
+    not once per path that reaches it, and the flag, a function of the id, keeps the union to
+    one row per dataset.
+    """
     return f"""
-irreproducible(id) AS (
-    {_START_SET}
+irreproducible(id, unavailable) AS (
+    SELECT s.id, NOT {available("s.id", gone)} FROM ({_START_SET}) s
     UNION
-    SELECT o.dataset_id
+    SELECT o.dataset_id, NOT {available("o.dataset_id", gone)}
     FROM irreproducible b {consumers("b.id")}
-    WHERE NOT {available("b.id", gone)}
+    WHERE b.unavailable
 )"""
 
 
 def irreproducible_sql(gone: str | None = None) -> str:
-    """``WITH RECURSIVE irreproducible(id) AS (...)``: ids of every irreproducible dataset."""
+    """``WITH RECURSIVE irreproducible(id, unavailable) AS (...)``: every irreproducible dataset."""
     return "WITH RECURSIVE " + irreproducible_cte(gone)
 
 
 def materialize_irreproducible(
     conn: Connection, table: str = IRREPRODUCIBLE, gone: str | None = None
 ) -> str:
-    """Compute the irreproducible set once into the temporary table ``table`` (``id`` primary key).
+    """Compute the irreproducible set once into the temporary table ``table``: ``id`` (primary
+    key) and ``unavailable``, whether it has no available replica (not among ``gone``): the
+    irreproducible datasets that block their consumers (:func:`irreproducible_explained`).
 
     Prefer :func:`irreproducible_table`, which also drops it. SQLite evaluates
     :func:`irreproducible_cte` directly. PostgreSQL plans that CTE's recursive step as a hash
@@ -183,7 +192,7 @@ def materialize_irreproducible(
     inserted first; then only its *unavailable* members, usually a few, seed a downstream walk
     that continues through unavailable outputs, and every output that walk reaches is added.
     """
-    temporary_table(conn, table)
+    temporary_table(conn, table, "id INTEGER PRIMARY KEY, unavailable BOOLEAN NOT NULL")
     two_steps = by_dialect(
         conn,
         # measured: SQLite runs the single recursive CTE fastest; PostgreSQL's plan of it hashes
@@ -193,21 +202,26 @@ def materialize_irreproducible(
     )
     if not two_steps:
         conn.exec_driver_sql(
-            f"INSERT INTO {table} (id) {irreproducible_sql(gone)} SELECT id FROM irreproducible"
+            f"INSERT INTO {table} (id, unavailable) {irreproducible_sql(gone)} "
+            "SELECT id, unavailable FROM irreproducible"
         )
         return table
-    conn.exec_driver_sql(f"INSERT INTO {table} (id) {_START_SET}")
+    conn.exec_driver_sql(
+        f"INSERT INTO {table} (id, unavailable) "
+        f"SELECT s.id, NOT {available('s.id', gone)} FROM ({_START_SET}) s"
+    )
     analyze(conn, table)
     conn.exec_driver_sql(
         f"""
-        INSERT INTO {table} (id)
+        INSERT INTO {table} (id, unavailable)
         WITH RECURSIVE walk(id) AS (
-            SELECT b.id FROM {table} b WHERE NOT {available("b.id", gone)}
+            SELECT b.id FROM {table} b WHERE b.unavailable
             UNION
             SELECT o.dataset_id FROM walk w {consumers("w.id")}
             WHERE NOT {available("o.dataset_id", gone)}
         )
-        SELECT DISTINCT o.dataset_id FROM walk w {consumers("w.id")}
+        SELECT DISTINCT o.dataset_id, NOT {available("o.dataset_id", gone)}
+        FROM walk w {consumers("w.id")}
         WHERE NOT EXISTS (SELECT 1 FROM {table} x WHERE x.id = o.dataset_id)
         """
     )
@@ -283,7 +297,53 @@ def irreproducible_reasons(
     return found
 
 
+def irreproducible_explained(ids_table: str, where: str = "1 = 1") -> str:
+    """SQL: why each dataset in ``ids_table`` (a :func:`materialize_irreproducible` table;
+    restricted by ``where`` on ``d``) is irreproducible, in the words of
+    :func:`irreproducible_reasons`, composed in SQL for sets of any size.
+
+    Columns ``id, did, reason, production, transformation, blocking_input``, unordered. A
+    production's blocking input, its first input by DID that is unavailable and irreproducible,
+    comes from one grouped pass over the blocking datasets (the table's ``unavailable`` ones)
+    and the productions reading them, rather than from every input of every flagged production
+    (measured at 1 M datasets on SQLite: 0.5 s against 1.2 s). ``CROSS JOIN`` keeps SQLite's
+    loops in the order written: from the irreproducible set to its datasets (not every dataset
+    of a broad selection, by its index, to the set), from the blocking datasets to their
+    consumers (not every input edge to them). :func:`_reason` is the same wording in Python.
+    """
+    return f"""
+        WITH blocked AS (
+            SELECT i.production_id, MIN(bd.did) AS blocking_input
+            FROM {ids_table} u
+            CROSS JOIN production_input i
+            JOIN dataset bd ON bd.id = u.id
+            WHERE u.unavailable AND i.dataset_id = u.id
+            GROUP BY i.production_id
+        )
+        SELECT d.id, d.did,
+               CASE WHEN o.production_id IS NULL THEN 'no producing production recorded'
+                    WHEN p.status = 'failed' THEN 'production ' || p.name || ' failed'
+                    WHEN p.status <> 'done' THEN 'production ' || p.name || ' is '
+                         || COALESCE(NULLIF(p.status, ''), 'not done')
+                    WHEN NOT ({recorded("t.release")})
+                         THEN 'transformation ' || t.tag || ' records no software release'
+                    WHEN NOT ({recorded("t.image_digest")})
+                         THEN 'transformation ' || t.tag || ' records no image digest'
+                    WHEN k.blocking_input IS NOT NULL THEN 'input ' || k.blocking_input
+                         || ' has no available replica and is not reproducible'
+                    ELSE 'not reproducible' END AS reason,
+               p.name AS production, t.tag AS transformation, k.blocking_input
+        FROM {ids_table} b
+        CROSS JOIN dataset d
+        LEFT JOIN production_output o ON o.dataset_id = d.id
+        LEFT JOIN production p ON p.id = o.production_id
+        LEFT JOIN transformation t ON t.id = p.transformation_id
+        LEFT JOIN blocked k ON k.production_id = o.production_id
+        WHERE d.id = b.id AND {where}"""
+
+
 def _reason(row: dict) -> str:
+    """Why a dataset is irreproducible (:func:`irreproducible_explained` says it in SQL)."""
     problem = production_problem(
         row["production"], row["status"], row["transformation"], row["release"],
         row["image_digest"],
