@@ -59,6 +59,7 @@ from lifecycle.provenance import what_if as scenario
 from lifecycle.provenance.graph import MAX_NODES, ProvenanceGraph, impact, lineage
 from lifecycle.provenance.recipe import Recipe, recipe
 from lifecycle.simulate import NOTHING_TO_LOSE, LossReport, LossScenario, simulate_loss
+from lifecycle.status import DatasetStatus, dataset_status
 from lifecycle.suggest import record_suggestions, suggest_parents
 from lifecycle.tradeoff import Costs, TradeoffReport, tradeoff_report
 
@@ -84,6 +85,7 @@ __all__ = [  # the facade, what needs no catalog, and the types of the results
     "AuditReport",
     "Catalog",
     "DatasetDetails",
+    "DatasetStatus",
     "DeletionReport",
     "ExpiryReport",
     "LossOfReplica",
@@ -134,6 +136,13 @@ def policy_set(given: Policies = None) -> PolicySet:
     if isinstance(given, str | Path):
         return load_policies([Path(given)])
     return load_policies([Path(p) for p in given])
+
+
+def optional_policy_set(given: Policies = None) -> PolicySet | None:
+    """As :func:`policy_set`, but None rather than an error when no default policies exist."""
+    if given is None:
+        return optional_policies()
+    return policy_set(given)
 
 
 def policy_rules(given: Policies = None) -> pd.DataFrame:
@@ -284,6 +293,16 @@ class Catalog:
         (``did`` as ``scope:name``, or an ATLAS name whose scope it implies)."""
         with self.read() as conn:
             return queries.dataset_details(conn, did)
+
+    def dataset_status(
+        self, did: str, policies: Policies = None, now: datetime | None = None
+    ) -> DatasetStatus:
+        """One dataset in full and its status: every rule of ``policies`` (None: the default
+        ones, if any) that selects it and its verdict, its end of life and why, whether it can
+        be rebuilt, the saved plans that read it. Reads only."""
+        found = optional_policy_set(policies)
+        with self.read() as conn:
+            return dataset_status(conn, did, found, now or utcnow())
 
     def replicas(self, did: str) -> pd.DataFrame:
         """The replicas of ``did``: endpoint, site, media, state and times."""

@@ -21,7 +21,7 @@ from lifecycle.values import json_value
 if TYPE_CHECKING:
     import pandas as pd
 
-    from lifecycle.api import DatasetDetails, Overview
+    from lifecycle.api import DatasetDetails, DatasetStatus, Overview
 
 TABLE_ROWS = 1000
 
@@ -139,22 +139,67 @@ def _counted(frames: Iterator[pd.DataFrame], rows: list[int]) -> Iterator[pd.Dat
 
 @datasets_app.command("show")
 def datasets_show(
-    ctx: typer.Context, did: str, fmt: options.FormatOption = options.ListingFormat.table
+    ctx: typer.Context,
+    did: str,
+    policy: options.PolicyOption = None,
+    fmt: options.FormatOption = options.ListingFormat.table,
 ) -> None:
-    """Show one dataset: metadata, replicas, producer and consumers (csv: its fields and
-    metadata, one row each)."""
+    """One dataset's status, then its details: every rule that selects it and whether it passes,
+    its end of life and why, whether it can be rebuilt, pins, plans that read it, replicas,
+    producer and consumers (csv: its fields and metadata, one row each)."""
     import pandas as pd
 
-    details = options.catalog(ctx).dataset(did)
+    with options.optional_policies(policy, "rules are not checked") as found:
+        status = options.catalog(ctx).dataset_status(did, found)
+    details = status.details
     metadata = {f"metadata.{k}": v for k, v in details.metadata.items()}
     values = {**details.dataset, **metadata}
     fields = pd.DataFrame(
         {"field": list(values), "value": [_cell(v) for v in values.values()]}, dtype="string"
     )
     options.emit(
-        Report(fields, document=details.to_dict, people=lambda out: _dataset(details, did, out)),
+        Report(fields, document=status.to_dict, people=lambda out: _status(status, did, out)),
         fmt,
     )
+
+
+def _status(status: DatasetStatus, did: str, out: IO[str]) -> None:
+    """The status first (``| head`` shows it), then the details."""
+    import pandas as pd
+
+    summary = status.summary()
+    rules = status.rules
+    failing = summary["failing"]
+    eol = status.end_of_life
+    parts = [
+        f"{failing} of {options.count(len(rules), 'rule')} failing"
+        if rules
+        else "no rule selects it",
+        "reproducible" if status.reproducible else "not reproducible",
+        f"{options.count(summary['available_replicas'], 'available replica')}",
+    ]
+    if summary["pinned"]:
+        parts.append("pinned")
+    if summary["plans"]:
+        parts.append(f"read by {options.count(summary['plans'], 'saved plan')}")
+    options.line(out, f"{did}: {'; '.join(parts)}")
+    if eol:
+        when = json_value(eol.get("at"))
+        text = (
+            f"end of life: {when} ({eol['from']})" if when else f"end of life: none ({eol['from']})"
+        )
+        if eol.get("decision"):
+            text += f"; expiry would {eol['decision']} it ({eol['reason']})"
+        options.line(out, text)
+    if not status.reproducible:
+        reasons = sorted({m["reason"] for m in status.missing})
+        options.line(out, f"cannot be rebuilt: {'; '.join(reasons)}")
+    if rules:
+        write_table(pd.DataFrame(rules)[["rule", "type", "severity", "verdict", "message"]], out,
+                    "rules that select it")  # fmt: skip
+    if status.plans is not None and len(status.plans):
+        write_table(status.plans, out, "saved plans that read it")
+    _dataset(status.details, did, out)
 
 
 def _dataset(details: DatasetDetails, did: str, out: IO[str]) -> None:
