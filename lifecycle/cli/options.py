@@ -28,7 +28,7 @@ import typer
 
 from lifecycle import output
 from lifecycle.errors import UsageError
-from lifecycle.output import Report, check_destination, write_table
+from lifecycle.output import Report, check_destination, tables, write_table
 from lifecycle.output.tables import console, literal
 
 if TYPE_CHECKING:
@@ -239,6 +239,14 @@ OutputOption = Annotated[
     Path | None,
     typer.Option("--output", "-o", help="File to write (default: stdout).", show_default=False),
 ]
+WideOption = Annotated[
+    bool,
+    typer.Option(
+        "--wide",
+        help="Tables at their full width, dataset names whole on one line (by default they "
+        "fold to the terminal or COLUMNS).",
+    ),
+]
 _EXCEL_SAFE: ContextVar[bool] = ContextVar("excel_safe", default=False)
 _OUTPUT: ContextVar[Path | None] = ContextVar("output", default=None)
 
@@ -262,25 +270,34 @@ def _format_family(annotation: Any) -> str | None:
 
 
 def _with_output_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """``command`` with ``--excel-safe`` if its ``--format`` offers csv, and ``--output`` if it
-    has a ``--format`` at all: every format writes to a file or stdout the same way."""
+    """``command`` with ``--excel-safe`` if its ``--format`` offers csv, ``--output`` if it
+    has a ``--format`` at all (every format writes to a file or stdout the same way), and
+    ``--wide`` if it offers a table or tree for people."""
     signature = inspect.signature(command, eval_str=True)
     families = {_format_family(p.annotation) for p in signature.parameters.values()} - {None}
     formats = [output.lookup(f, n) for f in families for n in output.names(f)]
     offers = {
         "excel_safe": (ExcelSafeOption, False, any(f.name == "csv" for f in formats)),
         "output": (OutputOption, None, bool(formats)),
+        "wide": (WideOption, False, any(f.name in ("table", "tree") for f in formats)),
     }
     added = {name: option for name, option in offers.items() if option[2]}
     if not added:
         return command
 
     @functools.wraps(command)
-    def wrapper(*args: Any, excel_safe: bool = False, output: Path | None = None, **kwargs: Any):
+    def wrapper(
+        *args: Any,
+        excel_safe: bool = False,
+        output: Path | None = None,
+        wide: bool = False,
+        **kwargs: Any,
+    ):
         check_destination(output)
         tokens = (_EXCEL_SAFE.set(excel_safe), _OUTPUT.set(output))
         try:
-            return command(*args, **kwargs)
+            with tables.wide(wide):
+                return command(*args, **kwargs)
         finally:
             _EXCEL_SAFE.reset(tokens[0])
             _OUTPUT.reset(tokens[1])
@@ -296,8 +313,8 @@ def _with_output_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def offer_output_options(app: typer.Typer) -> None:
-    """Give every command of ``app`` (and its sub-apps) the ``--excel-safe`` and ``--output``
-    options its ``--format`` calls for: defined once here rather than in each command."""
+    """Give every command of ``app`` (and its sub-apps) the ``--excel-safe``, ``--output`` and
+    ``--wide`` options its ``--format`` calls for: defined once here rather than in each command."""
     for info in app.registered_commands:
         if info.callback is not None:
             info.callback = _with_output_options(info.callback)
