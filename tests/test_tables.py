@@ -16,6 +16,7 @@ from lifecycle.output.tables import NAME_WIDTH, is_name_column, wide, write_tabl
 
 runner = CliRunner()
 SEPARATORS = re.compile("[│┃]")
+POLICIES = str(SAMPLE_CATALOG.parent / "policies")
 
 # ATLAS names: what tells them apart (data type, tag chain) is at their end
 DIDS = [
@@ -211,3 +212,36 @@ def test_layout_by_width(monkeypatch):
         text = rendered(frame())
         layouts[columns] = "┏" in text, "━" in text
     assert layouts == {400: (True, True), 160: (False, True), 80: (False, False)}
+
+
+# -- summary first, so that `| head` answers -----------------------------------------------------
+
+
+def test_expire_prints_its_summary_before_the_kept_datasets(sample):
+    text = lifecycle(sample, "expire", "--now", "2030-01-01", "--policy", POLICIES, columns=200)
+    lines = text.splitlines()
+    assert "datasets past their end of life: would delete" in lines[0]
+    titles = [line.strip() for line in lines]
+    assert titles.index("to delete") < titles.index("to free per site") < titles.index("kept")
+
+
+def test_simulate_loss_prints_every_summary_line_before_the_datasets(sample):
+    result = runner.invoke(
+        app,
+        ["--db", sample, "simulate", "loss", "--site", "CERN-PROD", "--policy", POLICIES],
+        env={"COLUMNS": "200"},
+    )
+    assert result.exit_code == 1  # data lost for good
+    lines = result.stdout.splitlines()
+    starts = ["losing ", "lost for good:", "recoverable by", "replication violations", "to re-"]
+    assert [line.split(" ")[0] for line in lines[:5]] == [s.split(" ")[0] for s in starts]
+    titles = [line.strip() for line in lines]
+    assert titles.index("re-replication sources (sites)") < titles.index("lost for good")
+
+
+def test_replicas_list_counts_first(sample):
+    did = all_dids(sample)[6]
+    first = lifecycle(sample, "replicas", "list", did, columns=200).splitlines()[0]
+    assert re.fullmatch(
+        rf"\d+ replicas? of {re.escape(did)}: \d+ available on (disk|tape).*", first
+    )

@@ -157,8 +157,9 @@ def note(message: str) -> None:
 
 def line(out: IO[str], text: str) -> None:
     """One line of a report for people, in the report's stream: catalog text in it is shown
-    literally (never read as markup; control characters escaped)."""
-    console(out).print(literal(text), highlight=False)
+    literally (never read as markup; control characters escaped). Written whole, however long
+    (a terminal wraps it; ``grep`` finds it whole)."""
+    console(out).print(literal(text), highlight=False, soft_wrap=True)
 
 
 def count(n: int, noun: str) -> str:

@@ -5,14 +5,15 @@ is a rich ``Text`` (never parsed as markup, so ``EVIL[/]SITE`` or ``[link=...]``
 written) and control characters are shown as escapes by :func:`~lifecycle.text.printable` (an
 ``ESC`` could otherwise rewrite the terminal).
 
-**Width.** A table is as wide as the terminal, or ``COLUMNS`` when the output is not one (a pipe,
-a file), else rich's default (the width of a terminal on stdin or stderr, else 80): never wider,
-and nothing in it is cut. ATLAS names carry what tells them apart (data type, tag chain) at their
+**Width.** A table is at most ``COLUMNS`` wide when that is set, else the terminal's width, else
+(a pipe, a file, cron) rich's default: the width of a terminal on stdin or stderr, else 80. It is
+never wider, and nothing in it is cut. ATLAS names carry what tells them apart (data type, tag chain) at their
 end, so a name column (:func:`is_name_column`: ``did``, ``*_did``, ``dataset``, ...) is never
 shortened with an ellipsis: too long, it folds onto several lines. A table that does not fit
 drops its outer border and narrows in stages, widest column first: the other columns down to a
 comfortable width (numbers whole, text its longest word up to ``TEXT_WIDTH``, a timestamp its
-date), names down to ``NAME_WIDTH``, the others to ``SHORT_WIDTH``, names to twice that. Every
+date, prose ``PROSE_WIDTH``), names down to ``NAME_WIDTH``, the others to ``SHORT_WIDTH``, names
+to twice that; names still wider than that then share with the text narrowed for them. Every
 column folds rather than cuts, so a narrowed table is taller, never lossy. When even that does
 not fit, each row becomes a block of "column  value" lines (psql's expanded display,
 ``\\x auto``). Under :func:`wide` (the ``--wide`` option) nothing folds: each table is as wide
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
 NAME_COLUMNS = frozenset({"did", "dataset", "input", "output", "parent", "child", "name", "value"})
 NAME_WIDTH = 24  # a name column keeps this many columns (or its longest name) while others narrow
 TEXT_WIDTH = 16  # other text keeps this many (or its longest value) while names are wide
+PROSE_WIDTH = 20  # long text (a reason, a message) keeps this many while names are wide
 SHORT_WIDTH = 10  # text, then names at twice this, when nothing else is left to narrow
 WIDE_COLUMNS = 1_000_000  # "unlimited": a console under --wide (rich pads nothing to it)
 _WIDE: ContextVar[bool] = ContextVar("wide", default=False)
@@ -58,8 +60,9 @@ def wide(active: bool = True) -> Iterator[None]:
 
 
 def console(out: IO[str], width: int | None = None) -> Console:
-    """A rich console writing to ``out``: the terminal's width, else ``COLUMNS``, else ``width``
-    when given, else rich's default (see the module docstring); unlimited under :func:`wide`."""
+    """A rich console writing to ``out``: ``COLUMNS`` wide, else the terminal's width, else
+    ``width`` when given (a tree's), else rich's default (see the module docstring); unlimited
+    under :func:`wide`."""
     from rich.console import Console
 
     if _WIDE.get():
@@ -187,7 +190,14 @@ def _fit(
     # comfortable: numbers whole; other text its longest word up to TEXT_WIDTH (a timestamp its
     # date and time on two lines); a header its longest part
     comfortable = [
-        max(header[i], content[i] if i in numeric else min(max(word[i], 10), TEXT_WIDTH))
+        max(
+            header[i],
+            content[i]
+            if i in numeric
+            else min(content[i], max(word[i], PROSE_WIDTH))
+            if content[i] > 2 * PROSE_WIDTH  # prose (a reason, a message): a few words a line
+            else min(max(word[i], 10), TEXT_WIDTH),
+        )
         for i in range(n)
     ]
     # narrow: numbers still whole, a header in parts of up to SHORT_WIDTH, text SHORT_WIDTH
@@ -203,7 +213,18 @@ def _fit(
     ]
     for eligible, floors in stages:
         _narrow(widths, eligible, [min(f, w) for f, w in zip(floors, widths, strict=True)], width)
-    return widths if sum(widths) <= width else None
+    if sum(widths) > width:
+        return None
+    # names left wider than twice NAME_WIDTH share with the text that was narrowed for them
+    natural = [max(_width(c), content[i], 1) for i, c in enumerate(columns)]
+    wanting = [i for i in others if widths[i] < natural[i]]
+    spare = sum(max(0, widths[i] - 2 * NAME_WIDTH) for i in names)
+    shared = min(spare, sum(natural[i] - widths[i] for i in wanting))
+    _narrow(widths, names, [2 * NAME_WIDTH] * n, sum(widths) - shared)
+    for _ in range(shared):
+        widest_gap = max(wanting, key=lambda i: natural[i] - widths[i])
+        widths[widest_gap] += 1
+    return widths
 
 
 def _narrow(widths: list[int], eligible: list[int], floors: list[int], available: int) -> None:
