@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 # never cut, and the last to narrow. A column ``*_did`` is one too.
 NAME_COLUMNS = frozenset({"did", "dataset", "input", "output", "parent", "child", "name", "value"})
 NAME_WIDTH = 24  # a name column keeps this many columns (or its longest name) while others narrow
-TEXT_WIDTH = 16  # other text keeps this many (or its longest value) while names are wide
+TEXT_WIDTH = 24  # other text keeps this many (or its longest value) while names are wide
 PROSE_WIDTH = 20  # long text (a reason, a message) keeps this many while names are wide
 SHORT_WIDTH = 10  # text, then names at twice this, when nothing else is left to narrow
 WIDE_COLUMNS = 1_000_000  # "unlimited": a console under --wide (rich pads nothing to it)
