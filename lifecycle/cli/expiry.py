@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from lifecycle.api import ExpiryReport
 
 KEPT_ROWS = 200  # kept datasets shown in a table (csv and json list every decision)
+SITE_ROWS = 20  # sites in the table of bytes freed per site, largest first
 pins_app = typer.Typer(help="Pins: exemptions from expiry.")
 
 
@@ -43,30 +44,28 @@ def expire(
 
 
 def _expiry(report: ExpiryReport, out: IO[str]) -> None:
+    """Summary first (counts, bytes by kind and data type, by site), then the kept datasets."""
     summary = report.summary()
     verb = "deleted" if report.applied else "would delete"
-    out.write(
+    options.line(
+        out,
         f"{summary['expired']} datasets past their end of life: {verb} {summary['delete']} "
         f"({human_bytes(summary['bytes_freed'])}), keep {summary['keep']}"
         + (
             " (" + ", ".join(f"{n} {k}" for k, n in summary["kept_by_reason"].items()) + ")"
             if summary["kept_by_reason"]
             else ""
-        )
-        + "\n"
+        ),
     )
     if summary["delete"]:
         write_table(report.deleted_by_type(), out, "deleted" if report.applied else "to delete")
+    if len(report.freed_by_site):  # the summary by site, largest first, before the details
+        title = "freed per site" if report.applied else "to free per site"
+        by_site = report.freed_by_site.sort_values("bytes", ascending=False, kind="stable")
+        options.bounded_table(by_site, out, title, SITE_ROWS)
     kept = report.kept[["did", "kind", "data_type", "end_of_life", "reason"]]
     if len(kept):
-        if len(kept) > KEPT_ROWS:
-            options.note(
-                f"showing {KEPT_ROWS} of {len(kept)} kept datasets (--format csv lists all)"
-            )
-        write_table(kept.head(KEPT_ROWS), out, "kept")
-    if len(report.freed_by_site):
-        title = "freed per site" if report.applied else "to free per site"
-        write_table(report.freed_by_site, out, title)
+        options.bounded_table(kept, out, "kept", KEPT_ROWS)
     if not report.applied and summary["delete"]:
         options.note("dry run: nothing changed; run again with --apply to delete")
 

@@ -28,7 +28,7 @@ import typer
 
 from lifecycle import output
 from lifecycle.errors import UsageError
-from lifecycle.output import Report, check_destination, check_terminal, write_table
+from lifecycle.output import Report, check_destination, check_terminal, tables, write_table
 from lifecycle.output.tables import console, literal
 
 if TYPE_CHECKING:
@@ -156,8 +156,9 @@ def note(message: str) -> None:
 
 def line(out: IO[str], text: str) -> None:
     """One line of a report for people, in the report's stream: catalog text in it is shown
-    literally (never read as markup; control characters escaped)."""
-    console(out).print(literal(text), highlight=False)
+    literally (never read as markup; control characters escaped). Written whole, however long
+    (a terminal wraps it; ``grep`` finds it whole)."""
+    console(out).print(literal(text), highlight=False, soft_wrap=True)
 
 
 def count(n: int, noun: str) -> str:
@@ -239,6 +240,14 @@ OutputOption = Annotated[
     Path | None,
     typer.Option("--output", "-o", help="File to write (default: stdout).", show_default=False),
 ]
+WideOption = Annotated[
+    bool,
+    typer.Option(
+        "--wide",
+        help="Tables at their full width, dataset names whole on one line (by default they "
+        "fold to the terminal or COLUMNS).",
+    ),
+]
 _EXCEL_SAFE: ContextVar[bool] = ContextVar("excel_safe", default=False)
 _OUTPUT: ContextVar[Path | None] = ContextVar("output", default=None)
 
@@ -262,8 +271,9 @@ def _format_family(annotation: Any) -> str | None:
 
 
 def _with_output_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """``command`` with ``--excel-safe`` if its ``--format`` offers csv, and ``--output`` if it
-    has a ``--format`` at all: every format writes to a file or stdout the same way."""
+    """``command`` with ``--excel-safe`` if its ``--format`` offers csv, ``--output`` if it
+    has a ``--format`` at all (every format writes to a file or stdout the same way), and
+    ``--wide`` if it offers a table or tree for people."""
     signature = inspect.signature(command, eval_str=True)
     chosen = {p.name: _format_family(p.annotation) for p in signature.parameters.values()}
     chosen = {name: family for name, family in chosen.items() if family}
@@ -272,20 +282,28 @@ def _with_output_options(command: Callable[..., Any]) -> Callable[..., Any]:
     offers = {
         "excel_safe": (ExcelSafeOption, False, any(f.name == "csv" for f in formats)),
         "output": (OutputOption, None, bool(formats)),
+        "wide": (WideOption, False, any(f.name in ("table", "tree") for f in formats)),
     }
     added = {name: option for name, option in offers.items() if option[2]}
     if not added:
         return command
 
     @functools.wraps(command)
-    def wrapper(*args: Any, excel_safe: bool = False, output: Path | None = None, **kwargs: Any):
+    def wrapper(
+        *args: Any,
+        excel_safe: bool = False,
+        output: Path | None = None,
+        wide: bool = False,
+        **kwargs: Any,
+    ):
         check_destination(output)
         for name, family in chosen.items():  # a file bound for a terminal: refused before any work
             if isinstance(kwargs.get(name), Enum):
                 check_terminal(family, kwargs[name].value, output)
         tokens = (_EXCEL_SAFE.set(excel_safe), _OUTPUT.set(output))
         try:
-            return command(*args, **kwargs)
+            with tables.wide(wide):
+                return command(*args, **kwargs)
         finally:
             _EXCEL_SAFE.reset(tokens[0])
             _OUTPUT.reset(tokens[1])
@@ -301,8 +319,8 @@ def _with_output_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def offer_output_options(app: typer.Typer) -> None:
-    """Give every command of ``app`` (and its sub-apps) the ``--excel-safe`` and ``--output``
-    options its ``--format`` calls for: defined once here rather than in each command."""
+    """Give every command of ``app`` (and its sub-apps) the ``--excel-safe``, ``--output`` and
+    ``--wide`` options its ``--format`` calls for: defined once here rather than in each command."""
     for info in app.registered_commands:
         if info.callback is not None:
             info.callback = _with_output_options(info.callback)

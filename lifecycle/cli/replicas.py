@@ -12,7 +12,7 @@ from typing import IO, TYPE_CHECKING, Annotated
 import typer
 
 from lifecycle.cli import options
-from lifecycle.output import Report
+from lifecycle.output import Report, write_table
 from lifecycle.text import printable
 
 if TYPE_CHECKING:
@@ -27,7 +27,16 @@ def replicas_list(
     ctx: typer.Context, did: str, fmt: options.FormatOption = options.ListingFormat.table
 ) -> None:
     """List the replicas of one dataset."""
-    options.show(options.catalog(ctx).replicas(did), fmt, f"replicas of {did}")
+    found = options.catalog(ctx).replicas(did)
+    title = f"replicas of {did}"
+
+    def people(out: IO[str]) -> None:  # summary first: the count by state and media
+        states = found.groupby(["state", "media"], sort=True).size()
+        by_state = ", ".join(f"{n:,} {state} on {media}" for (state, media), n in states.items())
+        options.line(out, f"{options.count(len(found), 'replica')} of {did}: {by_state or 'none'}")
+        write_table(found, out, "replicas")
+
+    options.emit(Report(found, title=title, people=people), fmt)
 
 
 @replicas_app.command("delete")

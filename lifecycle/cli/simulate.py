@@ -12,7 +12,7 @@ from typing import IO, TYPE_CHECKING, Annotated
 import typer
 
 from lifecycle.cli import options
-from lifecycle.output import Report, write_table
+from lifecycle.output import Report
 from lifecycle.text import human_bytes, printable
 
 if TYPE_CHECKING:
@@ -73,10 +73,12 @@ def loss(
 
 
 def _print_report(report: LossReport, out: IO[str]) -> None:
+    """Summary first (what is lost, recoverable, violated, to copy again, and from which sites),
+    then the datasets, largest first."""
     import pandas as pd
 
     def echo(line: str) -> None:
-        out.write(line + "\n")
+        options.line(out, line)  # folded to the width of the tables
 
     s = report.summary
     shown = printable(", ".join(report.endpoints[:6])) + (
@@ -91,37 +93,34 @@ def _print_report(report: LossReport, out: IO[str]) -> None:
         f"lost for good: {s['lost']:,} datasets ({human_bytes(s['lost_bytes'])})"
         + (f": {kinds}" if kinds else "")
     )
-    lost = pd.DataFrame(report.lost, columns=["did", "kind", "bytes", "reason"])
-    _table(lost.sort_values("bytes", ascending=False, kind="stable"), "lost for good", out)
     echo(
         f"recoverable by regeneration: {s['recoverable']:,} datasets "
         f"({human_bytes(s['recoverable_bytes'])}), {s['productions_to_rerun']:,} productions "
         "to run again"
     )
-    recoverable = pd.DataFrame(report.recoverable, columns=["did", "kind", "bytes", "steps"])
-    _table(recoverable.sort_values("bytes", ascending=False, kind="stable"), "recoverable", out)
     by_rule = printable(", ".join(f"{r}: {n:,}" for r, n in s["violations_by_rule"].items()))
     echo(
         f"replication violations created: {s['violations']:,}"
         + (f" ({by_rule})" if by_rule else "")
     )
-    columns = ["rule", "did", "distinct", "before", "after", "required"]
-    _table(pd.DataFrame(report.violations, columns=columns), "violations created", out)
     copies = s["re_replicate"]
     echo(
         f"to re-replicate: {copies['replicas']:,} replicas of {copies['datasets']:,} datasets "
         f"({human_bytes(copies['bytes'])})"
     )
     _table(pd.DataFrame(copies["by_source_site"]), "re-replication sources (sites)", out)
+    lost = pd.DataFrame(report.lost, columns=["did", "kind", "bytes", "reason"])
+    _table(lost.sort_values("bytes", ascending=False, kind="stable"), "lost for good", out)
+    recoverable = pd.DataFrame(report.recoverable, columns=["did", "kind", "bytes", "steps"])
+    _table(recoverable.sort_values("bytes", ascending=False, kind="stable"), "recoverable", out)
+    columns = ["rule", "did", "distinct", "before", "after", "required"]
+    _table(pd.DataFrame(report.violations, columns=columns), "violations created", out)
     options.note("simulation only: the catalog is unchanged")
 
 
 def _table(frame: pd.DataFrame, title: str, out: IO[str]) -> None:
-    if frame.empty:
-        return
-    if len(frame) > ROWS:
-        options.note(f"{title}: showing {ROWS} of {len(frame):,} (--format json lists all)")
-    write_table(frame.head(ROWS), out, title)
+    if not frame.empty:
+        options.bounded_table(frame, out, title, ROWS)
 
 
 GROUPS = {"simulate": simulate_app}

@@ -526,8 +526,9 @@ MARKUP_VIEWS = {  # command -> the literal texts it must show
 }
 
 
-def test_terminal_views_show_catalog_text_literally(markup_url):
+def test_terminal_views_show_catalog_text_literally(markup_url, monkeypatch):
     """Every view for people of one hostile catalog (one catalog: loading it is the slow part)."""
+    monkeypatch.setenv("COLUMNS", "200")  # wide: texts whole on one line (test_tables: narrow)
     for view, (args, texts) in MARKUP_VIEWS.items():
         result = invoke(markup_url, *args)
         output = result.stdout
