@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
     from lifecycle.api import DatasetDetails, DatasetStatus, Overview
 
-TABLE_ROWS = 1000
+TABLE_ROWS = 100
 
 db_app = typer.Typer(help="The catalog database: schema revision and upgrades.")
 sites_app = typer.Typer(help="Computing centres.")
@@ -105,7 +105,7 @@ def datasets_list(
         int | None,
         typer.Option(
             max=options.INT_MAX,
-            help="At most this many rows; 0 for all (default: 1000 in a table, all in json/csv).",
+            help="At most this many rows; 0 for all (default: 100 in a table, all in json/csv).",
             show_default=False,
         ),
     ] = None,

@@ -17,7 +17,8 @@ from lifecycle.text import human_bytes, printable
 if TYPE_CHECKING:
     from lifecycle.api import ExpiryReport
 
-KEPT_ROWS = 200  # kept datasets shown in a table (csv and json list every decision)
+KEPT_ROWS = 50  # kept datasets shown in a table (csv and json list every decision)
+PIN_ROWS = 50  # pins shown in a table
 SITE_ROWS = 20  # sites in the table of bytes freed per site, largest first
 pins_app = typer.Typer(help="Pins: exemptions from expiry.")
 
@@ -108,8 +109,11 @@ def pins_list(
     did: Annotated[str | None, typer.Option("--did", help="Only the pins of this dataset.")] = None,
     fmt: options.FormatOption = options.ListingFormat.table,
 ) -> None:
-    """Every pin: dataset, who, why, until when, and whether it is in force now."""
-    options.show(options.catalog(ctx).pins(did), fmt, "pins")
+    """Every pin: dataset, who, why, until when, and whether it is in force now (a table shows
+    the first 50; json and csv list all)."""
+    found = options.catalog(ctx).pins(did)
+    people = lambda out: options.bounded_table(found, out, "pins", PIN_ROWS)  # noqa: E731
+    options.emit(Report(found, title="pins", people=people), fmt)
 
 
 COMMANDS = {"expire": expire, "pin": pin, "unpin": unpin}

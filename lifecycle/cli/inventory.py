@@ -18,7 +18,7 @@ from lifecycle.text import human_bytes
 if TYPE_CHECKING:
     from lifecycle.api import ProductionDetails, TransformationDetails, TransformationListing
 
-TRANSFORMATIONS_ON_SCREEN = 100
+TRANSFORMATIONS_ON_SCREEN = 50
 ROWS_ON_SCREEN = 20  # productions of a transformation; inputs, outputs of a production
 
 transformations_app = typer.Typer(help="Transformations (AMI tags): list, and show one.")

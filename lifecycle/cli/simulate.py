@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
     from lifecycle.api import LossReport
 
-ROWS = 50  # rows per list in a table, largest first (json lists everything)
+ROWS = 25  # rows per list in a table, largest first (json lists everything)
 simulate_app = typer.Typer(help="What-if simulations; the catalog is never changed.")
 
 
