@@ -185,6 +185,10 @@ def test_cause_of_drops_the_dates_of_lifetime_findings():
     )
     reason = "transformation p3714 records no image digest"
     assert cause_of("reproducibility", reason) == reason
+    assert cause_of("reproducibility", "production task-1 is running") == "production is running"
+    assert cause_of("reproducibility", "production task-2 failed") == "production failed"
+    calib = "calibration c:C.c1 used by task-7 has no available replica"
+    assert cause_of("reprocessability", calib) == "calibration c:C.c1 has no available replica"
 
 
 def test_group_by_cause_counts_datasets_per_cause(cli_catalog, tmp_path):
@@ -198,7 +202,11 @@ def test_group_by_cause_counts_datasets_per_cause(cli_catalog, tmp_path):
     assert table.exit_code == 0, table.output
     lines = table.stdout.splitlines()
     assert lines[0].startswith("audit run 1: 3 findings")  # summary first
-    assert lines[1] == "3 findings from 3 causes"
+    assert lines[1:4] == [
+        "3 findings from 3 causes",
+        "  raw-tape: 2 findings, 2 causes",
+        "  short-lived: 1 finding, 1 cause",
+    ]
     result = audit_cli(cli_catalog, "--group-by", "cause", "-f", "json", "--fail-on", "never")
     doc = json.loads(result.stdout)
     assert doc["kind"] == "audit-causes"

@@ -9,8 +9,9 @@ one per end-of-life day for a lifetime rule).
 Cause for each rule type, from the message its evaluator writes (:mod:`lifecycle.audit.rules`):
 replication: the copies and where they are ("2 tape copies, both at CERN-PROD; ..."),
 reproducibility: the blocking production, transformation (no release or image digest) or input,
-lifetime: "past its 5y lifetime" or "expired (its expires_at)", preservation: the dataset's
-state or its replicas, reprocessability: missing replicas or calibrations of its production.
+(a production's state without its name: "production is running"), lifetime: "past its 5y
+lifetime" or "expired (its expires_at)", preservation: the dataset's state or its replicas,
+reprocessability: missing replicas, or the missing calibrations (without the production).
 """
 
 from __future__ import annotations
@@ -26,6 +27,10 @@ if TYPE_CHECKING:
 
 CAUSE_COLUMNS = ["rule", "type", "severity", "cause", "datasets", "example"]
 _LIFETIME = re.compile(r"^(past its \S+ lifetime) since .*$")
+_PRODUCTION = re.compile(r"^production \S+ (failed|is .*)$")  # one per production: their state
+_USED_BY = re.compile(
+    r" used by \S+ (has|have) no available replica"
+)  # the calibration is the cause
 
 
 @dataclass(frozen=True)
@@ -48,13 +53,18 @@ def cause_of(rule_type: str, message: str) -> str:
             return "expired (its expires_at)"
         found = _LIFETIME.match(message)
         return found.group(1) if found else message
+    if rule_type == "reproducibility":
+        found = _PRODUCTION.match(message)
+        return f"production {found.group(1)}" if found else message
+    if rule_type == "reprocessability":
+        return _USED_BY.sub(r" \1 no available replica", message)
     return message
 
 
 def causes(conn: Connection, table: str, policies: PolicySet) -> list[Cause]:
     """The findings of ``table`` (a run's findings, as :func:`lifecycle.audit.run_audit`
-    gathers them) counted by rule and cause: in the policies' rule order, then the most
-    datasets first (then cause)."""
+    gathers them) counted by rule and cause: the most datasets first (then in the policies'
+    rule order, then by cause)."""
     types = {rule.name: rule.type for rule in policies.rules}
     order = {name: n for n, name in enumerate(types)}
     merged: dict[tuple[str, str, str], list[Any]] = {}
@@ -71,5 +81,5 @@ def causes(conn: Connection, table: str, policies: PolicySet) -> list[Cause]:
         Cause(rule, types.get(rule, ""), severity, cause, n, example)
         for (rule, severity, cause), (n, example) in merged.items()
     ]
-    out.sort(key=lambda c: (order.get(c.rule, len(order)), c.rule, -c.datasets, c.cause))
+    out.sort(key=lambda c: (-c.datasets, order.get(c.rule, len(order)), c.rule, c.cause))
     return out

@@ -219,6 +219,17 @@ def _show_causes(
             f"{options.count(report.summary['findings'], 'finding')} from "
             f"{options.count(len(frame), 'cause' if kind == 'causes' else 'rule')}",
         )
+        if kind == "causes":  # per rule, in the policies' order: summary first
+            per_rule = frame.groupby("rule", sort=False).agg(
+                causes=("cause", "size"), datasets=("datasets", "sum")
+            )
+            for rule in [r.name for r in rules.rules if r.name in per_rule.index]:
+                n, causes = per_rule.loc[rule, "datasets"], per_rule.loc[rule, "causes"]
+                options.line(
+                    out,
+                    f"  {rule}: {options.count(int(n), 'finding')}, "
+                    f"{options.count(int(causes), 'cause')}",
+                )
         options.bounded_table(frame, out, f"findings by {group_by.value}", CAUSES_ON_SCREEN)
 
     options.emit(Report(frame, document=document, people=people), fmt)
