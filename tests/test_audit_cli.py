@@ -68,6 +68,26 @@ def test_quiet_prints_only_when_the_findings_changed(cli_catalog, tmp_path):
     assert audit_cli(cli_catalog, "--quiet", "--fail-on", "never").stdout == ""
 
 
+def test_quiet_reports_a_finding_whose_message_changed(cli_catalog, tmp_path):
+    assert audit_cli(cli_catalog, "--summary").exit_code == 1
+    # RAW still fails raw-tape, now with a copy being made at FZK: same finding, new message
+    copying = {
+        "sites": MORE["sites"],
+        "endpoints": MORE["endpoints"],
+        "replicas": [{**MORE["replicas"][0], "state": "copying"}],
+    }
+    result = runner.invoke(
+        app, ["--db", cli_catalog, "import", str(write_catalog(tmp_path / "c", copying))]
+    )
+    assert result.exit_code == 0, result.output
+    quiet = audit_cli(cli_catalog, "--quiet", "--fail-on", "new")
+    assert quiet.exit_code == 0  # nothing appeared
+    assert quiet.stdout.splitlines()[1] == (
+        "since run 1: 0 findings appeared, 0 resolved, 1 changed (lifecycle audit diff)"
+    )
+    assert audit_cli(cli_catalog, "--quiet").stdout == ""
+
+
 def test_summary_prints_the_line_always(cli_catalog):
     for run in (1, 2):
         result = audit_cli(cli_catalog, "--summary", "--fail-on", "never")

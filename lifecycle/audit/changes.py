@@ -28,8 +28,10 @@ def previous_run(conn: Connection, run: int) -> int | None:
 
 
 def changes(conn: Connection, run: int) -> dict[str, Any]:
-    """``{"previous": id or None, "appeared": n, "resolved": n}`` between the run before ``run``
-    and ``run``; with no previous run, every finding of ``run`` appeared."""
+    """``{"previous": id or None, "appeared": n, "resolved": n, "changed": n}`` between the run
+    before ``run`` and ``run``; with no previous run, every finding of ``run`` appeared.
+    ``changed``: findings of both runs whose message or details differ (the history opened a
+    new interval for them in ``run``)."""
     previous = previous_run(conn, run)
     rules = rules_of(conn, run)
     if previous is not None:
@@ -49,4 +51,14 @@ def changes(conn: Connection, run: int) -> dict[str, Any]:
     other = 0 if previous is None else previous
     appeared = count(run, other)
     resolved = 0 if previous is None else count(previous, run)
-    return {"previous": previous, "appeared": appeared, "resolved": resolved}
+    changed = 0
+    if previous is not None:
+        params = {"this": run, "other": previous, "rules": rules or [""]}
+        changed_sql = f"""
+            SELECT COUNT(*) FROM audit_finding f
+            WHERE f.rule IN :rules AND f.first_run = :this AND EXISTS (
+                SELECT 1 FROM audit_finding g
+                WHERE g.rule = f.rule AND g.did = f.did AND {_present("g", ":other")})
+        """
+        changed = int(conn.execute(statement(changed_sql, params), params).scalar() or 0)
+    return {"previous": previous, "appeared": appeared, "resolved": resolved, "changed": changed}

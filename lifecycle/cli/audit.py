@@ -127,10 +127,12 @@ def audit(
         if summary or changed:
             typer.echo(report.summary_line())
         if quiet and changed and changes is not None and changes[0] is not None:
-            previous, appeared, resolved = changes
+            previous, appeared, resolved, other = changes
             typer.echo(
                 f"since run {previous}: {options.count(appeared, 'finding')} appeared, "
-                f"{resolved:,} resolved (lifecycle audit diff)"
+                f"{resolved:,} resolved"
+                + (f", {other:,} changed" if other else "")
+                + " (lifecycle audit diff)"
             )
     if fail_on == FailOn.new:
         if changes is not None and changes[1]:
@@ -139,15 +141,16 @@ def audit(
         raise typer.Exit(1)
 
 
-def _changes(ctx: typer.Context, report: AuditReport) -> tuple[int | None, int, int] | None:
-    """(previous run, findings appeared, resolved) between the previous run and this recorded
-    one, as ``audit diff`` counts them (by rule and DID); everything appeared when there is no
+def _changes(ctx: typer.Context, report: AuditReport) -> tuple[int | None, int, int, int] | None:
+    """(previous run, findings appeared, resolved, changed) between the previous run and this
+    recorded one, as ``audit diff`` counts them (by rule and DID; changed: another message or
+    details for the same rule and DID); everything appeared when there is no
     previous run; None when this run was not recorded (nothing to compare)."""
     run = report.run["id"]
     if run is None:
         return None
     found = options.catalog(ctx).audit_changes(run)
-    return found["previous"], found["appeared"], found["resolved"]
+    return found["previous"], found["appeared"], found["resolved"], found["changed"]
 
 
 def _note_unrecorded(report: AuditReport, *, recorded_on_purpose: bool) -> None:
