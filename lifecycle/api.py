@@ -20,7 +20,9 @@ from typing import TYPE_CHECKING
 from sqlalchemy.exc import DBAPIError
 
 from lifecycle.accounting import Usage, usage
-from lifecycle.audit import AuditReport, Show, run_audit
+from lifecycle.audit import FINDINGS_TABLE, AuditReport, FindingRows, Show, run_audit
+from lifecycle.audit.changes import changes
+from lifecycle.audit.grouping import CAUSE_COLUMNS, Cause, causes
 from lifecycle.audit.history import diff, runs
 from lifecycle.catalog import queries
 from lifecycle.catalog.migrations import HEAD
@@ -83,6 +85,8 @@ Policies = PolicySet | str | Path | list[str | Path] | tuple[str | Path, ...] | 
 __all__ = [  # the facade, what needs no catalog, and the types of the results
     "SCHEMA_HEAD",
     "AuditReport",
+    "CAUSE_COLUMNS",
+    "Cause",
     "Catalog",
     "DatasetDetails",
     "DatasetStatus",
@@ -100,12 +104,19 @@ __all__ = [  # the facade, what needs no catalog, and the types of the results
     "TransformationListing",
     "Usage",
     "WhatIf",
+    "finding_causes",
     "generate",
     "load_policies",
     "optional_policies",
     "policy_rules",
     "policy_set",
 ]
+
+
+def finding_causes(found: FindingRows, policies: PolicySet) -> list[Cause]:
+    """A run's findings, as an audit's ``show`` is given them, counted by rule and cause
+    (:mod:`lifecycle.audit.grouping`)."""
+    return causes(found.conn, FINDINGS_TABLE, policies)
 
 
 def generate(
@@ -410,6 +421,13 @@ class Catalog:
 
         with self.read() as conn:
             return diff(conn, run_a, run_b)
+
+    def audit_changes(self, run: int) -> dict:
+        """How many findings appeared and were resolved between the run before ``run`` and
+        ``run`` (``{"previous", "appeared", "resolved"}``; counted as :meth:`audit_diff` lists
+        them, without pandas: cron's ``audit --quiet`` and ``--fail-on new``)."""
+        with self.read() as conn:
+            return changes(conn, run)
 
     # -- provenance ----------------------------------------------------------------------------
     def reproducibility(

@@ -447,7 +447,7 @@ def test_audit_table_csv_parquet_and_quiet(cli_catalog, tmp_path):
     table = audit_cli(cli_catalog)
     assert "raw-tape" in table.stdout
     assert "the one at BNL-OSG2_DATATAPE is lost" in table.stdout
-    quiet = audit_cli(cli_catalog, "--quiet")
+    quiet = audit_cli(cli_catalog, "--summary")
     assert quiet.stdout.count("\n") == 1
     assert "2 findings (1 errors, 0 warnings, 1 info)" in quiet.stdout
     import csv

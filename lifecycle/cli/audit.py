@@ -16,12 +16,15 @@ from typing import IO, TYPE_CHECKING, Annotated
 import typer
 
 from lifecycle.cli import options
-from lifecycle.output import Entries, Report, Rows, write_table
+from lifecycle.errors import UsageError
+from lifecycle.output import Entries, Report, Rows
 from lifecycle.output.tables import console
 from lifecycle.text import printable
 from lifecycle.values import records
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from lifecycle.api import AuditReport, PolicySet
     from lifecycle.audit import FindingRows
 
@@ -34,9 +37,18 @@ policy_app = typer.Typer(help="Policy documents: validate and show.")
 PER_RULE_ON_SCREEN = 25
 
 
+CAUSES_ON_SCREEN = 50
+
+
+class GroupBy(StrEnum):
+    cause = "cause"
+    rule = "rule"
+
+
 class FailOn(StrEnum):
     error = "error"
     warning = "warning"
+    new = "new"
     never = "never"
 
 
@@ -52,33 +64,93 @@ def audit(
     ] = None,
     fmt: options.FormatOption = options.ListingFormat.table,
     fail_on: Annotated[
-        FailOn, typer.Option("--fail-on", help="Exit 1 when a finding is at least this severe.")
+        FailOn,
+        typer.Option(
+            "--fail-on",
+            help="Exit 1 when a finding is at least this severe (new: when a finding appeared "
+            "since the previous run).",
+        ),
     ] = FailOn.error,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print one summary line.")] = False,
+    quiet: Annotated[
+        bool,
+        typer.Option(
+            "--quiet",
+            "-q",
+            help="For cron: print nothing when the findings are those of the previous run, else "
+            "the summary line and what changed (the report goes only to --output).",
+        ),
+    ] = False,
+    summary: Annotated[
+        bool,
+        typer.Option(
+            "--summary", help="Print one summary line (the report goes only to --output)."
+        ),
+    ] = False,
     no_record: Annotated[
         bool,
         typer.Option("--no-record", help="Do not keep this run in the history (reads only)."),
     ] = False,
+    group_by: Annotated[
+        GroupBy | None,
+        typer.Option(
+            "--group-by",
+            help="Count the findings by cause (rule and what its message says, without dates) "
+            "or by rule, instead of listing them.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Evaluate every rule over the whole catalog; exit 1 when findings reach --fail-on."""
     if ctx.invoked_subcommand is not None:
         return
     rules = options.policies(policy)
     judged_at = options.parse_time(now, "--now")
+    recording = not no_record and now is None
+    if fail_on == FailOn.new and not recording:
+        raise UsageError("--fail-on new: compares with the previous run, so the run is recorded")
     unrecorded = partial(_note_unrecorded, recorded_on_purpose=no_record or now is not None)
-    show = None if quiet else partial(_show, rules, fmt, unrecorded)
+    brief = quiet or summary
+    to_file = options.output_requested()
+    shown = _show if group_by is None else partial(_show_causes, group_by)
+    show = partial(shown, rules, fmt, unrecorded) if not brief or to_file else None
     # findings are written as they are read, inside the recorded run's transaction: machine
     # formats (large) are spooled and reach stdout after the commit; the table shows 25 a rule
-    recording = not no_record and now is None
     with options.spooled_stdout(recording and fmt != options.ListingFormat.table):
         report = options.catalog(ctx).audit(
-            rules, judged_at, with_findings=not quiet, record=not no_record, show=show
+            rules, judged_at, with_findings=False, record=not no_record, show=show
         )
-    if quiet:
-        unrecorded(report)
-        typer.echo(report.summary_line())
-    if report.fails(fail_on.value):
+    changes = _changes(ctx, report) if quiet or fail_on == FailOn.new else None
+    changed = changes is None or changes[0] is None or any(changes[1:])
+    if brief:
+        if show is None:
+            unrecorded(report)
+        if summary or changed:
+            typer.echo(report.summary_line())
+        if quiet and changed and changes is not None and changes[0] is not None:
+            previous, appeared, resolved, other = changes
+            typer.echo(
+                f"since run {previous}: {options.count(appeared, 'finding')} appeared, "
+                f"{resolved:,} resolved"
+                + (f", {other:,} changed" if other else "")
+                + " (lifecycle audit diff)"
+            )
+    if fail_on == FailOn.new:
+        if changes is not None and changes[1]:
+            raise typer.Exit(1)
+    elif report.fails(fail_on.value):
         raise typer.Exit(1)
+
+
+def _changes(ctx: typer.Context, report: AuditReport) -> tuple[int | None, int, int, int] | None:
+    """(previous run, findings appeared, resolved, changed) between the previous run and this
+    recorded one, as ``audit diff`` counts them (by rule and DID; changed: another message or
+    details for the same rule and DID); everything appeared when there is no
+    previous run; None when this run was not recorded (nothing to compare)."""
+    run = report.run["id"]
+    if run is None:
+        return None
+    found = options.catalog(ctx).audit_changes(run)
+    return found["previous"], found["appeared"], found["resolved"], found["changed"]
 
 
 def _note_unrecorded(report: AuditReport, *, recorded_on_purpose: bool) -> None:
@@ -110,6 +182,60 @@ def _show(
     people = partial(_print_report, report, rules, chunks)
     findings = Rows(report.columns, chunks)
     options.emit(Report(findings, document=document, people=people, compact_entries=True), fmt)
+
+
+def _show_causes(
+    group_by: GroupBy,
+    rules: PolicySet,
+    fmt: options.ListingFormat,
+    unrecorded: Callable[[AuditReport], None],
+    report: AuditReport,
+    chunks: FindingRows,
+) -> None:
+    """The findings counted by cause (or by rule): summary first, then the biggest causes."""
+    import pandas as pd
+
+    unrecorded(report)
+    api = options.api()
+    found = api.finding_causes(chunks, rules)
+    frame = pd.DataFrame([c.row() for c in found], columns=api.CAUSE_COLUMNS)
+    if group_by == GroupBy.rule:
+        frame = (
+            frame.groupby(["rule", "type", "severity"], sort=False)
+            .agg(causes=("cause", "size"), datasets=("datasets", "sum"), example=("example", "min"))
+            .reset_index()
+        )
+    kind = "causes" if group_by == GroupBy.cause else "rules"
+
+    def document() -> dict:
+        return {
+            "kind": f"audit-{kind}",
+            "run": report.run,
+            "summary": {**report.summary, kind: len(frame)},
+            kind: records(frame),
+        }
+
+    def people(out: IO[str]) -> None:
+        options.line(out, report.summary_line())
+        options.line(
+            out,
+            f"{options.count(report.summary['findings'], 'finding')} from "
+            f"{options.count(len(frame), 'cause' if kind == 'causes' else 'rule')}",
+        )
+        if kind == "causes":  # per rule, in the policies' order: summary first
+            per_rule = frame.groupby("rule", sort=False).agg(
+                causes=("cause", "size"), datasets=("datasets", "sum")
+            )
+            for rule in [r.name for r in rules.rules if r.name in per_rule.index]:
+                n, causes = per_rule.loc[rule, "datasets"], per_rule.loc[rule, "causes"]
+                options.line(
+                    out,
+                    f"  {rule}: {options.count(int(n), 'finding')}, "
+                    f"{options.count(int(causes), 'cause')}",
+                )
+        options.bounded_table(frame, out, f"findings by {group_by.value}", CAUSES_ON_SCREEN)
+
+    options.emit(Report(frame, document=document, people=people), fmt)
 
 
 def _print_report(report: AuditReport, rules: PolicySet, chunks: FindingRows, out: IO[str]) -> None:
@@ -161,24 +287,74 @@ def diff(
     ctx: typer.Context,
     run_a: Annotated[int | None, typer.Argument(max=options.INT_MAX, help="Older run id.")] = None,
     run_b: Annotated[int | None, typer.Argument(max=options.INT_MAX, help="Newer run id.")] = None,
-    fmt: options.DetailFormatOption = options.DetailFormat.table,
+    fmt: options.FormatOption = options.ListingFormat.table,
 ) -> None:
-    """Findings that appeared and that were resolved between two runs (default: the last two)."""
+    """Findings that appeared and that were resolved between two runs (default: the last two);
+    the table shows the first few of each rule, json and csv list all."""
     result = options.catalog(ctx).audit_diff(run_a, run_b)
     options.emit(
-        Report(document=partial(_diff_document, result), people=partial(_diff, result)), fmt
+        Report(
+            _diff_rows(result),
+            document=partial(_diff_document, result),
+            people=partial(_diff, result),
+        ),
+        fmt,
     )
+
+
+def _diff_rows(result: dict) -> pd.DataFrame:
+    """One row per finding that changed: ``change`` (appeared or resolved), then its columns."""
+    import pandas as pd
+
+    parts = [
+        result[change].assign(change=change)[["change", *result[change].columns]]
+        for change in ("appeared", "resolved")
+    ]
+    return pd.concat(parts, ignore_index=True)
 
 
 def _diff_document(result: dict) -> dict:
     appeared, resolved = records(result["appeared"]), records(result["resolved"])
-    return {"from": result["from"], "to": result["to"], "appeared": appeared, "resolved": resolved}
+    return {
+        "kind": "audit-diff",
+        "summary": {"from": result["from"], "to": result["to"], **_diff_counts(result)},
+        "from": result["from"],
+        "to": result["to"],
+        "appeared": appeared,
+        "resolved": resolved,
+    }
+
+
+def _diff_counts(result: dict) -> dict[str, int]:
+    return {change: len(result[change]) for change in ("appeared", "resolved")}
 
 
 def _diff(result: dict, out: IO[str]) -> None:
-    options.note(f"audit runs {result['from']} -> {result['to']}")
-    write_table(result["appeared"], out, f"appeared in run {result['to']}")
-    write_table(result["resolved"], out, f"resolved since run {result['from']}")
+    """Summary first (counts per rule), then the first few findings of each rule and change."""
+    counts = _diff_counts(result)
+    options.line(
+        out,
+        f"audit runs {result['from']} -> {result['to']}: "
+        f"{options.count(counts['appeared'], 'finding')} appeared, {counts['resolved']:,} resolved",
+    )
+    per_rule: dict[str, dict[str, int]] = defaultdict(lambda: {"appeared": 0, "resolved": 0})
+    for change in ("appeared", "resolved"):
+        for rule, n in result[change].groupby("rule", sort=True).size().items():
+            per_rule[str(rule)][change] = int(n)
+    for rule in sorted(per_rule):
+        c = per_rule[rule]
+        options.line(out, f"  {rule}: {c['appeared']:,} appeared, {c['resolved']:,} resolved")
+    for change, caption in (
+        ("appeared", f"appeared in run {result['to']}"),
+        ("resolved", f"resolved since run {result['from']}"),
+    ):
+        found = result[change]
+        for rule in sorted(per_rule):
+            of_rule = found[found["rule"] == rule]
+            if len(of_rule):
+                options.bounded_table(
+                    of_rule.drop(columns="rule"), out, f"{caption}: {rule}", PER_RULE_ON_SCREEN
+                )
 
 
 @policy_app.command("check")

@@ -252,6 +252,11 @@ _EXCEL_SAFE: ContextVar[bool] = ContextVar("excel_safe", default=False)
 _OUTPUT: ContextVar[Path | None] = ContextVar("output", default=None)
 
 
+def output_requested() -> bool:
+    """Whether the running command was given ``--output FILE``."""
+    return _OUTPUT.get() is not None
+
+
 def excel_safe_requested() -> bool:
     """Whether the running command was given ``--excel-safe``."""
     return _EXCEL_SAFE.get()

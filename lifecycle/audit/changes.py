@@ -1,0 +1,64 @@
+"""What changed in the audit history since the previous run, counted without pandas: what cron's
+``audit --quiet`` and ``--fail-on new`` ask after every recorded run.
+
+Counts as :func:`lifecycle.audit.history.diff` lists: a finding is identified by (rule, DID), and
+only the rules both runs evaluated can have appeared or been resolved between them.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from lifecycle.audit.history import rules_of
+from lifecycle.catalog.sql import statement
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+
+def _present(alias: str, run: str) -> str:
+    """SQL: the finding row ``alias`` was found by run ``run`` (as the history's diff has it)."""
+    return f"{alias}.first_run <= {run} AND ({alias}.last_run IS NULL OR {alias}.last_run >= {run})"
+
+
+def previous_run(conn: Connection, run: int) -> int | None:
+    """The run recorded before ``run`` (None: ``run`` is the first)."""
+    found = conn.exec_driver_sql(f"SELECT MAX(id) FROM audit_run WHERE id < {int(run)}").scalar()
+    return None if found is None else int(found)
+
+
+def changes(conn: Connection, run: int) -> dict[str, Any]:
+    """``{"previous": id or None, "appeared": n, "resolved": n, "changed": n}`` between the run
+    before ``run`` and ``run``; with no previous run, every finding of ``run`` appeared.
+    ``changed``: findings of both runs whose message or details differ (the history opened a
+    new interval for them in ``run``)."""
+    previous = previous_run(conn, run)
+    rules = rules_of(conn, run)
+    if previous is not None:
+        rules = sorted(set(rules) & set(rules_of(conn, previous)))
+    sql = f"""
+        SELECT COUNT(*) FROM audit_finding f
+        WHERE f.rule IN :rules AND {_present("f", ":this")} AND NOT EXISTS (
+            SELECT 1 FROM audit_finding g
+            WHERE g.rule = f.rule AND g.did = f.did AND {_present("g", ":other")})
+    """
+
+    def count(this: int, other: int) -> int:
+        params = {"this": this, "other": other, "rules": rules or [""]}
+        return int(conn.execute(statement(sql, params), params).scalar() or 0)
+
+    # no previous run: compared with run 0, which holds no finding
+    other = 0 if previous is None else previous
+    appeared = count(run, other)
+    resolved = 0 if previous is None else count(previous, run)
+    changed = 0
+    if previous is not None:
+        params = {"this": run, "other": previous, "rules": rules or [""]}
+        changed_sql = f"""
+            SELECT COUNT(*) FROM audit_finding f
+            WHERE f.rule IN :rules AND f.first_run = :this AND EXISTS (
+                SELECT 1 FROM audit_finding g
+                WHERE g.rule = f.rule AND g.did = f.did AND {_present("g", ":other")})
+        """
+        changed = int(conn.execute(statement(changed_sql, params), params).scalar() or 0)
+    return {"previous": previous, "appeared": appeared, "resolved": resolved, "changed": changed}
