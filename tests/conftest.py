@@ -41,6 +41,7 @@ def _isolated_environment(monkeypatch, tmp_path):
     """No test reads the developer's LIFECYCLE_DB or LIFECYCLE_POLICY or writes ./lifecycle.db."""
     monkeypatch.delenv("LIFECYCLE_DB", raising=False)
     monkeypatch.delenv("LIFECYCLE_POLICY", raising=False)
+    monkeypatch.delenv("COLUMNS", raising=False)  # tables take their width from it
     monkeypatch.setenv("LIFECYCLE_ACTOR", "tester")
     monkeypatch.chdir(tmp_path)
 

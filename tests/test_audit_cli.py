@@ -162,7 +162,7 @@ def two_runs(url: str, tmp_path) -> None:
 
 def test_diff_table_is_summary_first_and_bounded(cli_catalog, tmp_path, monkeypatch):
     two_runs(cli_catalog, tmp_path)
-    table = runner.invoke(app, ["--db", cli_catalog, "audit", "diff"])
+    table = runner.invoke(app, ["--db", cli_catalog, "audit", "diff", "--wide"])
     assert table.exit_code == 0, table.output
     lines = table.stdout.splitlines()
     assert lines[0] == "audit runs 1 -> 2: 1 finding appeared, 1 resolved"
@@ -170,7 +170,7 @@ def test_diff_table_is_summary_first_and_bounded(cli_catalog, tmp_path, monkeypa
     assert NEW_RAW in table.stdout
     assert "resolved since run 1: raw-tape" in table.stdout
     monkeypatch.setattr("lifecycle.cli.audit.PER_RULE_ON_SCREEN", 0)
-    bounded = runner.invoke(app, ["--db", cli_catalog, "audit", "diff"]).stdout
+    bounded = runner.invoke(app, ["--db", cli_catalog, "audit", "diff", "--wide"]).stdout
     assert NEW_RAW not in bounded
     assert bounded.count("… and 1 more (--format json lists all)") == 2
 
