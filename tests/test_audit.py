@@ -588,22 +588,40 @@ def test_history_grows_with_changes_not_with_runs(cli_catalog, tmp_path):
 
 
 def test_materialized_irreproducible_set_matches_the_recursive_definition(catalog, tmp_path):
-    """Both ways of computing the set (per engine) agree with the CTE, on a generated catalog."""
+    """Both ways of computing the set (per engine) agree with the CTE, on a generated catalog
+    and as it would be with a third of its replicas gone."""
+    from lifecycle.catalog.sql import temporary_table
     from lifecycle.generate import generate
     from lifecycle.provenance import irreproducible_sql, materialize_irreproducible
 
     generate(tmp_path / "gen", 4000, seed=11)
     catalog.import_directory(tmp_path / "gen")
+    postgres = not catalog.url.startswith("sqlite")
     with catalog.read() as conn:
-        materialize_irreproducible(conn)
-        stored = {r[0] for r in conn.exec_driver_sql("SELECT id FROM tmp_irreproducible")}
-        direct = {
-            r[0]
-            for r in conn.exec_driver_sql(irreproducible_sql() + " SELECT id FROM irreproducible")
-        }
-        conn.exec_driver_sql("DROP TABLE tmp_irreproducible")
-    assert stored == direct
-    assert len(stored) > 0
+        # as if a third of the datasets had lost their replicas: chains of unavailable inputs
+        gone = temporary_table(conn, "tmp_gone")
+        conn.exec_driver_sql(
+            f"INSERT INTO {gone} (id) SELECT id FROM replica "
+            "WHERE dataset_id - 3 * (dataset_id / 3) = 0"
+        )
+        for what_if in (None, gone):
+            materialize_irreproducible(conn, gone=what_if)
+            stored = set(conn.exec_driver_sql("SELECT id, unavailable FROM tmp_irreproducible"))
+            direct = set(
+                conn.exec_driver_sql(
+                    irreproducible_sql(what_if) + " SELECT id, unavailable FROM irreproducible"
+                )
+            )
+            conn.exec_driver_sql("DROP TABLE tmp_irreproducible")
+            assert stored == direct, what_if
+            assert len(stored) > 0
+        assert any(unavailable for _, unavailable in stored)  # the walk went downstream
+        if postgres:  # the walk's planner settings do not outlive it in the transaction
+            setting = (
+                "SELECT current_setting('enable_hashjoin'), current_setting('enable_mergejoin')"
+            )
+            assert tuple(conn.exec_driver_sql(setting).one()) == ("on", "on")
+    assert {unavailable for _, unavailable in stored} == {True, False}
 
 
 def test_runs_with_other_policies_neither_resolve_nor_repeat_findings(cli_catalog, tmp_path):

