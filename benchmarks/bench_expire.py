@@ -47,7 +47,7 @@ from pathlib import Path
 
 from bench_audit import measure_output, measure_to, present
 from bench_import import BIN, GIB, ROOT, catalog_dir, databases, measure, postgres_schema
-from limit import after_running, child, oracle_args, oracle_load, shared_catalog
+from limit import after_running, child, oracle_args, oracle_load, print_against, shared_catalog
 
 NOW = "2026-11-25T00:00:00Z"
 
@@ -133,13 +133,7 @@ def bench_limit(n: int, postgres: str | None) -> None:
                         stderr=Path(tmp) / "oracle.log",
                     )  # fmt: skip
                     agreed = child(__file__, "--check", ours_out, oracle_out)
-                    print(
-                        f"{n:>10,}  {ours.label:<44} {ours.seconds:>8.2f} "
-                        f"{ours.peak_rss / GIB:>7.2f} G {reference.seconds:>8.2f} "
-                        f"{reference.peak_rss / GIB:>7.2f} G "
-                        f"{ours.seconds / reference.seconds:>7.2f}x  ({agreed})",
-                        flush=True,
-                    )
+                    print_against(n, ours, reference, agreed)
 
 
 def check_limit(ours_json: Path, oracle_json: Path) -> str:

@@ -15,7 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench_import import DATA, ROOT, Run, measure
+from bench_import import DATA, GIB, ROOT, Run, measure
 
 SHARED = ROOT.parent / "shared" / "bench"
 GENERATOR = SHARED / "gen_exchange.py"
@@ -103,3 +103,14 @@ def after_running(reasons: dict[str, str]) -> set[str]:
         if not more:
             return found
         found |= more
+
+
+def print_against(n: int, ours: Run, reference: Run, agreed: str) -> None:
+    """One line of a ``--limit`` table: lifecycle's run, the oracle's, the ratio, what agreed."""
+    print(
+        f"{n:>10,}  {ours.label:<44} {ours.seconds:>8.2f} "
+        f"{ours.peak_rss / GIB:>7.2f} G {reference.seconds:>8.2f} "
+        f"{reference.peak_rss / GIB:>7.2f} G "
+        f"{ours.seconds / reference.seconds:>7.2f}x  ({agreed})",
+        flush=True,
+    )
