@@ -29,6 +29,7 @@ from lifecycle.policy import (
 from lifecycle.provenance.reproducibility import (
     IRREPRODUCIBLE,
     LATEST_PRODUCTION_ORDER,
+    available,
     irreproducible_explained,
 )
 
@@ -327,24 +328,53 @@ def reprocessability(conn: Connection, rule: Rule, now: datetime, endpoint_ids=N
     (:mod:`lifecycle.provenance.reproducibility`).
     A dataset never processed is judged on its replicas alone.
 
-    One pass over the selected datasets: each one's latest production is found by an index
-    lookup per dataset (a scalar subquery on SQLite, a lateral join on PostgreSQL), and its
-    unavailable calibrations come as extra joined rows, so a dataset missing two calibrations
-    yields two rows (one finding).
+    Only candidates are judged: the selected datasets without an available replica, and the
+    datasets read (role ``input``) by a production whose calibration input has none. Each
+    candidate's latest production is then found by an index lookup (a scalar subquery on
+    SQLite, a lateral join on PostgreSQL), and its unavailable calibrations come as extra
+    joined rows, so a dataset missing two calibrations yields two rows (one finding).
+    Measured at 1 M datasets (102 k raw, 10 k calibration datasets read by 266 k edges, 5.8 k
+    productions reading an unavailable one) on SQLite: 0.3 s, against 1.35 s for finding the
+    latest production of every selected dataset first.
     """
     where, params = judged(rule, now)
     latest_order = LATEST_PRODUCTION_ORDER
+    # SQLite: the calibration edges are read in one pass over the edge table; through the
+    # (dataset, production) index it looked every edge's row up for its role (0.6 s against 0.15 s)
+    edges = by_dialect(
+        conn, sqlite="production_input c NOT INDEXED", postgresql="production_input c"
+    )
+    candidates = f"""
+        unavailable_calibration AS MATERIALIZED (
+            SELECT x.dataset_id
+            FROM (SELECT DISTINCT c.dataset_id FROM {edges} WHERE c.role = 'calibration') x
+            WHERE NOT {available("x.dataset_id")}
+        ),
+        blocked AS MATERIALIZED (
+            SELECT DISTINCT c.production_id
+            FROM unavailable_calibration u CROSS JOIN production_input c
+            WHERE c.dataset_id = u.dataset_id AND c.role = 'calibration'
+        ),
+        candidate(id) AS MATERIALIZED (
+            SELECT i.dataset_id
+            FROM blocked b CROSS JOIN production_input i
+            WHERE i.production_id = b.production_id AND i.role = 'input'
+            UNION
+            SELECT d.id FROM dataset d WHERE {where} AND NOT {available("d.id")}
+        )"""
     latest = by_dialect(
         conn,
-        # PostgreSQL: a lateral lookup per selected dataset (its input edges, their productions).
-        # Measured at 1 M datasets (102 k raw): 1.4 s for the rule, against 2.4 s for one
-        # DISTINCT ON pass, which sorted every done production's input edges (978 k) before
-        # joining the selection, and 1.8 s for SQLite's form (a scalar subquery), after which
+        # PostgreSQL: a lateral lookup per candidate (its input edges, their productions).
+        # Measured at 1 M datasets (102 k raw) when every selected dataset was looked up: 1.4 s,
+        # against 2.4 s for one DISTINCT ON pass, which sorted every done production's input
+        # edges (978 k), and 1.8 s for SQLite's form (a scalar subquery), after which
         # PostgreSQL hashed every production to join the latest one
         postgresql=f"""
-        WITH latest AS (
+        WITH {candidates},
+        latest AS (
             SELECT d.id, d.did, k.production_id
-            FROM dataset d
+            FROM candidate x
+            JOIN dataset d ON d.id = x.id
             LEFT JOIN LATERAL (
                 SELECT i.production_id
                 FROM production_input i JOIN production p ON p.id = i.production_id
@@ -355,7 +385,8 @@ def reprocessability(conn: Connection, rule: Rule, now: datetime, endpoint_ids=N
             WHERE {where}
         )""",
         sqlite=f"""
-        WITH latest AS MATERIALIZED (
+        WITH {candidates},
+        latest AS MATERIALIZED (
             SELECT d.id, d.did, (
                 SELECT i.production_id
                 FROM production_input i JOIN production p ON p.id = i.production_id
@@ -363,8 +394,8 @@ def reprocessability(conn: Connection, rule: Rule, now: datetime, endpoint_ids=N
                 ORDER BY {latest_order}
                 LIMIT 1
             ) AS production_id
-            FROM dataset d
-            WHERE {where}
+            FROM candidate x CROSS JOIN dataset d
+            WHERE d.id = x.id AND {where}
         )""",
     )
     found = rows(
