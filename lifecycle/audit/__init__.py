@@ -12,18 +12,20 @@ from __future__ import annotations
 
 import json
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
-from contextlib import nullcontext
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, ExitStack, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from lifecycle.audit.history import record_run
-from lifecycle.audit.rules import EVALUATORS, SqlFindings, did_order, json_text
+from lifecycle.audit.rules import EVALUATORS, Finding, SqlFindings, did_order, json_text
 from lifecycle.catalog.sql import analyze, by_dialect, statement, temporary_table
-from lifecycle.catalog.store import current_actor, utcnow
-from lifecycle.policy import SEVERITIES, PolicySet, endpoint_sets
+from lifecycle.catalog.store import current_actor, snapshot_reader, utcnow
+from lifecycle.policy import SEVERITIES, PolicySet, Rule, endpoint_sets
 from lifecycle.provenance.reproducibility import irreproducible_table
 from lifecycle.values import json_value, records, rows_frame
 
@@ -104,31 +106,13 @@ def run_audit(
     started = time.perf_counter()
     started_at = utcnow()
     endpoints_by_rule = endpoint_sets(conn, policies)
-    needs_repro = any(rule.type == "reproducibility" for rule in policies.rules)
     temporary_table(conn, FINDINGS_TABLE, _FINDINGS_COLUMNS)
     by_rule = {rule.name: 0 for rule in policies.rules}
     by_severity = {s: 0 for s in SEVERITIES}
-    with irreproducible_table(conn) if needs_repro else nullcontext():
-        for rule in policies.rules:
-            found = EVALUATORS[rule.type](conn, rule, now, endpoints_by_rule.get(rule.name))
-            if isinstance(found, SqlFindings):
-                constants = {"rule": rule.name, "policy": rule.policy, "severity": rule.severity}
-                count = found.insert_into(conn, FINDINGS_TABLE, constants)
-            elif found:
-                # the driver's executemany, rows as tuples: SQLAlchemy's per-row parameter
-                # handling took longer than the insert itself (150 k reproducibility findings)
-                mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-                conn.exec_driver_sql(
-                    f"INSERT INTO {FINDINGS_TABLE} (rule, policy, severity, did, message, details) "
-                    f"VALUES ({', '.join([mark] * 6)})",
-                    [(rule.name, rule.policy, rule.severity, *finding) for finding in found],
-                )
-                count = len(found)
-            else:
-                count = 0
-            # counted as inserted (a rule has one severity): no pass over the table to count
-            by_rule[rule.name] += count
-            by_severity[rule.severity] += count
+    for rule, count in _evaluate(conn, policies, now, endpoints_by_rule):
+        # counted as inserted (a rule has one severity): no pass over the table to count
+        by_rule[rule.name] += count
+        by_severity[rule.severity] += count
     # the history compares by (rule, DID) and the findings are read in that order; each rule's
     # findings were inserted in DID order, so the index is built, and read, in table order
     conn.exec_driver_sql(
@@ -167,6 +151,90 @@ def run_audit(
         report.findings = rows_frame(FINDING_COLUMNS, found)
     conn.exec_driver_sql(f"DROP TABLE {FINDINGS_TABLE}")
     return report
+
+
+# Evaluate rules on a second connection, on the same snapshot, while this one computes the
+# irreproducible set (tests turn it off to compare with the serial evaluation)
+CONCURRENT = True
+
+
+def _evaluate(
+    conn: Connection, policies: PolicySet, now: datetime, endpoints: dict[str, list[int] | None]
+) -> Iterator[tuple[Rule, int]]:
+    """Evaluate every rule into :data:`FINDINGS_TABLE`; yields each rule with how many findings
+    it inserted.
+
+    Reproducibility rules read the irreproducible set, a temporary table of ``conn``, so they
+    run there; the other rules are shared out. Where a second connection can read the same
+    snapshot (:func:`~lifecycle.catalog.store.snapshot_reader`: SQLite, a recorded run), a
+    thread evaluates rules on it from the end of the list while ``conn`` computes the
+    irreproducible set and then takes rules from the front; the other thread's findings come
+    back as rows and are inserted here. Measured at 1 M datasets (SQLite): the irreproducible
+    set takes 1.7 s on one core, and the replication, preservation, reprocessability and
+    lifetime rules about as long on the other (serial: one after the other). Elsewhere
+    (PostgreSQL, in memory, a read transaction) ``conn`` evaluates everything in turn.
+    """
+    own = [rule for rule in policies.rules if rule.type == "reproducibility"]
+    shared = deque(rule for rule in policies.rules if rule.type != "reproducibility")
+    reader = snapshot_reader(conn) if CONCURRENT and shared else None
+    with ExitStack() as stack:
+        elsewhere = None
+        if reader is not None:
+            pool = stack.enter_context(ThreadPoolExecutor(1, thread_name_prefix="audit"))
+            elsewhere = pool.submit(_evaluate_on, reader, shared, now, endpoints)
+            # on an error here the other thread takes no further rule (and is waited for)
+            stack.callback(shared.clear)
+        with irreproducible_table(conn) if own else nullcontext():
+            for rule in own:
+                yield rule, _insert(conn, rule, EVALUATORS[rule.type](conn, rule, now, None))
+            while shared:
+                try:
+                    rule = shared.popleft()
+                except IndexError:  # the other thread took the last one
+                    break
+                found = EVALUATORS[rule.type](conn, rule, now, endpoints.get(rule.name))
+                yield rule, _insert(conn, rule, found)
+        if elsewhere is not None:
+            for rule, found in elsewhere.result():
+                yield rule, _insert(conn, rule, found)
+
+
+def _evaluate_on(
+    reader: Callable[[], AbstractContextManager[Connection]],
+    shared: deque[Rule],
+    now: datetime,
+    endpoints: dict[str, list[int] | None],
+) -> list[tuple[Rule, list[Finding]]]:
+    """Rules taken from the end of ``shared`` until none is left, evaluated on a connection of
+    ``reader``; their findings as rows (a query's rows read here, in DID order)."""
+    out = []
+    with reader() as conn:
+        while shared:
+            try:
+                rule = shared.pop()
+            except IndexError:
+                break
+            found = EVALUATORS[rule.type](conn, rule, now, endpoints.get(rule.name))
+            out.append((rule, found.fetch(conn) if isinstance(found, SqlFindings) else found))
+    return out
+
+
+def _insert(conn: Connection, rule: Rule, found: SqlFindings | list[Finding]) -> int:
+    """Insert one rule's findings into :data:`FINDINGS_TABLE`; returns how many."""
+    if isinstance(found, SqlFindings):
+        constants = {"rule": rule.name, "policy": rule.policy, "severity": rule.severity}
+        return found.insert_into(conn, FINDINGS_TABLE, constants)
+    if not found:
+        return 0
+    # the driver's executemany, rows as tuples: SQLAlchemy's per-row parameter handling took
+    # longer than the insert itself (150 k reproducibility findings)
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    conn.exec_driver_sql(
+        f"INSERT INTO {FINDINGS_TABLE} (rule, policy, severity, did, message, details) "
+        f"VALUES ({', '.join([mark] * 6)})",
+        [(rule.name, rule.policy, rule.severity, *finding) for finding in found],
+    )
+    return len(found)
 
 
 Show = Callable[[AuditReport, "FindingRows"], None]

@@ -65,6 +65,15 @@ class SqlFindings:
         params = {**self.params, **{f"c_{n}": v for n, v in constants.items()}}
         return conn.execute(statement(sql, self.params), params).rowcount
 
+    def fetch(self, conn: Connection) -> list[Finding]:
+        """The findings as ``(did, message, details)`` rows in DID order (to be inserted by
+        another connection: :func:`lifecycle.audit._evaluate`)."""
+        sql = (
+            f"SELECT f.did, f.message, f.details FROM ({self.sql}) f "
+            f"ORDER BY {did_order(conn, 'f.did')}"
+        )
+        return [tuple(row) for row in conn.execute(statement(sql, self.params), self.params)]
+
 
 def did_order(conn: Connection, column: str = "did") -> str:
     """SQL ordering ``column`` (a DID) by code points, as Python sorts strings."""

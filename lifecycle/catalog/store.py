@@ -21,8 +21,8 @@ import socket
 import sqlite3
 import urllib.parse
 import zlib
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -236,6 +236,43 @@ def _configure_sqlite(engine: Engine, read_only: bool = False) -> None:
     def _on_begin(conn: Connection) -> None:
         mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
         conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def snapshot_reader(conn: Connection) -> Callable[[], AbstractContextManager[Connection]] | None:
+    """Another connection to ``conn``'s catalog reading what ``conn`` reads, for read-only work
+    on a second core (Python's sqlite3 releases the GIL while a statement runs); as a factory
+    of read transactions, or None where no such connection can be had.
+
+    SQLite: ``conn`` must be a write transaction (``BEGIN IMMEDIATE``: the catalog's write lock,
+    see :meth:`Store.atomic`) on a file in WAL mode that has not written to the catalog yet
+    (its temporary tables are its own). Nobody else can commit while it holds the lock, so a
+    read transaction begun meanwhile on another connection sees the last commit: what ``conn``
+    reads. Use the connection only while ``conn``'s transaction lasts and before it writes.
+    None otherwise:
+
+    - a read transaction holds no lock: a writer may commit between the two snapshots;
+    - an in-memory catalog is another database (or the same connection) on another connection;
+    - in a rollback journal a reader would block the writer's cache spills;
+    - PostgreSQL: ``conn`` is READ COMMITTED, each statement on its own snapshot; sharing one
+      needs ``pg_export_snapshot()`` and a REPEATABLE READ reader. Not done (not measured): on
+      PostgreSQL the work stays on ``conn``.
+    """
+    if conn.dialect.name != "sqlite" or not conn.in_transaction():
+        return None
+    if conn.get_execution_options().get("sqlite_begin") != "IMMEDIATE":
+        return None
+    if _sqlite_file(conn.engine.url) is None:
+        return None
+    if str(conn.exec_driver_sql("PRAGMA journal_mode").scalar()).lower() != "wal":
+        return None
+    engine = conn.engine
+
+    @contextmanager
+    def reader() -> Iterator[Connection]:
+        with engine.connect() as other, other.begin():
+            yield other
+
+    return reader
 
 
 def _is_lock_error(exc: BaseException) -> bool:

@@ -1,0 +1,108 @@
+"""The audit's rules evaluated on two connections at once: the same findings and history as
+one after the other, one snapshot, and a failure on either side leaves nothing behind."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+import lifecycle.audit as audit
+from lifecycle.api import Catalog
+from lifecycle.catalog.store import snapshot_reader
+from lifecycle.policy import load_policies
+
+ATLAS = Path(__file__).resolve().parent.parent / "policies"
+
+
+@pytest.fixture
+def generated(catalog, tmp_path):
+    """A generated catalog with a few calibrations and raws lost (every rule finds something)."""
+    from lifecycle.generate import generate
+
+    generate(tmp_path / "gen", 3000, seed=5)
+    catalog.import_directory(tmp_path / "gen")
+    with catalog.atomic("break things") as (conn, change):
+        conn.exec_driver_sql(
+            "UPDATE replica SET state = 'lost' WHERE dataset_id IN (SELECT id FROM dataset "
+            "WHERE kind IN ('calibration', 'raw') AND id - (id / 3) * 3 = 0)"
+        )
+        change.summary = "lost some replicas"
+    return catalog
+
+
+def _threads_used(monkeypatch) -> list[str]:
+    """The names of the threads that evaluated a rule, from now on."""
+    seen: list[str] = []
+    for name, evaluate in list(audit.EVALUATORS.items()):
+
+        def spy(*args, _evaluate=evaluate, **kwargs):
+            seen.append(threading.current_thread().name)
+            return _evaluate(*args, **kwargs)
+
+        monkeypatch.setitem(audit.EVALUATORS, name, spy)
+    return seen
+
+
+def test_concurrent_evaluation_finds_what_the_serial_one_finds(generated, monkeypatch):
+    atlas = load_policies([ATLAS])
+    seen = _threads_used(monkeypatch)
+    together = generated.audit(atlas)
+    sqlite = generated.store.dialect == "sqlite"
+    # SQLite: another thread evaluated some rules, on its own connection; PostgreSQL: serial
+    assert any(name.startswith("audit") for name in seen) == sqlite
+    assert {name for name in seen if not name.startswith("audit")} == {"MainThread"}
+    monkeypatch.setattr(audit, "CONCURRENT", False)
+    seen.clear()
+    alone = generated.audit(atlas)
+    assert set(seen) == {"MainThread"}
+    assert together.summary == alone.summary
+    assert together.summary["findings"] > 0
+    assert all(together.summary["by_rule"][r] for r in ("raw-reprocessable", "raw-preserved"))
+    assert together.findings.equals(alone.findings)
+    # the second run found exactly what the first recorded: nothing appeared or was resolved
+    changes = generated.audit_changes(alone.run["id"])
+    assert (changes["appeared"], changes["resolved"], changes["changed"]) == (0, 0, 0)
+
+
+def test_a_failure_on_the_other_thread_records_nothing(generated, monkeypatch):
+    if generated.store.dialect != "sqlite":
+        pytest.skip("PostgreSQL evaluates the rules on one connection")
+    preservation = audit.EVALUATORS["preservation"]
+
+    def fails_elsewhere(conn, rule, now, endpoints):
+        if threading.current_thread().name.startswith("audit"):
+            raise RuntimeError("disk on fire")
+        return preservation(conn, rule, now, endpoints)
+
+    monkeypatch.setitem(audit.EVALUATORS, "preservation", fails_elsewhere)
+    monkeypatch.setitem(audit.EVALUATORS, "reprocessability", fails_elsewhere)
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        generated.audit(load_policies([ATLAS]))
+    assert generated.audit_history().empty
+
+
+def test_the_second_connection_reads_the_writers_snapshot(generated):
+    with generated.read() as conn:
+        assert snapshot_reader(conn) is None  # no lock: a writer could commit in between
+    with generated.atomic("test") as (conn, _change):
+        reader = snapshot_reader(conn)
+        if generated.store.dialect != "sqlite":
+            assert reader is None
+            return
+        assert reader is not None
+        count = "SELECT COUNT(*), MAX(id) FROM replica WHERE state = 'lost'"
+        with reader() as other:
+            assert other.exec_driver_sql(count).one() == conn.exec_driver_sql(count).one()
+            assert other.connection.driver_connection is not conn.connection.driver_connection
+
+
+def test_no_second_connection_to_a_catalog_in_memory():
+    cat = Catalog("sqlite://")
+    cat.init()
+    try:
+        with cat.atomic("test") as (conn, _change):
+            assert snapshot_reader(conn) is None
+    finally:
+        cat.close()
