@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, ExitStack, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import partial
+from functools import cache, partial
 from typing import TYPE_CHECKING, Any
 
 from lifecycle.audit.history import record_run
@@ -264,6 +264,37 @@ def canonical_details(conn: Connection, table: str) -> None:
         )
 
 
+def csv_field(conn: Connection, column: str) -> str:
+    """SQL: the text ``column`` as the csv module writes a field with minimal quoting: as it
+    is, or in double quotes with its double quotes doubled when it holds a character
+    :func:`csv_quoted` names."""
+    position = by_dialect(conn, sqlite="instr", postgresql="strpos")
+    character = by_dialect(conn, sqlite="char", postgresql="chr")
+    needs_quotes = " OR ".join(
+        f"{position}({column}, {character}({ord(c)})) > 0" for c in csv_quoted()
+    )
+    return f"""CASE WHEN {needs_quotes} THEN '"' || replace({column}, '"', '""') || '"' """ + (
+        f"ELSE {column} END"
+    )
+
+
+@cache
+def csv_quoted() -> str:
+    """The characters for which ``csv.writer(out, lineterminator="\\n")`` quotes a field: the
+    delimiter, the quote character and line ends, as this Python's csv module decides (asked,
+    not assumed: 3.11 quotes a field with a line feed but not one with a carriage return)."""
+    import csv
+    import io
+
+    quoted = ""
+    for c in ',"\r\n':
+        out = io.StringIO()
+        csv.writer(out, lineterminator="\n").writerow([f"a{c}b"])
+        if out.getvalue().startswith('"'):
+            quoted += c
+    return quoted
+
+
 @dataclass(frozen=True)
 class FindingRows:
     """A run's findings while its findings table exists: iterated, chunks of rows (tuples of
@@ -303,6 +334,19 @@ class FindingRows:
                 text if text.isascii() and "\x7f" not in text else encode(json.loads(text))
                 for (text,) in chunk
             ]
+
+    def csv_lines(self) -> Iterator[list[str]]:
+        """Each finding as its CSV line, exactly what ``csv.writer(out, lineterminator="\\n")``
+        writes for its row (:data:`FINDING_COLUMNS`, header aside), a chunk at a time, in order.
+
+        The database composes them (:func:`csv_field`). Measured on 206 k findings: the csv
+        module took 1.7 s to write the rows (it looks at every character of 190 bytes a row),
+        reading the composed lines takes a fraction of that.
+        """
+        newline = by_dialect(self.conn, sqlite="char(10)", postgresql="chr(10)")
+        fields = " || ',' || ".join(csv_field(self.conn, column) for column in FINDING_COLUMNS)
+        for chunk in self._read(f"{fields} || {newline}"):
+            yield [text for (text,) in chunk]
 
     def _read(self, columns: str, limit: int | None = None) -> Iterator[list[tuple]]:
         """``columns`` of the findings, rule by rule, from the driver's cursor: SQLAlchemy's

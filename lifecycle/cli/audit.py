@@ -180,7 +180,7 @@ def _show(
         }
 
     people = partial(_print_report, report, rules, chunks)
-    findings = Rows(report.columns, chunks)
+    findings = Rows(report.columns, chunks, csv_lines=chunks.csv_lines)
     options.emit(Report(findings, document=document, people=people, compact_entries=True), fmt)
 
 

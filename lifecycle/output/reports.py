@@ -38,6 +38,10 @@ class Rows:
 
     columns: Sequence[str]
     chunks: Iterable[list[tuple]]
+    # the same rows as CSV lines, composed where they are read (the header aside, each line
+    # what the csv module writes for the row): csv then writes them as they are, unless it
+    # must guard cells (excel_safe)
+    csv_lines: Callable[[], Iterable[list[str]]] | None = None
 
 
 @dataclass(frozen=True)
@@ -97,6 +101,11 @@ def write_records_csv(report: Report, out: IO[str]) -> None:
     """``csv``: the records (formula cells guarded with ``excel_safe``)."""
     found = report.frame("csv")
     if isinstance(found, Rows):
+        if found.csv_lines is not None and not report.excel_safe:
+            write_rows_csv(found.columns, [], out, excel_safe=False)  # the header
+            for lines in found.csv_lines():
+                out.write("".join(lines))
+            return
         write_rows_csv(found.columns, found.chunks, out, excel_safe=report.excel_safe)
         return
     frames = found.frames if isinstance(found, Frames) else [found]
