@@ -19,9 +19,11 @@ from contextlib import AbstractContextManager, ExitStack, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache, partial
+from itertools import pairwise
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
-from lifecycle.audit.history import record_run
+from lifecycle.audit.history import index_by_rule_and_did, record_run
 from lifecycle.audit.rules import EVALUATORS, Finding, SqlFindings, did_order, json_text
 from lifecycle.catalog.sql import analyze, by_dialect, statement, temporary_table
 from lifecycle.catalog.store import current_actor, snapshot_reader, utcnow
@@ -109,16 +111,21 @@ def run_audit(
     temporary_table(conn, FINDINGS_TABLE, _FINDINGS_COLUMNS)
     by_rule = {rule.name: 0 for rule in policies.rules}
     by_severity = {s: 0 for s in SEVERITIES}
+    # Each rule's findings are inserted at once, in DID order. SQLite appends them with
+    # consecutive rowids, so a rule's rowid range reads them in order without an index on
+    # (rule, DID) (building it took 0.3 s at 1 M datasets, 206 k findings; it is built only
+    # when the history has findings to resolve). PostgreSQL keeps no such order: the index.
+    ranges: dict[str, tuple[int, int]] | None = by_dialect(conn, sqlite={}, postgresql=None)
     for rule, count in _evaluate(conn, policies, now, endpoints_by_rule):
         # counted as inserted (a rule has one severity): no pass over the table to count
         by_rule[rule.name] += count
         by_severity[rule.severity] += count
-    # the history compares by (rule, DID) and the findings are read in that order; each rule's
-    # findings were inserted in DID order, so the index is built, and read, in table order
-    conn.exec_driver_sql(
-        f"CREATE INDEX ix_{FINDINGS_TABLE}_rule_did ON {FINDINGS_TABLE} (rule, did)"
-    )
-    analyze(conn, FINDINGS_TABLE)
+        if ranges is not None and count:
+            last = int(conn.exec_driver_sql(f"SELECT MAX(rowid) FROM {FINDINGS_TABLE}").scalar())
+            ranges[rule.name] = (last - count + 1, last)
+    if ranges is None:
+        index_by_rule_and_did(conn, FINDINGS_TABLE)
+        analyze(conn, FINDINGS_TABLE)
     canonical_details(conn, FINDINGS_TABLE)
     total = sum(by_rule.values())
     summary = {
@@ -143,7 +150,8 @@ def run_audit(
     if change is not None:
         change.summary = f"audit run {run['id']}: {total} findings"
     report = AuditReport({k: json_value(v) for k, v in run.items()}, summary, None)
-    found_rows = FindingRows(conn, tuple(dict.fromkeys(rule.name for rule in policies.rules)))
+    rule_names = tuple(dict.fromkeys(rule.name for rule in policies.rules))
+    found_rows = FindingRows(conn, rule_names, ranges)
     if show is not None:
         show(report, found_rows)
     elif with_findings:
@@ -226,6 +234,8 @@ def _insert(conn: Connection, rule: Rule, found: SqlFindings | list[Finding]) ->
         return found.insert_into(conn, FINDINGS_TABLE, constants)
     if not found:
         return 0
+    if any(a[0] >= b[0] for a, b in pairwise(found)):  # in DID order, as the table is read
+        found = sorted(found, key=itemgetter(0))
     # the driver's executemany, rows as tuples: SQLAlchemy's per-row parameter handling took
     # longer than the insert itself (150 k reproducibility findings)
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
@@ -255,6 +265,7 @@ def canonical_details(conn: Connection, table: str) -> None:
     )
     found = conn.exec_driver_sql(f"SELECT rule, did, details FROM {table} WHERE {odd}").all()
     if found:
+        index_by_rule_and_did(conn, table)
         conn.execute(
             statement(f"UPDATE {table} SET details = :details WHERE rule = :rule AND did = :did"),
             [
@@ -304,6 +315,9 @@ class FindingRows:
 
     conn: Connection
     rules: tuple[str, ...]
+    # SQLite: each rule's rowids, its findings appended in DID order (see run_audit); None:
+    # read along the (rule, DID) index
+    ranges: dict[str, tuple[int, int]] | None = None
 
     def __iter__(self) -> Iterator[list[tuple]]:
         return self._read(", ".join(FINDING_COLUMNS))
@@ -353,10 +367,20 @@ class FindingRows:
         row objects cost more than reading the rows (200 k findings)."""
         conn = self.conn
         mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-        sql = (
-            f"SELECT {columns} FROM {FINDINGS_TABLE} WHERE rule = {mark} "
-            f"ORDER BY {did_order(conn)}" + ("" if limit is None else f" LIMIT {int(limit)}")
-        )
+        limited = "" if limit is None else f" LIMIT {int(limit)}"
+        if self.ranges is not None:
+            sql = (
+                f"SELECT {columns} FROM {FINDINGS_TABLE} WHERE rowid BETWEEN {mark} AND {mark} "
+                f"ORDER BY rowid{limited}"
+            )
+            ranges = self.ranges
+            params = [ranges.get(name, (1, 0)) for name in self.rules]
+        else:
+            sql = (
+                f"SELECT {columns} FROM {FINDINGS_TABLE} WHERE rule = {mark} "
+                f"ORDER BY {did_order(conn)}{limited}"
+            )
+            params = [(name,) for name in self.rules]
         driver = conn.connection.driver_connection
         cursor_of = by_dialect(
             conn,
@@ -365,10 +389,10 @@ class FindingRows:
             sqlite=driver.cursor,
             postgresql=partial(driver.cursor, "audit_findings"),
         )
-        for name in self.rules:
+        for bound in params:
             cursor = cursor_of()
             try:
-                cursor.execute(sql, (name,))
+                cursor.execute(sql, bound)
                 while chunk := cursor.fetchmany(CHUNK):
                     yield chunk
             finally:

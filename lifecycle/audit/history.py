@@ -17,8 +17,8 @@ if TYPE_CHECKING:
 
 
 def record_run(conn: Connection, run: dict[str, Any], summary: dict[str, Any], table: str) -> int:
-    """Store one run and bring the finding intervals up to date from ``table`` (indexed on
-    rule and DID, analyzed); returns its id.
+    """Store one run and bring the finding intervals up to date from ``table`` (a run's
+    findings; indexed on rule and DID here when needed); returns its id.
 
     Findings still open (``last_run`` null) and found again unchanged are left alone; those of
     the rules this run evaluated that it no longer finds, or finds with another message, are
@@ -70,6 +70,7 @@ def record_run(conn: Connection, run: dict[str, Any], summary: dict[str, Any], t
         return run_id
     # only the rules this run evaluated can resolve findings; others stay as they were;
     # the findings inserted above are this run's own, never resolved
+    index_by_rule_and_did(conn, table)
     resolved = {"previous": previous, "rules": run["rule_names"] or [""]}
     conn.execute(
         statement(
@@ -83,6 +84,12 @@ def record_run(conn: Connection, run: dict[str, Any], summary: dict[str, Any], t
         resolved,
     )
     return run_id
+
+
+def index_by_rule_and_did(conn: Connection, table: str) -> None:
+    """An index of the run's findings ``table`` on (rule, DID), unless it has one: for finding
+    a (rule, DID) there (resolving, rewriting details)."""
+    conn.exec_driver_sql(f"CREATE INDEX IF NOT EXISTS ix_{table}_rule_did ON {table} (rule, did)")
 
 
 def _present(alias: str, run: str) -> str:
