@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from lifecycle.audit.history import rules_of
-from lifecycle.catalog.sql import statement
+from lifecycle.catalog.sql import by_dialect, statement
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -36,14 +36,29 @@ def changes(conn: Connection, run: int) -> dict[str, Any]:
     rules = rules_of(conn, run)
     if previous is not None:
         rules = sorted(set(rules) & set(rules_of(conn, previous)))
-    sql = f"""
-        SELECT COUNT(*) FROM audit_finding f
-        WHERE f.rule IN :rules AND {_present("f", ":this")} AND NOT EXISTS (
-            SELECT 1 FROM audit_finding g
-            WHERE g.rule = f.rule AND g.did = f.did AND {_present("g", ":other")})
-    """
 
     def count(this: int, other: int) -> int:
+        """Findings of run ``this`` whose (rule, DID) run ``other`` did not find."""
+        # A row found by both runs has a twin in ``other``: itself. Only rows not found by
+        # ``other`` can count, and the intervals say which: for a later run, those opened
+        # after ``other`` (usually none); for an earlier one, those closed before ``other``.
+        # Read along the first_run or last_run index rather than every finding of ``this``:
+        # measured at 1 M datasets (206 k findings, none changed), 0.29 s and 0.32 s before.
+        if this > other:
+            own = "f.first_run > :other AND f.first_run <= :this"
+            own += " AND (f.last_run IS NULL OR f.last_run >= :this)"
+        else:
+            own = "f.last_run >= :this AND f.last_run < :other AND f.first_run <= :this"
+        # SQLite, without statistics on the history, would rather read every finding of the
+        # rules along the (rule, DID) index: unary + keeps it off that index. PostgreSQL
+        # (analyzed, and no unary + on text) picks the selective index itself.
+        rule = by_dialect(conn, sqlite="+f.rule", postgresql="f.rule")
+        sql = f"""
+            SELECT COUNT(*) FROM audit_finding f
+            WHERE {own} AND {rule} IN :rules AND NOT EXISTS (
+                SELECT 1 FROM audit_finding g
+                WHERE g.rule = f.rule AND g.did = f.did AND {_present("g", ":other")})
+        """
         params = {"this": this, "other": other, "rules": rules or [""]}
         return int(conn.execute(statement(sql, params), params).scalar() or 0)
 
