@@ -41,8 +41,8 @@ def run(url: str, *args: str, width: int = 200):
 
 
 def test_endpoint_attributes_are_typed_in_json_and_csv(loaded):
-    rows = json.loads(run(loaded, "endpoints", "list", "--format", "json").stdout)
-    by_name = {r["name"]: r for r in rows}
+    rows = json.loads(run(loaded, "endpoints", "list", "--format", "json").stdout)["endpoints"]
+    by_name = {r["endpoint"]: r for r in rows}
     first, second = by_name["CERN-PROD_DATATAPE"], by_name["CERN-PROD_DATADISK"]
     assert (first["archival"], second["archival"]) == (True, False)
     assert (first["weight"], second["weight"]) == (3, -1)
@@ -67,7 +67,7 @@ def test_typed_endpoint_attributes_still_select(loaded):
     """Expressions read the stored text; typing the listing changes nothing they select."""
     rows = json.loads(
         run(loaded, "endpoints", "list", "-e", "archival&weight>0", "-f", "json").stdout
-    )
+    )["endpoints"]
     assert rows
     assert all(r["archival"] is True and r["weight"] > 0 for r in rows)
 
@@ -95,7 +95,7 @@ def test_typed_text(texts, dtype, values):
 def test_datasets_show_humanises_bytes_in_the_table_only(loaded):
     table = run(loaded, "datasets", "show", AOD).stdout
     json_bytes = json.loads(run(loaded, "datasets", "show", AOD, "--format", "json").stdout)
-    size = json_bytes["bytes"]
+    size = json_bytes["dataset"]["bytes"]
     assert isinstance(size, int)
     assert size >= 1000
     assert f"({size:,} bytes)" in table

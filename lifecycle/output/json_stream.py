@@ -72,18 +72,6 @@ def write_json(value: Any, out: TextIO, *, compact_entries: bool = False) -> Non
         out.write(json.dumps(value, indent=2) + "\n")
 
 
-def write_json_entries(entries: Iterable[list[Any]], out: TextIO) -> None:
-    """Write the concatenated chunks of ``entries`` as one indented JSON array and a newline:
-    for a listing produced a chunk at a time (the same text as :func:`write_json` of it all)."""
-    out.write("[")
-    first = True
-    for chunk in entries:
-        if chunk:
-            out.write(("\n" if first else ",\n") + _indented_entries(chunk, ""))
-            first = False
-    out.write("]\n" if first else "\n]\n")
-
-
 def _write_list(entries: list[Any], out: TextIO, pad: str, compact: bool) -> None:
     _write_chunks(_chunks(entries), out, pad, compact)
 
