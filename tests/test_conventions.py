@@ -52,7 +52,7 @@ def test_endpoint_attributes_are_typed_in_json_and_csv(loaded):
     assert first["partial"] is True
     assert second["partial"] is None
     listed = csv.DictReader(io.StringIO(run(loaded, "endpoints", "list", "-f", "csv").stdout))
-    table = {r["name"]: r for r in listed}
+    table = {r["endpoint"]: r for r in listed}  # the same names as json
     first, second = table["CERN-PROD_DATATAPE"], table["CERN-PROD_DATADISK"]
     assert (first["archival"], second["archival"]) == ("true", "false")
     assert (first["partial"], second["partial"]) == ("true", "")
@@ -101,7 +101,7 @@ def test_datasets_show_humanises_bytes_in_the_table_only(loaded):
     assert f"({size:,} bytes)" in table
     assert not re.search(rf"(?<![\d,]){size}(?![\d,])", table)  # not the raw integer
     assert any(unit in table for unit in (" kB (", " MB (", " GB (", " TB (", " PB ("))
-    files = json_bytes["files"]
+    files = json_bytes["dataset"]["files"]
     assert re.search(rf"(?<![\d,]){files:,}(?![\d,])", table)
 
 
