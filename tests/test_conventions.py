@@ -113,3 +113,27 @@ def test_notes_group_counts_in_thousands(catalog, tmp_path):
     catalog.import_directory(write_catalog(tmp_path / "x", tables))
     listed = run(catalog.url, "datasets", "list", "--limit", "1000")
     assert "showing the first 1,000 datasets; --limit 0 lists all" in listed.stderr
+
+
+def test_free_space_in_tb_is_listed_as_integer_free_bytes(catalog, tmp_path):
+    """``freespace_tb`` (an endpoint's own attribute, in TB) is ``free_bytes`` in every report,
+    an integer; the exchange format keeps the attribute as it was given."""
+    tables = mini()
+    for row, free in zip(tables["endpoints"], ["4480", "0.5", ""], strict=True):
+        row["freespace_tb"] = free
+    catalog.import_directory(write_catalog(tmp_path / "x", tables))
+    listed = json.loads(run(catalog.url, "endpoints", "list", "-f", "json").stdout)["endpoints"]
+    free = {r["endpoint"]: r["free_bytes"] for r in listed}
+    assert free == {
+        "CERN-PROD_DATATAPE": 4_480_000_000_000_000,
+        "CERN-PROD_DATADISK": 500_000_000_000,
+        "BNL-OSG2_DATATAPE": None,
+    }
+    assert all("freespace_tb" not in r for r in listed)
+    rows = list(
+        csv.DictReader(io.StringIO(run(catalog.url, "endpoints", "list", "-f", "csv").stdout))
+    )
+    assert {r["endpoint"]: r["free_bytes"] for r in rows}["CERN-PROD_DATADISK"] == "500000000000"
+    assert "4.48 PB" in run(catalog.url, "endpoints", "list").stdout  # humanised for people
+    catalog.export_directory(tmp_path / "out")
+    assert "freespace_tb" in (tmp_path / "out" / "endpoints.csv").read_text()
