@@ -17,7 +17,7 @@ from __future__ import annotations
 import types
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Column, Index, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 # The size limit of indexed text and its check (the reason: lifecycle.text), for the callers
@@ -118,6 +118,14 @@ class Replica(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("dataset_id", "endpoint_id", name="uq_replica_dataset_endpoint"),
         Index("ix_replica_endpoint_state", "endpoint_id", "state"),
+        # "has an available replica", asked of most datasets by the reproducibility service and
+        # the audit: answered by this small index alone (migration 0007)
+        Index(
+            "ix_replica_available",
+            "dataset_id",
+            sqlite_where=text("state = 'available'"),
+            postgresql_where=text("state = 'available'"),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
