@@ -109,3 +109,24 @@ def test_the_csv_format_of_an_audit_is_the_csv_modules(catalog, tmp_path, monkey
     assert composed == [True]  # only the first run composed its lines
     assert out["composed"] == out["module"]
     assert out["composed"].count("\n") > 100
+
+
+def test_parquet_texts_built_from_their_bytes_equal_pyarrows():
+    """The audit's Parquet (all text) does not go through ``pyarrow.array``, which imports
+    pandas; the arrays, and the file read back, are what ``pyarrow.array`` would give."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from lifecycle.output.files import _text_array, write_rows_parquet
+
+    assert _text_array(AWKWARD).equals(pa.array(AWKWARD, type=pa.string()))
+    assert _text_array(["", "é"]).equals(pa.array(["", "é"]))
+    assert _text_array(["a", 1]) is None  # not all texts: pyarrow.array decides
+    assert _text_array(["a", None]) is None
+    assert _text_array(["lone \ud800"]) is None  # pyarrow.array says what is wrong
+    rows = [(text, n, None if n % 3 else text) for n, text in enumerate(AWKWARD)]
+    out = io.BytesIO()
+    write_rows_parquet(["text", "n", "maybe"], [rows[:3], rows[3:9], rows[9:]], out)
+    table = pq.read_table(io.BytesIO(out.getvalue()))
+    assert table.schema.types == [pa.string(), pa.int64(), pa.string()]
+    assert [tuple(r.values()) for r in table.to_pylist()] == rows

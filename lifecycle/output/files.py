@@ -114,10 +114,11 @@ def write_rows_parquet(
             continue
         values = list(zip(*chunk, strict=True)) if chunk else [()] * len(columns)
         if writer is None:
-            batch = pa.RecordBatch.from_arrays([pa.array(v) for v in values], names=list(columns))
+            arrays = [_arrow_array(v) for v in values]
+            batch = pa.RecordBatch.from_arrays(arrays, names=list(columns))
             writer = pq.ParquetWriter(out, batch.schema)
         else:
-            arrays = [pa.array(v, type=f.type) for v, f in zip(values, writer.schema, strict=True)]
+            arrays = [_arrow_array(v, f.type) for v, f in zip(values, writer.schema, strict=True)]
             batch = pa.RecordBatch.from_arrays(arrays, schema=writer.schema)
         writer.write_batch(batch)
     if writer is None:  # no chunk at all: the columns, without rows
@@ -126,3 +127,37 @@ def write_rows_parquet(
             out, pa.RecordBatch.from_arrays(empty, names=list(columns)).schema
         )
     writer.close()
+
+
+def _arrow_array(values: Sequence[Any], arrow_type: Any = None) -> Any:
+    """``pyarrow.array(values, type=arrow_type)``; a column of texts only (every value a
+    ``str``) is built from its UTF-8 bytes instead. ``pyarrow.array`` imports pandas to look for
+    pandas objects among Python values: 0.3-0.5 s of a Parquet listing whose columns are all
+    text (an audit's findings), against 0.06 s to build 206 k texts from their bytes."""
+    import pyarrow as pa
+
+    texts = arrow_type is None or arrow_type == pa.string()
+    found = _text_array(values) if texts and values else None
+    return pa.array(values, type=arrow_type) if found is None else found
+
+
+def _text_array(values: Sequence[Any]) -> Any:
+    """A pyarrow string array of ``values`` from their UTF-8 bytes, or None when they are not
+    all texts (or one cannot be encoded, or they exceed 32-bit offsets): ``pyarrow.array``
+    then decides, or says what is wrong."""
+    import numpy as np
+    import pyarrow as pa
+
+    if not all(type(v) is str for v in values):
+        return None
+    try:
+        encoded = [v.encode() for v in values]
+    except UnicodeEncodeError:  # a lone surrogate
+        return None
+    offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+    np.cumsum([len(b) for b in encoded], out=offsets[1:])
+    if offsets[-1] >= 2**31:  # string offsets are 32-bit
+        return None
+    return pa.StringArray.from_buffers(
+        len(encoded), pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(b"".join(encoded))
+    )
