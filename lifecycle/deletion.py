@@ -41,6 +41,7 @@ from lifecycle.provenance.reproducibility import (
     what_if,
 )
 from lifecycle.simulate import simulate_gone
+from lifecycle.text import count, number
 from lifecycle.vocabulary import LIVE_STATES, PRESERVED_KINDS
 
 if TYPE_CHECKING:
@@ -172,7 +173,7 @@ class LossOfReplica:
         """The report for people: the replica, then what its loss means."""
         verb = "marked" if self.applied else "would mark"
         out = [f"{verb} the replica of {self.did} at {self.endpoint} lost (it was {self.state})"]
-        others = ", ".join(f"{n} {state}" for state, n in sorted(self.remaining.items()))
+        others = ", ".join(f"{number(n)} {state}" for state, n in sorted(self.remaining.items()))
         if self.outcome == "kept":
             source = self.re_replicate_from
             source = f"; copy it again from {source}" if source else ""
@@ -185,16 +186,16 @@ class LossOfReplica:
         elif self.outcome == "recoverable":
             out.append(
                 f"the last copy of this {self.kind} dataset: recoverable, it is reproducible "
-                f"({self.steps} production(s) to run again; see 'lifecycle recipe')"
+                f"({number(self.steps)} production(s) to run again; see 'lifecycle recipe')"
             )
         else:
             out.append(f"the last copy of this {self.kind} dataset: lost for good ({self.reason})")
         if self.irreproducible:
             n = len(self.irreproducible)
             names = ", ".join(self.irreproducible[:shown])
-            more = f" and {n - shown} more" if n > shown else ""
+            more = f" and {number(n - shown)} more" if n > shown else ""
             out.append(
-                f"{n} other dataset{'s' if n != 1 else ''} become{'s' if n == 1 else ''} "
+                f"{count(n, 'other dataset')} become{'s' if n == 1 else ''} "
                 f"irreproducible: {names}{more}"
             )
         for v in self.violations:
@@ -363,8 +364,8 @@ def _replication_refusals(
             out.append(
                 Refusal(
                     "replication",
-                    f"rule {rule.name} ({rule.policy}) needs {rule.copies} copies at distinct "
-                    f"{rule.distinct}s; {len(after)} would remain",
+                    f"rule {rule.name} ({rule.policy}) needs {count(rule.copies or 0, 'copy', 'copies')} "
+                    f"at distinct {rule.distinct}s; {number(len(after))} would remain",
                     overridable=True,
                 )
             )
@@ -398,13 +399,12 @@ def _reproducibility_refusals(
         )
     if victims:
         shown = ", ".join(victims[:5]) + (
-            f" and {len(victims) - 5} more" if len(victims) > 5 else ""
+            f" and {number(len(victims) - 5)} more" if len(victims) > 5 else ""
         )
         out.append(
             Refusal(
                 "reproducibility",
-                f"{len(victims)} other dataset{'s' if len(victims) != 1 else ''} would become "
-                f"irreproducible: {shown}",
+                f"{count(len(victims), 'other dataset')} would become irreproducible: {shown}",
                 overridable=True,
             )
         )

@@ -47,6 +47,7 @@ from lifecycle.provenance.reproducibility import (
     production_problem,
     what_if,
 )
+from lifecycle.text import number
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -378,7 +379,7 @@ def _missing_reason(missing: list[tuple]) -> str:
             f"available replica and cannot be regenerated ({problem})"
         )
     if len(missing) > 1:
-        reason += f"; {len(missing) - 1} more needed dataset(s) cannot be regenerated"
+        reason += f"; {number(len(missing) - 1)} more needed dataset(s) cannot be regenerated"
     return reason
 
 
@@ -467,8 +468,8 @@ def _violations(
                 "distinct": rule.distinct,
                 "before": int(before),
                 "after": int(after),
-                "message": f"{before} -> {after} distinct {rule.distinct}s holding an available "
-                f"replica{matching}; needs {rule.copies}",
+                "message": f"{number(before)} -> {number(after)} distinct {rule.distinct}s "
+                f"holding an available replica{matching}; needs {rule.copies}",
             }
             for did, before, after in sorted(rows, key=itemgetter(0))
         )

@@ -55,7 +55,7 @@ def test_quiet_prints_only_when_the_findings_changed(cli_catalog, tmp_path):
     first = audit_cli(cli_catalog, "--quiet")
     assert first.exit_code == 1  # --fail-on error still applies
     assert first.stdout.count("\n") == 1, first.stdout  # the first run: all is new
-    assert first.stdout.startswith("audit run 1: 2 findings (1 errors, 0 warnings, 1 info)")
+    assert first.stdout.startswith("audit run 1: 2 findings (1 error, 0 warnings, 1 info)")
     same = audit_cli(cli_catalog, "--quiet", "--fail-on", "never")
     assert same.exit_code == 0
     assert same.stdout == ""
@@ -93,7 +93,7 @@ def test_summary_prints_the_line_always(cli_catalog):
         result = audit_cli(cli_catalog, "--summary", "--fail-on", "never")
         assert result.exit_code == 0
         assert result.stdout.splitlines() == [result.stdout.strip()]
-        assert result.stdout.startswith(f"audit run {run}: 2 findings (1 errors")
+        assert result.stdout.startswith(f"audit run {run}: 2 findings (1 error")
 
 
 def test_fail_on_new(cli_catalog, tmp_path):

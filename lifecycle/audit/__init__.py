@@ -25,6 +25,7 @@ from lifecycle.catalog.sql import analyze, by_dialect, statement, temporary_tabl
 from lifecycle.catalog.store import current_actor, utcnow
 from lifecycle.policy import SEVERITIES, PolicySet, endpoint_sets
 from lifecycle.provenance.reproducibility import irreproducible_table
+from lifecycle.text import count
 from lifecycle.values import json_value, records, rows_frame
 
 if TYPE_CHECKING:
@@ -72,9 +73,10 @@ class AuditReport:
         else:
             run = "audit run not recorded"
         return (
-            f"{run}: {self.summary['findings']} findings "
-            f"({counts['error']} errors, {counts['warning']} warnings, {counts['info']} info) "
-            f"from {self.summary['rules']} rules over {self.summary['datasets']} datasets"
+            f"{run}: {count(self.summary['findings'], 'finding')} "
+            f"({count(counts['error'], 'error')}, {count(counts['warning'], 'warning')}, "
+            f"{count(counts['info'], 'info', 'info')}) from {count(self.summary['rules'], 'rule')} "
+            f"over {count(self.summary['datasets'], 'dataset')}"
         )
 
 
@@ -113,7 +115,7 @@ def run_audit(
             found = EVALUATORS[rule.type](conn, rule, now, endpoints_by_rule.get(rule.name))
             if isinstance(found, SqlFindings):
                 constants = {"rule": rule.name, "policy": rule.policy, "severity": rule.severity}
-                count = found.insert_into(conn, FINDINGS_TABLE, constants)
+                inserted = found.insert_into(conn, FINDINGS_TABLE, constants)
             elif found:
                 # the driver's executemany, rows as tuples: SQLAlchemy's per-row parameter
                 # handling took longer than the insert itself (150 k reproducibility findings)
@@ -123,12 +125,12 @@ def run_audit(
                     f"VALUES ({', '.join([mark] * 6)})",
                     [(rule.name, rule.policy, rule.severity, *finding) for finding in found],
                 )
-                count = len(found)
+                inserted = len(found)
             else:
-                count = 0
+                inserted = 0
             # counted as inserted (a rule has one severity): no pass over the table to count
-            by_rule[rule.name] += count
-            by_severity[rule.severity] += count
+            by_rule[rule.name] += inserted
+            by_severity[rule.severity] += inserted
     # the history compares by (rule, DID) and the findings are read in that order; each rule's
     # findings were inserted in DID order, so the index is built, and read, in table order
     conn.exec_driver_sql(
@@ -157,7 +159,7 @@ def run_audit(
     run["recorded"] = change is not None
     run["preview"] = preview
     if change is not None:
-        change.summary = f"audit run {run['id']}: {total} findings"
+        change.summary = f"audit run {run['id']}: {count(total, 'finding')}"
     report = AuditReport({k: json_value(v) for k, v in run.items()}, summary, None)
     found_rows = FindingRows(conn, tuple(dict.fromkeys(rule.name for rule in policies.rules)))
     if show is not None:

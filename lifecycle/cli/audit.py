@@ -251,7 +251,7 @@ def _print_report(report: AuditReport, rules: PolicySet, chunks: FindingRows, ou
     for rule in rules.rules:
         found = report.summary["by_rule"][rule.name]
         style = {"error": "bold red", "warning": "yellow", "info": "cyan"}[rule.severity]
-        mark = "ok" if not found else f"{found} finding{'s' if found != 1 else ''}"
+        mark = "ok" if not found else options.count(found, "finding")
         line = Text.assemble(
             (f"{rule.severity:<7}", style),
             " ",
@@ -265,7 +265,8 @@ def _print_report(report: AuditReport, rules: PolicySet, chunks: FindingRows, ou
             screen.print(Text(f"    {printable(did)}\n        {printable(message)}"))
         if found > PER_RULE_ON_SCREEN:
             screen.print(
-                f"    ... and {found - PER_RULE_ON_SCREEN} more (--format json or csv lists all)"
+                f"    ... and {options.number(found - PER_RULE_ON_SCREEN)} more "
+                "(--format json or csv lists all)"
             )
     screen.print(report.summary_line(), highlight=False, markup=False)
 
@@ -363,7 +364,7 @@ def policy_check(
 ) -> None:
     """Validate policy documents; exit 2 naming file, rule and field on the first problem."""
     for p in options.api().load_policies(files, given_as="FILE").policies:
-        typer.echo(f"ok: {p.file}: policy {p.name!r}, {len(p.rules)} rules")
+        typer.echo(f"ok: {p.file}: policy {p.name!r}, {options.count(len(p.rules), 'rule')}")
 
 
 @policy_app.command("show")

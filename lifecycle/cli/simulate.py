@@ -85,7 +85,8 @@ def _print_report(report: LossReport, out: IO[str]) -> None:
         " ..." if len(report.endpoints) > 6 else ""
     )
     echo(
-        f"losing {len(report.endpoints)} endpoint(s) ({shown}): {s['replicas_lost']:,} available "
+        f"losing {options.count(len(report.endpoints), 'endpoint')} ({shown}): "
+        f"{s['replicas_lost']:,} available "
         f"replicas, {human_bytes(s['bytes_lost'])}"
     )
     kinds = ", ".join(f"{v['datasets']:,} {k}" for k, v in s["lost_by_kind"].items())
