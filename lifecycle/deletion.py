@@ -47,6 +47,7 @@ from lifecycle.vocabulary import LIVE_STATES, PRESERVED_KINDS
 if TYPE_CHECKING:
     from datetime import datetime
 
+    import pandas as pd
     from sqlalchemy.engine import Connection
 
     from lifecycle.catalog.store import Change
@@ -82,6 +83,19 @@ class DeletionReport:
         out["forced"] = self.forced and bool(self.refusals)
         out["refusals"] = [vars(r) for r in self.refusals]
         return out
+
+    def checks(self) -> pd.DataFrame:
+        """The report as rows (csv, parquet): one per refusal (``guard``, ``overridable``,
+        ``message``), the replica's columns on each; one row with no guard when nothing
+        refused."""
+        import pandas as pd
+
+        replica = {k: v for k, v in self.to_dict().items() if k != "refusals"}
+        refusals = [vars(r) for r in self.refusals] or [
+            {"guard": None, "message": None, "overridable": None}
+        ]
+        columns = [*replica, "guard", "overridable", "message"]
+        return pd.DataFrame([{**replica, **r} for r in refusals], columns=columns)
 
 
 def delete_replica(
@@ -158,6 +172,38 @@ class LossOfReplica:
     def loses_data(self) -> bool:
         """Whether data is lost for good (the CLI exits 1, as ``simulate loss`` does)."""
         return self.outcome == "lost"
+
+    def consequences(self) -> pd.DataFrame:
+        """The report as rows (csv, parquet), each named in ``section``: the ``replica`` (its
+        dataset's outcome, reason or steps, where to copy it again from), then each dataset
+        that would become ``irreproducible``, then each newly violated replication rule
+        (``violation``: rule, policy, message)."""
+        import pandas as pd
+
+        replica = {
+            "section": "replica",
+            **{k: getattr(self, k) for k in ("did", "endpoint", "state", "kind", "bytes")},
+            "outcome": self.outcome,
+            "lost_for_good": self.loses_data,
+            "reason": self.reason,
+            "steps": self.steps if self.outcome == "recoverable" else None,
+            "re_replicate_from": self.re_replicate_from,
+            "applied": self.applied,
+        }
+        found = [replica]
+        found += [{"section": "irreproducible", "did": did} for did in self.irreproducible]
+        found += [
+            {"section": "violation", "did": v["did"], "rule": v["rule"], "policy": v["policy"],
+             "message": v["message"]}
+            for v in self.violations
+        ]  # fmt: skip
+        columns = [*replica, "rule", "policy", "message"]
+        frame = pd.DataFrame(found, columns=columns)
+        for column in ("bytes", "steps"):
+            frame[column] = frame[column].astype("Int64")
+        for column in ("lost_for_good", "applied"):
+            frame[column] = frame[column].astype("boolean")
+        return frame
 
     def to_dict(self) -> dict[str, Any]:
         described = ("did", "endpoint", "state", "kind", "bytes", "outcome")

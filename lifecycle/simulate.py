@@ -50,6 +50,7 @@ from lifecycle.provenance.reproducibility import (
 from lifecycle.text import number
 
 if TYPE_CHECKING:
+    import pandas as pd
     from sqlalchemy.engine import Connection
 
     from lifecycle.policy import PolicySet, Rule
@@ -105,6 +106,21 @@ class LossReport:
     def to_dict(self) -> dict[str, Any]:
         parts = ("lost", "recoverable", "violations", "re_replicate", "summary")
         return {part: getattr(self, part) for part in parts}
+
+    def outcomes(self) -> pd.DataFrame:
+        """One row per dataset that would keep no available replica (csv, parquet): its
+        ``outcome`` (``lost`` for good, else ``recoverable``), then ``reason`` (lost) or
+        ``steps`` (recoverable); lost first, each part in DID order."""
+        import pandas as pd
+
+        rows = [{"outcome": "lost", **row, "steps": None} for row in self.lost] + [
+            {"outcome": "recoverable", **row, "reason": None} for row in self.recoverable
+        ]
+        columns = ["outcome", "did", "kind", "bytes", "reason", "steps"]
+        frame = pd.DataFrame(rows, columns=columns)
+        frame["bytes"] = frame["bytes"].astype("Int64")
+        frame["steps"] = frame["steps"].astype("Int64")
+        return frame
 
 
 def simulate_loss(

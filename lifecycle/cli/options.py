@@ -67,7 +67,7 @@ FormatOption = Annotated[
 ]
 DetailFormatOption = Annotated[
     DetailFormat,
-    typer.Option("--format", "-f", help="Output: tables for people, json for scripts."),
+    typer.Option("--format", "-f", help="Output: text for people; json or csv for scripts."),
 ]
 
 

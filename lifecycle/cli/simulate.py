@@ -49,14 +49,15 @@ def loss(
     now: Annotated[
         str | None, typer.Option(help="Judge replication rules as of this time (ISO 8601).")
     ] = None,
-    fmt: options.DetailFormatOption = options.DetailFormat.table,
+    fmt: options.FormatOption = options.ListingFormat.table,
 ) -> None:
     """What losing this storage (all of it together) would do, without changing the catalog.
 
     Lists the datasets that would keep no available replica: recoverable ones (reproducible
     after the loss) with the size of their recipe, and those lost for good; the replication
     violations the loss would create; and what to copy again, from where. Exit 1 when anything
-    would be lost for good.
+    would be lost for good. csv and parquet: one row per dataset keeping no available replica,
+    its 'outcome' lost or recoverable.
     """
     report = options.catalog(ctx).simulate_loss(
         sites=tuple(site or ()),
@@ -66,7 +67,8 @@ def loss(
         now=options.parse_time(now, "--now"),
     )
     people = partial(_print_report, report)
-    options.emit(Report(document=report.to_dict, people=people, compact_entries=True), fmt)
+    found = report.outcomes()
+    options.emit(Report(found, document=report.to_dict, people=people, compact_entries=True), fmt)
     if report.loses_data:
         sys.stdout.flush()
         raise typer.Exit(1)
