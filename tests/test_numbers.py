@@ -128,6 +128,16 @@ COMMANDS = {
         "--fail-on",
         "never",
     ],  # fmt: skip
+    "audit --group-by rule,site": [
+        "audit",
+        "--policy",
+        POLICIES,
+        "--group-by",
+        "rule,site",
+        "--no-record",
+        "--fail-on",
+        "never",
+    ],  # fmt: skip
     "audit history": ["audit", "history"],
     "audit diff": ["audit", "diff"],
     "expire": ["expire", "--policy", POLICIES],

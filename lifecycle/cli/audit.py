@@ -40,11 +40,6 @@ PER_RULE_ON_SCREEN = 25
 CAUSES_ON_SCREEN = 50
 
 
-class GroupBy(StrEnum):
-    cause = "cause"
-    rule = "rule"
-
-
 class FailOn(StrEnum):
     error = "error"
     warning = "warning"
@@ -91,11 +86,13 @@ def audit(
         typer.Option("--no-record", help="Do not keep this run in the history (reads only)."),
     ] = False,
     group_by: Annotated[
-        GroupBy | None,
+        str | None,
         typer.Option(
             "--group-by",
-            help="Count the findings by cause (rule and what its message says, without dates) "
-            "or by rule, instead of listing them.",
+            help="Count the findings by cause (rule and what its message says, without dates), "
+            "by rule or by site (where the dataset's copies are), or a comma list (rule,site: "
+            "by rule, then site), instead of listing them.",
+            metavar="rule|cause|site[,site]",
             show_default=False,
         ),
     ] = None,
@@ -111,7 +108,8 @@ def audit(
     unrecorded = partial(_note_unrecorded, recorded_on_purpose=no_record or now is not None)
     brief = quiet or summary
     to_file = options.output_requested()
-    shown = _show if group_by is None else partial(_show_causes, group_by)
+    keys = None if group_by is None else options.api().group_keys(group_by)
+    shown = _show if keys is None else partial(_show_groups, keys)
     show = partial(shown, rules, fmt, unrecorded) if not brief or to_file else None
     # findings are written as they are read, inside the recorded run's transaction: machine
     # formats (large) are spooled and reach stdout after the commit; the table shows 25 a rule
@@ -184,28 +182,19 @@ def _show(
     options.emit(Report(findings, document=document, people=people, compact_entries=True), fmt)
 
 
-def _show_causes(
-    group_by: GroupBy,
+def _show_groups(
+    keys: tuple[str, ...],
     rules: PolicySet,
     fmt: options.ListingFormat,
     unrecorded: Callable[[AuditReport], None],
     report: AuditReport,
     chunks: FindingRows,
 ) -> None:
-    """The findings counted by cause (or by rule): summary first, then the biggest causes."""
-    import pandas as pd
-
+    """The findings counted by cause, rule or site: summary first, then the biggest groups."""
     unrecorded(report)
-    api = options.api()
-    found = api.finding_causes(chunks, rules)
-    frame = pd.DataFrame([c.row() for c in found], columns=api.CAUSE_COLUMNS)
-    if group_by == GroupBy.rule:
-        frame = (
-            frame.groupby(["rule", "type", "severity"], sort=False)
-            .agg(causes=("cause", "size"), datasets=("datasets", "sum"), example=("example", "min"))
-            .reset_index()
-        )
-    kind = "causes" if group_by == GroupBy.cause else "rules"
+    frame = options.api().finding_groups(chunks, rules, keys)
+    kind = {("cause",): "causes", ("rule",): "rules"}.get(keys, "groups")
+    nouns = {"causes": "cause", "rules": "rule", "groups": "group"}
 
     def document() -> dict:
         return {
@@ -220,20 +209,20 @@ def _show_causes(
         options.line(
             out,
             f"{options.count(report.summary['findings'], 'finding')} from "
-            f"{options.count(len(frame), 'cause' if kind == 'causes' else 'rule')}",
+            f"{options.count(len(frame), nouns[kind])}"
+            + (" (a dataset counts at each site holding a copy)" if "site" in keys else ""),
         )
-        if kind == "causes":  # per rule, in the policies' order: summary first
-            per_rule = frame.groupby("rule", sort=False).agg(
-                causes=("cause", "size"), datasets=("datasets", "sum")
-            )
+        if kind != "rules":  # per rule, in the policies' order: summary first
+            per_rule = frame.groupby("rule", sort=False).agg(groups=("rule", "size"))
             for rule in [r.name for r in rules.rules if r.name in per_rule.index]:
-                n, causes = per_rule.loc[rule, "datasets"], per_rule.loc[rule, "causes"]
+                n = report.summary["by_rule"][rule]
+                groups = int(per_rule.loc[rule, "groups"])
                 options.line(
                     out,
-                    f"  {rule}: {options.count(int(n), 'finding')}, "
-                    f"{options.count(int(causes), 'cause')}",
+                    f"  {rule}: {options.count(n, 'finding')}, {options.count(groups, nouns[kind])}",
                 )
-        options.bounded_table(frame, out, f"findings by {group_by.value}", CAUSES_ON_SCREEN)
+        title = f"findings by {','.join(keys)}"
+        options.bounded_table(frame, out, title, CAUSES_ON_SCREEN)
 
     options.emit(Report(frame, document=document, people=people), fmt)
 
