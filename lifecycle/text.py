@@ -32,7 +32,8 @@ def indexed_text_problem(text: str) -> str | None:
     if size <= INDEXED_TEXT_BYTES:
         return None
     return (
-        f"{size} bytes of UTF-8; indexed text holds at most {INDEXED_TEXT_BYTES} bytes "
+        f"{number(size)} bytes of UTF-8; indexed text holds at most "
+        f"{number(INDEXED_TEXT_BYTES)} bytes "
         "(the limit of a database index entry)"
     )
 

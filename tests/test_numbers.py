@@ -108,7 +108,7 @@ def big(request, tmp_path_factory) -> dict[str, str]:
             "db": db,
             "raw": raw,
             "derived": derived,
-            "import": imported.stdout + imported.stderr,
+            "import": generated.stdout + imported.stdout + imported.stderr,
         }
 
 
