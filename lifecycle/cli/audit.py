@@ -128,8 +128,8 @@ def audit(
             previous, appeared, resolved, other = changes
             typer.echo(
                 f"since run {previous}: {options.count(appeared, 'finding')} appeared, "
-                f"{resolved:,} resolved"
-                + (f", {other:,} changed" if other else "")
+                f"{options.number(resolved)} resolved"
+                + (f", {options.number(other)} changed" if other else "")
                 + " (lifecycle audit diff)"
             )
     if fail_on == FailOn.new:
@@ -325,7 +325,8 @@ def _diff(result: dict, out: IO[str]) -> None:
     options.line(
         out,
         f"audit runs {result['from']} -> {result['to']}: "
-        f"{options.count(counts['appeared'], 'finding')} appeared, {counts['resolved']:,} resolved",
+        f"{options.count(counts['appeared'], 'finding')} appeared, "
+        f"{options.number(counts['resolved'])} resolved",
     )
     per_rule: dict[str, dict[str, int]] = defaultdict(lambda: {"appeared": 0, "resolved": 0})
     for change in ("appeared", "resolved"):
@@ -333,7 +334,10 @@ def _diff(result: dict, out: IO[str]) -> None:
             per_rule[str(rule)][change] = int(n)
     for rule in sorted(per_rule):
         c = per_rule[rule]
-        options.line(out, f"  {rule}: {c['appeared']:,} appeared, {c['resolved']:,} resolved")
+        options.line(
+            out,
+            f"  {rule}: {options.number(c['appeared'])} appeared, {options.number(c['resolved'])} resolved",
+        )
     for change, caption in (
         ("appeared", f"appeared in run {result['to']}"),
         ("resolved", f"resolved since run {result['from']}"),

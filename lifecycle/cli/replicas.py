@@ -33,7 +33,9 @@ def replicas_list(
 
     def people(out: IO[str]) -> None:  # summary first: the count by state and media
         states = found.groupby(["state", "media"], sort=True).size()
-        by_state = ", ".join(f"{n:,} {state} on {media}" for (state, media), n in states.items())
+        by_state = ", ".join(
+            f"{options.number(n)} {state} on {media}" for (state, media), n in states.items()
+        )
         options.line(out, f"{options.count(len(found), 'replica')} of {did}: {by_state or 'none'}")
         write_table(found, out, "replicas")
 

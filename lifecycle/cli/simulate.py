@@ -88,27 +88,30 @@ def _print_report(report: LossReport, out: IO[str]) -> None:
     )
     echo(
         f"losing {options.count(len(report.endpoints), 'endpoint')} ({shown}): "
-        f"{s['replicas_lost']:,} available "
+        f"{options.number(s['replicas_lost'])} available "
         f"replicas, {human_bytes(s['bytes_lost'])}"
     )
-    kinds = ", ".join(f"{v['datasets']:,} {k}" for k, v in s["lost_by_kind"].items())
+    kinds = ", ".join(f"{options.number(v['datasets'])} {k}" for k, v in s["lost_by_kind"].items())
     echo(
-        f"lost for good: {s['lost']:,} datasets ({human_bytes(s['lost_bytes'])})"
+        f"lost for good: {options.number(s['lost'])} datasets ({human_bytes(s['lost_bytes'])})"
         + (f": {kinds}" if kinds else "")
     )
     echo(
-        f"recoverable by regeneration: {s['recoverable']:,} datasets "
-        f"({human_bytes(s['recoverable_bytes'])}), {s['productions_to_rerun']:,} productions "
+        f"recoverable by regeneration: {options.number(s['recoverable'])} datasets "
+        f"({human_bytes(s['recoverable_bytes'])}), {options.number(s['productions_to_rerun'])} productions "
         "to run again"
     )
-    by_rule = printable(", ".join(f"{r}: {n:,}" for r, n in s["violations_by_rule"].items()))
+    by_rule = printable(
+        ", ".join(f"{r}: {options.number(n)}" for r, n in s["violations_by_rule"].items())
+    )
     echo(
-        f"replication violations created: {s['violations']:,}"
+        f"replication violations created: {options.number(s['violations'])}"
         + (f" ({by_rule})" if by_rule else "")
     )
     copies = s["re_replicate"]
     echo(
-        f"to re-replicate: {copies['replicas']:,} replicas of {copies['datasets']:,} datasets "
+        f"to re-replicate: {options.count(copies['replicas'], 'replica')} of "
+        f"{options.count(copies['datasets'], 'dataset')} "
         f"({human_bytes(copies['bytes'])})"
     )
     _table(pd.DataFrame(copies["by_source_site"]), "re-replication sources (sites)", out)
