@@ -22,7 +22,7 @@ from lifecycle.catalog.queries import endpoint_records
 from lifecycle.catalog.sql import frame, rows
 from lifecycle.errors import UsageError
 from lifecycle.expressions import select
-from lifecycle.values import json_value, records
+from lifecycle.values import envelope, json_value, records
 from lifecycle.vocabulary import MEDIA
 
 if TYPE_CHECKING:
@@ -85,12 +85,9 @@ class Usage:
         return _with_share(found, ["media"])
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "kind": "usage",
-            "summary": self.summary,
-            "usage": records(self.usage),
-            "shares": records(self.shares),
-        }
+        return envelope(
+            "usage", self.summary, usage=records(self.usage), shares=records(self.shares)
+        )
 
 
 def _totals(part: pd.DataFrame) -> dict[str, Any]:

@@ -42,6 +42,7 @@ from lifecycle.provenance.reproducibility import (
 )
 from lifecycle.simulate import simulate_gone
 from lifecycle.text import count, number
+from lifecycle.values import envelope
 from lifecycle.vocabulary import LIVE_STATES, PRESERVED_KINDS
 
 if TYPE_CHECKING:
@@ -78,11 +79,19 @@ class DeletionReport:
         return all(r.overridable for r in self.refusals) and (self.forced or not self.refusals)
 
     def to_dict(self) -> dict[str, Any]:
-        out = {k: getattr(self, k) for k in ("did", "endpoint", "state", "bytes", "allowed")}
-        out["applied"] = self.applied
-        out["forced"] = self.forced and bool(self.refusals)
-        out["refusals"] = [vars(r) for r in self.refusals]
-        return out
+        """The JSON envelope of ``replicas delete``: whether it is allowed (and done), the
+        replica, and the guards that refuse it."""
+        summary = {
+            "allowed": self.allowed,
+            "applied": self.applied,
+            "forced": self.forced and bool(self.refusals),
+            "refusals": len(self.refusals),
+            "bytes": self.bytes,
+        }
+        replica = {k: getattr(self, k) for k in ("did", "endpoint", "state", "bytes")}
+        return envelope(
+            "replicas-delete", summary, replica=replica, refusals=[vars(r) for r in self.refusals]
+        )
 
     def checks(self) -> pd.DataFrame:
         """The report as rows (csv, parquet): one per refusal (``guard``, ``overridable``,
@@ -90,7 +99,8 @@ class DeletionReport:
         refused."""
         import pandas as pd
 
-        replica = {k: v for k, v in self.to_dict().items() if k != "refusals"}
+        replica = {k: getattr(self, k) for k in ("did", "endpoint", "state", "bytes", "allowed")}
+        replica |= {"applied": self.applied, "forced": self.forced and bool(self.refusals)}
         refusals = [vars(r) for r in self.refusals] or [
             {"guard": None, "message": None, "overridable": None}
         ]
@@ -206,14 +216,24 @@ class LossOfReplica:
         return frame
 
     def to_dict(self) -> dict[str, Any]:
-        described = ("did", "endpoint", "state", "kind", "bytes", "outcome")
-        consequences = ("reason", "remaining", "steps", "irreproducible", "violations",
-                        "re_replicate_from", "applied")  # fmt: skip
-        return {
-            **{k: getattr(self, k) for k in described},
+        """The JSON envelope of ``replicas mark-lost``: the outcome and its counts, the replica
+        (its dataset's ``kind`` in it), then what the loss means."""
+        summary = {
+            "outcome": self.outcome,
             "lost_for_good": self.loses_data,
-            **{k: getattr(self, k) for k in consequences},
+            "applied": self.applied,
+            "bytes": self.bytes,
+            "steps": self.steps,
+            "irreproducible": len(self.irreproducible),
+            "violations": len(self.violations),
         }
+        replica = {k: getattr(self, k) for k in ("did", "endpoint", "state", "kind", "bytes")}
+        consequences = ("reason", "remaining", "irreproducible", "violations", "re_replicate_from")
+        return envelope(
+            "replicas-mark-lost",
+            summary,
+            {"replica": replica, **{k: getattr(self, k) for k in consequences}},
+        )
 
     def lines(self, shown: int = 5) -> list[str]:
         """The report for people: the replica, then what its loss means."""

@@ -35,7 +35,7 @@ from lifecycle.provenance.reproducibility import (
     newly_irreproducible,
 )
 from lifecycle.text import count, human_bytes
-from lifecycle.values import records, to_utc, utc_datetime
+from lifecycle.values import envelope, records, to_utc, utc_datetime
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -93,12 +93,13 @@ class ExpiryReport:
         }
 
     def to_dict(self) -> dict[str, Any]:
-
-        return {
-            "summary": self.summary(),
-            "freed_by_site": records(self.freed_by_site),
-            "decisions": records(self.decisions),
-        }
+        """The JSON envelope of ``expire``: counts and bytes, the decisions, bytes per site."""
+        return envelope(
+            "expire",
+            self.summary(),
+            decisions=records(self.decisions),
+            freed_by_site=records(self.freed_by_site),
+        )
 
 
 def expire(

@@ -20,7 +20,7 @@ from lifecycle.catalog.queries import glob_to_like, globs_condition
 from lifecycle.catalog.sql import frame, rows
 from lifecycle.errors import UnknownProduction, UnknownTransformation
 from lifecycle.provenance.reproducibility import recorded
-from lifecycle.values import json_value, records, to_utc, utc_datetime
+from lifecycle.values import envelope, json_value, records, to_utc, utc_datetime
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -69,7 +69,7 @@ class TransformationListing:
         for item in items:
             types = item["output_data_types"]
             item["output_data_types"] = types.split(",") if types else []
-        return {"kind": "transformations", "summary": self.summary, "transformations": items}
+        return envelope("transformations", self.summary, transformations=items)
 
 
 def transformations(
@@ -176,13 +176,13 @@ class TransformationDetails:
 
     def to_dict(self) -> dict[str, Any]:
         fields = {k: v for k, v in self.transformation.items() if k != "has_image_digest"}
-        return {
-            "kind": "transformation",
-            "summary": self.summary,
-            "transformation": {**fields, "parameters": self.parameters},
-            "outputs_by_data_type": records(self.outputs_by_data_type),
-            "productions": records(self.productions),
-        }
+        return envelope(
+            "transformation",
+            self.summary,
+            transformation={**fields, "parameters": self.parameters},
+            productions=records(self.productions),
+            outputs_by_data_type=records(self.outputs_by_data_type),
+        )
 
 
 def transformation_details(conn: Connection, tag: str) -> TransformationDetails:
@@ -285,13 +285,13 @@ class ProductionDetails:
         }
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "kind": "production",
-            "summary": self.summary,
-            "production": self.production,
-            "inputs": records(self.inputs),
-            "outputs": records(self.outputs.drop(columns="role")),
-        }
+        return envelope(
+            "production",
+            self.summary,
+            production=self.production,
+            inputs=records(self.inputs),
+            outputs=records(self.outputs.drop(columns="role")),
+        )
 
 
 def production_details(conn: Connection, production: str) -> ProductionDetails:

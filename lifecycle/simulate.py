@@ -48,6 +48,7 @@ from lifecycle.provenance.reproducibility import (
     what_if,
 )
 from lifecycle.text import number
+from lifecycle.values import envelope
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -104,8 +105,11 @@ class LossReport:
         return bool(self.lost)
 
     def to_dict(self) -> dict[str, Any]:
-        parts = ("lost", "recoverable", "violations", "re_replicate", "summary")
-        return {part: getattr(self, part) for part in parts}
+        """The JSON envelope of ``simulate loss``: the summary, the datasets lost for good and
+        recoverable, the violations created, and what to copy again (the scenario and the
+        endpoints lost are in the summary)."""
+        parts = ("lost", "recoverable", "violations", "re_replicate")
+        return envelope("simulate-loss", self.summary, {p: getattr(self, p) for p in parts})
 
     def outcomes(self) -> pd.DataFrame:
         """One row per dataset that would keep no available replica (csv, parquet): its

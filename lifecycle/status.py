@@ -22,7 +22,7 @@ from lifecycle.expiry import expire
 from lifecycle.policy import PolicySet
 from lifecycle.policy.selection import selection
 from lifecycle.provenance.recipe import recipe
-from lifecycle.values import json_value, records, utc_datetime
+from lifecycle.values import envelope, json_value, records, utc_datetime
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -52,19 +52,22 @@ class DatasetStatus:
             "available_replicas": int((self.details.replicas["state"] == "available").sum()),
         }
 
-    def status_dict(self) -> dict[str, Any]:
-        return {
-            "summary": {k: json_value(v) for k, v in self.summary().items()},
-            "rules": self.rules,
-            "end_of_life": {k: json_value(v) for k, v in self.end_of_life.items()},
-            "reproducible": self.reproducible,
-            "missing": self.missing,
-            "plans": records(self.plans),
-        }
-
     def to_dict(self) -> dict[str, Any]:
-        """The dataset's fields and details as before, and its ``status``."""
-        return {**self.details.to_dict(), "status": self.status_dict()}
+        """The JSON envelope of ``datasets show``: the status summary, the dataset's fields
+        (``dataset``), the rules that select it, its end of life, why it cannot be rebuilt
+        (``missing``), the plans that read it, then its replicas, producer, consumers, pins."""
+        details = self.details.to_dict()
+        fields = {k: details.pop(k) for k in (*self.details.dataset, "metadata")}
+        return envelope(
+            "dataset",
+            self.summary(),
+            dataset=fields,
+            rules=self.rules,
+            end_of_life={k: json_value(v) for k, v in self.end_of_life.items()},
+            missing=self.missing,
+            plans=records(self.plans),
+            **details,
+        )
 
 
 def dataset_status(

@@ -40,7 +40,7 @@ from lifecycle.catalog.sql import analyze, by_dialect, drop_tables, temporary_ta
 from lifecycle.errors import UsageError
 from lifecycle.provenance.reproducibility import available, irreproducible_table
 from lifecycle.text import number
-from lifecycle.values import records, rows_frame
+from lifecycle.values import envelope, json_value, records, rows_frame
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -114,7 +114,20 @@ class TradeoffReport:
     savings: float  # a year: their regenerable storage cost less their regeneration cost
 
     def to_dict(self) -> dict[str, Any]:
-        return {"costs": self.costs.as_dict(), "data_types": records(self.data_types)}
+        """The JSON envelope of ``tradeoff``: the data types, what deleting the cheaper ones
+        would save, the prices used."""
+        summary = {
+            "data_types": len(self.data_types),
+            "cheaper_to_regenerate": len(self.cheaper_to_regenerate),
+            "savings": round(self.savings, 2),
+        }
+        return envelope(
+            "tradeoff",
+            summary,
+            data_types=records(self.data_types),
+            cheaper_to_regenerate=[json_value(t) for t in self.cheaper_to_regenerate],
+            costs=self.costs.as_dict(),
+        )
 
 
 def tradeoff_report(conn: Connection, costs: Costs = DEFAULT_COSTS) -> TradeoffReport:

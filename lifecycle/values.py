@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import re
 import sys
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -96,6 +97,36 @@ def json_value(value: Any) -> Any:
     if hasattr(value, "item"):  # numpy scalars
         return json_value(value.item())
     return value
+
+
+def envelope(
+    kind: str,
+    summary: Any,
+    sections: Mapping[str, Any] | None = None,
+    /,
+    *,
+    summary_last: bool = False,
+    **more: Any,
+) -> dict[str, Any]:
+    """The one shape of every JSON document lifecycle writes (each command's ``--format json``,
+    and the ``to_dict()`` of the results it shows, so the Python API gives the same):
+    ``{"kind": ..., "summary": {...}, ...sections}``.
+
+    ``kind`` is a stable name of what the document is (``audit``, ``datasets``, ``plan``);
+    ``summary`` holds the counts and bytes that matter, at least how many items there are; the
+    ``sections`` (then ``more``) follow in order: the items under a plural noun (``datasets``,
+    ``findings``), then anything else. ``summary_last``: the summary comes after the sections,
+    for a listing streamed from the database whose totals are known once its items are written
+    (the summary is then a value the JSON writer reads when it gets there).
+    """
+    body = {**(sections or {}), **more}
+    if {"kind", "summary"} & body.keys():
+        raise ValueError("an envelope's kind and summary are its arguments, not sections")
+    if isinstance(summary, Mapping):
+        summary = {key: json_value(value) for key, value in summary.items()}
+    if summary_last:
+        return {"kind": kind, **body, "summary": summary}
+    return {"kind": kind, "summary": summary, **body}
 
 
 def records(frame: pd.DataFrame | None) -> list[dict[str, Any]]:

@@ -413,7 +413,9 @@ def test_audit_json_document(cli_catalog):
     result = audit_cli(cli_catalog, "--format", "json")
     assert result.exit_code == 1
     doc = json.loads(result.stdout)
-    assert set(doc) == {"run", "summary", "findings"}
+    assert list(doc) == ["kind", "summary", "run", "findings"]
+    assert doc["kind"] == "audit"
+    assert doc["summary"]["findings"] == len(doc["findings"])
     assert doc["run"]["as_of"] == "2026-11-25T00:00:00Z"
     assert doc["run"]["actor"] == "tester"
     assert doc["summary"]["by_severity"] == {"error": 1, "warning": 0, "info": 1}
@@ -491,6 +493,8 @@ def test_history_and_diff(cli_catalog, tmp_path):
     history = json.loads(
         runner.invoke(app, ["--db", cli_catalog, "audit", "history", "-f", "json"]).stdout
     )
+    assert (history["kind"], history["summary"]) == ("audit-history", {"runs": 2})
+    history = history["runs"]
     assert [h["id"] for h in history] == [2, 1]
     assert history[0]["errors"] == 1
     assert len(history[0]["policy_hash"]) == 64
@@ -542,8 +546,8 @@ def test_endpoints_list_expression(cli_catalog):
         ],
     )
     assert result.exit_code == 0, result.output
-    rows = json.loads(result.stdout)
-    assert [(r["name"], r["site"], r["media"]) for r in rows] == [
+    rows = json.loads(result.stdout)["endpoints"]
+    assert [(r["endpoint"], r["site"], r["media"]) for r in rows] == [
         ("CERN-PROD_DATATAPE", "CERN-PROD", "tape")
     ]
     none = runner.invoke(app, ["--db", cli_catalog, "endpoints", "list", "-e", "country=CH"])

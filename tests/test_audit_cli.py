@@ -270,7 +270,7 @@ def test_group_by_site_counts_the_findings_of_each_rule_at_each_site(cli_catalog
     )
     assert result.exit_code == 0, result.output
     doc = json.loads(audit_cli(cli_catalog, "-f", "json", "--fail-on", "never").stdout)
-    findings = doc["findings"] if "findings" in doc else doc["items"]
+    findings = doc["findings"]
     expected = _finding_sites(cli_catalog, findings)
     assert ("raw-tape", "BNL-OSG2") in expected  # RAW's lost copy is where data went missing
     for keys in ("rule,site", "site", "site,rule"):
@@ -297,7 +297,7 @@ def test_group_by_cause_and_site_splits_each_cause_by_site(cli_catalog, tmp_path
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
     assert doc["kind"] == "audit-groups"
-    groups = doc["groups"] if "groups" in doc else doc["items"]
+    groups = doc["groups"]
     assert {(g["rule"], g["site"]) for g in groups if g["rule"] == "raw-tape"} == {
         ("raw-tape", "FZK-LCG2")
     }

@@ -31,22 +31,24 @@ def run(url: str, *args: str):
     return runner.invoke(app, ["--db", url, *args])
 
 
-LISTINGS = [
-    ("sites", "list"),
-    ("endpoints", "list"),
-    ("datasets", "list"),
-    ("replicas", "list", RAW),
-    ("journal",),
+LISTINGS = [  # command, the key of its rows in the JSON envelope
+    (("sites", "list"), "sites"),
+    (("endpoints", "list"), "endpoints"),
+    (("datasets", "list"), "datasets"),
+    (("replicas", "list", RAW), "replicas"),
+    (("journal",), "entries"),
 ]
 
 
-@pytest.mark.parametrize("command", LISTINGS, ids=lambda c: " ".join(c[:2]))
-def test_every_listing_speaks_table_json_and_csv(loaded, command):
+@pytest.mark.parametrize(("command", "key"), LISTINGS, ids=lambda c: " ".join(c[:2]))
+def test_every_listing_speaks_table_json_and_csv(loaded, command, key):
     as_json = run(loaded, *command, "--format", "json")
     assert as_json.exit_code == 0, as_json.output
-    rows = json.loads(as_json.stdout)
+    document = json.loads(as_json.stdout)
+    rows = document[key]
     assert isinstance(rows, list)
     assert rows
+    assert document["summary"][key] == len(rows)  # the envelope counts its rows
     as_csv = run(loaded, *command, "--format", "csv")
     assert as_csv.exit_code == 0
     parsed = list(csv.DictReader(io.StringIO(as_csv.stdout)))
@@ -58,24 +60,25 @@ def test_every_listing_speaks_table_json_and_csv(loaded, command):
 
 
 def test_sites_list_content(loaded):
-    rows = json.loads(run(loaded, "sites", "list", "-f", "json").stdout)
-    cern = next(r for r in rows if r["name"] == "CERN-PROD")
+    rows = json.loads(run(loaded, "sites", "list", "-f", "json").stdout)["sites"]
+    cern = next(r for r in rows if r["site"] == "CERN-PROD")
     assert cern == {
-        "name": "CERN-PROD", "tier": 0, "country": "ch", "cloud": "CERN", "status": "active",
+        "site": "CERN-PROD", "tier": 0, "country": "ch", "cloud": "CERN", "status": "active",
         "endpoints": 2, "tape_endpoints": 1, "disk_endpoints": 1,
     }  # fmt: skip
 
 
 def test_endpoints_list_has_attributes_and_filters(loaded):
-    rows = json.loads(run(loaded, "endpoints", "list", "-f", "json").stdout)
-    tape = next(r for r in rows if r["name"] == "BNL-OSG2_DATATAPE")
+    rows = json.loads(run(loaded, "endpoints", "list", "-f", "json").stdout)["endpoints"]
+    tape = next(r for r in rows if r["endpoint"] == "BNL-OSG2_DATATAPE")
     assert (tape["site"], tape["media"], tape["archival"], tape["type"]) == (
         "BNL-OSG2", "tape", True, "DATATAPE"
     )  # fmt: skip
     only_tape = json.loads(run(loaded, "endpoints", "list", "--media", "tape", "-f", "json").stdout)
-    assert {r["name"] for r in only_tape} == {"BNL-OSG2_DATATAPE", "CERN-PROD_DATATAPE"}
+    names = {r["endpoint"] for r in only_tape["endpoints"]}
+    assert names == {"BNL-OSG2_DATATAPE", "CERN-PROD_DATATAPE"}
     at_bnl = json.loads(run(loaded, "endpoints", "list", "--site", "BNL-OSG2", "-f", "json").stdout)
-    assert [r["name"] for r in at_bnl] == ["BNL-OSG2_DATATAPE"]
+    assert [r["endpoint"] for r in at_bnl["endpoints"]] == ["BNL-OSG2_DATATAPE"]
 
 
 @pytest.mark.parametrize(
@@ -99,12 +102,16 @@ def test_endpoints_list_has_attributes_and_filters(loaded):
 def test_datasets_list_filters(loaded, options, expected):
     result = run(loaded, "datasets", "list", *options, "-f", "json")
     assert result.exit_code == 0, result.output
-    assert {r["did"] for r in json.loads(result.stdout)} == expected
+    document = json.loads(result.stdout)
+    assert {r["did"] for r in document["datasets"]} == expected
+    assert document["summary"]["datasets"] == len(expected)
 
 
 def test_datasets_list_json_fields(loaded):
-    rows = json.loads(run(loaded, "datasets", "list", "--kind", "raw", "-f", "json").stdout)
-    assert rows == [
+    document = json.loads(run(loaded, "datasets", "list", "--kind", "raw", "-f", "json").stdout)
+    assert list(document) == ["kind", "datasets", "summary"]  # streamed: the summary last
+    assert document["summary"] == {"datasets": 1, "bytes": 2000000000000}
+    assert document["datasets"] == [
         {
             "did": RAW, "kind": "raw", "data_type": "RAW", "bytes": 2000000000000, "files": 400,
             "events": 1000000, "state": "closed", "created_at": "2018-08-01T10:00:00Z",
@@ -117,8 +124,10 @@ def test_datasets_show(loaded):
     result = run(loaded, "datasets", "show", AOD.split(":", 1)[1], "-f", "json")
     assert result.exit_code == 0, result.output
     shown = json.loads(result.stdout)
-    assert shown["did"] == AOD
-    assert shown["metadata"] == {  # run_number from the file, the rest from the name
+    assert shown["kind"] == "dataset"
+    assert shown["dataset"]["did"] == AOD
+    assert shown["dataset"]["kind"] == "derived"
+    assert shown["dataset"]["metadata"] == {  # run_number from the file, the rest from the name
         "project": "data18_13TeV",
         "prod_step": "merge",
         "run_number": "357772",
@@ -275,10 +284,10 @@ def test_datasets_list_limits_tables_not_machine_output(tmp_path, monkeypatch):
     monkeypatch.setattr(cli_catalog, "TABLE_ROWS", 10)
     table = runner.invoke(app, ["--db", url, "datasets", "list"])
     assert "showing the first 10 datasets" in table.stderr
-    rows = json.loads(runner.invoke(app, ["--db", url, "datasets", "list", "-f", "json"]).stdout)
-    assert len(rows) == 400
+    listed = runner.invoke(app, ["--db", url, "datasets", "list", "-f", "json"]).stdout
+    assert len(json.loads(listed)["datasets"]) == json.loads(listed)["summary"]["datasets"] == 400
     limited = runner.invoke(app, ["--db", url, "datasets", "list", "-f", "json", "--limit", "7"])
-    assert len(json.loads(limited.stdout)) == 7
+    assert len(json.loads(limited.stdout)["datasets"]) == 7
 
 
 @pytest.mark.parametrize(

@@ -41,8 +41,8 @@ def run(url: str, *args: str, width: int = 200):
 
 
 def test_endpoint_attributes_are_typed_in_json_and_csv(loaded):
-    rows = json.loads(run(loaded, "endpoints", "list", "--format", "json").stdout)
-    by_name = {r["name"]: r for r in rows}
+    rows = json.loads(run(loaded, "endpoints", "list", "--format", "json").stdout)["endpoints"]
+    by_name = {r["endpoint"]: r for r in rows}
     first, second = by_name["CERN-PROD_DATATAPE"], by_name["CERN-PROD_DATADISK"]
     assert (first["archival"], second["archival"]) == (True, False)
     assert (first["weight"], second["weight"]) == (3, -1)
@@ -52,7 +52,7 @@ def test_endpoint_attributes_are_typed_in_json_and_csv(loaded):
     assert first["partial"] is True
     assert second["partial"] is None
     listed = csv.DictReader(io.StringIO(run(loaded, "endpoints", "list", "-f", "csv").stdout))
-    table = {r["name"]: r for r in listed}
+    table = {r["endpoint"]: r for r in listed}  # the same names as json
     first, second = table["CERN-PROD_DATATAPE"], table["CERN-PROD_DATADISK"]
     assert (first["archival"], second["archival"]) == ("true", "false")
     assert (first["partial"], second["partial"]) == ("true", "")
@@ -67,7 +67,7 @@ def test_typed_endpoint_attributes_still_select(loaded):
     """Expressions read the stored text; typing the listing changes nothing they select."""
     rows = json.loads(
         run(loaded, "endpoints", "list", "-e", "archival&weight>0", "-f", "json").stdout
-    )
+    )["endpoints"]
     assert rows
     assert all(r["archival"] is True and r["weight"] > 0 for r in rows)
 
@@ -95,13 +95,13 @@ def test_typed_text(texts, dtype, values):
 def test_datasets_show_humanises_bytes_in_the_table_only(loaded):
     table = run(loaded, "datasets", "show", AOD).stdout
     json_bytes = json.loads(run(loaded, "datasets", "show", AOD, "--format", "json").stdout)
-    size = json_bytes["bytes"]
+    size = json_bytes["dataset"]["bytes"]
     assert isinstance(size, int)
     assert size >= 1000
     assert f"({size:,} bytes)" in table
     assert not re.search(rf"(?<![\d,]){size}(?![\d,])", table)  # not the raw integer
     assert any(unit in table for unit in (" kB (", " MB (", " GB (", " TB (", " PB ("))
-    files = json_bytes["files"]
+    files = json_bytes["dataset"]["files"]
     assert re.search(rf"(?<![\d,]){files:,}(?![\d,])", table)
 
 
@@ -113,3 +113,27 @@ def test_notes_group_counts_in_thousands(catalog, tmp_path):
     catalog.import_directory(write_catalog(tmp_path / "x", tables))
     listed = run(catalog.url, "datasets", "list", "--limit", "1000")
     assert "showing the first 1,000 datasets; --limit 0 lists all" in listed.stderr
+
+
+def test_free_space_in_tb_is_listed_as_integer_free_bytes(catalog, tmp_path):
+    """``freespace_tb`` (an endpoint's own attribute, in TB) is ``free_bytes`` in every report,
+    an integer; the exchange format keeps the attribute as it was given."""
+    tables = mini()
+    for row, free in zip(tables["endpoints"], ["4480", "0.5", ""], strict=True):
+        row["freespace_tb"] = free
+    catalog.import_directory(write_catalog(tmp_path / "x", tables))
+    listed = json.loads(run(catalog.url, "endpoints", "list", "-f", "json").stdout)["endpoints"]
+    free = {r["endpoint"]: r["free_bytes"] for r in listed}
+    assert free == {
+        "CERN-PROD_DATATAPE": 4_480_000_000_000_000,
+        "CERN-PROD_DATADISK": 500_000_000_000,
+        "BNL-OSG2_DATATAPE": None,
+    }
+    assert all("freespace_tb" not in r for r in listed)
+    rows = list(
+        csv.DictReader(io.StringIO(run(catalog.url, "endpoints", "list", "-f", "csv").stdout))
+    )
+    assert {r["endpoint"]: r["free_bytes"] for r in rows}["CERN-PROD_DATADISK"] == "500000000000"
+    assert "4.48 PB" in run(catalog.url, "endpoints", "list").stdout  # humanised for people
+    catalog.export_directory(tmp_path / "out")
+    assert "freespace_tb" in (tmp_path / "out" / "endpoints.csv").read_text()

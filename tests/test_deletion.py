@@ -195,8 +195,11 @@ def test_replicas_delete_cli_exit_codes_and_json(cat, tmp_path, policies):
             "--force", "--apply", "-f", "json",
         ).stdout
     )  # fmt: skip
-    assert document["allowed"] is False
-    assert document["applied"] is False
+    assert document["kind"] == "replicas-delete"
+    assert document["summary"]["allowed"] is False
+    assert document["summary"]["applied"] is False
+    assert document["summary"]["refusals"] == len(document["refusals"])
+    assert document["replica"]["did"] == RAW2
     assert document["refusals"][0]["guard"] == "last-copy"
     assert cli("delete", AOD2, "CERN-PROD_DATADISK", "--policy", policy_dir).exit_code == 2
     lost = cli("mark-lost", AOD2, "CERN-PROD_DATADISK", "--reason", "disk failure", "--apply")

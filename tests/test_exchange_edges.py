@@ -38,11 +38,13 @@ def test_large_integers_next_to_nulls_survive_exactly(catalog, tmp_path, new_cat
     rows = json.loads(
         runner.invoke(app, ["--db", catalog.url, "endpoints", "list", "-f", "json"]).stdout
     )
-    assert {r["name"]: r["capacity_bytes"] for r in rows}["CERN-PROD_DATATAPE"] == BIG
+    assert {r["endpoint"]: r["capacity_bytes"] for r in rows["endpoints"]}[
+        "CERN-PROD_DATATAPE"
+    ] == BIG
     listed = json.loads(
         runner.invoke(app, ["--db", catalog.url, "datasets", "list", "-f", "json"]).stdout
     )
-    events = {r["did"]: r["events"] for r in listed}
+    events = {r["did"]: r["events"] for r in listed["datasets"]}
     assert events[RAW] == EVENTS
     assert isinstance(events[RAW], int)
 
@@ -189,7 +191,7 @@ def test_export_into_a_file_is_a_usage_error(catalog, tmp_path):
 def test_globs_are_case_sensitive_on_every_database(catalog, mini_dir, options, count):
     catalog.import_directory(mini_dir)
     result = runner.invoke(app, ["--db", catalog.url, "datasets", "list", *options, "-f", "json"])
-    assert len(json.loads(result.stdout)) == count
+    assert len(json.loads(result.stdout)["datasets"]) == count
 
 
 @pytest.mark.parametrize(

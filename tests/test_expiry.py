@@ -203,6 +203,7 @@ def test_expire_cli(catalog, tmp_path, policies, monkeypatch):
     assert dry.stdout.startswith("1 dataset past their end of life: would delete 1 (25 B), keep 0")
     assert "dry run: nothing changed" in dry.stderr
     document = json.loads(runner.invoke(app, [*args, "--format", "json"]).stdout)
+    assert document["kind"] == "expire"
     assert document["summary"]["delete"] == 1
     assert document["decisions"][0]["did"] == LITE
     assert document["freed_by_site"] == [{"site": "CERN-PROD", "replicas": 1, "bytes": 25}]
@@ -211,9 +212,9 @@ def test_expire_cli(catalog, tmp_path, policies, monkeypatch):
     assert "deleted 1" in applied.stdout
     assert cat.dataset(LITE).dataset["state"] == "deleted"
     journal = runner.invoke(app, ["--db", cat.url, "journal", "--did", LITE, "-f", "json"])
-    assert [e["command"] for e in json.loads(journal.stdout)] == ["expire --apply"]
+    assert [e["command"] for e in json.loads(journal.stdout)["entries"]] == ["expire --apply"]
     since = runner.invoke(app, ["--db", cat.url, "journal", "--since", "2100-01-01", "-f", "json"])
-    assert json.loads(since.stdout) == []
+    assert json.loads(since.stdout) == {"kind": "journal", "summary": {"entries": 0}, "entries": []}
     bad = runner.invoke(app, ["--db", cat.url, "journal", "--since", "last tuesday"])
     assert bad.exit_code == 2
     assert "--since" in bad.stderr
@@ -233,17 +234,17 @@ def test_pin_unpin_and_pins_list(catalog, tmp_path, policies, monkeypatch):
     assert result.exit_code == 0, result.output
     assert result.stdout == f"pinned {LITE} until 2099-03-01T00:00:00Z: paper in review\n"
     assert cli("pin", LITE).exit_code == 2  # --reason is required
-    listed = json.loads(cli("pins", "list", "-f", "json").stdout)
+    listed = json.loads(cli("pins", "list", "-f", "json").stdout)["pins"]
     assert [(p["did"], p["actor"], p["reason"], p["until"]) for p in listed] == [
         (LITE, "bob", "paper in review", "2099-03-01T00:00:00Z")
     ]
     assert decisions(cat.expire(policies, NOW))[LITE][0] == "keep"
     moved = cli("pin", LITE, "--reason", "paper in review")  # same reason: moves the end
     assert "with no end" in moved.stdout
-    assert len(json.loads(cli("pins", "list", "-f", "json").stdout)) == 1
+    assert len(json.loads(cli("pins", "list", "-f", "json").stdout)["pins"]) == 1
     assert cli("unpin", LITE, "--reason", "other").exit_code == 2
     assert cli("unpin", LITE).exit_code == 0
-    assert json.loads(cli("pins", "list", "-f", "json").stdout) == []
+    assert json.loads(cli("pins", "list", "-f", "json").stdout)["pins"] == []
     assert cli("unpin", LITE).exit_code == 2
     assert cli("pin", "data18_13TeV:nothing", "--reason", "x").exit_code == 2
     journal = cat.journal(did=LITE)

@@ -152,7 +152,7 @@ def test_json_envelopes(sample):
     assert isinstance(first["output_data_types"], list)
     shown = json.loads(run(sample, "transformations", "show", "p6026", "-f", "json").stdout)
     assert list(shown) == [
-        "kind", "summary", "transformation", "outputs_by_data_type", "productions"
+        "kind", "summary", "transformation", "productions", "outputs_by_data_type"
     ]  # fmt: skip
     assert shown["kind"] == "transformation"
     assert len(shown["productions"]) == shown["summary"]["productions"] == 11

@@ -319,7 +319,9 @@ def test_scope_rule():
 def test_cli_json():
     result = runner.invoke(app, ["names", "parse", "-f", "json", PHYSLITE, "user.x.y"])
     assert result.exit_code == 0, result.output
-    rows = json.loads(result.stdout)
+    document = json.loads(result.stdout)
+    assert (document["kind"], document["summary"]) == ("names", {"names": 2, "errors": 1})
+    rows = document["names"]
     assert [r["name"] for r in rows] == [PHYSLITE, "user.x.y"]
     assert rows[0]["tags"] == [
         {"letter": "r", "number": 13286},
@@ -338,7 +340,7 @@ def test_cli_json():
 def test_cli_exits_2_only_when_every_name_fails():
     result = runner.invoke(app, ["names", "parse", "-f", "json", "user.x.y", "a.b"])
     assert result.exit_code == 2
-    assert len(json.loads(result.stdout)) == 2  # the reasons are still printed
+    assert len(json.loads(result.stdout)["names"]) == 2  # the reasons are still printed
     assert result.stderr.strip() == (
         "lifecycle: error: 'user.x.y' does not follow the ATLAS dataset nomenclature: "
         "user-scope name: free-form after user.<nick>, not the ATLAS nomenclature "

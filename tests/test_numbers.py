@@ -101,7 +101,7 @@ def big(request, tmp_path_factory) -> dict[str, str]:
             assert done.exit_code == 0, done.output
         listed = runner.invoke(app, ["--db", db, "datasets", "list", "--format", "json"])
         datasets = json.loads(listed.stdout)
-        items = datasets["items"] if isinstance(datasets, dict) else datasets
+        items = datasets["datasets"]  # the envelope: {kind, datasets, summary}
         raw = next(d["did"] for d in items if d["kind"] == "raw")
         derived = next(d["did"] for d in items if d["data_type"].startswith("DAOD"))
         yield {
@@ -222,7 +222,7 @@ def test_bytes_are_humanised_in_the_plan_list_and_dataset_tables(tmp_path, catal
     did = json.loads(
         runner.invoke(app, ["--db", catalog.url, "datasets", "list", "--format", "json"]).stdout
     )
-    items = did["items"] if isinstance(did, dict) else did
+    items = did["datasets"]
     shown = runner.invoke(
         app, ["--db", catalog.url, "datasets", "show", items[0]["did"]], env={"COLUMNS": "200"}
     )

@@ -20,7 +20,7 @@ from lifecycle.cli.app import app
 from lifecycle.errors import UsageError
 from lifecycle.output import Entries, Frames, Report, Rows, lookup, names, render
 from lifecycle.output import json_stream as streaming
-from lifecycle.output.json_stream import write_json, write_json_entries
+from lifecycle.output.json_stream import Later, write_json
 
 runner = CliRunner()
 
@@ -112,13 +112,17 @@ def test_importing_output_loads_no_heavy_package_and_only_leaf_modules():
 
 @pytest.mark.parametrize("fmt", names("listing"))
 def test_every_listing_format_writes_a_report_of_records(fmt):
-    text = rendered(Report(frame(), title="things"), fmt)
+    text = rendered(Report(frame(), title="things", kind="things"), fmt)
     if fmt == "table":
         assert "things" in text
         assert "2.00 MB" in text
         assert "=SUM(1)" in text
-    elif fmt == "json":
-        assert json.loads(text)[1] == {
+    elif fmt == "json":  # the envelope: kind, summary (rows and bytes), the rows
+        document = json.loads(text)
+        assert list(document) == ["kind", "summary", "things"]
+        assert document["kind"] == "things"
+        assert document["summary"] == {"things": 3, "bytes": 2_000_004}
+        assert document["things"][1] == {
             "name": "=SUM(1)",
             "bytes": 2_000_000,
             "at": "2024-01-01T00:00:00Z",
@@ -138,15 +142,20 @@ def test_a_report_declares_its_document_and_its_text_for_people_once():
     assert len(list(csv.DictReader(io.StringIO(rendered(report, "csv"))))) == 3
 
 
+def test_a_listing_without_a_kind_has_no_json():
+    with pytest.raises(ValueError, match="needs a kind"):
+        rendered(Report(frame()), "json")
+
+
 def test_a_report_without_records_refuses_csv():
     with pytest.raises(UsageError, match="csv does not apply"):
         rendered(Report(document=dict), "csv")
 
 
 def test_excel_safe_guards_csv_cells_only():
-    report = Report(frame(), excel_safe=True)
+    report = Report(frame(), excel_safe=True, kind="things")
     assert "'=SUM(1)" in rendered(report, "csv")
-    assert json.loads(rendered(report, "json"))[1]["name"] == "=SUM(1)"
+    assert json.loads(rendered(report, "json"))["things"][1]["name"] == "=SUM(1)"
 
 
 # -- streamed JSON ---------------------------------------------------------------------------------
@@ -176,14 +185,18 @@ def test_streamed_json_equals_json_dumps_of_the_whole(monkeypatch, value):
     assert json.loads(compact.getvalue()) == value
 
 
-def test_a_listing_written_a_chunk_at_a_time_is_one_array():
-    rows = [{"n": i} for i in range(8)]
+def test_a_value_known_later_is_computed_when_it_is_written():
+    seen: list[int] = []
+
+    def rows():
+        for i in range(8):
+            seen.append(i)
+            yield [{"n": i}]
+
+    document = {"rows": Entries(rows()), "count": Later(lambda: len(seen))}
     out = io.StringIO()
-    write_json_entries([rows[:3], [], rows[3:]], out)
-    assert out.getvalue() == json.dumps(rows, indent=2) + "\n"
-    empty = io.StringIO()
-    write_json_entries([], empty)
-    assert empty.getvalue() == "[]\n"
+    write_json(document, out)
+    assert json.loads(out.getvalue()) == {"rows": [{"n": i} for i in range(8)], "count": 8}
 
 
 def test_compact_entries_put_one_entry_on_a_line():
@@ -197,10 +210,11 @@ def test_compact_entries_put_one_entry_on_a_line():
 
 def test_listing_json_is_streamed_in_chunks_with_the_same_text(monkeypatch):
     big = pd.DataFrame({"n": range(10), "at": [datetime(2024, 1, 1, tzinfo=UTC)] * 10})
-    whole = rendered(Report(big), "json")
+    whole = rendered(Report(big, kind="n"), "json")
     monkeypatch.setattr(streaming, "CHUNK", 4)
     monkeypatch.setattr("lifecycle.output.reports.CHUNK", 4)
-    assert rendered(Report(big), "json") == whole
+    assert rendered(Report(big, kind="n"), "json") == whole
+    assert json.loads(whole)["summary"] == {"n": 10}
 
 
 # -- the same -o and stdout for every command ------------------------------------------------------
@@ -303,11 +317,20 @@ def test_rows_and_frames_write_the_csv_of_the_whole_frame(excel_safe):
 
 def test_rows_and_frames_write_json_and_parquet_of_the_whole():
     whole = pd.DataFrame(ROWS, columns=["did", "text", "n"]).astype({"n": "Int64"})
-    expected = rendered(Report(whole), "json")
+    expected = json.loads(rendered(Report(whole, kind="rows"), "json"))
+    assert expected["summary"] == {"rows": 3}
     frames = Frames(iter([whole.iloc[:1], whole.iloc[1:]]))
-    assert rendered(Report(frames), "json") == expected
+    streamed = json.loads(rendered(Report(frames, kind="rows"), "json"))
+    assert list(streamed) == ["kind", "rows", "summary"]  # counted as they were written
+    assert streamed == expected
     rows = Rows(["did", "text", "n"], iter([ROWS[:2], ROWS[2:]]))
-    assert json.loads(rendered(Report(rows), "json")) == json.loads(expected)
+    assert json.loads(rendered(Report(rows, kind="rows"), "json")) == expected
+    with_bytes = Frames(
+        iter([whole.assign(bytes=[1, 2, 3]).iloc[:2], whole.assign(bytes=[1, 2, 3]).iloc[2:]])
+    )
+    assert json.loads(rendered(Report(with_bytes, kind="rows"), "json"))["summary"] == {
+        "rows": 3, "bytes": 6
+    }  # fmt: skip
     out = io.BytesIO()
     render(
         Report(Rows(["did", "text", "n"], iter([ROWS[:2], [], ROWS[2:]]))),

@@ -236,9 +236,10 @@ def test_plan_cli(catalog, tmp_path, policies):
     assert cli("reprocess", "--chain", "R99999").exit_code == 2
     assert cli("reprocess", "--chain", "r99999", "--select", "colour=red").exit_code == 2
     assert cli("reprocess", "--chain", "r99999", "--select", "did=nothing:*").exit_code == 2
-    listed = json.loads(cli("list", "-f", "json").stdout)
+    listed = json.loads(cli("list", "-f", "json").stdout)["plans"]
     assert [(p["id"], p["name"], p["blockers"]) for p in listed] == [(1, "c1", 0), (2, "c2", 2)]
     document = json.loads(cli("export", "1").stdout)
+    assert document["kind"] == "plan"
     assert document["summary"]["steps"] == 4
     assert document["steps"][1]["inputs"] == [{"did": NEW_AOD1, "role": "input"}]
     assert document["steps"][1]["placement"] == ["BNL-OSG2_DATADISK", "CERN-PROD_DATADISK"]
@@ -376,7 +377,7 @@ def test_plan_show_csv_lists_the_steps_and_plan_list_shows_sizes(catalog, tmp_pa
     assert "3.00 kB" in listed.stdout  # written: 1,000 + 2 x 100 + 1,500 + 2 x 150 bytes
     assert " 5000 " not in listed.stdout
     assert "actor" not in listed.stdout  # the table keeps what tells plans apart
-    document = json.loads(cli("list", "-f", "json").stdout)[0]
+    document = json.loads(cli("list", "-f", "json").stdout)["plans"][0]
     assert document["bytes_staged"] == 5000
     assert document["actor"]
 

@@ -53,7 +53,7 @@ def test_overview_envelope_summary_and_csv(loaded):
 
 
 def test_datasets_show_csv_is_its_fields_and_metadata(loaded):
-    shown = json.loads(run(loaded, "datasets", "show", AOD, "-f", "json"))
+    shown = json.loads(run(loaded, "datasets", "show", AOD, "-f", "json"))["dataset"]
     rows = list(csv.DictReader(io.StringIO(run(loaded, "datasets", "show", AOD, "-f", "csv"))))
     fields = {r["field"]: r["value"] for r in rows}
     assert fields["did"] == shown["did"]

@@ -323,7 +323,10 @@ def test_cli_json_shape_and_exit_codes(grid):
     result = _cli(grid, "--site", "BNL-OSG2", "--format", "json")
     assert result.exit_code == 1, result.output  # RAW_SOLO would be lost for good
     document = json.loads(result.stdout)
-    assert list(document) == ["lost", "recoverable", "violations", "re_replicate", "summary"]
+    assert list(document) == [
+        "kind", "summary", "lost", "recoverable", "violations", "re_replicate"
+    ]  # fmt: skip
+    assert document["kind"] == "simulate-loss"
     assert document["lost"] == [
         {"did": RAW_SOLO, "kind": "raw", "bytes": 500,
          "reason": "no replica would remain and raw data cannot be regenerated"}

@@ -69,8 +69,9 @@ def test_cli_table_starts_with_the_status_json_has_it(sample):
     first = table.stdout.splitlines()[0]
     assert first.startswith(f"{RAW_ONE_TAPE}: 1 of 3 rules failing; not reproducible")
     shown = json.loads(runner.invoke(app, [*base, "--format", "json"]).stdout)
-    assert shown["did"] == RAW_ONE_TAPE  # the details as before
-    assert shown["status"]["summary"]["failing"] == 1
-    assert {r["rule"] for r in shown["status"]["rules"]} == {
+    assert shown["kind"] == "dataset"
+    assert shown["dataset"]["did"] == RAW_ONE_TAPE
+    assert shown["summary"]["failing"] == 1
+    assert {r["rule"] for r in shown["rules"]} == {
         "raw-archival-copies", "raw-preserved", "raw-reprocessable"
     }  # fmt: skip

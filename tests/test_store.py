@@ -250,3 +250,62 @@ def test_key_value_tables_lose_their_rowid_on_sqlite_keeping_their_rows(catalog_
     assert [a for (a,) in attributes] == ["kind", "zone"]
     assert fresh.revision() == HEAD
     fresh.close()
+
+
+def test_dataset_dids_become_a_named_unique_index_keeping_rows_and_references(catalog_url):
+    """Migration 0006 replaces the DID table constraint by the unique index ``ix_dataset_did``
+    (on SQLite by rebuilding the table others reference): ids, rows and the references to them
+    survive, and a duplicate DID is still refused by the database."""
+    from alembic import command
+    from alembic.config import Config
+
+    import lifecycle.catalog.store as store
+
+    cat = Catalog(catalog_url, migrate=False)
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(store.__file__).parent / "migrations"))
+    with cat.store.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0005")
+        for sql in (
+            "INSERT INTO site (id, name, tier, country, status) VALUES (1, 'S', 1, 'ch', 'active')",
+            "INSERT INTO endpoint (id, name, site_id, media) VALUES (1, 'S_TAPE', 1, 'tape')",
+            "INSERT INTO dataset (id, did, scope, name, kind, bytes, files, created_at, state) "
+            "VALUES (7, 's:a', 's', 'a', 'raw', 1, 1, '2020-01-01 00:00:00', 'closed'), "
+            "(3, 's:b', 's', 'b', 'raw', 2, 1, '2020-01-01 00:00:00', 'closed')",
+            "INSERT INTO replica (dataset_id, endpoint_id, state, created_at) "
+            "VALUES (7, 1, 'available', '2020-01-01 00:00:00')",
+            "INSERT INTO dataset_metadata VALUES (3, 'run_number', '7')",
+        ):
+            conn.exec_driver_sql(sql)
+    cat.close()
+    fresh = Catalog(catalog_url)
+    with fresh.read() as conn:
+        assert conn.exec_driver_sql("SELECT id, did FROM dataset ORDER BY id").all() == [
+            (3, "s:b"),
+            (7, "s:a"),
+        ]
+        joined = conn.exec_driver_sql(
+            "SELECT d.did FROM replica r JOIN dataset d ON d.id = r.dataset_id"
+        ).all()
+        assert joined == [("s:a",)]
+        indexes = {i["name"]: i for i in sa.inspect(conn).get_indexes("dataset")}
+        assert indexes["ix_dataset_did"]["unique"]
+        assert {"ix_dataset_scope", "ix_dataset_data_type", "ix_dataset_kind_data_type"} <= set(
+            indexes
+        )
+        if conn.dialect.name == "sqlite":
+            assert conn.exec_driver_sql("PRAGMA foreign_key_check").all() == []
+    with pytest.raises(sa.exc.IntegrityError), fresh.atomic("test") as (conn, _):
+        conn.exec_driver_sql(
+            "INSERT INTO dataset (did, scope, name, kind, bytes, files, created_at, state) "
+            "VALUES ('s:a', 's', 'a', 'raw', 1, 1, '2020-01-01 00:00:00', 'closed')"
+        )
+    # references are checked again once the upgrade is over
+    with pytest.raises(sa.exc.IntegrityError), fresh.atomic("test") as (conn, _):
+        conn.exec_driver_sql(
+            "INSERT INTO replica (dataset_id, endpoint_id, state, created_at) "
+            "VALUES (999, 1, 'available', '2020-01-01 00:00:00')"
+        )
+    assert fresh.revision() == HEAD
+    fresh.close()

@@ -283,7 +283,9 @@ def test_cli_previews_by_default(loaded):
     before = snapshot(loaded)
     result = cli(loaded.url, "-f", "json")
     assert result.exit_code == 0, result.output
-    rows = json.loads(result.stdout)
+    document = json.loads(result.stdout)
+    rows = document["suggestions"]
+    assert document["summary"] == {"suggestions": len(rows)}
     assert set(rows[0]) == {"child", "parent", "added_tags", "confidence", "applicable", "reason"}
     assert {r["child"]: r["parent"] for r in rows if r["applicable"]}[PHYS] == MERGED
     assert "--apply records them" in result.stderr

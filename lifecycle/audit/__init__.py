@@ -26,7 +26,7 @@ from lifecycle.catalog.store import current_actor, utcnow
 from lifecycle.policy import SEVERITIES, PolicySet, endpoint_sets
 from lifecycle.provenance.reproducibility import irreproducible_table
 from lifecycle.text import count
-from lifecycle.values import json_value, records, rows_frame
+from lifecycle.values import envelope, json_value, records, rows_frame
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -62,7 +62,7 @@ class AuditReport:
         findings = [] if self.findings is None else records(self.findings)
         for finding in findings:
             finding["details"] = json.loads(finding["details"])
-        return {"run": self.run, "summary": self.summary, "findings": findings}
+        return envelope("audit", self.summary, run=self.run, findings=findings)
 
     def summary_line(self) -> str:
         counts = self.summary["by_severity"]

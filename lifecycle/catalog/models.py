@@ -88,10 +88,13 @@ class Dataset(SQLModel, table=True):
         Index("ix_dataset_kind_data_type", "kind", "data_type"),
         Index("ix_dataset_data_type", "data_type"),
         Index("ix_dataset_scope", "scope"),
+        # a named unique index, not a table constraint: a bulk load builds it after the rows
+        # are in (catalog.bulk.bulk_load; migration 0006 says what it saves)
+        Index("ix_dataset_did", "did", unique=True),
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    did: str = Field(unique=True)
+    did: str
     scope: str
     name: str
     kind: str

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from lifecycle.catalog.sql import TIMESTAMP_COLUMNS, frame, rows, statement
 from lifecycle.errors import UnknownDataset, UsageError
 from lifecycle.nomenclature import normalize_did
-from lifecycle.values import records, rows_frame, to_utc, typed_text
+from lifecycle.values import envelope, records, rows_frame, to_utc, typed_text
 from lifecycle.vocabulary import KINDS, MEDIA
 
 if TYPE_CHECKING:
@@ -376,14 +376,14 @@ class Overview:
         return joined[columns].convert_dtypes()
 
     def to_dict(self) -> dict[str, Any]:
-
-        return {
-            "kind": "overview",
-            "summary": self.summary(),
-            "sites_by_tier": records(self.sites_by_tier),
-            "datasets_by_kind": records(self.datasets_by_kind),
-            "replicas_by_state": records(self.replicas_by_state),
-        }
+        """The JSON envelope of ``overview``: totals, then the three tables."""
+        return envelope(
+            "overview",
+            self.summary(),
+            sites_by_tier=records(self.sites_by_tier),
+            datasets_by_kind=records(self.datasets_by_kind),
+            replicas_by_state=records(self.replicas_by_state),
+        )
 
 
 def overview(conn: Connection) -> Overview:

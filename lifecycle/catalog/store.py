@@ -368,13 +368,23 @@ class Store:
 
         cfg = Config()
         cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
-        with self._locked_connection() as conn:
+        # SQLite's way to rebuild a table others reference (migration 0006): foreign keys off
+        # for the transaction (bulk=True), then every reference checked before it commits
+        with self._locked_connection("db upgrade", bulk=True) as conn:
             before = self._revision(conn)
             if before is not None and before not in REVISIONS:
                 raise SchemaTooNew(before, HEAD)
             if before != HEAD:
                 cfg.attributes["connection"] = conn
                 command.upgrade(cfg, "head")
+                if (
+                    self.dialect == "sqlite"
+                    and conn.exec_driver_sql("PRAGMA foreign_key_check").first() is not None
+                ):
+                    raise CatalogError(
+                        f"{self.display_url()}: the schema upgrade left references without "
+                        "their rows; nothing was changed"
+                    )
         self._schema_checked = True
         return before, HEAD
 

@@ -20,7 +20,7 @@ from lifecycle.errors import UsageError
 from lifecycle.output import Entries, Report, Rows
 from lifecycle.output.tables import console
 from lifecycle.text import printable
-from lifecycle.values import records
+from lifecycle.values import envelope, records
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -170,12 +170,9 @@ def _show(
     only the findings it shows)."""
     unrecorded(report)
 
-    def document() -> dict:
-        return {
-            "run": report.run,
-            "summary": report.summary,
-            "findings": Entries(chunks.json_texts(), encoded=True),
-        }
+    def document() -> dict:  # AuditReport.to_dict's envelope, its findings streamed
+        findings = Entries(chunks.json_texts(), encoded=True)
+        return envelope("audit", report.summary, run=report.run, findings=findings)
 
     people = partial(_print_report, report, rules, chunks)
     findings = Rows(report.columns, chunks)
@@ -197,12 +194,8 @@ def _show_groups(
     nouns = {"causes": "cause", "rules": "rule", "groups": "group"}
 
     def document() -> dict:
-        return {
-            "kind": f"audit-{kind}",
-            "run": report.run,
-            "summary": {**report.summary, kind: len(frame)},
-            kind: records(frame),
-        }
+        summary = {**report.summary, kind: len(frame)}
+        return envelope(f"audit-{kind}", summary, {kind: records(frame), "run": report.run})
 
     def people(out: IO[str]) -> None:
         options.line(out, report.summary_line())
@@ -269,7 +262,8 @@ def history(
     fmt: options.FormatOption = options.ListingFormat.table,
 ) -> None:
     """List past audit runs, newest first."""
-    options.show(options.catalog(ctx).audit_history(limit or None), fmt, "audit runs")
+    runs = options.catalog(ctx).audit_history(limit or None)
+    options.show(runs, fmt, "audit runs", kind="audit-history", items="runs")
 
 
 @audit_app.command("diff")
@@ -305,14 +299,9 @@ def _diff_rows(result: dict) -> pd.DataFrame:
 
 def _diff_document(result: dict) -> dict:
     appeared, resolved = records(result["appeared"]), records(result["resolved"])
-    return {
-        "kind": "audit-diff",
-        "summary": {"from": result["from"], "to": result["to"], **_diff_counts(result)},
-        "from": result["from"],
-        "to": result["to"],
-        "appeared": appeared,
-        "resolved": resolved,
-    }
+    summary = {"from": result["from"], "to": result["to"], **_diff_counts(result)}
+    sections = {"from": result["from"], "to": result["to"]}
+    return envelope("audit-diff", summary, sections, appeared=appeared, resolved=resolved)
 
 
 def _diff_counts(result: dict) -> dict[str, int]:

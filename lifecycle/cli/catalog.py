@@ -56,7 +56,11 @@ def db_version(ctx: typer.Context) -> None:
 
 sites_app.command("list")(
     options.listing(
-        "sites", "sites", "List sites with their tier, country, cloud, status and endpoints."
+        "sites",
+        "sites",
+        "List sites with their tier, country, cloud, status and endpoints.",
+        kind="sites",
+        renamed={"name": "site"},
     )
 )
 
@@ -76,8 +80,28 @@ def endpoints_list(
 ) -> None:
     """List endpoints with their site and attributes."""
     found = options.catalog(ctx).endpoints(site=site, media=media, expression=expression)
+    found = _endpoint_records(found)
     people = partial(_endpoints, found)
-    options.emit(Report(found, title="endpoints", people=people), fmt)
+    options.emit(Report(found, title="endpoints", people=people, kind="endpoints"), fmt)
+
+
+TB = 10**12  # bytes in a TB, as the free-form attribute freespace_tb counts them
+
+
+def _endpoint_records(found: pd.DataFrame) -> pd.DataFrame:
+    """The endpoints as every report names things: ``endpoint`` for the name, free space as
+    ``free_bytes`` (an integer) for the attribute ``freespace_tb`` when endpoints have it."""
+    import pandas as pd
+
+    found = found.rename(columns={"name": "endpoint"})
+    if "freespace_tb" in found.columns and "free_bytes" not in found.columns:
+        tb = pd.to_numeric(found["freespace_tb"], errors="coerce")
+        free = [None if v != v else round(v * TB) for v in tb.astype("float64")]
+        found.insert(
+            list(found.columns).index("freespace_tb"), "free_bytes", pd.array(free, dtype="Int64")
+        )
+        found = found.drop(columns="freespace_tb")
+    return found
 
 
 def _endpoints(found: pd.DataFrame, out: IO[str]) -> None:
@@ -120,12 +144,13 @@ def datasets_list(
         frame = options.catalog(ctx).datasets(**filters, limit=limit or None)
         if limit and len(frame) == limit:
             options.note(f"showing the first {limit:,} datasets; --limit 0 lists all")
-        options.show(frame, fmt, "datasets")
+        options.show(frame, fmt, "datasets", kind="datasets")
         return
     chunks = options.catalog(ctx).dataset_chunks(**filters, limit=limit or None)
     first = next(chunks)  # the filters are checked before anything is written
     listed = [0]
-    options.emit(Report(Frames(_counted(chain([first], chunks), listed)), title="datasets"), fmt)
+    frames = Frames(_counted(chain([first], chunks), listed))
+    options.emit(Report(frames, title="datasets", kind="datasets"), fmt)
     if limit and listed[0] == limit:
         options.note(f"showing the first {limit:,} datasets; --limit 0 lists all")
 
@@ -283,7 +308,7 @@ def journal(
 ) -> None:
     """The journal of changes: who changed what, when, why, with which command."""
     entries = options.catalog(ctx).journal(limit or None, options.parse_time(since, "--since"), did)
-    options.show(entries, fmt, "journal")
+    options.show(entries, fmt, "journal", kind="journal", items="entries")
 
 
 COMMANDS = {"init": init, "overview": overview, "journal": journal}

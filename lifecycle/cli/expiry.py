@@ -116,7 +116,7 @@ def pins_list(
     the first 50; json and csv list all)."""
     found = options.catalog(ctx).pins(did)
     people = lambda out: options.bounded_table(found, out, "pins", PIN_ROWS)  # noqa: E731
-    options.emit(Report(found, title="pins", people=people), fmt)
+    options.emit(Report(found, title="pins", people=people, kind="pins"), fmt)
 
 
 COMMANDS = {"expire": expire, "pin": pin, "unpin": unpin}

@@ -12,6 +12,7 @@ from lifecycle.cli import options
 from lifecycle.errors import InvalidDatasetName, UsageError
 from lifecycle.nomenclature import parse_name, parse_names
 from lifecycle.output import Report, write_table
+from lifecycle.values import envelope
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -55,8 +56,11 @@ def parse(
         raise InvalidDatasetName(parsed[0].name, parsed[0].error or "", len(parsed) - 1)
 
 
-def _document(parsed: list[ParsedName]) -> list[dict]:
-    return [p.to_dict() for p in parsed]
+def _document(parsed: list[ParsedName]) -> dict:
+    """The envelope of ``names parse``: how many names, how many do not follow the
+    nomenclature (their ``error`` says why), the names with their fields."""
+    summary = {"names": len(parsed), "errors": sum(1 for p in parsed if p.error)}
+    return envelope("names", summary, names=[p.to_dict() for p in parsed])
 
 
 def _table(frame: pd.DataFrame, out: IO[str]) -> None:

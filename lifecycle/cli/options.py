@@ -135,16 +135,23 @@ def spooled_stdout(active: bool = True) -> Iterator[None]:
             sys.stdout.buffer.flush()
 
 
-def show(frame: pd.DataFrame, fmt: Enum, title: str | None = None) -> None:
-    """Write the listing ``frame`` in ``fmt`` (see :func:`emit`)."""
-    emit(Report(frame, title=title), fmt)
+def show(
+    frame: pd.DataFrame, fmt: Enum, title: str | None, kind: str, items: str | None = None
+) -> None:
+    """Write the listing ``frame`` in ``fmt`` (see :func:`emit`); its JSON envelope is of
+    ``kind``, the rows under ``items`` (default: the kind)."""
+    emit(Report(frame, title=title, kind=kind, items=items), fmt)
 
 
-def listing(method: str, title: str, summary: str) -> Callable[..., None]:
-    """A command listing what ``Catalog.<method>()`` returns, under ``title``."""
+def listing(
+    method: str, title: str, summary: str, kind: str, renamed: dict[str, str] | None = None
+) -> Callable[..., None]:
+    """A command listing what ``Catalog.<method>()`` returns, under ``title``, its columns
+    ``renamed`` to the names every report gives the same things (``site``, ``endpoint``)."""
 
     def command(ctx: typer.Context, fmt: FormatOption = ListingFormat.table) -> None:
-        show(getattr(catalog(ctx), method)(), fmt, title)
+        found = getattr(catalog(ctx), method)()
+        show(found.rename(columns=renamed or {}), fmt, title, kind)
 
     command.__doc__ = summary
     return command

@@ -93,7 +93,7 @@ def reprocess(
 def plan_list(ctx: typer.Context, fmt: options.FormatOption = options.ListingFormat.table) -> None:
     """Saved plans, with their totals and whether they were applied."""
     found = options.catalog(ctx).plans()
-    options.emit(Report(found, title="plans", people=partial(_plans, found)), fmt)
+    options.emit(Report(found, title="plans", people=partial(_plans, found), kind="plans"), fmt)
 
 
 def _plans(found: pd.DataFrame, out: IO[str]) -> None:

@@ -36,7 +36,9 @@ def suggest(
     as productions with the added tags as transformation, in one journaled transaction.
     """
     suggestions = options.catalog(ctx).suggest_parents(apply=apply, reason=reason)
-    options.emit(Report(suggestions, people=partial(_for_people, suggestions)), fmt)
+    people = partial(_for_people, suggestions)
+    report = Report(suggestions, people=people, kind="provenance-suggest", items="suggestions")
+    options.emit(report, fmt)
     applicable = int(suggestions["applicable"].sum())
     if apply:
         options.note(f"recorded {options.count(applicable, 'suggested parent link')}")

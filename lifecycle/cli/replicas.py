@@ -39,7 +39,7 @@ def replicas_list(
         options.line(out, f"{options.count(len(found), 'replica')} of {did}: {by_state or 'none'}")
         write_table(found, out, "replicas")
 
-    options.emit(Report(found, title=title, people=people), fmt)
+    options.emit(Report(found, title=title, people=people, kind="replicas"), fmt)
 
 
 @replicas_app.command("delete")

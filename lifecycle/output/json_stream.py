@@ -9,12 +9,14 @@ way ``json.loads`` of the output is the value. A document's list may also be :cl
 entries produced a chunk at a time (rows read from the database as they are written), so that
 the list is never held in memory either, and they may come already encoded (each entry its
 compact JSON text, made by a producer that knows its entries' shape faster than the encoder).
+A value of a document may be :class:`Later`: computed when it is written, after the entries
+before it (a listing's totals, counted as its rows go out).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from itertools import islice
 from typing import Any, TextIO
@@ -35,6 +37,14 @@ class Entries:
     encoded: bool = False
 
 
+@dataclass(frozen=True)
+class Later:
+    """A value in a document known only once what precedes it was written (the totals of a
+    listing streamed before them): ``value()`` is called when the writer gets to it."""
+
+    value: Callable[[], Any]
+
+
 def write_json(value: Any, out: TextIO, *, compact_entries: bool = False) -> None:
     """Write ``value`` to ``out`` as indented JSON and a newline (see the module docstring)."""
     if isinstance(value, dict) and value and all(isinstance(k, str) for k in value):
@@ -42,6 +52,8 @@ def write_json(value: Any, out: TextIO, *, compact_entries: bool = False) -> Non
         last = len(value) - 1
         for n, (key, item) in enumerate(value.items()):
             out.write(f"  {json.dumps(key)}: ")
+            if isinstance(item, Later):
+                item = item.value()
             if isinstance(item, Entries):
                 chunks, encoded = item.chunks, item.encoded and compact_entries
                 if item.encoded and not compact_entries:
@@ -58,18 +70,6 @@ def write_json(value: Any, out: TextIO, *, compact_entries: bool = False) -> Non
         out.write("\n")
     else:
         out.write(json.dumps(value, indent=2) + "\n")
-
-
-def write_json_entries(entries: Iterable[list[Any]], out: TextIO) -> None:
-    """Write the concatenated chunks of ``entries`` as one indented JSON array and a newline:
-    for a listing produced a chunk at a time (the same text as :func:`write_json` of it all)."""
-    out.write("[")
-    first = True
-    for chunk in entries:
-        if chunk:
-            out.write(("\n" if first else ",\n") + _indented_entries(chunk, ""))
-            first = False
-    out.write("]\n" if first else "\n]\n")
 
 
 def _write_list(entries: list[Any], out: TextIO, pad: str, compact: bool) -> None:

@@ -8,24 +8,28 @@ listing that is only a frame is ``Report(frame, title=...)``. A report of many r
 them as :class:`Rows` instead (read a chunk at a time, from the database): csv and parquet then
 write them as they come.
 
-JSON is an array of objects (or the report's document) with ISO 8601 UTC timestamps and
-``null`` for missing values, streamed (:mod:`lifecycle.output.json_stream`); csv and parquet keep
-the exact values; ``excel_safe`` guards CSV cells a spreadsheet would run
-(:func:`~lifecycle.text.guard_formulas`).
+JSON is always one object, the envelope of :func:`lifecycle.values.envelope`: the report's
+document (a result's ``to_dict()``, which builds it), or for a listing ``{"kind": ...,
+"summary": {<items>: N, "bytes": B}, <items>: [...]}`` (:func:`listing_document`; a listing
+streamed from the database gives its summary after the items, counted as they go out). Values
+are ISO 8601 UTC timestamps and ``null`` for missing values, streamed
+(:mod:`lifecycle.output.json_stream`); csv and parquet keep the exact values; ``excel_safe``
+guards CSV cells a spreadsheet would run (:func:`~lifecycle.text.guard_formulas`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from typing import IO, TYPE_CHECKING, Any
 
 from lifecycle.errors import UsageError
 from lifecycle.output.files import write_csv, write_parquet, write_rows_csv, write_rows_parquet
-from lifecycle.output.json_stream import CHUNK, write_json, write_json_entries
+from lifecycle.output.json_stream import CHUNK, Entries, Later, write_json
 from lifecycle.output.tables import write_table
 from lifecycle.text import guard_formulas
-from lifecycle.values import records
+from lifecycle.values import envelope, json_value, records
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -57,6 +61,8 @@ class Report:
     document: Callable[[], Any] | None = None  # json; default: the records
     people: Callable[[IO[str]], None] | None = None  # table; default: a table of the records
     compact_entries: bool = False  # json: a document's list entries one compact line each
+    kind: str | None = None  # json of a listing (no document): the envelope's kind
+    items: str | None = None  # json of a listing: the key of its records (default: kind)
     excel_safe: bool = False  # csv: guard cells a spreadsheet would run
 
     def frame(self, fmt: str) -> pd.DataFrame | Rows | Frames:
@@ -86,11 +92,56 @@ def write_people(report: Report, out: IO[str]) -> None:
 
 
 def write_document(report: Report, out: IO[str]) -> None:
-    """``json``: the report's document, else its records as an array, a chunk at a time."""
+    """``json``: the report's document, else its records in a listing's envelope."""
     if report.document is not None:
         write_json(report.document(), out, compact_entries=report.compact_entries)
     else:
-        write_json_entries(_record_chunks(report.frame("json")), out)
+        write_json(listing_document(report), out, compact_entries=report.compact_entries)
+
+
+def listing_document(report: Report) -> dict[str, Any]:
+    """A listing's envelope: its kind, a summary (how many records, under the items' key, and
+    their ``bytes`` when they have sizes), the records under the items' key. Records read a
+    chunk at a time (:class:`Rows`, :class:`Frames`) are counted as they are written and the
+    summary follows them."""
+    if report.kind is None:
+        raise ValueError("a listing written as json needs a kind (Report(kind=...))")
+    key = report.items or report.kind
+    found = report.frame("json")
+    if not isinstance(found, Rows | Frames):
+        return envelope(
+            report.kind, listing_summary(key, found), {key: Entries(_record_chunks(found))}
+        )
+    if isinstance(found, Frames):  # the columns of the first frame, which every frame has
+        frames = iter(found.frames)
+        first = next(frames)
+        columns, found = list(first.columns), Frames(chain([first], frames))
+    else:
+        columns = list(found.columns)
+    totals = {key: 0, **({"bytes": 0} if "bytes" in columns else {})}
+    counted = _counted(_record_chunks(found), totals, key)
+    return envelope(report.kind, Later(lambda: totals), {key: Entries(counted)}, summary_last=True)
+
+
+def listing_summary(key: str, frame: pd.DataFrame) -> dict[str, int]:
+    """How many rows ``frame`` has (under ``key``) and, if it has sizes, their total ``bytes``."""
+    summary = {key: len(frame)}
+    if "bytes" in frame.columns:
+        summary["bytes"] = sum(int(v) for v in map(json_value, frame["bytes"]) if v is not None)
+    return summary
+
+
+def _counted(
+    chunks: Iterator[list[dict[str, Any]]], totals: dict[str, int], key: str
+) -> Iterator[list[dict[str, Any]]]:
+    """``chunks`` as they are, adding up their records (and their bytes) in ``totals``."""
+    for chunk in chunks:
+        totals[key] += len(chunk)
+        for record in chunk:
+            size = record.get("bytes")
+            if isinstance(size, int):
+                totals["bytes"] += size
+        yield chunk
 
 
 def write_records_csv(report: Report, out: IO[str]) -> None:

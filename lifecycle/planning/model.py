@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from lifecycle.errors import UsageError
 from lifecycle.text import count, number
-from lifecycle.values import json_value, records
+from lifecycle.values import envelope, json_value, records
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -155,21 +155,22 @@ class ReprocessingPlan:
         for step in steps:
             step["inputs"] = by_seq.get(step["seq"], [])
             step["placement"] = step["placement"].split(",") if step["placement"] else []
-        return {
-            "id": self.id,
-            "name": self.name,
-            "created_at": json_value(self.created_at),
-            "actor": self.actor,
-            "applied_at": json_value(self.applied_at),
-            "selection": self.selection,
-            "chain": [f"{c.tag}:{c.data_type}" if c.data_type else c.tag for c in self.chain],
-            "conditions_tag": self.conditions_tag,
-            "summary": self.summary(),
-            "blockers": records(self.blockers),
-            "staging": records(self.staging),
-            "supersedes": records(self.supersedes),
-            "steps": steps,
-        }
+        return envelope(
+            "plan",
+            self.summary(),
+            id=self.id,
+            name=self.name,
+            created_at=json_value(self.created_at),
+            actor=self.actor,
+            applied_at=json_value(self.applied_at),
+            selection=self.selection,
+            chain=[f"{c.tag}:{c.data_type}" if c.data_type else c.tag for c in self.chain],
+            conditions_tag=self.conditions_tag,
+            steps=steps,
+            blockers=records(self.blockers),
+            staging=records(self.staging),
+            supersedes=records(self.supersedes),
+        )
 
 
 @dataclass

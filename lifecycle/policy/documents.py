@@ -39,6 +39,7 @@ from typing import Any
 from lifecycle.errors import InvalidExpression, InvalidPolicy, UsageError
 from lifecycle.expressions import parse
 from lifecycle.text import indexed_text_problem
+from lifecycle.values import envelope
 from lifecycle.vocabulary import KINDS
 
 RULE_TYPES = ("replication", "lifetime", "reproducibility", "preservation", "reprocessability")
@@ -176,16 +177,17 @@ class PolicySet:
     def to_dict(self) -> dict[str, Any]:
         """The JSON envelope of ``policy show``: a summary, the documents, every rule typed."""
         rules = self.rules
-        return {
-            "kind": "policy",
-            "summary": {
-                "policies": len(self.policies),
-                "rules": len(rules),
-                "by_type": _tally(rule.type for rule in rules),
-                "by_severity": _tally(rule.severity for rule in rules),
-                "policy_hash": self.content_hash,
-            },
-            "policies": [
+        summary = {
+            "policies": len(self.policies),
+            "rules": len(rules),
+            "by_type": _tally(rule.type for rule in rules),
+            "by_severity": _tally(rule.severity for rule in rules),
+            "policy_hash": self.content_hash,
+        }
+        return envelope(
+            "policy",
+            summary,
+            policies=[
                 {
                     "name": p.name,
                     "description": p.description,
@@ -194,8 +196,8 @@ class PolicySet:
                 }
                 for p in self.policies
             ],
-            "rules": [{**rule.as_dict(), "file": rule.file} for rule in rules],
-        }
+            rules=[{**rule.as_dict(), "file": rule.file} for rule in rules],
+        )
 
 
 def _tally(values) -> dict[str, int]:

@@ -26,7 +26,7 @@ from lifecycle.catalog.queries import dataset_id
 from lifecycle.catalog.sql import analyze, drop_tables, statement, temporary_table
 from lifecycle.errors import UsageError
 from lifecycle.provenance.reproducibility import available, is_recorded
-from lifecycle.values import json_value, utc_datetime
+from lifecycle.values import envelope, json_value, utc_datetime
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -130,7 +130,11 @@ class ProvenanceGraph:
         return {did: self.productions[name] for did, name in self.generated_by.items()}
 
     def to_dict(self, *, lazy: bool = False) -> dict[str, Any]:
-        """The documented JSON shape, plus productions, summary and the truncation marker.
+        """The JSON envelope of ``lineage`` or ``impact`` (the kind; ``json`` of the graph
+        formats): the summary (datasets reached and their bytes, shown nodes, edges and
+        productions, whether truncated), the walk's root and limits, nodes, edges,
+        productions, the producer of each shown dataset, and every dataset reached counted by
+        kind and data type (``by_kind``).
 
         With ``lazy`` the nodes, edges and productions are iterators of their entries, made as
         they are read: a writer then holds one chunk of them at a time besides the graph, where
@@ -151,18 +155,28 @@ class ProvenanceGraph:
             }
             for p in self.productions.values()
         )
-        return {
-            "root": self.root,
-            "direction": self.direction,
+        summary = {
+            "datasets": sum(group["datasets"] for group in self.summary),
+            "bytes": sum(group["bytes"] for group in self.summary),
+            "nodes": len(self.nodes),
+            "edges": len(self.edges),
+            "productions": len(self.productions),
             "truncated": self.truncated,
-            "max_nodes": self.max_nodes,
-            "max_depth": self.max_depth,
-            "nodes": nodes if lazy else list(nodes),
-            "edges": edges if lazy else list(edges),
-            "productions": productions if lazy else list(productions),
-            "generated_by": self.generated_by,
-            "summary": self.summary,
         }
+        return envelope(
+            "lineage" if self.direction == "upstream" else "impact",
+            summary,
+            root=self.root,
+            direction=self.direction,
+            truncated=self.truncated,
+            max_nodes=self.max_nodes,
+            max_depth=self.max_depth,
+            nodes=nodes if lazy else list(nodes),
+            edges=edges if lazy else list(edges),
+            productions=productions if lazy else list(productions),
+            generated_by=self.generated_by,
+            by_kind=self.summary,
+        )
 
 
 # Field names of the flat dataclasses, in order: their JSON entries are made from these

@@ -20,7 +20,7 @@ from lifecycle.catalog.queries import dataset_id
 from lifecycle.catalog.sql import analyze, drop_tables, temporary_table
 from lifecycle.provenance.graph import Production, productions_by_name
 from lifecycle.provenance.reproducibility import available, production_problem
-from lifecycle.values import json_value
+from lifecycle.values import envelope, json_value
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -79,12 +79,23 @@ class Recipe:
         return sorted(seen.values(), key=lambda i: i.did)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "did": self.did,
+        """The JSON envelope of ``recipe``: whether the dataset can be rebuilt, how many steps
+        and from how many available inputs, then the steps in order."""
+        starts_from = self.starts_from
+        summary = {
             "reproducible": self.reproducible,
-            "missing": [vars(m) for m in self.missing],
-            "starts_from": [vars(i) for i in self.starts_from],
-            "steps": [
+            "steps": len(self.steps),
+            "starts_from": len(starts_from),
+            "missing": len(self.missing),
+        }
+        return envelope(
+            "recipe",
+            summary,
+            did=self.did,
+            reproducible=self.reproducible,
+            missing=[vars(m) for m in self.missing],
+            starts_from=[vars(i) for i in starts_from],
+            steps=[
                 {
                     "production": s.production.name,
                     "transformation": s.production.transformation.tag,
@@ -106,7 +117,7 @@ class Recipe:
                 }
                 for s in self.steps
             ],
-        }
+        )
 
 
 def recipe(conn: Connection, did: str, gone: str | None = None) -> Recipe:
