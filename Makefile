@@ -28,7 +28,7 @@ demo: $(STAMP)
 	$(BIN)/lifecycle --db $(DEMO_DB) simulate loss --site BNL-OSG2 --policy policies; [ $$? -le 1 ]
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto
 
 lint: $(STAMP)
 	$(BIN)/ruff check lifecycle tests benchmarks

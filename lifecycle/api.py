@@ -22,7 +22,7 @@ from sqlalchemy.exc import DBAPIError
 from lifecycle.accounting import Usage, usage
 from lifecycle.audit import FINDINGS_TABLE, AuditReport, FindingRows, Show, run_audit
 from lifecycle.audit.changes import changes
-from lifecycle.audit.grouping import CAUSE_COLUMNS, Cause, causes
+from lifecycle.audit.grouping import CAUSE_COLUMNS, Cause, causes, group_findings, group_keys
 from lifecycle.audit.history import diff, runs
 from lifecycle.catalog import queries
 from lifecycle.catalog.migrations import HEAD
@@ -105,6 +105,8 @@ __all__ = [  # the facade, what needs no catalog, and the types of the results
     "Usage",
     "WhatIf",
     "finding_causes",
+    "finding_groups",
+    "group_keys",
     "generate",
     "load_policies",
     "optional_policies",
@@ -117,6 +119,12 @@ def finding_causes(found: FindingRows, policies: PolicySet) -> list[Cause]:
     """A run's findings, as an audit's ``show`` is given them, counted by rule and cause
     (:mod:`lifecycle.audit.grouping`)."""
     return causes(found.conn, FINDINGS_TABLE, policies)
+
+
+def finding_groups(found: FindingRows, policies: PolicySet, keys: tuple[str, ...]) -> pd.DataFrame:
+    """A run's findings, as an audit's ``show`` is given them, counted by ``keys`` (``rule``,
+    ``cause``, ``site``: :func:`lifecycle.audit.grouping.group_findings`)."""
+    return group_findings(found.conn, FINDINGS_TABLE, policies, keys)
 
 
 def generate(

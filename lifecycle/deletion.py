@@ -41,12 +41,14 @@ from lifecycle.provenance.reproducibility import (
     what_if,
 )
 from lifecycle.simulate import simulate_gone
+from lifecycle.text import count, number
 from lifecycle.values import envelope
 from lifecycle.vocabulary import LIVE_STATES, PRESERVED_KINDS
 
 if TYPE_CHECKING:
     from datetime import datetime
 
+    import pandas as pd
     from sqlalchemy.engine import Connection
 
     from lifecycle.catalog.store import Change
@@ -90,6 +92,20 @@ class DeletionReport:
         return envelope(
             "replicas-delete", summary, replica=replica, refusals=[vars(r) for r in self.refusals]
         )
+
+    def checks(self) -> pd.DataFrame:
+        """The report as rows (csv, parquet): one per refusal (``guard``, ``overridable``,
+        ``message``), the replica's columns on each; one row with no guard when nothing
+        refused."""
+        import pandas as pd
+
+        replica = {k: getattr(self, k) for k in ("did", "endpoint", "state", "bytes", "allowed")}
+        replica |= {"applied": self.applied, "forced": self.forced and bool(self.refusals)}
+        refusals = [vars(r) for r in self.refusals] or [
+            {"guard": None, "message": None, "overridable": None}
+        ]
+        columns = [*replica, "guard", "overridable", "message"]
+        return pd.DataFrame([{**replica, **r} for r in refusals], columns=columns)
 
 
 def delete_replica(
@@ -167,6 +183,38 @@ class LossOfReplica:
         """Whether data is lost for good (the CLI exits 1, as ``simulate loss`` does)."""
         return self.outcome == "lost"
 
+    def consequences(self) -> pd.DataFrame:
+        """The report as rows (csv, parquet), each named in ``section``: the ``replica`` (its
+        dataset's outcome, reason or steps, where to copy it again from), then each dataset
+        that would become ``irreproducible``, then each newly violated replication rule
+        (``violation``: rule, policy, message)."""
+        import pandas as pd
+
+        replica = {
+            "section": "replica",
+            **{k: getattr(self, k) for k in ("did", "endpoint", "state", "kind", "bytes")},
+            "outcome": self.outcome,
+            "lost_for_good": self.loses_data,
+            "reason": self.reason,
+            "steps": self.steps if self.outcome == "recoverable" else None,
+            "re_replicate_from": self.re_replicate_from,
+            "applied": self.applied,
+        }
+        found = [replica]
+        found += [{"section": "irreproducible", "did": did} for did in self.irreproducible]
+        found += [
+            {"section": "violation", "did": v["did"], "rule": v["rule"], "policy": v["policy"],
+             "message": v["message"]}
+            for v in self.violations
+        ]  # fmt: skip
+        columns = [*replica, "rule", "policy", "message"]
+        frame = pd.DataFrame(found, columns=columns)
+        for column in ("bytes", "steps"):
+            frame[column] = frame[column].astype("Int64")
+        for column in ("lost_for_good", "applied"):
+            frame[column] = frame[column].astype("boolean")
+        return frame
+
     def to_dict(self) -> dict[str, Any]:
         """The JSON envelope of ``replicas mark-lost``: the outcome and its counts, the replica
         (its dataset's ``kind`` in it), then what the loss means."""
@@ -191,7 +239,7 @@ class LossOfReplica:
         """The report for people: the replica, then what its loss means."""
         verb = "marked" if self.applied else "would mark"
         out = [f"{verb} the replica of {self.did} at {self.endpoint} lost (it was {self.state})"]
-        others = ", ".join(f"{n} {state}" for state, n in sorted(self.remaining.items()))
+        others = ", ".join(f"{number(n)} {state}" for state, n in sorted(self.remaining.items()))
         if self.outcome == "kept":
             source = self.re_replicate_from
             source = f"; copy it again from {source}" if source else ""
@@ -204,16 +252,16 @@ class LossOfReplica:
         elif self.outcome == "recoverable":
             out.append(
                 f"the last copy of this {self.kind} dataset: recoverable, it is reproducible "
-                f"({self.steps} production(s) to run again; see 'lifecycle recipe')"
+                f"({number(self.steps)} production(s) to run again; see 'lifecycle recipe')"
             )
         else:
             out.append(f"the last copy of this {self.kind} dataset: lost for good ({self.reason})")
         if self.irreproducible:
             n = len(self.irreproducible)
             names = ", ".join(self.irreproducible[:shown])
-            more = f" and {n - shown} more" if n > shown else ""
+            more = f" and {number(n - shown)} more" if n > shown else ""
             out.append(
-                f"{n} other dataset{'s' if n != 1 else ''} become{'s' if n == 1 else ''} "
+                f"{count(n, 'other dataset')} become{'s' if n == 1 else ''} "
                 f"irreproducible: {names}{more}"
             )
         for v in self.violations:
@@ -382,8 +430,8 @@ def _replication_refusals(
             out.append(
                 Refusal(
                     "replication",
-                    f"rule {rule.name} ({rule.policy}) needs {rule.copies} copies at distinct "
-                    f"{rule.distinct}s; {len(after)} would remain",
+                    f"rule {rule.name} ({rule.policy}) needs {count(rule.copies or 0, 'copy', 'copies')} "
+                    f"at distinct {rule.distinct}s; {number(len(after))} would remain",
                     overridable=True,
                 )
             )
@@ -417,13 +465,12 @@ def _reproducibility_refusals(
         )
     if victims:
         shown = ", ".join(victims[:5]) + (
-            f" and {len(victims) - 5} more" if len(victims) > 5 else ""
+            f" and {number(len(victims) - 5)} more" if len(victims) > 5 else ""
         )
         out.append(
             Refusal(
                 "reproducibility",
-                f"{len(victims)} other dataset{'s' if len(victims) != 1 else ''} would become "
-                f"irreproducible: {shown}",
+                f"{count(len(victims), 'other dataset')} would become irreproducible: {shown}",
                 overridable=True,
             )
         )

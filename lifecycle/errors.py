@@ -146,7 +146,9 @@ class InvalidDatasetName(LifecycleError):
     def __init__(self, name: str, reason: str, others: int = 0) -> None:
         message = f"{name!r} does not follow the ATLAS dataset nomenclature: {reason}"
         if others:
-            message += " (nor does the other name)" if others == 1 else f" (nor do {others} others)"
+            message += (
+                " (nor does the other name)" if others == 1 else f" (nor do {others:,} others)"
+            )
         super().__init__(message)
         self.name = name
         self.reason = reason
@@ -159,7 +161,7 @@ class PlanBlocked(LifecycleError):
     exit_code = 1
 
     def __init__(self, plan_id: int, blockers: int, first: str | None = None) -> None:
-        what = f"{blockers} blocker{'s' if blockers != 1 else ''}"
+        what = f"{blockers:,} blocker{'s' if blockers != 1 else ''}"  # as text.count writes it
         if first:  # found when applying: the catalog changed since the plan was saved
             super().__init__(
                 f"plan {plan_id} has {what} now ({first}); the catalog changed since it was "

@@ -34,7 +34,7 @@ from lifecycle.provenance.reproducibility import (
     irreproducible_table,
     newly_irreproducible,
 )
-from lifecycle.text import human_bytes
+from lifecycle.text import count, human_bytes
 from lifecycle.values import envelope, records, to_utc, utc_datetime
 
 if TYPE_CHECKING:
@@ -361,8 +361,8 @@ def _apply(
         freed_bytes = sum(int(v) for v in freed["bytes"])  # exact: no int64 wrap
         as_of = now.isoformat(timespec="seconds").replace("+00:00", "Z")
         change.summary = (
-            f"expired {n} datasets as of {as_of}, freed {human_bytes(freed_bytes)} on "
-            f"{len(freed)} sites ({len(decisions) - n} expired datasets kept)"
+            f"expired {count(n, 'dataset')} as of {as_of}, freed {human_bytes(freed_bytes)} on "
+            f"{count(len(freed), 'site')} ({count(len(decisions) - n, 'expired dataset')} kept)"
         )
         change.datasets_sql = f"SELECT id FROM {JOURNALED}"
         change.drop_after = (JOURNALED,)

@@ -25,7 +25,7 @@ from lifecycle.catalog.sql import frame
 from lifecycle.catalog.store import utcnow
 from lifecycle.errors import UsageError
 from lifecycle.expiry import expire
-from lifecycle.text import indexed_text_problem
+from lifecycle.text import count, indexed_text_problem
 from lifecycle.values import utc_datetime
 from lifecycle.vocabulary import LIVE_STATES
 
@@ -113,7 +113,7 @@ class Unpinned:
         if len(self.removed) == 1:
             out = [f"unpinned {self.did}: removed {described(self.removed[0])}"]
         else:
-            out = [f"unpinned {self.did}: removed {len(self.removed)} pins"]
+            out = [f"unpinned {self.did}: removed {count(len(self.removed), 'pin')}"]
             out += [f"  - {described(pin)}" for pin in self.removed]
         if self.decision == "delete":
             out.append(
@@ -158,7 +158,7 @@ def unpin(
         ended = until is not None and until <= now
         result.removed.append({"actor": actor, "reason": why, "until": until, "ended": ended})
     removed = len(found)
-    change.summary = f"unpinned {did} ({removed} pin{'s' if removed != 1 else ''} removed)"
+    change.summary = f"unpinned {did} ({count(removed, 'pin')} removed)"
     change.datasets_sql = f"SELECT {int(ident)} AS id"
     if policies is not None:
         decisions = expire(conn, policies, now, only=f"SELECT {int(ident)}").decisions

@@ -47,9 +47,11 @@ from lifecycle.provenance.reproducibility import (
     production_problem,
     what_if,
 )
+from lifecycle.text import number
 from lifecycle.values import envelope
 
 if TYPE_CHECKING:
+    import pandas as pd
     from sqlalchemy.engine import Connection
 
     from lifecycle.policy import PolicySet, Rule
@@ -108,6 +110,21 @@ class LossReport:
         endpoints lost are in the summary)."""
         parts = ("lost", "recoverable", "violations", "re_replicate")
         return envelope("simulate-loss", self.summary, {p: getattr(self, p) for p in parts})
+
+    def outcomes(self) -> pd.DataFrame:
+        """One row per dataset that would keep no available replica (csv, parquet): its
+        ``outcome`` (``lost`` for good, else ``recoverable``), then ``reason`` (lost) or
+        ``steps`` (recoverable); lost first, each part in DID order."""
+        import pandas as pd
+
+        rows = [{"outcome": "lost", **row, "steps": None} for row in self.lost] + [
+            {"outcome": "recoverable", **row, "reason": None} for row in self.recoverable
+        ]
+        columns = ["outcome", "did", "kind", "bytes", "reason", "steps"]
+        frame = pd.DataFrame(rows, columns=columns)
+        frame["bytes"] = frame["bytes"].astype("Int64")
+        frame["steps"] = frame["steps"].astype("Int64")
+        return frame
 
 
 def simulate_loss(
@@ -382,7 +399,7 @@ def _missing_reason(missing: list[tuple]) -> str:
             f"available replica and cannot be regenerated ({problem})"
         )
     if len(missing) > 1:
-        reason += f"; {len(missing) - 1} more needed dataset(s) cannot be regenerated"
+        reason += f"; {number(len(missing) - 1)} more needed dataset(s) cannot be regenerated"
     return reason
 
 
@@ -471,8 +488,8 @@ def _violations(
                 "distinct": rule.distinct,
                 "before": int(before),
                 "after": int(after),
-                "message": f"{before} -> {after} distinct {rule.distinct}s holding an available "
-                f"replica{matching}; needs {rule.copies}",
+                "message": f"{number(before)} -> {number(after)} distinct {rule.distinct}s "
+                f"holding an available replica{matching}; needs {rule.copies}",
             }
             for did, before, after in sorted(rows, key=itemgetter(0))
         )

@@ -1,5 +1,6 @@
-"""Catalog text made safe to show (printable on a terminal, harmless in a spreadsheet, sizes for
-people), and the size limit of indexed text that both databases accept alike.
+"""Catalog text made safe to show (printable on a terminal, harmless in a spreadsheet, sizes and
+counts for people: ``8.35 TB``, ``100,000 datasets``), and the size limit of indexed text that
+both databases accept alike.
 
 A leaf module (it imports nothing of lifecycle but :mod:`lifecycle.values`). Every catalog value
 is untrusted text: :func:`printable` escapes what could rewrite a terminal, :func:`guard_formulas`
@@ -31,7 +32,8 @@ def indexed_text_problem(text: str) -> str | None:
     if size <= INDEXED_TEXT_BYTES:
         return None
     return (
-        f"{size} bytes of UTF-8; indexed text holds at most {INDEXED_TEXT_BYTES} bytes "
+        f"{number(size)} bytes of UTF-8; indexed text holds at most "
+        f"{number(INDEXED_TEXT_BYTES)} bytes "
         "(the limit of a database index entry)"
     )
 
@@ -58,6 +60,22 @@ def is_recorded(value: object) -> bool:
     """Whether ``value`` records something: blank or whitespace-only text records nothing
     (the Python twin of :func:`lifecycle.provenance.reproducibility.recorded`)."""
     return value is not None and str(value).strip() != ""
+
+
+def number(n: int | float) -> str:
+    """A number as every message and table writes it for people: ``100,000``, ``1,234.5``.
+
+    JSON and CSV keep raw integers; this is for text a person reads.
+    """
+    return f"{n:,}"
+
+
+def count(n: int, noun: str, plural: str | None = None) -> str:
+    """``n`` things, as every message writes a number: ``1 dataset``, ``100,000 datasets``.
+
+    The plural is ``noun`` + ``s`` unless ``plural`` says otherwise (``copy``, ``copies``).
+    """
+    return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
 
 
 def human_bytes(value: Any) -> str:

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 from lifecycle.catalog.sql import analyze, by_dialect, drop_tables, temporary_table
 from lifecycle.errors import UsageError
 from lifecycle.provenance.reproducibility import available, irreproducible_table
+from lifecycle.text import number
 from lifecycle.values import envelope, json_value, records, rows_frame
 
 if TYPE_CHECKING:
@@ -345,7 +346,7 @@ def _verdict(n: dict[str, int], storage: float, regeneration: float) -> str:
     if n["regenerable"]:
         parts.append("cheaper to regenerate" if regeneration < storage else "cheaper to keep")
     if n["irreproducible"]:
-        parts.append(f"must keep: {n['irreproducible']} irreproducible")
+        parts.append(f"must keep: {number(n['irreproducible'])} irreproducible")
     if n["uncosted"]:
-        parts.append(f"unknown: {n['uncosted']} without cost model")
+        parts.append(f"unknown: {number(n['uncosted'])} without cost model")
     return "; ".join(parts)

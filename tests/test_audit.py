@@ -451,7 +451,7 @@ def test_audit_table_csv_parquet_and_quiet(cli_catalog, tmp_path):
     assert "the one at BNL-OSG2_DATATAPE is lost" in table.stdout
     quiet = audit_cli(cli_catalog, "--summary")
     assert quiet.stdout.count("\n") == 1
-    assert "2 findings (1 errors, 0 warnings, 1 info)" in quiet.stdout
+    assert "2 findings (1 error, 0 warnings, 1 info)" in quiet.stdout
     import csv
     import io
 
@@ -662,7 +662,7 @@ def test_quiet_audit_does_not_load_pandas(cli_catalog, tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     lines = out.stdout.splitlines()
     assert lines[0].startswith(  # --now: a preview, not recorded
-        "audit as of 2026-11-25T00:00:00Z (a preview, not recorded): 2 findings (1 errors, "
+        "audit as of 2026-11-25T00:00:00Z (a preview, not recorded): 2 findings (1 error, "
         "0 warnings, 1 info)"
     ), lines
     assert lines[1:] == ["1", "[]"]

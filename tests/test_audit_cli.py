@@ -55,7 +55,7 @@ def test_quiet_prints_only_when_the_findings_changed(cli_catalog, tmp_path):
     first = audit_cli(cli_catalog, "--quiet")
     assert first.exit_code == 1  # --fail-on error still applies
     assert first.stdout.count("\n") == 1, first.stdout  # the first run: all is new
-    assert first.stdout.startswith("audit run 1: 2 findings (1 errors, 0 warnings, 1 info)")
+    assert first.stdout.startswith("audit run 1: 2 findings (1 error, 0 warnings, 1 info)")
     same = audit_cli(cli_catalog, "--quiet", "--fail-on", "never")
     assert same.exit_code == 0
     assert same.stdout == ""
@@ -93,7 +93,7 @@ def test_summary_prints_the_line_always(cli_catalog):
         result = audit_cli(cli_catalog, "--summary", "--fail-on", "never")
         assert result.exit_code == 0
         assert result.stdout.splitlines() == [result.stdout.strip()]
-        assert result.stdout.startswith(f"audit run {run}: 2 findings (1 errors")
+        assert result.stdout.startswith(f"audit run {run}: 2 findings (1 error")
 
 
 def test_fail_on_new(cli_catalog, tmp_path):
@@ -248,3 +248,72 @@ def test_group_by_tables_are_bounded(cli_catalog, tmp_path, monkeypatch):
     monkeypatch.setattr("lifecycle.cli.audit.CAUSES_ON_SCREEN", 1)
     table = audit_cli(cli_catalog, "--group-by", "cause", "--fail-on", "never").stdout
     assert "… and 1 more (--format json lists all)" in table
+
+
+def _finding_sites(url: str, findings: list[dict]) -> dict[tuple[str, str | None], set[str]]:
+    """(rule, site) -> the DIDs of findings whose dataset has a replica (not deleted) there,
+    worked out from `replicas list` rather than from the grouping's SQL."""
+    out: dict[tuple[str, str | None], set[str]] = {}
+    for finding in findings:
+        listed = runner.invoke(app, ["--db", url, "replicas", "list", finding["did"], "-f", "csv"])
+        sites = {r["site"] for r in csv.DictReader(io.StringIO(listed.stdout))
+                 if r["state"] != "deleted"} or {None}  # fmt: skip
+        for site in sites:
+            out.setdefault((finding["rule"], site), set()).add(finding["did"])
+    return out
+
+
+def test_group_by_site_counts_the_findings_of_each_rule_at_each_site(cli_catalog, tmp_path):
+    more = {**MORE, "replicas": MORE["replicas"][1:]}  # NEW_RAW: one tape copy, at FZK
+    result = runner.invoke(
+        app, ["--db", cli_catalog, "import", str(write_catalog(tmp_path / "n", more))]
+    )
+    assert result.exit_code == 0, result.output
+    doc = json.loads(audit_cli(cli_catalog, "-f", "json", "--fail-on", "never").stdout)
+    findings = doc["findings"]
+    expected = _finding_sites(cli_catalog, findings)
+    assert ("raw-tape", "BNL-OSG2") in expected  # RAW's lost copy is where data went missing
+    for keys in ("rule,site", "site", "site,rule"):
+        result = audit_cli(cli_catalog, "--group-by", keys, "-f", "csv", "--fail-on", "never")
+        assert result.exit_code == 0, result.output
+        rows = list(csv.DictReader(io.StringIO(result.stdout)))
+        assert list(rows[0])[:2] == (["site", "rule"] if keys[0] == "s" else ["rule", "type"])
+        counted = {(r["rule"], r["site"] or None): int(r["datasets"]) for r in rows}
+        assert counted == {key: len(dids) for key, dids in expected.items()}
+        assert all(r["example"] == min(expected[(r["rule"], r["site"] or None)]) for r in rows)
+    by_rule = list(csv.DictReader(io.StringIO(
+        audit_cli(cli_catalog, "--group-by", "rule,site", "-f", "csv").stdout)))  # fmt: skip
+    order = [r["rule"] for r in by_rule]
+    assert order == sorted(order, key=order.index)  # each rule's sites together
+    by_site = list(csv.DictReader(io.StringIO(
+        audit_cli(cli_catalog, "--group-by", "site", "-f", "csv").stdout)))  # fmt: skip
+    sites = [r["site"] for r in by_site]
+    assert sites == sorted(sites, key=sites.index)  # each site's rules together
+
+
+def test_group_by_cause_and_site_splits_each_cause_by_site(cli_catalog, tmp_path):
+    change_catalog(cli_catalog, tmp_path)  # RAW copied to FZK: resolved; NEW_RAW one copy
+    result = audit_cli(cli_catalog, "--group-by", "cause,site", "-f", "json", "--fail-on", "never")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["kind"] == "audit-groups"
+    groups = doc["groups"]
+    assert {(g["rule"], g["site"]) for g in groups if g["rule"] == "raw-tape"} == {
+        ("raw-tape", "FZK-LCG2")
+    }
+    (raw,) = [g for g in groups if g["rule"] == "raw-tape"]
+    assert raw["cause"].startswith("1 available tape copy")
+    assert raw["datasets"] == 1
+    table = audit_cli(cli_catalog, "--group-by", "cause,site", "--fail-on", "never")
+    lines = table.stdout.splitlines()
+    assert lines[1].startswith("2 findings from ")  # summary first
+    assert "(a dataset counts at each site holding a copy)" in lines[1]
+    assert any("FZK-LCG2" in line for line in lines[3:])
+
+
+@pytest.mark.parametrize("given", ["nope", "rule,cause", "site,site", "rule,"])
+def test_group_by_refuses_unknown_or_repeated_keys(cli_catalog, given):
+    result = audit_cli(cli_catalog, "--group-by", given)
+    assert result.exit_code == 2
+    assert result.stderr.startswith("lifecycle: error: --group-by: ")
+    assert result.stderr.count("\n") == 1

@@ -5,9 +5,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -238,17 +238,24 @@ def test_cli_import_does_not_load_heavy_modules():
 
 
 def test_help_starts_fast():
-    """cron runs the tool thousands of times: ``--help`` stays well under half a second."""
+    """cron runs the tool thousands of times: ``--help`` stays well under half a second of CPU.
+
+    The child's CPU time (user + system), not the wall clock: other work on the machine (the
+    suite's own parallel workers) stretches the wall clock but not the work done."""
     best = min(_time_help() for _ in range(3))
-    assert best < 0.45, f"lifecycle --help took {best:.3f} s"
+    assert best < 0.45, f"lifecycle --help took {best:.3f} s of CPU"
 
 
 def _time_help() -> float:
-    start = time.perf_counter()
-    subprocess.run(
-        [sys.executable, "-m", "lifecycle.cli.app", "--help"], capture_output=True, check=True
+    child = subprocess.Popen(
+        [sys.executable, "-m", "lifecycle.cli.app", "--help"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
-    return time.perf_counter() - start
+    _, status, usage = os.wait4(child.pid, 0)
+    child.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
+    assert child.returncode == 0
+    return usage.ru_utime + usage.ru_stime
 
 
 def test_generate_command(tmp_path):

@@ -200,7 +200,7 @@ def test_expire_cli(catalog, tmp_path, policies, monkeypatch):
     args = ["--db", cat.url, "expire", "--policy", policy_dir, "--now", "2026-11-25T00:00:00Z"]
     dry = runner.invoke(app, args)
     assert dry.exit_code == 0, dry.output
-    assert dry.stdout.startswith("1 datasets past their end of life: would delete 1 (25 B), keep 0")
+    assert dry.stdout.startswith("1 dataset past their end of life: would delete 1 (25 B), keep 0")
     assert "dry run: nothing changed" in dry.stderr
     document = json.loads(runner.invoke(app, [*args, "--format", "json"]).stdout)
     assert document["kind"] == "expire"

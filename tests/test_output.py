@@ -53,7 +53,7 @@ def rendered(value, fmt: str, family: str = "listing") -> str | bytes:
 
 def test_each_family_lists_its_formats_in_order():
     assert names("listing") == ("table", "json", "csv", "parquet")
-    assert names("detail") == ("table", "json")
+    assert names("detail") == ("table", "json", "csv")  # csv: a report of one thing, its rows
     assert names("graph") == (
         "tree",
         "json",

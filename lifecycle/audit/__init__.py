@@ -29,6 +29,7 @@ from lifecycle.catalog.sql import analyze, by_dialect, statement, temporary_tabl
 from lifecycle.catalog.store import current_actor, snapshot_reader, utcnow
 from lifecycle.policy import SEVERITIES, PolicySet, Rule, endpoint_sets
 from lifecycle.provenance.reproducibility import irreproducible_table
+from lifecycle.text import count
 from lifecycle.values import envelope, json_value, records, rows_frame
 
 if TYPE_CHECKING:
@@ -76,9 +77,10 @@ class AuditReport:
         else:
             run = "audit run not recorded"
         return (
-            f"{run}: {self.summary['findings']} findings "
-            f"({counts['error']} errors, {counts['warning']} warnings, {counts['info']} info) "
-            f"from {self.summary['rules']} rules over {self.summary['datasets']} datasets"
+            f"{run}: {count(self.summary['findings'], 'finding')} "
+            f"({count(counts['error'], 'error')}, {count(counts['warning'], 'warning')}, "
+            f"{count(counts['info'], 'info', 'info')}) from {count(self.summary['rules'], 'rule')} "
+            f"over {count(self.summary['datasets'], 'dataset')}"
         )
 
 
@@ -116,13 +118,13 @@ def run_audit(
     # (rule, DID) (building it took 0.3 s at 1 M datasets, 206 k findings; it is built only
     # when the history has findings to resolve). PostgreSQL keeps no such order: the index.
     ranges: dict[str, tuple[int, int]] | None = by_dialect(conn, sqlite={}, postgresql=None)
-    for rule, count in _evaluate(conn, policies, now, endpoints_by_rule):
+    for rule, inserted in _evaluate(conn, policies, now, endpoints_by_rule):
         # counted as inserted (a rule has one severity): no pass over the table to count
-        by_rule[rule.name] += count
-        by_severity[rule.severity] += count
-        if ranges is not None and count:
+        by_rule[rule.name] += inserted
+        by_severity[rule.severity] += inserted
+        if ranges is not None and inserted:
             last = int(conn.exec_driver_sql(f"SELECT MAX(rowid) FROM {FINDINGS_TABLE}").scalar())
-            ranges[rule.name] = (last - count + 1, last)
+            ranges[rule.name] = (last - inserted + 1, last)
     if ranges is None:
         index_by_rule_and_did(conn, FINDINGS_TABLE)
         analyze(conn, FINDINGS_TABLE)
@@ -148,7 +150,7 @@ def run_audit(
     run["recorded"] = change is not None
     run["preview"] = preview
     if change is not None:
-        change.summary = f"audit run {run['id']}: {total} findings"
+        change.summary = f"audit run {run['id']}: {count(total, 'finding')}"
     report = AuditReport({k: json_value(v) for k, v in run.items()}, summary, None)
     rule_names = tuple(dict.fromkeys(rule.name for rule in policies.rules))
     found_rows = FindingRows(conn, rule_names, ranges)

@@ -12,6 +12,14 @@ reproducibility: the blocking production, transformation (no release or image di
 (a production's state without its name: "production is running"), lifetime: "past its 5y
 lifetime" or "expired (its expires_at)", preservation: the dataset's state or its replicas,
 reprocessability: missing replicas, or the missing calibrations (without the production).
+
+**Sites.** ``--group-by site`` (alone or in a list: ``rule,site``, ``cause,site``, ``site,rule``)
+counts the findings per rule (or cause) and site: the sites of a finding are those holding a
+replica of its dataset that is not deleted (available, copying, unavailable or lost: a
+replication finding names those copies, and a lost one is where the data went missing); a
+finding whose dataset has none counts under no site (``site`` empty). A dataset with copies at
+three sites counts at each of them, so the counts per site add up to more than the findings.
+Counted in one SQL statement over the run's findings joined to replicas, endpoints and sites.
 """
 
 from __future__ import annotations
@@ -20,12 +28,16 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from lifecycle.errors import UsageError
+
 if TYPE_CHECKING:
+    import pandas as pd
     from sqlalchemy.engine import Connection
 
     from lifecycle.policy import PolicySet
 
 CAUSE_COLUMNS = ["rule", "type", "severity", "cause", "datasets", "example"]
+GROUP_KEYS = ("rule", "cause", "site")
 _LIFETIME = re.compile(r"^(past its \S+ lifetime) since .*$")
 _PRODUCTION = re.compile(r"^production \S+ (failed|is .*)$")  # one per production: their state
 _USED_BY = re.compile(
@@ -83,3 +95,101 @@ def causes(conn: Connection, table: str, policies: PolicySet) -> list[Cause]:
     ]
     out.sort(key=lambda c: (-c.datasets, order.get(c.rule, len(order)), c.rule, c.cause))
     return out
+
+
+def group_keys(text: str) -> tuple[str, ...]:
+    """``--group-by``: ``rule``, ``cause``, ``site`` or a comma list of them (``rule,site``: by
+    rule, then by site); ``cause`` holds its rule, so ``rule`` and ``cause`` are not combined."""
+    keys = tuple(part.strip() for part in text.split(","))
+    unknown = [k for k in keys if k not in GROUP_KEYS]
+    if unknown or not keys:
+        raise UsageError(
+            f"--group-by: {unknown[0] if unknown else text!r} is not one of "
+            f"{', '.join(GROUP_KEYS)} (or a comma list: rule,site)"
+        )
+    if len(set(keys)) < len(keys) or {"rule", "cause"} <= set(keys):
+        raise UsageError(f"--group-by: {text!r} names a key twice (a cause holds its rule)")
+    return keys
+
+
+def _site_counts(
+    conn: Connection, table: str, policies: PolicySet, with_cause: bool
+) -> list[dict[str, Any]]:
+    """Findings counted per rule (and cause) and site: one statement over the run's findings
+    joined to the replicas of their datasets (not deleted), their endpoints and sites."""
+    types = {rule.name: rule.type for rule in policies.rules}
+    message = ", f.message" if with_cause else ""
+    found = conn.exec_driver_sql(
+        f"SELECT f.rule, f.severity{message}, s.name, COUNT(DISTINCT f.did), MIN(f.did) "
+        f"FROM {table} f LEFT JOIN dataset d ON d.did = f.did "
+        "LEFT JOIN replica r ON r.dataset_id = d.id AND r.state <> 'deleted' "
+        "LEFT JOIN endpoint e ON e.id = r.endpoint_id LEFT JOIN site s ON s.id = e.site_id "
+        f"GROUP BY f.rule, f.severity{message}, s.name"
+    ).all()
+    merged: dict[tuple[Any, ...], list[Any]] = {}
+    for row in found:
+        rule, severity, site, n, example = (*row[:2], *row[-3:])
+        # a dataset has one finding per rule, so the counts of a cause's messages add up
+        cause = (cause_of(types.get(rule, ""), row[2]),) if with_cause else ()
+        entry = merged.setdefault((rule, severity, *cause, site), [0, example])
+        entry[0] += int(n)
+        entry[1] = min(entry[1], example)
+    return [
+        {
+            "rule": key[0],
+            "type": types.get(key[0], ""),
+            "severity": key[1],
+            **({"cause": key[2]} if with_cause else {}),
+            "site": key[-1],
+            "datasets": n,
+            "example": example,
+        }
+        for key, (n, example) in merged.items()
+    ]
+
+
+def group_findings(
+    conn: Connection, table: str, policies: PolicySet, keys: tuple[str, ...]
+) -> pd.DataFrame:
+    """The findings of ``table`` counted by ``keys`` (see :func:`group_keys`), one row per
+    group: its keys (a rule with its type and severity), ``datasets`` (how many datasets have
+    such a finding; ``causes`` too when grouped by rule alone) and an ``example`` DID.
+
+    Order: the groups of the first key by their datasets (the biggest first; rules then in the
+    policies' order), within each the next key's the same way.
+    """
+    import pandas as pd
+
+    order = {rule.name: n for n, rule in enumerate(policies.rules)}
+    if "site" not in keys:
+        frame = pd.DataFrame([c.row() for c in causes(conn, table, policies)],
+                             columns=CAUSE_COLUMNS)  # fmt: skip
+        if keys == ("rule",):
+            frame = (
+                frame.groupby(["rule", "type", "severity"], sort=False)
+                .agg(
+                    causes=("cause", "size"),
+                    datasets=("datasets", "sum"),
+                    example=("example", "min"),
+                )  # fmt: skip
+                .reset_index()
+            )
+        return frame
+    with_cause = "cause" in keys
+    rule_columns = ["rule", "type", "severity", *(["cause"] if with_cause else [])]
+    found = pd.DataFrame(
+        _site_counts(conn, table, policies, with_cause),
+        columns=[*rule_columns, "site", "datasets", "example"],
+    )
+    by_site = keys[0] == "site"
+    first = ["site"] if by_site else ["rule", *(["cause"] if with_cause else [])]
+    found["_first"] = found.groupby(first, dropna=False)["datasets"].transform("sum")
+    found["_rule"] = found["rule"].map(order).fillna(len(order))
+    found["_nowhere"] = found["site"].isna()  # findings at no site: last
+    sort = {"_nowhere": True} if by_site else {}
+    sort |= {"_first": False, **({} if by_site else {"_rule": True}), **dict.fromkeys(first, True)}
+    sort |= {"datasets": False, "_nowhere": True, "_rule": True, "rule": True, "site": True}
+    sort |= {"cause": True} if with_cause else {}
+    found = found.sort_values(list(sort), ascending=list(sort.values()), kind="stable")
+    columns = ["site", *rule_columns] if by_site else [*rule_columns, "site"]
+    return found[[*columns, "datasets", "example"]].reset_index(drop=True)

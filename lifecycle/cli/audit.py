@@ -40,11 +40,6 @@ PER_RULE_ON_SCREEN = 25
 CAUSES_ON_SCREEN = 50
 
 
-class GroupBy(StrEnum):
-    cause = "cause"
-    rule = "rule"
-
-
 class FailOn(StrEnum):
     error = "error"
     warning = "warning"
@@ -91,11 +86,13 @@ def audit(
         typer.Option("--no-record", help="Do not keep this run in the history (reads only)."),
     ] = False,
     group_by: Annotated[
-        GroupBy | None,
+        str | None,
         typer.Option(
             "--group-by",
-            help="Count the findings by cause (rule and what its message says, without dates) "
-            "or by rule, instead of listing them.",
+            help="Count the findings by cause (rule and what its message says, without dates), "
+            "by rule or by site (where the dataset's copies are), or a comma list (rule,site: "
+            "by rule, then site), instead of listing them.",
+            metavar="rule|cause|site[,site]",
             show_default=False,
         ),
     ] = None,
@@ -111,7 +108,8 @@ def audit(
     unrecorded = partial(_note_unrecorded, recorded_on_purpose=no_record or now is not None)
     brief = quiet or summary
     to_file = options.output_requested()
-    shown = _show if group_by is None else partial(_show_causes, group_by)
+    keys = None if group_by is None else options.api().group_keys(group_by)
+    shown = _show if keys is None else partial(_show_groups, keys)
     show = partial(shown, rules, fmt, unrecorded) if not brief or to_file else None
     # findings are written as they are read, inside the recorded run's transaction: machine
     # formats (large) are spooled and reach stdout after the commit; the table shows 25 a rule
@@ -130,8 +128,8 @@ def audit(
             previous, appeared, resolved, other = changes
             typer.echo(
                 f"since run {previous}: {options.count(appeared, 'finding')} appeared, "
-                f"{resolved:,} resolved"
-                + (f", {other:,} changed" if other else "")
+                f"{options.number(resolved)} resolved"
+                + (f", {options.number(other)} changed" if other else "")
                 + " (lifecycle audit diff)"
             )
     if fail_on == FailOn.new:
@@ -181,28 +179,19 @@ def _show(
     options.emit(Report(findings, document=document, people=people, compact_entries=True), fmt)
 
 
-def _show_causes(
-    group_by: GroupBy,
+def _show_groups(
+    keys: tuple[str, ...],
     rules: PolicySet,
     fmt: options.ListingFormat,
     unrecorded: Callable[[AuditReport], None],
     report: AuditReport,
     chunks: FindingRows,
 ) -> None:
-    """The findings counted by cause (or by rule): summary first, then the biggest causes."""
-    import pandas as pd
-
+    """The findings counted by cause, rule or site: summary first, then the biggest groups."""
     unrecorded(report)
-    api = options.api()
-    found = api.finding_causes(chunks, rules)
-    frame = pd.DataFrame([c.row() for c in found], columns=api.CAUSE_COLUMNS)
-    if group_by == GroupBy.rule:
-        frame = (
-            frame.groupby(["rule", "type", "severity"], sort=False)
-            .agg(causes=("cause", "size"), datasets=("datasets", "sum"), example=("example", "min"))
-            .reset_index()
-        )
-    kind = "causes" if group_by == GroupBy.cause else "rules"
+    frame = options.api().finding_groups(chunks, rules, keys)
+    kind = {("cause",): "causes", ("rule",): "rules"}.get(keys, "groups")
+    nouns = {"causes": "cause", "rules": "rule", "groups": "group"}
 
     def document() -> dict:
         summary = {**report.summary, kind: len(frame)}
@@ -213,20 +202,20 @@ def _show_causes(
         options.line(
             out,
             f"{options.count(report.summary['findings'], 'finding')} from "
-            f"{options.count(len(frame), 'cause' if kind == 'causes' else 'rule')}",
+            f"{options.count(len(frame), nouns[kind])}"
+            + (" (a dataset counts at each site holding a copy)" if "site" in keys else ""),
         )
-        if kind == "causes":  # per rule, in the policies' order: summary first
-            per_rule = frame.groupby("rule", sort=False).agg(
-                causes=("cause", "size"), datasets=("datasets", "sum")
-            )
+        if kind != "rules":  # per rule, in the policies' order: summary first
+            per_rule = frame.groupby("rule", sort=False).agg(groups=("rule", "size"))
             for rule in [r.name for r in rules.rules if r.name in per_rule.index]:
-                n, causes = per_rule.loc[rule, "datasets"], per_rule.loc[rule, "causes"]
+                n = report.summary["by_rule"][rule]
+                groups = int(per_rule.loc[rule, "groups"])
                 options.line(
                     out,
-                    f"  {rule}: {options.count(int(n), 'finding')}, "
-                    f"{options.count(int(causes), 'cause')}",
+                    f"  {rule}: {options.count(n, 'finding')}, {options.count(groups, nouns[kind])}",
                 )
-        options.bounded_table(frame, out, f"findings by {group_by.value}", CAUSES_ON_SCREEN)
+        title = f"findings by {','.join(keys)}"
+        options.bounded_table(frame, out, title, CAUSES_ON_SCREEN)
 
     options.emit(Report(frame, document=document, people=people), fmt)
 
@@ -244,7 +233,7 @@ def _print_report(report: AuditReport, rules: PolicySet, chunks: FindingRows, ou
     for rule in rules.rules:
         found = report.summary["by_rule"][rule.name]
         style = {"error": "bold red", "warning": "yellow", "info": "cyan"}[rule.severity]
-        mark = "ok" if not found else f"{found} finding{'s' if found != 1 else ''}"
+        mark = "ok" if not found else options.count(found, "finding")
         line = Text.assemble(
             (f"{rule.severity:<7}", style),
             " ",
@@ -258,7 +247,8 @@ def _print_report(report: AuditReport, rules: PolicySet, chunks: FindingRows, ou
             screen.print(Text(f"    {printable(did)}\n        {printable(message)}"))
         if found > PER_RULE_ON_SCREEN:
             screen.print(
-                f"    ... and {found - PER_RULE_ON_SCREEN} more (--format json or csv lists all)"
+                f"    ... and {options.number(found - PER_RULE_ON_SCREEN)} more "
+                "(--format json or csv lists all)"
             )
     screen.print(report.summary_line(), highlight=False, markup=False)
 
@@ -324,7 +314,8 @@ def _diff(result: dict, out: IO[str]) -> None:
     options.line(
         out,
         f"audit runs {result['from']} -> {result['to']}: "
-        f"{options.count(counts['appeared'], 'finding')} appeared, {counts['resolved']:,} resolved",
+        f"{options.count(counts['appeared'], 'finding')} appeared, "
+        f"{options.number(counts['resolved'])} resolved",
     )
     per_rule: dict[str, dict[str, int]] = defaultdict(lambda: {"appeared": 0, "resolved": 0})
     for change in ("appeared", "resolved"):
@@ -332,7 +323,10 @@ def _diff(result: dict, out: IO[str]) -> None:
             per_rule[str(rule)][change] = int(n)
     for rule in sorted(per_rule):
         c = per_rule[rule]
-        options.line(out, f"  {rule}: {c['appeared']:,} appeared, {c['resolved']:,} resolved")
+        options.line(
+            out,
+            f"  {rule}: {options.number(c['appeared'])} appeared, {options.number(c['resolved'])} resolved",
+        )
     for change, caption in (
         ("appeared", f"appeared in run {result['to']}"),
         ("resolved", f"resolved since run {result['from']}"),
@@ -352,7 +346,7 @@ def policy_check(
 ) -> None:
     """Validate policy documents; exit 2 naming file, rule and field on the first problem."""
     for p in options.api().load_policies(files, given_as="FILE").policies:
-        typer.echo(f"ok: {p.file}: policy {p.name!r}, {len(p.rules)} rules")
+        typer.echo(f"ok: {p.file}: policy {p.name!r}, {options.count(len(p.rules), 'rule')}")
 
 
 @policy_app.command("show")

@@ -12,7 +12,7 @@ import typer
 
 from lifecycle.cli import options
 from lifecycle.output import Report, write_table
-from lifecycle.text import human_bytes, printable
+from lifecycle.text import count, human_bytes, number, printable
 
 if TYPE_CHECKING:
     from lifecycle.api import ExpiryReport
@@ -50,10 +50,13 @@ def _expiry(report: ExpiryReport, out: IO[str]) -> None:
     verb = "deleted" if report.applied else "would delete"
     options.line(
         out,
-        f"{summary['expired']} datasets past their end of life: {verb} {summary['delete']} "
-        f"({human_bytes(summary['bytes_freed'])}), keep {summary['keep']}"
+        f"{count(summary['expired'], 'dataset')} past their end of life: {verb} "
+        f"{number(summary['delete'])} ({human_bytes(summary['bytes_freed'])}), "
+        f"keep {number(summary['keep'])}"
         + (
-            " (" + ", ".join(f"{n} {k}" for k, n in summary["kept_by_reason"].items()) + ")"
+            " ("
+            + ", ".join(f"{number(n)} {printable(k)}" for k, n in summary["kept_by_reason"].items())
+            + ")"
             if summary["kept_by_reason"]
             else ""
         ),

@@ -29,9 +29,9 @@ def generate(
     """Write a synthetic catalog (Parquet, exchange format) with planted policy violations."""
     with _progress() as advance:
         summary = options.api().generate(directory, datasets, seed=seed, progress=advance)
-    rows = ", ".join(f"{n:,} {table}" for table, n in summary.rows.items())
+    rows = ", ".join(f"{options.number(n)} {table}" for table, n in summary.rows.items())
     typer.echo(f"generated {directory}: {rows}")
-    planted = ", ".join(f"{n} {kind}" for kind, n in summary.planted.items())
+    planted = ", ".join(f"{options.number(n)} {kind}" for kind, n in summary.planted.items())
     typer.echo(f"planted: {planted}")
 
 

@@ -30,6 +30,7 @@ from lifecycle import output
 from lifecycle.errors import UsageError
 from lifecycle.output import Report, check_destination, check_terminal, tables, write_table
 from lifecycle.output.tables import console, literal
+from lifecycle.text import count, number  # noqa: F401  (one way to write a count: options.count)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -66,7 +67,7 @@ FormatOption = Annotated[
 ]
 DetailFormatOption = Annotated[
     DetailFormat,
-    typer.Option("--format", "-f", help="Output: tables for people, json for scripts."),
+    typer.Option("--format", "-f", help="Output: text for people; json or csv for scripts."),
 ]
 
 
@@ -168,11 +169,6 @@ def line(out: IO[str], text: str) -> None:
     console(out).print(literal(text), highlight=False, soft_wrap=True)
 
 
-def count(n: int, noun: str) -> str:
-    """``n`` things, as every message writes a number: ``1 output``, ``12,345 outputs``."""
-    return f"{n:,} {noun}{'' if n == 1 else 's'}"
-
-
 def yes_no(found: pd.DataFrame, column: str) -> pd.DataFrame:
     """``found`` with the booleans of ``column`` as ``yes`` / ``no`` (for a table)."""
     shown = found.copy()
@@ -185,7 +181,7 @@ def bounded_table(found: pd.DataFrame, out: IO[str], title: str, limit: int) -> 
     there are: a table for people stays readable at any size; json and csv list all."""
     write_table(found.head(limit), out, title)
     if len(found) > limit:
-        line(out, f"… and {len(found) - limit:,} more (--format json lists all)")
+        line(out, f"… and {number(len(found) - limit)} more (--format json lists all)")
 
 
 # Bounds shared by every option of the CLI, so an out-of-range value is a one-line usage error

@@ -158,18 +158,20 @@ def plan_apply(
         plan = cat.plan(plan_id)
         steps = len(plan.steps)
         typer.echo(
-            f"plan {plan_id} ({printable(plan.name)}) would register {steps} "
-            f"productions, {steps} datasets and {plan.replicas_placed()} replicas"
+            f"plan {plan_id} ({printable(plan.name)}) would register "
+            f"{options.count(steps, 'production')}, {options.count(steps, 'dataset')} and "
+            f"{options.count(plan.replicas_placed(), 'replica')}"
         )
         if len(plan.blockers):
-            typer.echo(f"but it has {len(plan.blockers)} blockers: it cannot be applied")
+            blockers = options.count(len(plan.blockers), "blocker")
+            typer.echo(f"but it has {blockers}: it cannot be applied")
             raise typer.Exit(1)
         options.note("dry run: nothing changed; run again with --apply to register them")
         return
     done = cat.apply_plan(plan_id)
     typer.echo(
-        f"applied plan {plan_id}: {done['productions']} productions, {done['datasets']} "
-        f"datasets, {done['replicas']} replicas"
+        f"applied plan {plan_id}: {options.count(done['productions'], 'production')}, "
+        f"{options.count(done['datasets'], 'dataset')}, {options.count(done['replicas'], 'replica')}"
     )
 
 
@@ -227,7 +229,7 @@ def _blockers(plan: ReprocessingPlan, out: IO[str]) -> None:
             options.line(out, f"    {subject}")
         if len(subjects) > BLOCKED_SUBJECTS:
             more = len(subjects) - BLOCKED_SUBJECTS
-            options.line(out, f"    … and {more:,} more (--format json lists all)")
+            options.line(out, f"    … and {options.number(more)} more (--format json lists all)")
     if len(causes) > BLOCKER_CAUSES:
         more = len(causes) - BLOCKER_CAUSES
         options.line(out, f"  … and {options.count(more, 'more cause')} (--format json lists all)")

@@ -41,9 +41,11 @@ def suggest(
     options.emit(report, fmt)
     applicable = int(suggestions["applicable"].sum())
     if apply:
-        options.note(f"recorded {applicable} suggested parent links")
+        options.note(f"recorded {options.count(applicable, 'suggested parent link')}")
     elif applicable:
-        options.note(f"{applicable} of these links would be recorded; --apply records them")
+        options.note(
+            f"{options.number(applicable)} of these links would be recorded; --apply records them"
+        )
 
 
 def _for_people(suggestions: pd.DataFrame, out: IO[str]) -> None:

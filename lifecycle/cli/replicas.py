@@ -7,6 +7,7 @@ the catalog's replica listing, through the ``Catalog`` facade.
 from __future__ import annotations
 
 import sys
+from functools import partial
 from typing import IO, TYPE_CHECKING, Annotated
 
 import typer
@@ -32,7 +33,9 @@ def replicas_list(
 
     def people(out: IO[str]) -> None:  # summary first: the count by state and media
         states = found.groupby(["state", "media"], sort=True).size()
-        by_state = ", ".join(f"{n:,} {state} on {media}" for (state, media), n in states.items())
+        by_state = ", ".join(
+            f"{options.number(n)} {state} on {media}" for (state, media), n in states.items()
+        )
         options.line(out, f"{options.count(len(found), 'replica')} of {did}: {by_state or 'none'}")
         write_table(found, out, "replicas")
 
@@ -62,7 +65,8 @@ def delete(
         report = options.catalog(ctx).delete_replica(
             did, endpoint, reason, policies, force=force, apply=apply
         )
-    options.emit(Report(document=report.to_dict, people=lambda out: _deletion(report, out)), fmt)
+    people = partial(_deletion, report)
+    options.emit(Report(report.checks(), document=report.to_dict, people=people), fmt)
     if not report.allowed:
         sys.stdout.flush()
         raise typer.Exit(1)
@@ -102,7 +106,8 @@ def mark_lost(
         policy, "newly violated replication rules are not checked"
     ) as found:
         report = options.catalog(ctx).mark_lost(did, endpoint, reason, found, apply=apply)
-    options.emit(Report(document=report.to_dict, people=lambda out: _loss(report, out)), fmt)
+    people = partial(_loss, report)
+    options.emit(Report(report.consequences(), document=report.to_dict, people=people), fmt)
     if report.loses_data:
         sys.stdout.flush()
         raise typer.Exit(1)

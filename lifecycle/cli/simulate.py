@@ -49,14 +49,15 @@ def loss(
     now: Annotated[
         str | None, typer.Option(help="Judge replication rules as of this time (ISO 8601).")
     ] = None,
-    fmt: options.DetailFormatOption = options.DetailFormat.table,
+    fmt: options.FormatOption = options.ListingFormat.table,
 ) -> None:
     """What losing this storage (all of it together) would do, without changing the catalog.
 
     Lists the datasets that would keep no available replica: recoverable ones (reproducible
     after the loss) with the size of their recipe, and those lost for good; the replication
     violations the loss would create; and what to copy again, from where. Exit 1 when anything
-    would be lost for good.
+    would be lost for good. csv and parquet: one row per dataset keeping no available replica,
+    its 'outcome' lost or recoverable.
     """
     report = options.catalog(ctx).simulate_loss(
         sites=tuple(site or ()),
@@ -66,7 +67,8 @@ def loss(
         now=options.parse_time(now, "--now"),
     )
     people = partial(_print_report, report)
-    options.emit(Report(document=report.to_dict, people=people, compact_entries=True), fmt)
+    found = report.outcomes()
+    options.emit(Report(found, document=report.to_dict, people=people, compact_entries=True), fmt)
     if report.loses_data:
         sys.stdout.flush()
         raise typer.Exit(1)
@@ -85,27 +87,31 @@ def _print_report(report: LossReport, out: IO[str]) -> None:
         " ..." if len(report.endpoints) > 6 else ""
     )
     echo(
-        f"losing {len(report.endpoints)} endpoint(s) ({shown}): {s['replicas_lost']:,} available "
+        f"losing {options.count(len(report.endpoints), 'endpoint')} ({shown}): "
+        f"{options.number(s['replicas_lost'])} available "
         f"replicas, {human_bytes(s['bytes_lost'])}"
     )
-    kinds = ", ".join(f"{v['datasets']:,} {k}" for k, v in s["lost_by_kind"].items())
+    kinds = ", ".join(f"{options.number(v['datasets'])} {k}" for k, v in s["lost_by_kind"].items())
     echo(
-        f"lost for good: {s['lost']:,} datasets ({human_bytes(s['lost_bytes'])})"
+        f"lost for good: {options.number(s['lost'])} datasets ({human_bytes(s['lost_bytes'])})"
         + (f": {kinds}" if kinds else "")
     )
     echo(
-        f"recoverable by regeneration: {s['recoverable']:,} datasets "
-        f"({human_bytes(s['recoverable_bytes'])}), {s['productions_to_rerun']:,} productions "
+        f"recoverable by regeneration: {options.number(s['recoverable'])} datasets "
+        f"({human_bytes(s['recoverable_bytes'])}), {options.number(s['productions_to_rerun'])} productions "
         "to run again"
     )
-    by_rule = printable(", ".join(f"{r}: {n:,}" for r, n in s["violations_by_rule"].items()))
+    by_rule = printable(
+        ", ".join(f"{r}: {options.number(n)}" for r, n in s["violations_by_rule"].items())
+    )
     echo(
-        f"replication violations created: {s['violations']:,}"
+        f"replication violations created: {options.number(s['violations'])}"
         + (f" ({by_rule})" if by_rule else "")
     )
     copies = s["re_replicate"]
     echo(
-        f"to re-replicate: {copies['replicas']:,} replicas of {copies['datasets']:,} datasets "
+        f"to re-replicate: {options.count(copies['replicas'], 'replica')} of "
+        f"{options.count(copies['datasets'], 'dataset')} "
         f"({human_bytes(copies['bytes'])})"
     )
     _table(pd.DataFrame(copies["by_source_site"]), "re-replication sources (sites)", out)

@@ -19,6 +19,7 @@ from lifecycle.catalog.sql import analyze, by_dialect, statement, temporary_tabl
 from lifecycle.exchange.exporter import IN_CHUNK, IN_LIMIT, catalog_frame
 from lifecycle.exchange.reader import Source, find_tables, read_table
 from lifecycle.exchange.spec import EXTRA_TABLES, TABLES
+from lifecycle.text import count, number
 from lifecycle.values import json_value
 from lifecycle.vocabulary import NON_PRODUCIBLE_KINDS
 
@@ -101,10 +102,10 @@ class ImportResult:
         return any(self.added.values())
 
     def summary(self) -> str:
-        parts = [f"{n} {t}" for t, n in self.added.items() if n]
+        parts = [f"{number(n)} {t}" for t, n in self.added.items() if n]
         same = sum(self.unchanged.values())
         text = f"imported {self.directory}: " + (", ".join(parts) if parts else "nothing new")
-        return text + (f" ({same} rows already present)" if same else "")
+        return text + (f" ({count(same, 'row')} already present)" if same else "")
 
 
 def import_directory(conn: Connection, directory: Path) -> ImportResult:

@@ -20,6 +20,7 @@ for _family in ("listing", "detail"):
     register(_family, "table")(write_people)
     register(_family, "json")(write_document)
 register("listing", "csv")(write_records_csv)
+register("detail", "csv")(write_records_csv)  # a report of one thing: its few rows
 register("listing", "parquet", binary=True)(write_records_parquet)
 
 register("plan", "json")(write_document)

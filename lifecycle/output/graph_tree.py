@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from lifecycle.output.graphs import inputs_notes, kind_text, role_order
 from lifecycle.output.tables import console
-from lifecycle.text import human_bytes, is_recorded, printable
+from lifecycle.text import count, human_bytes, is_recorded, number, printable
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -57,7 +57,7 @@ def write_tree(graph: ProvenanceGraph, out: TextIO) -> None:
 def more_hint(graph: ProvenanceGraph) -> str:
     """Where the entries a bounded view leaves out are listed."""
     if graph.truncated:
-        return f"--format json lists the nearest {graph.max_nodes:,}; --max-nodes for more"
+        return f"--format json lists the nearest {number(graph.max_nodes)}; --max-nodes for more"
     return "--format json lists all"
 
 
@@ -235,14 +235,10 @@ _MORE_NOUNS = {
 }
 
 
-def _count(n: int, noun: str) -> str:
-    return f"{n:,} {noun}{'' if n == 1 else 's'}"
-
-
 def _more(n: int, noun: str, hint: str) -> Text:
     from rich.text import Text
 
-    return Text(f"… and {_count(n, 'more ' + noun)} ({hint})", style="italic")
+    return Text(f"… and {count(n, 'more ' + noun)} ({hint})", style="italic")
 
 
 def _dataset_text(node: Node, role: str | None = None, root: bool = False) -> Text:
@@ -298,29 +294,33 @@ def _summary(graph: ProvenanceGraph) -> list[RenderableType]:
     away = ""
     if depths:
         low, high = min(depths), max(depths)
-        span = _count(low, "production") if low == high else f"{low:,} to {high:,} productions"
+        span = (
+            count(low, "production")
+            if low == high
+            else f"{number(low)} to {number(high)} productions"
+        )
         away = f", {span} away"
     parts: list[RenderableType] = [
-        Text(f"{side}: {_count(total, 'dataset')}, {size}{away} (the root not counted)")
+        Text(f"{side}: {count(total, 'dataset')}, {size}{away} (the root not counted)")
     ]
     if len(depths) > 1:
         table = _table("depth", "datasets")
         for depth, n in list(depths.items())[:DEPTH_ROWS]:
-            table.add_row(f"{depth:,}", f"{n:,}")
+            table.add_row(number(depth), number(n))
         parts.append(table)
         if len(depths) > DEPTH_ROWS:
-            parts.append(_more(len(depths) - DEPTH_ROWS, "depth", f"the deepest: {high:,}"))
+            parts.append(_more(len(depths) - DEPTH_ROWS, "depth", f"the deepest: {number(high)}"))
     if graph.summary:
         table = _table("kind/data type", "datasets", "size", "available", "deleted")
         for row in graph.summary:
             kind = f"{row['kind']}/{row['data_type']}" if row["data_type"] else row["kind"]
-            counts = (f"{row['datasets']:,}", human_bytes(row["bytes"]), f"{row['available']:,}")
-            table.add_row(Text(printable(kind)), *counts, f"{row['deleted']:,}")
+            counts = (number(row["datasets"]), human_bytes(row["bytes"]), number(row["available"]))
+            table.add_row(Text(printable(kind)), *counts, number(row["deleted"]))
         parts.append(table)
     if graph.truncated:
         parts.append(
             Text(
-                f"truncated: showing the nearest {len(graph.nodes):,} of {total + 1:,} datasets "
+                f"truncated: showing the nearest {number(len(graph.nodes))} of {number(total + 1)} datasets "
                 f"(--max-nodes {graph.max_nodes})",
                 style="bold yellow",
             )
@@ -357,7 +357,7 @@ def _transformations(graph: ProvenanceGraph, shown: list[str]) -> list[Renderabl
     order = sorted(by_tag, key=lambda tag: (tag not in in_tree, -uses[tag], tag))
     listed = [(by_tag[tag], uses[tag]) for tag in order[:TRANSFORMATIONS]]
     n = len(graph.productions)
-    title = f"transformations: what the {_count(n, 'production')} ran"
+    title = f"transformations: what the {count(n, 'production')} ran"
     parts: list[RenderableType] = [Text("")]
     if graph.direction == "upstream":
         parts.append(Text(f"{title}, needed to run them again (recipe DID: every step)"))
@@ -368,7 +368,7 @@ def _transformations(graph: ProvenanceGraph, shown: list[str]) -> list[Renderabl
         for t, used in listed:
             digest = "recorded" if is_recorded(t.image_digest) else "not recorded"
             cells = (t.tag, t.name, t.release or "not recorded", digest)
-            table.add_row(*(Text(printable(c)) for c in cells), f"{used:,}")
+            table.add_row(*(Text(printable(c)) for c in cells), number(used))
         parts.append(table)
     if len(order) > TRANSFORMATIONS:
         parts.append(_more(len(order) - TRANSFORMATIONS, "transformation", more_hint(graph)))
@@ -380,7 +380,7 @@ def _transformation_text(t: Transformation, used: int) -> Text:
     from rich.text import Text
 
     text = Text(printable(f"{t.tag} {t.name}"), style="bold magenta")
-    text.append(f" · {_count(used, 'production')}")
+    text.append(f" · {count(used, 'production')}")
     code = f"{t.code_repo or 'repository not recorded'} @ {t.code_commit}"
     for label, value in (
         ("release", t.release),

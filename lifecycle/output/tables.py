@@ -13,7 +13,8 @@ shortened with an ellipsis: too long, it folds onto several lines. A table that 
 drops its outer border and narrows in stages, widest column first: the other columns down to a
 comfortable width (numbers whole, text its longest word up to ``TEXT_WIDTH``, a timestamp its
 date, prose ``PROSE_WIDTH``), names down to ``NAME_WIDTH``, the others to ``SHORT_WIDTH``, names
-to twice that; names still wider than that then share with the text narrowed for them. Every
+to twice that, then a number column's header to its numbers' width (at least 6); names still wider
+than that then share with the text narrowed for them. Every
 column folds rather than cuts, so a narrowed table is taller, never lossy. When even that does
 not fit, each row becomes a block of "column  value" lines (psql's expanded display,
 ``\\x auto``). Under :func:`wide` (the ``--wide`` option) nothing folds: each table is as wide
@@ -29,7 +30,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import IO, TYPE_CHECKING, Any
 
-from lifecycle.text import human_bytes, printable
+from lifecycle.text import human_bytes, number, printable
 from lifecycle.values import json_value
 
 if TYPE_CHECKING:
@@ -210,6 +211,9 @@ def _fit(
         (names, [NAME_WIDTH] * n),
         (others, narrow),
         (names, [SHORT_WIDTH * 2] * n),
+        # last, before a block per row: a number column's header folds to the numbers' width
+        # (thousands separators make numbers wider; "available_replicas" above a "3")
+        (sorted(numeric), [max(c, SHORT_WIDTH // 2 + 1) for c in content]),
     ]
     for eligible, floors in stages:
         _narrow(widths, eligible, [min(f, w) for f, w in zip(floors, widths, strict=True)], width)
@@ -255,9 +259,20 @@ def _cell(column: str, value: Any) -> str:
         return ""
     if column == "bytes" or column.endswith("_bytes") or column.startswith("bytes_"):
         return human_bytes(value)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        # counts as every message writes them (100,000), but not what names a thing (an id)
+        return str(value) if _is_identifier(column) else number(value)
     if isinstance(value, str) and value.endswith("Z") and "T" in value[:11]:
         return value.replace("T", " ")[:16]  # minutes are enough on screen
     return str(value)
+
+
+# integer columns that name something rather than count it (an id, a run, a year): no separators
+_IDENTIFIER_COLUMNS = frozenset(("id", "run", "from", "to", "first_run", "last_run", "year", "seq"))
+
+
+def _is_identifier(column: str) -> bool:
+    return column in _IDENTIFIER_COLUMNS or column.endswith(("_id", "run_number"))
 
 
 def _is_number(series: pd.Series) -> bool:

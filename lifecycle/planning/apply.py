@@ -16,6 +16,7 @@ from lifecycle.nomenclature import METADATA_KEYS, name_metadata
 from lifecycle.planning.model import ReprocessingPlan
 from lifecycle.planning.persistence import load_plan
 from lifecycle.provenance.reproducibility import available
+from lifecycle.text import count
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -51,8 +52,8 @@ def apply_plan(conn: Connection, change: Change, plan_id: int, now: datetime) ->
         applied,
     )
     change.summary = (
-        f"applied plan {plan_id} ({plan.name}): {len(steps)} productions, "
-        f"{len(steps)} datasets, {len(placed)} replicas"
+        f"applied plan {plan_id} ({plan.name}): {count(len(steps), 'production')}, "
+        f"{count(len(steps), 'dataset')}, {count(len(placed), 'replica')}"
     )
     change.datasets_sql = (
         f"SELECT id FROM dataset WHERE id >= {int(datasets.start)} AND id < {int(datasets.stop)}"

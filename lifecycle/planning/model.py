@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from lifecycle.errors import UsageError
+from lifecycle.text import count, number
 from lifecycle.values import envelope, json_value, records
 
 if TYPE_CHECKING:
@@ -196,8 +197,7 @@ class PlanDeletion:
         return dict(vars(self))
 
     def lines(self, shown: int = 5) -> list[str]:
-        steps = f"{self.steps} step{'s' if self.steps != 1 else ''}"
-        inputs = f"{self.inputs} input{'s' if self.inputs != 1 else ''}"
+        steps, inputs = count(self.steps, "step"), count(self.inputs, "input")
         out = [f"deleted plan {self.id} ({self.name}): {steps}, {inputs}"]
         if not self.protected_by_it:
             out.append(f"it protected no input from expiry ({self.why_not})")
@@ -208,21 +208,21 @@ class PlanDeletion:
                 out.append("its inputs stay protected from expiry by another plan")
             return out
         out.append(
-            f"{self.freed} input{'s' if self.freed != 1 else ''} no longer protected from expiry"
-            + (f" ({others} still protected by another plan)" if others else "")
+            f"{count(self.freed, 'input')} no longer protected from expiry"
+            + (f" ({number(others)} still protected by another plan)" if others else "")
         )
         if self.decided:
             n = len(self.eligible)
             names = ", ".join(self.eligible[:shown]) + (
-                f" and {n - shown} more" if n > shown else ""
+                f" and {number(n - shown)} more" if n > shown else ""
             )
             out.append(
-                f"{n} of them now eligible for expiry ('lifecycle expire --apply' would delete "
+                f"{number(n)} of them now eligible for expiry ('lifecycle expire --apply' would delete "
                 f"{'it' if n == 1 else 'them'}){': ' + names if n else ''}"
             )
             alive = self.freed - n - sum(self.kept.values())
-            kept = [f"{count} {why}" for why, count in sorted(self.kept.items())]
-            kept += [f"{alive} not past their end of life"] if alive else []
+            kept = [f"{number(n)} {why}" for why, n in sorted(self.kept.items())]
+            kept += [f"{number(alive)} not past their end of life"] if alive else []
             if kept:
                 out.append("the others are still kept: " + ", ".join(kept))
         return out

@@ -23,6 +23,7 @@ from lifecycle.errors import UsageError
 from lifecycle.expiry import PLANNED_INPUTS, expire
 from lifecycle.planning.model import STEP_COLUMNS, ChainLink, PlanDeletion, ReprocessingPlan
 from lifecycle.policy import PolicySet
+from lifecycle.text import count, number
 from lifecycle.values import utc_datetime
 
 if TYPE_CHECKING:
@@ -50,8 +51,8 @@ def save_plan(conn: Connection, change: Change, plan: ReprocessingPlan) -> int:
     for total in ("events", "bytes_staged", "bytes_written"):
         if summary[total] > 2**63 - 1:  # exact, beyond what a BIGINT column holds
             raise UsageError(
-                f"--select: the plan's {total.replace('_', ' ')} ({summary[total]}) is more than "
-                f"a catalog stores ({2**63 - 1}); select fewer inputs"
+                f"--select: the plan's {total.replace('_', ' ')} ({number(summary[total])}) is "
+                f"more than a catalog stores ({number(2**63 - 1)}); select fewer inputs"
             )
     totals = ("inputs", "steps", "events", "cpu_hours", "bytes_staged", "bytes_written", "blockers")
     plan_id = conn.execute(
@@ -100,8 +101,8 @@ def save_plan(conn: Connection, change: Change, plan: ReprocessingPlan) -> int:
     notes["bytes"] = notes["bytes"].astype("Int64")
     insert_frame(conn, "plan_note", notes[["plan_id", "kind", "subject", "detail", "bytes"]])
     change.summary = (
-        f"saved plan {plan_id} ({plan.name}): {summary['steps']} steps over "
-        f"{summary['inputs']} inputs, {summary['blockers']} blockers"
+        f"saved plan {plan_id} ({plan.name}): {count(summary['steps'], 'step')} over "
+        f"{count(summary['inputs'], 'input')}, {count(summary['blockers'], 'blocker')}"
     )
     change.datasets_sql = f"SELECT dataset_id AS id FROM plan_input WHERE plan_id = {int(plan_id)}"
     plan.id = plan_id
@@ -201,7 +202,7 @@ def delete_plan(
     if applied_at:
         result.why_not = "it was applied"
     elif blockers:
-        result.why_not = f"it has {blockers} blocker{'s' if blockers != 1 else ''}"
+        result.why_not = f"it has {count(blockers, 'blocker')}"
     temporary_table(conn, FREED)
     try:
         conn.execute(
@@ -229,8 +230,6 @@ def delete_plan(
         drop_tables(conn, FREED)
     freed = result.freed
     change.summary = f"deleted plan {plan_id} ({name})" + (
-        f": {freed} input{'s' if freed != 1 else ''} no longer protected from expiry"
-        if freed
-        else ""
+        f": {count(freed, 'input')} no longer protected from expiry" if freed else ""
     )
     return result

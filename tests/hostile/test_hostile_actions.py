@@ -124,8 +124,9 @@ def test_mark_lost_preview_counts_the_datasets_made_irreproducible(
                     "-f", "json")  # fmt: skip
     assert result.exit_code == 1
     document = json.loads(result.stdout)
-    assert document["lost_for_good"] is True
-    assert document["applied"] is False
+    assert document["kind"] == "replicas-mark-lost"
+    assert document["summary"]["lost_for_good"] is True
+    assert document["summary"]["applied"] is False
     # every reconstruction read the calibration: both AODs, and MERGED made of the deleted AOD1
     assert document["irreproducible"] == sorted([AOD1, AOD2, MERGED])
     text = invoke(url, "replicas", "mark-lost", CALIB, "CERN-PROD_DATADISK", "--reason", "x")

@@ -77,7 +77,7 @@ CSV_CASES = {
         "datasets.csv:6", "data_type"),
     "metadata key over the index limit": (
         _add_row("datasets", **{"k" * (INDEXED_TEXT_BYTES + 1): "v"}), "datasets.csv:header",
-        str(INDEXED_TEXT_BYTES)),
+        f"{INDEXED_TEXT_BYTES:,}"),
 }  # fmt: skip
 
 
@@ -98,7 +98,7 @@ def test_the_index_limit_is_named(loaded, tmp_path):
     tables = mini()
     _add_row("pins", reason="x" * (INDEXED_TEXT_BYTES + 1))(tables)
     result = invoke(loaded, "import", str(write_catalog(tmp_path / "bad", tables)))
-    assert_refused(result, 2, "pins.csv:3: reason:", f"at most {INDEXED_TEXT_BYTES} bytes")
+    assert_refused(result, 2, "pins.csv:3: reason:", f"at most {INDEXED_TEXT_BYTES:,} bytes")
 
 
 PARQUET_CASES = {

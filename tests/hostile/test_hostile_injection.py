@@ -542,8 +542,8 @@ def test_terminal_views_show_catalog_text_literally(markup_url, monkeypatch):
 
 
 def test_machine_output_keeps_the_exact_values(markup_url):
-    sites = json.loads(invoke(markup_url, "sites", "list", "-f", "json").stdout)
-    assert {s["name"] for s in sites} == {CLOSE, LINK, f"S{OSC8}"}
+    sites = json.loads(invoke(markup_url, "sites", "list", "-f", "json").stdout)["sites"]
+    assert {s["site"] for s in sites} == {CLOSE, LINK, f"S{OSC8}"}
     csv_text = invoke(markup_url, "pins", "list", "-f", "csv").stdout
     assert f"{BARE}{RED}" in csv_text
     lineage = json.loads(invoke(markup_url, "lineage", DAOD_DID, "-f", "json").stdout)

@@ -46,14 +46,14 @@ def policies(tmp_path) -> str:
 
 def test_an_over_long_pin_reason_is_refused_on_both_engines(loaded, unchanged):
     check = unchanged(loaded)
-    assert_refused(invoke(loaded, "pin", LITE, "--reason", LONG), 2, "--reason", "1024")
+    assert_refused(invoke(loaded, "pin", LITE, "--reason", LONG), 2, "--reason", "1,024")
     check()
 
 
 def test_an_over_long_actor_is_refused_on_both_engines(loaded, unchanged, monkeypatch):
     monkeypatch.setenv("LIFECYCLE_ACTOR", LONG)
     check = unchanged(loaded)
-    assert_refused(invoke(loaded, "pin", LITE, "--reason", "r"), 2, "LIFECYCLE_ACTOR", "1024")
+    assert_refused(invoke(loaded, "pin", LITE, "--reason", "r"), 2, "LIFECYCLE_ACTOR", "1,024")
     check()
 
 
@@ -61,7 +61,7 @@ def test_an_over_long_plan_name_is_refused_on_both_engines(loaded, unchanged, po
     check = unchanged(loaded)
     result = invoke(loaded, "plan", "reprocess", "--select", "kind=raw", "--chain", "r13286",
                     "--name", LONG, "--policy", policies)  # fmt: skip
-    assert_refused(result, 2, "--name", "1024")
+    assert_refused(result, 2, "--name", "1,024")
     check()
 
 
@@ -71,9 +71,9 @@ def test_an_over_long_rule_name_fails_policy_check_not_audit(loaded, tmp_path, u
     (policies / "p.toml").write_text(
         f'[policy]\nname = "p"\n[[rule]]\nname = "{LONG}"\ntype = "lifetime"\nlifetime = "1d"\n'
     )
-    assert_refused(invoke(None, "policy", "check", str(policies / "p.toml")), 2, "name", "1024")
+    assert_refused(invoke(None, "policy", "check", str(policies / "p.toml")), 2, "name", "1,024")
     check = unchanged(loaded)
-    assert_refused(invoke(loaded, "audit", "--policy", str(policies)), 2, "name", "1024")
+    assert_refused(invoke(loaded, "audit", "--policy", str(policies)), 2, "name", "1,024")
     check()
 
 
