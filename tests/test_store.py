@@ -144,20 +144,12 @@ def test_file_that_is_not_a_database(tmp_path):
 
 def test_older_catalog_is_upgraded_on_first_use_keeping_its_data(catalog_url, mini_dir):
     """A catalog at the first revision, holding data, is migrated to head when next used."""
-    from alembic import command
-    from alembic.config import Config
-
-    import lifecycle.catalog.store as store
-
     cat = Catalog(catalog_url, migrate=False)
-    cfg = Config()
-    cfg.set_main_option("script_location", str(Path(store.__file__).parent / "migrations"))
-    with cat.store.engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, REVISIONS[0])
-        conn.exec_driver_sql(
-            "INSERT INTO site (id, name, tier, country, status) VALUES (1, 'OLD', 1, 'ch', 'active')"
-        )
+    _upgrade_to(
+        cat,
+        REVISIONS[0],
+        "INSERT INTO site (id, name, tier, country, status) VALUES (1, 'OLD', 1, 'ch', 'active')",
+    )
     assert cat.revision() == REVISIONS[0]
     cat.close()
     fresh = Catalog(catalog_url)
@@ -210,26 +202,17 @@ def test_bulk_import_into_an_existing_catalog_keeps_wal(tmp_path, mini_dir):
 def test_key_value_tables_lose_their_rowid_on_sqlite_keeping_their_rows(catalog_url):
     """Migration 0005 rebuilds dataset metadata, endpoint attributes and transformation
     parameters without rowid on SQLite (one b-tree, the primary key's); rows survive it."""
-    from alembic import command
-    from alembic.config import Config
-
-    import lifecycle.catalog.store as store
-
     cat = Catalog(catalog_url, migrate=False)
-    cfg = Config()
-    cfg.set_main_option("script_location", str(Path(store.__file__).parent / "migrations"))
-    with cat.store.engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0004")
-        for sql in (
-            "INSERT INTO site (id, name, tier, country, status) VALUES (1, 'S', 1, 'ch', 'active')",
-            "INSERT INTO endpoint (id, name, site_id, media) VALUES (1, 'S_TAPE', 1, 'tape')",
-            "INSERT INTO endpoint_attribute VALUES (1, 'zone', 'b'), (1, 'kind', 'a')",
-            "INSERT INTO dataset (id, did, scope, name, kind, bytes, files, created_at, state) "
-            "VALUES (1, 's:n', 's', 'n', 'raw', 1, 1, '2020-01-01 00:00:00', 'closed')",
-            "INSERT INTO dataset_metadata VALUES (1, 'run_number', '7'), (1, 'project', 'p')",
-        ):
-            conn.exec_driver_sql(sql)
+    _upgrade_to(
+        cat,
+        "0004",
+        "INSERT INTO site (id, name, tier, country, status) VALUES (1, 'S', 1, 'ch', 'active')",
+        "INSERT INTO endpoint (id, name, site_id, media) VALUES (1, 'S_TAPE', 1, 'tape')",
+        "INSERT INTO endpoint_attribute VALUES (1, 'zone', 'b'), (1, 'kind', 'a')",
+        "INSERT INTO dataset (id, did, scope, name, kind, bytes, files, created_at, state) "
+        "VALUES (1, 's:n', 's', 'n', 'raw', 1, 1, '2020-01-01 00:00:00', 'closed')",
+        "INSERT INTO dataset_metadata VALUES (1, 'run_number', '7'), (1, 'project', 'p')",
+    )
     cat.close()
     fresh = Catalog(catalog_url)
     with fresh.read() as conn:
@@ -256,28 +239,19 @@ def test_dataset_dids_become_a_named_unique_index_keeping_rows_and_references(ca
     """Migration 0006 replaces the DID table constraint by the unique index ``ix_dataset_did``
     (on SQLite by rebuilding the table others reference): ids, rows and the references to them
     survive, and a duplicate DID is still refused by the database."""
-    from alembic import command
-    from alembic.config import Config
-
-    import lifecycle.catalog.store as store
-
     cat = Catalog(catalog_url, migrate=False)
-    cfg = Config()
-    cfg.set_main_option("script_location", str(Path(store.__file__).parent / "migrations"))
-    with cat.store.engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0005")
-        for sql in (
-            "INSERT INTO site (id, name, tier, country, status) VALUES (1, 'S', 1, 'ch', 'active')",
-            "INSERT INTO endpoint (id, name, site_id, media) VALUES (1, 'S_TAPE', 1, 'tape')",
-            "INSERT INTO dataset (id, did, scope, name, kind, bytes, files, created_at, state) "
-            "VALUES (7, 's:a', 's', 'a', 'raw', 1, 1, '2020-01-01 00:00:00', 'closed'), "
-            "(3, 's:b', 's', 'b', 'raw', 2, 1, '2020-01-01 00:00:00', 'closed')",
-            "INSERT INTO replica (dataset_id, endpoint_id, state, created_at) "
-            "VALUES (7, 1, 'available', '2020-01-01 00:00:00')",
-            "INSERT INTO dataset_metadata VALUES (3, 'run_number', '7')",
-        ):
-            conn.exec_driver_sql(sql)
+    _upgrade_to(
+        cat,
+        "0005",
+        "INSERT INTO site (id, name, tier, country, status) VALUES (1, 'S', 1, 'ch', 'active')",
+        "INSERT INTO endpoint (id, name, site_id, media) VALUES (1, 'S_TAPE', 1, 'tape')",
+        "INSERT INTO dataset (id, did, scope, name, kind, bytes, files, created_at, state) "
+        "VALUES (7, 's:a', 's', 'a', 'raw', 1, 1, '2020-01-01 00:00:00', 'closed'), "
+        "(3, 's:b', 's', 'b', 'raw', 2, 1, '2020-01-01 00:00:00', 'closed')",
+        "INSERT INTO replica (dataset_id, endpoint_id, state, created_at) "
+        "VALUES (7, 1, 'available', '2020-01-01 00:00:00')",
+        "INSERT INTO dataset_metadata VALUES (3, 'run_number', '7')",
+    )
     cat.close()
     fresh = Catalog(catalog_url)
     with fresh.read() as conn:
@@ -309,3 +283,20 @@ def test_dataset_dids_become_a_named_unique_index_keeping_rows_and_references(ca
         )
     assert fresh.revision() == HEAD
     fresh.close()
+
+
+def _upgrade_to(cat: Catalog, revision: str, *statements: str) -> None:
+    """Bring ``cat`` (opened with ``migrate=False``) to ``revision`` and run ``statements``
+    there: an older catalog holding data, for the migrations after it to carry forward."""
+    from alembic import command
+    from alembic.config import Config
+
+    import lifecycle.catalog.store as store
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(store.__file__).parent / "migrations"))
+    with cat.store.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
+        for sql in statements:
+            conn.exec_driver_sql(sql)
