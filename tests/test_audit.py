@@ -370,6 +370,12 @@ def test_atlas_policy_on_the_sample_catalog(catalog):
 def cli_catalog(catalog, tmp_path, monkeypatch):
     """The catalog for the CLI tests, with the present frozen at ``NOW``: only audits as of the
     present are recorded in the history (an explicit --now is a preview)."""
+    return audit_catalog(catalog, tmp_path, monkeypatch)
+
+
+def audit_catalog(catalog, tmp_path, monkeypatch) -> str:
+    """The URL of ``catalog`` loaded with the mini catalog, RAW's tape copy at BNL lost, the
+    present frozen at ``NOW``, and policies/p.toml holding a replication and a lifetime rule."""
     monkeypatch.setattr("lifecycle.catalog.store.clock", lambda: NOW)
     tables = mini()
     replica(tables, RAW, "BNL-OSG2_DATATAPE")["state"] = "lost"

@@ -10,8 +10,8 @@ import subprocess
 import sys
 
 import pytest
-from catalogs import RAW, mini, write_catalog
-from test_audit import LIFETIME, NOW, TAPE_RULE, audit_cli, loaded, replica, runner
+from catalogs import RAW, write_catalog
+from test_audit import audit_catalog, audit_cli, runner
 
 from lifecycle.cli.app import app
 
@@ -35,15 +35,7 @@ MORE = {
 def cli_catalog(catalog, tmp_path, monkeypatch):
     """As tests/test_audit.py's: the present frozen at ``NOW``, RAW's tape copy at BNL lost,
     policies/p.toml with a replication and a lifetime rule."""
-    monkeypatch.setattr("lifecycle.catalog.store.clock", lambda: NOW)
-    tables = mini()
-    replica(tables, RAW, "BNL-OSG2_DATATAPE")["state"] = "lost"
-    loaded(catalog, tmp_path, tables)
-    (tmp_path / "policies").mkdir()
-    (tmp_path / "policies" / "p.toml").write_text(
-        '[policy]\nname = "p"\n' + TAPE_RULE.format(distinct="site", extra="") + LIFETIME
-    )
-    return catalog.url
+    return audit_catalog(catalog, tmp_path, monkeypatch)
 
 
 def change_catalog(url: str, tmp_path) -> None:
