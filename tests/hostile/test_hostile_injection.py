@@ -494,6 +494,10 @@ MARKUP_VIEWS = {  # command -> the literal texts it must show
         ("audit", "--policy", "policies"),
         ("rule-1", shown("EVIL[/]SITE \x1b[31mred"), RAW_DID),
     ),
+    "audit --group-by": (
+        ("audit", "--policy", "policies", "--group-by", "rule,site", "--wide"),
+        ("rule-1", CLOSE),
+    ),
     "policy show": (("policy", "show", "--policy", "policies"), ("rule-1",)),
     "lineage": (
         ("lineage", DAOD_DID),
