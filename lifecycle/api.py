@@ -631,6 +631,12 @@ class Catalog:
         with self.read() as conn:
             return queries.journal(conn, limit, since, did)
 
+    def journal_changes(self, entry: int) -> pd.DataFrame:
+        """The values journal entry ``entry`` changed, old and new (``entity``, ``row_key``,
+        ``field``, ``old_value``, ``new_value``), in the order they were made."""
+        with self.read() as conn:
+            return queries.journal_changes(conn, entry)
+
     def suggest_parents(self, apply: bool = False, reason: str | None = None) -> pd.DataFrame:
         """Probable parents of the datasets without a recorded producer, from their names.
 

@@ -142,7 +142,7 @@ def delete_replica(
         report.refusals += _replication_refusals(conn, replica, policies)
     report.refusals += _reproducibility_refusals(conn, replica, others)
     if change is not None and report.allowed:
-        _mark(conn, replica, "deleted")
+        _mark(conn, change, replica, "deleted")
         forced = list(dict.fromkeys(r.guard for r in report.refusals))
         change.summary = f"deleted the replica of {replica['did']} at {endpoint}" + (
             f" (forced past the {' and '.join(forced)} guard{'s' if len(forced) > 1 else ''})"
@@ -290,7 +290,7 @@ def mark_lost(
         )
     report = _loss_of(conn, replica, endpoint, policies, now)
     if change is not None:
-        _mark(conn, replica, "lost")
+        _mark(conn, change, replica, "lost")
         change.summary = f"marked the replica of {replica['did']} at {endpoint} lost" + (
             f": {replica['did']} is lost for good" if report.loses_data else ""
         )
@@ -477,17 +477,27 @@ def _reproducibility_refusals(
     return out
 
 
-def _mark(conn: Connection, replica: dict[str, Any], state: str) -> None:
-    """Set the replica's state; a dataset left with no live replica becomes deleted or lost."""
+def _mark(conn: Connection, change: Change, replica: dict[str, Any], state: str) -> None:
+    """Set the replica's state; a dataset left with no live replica becomes deleted or lost.
+    Both changes are journaled with their old and new values."""
     conn.execute(
         statement("UPDATE replica SET state = :state WHERE id = :r"),
         {"state": state, "r": replica["id"]},
     )
-    conn.execute(
+    change.changes.append(
+        dict(entity="replica", entity_id=int(replica["id"]), field="state",
+             old_value=replica["state"], new_value=state)
+    )  # fmt: skip
+    emptied = conn.execute(
         statement(
             f"UPDATE dataset SET state = :state WHERE id = :d AND state <> 'deleted' "
             f"AND NOT EXISTS (SELECT 1 FROM replica r WHERE r.dataset_id = :d "
             f"AND r.state IN ({_LIVE}))"
         ),
         {"state": state, "d": replica["dataset_id"]},
-    )
+    ).rowcount
+    if emptied and replica["dataset_state"] != state:
+        change.changes.append(
+            dict(entity="dataset", entity_id=int(replica["dataset_id"]), field="state",
+                 old_value=replica["dataset_state"], new_value=state)
+        )  # fmt: skip

@@ -27,7 +27,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from lifecycle.catalog.sql import analyze, drop_tables, frame, statement, temporary_table
+from lifecycle.catalog.sql import (
+    JOURNAL_CHANGE_COLUMNS,
+    analyze,
+    drop_tables,
+    frame,
+    statement,
+    temporary_table,
+)
 from lifecycle.policy import PolicySet, selection
 from lifecycle.provenance.reproducibility import (
     irreproducible_reasons,
@@ -48,6 +55,7 @@ CANDIDATES = "tmp_expire_candidate"
 DOOMED = "tmp_expire_delete"
 GONE = "tmp_expire_gone"
 JOURNALED = "tmp_expire_journaled"  # the deleted datasets, linked to the journal entry
+CHANGED = "tmp_expire_changed"  # their states, old and new, for the journal
 REPLICA_STATES_DELETED = ("available", "copying", "unavailable")  # what deletion marks deleted
 
 
@@ -348,6 +356,16 @@ def _apply(
 
     states = ", ".join(f"'{s}'" for s in REPLICA_STATES_DELETED)
     doomed = f"SELECT id FROM {CANDIDATES} WHERE decision = 'delete'"
+    # the values about to change, old and new, for the journal (before the updates change them)
+    temporary_table(conn, CHANGED, JOURNAL_CHANGE_COLUMNS)
+    conn.exec_driver_sql(
+        f"INSERT INTO {CHANGED} SELECT 'replica', id, 'state', state, 'deleted' FROM replica "
+        f"WHERE state IN ({states}) AND dataset_id IN ({doomed})"
+    )
+    conn.exec_driver_sql(
+        f"INSERT INTO {CHANGED} SELECT 'dataset', id, 'state', state, 'deleted' FROM dataset "
+        f"WHERE state <> 'deleted' AND id IN ({doomed})"
+    )
     conn.exec_driver_sql(
         f"UPDATE replica SET state = 'deleted' WHERE state IN ({states}) "
         f"AND dataset_id IN ({doomed})"
@@ -365,7 +383,8 @@ def _apply(
             f"{count(len(freed), 'site')} ({count(len(decisions) - n, 'expired dataset')} kept)"
         )
         change.datasets_sql = f"SELECT id FROM {JOURNALED}"
-        change.drop_after = (JOURNALED,)
+        change.changes_sql.append(f"SELECT * FROM {CHANGED}")
+    change.drop_after = (JOURNALED, CHANGED)
 
 
 def _pause_for_crash_tests() -> None:

@@ -150,6 +150,18 @@ def test_mark_lost_records_the_loss_and_the_dataset_state(cat):
     assert list(entries["command"]) == ["replicas mark-lost --apply"] * 2
     assert list(entries["reason"]) == ["robot dropped it", "tape damaged"]
     assert entries["summary"].iloc[0].endswith(f"lost: {RAW1} is lost for good")
+    # each entry records the values it changed, old and new (the replica; then the dataset too)
+    first_entry, last_entry = (int(i) for i in entries["id"].iloc[::-1])
+    assert cat.journal_changes(first_entry).to_dict("records") == [
+        {"entity": "replica", "row_key": f"{RAW1}@BNL-OSG2_DATATAPE", "field": "state",
+         "old_value": "available", "new_value": "lost"},
+    ]  # fmt: skip
+    assert cat.journal_changes(last_entry).to_dict("records") == [
+        {"entity": "replica", "row_key": f"{RAW1}@CERN-PROD_DATATAPE", "field": "state",
+         "old_value": "available", "new_value": "lost"},
+        {"entity": "dataset", "row_key": RAW1, "field": "state",
+         "old_value": "closed", "new_value": "lost"},
+    ]  # fmt: skip
     with pytest.raises(UsageError, match="already lost"):
         cat.mark_lost(RAW1, "CERN-PROD_DATATAPE", "again")
     with pytest.raises(UsageError, match="--reason"):

@@ -163,6 +163,14 @@ def test_apply_deletes_replicas_keeps_provenance_and_journals(
         "expired 2 datasets as of 2026-11-25T00:00:00Z, freed 2.52 kB"
     )
     assert int(entries.iloc[0]["datasets"]) == 2
+    changed = cat.journal_changes(int(entries.iloc[0]["id"]))
+    assert sorted(map(tuple, changed[["entity", "row_key", "old_value", "new_value"]].values)) == [
+        ("dataset", LITE, "closed", "deleted"),
+        ("dataset", MERGED, "closed", "deleted"),
+        ("replica", f"{LITE}@CERN-PROD_DATADISK", "available", "deleted"),
+        ("replica", f"{MERGED}@CERN-PROD_DATADISK", "available", "deleted"),
+    ]
+    assert set(changed["field"]) == {"state"}
     assert cat.journal(did=AOD2).empty
     # a second run finds nothing left to do and writes no journal entry
     again = cat.expire(policies, apply=True)
@@ -212,7 +220,14 @@ def test_expire_cli(catalog, tmp_path, policies, monkeypatch):
     assert "deleted 1" in applied.stdout
     assert cat.dataset(LITE).dataset["state"] == "deleted"
     journal = runner.invoke(app, ["--db", cat.url, "journal", "--did", LITE, "-f", "json"])
-    assert [e["command"] for e in json.loads(journal.stdout)["entries"]] == ["expire --apply"]
+    entries = json.loads(journal.stdout)["entries"]
+    assert [e["command"] for e in entries] == ["expire --apply"]
+    changes = runner.invoke(app, ["--db", cat.url, "journal", "--changes", str(entries[0]["id"]),
+                                  "-f", "json"])  # fmt: skip
+    assert json.loads(changes.stdout)["kind"] == "journal-changes"
+    assert {(c["entity"], c["row_key"], c["new_value"]) for c in json.loads(changes.stdout)[
+        "changes"]} == {("dataset", LITE, "deleted"), ("replica", f"{LITE}@CERN-PROD_DATADISK",
+                                                          "deleted")}  # fmt: skip
     since = runner.invoke(app, ["--db", cat.url, "journal", "--since", "2100-01-01", "-f", "json"])
     assert json.loads(since.stdout) == {"kind": "journal", "summary": {"entries": 0}, "entries": []}
     bad = runner.invoke(app, ["--db", cat.url, "journal", "--since", "last tuesday"])

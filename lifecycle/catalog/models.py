@@ -230,6 +230,31 @@ class JournalDataset(SQLModel, table=True):
     dataset_id: int = Field(foreign_key="dataset.id", primary_key=True)
 
 
+class JournalChange(SQLModel, table=True):
+    """One changed value of one catalog row, old and new, under a journal entry.
+
+    ``entity`` is the catalog table (``replica``, ``dataset``, ``site``, ``endpoint``,
+    ``endpoint_attribute``, ``production``, ``pin``), ``entity_id`` the row's id (the endpoint's
+    for an attribute), ``field`` the column or attribute key. Values are text, null for null; the
+    time of the change is the entry's ``at``. The storage-consistency check reads a replica's
+    state at a past time from these rows.
+    """
+
+    __tablename__ = "journal_change"
+    __table_args__ = (
+        Index("ix_journal_change_entity", "entity", "entity_id", "journal_id"),
+        Index("ix_journal_change_journal", "journal_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    journal_id: int = Field(foreign_key="journal.id")
+    entity: str
+    entity_id: int
+    field: str
+    old_value: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    new_value: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+
+
 class AuditRun(SQLModel, table=True):
     """One evaluation of the loaded policies over the whole catalog, kept as history."""
 

@@ -448,3 +448,40 @@ def journal(
     if not out.empty:
         out["at"] = to_utc(out["at"])
     return out
+
+
+# What a journal_change row's entity_id names, as text a person reads (a replica: DID@endpoint)
+_CHANGED_ROW = """
+    CASE c.entity
+        WHEN 'replica' THEN rd.did || '@' || re.name
+        WHEN 'dataset' THEN d.did
+        WHEN 'pin' THEN pd.did
+        WHEN 'site' THEN s.name
+        WHEN 'production' THEN p.name
+        ELSE e.name
+    END
+"""
+
+
+def journal_changes(conn: Connection, entry: int) -> pd.DataFrame:
+    """The values journal entry ``entry`` changed: table, row, field, old and new value."""
+    return frame(
+        conn,
+        f"""
+        SELECT c.entity, {_CHANGED_ROW} AS row_key, c.field, c.old_value, c.new_value
+        FROM journal_change c
+        LEFT JOIN replica r ON c.entity = 'replica' AND r.id = c.entity_id
+        LEFT JOIN dataset rd ON rd.id = r.dataset_id
+        LEFT JOIN endpoint re ON re.id = r.endpoint_id
+        LEFT JOIN dataset d ON c.entity = 'dataset' AND d.id = c.entity_id
+        LEFT JOIN pin pn ON c.entity = 'pin' AND pn.id = c.entity_id
+        LEFT JOIN dataset pd ON pd.id = pn.dataset_id
+        LEFT JOIN site s ON c.entity = 'site' AND s.id = c.entity_id
+        LEFT JOIN production p ON c.entity = 'production' AND p.id = c.entity_id
+        LEFT JOIN endpoint e ON c.entity IN ('endpoint', 'endpoint_attribute')
+            AND e.id = c.entity_id
+        WHERE c.journal_id = :entry
+        ORDER BY c.id
+        """,
+        entry=int(entry),
+    )

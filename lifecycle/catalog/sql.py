@@ -109,6 +109,13 @@ def analyze(conn: Connection, *tables: str) -> None:
             conn.exec_driver_sql(command.format(table))
 
 
+# The columns of a scratch table of changed values, in the order ``Change.changes_sql`` reads
+JOURNAL_CHANGE_COLUMNS = (
+    "entity TEXT NOT NULL, entity_id BIGINT NOT NULL, field TEXT NOT NULL, "
+    "old_value TEXT, new_value TEXT"
+)
+
+
 def temporary_table(conn: Connection, name: str, columns: str = "id INTEGER PRIMARY KEY") -> str:
     """A new, empty temporary table ``name`` (one left by an earlier step is replaced)."""
     conn.exec_driver_sql(f"DROP TABLE IF EXISTS {name}")

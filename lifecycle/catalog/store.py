@@ -23,7 +23,7 @@ import urllib.parse
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -135,6 +135,35 @@ class Change:
     # (that query's source, say) are dropped
     datasets_sql: str | None = None
     drop_after: tuple[str, ...] = ()
+    # the values it changed, old and new (table ``journal_change``): queries returning
+    # ``entity, entity_id, field, old_value, new_value`` (set-based writers fill a scratch table
+    # before they update, and name it in ``drop_after``), and single rows as dicts of those keys
+    changes_sql: list[str] = field(default_factory=list)
+    changes: list[dict] = field(default_factory=list)
+
+
+_CHANGE_COLUMNS = "entity, entity_id, field, old_value, new_value"
+
+
+def _record_changes(conn: Connection, entry: int, change: Change) -> None:
+    """Write ``change``'s changed values under journal entry ``entry``."""
+    for query in change.changes_sql:
+        conn.execute(
+            sa.text(
+                f"INSERT INTO journal_change (journal_id, {_CHANGE_COLUMNS}) "
+                f"SELECT :entry, {', '.join('x.' + c for c in _CHANGE_COLUMNS.split(', '))} "
+                f"FROM ({query}) x"
+            ),
+            {"entry": entry},
+        )
+    if change.changes:
+        conn.execute(
+            sa.text(
+                f"INSERT INTO journal_change (journal_id, {_CHANGE_COLUMNS}) VALUES (:entry, "
+                ":entity, :entity_id, :field, :old_value, :new_value)"
+            ),
+            [{"entry": entry, **row} for row in change.changes],
+        )
 
 
 def _sqlite_file(parsed: sa.engine.URL) -> Path | None:
@@ -703,6 +732,7 @@ class Store:
                         ),
                         {"entry": entry},
                     )
+                _record_changes(conn, entry, change)
             drop_tables(conn, *change.drop_after)
 
     @contextmanager

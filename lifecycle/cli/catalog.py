@@ -304,10 +304,26 @@ def journal(
     limit: Annotated[
         int, typer.Option(min=0, max=options.INT_MAX, help="The most recent N entries; 0 for all.")
     ] = 50,
+    changes: Annotated[
+        int | None,
+        typer.Option(
+            "--changes",
+            min=1,
+            max=options.INT_MAX,
+            help="The values entry N changed, old and new, instead of the entries.",
+        ),
+    ] = None,
     fmt: options.FormatOption = options.ListingFormat.table,
 ) -> None:
     """The journal of changes: who changed what, when, why, with which command."""
-    entries = options.catalog(ctx).journal(limit or None, options.parse_time(since, "--since"), did)
+    cat = options.catalog(ctx)
+    if changes is not None:
+        found = cat.journal_changes(changes)
+        options.show(
+            found, fmt, f"journal entry {changes}", kind="journal-changes", items="changes"
+        )
+        return
+    entries = cat.journal(limit or None, options.parse_time(since, "--since"), did)
     options.show(entries, fmt, "journal", kind="journal", items="entries")
 
 
