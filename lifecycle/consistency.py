@@ -181,7 +181,7 @@ class ConsistencyReport:
             "changed inside the window (neither)",
         ]
         if self.forced:
-            out.append(f"forced past the --max-change limit of {number(self.max_change)} %")
+            out.append(f"forced past the --max-change limit of {self.max_change:g} %")
         loss = self.loss
         if loss is not None:
             verb = "marked" if self.applied else "would mark"
@@ -248,7 +248,7 @@ def check_consistency(
             raise UsageError(
                 f"{endpoint}: {number(n)} of {count(checked, 'replica')} checked "
                 f"({n * 100 / max(checked, 1):.1f} %) would be lost, over the --max-change "
-                f"limit of {number(max_change)} %: is the dump complete and of this endpoint? "
+                f"limit of {max_change:g} %: is the dump complete and of this endpoint? "
                 "--force overrides"
             )
         report.forced = report.over_limit
@@ -432,7 +432,7 @@ def _apply(
         f"{number(r['released'])} left quarantine"
     )
     if report.forced:
-        text += f" (forced past the --max-change limit of {number(report.max_change)} %)"
+        text += f" (forced past the --max-change limit of {report.max_change:g} %)"
     change.summary = text
     change.datasets_sql = (
         f"SELECT r.dataset_id AS id FROM replica r WHERE r.id IN (SELECT id FROM {LOST})"

@@ -519,10 +519,13 @@ def mark_replicas(conn: Connection, change: Change, gone: str, state: str) -> in
     Returns how many replicas changed."""
     temporary_table(conn, MARKED, JOURNAL_CHANGE_COLUMNS)
     params = {"state": state}
+    # PostgreSQL deduces one type per parameter: the column's (varchar) in comparisons, text
+    # in a select list, and refuses the two together; the cast makes them one
+    new = "CAST(:state AS VARCHAR)"
     conn.execute(
         statement(
-            f"INSERT INTO {MARKED} SELECT 'replica', r.id, 'state', r.state, :state "
-            f"FROM replica r WHERE r.id IN (SELECT id FROM {gone}) AND r.state <> :state"
+            f"INSERT INTO {MARKED} SELECT 'replica', r.id, 'state', r.state, {new} "
+            f"FROM replica r WHERE r.id IN (SELECT id FROM {gone}) AND r.state <> {new}"
         ),
         params,
     )
@@ -535,9 +538,9 @@ def mark_replicas(conn: Connection, change: Change, gone: str, state: str) -> in
     ).rowcount
     conn.execute(
         statement(
-            f"INSERT INTO {MARKED} SELECT 'dataset', d.id, 'state', d.state, :state "
+            f"INSERT INTO {MARKED} SELECT 'dataset', d.id, 'state', d.state, {new} "
             f"FROM dataset d WHERE d.id IN (SELECT r.dataset_id FROM replica r "
-            f"JOIN {gone} g ON g.id = r.id) AND d.state NOT IN ('deleted', :state) "
+            f"JOIN {gone} g ON g.id = r.id) AND d.state NOT IN ('deleted', {new}) "
             f"AND NOT EXISTS (SELECT 1 FROM replica r WHERE r.dataset_id = d.id "
             f"AND r.state IN ({_LIVE}))"
         ),
