@@ -53,7 +53,9 @@ def tables(created: dict[int, datetime] | None = None) -> dict[str, list[dict[st
         for i in range(N)
     ] + [{"did": did(i), "endpoint": TAPE, "created_at": stamp(old)} for i in range(5)]
     # datasets N .. N+4 have a tape replica only: unknown to the disk endpoint
-    replicas += [{"did": did(i), "endpoint": TAPE, "created_at": stamp(old)} for i in range(N, N + 5)]
+    replicas += [
+        {"did": did(i), "endpoint": TAPE, "created_at": stamp(old)} for i in range(N, N + 5)
+    ]
     return {
         "sites": [{"name": "SITE", "tier": "1", "country": "xx"}],
         "endpoints": [
@@ -104,7 +106,8 @@ def test_lost_and_dark_basics(cat, tmp_path):
     before = snapshot(cat)
     report = cat.consistency(DISK, path)
     assert snapshot(cat) == before  # a preview changes nothing
-    assert report.dump_time == T and report.time_source == "file name"
+    assert report.dump_time == T
+    assert report.time_source == "file name"
     assert report.checked == N
     assert report.lost[["did", "problem"]].values.tolist() == [
         [did(21), "missing"],
@@ -123,7 +126,8 @@ def test_lost_and_dark_basics(cat, tmp_path):
 
 def test_a_consistent_dump_finds_nothing(cat, tmp_path):
     report = cat.consistency(DISK, dump(tmp_path / "d_20260120.csv", full()))
-    assert not report.inconsistent and report.loss is None
+    assert not report.inconsistent
+    assert report.loss is None
     result = invoke(cat.url, "consistency", DISK, str(tmp_path / "d_20260120.csv"))
     assert result.exit_code == 0, result.output
     assert "0 lost replicas" in result.stdout
@@ -177,7 +181,8 @@ def test_safety_limit_refuses_and_force_overrides(cat, tmp_path):
     assert "over the --max-change limit of 10 %" in result.stderr
     assert cat.consistency(DISK, path, max_change=15).lost.shape[0] == 5
     forced = cat.consistency(DISK, path, force=True, apply=True)
-    assert forced.forced and forced.applied
+    assert forced.forced
+    assert forced.applied
     entry = cat.journal(1).iloc[0]
     assert entry["command"] == "consistency --apply --force"
     assert "forced past the --max-change limit of 10 %" in entry["summary"]
@@ -187,10 +192,12 @@ def test_apply_marks_lost_replicas_and_journals_them(cat, tmp_path):
     # 0 has a tape copy (kept), 20 has none (lost for good)
     path = dump(tmp_path / "d_2026-01-20.csv", full({0, 20}) + [("x:dark", 1, 1)])
     report = cat.consistency(DISK, path, apply=True, reason="site dump")
-    assert report.applied and report.loses_data
+    assert report.applied
+    assert report.loses_data
     assert [x["did"] for x in report.loss.lost] == [did(20)]
     states = {r["did"]: r["state"] for r in cat.datasets().to_dict("records")}
-    assert states[did(20)] == "lost" and states[did(0)] == "closed"
+    assert states[did(20)] == "lost"
+    assert states[did(0)] == "closed"
     replicas = cat.replicas(did(0)).set_index("endpoint")["state"].to_dict()
     assert replicas == {DISK: "lost", TAPE: "available"}
     entry = cat.journal(1).iloc[0]
@@ -208,11 +215,13 @@ def test_apply_marks_lost_replicas_and_journals_them(cat, tmp_path):
     assert len(cat.journal(did=did(20))) == 1  # the datasets are linked to the entry
     # the same dump again: the lost replicas are recorded already, the dark entry stays
     again = cat.consistency(DISK, path)
-    assert len(again.lost) == 0 and again.dark["quarantine"].tolist() == ["quarantined"]
+    assert len(again.lost) == 0
+    assert again.dark["quarantine"].tolist() == ["quarantined"]
     result = invoke(cat.url, "consistency", DISK, str(path), "--format", "json")
     assert result.exit_code == 1  # dark data is still found
     document = json.loads(result.stdout)
-    assert document["kind"] == "consistency" and document["summary"]["dark"] == 1
+    assert document["kind"] == "consistency"
+    assert document["summary"]["dark"] == 1
 
 
 def test_lost_for_good_exits_1_through_the_cli(cat, tmp_path):
@@ -244,7 +253,8 @@ def test_dark_data_is_confirmed_by_a_dump_at_least_confirm_after_later(cat, tmp_
     assert [(r["did"], r["status"], r["files"], r["bytes"]) for r in row] == [
         (x, "confirmed", 2, 15)
     ]
-    assert row[0]["first_seen"] == T and row[0]["confirmed_at"] == T + timedelta(days=8)
+    assert row[0]["first_seen"] == T
+    assert row[0]["confirmed_at"] == T + timedelta(days=8)
     assert cat.dark_data(status="quarantined").empty
     assert len(cat.dark_data(endpoint=DISK, status="confirmed")) == 1
     # an older dump than one recorded is refused; the catalog knowing it releases it
@@ -252,7 +262,8 @@ def test_dark_data_is_confirmed_by_a_dump_at_least_confirm_after_later(cat, tmp_
         check(5, [(x, 2, 15)])
     result = invoke(cat.url, "dark", "list", "--format", "json")
     document = json.loads(result.stdout)
-    assert document["kind"] == "dark" and document["dark"][0]["status"] == "confirmed"
+    assert document["kind"] == "dark"
+    assert document["dark"][0]["status"] == "confirmed"
 
 
 def test_an_entry_the_catalog_now_knows_leaves_quarantine(cat, tmp_path, clock):
@@ -264,7 +275,8 @@ def test_an_entry_the_catalog_now_knows_leaves_quarantine(cat, tmp_path, clock):
     cat.import_directory(write_catalog(tmp_path / "again", tables_))
     later = dump(tmp_path / "d_2026-01-27.csv", full() + [(did(N + 1), FILES, BYTES)])
     report = cat.consistency(DISK, later, apply=True)
-    assert report.dark.empty and report.recorded["released"] == 1
+    assert report.dark.empty
+    assert report.recorded["released"] == 1
     assert cat.dark_data().empty
 
 
@@ -280,11 +292,14 @@ def test_dump_time_from_option_metadata_and_name(cat, tmp_path):
     assert (given.dump_time, given.time_source) == (T, "given")
     plain = dump(tmp_path / "dump.csv", full())
     result = invoke(cat.url, "consistency", DISK, str(plain))
-    assert result.exit_code == 2 and "give --dump-time" in result.stderr
+    assert result.exit_code == 2
+    assert "give --dump-time" in result.stderr
     result = invoke(cat.url, "consistency", DISK, str(plain), "--dump-time", "2027-01-01")
-    assert result.exit_code == 2 and "is in the future" in result.stderr
+    assert result.exit_code == 2
+    assert "is in the future" in result.stderr
     result = invoke(cat.url, "consistency", "NOWHERE", str(plain), "--dump-time", "2026-01-01")
-    assert result.exit_code == 2 and "unknown endpoint 'NOWHERE'" in result.stderr
+    assert result.exit_code == 2
+    assert "unknown endpoint 'NOWHERE'" in result.stderr
 
 
 @pytest.mark.parametrize(
@@ -304,7 +319,8 @@ def test_bad_dump_rows_exit_2_naming_file_row_and_column(cat, tmp_path, content,
         cat.consistency(DISK, path)
     result = invoke(cat.url, "consistency", DISK, str(path))
     assert result.exit_code == 2
-    assert where in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert where in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
 
 
 def test_hostile_names_are_shown_literally(catalog, tmp_path, clock):
