@@ -76,7 +76,7 @@ if TYPE_CHECKING:
     import pandas as pd
     from sqlalchemy.engine import Connection
 
-    from lifecycle.generate import GenerateSummary
+    from lifecycle.generate import DumpSummary, GenerateSummary
 
 
 # DESIGN.md invariant 6: a hypothetical time is for previews, never for actions
@@ -147,6 +147,17 @@ def generate(
     from lifecycle.generate import generate as generate_catalog
 
     return generate_catalog(Path(directory), datasets, seed=seed, progress=progress)
+
+
+def generate_dumps(
+    catalog: str | Path, directory: str | Path, endpoints: str | None = None, seed: int = 0
+) -> DumpSummary:
+    """Write storage dumps (one Parquet file per endpoint, or per endpoint the expression
+    ``endpoints`` selects) of the generated catalog in ``catalog`` into ``directory``, with
+    planted lost and dark entries listed in ``planted.json``; see :mod:`lifecycle.generate.dumps`."""
+    from lifecycle.generate import write_dumps  # late: the generator loads numpy
+
+    return write_dumps(Path(catalog), Path(directory), endpoints, seed)
 
 
 def policy_set(given: Policies = None) -> PolicySet:

@@ -340,3 +340,34 @@ def test_hostile_names_are_shown_literally(catalog, tmp_path, clock):
     assert evil in listed.stdout
     document = json.loads(invoke(catalog.url, "dark", "list", "--format", "json").stdout)
     assert document["dark"][0]["endpoint"] == evil
+
+
+def test_generated_dumps_round_trip(catalog, tmp_path, clock):
+    """``generate --dumps``: the check finds exactly the planted lost and dark entries."""
+    grid, dumps = tmp_path / "gen", tmp_path / "dumps"
+    chosen = "CERN-PROD_DATADISK|CERN-PROD_DATATAPE|BNL-OSG2_DATADISK|site=AGLT2"
+    result = runner.invoke(
+        app, ["generate", str(grid), "-n", "2000", "--seed", "5", "--dumps", str(dumps),
+              "--dump-endpoints", chosen],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    planted = json.loads((dumps / "planted.json").read_text())
+    assert sorted(planted["endpoints"]) == [
+        "AGLT2_DATADISK", "AGLT2_SCRATCHDISK", "BNL-OSG2_DATADISK", "CERN-PROD_DATADISK",
+        "CERN-PROD_DATATAPE",
+    ]  # fmt: skip
+    assert sum(len(p["lost"]) for p in planted["endpoints"].values()) >= 4
+    catalog.import_directory(grid)
+    for endpoint, plants in planted["endpoints"].items():
+        path = dumps / f"{endpoint}_2025-12-31.parquet"
+        report = catalog.consistency(endpoint, path)
+        assert report.time_source == "metadata"
+        lost = sorted(zip(report.lost["did"], report.lost["problem"], strict=True))
+        assert lost == sorted((p["did"], p["problem"]) for p in plants["lost"]), endpoint
+        assert sorted(report.dark["did"]) == plants["dark"], endpoint
+    again = runner.invoke(
+        app, ["generate", str(tmp_path / "gen2"), "-n", "2000", "--seed", "5", "--dumps",
+              str(tmp_path / "dumps2"), "--dump-endpoints", chosen],
+    )  # fmt: skip
+    assert again.exit_code == 0
+    assert json.loads((tmp_path / "dumps2" / "planted.json").read_text()) == planted

@@ -52,12 +52,14 @@ order a catalog is drawn:
 * ``lifetimes``: dataset states, lifetimes and pins;
 * ``placement``: replicas, their states and endpoint capacities;
 * ``tables``: table names, Arrow schemas, and columns in value form;
-* ``builder``: the steps in their fixed order; ``writer``: ``generate()`` writing Parquet.
+* ``builder``: the steps in their fixed order; ``writer``: ``generate()`` writing Parquet;
+* ``dumps``: storage dumps of a written catalog, with planted lost and dark entries.
 """
 
 from __future__ import annotations
 
+from lifecycle.generate.dumps import DumpSummary, write_dumps
 from lifecycle.generate.tables import TABLES, schemas
 from lifecycle.generate.writer import GenerateSummary, generate
 
-__all__ = ["GenerateSummary", "TABLES", "generate", "schemas"]
+__all__ = ["DumpSummary", "GenerateSummary", "TABLES", "generate", "schemas", "write_dumps"]
