@@ -104,7 +104,8 @@ def dark_list(
     """Dark data in quarantine: endpoint, DID, size, status, first and last seen (a table shows
     the first 50; json and csv list all)."""
     found = options.catalog(ctx).dark_data(endpoint, status)
-    people = lambda out: options.bounded_table(found, out, "dark data", ROWS)  # noqa: E731
+    shown = ["endpoint", "did", "files", "bytes", "status", "first_seen", "last_seen"]
+    people = lambda out: options.bounded_table(found[shown], out, "dark data", ROWS)  # noqa: E731
     options.emit(Report(found, title="dark data", people=people, kind="dark"), fmt)
 
 

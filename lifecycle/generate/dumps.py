@@ -64,6 +64,7 @@ def write_dumps(
     names = _selected(grid, table("sites"), endpoints)
     datasets = table("datasets", ["did", "files", "bytes"])
     replicas = table("replicas", ["did", "endpoint", "state", "created_at"])
+    replicas["state"] = replicas["state"].fillna("available")  # as import reads an empty state
     replicas = replicas[replicas["endpoint"].isin(names) & replicas["state"].isin(LIVE_STATES)]
     replicas = replicas.merge(datasets, on="did", how="left")
     time = datetime.fromtimestamp(NOW, UTC)
