@@ -9,8 +9,8 @@ of its old available replicas (lost) plus ``--dark`` DIDs no dataset has (dark),
 after the newest replica (Parquet metadata). Then, each in a fresh process, ``lifecycle
 consistency ENDPOINT DUMP --policy atlas-2015.toml --format json`` (the preview: the whole
 comparison, the loss simulation of the lost replicas with the policy's replication rules) and,
-with ``--apply``, the same with ``--apply`` (marking them lost, quarantining the dark entries). The lost and dark entries found must be exactly the
-planted ones, or the benchmark stops.
+with ``--apply``, the same with ``--apply`` (marking them lost, quarantining the dark entries).
+The lost and dark entries found must be exactly the planted ones, or the benchmark stops.
 
 Target (issue 14, item 8): <= 10 s and peak RSS < 2 GiB at 1,000,000 datasets.
 
