@@ -113,6 +113,7 @@ __all__ = [  # the facade, what needs no catalog, and the types of the results
     "finding_groups",
     "group_keys",
     "generate",
+    "generate_dumps",
     "load_policies",
     "optional_policies",
     "policy_rules",

@@ -31,8 +31,9 @@ column-wise, so the same seed gives identical tables (and byte-identical files w
 pyarrow), and a million datasets take well under a minute. Sites are the same for every seed: they
 are the grid, not the data.
 
-The package is a service. Of lifecycle it imports only the vocabulary (kinds, states, roles)
-and the exchange format's specification (its tables and columns, which load no database code);
+The package is a service. Of lifecycle it imports only the vocabulary (kinds, states, roles),
+the exchange format's specification (its tables and columns, which load no database code) and,
+for storage dumps, the dump reader and writer and endpoint expressions (no database code either);
 numpy at import and, inside the functions that write, pyarrow (so importing it loads neither
 pyarrow nor pandas). It may import provenance, policy, exchange, catalog and leaf modules, never
 ``cli`` or the api. Its modules, in the
