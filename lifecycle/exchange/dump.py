@@ -100,7 +100,7 @@ def _metadata_time(path: Path) -> datetime | None:
     import pyarrow.parquet as pq
 
     try:
-        metadata = pq.read_schema(path).metadata or {}
+        metadata = pq.ParquetFile(path).schema_arrow.metadata or {}
     except (pa.ArrowException, OSError) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ImportRowError(path.name, HEADER, "*", f"cannot read file: {reason}") from exc
