@@ -371,3 +371,21 @@ def test_generated_dumps_round_trip(catalog, tmp_path, clock):
     )  # fmt: skip
     assert again.exit_code == 0
     assert json.loads((tmp_path / "dumps2" / "planted.json").read_text()) == planted
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--window", "0", "--window: must be more than 0 days"),
+        ("--max-change", "101", "--max-change: a percentage from 0 to 100"),
+        ("--confirm-after", "-1", "--confirm-after: must be 0 days or more"),
+        ("--dump-time", "yesterday", "--dump-time: 'yesterday' is not an ISO 8601 timestamp"),
+    ],
+)
+def test_bad_options_exit_2(cat, tmp_path, option, value, message):
+    path = dump(tmp_path / "d_2026-01-20.csv", full())
+    before = snapshot(cat)
+    result = invoke(cat.url, "consistency", DISK, str(path), option, value, "--apply")
+    assert result.exit_code == 2
+    assert message in result.stderr
+    assert snapshot(cat) == before
