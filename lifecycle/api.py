@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,8 +29,11 @@ from lifecycle.catalog import queries
 from lifecycle.catalog.migrations import HEAD
 from lifecycle.catalog.queries import DatasetDetails, Overview
 from lifecycle.catalog.store import Change, Store, resolve_url, utcnow
+from lifecycle.consistency import ConsistencyReport, check_consistency
+from lifecycle.dark import dark_data
 from lifecycle.deletion import DeletionReport, LossOfReplica, delete_replica, mark_lost
 from lifecycle.errors import CatalogError, UsageError
+from lifecycle.exchange.dump import read_dump
 from lifecycle.exchange.exporter import ExportResult, export_directory
 from lifecycle.exchange.importer import ImportResult, import_directory
 from lifecycle.exchange.reader import find_tables
@@ -72,7 +76,7 @@ if TYPE_CHECKING:
     import pandas as pd
     from sqlalchemy.engine import Connection
 
-    from lifecycle.generate import GenerateSummary
+    from lifecycle.generate import DumpSummary, GenerateSummary
 
 
 # DESIGN.md invariant 6: a hypothetical time is for previews, never for actions
@@ -88,6 +92,7 @@ __all__ = [  # the facade, what needs no catalog, and the types of the results
     "CAUSE_COLUMNS",
     "Cause",
     "Catalog",
+    "ConsistencyReport",
     "DatasetDetails",
     "DatasetStatus",
     "DeletionReport",
@@ -108,6 +113,7 @@ __all__ = [  # the facade, what needs no catalog, and the types of the results
     "finding_groups",
     "group_keys",
     "generate",
+    "generate_dumps",
     "load_policies",
     "optional_policies",
     "policy_rules",
@@ -142,6 +148,17 @@ def generate(
     from lifecycle.generate import generate as generate_catalog
 
     return generate_catalog(Path(directory), datasets, seed=seed, progress=progress)
+
+
+def generate_dumps(
+    catalog: str | Path, directory: str | Path, endpoints: str | None = None, seed: int = 0
+) -> DumpSummary:
+    """Write storage dumps (one Parquet file per endpoint, or per endpoint the expression
+    ``endpoints`` selects) of the generated catalog in ``catalog`` into ``directory``, with
+    planted lost and dark entries listed in ``planted.json``; see :mod:`lifecycle.generate.dumps`."""
+    from lifecycle.generate import write_dumps  # late: the generator loads numpy
+
+    return write_dumps(Path(catalog), Path(directory), endpoints, seed)
 
 
 def policy_set(given: Policies = None) -> PolicySet:
@@ -695,3 +712,51 @@ class Catalog:
             raise UsageError(NOTHING_TO_LOSE)
         with self.read() as conn:
             return simulate_loss(conn, scenario, policies, now)
+
+    # -- storage consistency ------------------------------------------------------------------
+    def consistency(
+        self,
+        endpoint: str,
+        dump: str | Path,
+        *,
+        dump_time: datetime | None = None,
+        window_days: float = 1.0,
+        max_change: float = 10.0,
+        force: bool = False,
+        confirm_after_days: float = 7.0,
+        policies: PolicySet | None = None,
+        reason: str | None = None,
+        apply: bool = False,
+    ) -> ConsistencyReport:
+        """Compare the storage dump ``dump`` of ``endpoint`` with the catalog before and after
+        the dump's time (``dump_time``, else the time the file carries); with ``apply``, mark
+        the lost replicas lost and record the dark entries in quarantine. See
+        :mod:`lifecycle.consistency` (``window_days``, ``max_change`` percent, ``force``) and
+        :mod:`lifecycle.dark` (``confirm_after_days``); ``policies``: the replication rules
+        whose new violations the loss of the lost replicas would create."""
+        if not window_days > 0:
+            raise UsageError("--window: must be more than 0 days")
+        if not 0 <= max_change <= 100:
+            raise UsageError("--max-change: a percentage from 0 to 100")
+        if not confirm_after_days >= 0:
+            raise UsageError("--confirm-after: must be 0 days or more")
+        found = read_dump(Path(dump), dump_time)  # a bad dump is reported before the lock
+        options = dict(
+            window=timedelta(days=window_days),
+            max_change=max_change,
+            force=force,
+            confirm_after=timedelta(days=confirm_after_days),
+            policies=policies,
+        )
+        if not apply:
+            with self.read() as conn:
+                return check_consistency(conn, endpoint, found, **options)
+        command = "consistency --apply" + (" --force" if force else "")
+        with self.atomic(command, reason) as (conn, change):
+            return check_consistency(conn, endpoint, found, **options, change=change)
+
+    def dark_data(self, endpoint: str | None = None, status: str | None = None) -> pd.DataFrame:
+        """The dark data in quarantine (of ``endpoint``; with ``status`` ``quarantined`` or
+        ``confirmed``: reported for deletion), by endpoint and DID."""
+        with self.read() as conn:
+            return dark_data(conn, endpoint, status)

@@ -18,6 +18,11 @@ by the loss simulation (:func:`lifecycle.simulate.simulate_gone`) on the one rep
 dataset keeps another copy, is recoverable (reproducible; productions to run again) or is lost
 for good, which other datasets become irreproducible, which replication rules become newly
 violated. A replica already lost or deleted cannot be lost again.
+
+``mark_replicas`` is the same record for many replicas at once (a storage-consistency check marks
+every replica its dump misses), set-based over a temporary table of replica ids; its
+consequences come from the same loss simulation (:func:`lifecycle.simulate.simulate_gone`) run on
+the whole set.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from lifecycle.catalog.queries import dataset_id
-from lifecycle.catalog.sql import rows, statement
+from lifecycle.catalog.sql import JOURNAL_CHANGE_COLUMNS, rows, statement, temporary_table
 from lifecycle.errors import UsageError
 from lifecycle.policy import UNIT_COLUMN, endpoint_sets, selection
 from lifecycle.provenance.recipe import recipe
@@ -501,3 +506,53 @@ def _mark(conn: Connection, change: Change, replica: dict[str, Any], state: str)
             dict(entity="dataset", entity_id=int(replica["dataset_id"]), field="state",
                  old_value=replica["dataset_state"], new_value=state)
         )  # fmt: skip
+
+
+MARKED = "tmp_marked_changes"  # the values mark_replicas changes, old and new, for the journal
+
+
+def mark_replicas(conn: Connection, change: Change, gone: str, state: str) -> int:
+    """Set the state of the replicas whose ids the temporary table ``gone`` holds (those not
+    already in ``state``); a dataset left with no live replica becomes ``state`` too, as
+    :func:`_mark` does for one replica. Every change is journaled with its old and new value
+    (``change.changes_sql``; the scratch table is dropped after the journal entry is written).
+    Returns how many replicas changed."""
+    temporary_table(conn, MARKED, JOURNAL_CHANGE_COLUMNS)
+    params = {"state": state}
+    # PostgreSQL deduces one type per parameter: the column's (varchar) in comparisons, text
+    # in a select list, and refuses the two together; the cast makes them one
+    new = "CAST(:state AS VARCHAR)"
+    conn.execute(
+        statement(
+            f"INSERT INTO {MARKED} SELECT 'replica', r.id, 'state', r.state, {new} "
+            f"FROM replica r WHERE r.id IN (SELECT id FROM {gone}) AND r.state <> {new}"
+        ),
+        params,
+    )
+    marked = conn.execute(
+        statement(
+            f"UPDATE replica SET state = :state WHERE id IN (SELECT id FROM {gone}) "
+            "AND state <> :state"
+        ),
+        params,
+    ).rowcount
+    conn.execute(
+        statement(
+            f"INSERT INTO {MARKED} SELECT 'dataset', d.id, 'state', d.state, {new} "
+            f"FROM dataset d WHERE d.id IN (SELECT r.dataset_id FROM replica r "
+            f"JOIN {gone} g ON g.id = r.id) AND d.state NOT IN ('deleted', {new}) "
+            f"AND NOT EXISTS (SELECT 1 FROM replica r WHERE r.dataset_id = d.id "
+            f"AND r.state IN ({_LIVE}))"
+        ),
+        params,
+    )
+    conn.execute(
+        statement(
+            "UPDATE dataset SET state = :state WHERE id IN "
+            f"(SELECT entity_id FROM {MARKED} WHERE entity = 'dataset')"
+        ),
+        params,
+    )
+    change.changes_sql.append(f"SELECT * FROM {MARKED}")
+    change.drop_after = (*change.drop_after, MARKED)
+    return int(marked)

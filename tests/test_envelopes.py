@@ -64,6 +64,16 @@ COMMANDS: dict[str, list[str]] = {
         "--policy",
         POLICIES,
     ],  # fmt: skip
+    "consistency": [
+        "consistency",
+        "CERN-PROD_DATADISK",
+        str(Path(__file__).parent / "dumps" / "CERN-PROD_DATADISK_2026-01-10.csv"),
+        "--max-change",
+        "50",
+        "--policy",
+        POLICIES,
+    ],
+    "dark-list": ["dark", "list"],
     "simulate-loss": ["simulate", "loss", "--site", "BNL-OSG2", "--policy", POLICIES],
     "tradeoff": ["tradeoff"],
     "lineage": ["lineage", PHYS],

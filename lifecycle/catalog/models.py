@@ -373,3 +373,26 @@ class PlanNote(SQLModel, table=True):
     subject: str  # a DID, a transformation tag, or an endpoint
     detail: str = Field(sa_column=Column(Text, nullable=False))
     bytes: int | None = Field(default=None, sa_column=_big(nullable=True))
+
+
+class DarkData(SQLModel, table=True):
+    """A file a storage dump of an endpoint lists and the catalog holds no replica of there.
+
+    Kept in quarantine, never deleted by lifecycle: ``first_seen`` and ``last_seen`` are the times
+    of the dumps that listed it first and last, ``confirmed_at`` the time of the dump that
+    confirmed it (dark in two dumps at least ``--confirm-after`` days apart; null while only
+    quarantined). An entry no longer dark leaves the table (migration 0009).
+    """
+
+    __tablename__ = "dark_data"
+    __table_args__ = (UniqueConstraint("endpoint_id", "did", name="uq_dark_data_endpoint_did"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    endpoint_id: int = Field(foreign_key="endpoint.id")
+    did: str
+    files: int = Field(sa_column=_big(nullable=False))
+    bytes: int = Field(sa_column=_big(nullable=False))
+    checksum: str | None = None
+    first_seen: datetime
+    last_seen: datetime
+    confirmed_at: datetime | None = None

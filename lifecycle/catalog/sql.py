@@ -71,6 +71,15 @@ def rows(conn: Connection, sql: str, /, **params: Any) -> list[dict[str, Any]]:
     return [dict(row) for row in conn.execute(statement(sql, params), params).mappings()]
 
 
+def execute_named(conn: Connection, sql: str, params: dict[str, Any]) -> sa.CursorResult:
+    """Run ``sql`` with those of ``params`` it names (``:name``), bound as :func:`statement`
+    binds them: for services that build several statements from one set of parameters."""
+    import re
+
+    used = {k: v for k, v in params.items() if re.search(rf":{k}\b", sql)}
+    return conn.execute(statement(sql, used), used)
+
+
 def frame(conn: Connection, sql: str, /, **params: Any) -> pd.DataFrame:
     """The rows of ``sql`` as a DataFrame, with the :data:`TIMESTAMP_COLUMNS` in UTC."""
     result = conn.execute(statement(sql, params), params)

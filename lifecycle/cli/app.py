@@ -33,6 +33,7 @@ from lifecycle.cli import (
     accounting,  # noqa: F401  (adds 'usage' to the sites and endpoints groups of catalog)
     audit,
     catalog,
+    consistency,
     exchange,
     expiry,
     generate,
@@ -330,6 +331,7 @@ def _register() -> None:
         audit,
         expiry,
         replicas,
+        consistency,
         exchange,
         generate,
         inventory,

@@ -25,6 +25,23 @@ def generate(
             min=0, max=options.INT_MAX, help="Random seed; the same seed gives the same catalog."
         ),
     ] = 0,
+    dumps: Annotated[
+        Path | None,
+        typer.Option(
+            "--dumps",
+            help="Also write storage dumps (one per endpoint) with planted lost and dark "
+            "entries into this directory (listed in its planted.json).",
+            show_default=False,
+        ),
+    ] = None,
+    dump_endpoints: Annotated[
+        str | None,
+        typer.Option(
+            "--dump-endpoints",
+            help="Dumps only of the endpoints this expression selects (default: all).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Write a synthetic catalog (Parquet, exchange format) with planted policy violations."""
     with _progress() as advance:
@@ -33,6 +50,13 @@ def generate(
     typer.echo(f"generated {directory}: {rows}")
     planted = ", ".join(f"{options.number(n)} {kind}" for kind, n in summary.planted.items())
     typer.echo(f"planted: {planted}")
+    if dumps is not None:
+        wrote = options.api().generate_dumps(directory, dumps, dump_endpoints, seed)
+        typer.echo(
+            f"dumps {dumps}: {options.count(len(wrote.dumps), 'endpoint')}, planted "
+            f"{options.number(wrote.lost)} lost, {options.number(wrote.dark)} dark "
+            f"(see {wrote.directory / 'planted.json'})"
+        )
 
 
 @contextmanager

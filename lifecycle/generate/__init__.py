@@ -31,8 +31,9 @@ column-wise, so the same seed gives identical tables (and byte-identical files w
 pyarrow), and a million datasets take well under a minute. Sites are the same for every seed: they
 are the grid, not the data.
 
-The package is a service. Of lifecycle it imports only the vocabulary (kinds, states, roles)
-and the exchange format's specification (its tables and columns, which load no database code);
+The package is a service. Of lifecycle it imports only the vocabulary (kinds, states, roles),
+the exchange format's specification (its tables and columns, which load no database code) and,
+for storage dumps, the dump reader and writer and endpoint expressions (no database code either);
 numpy at import and, inside the functions that write, pyarrow (so importing it loads neither
 pyarrow nor pandas). It may import provenance, policy, exchange, catalog and leaf modules, never
 ``cli`` or the api. Its modules, in the
@@ -52,12 +53,14 @@ order a catalog is drawn:
 * ``lifetimes``: dataset states, lifetimes and pins;
 * ``placement``: replicas, their states and endpoint capacities;
 * ``tables``: table names, Arrow schemas, and columns in value form;
-* ``builder``: the steps in their fixed order; ``writer``: ``generate()`` writing Parquet.
+* ``builder``: the steps in their fixed order; ``writer``: ``generate()`` writing Parquet;
+* ``dumps``: storage dumps of a written catalog, with planted lost and dark entries.
 """
 
 from __future__ import annotations
 
+from lifecycle.generate.dumps import DumpSummary, write_dumps
 from lifecycle.generate.tables import TABLES, schemas
 from lifecycle.generate.writer import GenerateSummary, generate
 
-__all__ = ["GenerateSummary", "TABLES", "generate", "schemas"]
+__all__ = ["DumpSummary", "GenerateSummary", "TABLES", "generate", "schemas", "write_dumps"]
