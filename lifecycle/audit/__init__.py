@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from lifecycle.audit.history import index_by_rule_and_did, record_run
 from lifecycle.audit.rules import EVALUATORS, Finding, SqlFindings, did_order, json_text
-from lifecycle.catalog.sql import analyze, by_dialect, statement, temporary_table
+from lifecycle.catalog.sql import by_dialect, statement, temporary_table
 from lifecycle.catalog.store import current_actor, snapshot_reader, utcnow
 from lifecycle.policy import SEVERITIES, PolicySet, Rule, endpoint_sets
 from lifecycle.provenance.reproducibility import irreproducible_table
@@ -116,7 +116,8 @@ def run_audit(
     # Each rule's findings are inserted at once, in DID order. SQLite appends them with
     # consecutive rowids, so a rule's rowid range reads them in order without an index on
     # (rule, DID) (building it took 0.3 s at 1 M datasets, 206 k findings; it is built only
-    # when the history has findings to resolve). PostgreSQL keeps no such order: the index.
+    # when the history has findings to resolve). PostgreSQL keeps no such order: an index in
+    # the order they are read (see _index_in_read_order).
     ranges: dict[str, tuple[int, int]] | None = by_dialect(conn, sqlite={}, postgresql=None)
     for rule, inserted in _evaluate(conn, policies, now, endpoints_by_rule):
         # counted as inserted (a rule has one severity): no pass over the table to count
@@ -126,8 +127,7 @@ def run_audit(
             last = int(conn.exec_driver_sql(f"SELECT MAX(rowid) FROM {FINDINGS_TABLE}").scalar())
             ranges[rule.name] = (last - inserted + 1, last)
     if ranges is None:
-        index_by_rule_and_did(conn, FINDINGS_TABLE)
-        analyze(conn, FINDINGS_TABLE)
+        _index_in_read_order(conn, FINDINGS_TABLE)
     canonical_details(conn, FINDINGS_TABLE)
     total = sum(by_rule.values())
     summary = {
@@ -258,6 +258,17 @@ def _insert(conn: Connection, rule: Rule, found: SqlFindings | list[Finding]) ->
         for row in rows:
             copy.write_row(row)
     return len(rows)
+
+
+def _index_in_read_order(conn: Connection, table: str) -> None:
+    """An index of the run's findings ``table`` on (rule, DID) in code point order, the order
+    :class:`FindingRows` reads them in (PostgreSQL: ``COLLATE "C"``). Measured at 1 M datasets
+    (206 k findings), server CPU: built in 0.3 s and read in 0.2-0.25 s, against 0.37 s and
+    0.55 s for the index in the database's collation (C.UTF-8 here), which compares by
+    ``strcoll`` and cannot give the order read, plus 0.2 s for the ANALYZE it was read with."""
+    conn.exec_driver_sql(
+        f"CREATE INDEX IF NOT EXISTS ix_{table}_read_order ON {table} (rule, {did_order(conn)})"
+    )
 
 
 Show = Callable[[AuditReport, "FindingRows"], None]
