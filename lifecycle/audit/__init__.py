@@ -126,7 +126,7 @@ def run_audit(
         if ranges is not None and inserted:
             last = int(conn.exec_driver_sql(f"SELECT MAX(rowid) FROM {FINDINGS_TABLE}").scalar())
             ranges[rule.name] = (last - inserted + 1, last)
-    if ranges is None:
+    if ranges is None and (show is not None or with_findings):  # not for audit --quiet
         _index_in_read_order(conn, FINDINGS_TABLE)
     canonical_details(conn, FINDINGS_TABLE)
     total = sum(by_rule.values())
