@@ -328,7 +328,9 @@ def irreproducible_reasons(
     return found
 
 
-def irreproducible_explained(ids_table: str, where: str = "1 = 1") -> str:
+def irreproducible_explained(
+    ids_table: str, where: str = "1 = 1", *, named_once: bool = False
+) -> str:
     """SQL: why each dataset in ``ids_table`` (a :func:`materialize_irreproducible` table;
     restricted by ``where`` on ``d``) is irreproducible, in the words of
     :func:`irreproducible_reasons`, composed in SQL for sets of any size.
@@ -341,18 +343,14 @@ def irreproducible_explained(ids_table: str, where: str = "1 = 1") -> str:
     loops in the order written: from the irreproducible set to its datasets (not every dataset
     of a broad selection, by its index, to the set), from the blocking datasets to their
     consumers (not every input edge to them). :func:`_reason` is the same wording in Python.
+
+    ``named_once``: the set's DIDs (and whether ``where`` selects each) are read in one join
+    with the dataset table, materialized, for both the blocking inputs and the findings, where
+    the other form joins the dataset table twice. PostgreSQL hashes or merges every dataset in
+    each of those joins: measured at 1 M datasets (264 k irreproducible, 151 k selected),
+    2.5-2.6 s of server CPU against 2.8-3.0 s.
     """
-    return f"""
-        WITH blocked AS (
-            SELECT i.production_id, MIN(bd.did) AS blocking_input
-            FROM {ids_table} u
-            CROSS JOIN production_input i
-            JOIN dataset bd ON bd.id = u.id
-            WHERE u.unavailable AND i.dataset_id = u.id
-            GROUP BY i.production_id
-        )
-        SELECT d.id, d.did,
-               CASE WHEN o.production_id IS NULL THEN 'no producing production recorded'
+    reason = f"""CASE WHEN o.production_id IS NULL THEN 'no producing production recorded'
                     WHEN p.status = 'failed' THEN 'production ' || p.name || ' failed'
                     WHEN p.status <> 'done' THEN 'production ' || p.name || ' is '
                          || COALESCE(NULLIF(p.status, ''), 'not done')
@@ -363,13 +361,39 @@ def irreproducible_explained(ids_table: str, where: str = "1 = 1") -> str:
                     WHEN k.blocking_input IS NOT NULL THEN 'input ' || k.blocking_input
                          || ' has no available replica and is not reproducible'
                     ELSE 'not reproducible' END AS reason,
-               p.name AS production, t.tag AS transformation, k.blocking_input
-        FROM {ids_table} b
-        CROSS JOIN dataset d
+               p.name AS production, t.tag AS transformation, k.blocking_input"""
+    producers = """
         LEFT JOIN production_output o ON o.dataset_id = d.id
         LEFT JOIN production p ON p.id = o.production_id
         LEFT JOIN transformation t ON t.id = p.transformation_id
-        LEFT JOIN blocked k ON k.production_id = o.production_id
+        LEFT JOIN blocked k ON k.production_id = o.production_id"""
+    if named_once:
+        return f"""
+        WITH named AS MATERIALIZED (
+            SELECT b.id, b.unavailable, d.did, ({where}) AS selected
+            FROM {ids_table} b JOIN dataset d ON d.id = b.id
+        ),
+        blocked AS (
+            SELECT i.production_id, MIN(u.did) AS blocking_input
+            FROM named u JOIN production_input i ON i.dataset_id = u.id
+            WHERE u.unavailable
+            GROUP BY i.production_id
+        )
+        SELECT d.id, d.did, {reason}
+        FROM named d {producers}
+        WHERE d.selected"""
+    return f"""
+        WITH blocked AS (
+            SELECT i.production_id, MIN(bd.did) AS blocking_input
+            FROM {ids_table} u
+            CROSS JOIN production_input i
+            JOIN dataset bd ON bd.id = u.id
+            WHERE u.unavailable AND i.dataset_id = u.id
+            GROUP BY i.production_id
+        )
+        SELECT d.id, d.did, {reason}
+        FROM {ids_table} b
+        CROSS JOIN dataset d {producers}
         WHERE d.id = b.id AND {where}"""
 
 
