@@ -42,6 +42,7 @@ from lifecycle.cli import (
     provenance,
     replicas,
     simulate,
+    sync,
     tradeoff,
 )
 from lifecycle.cli.options import offer_output_options
@@ -337,6 +338,7 @@ def _register() -> None:
         planning,
         provenance,
         simulate,
+        sync,
         tradeoff,
     ):
         for name, command in getattr(module, "COMMANDS", {}).items():
