@@ -138,7 +138,8 @@ def test_a_mutable_field_is_updated_and_journaled(
     assert exported.get(column, "") == value
     # the same snapshot again changes nothing
     again = catalog.sync(snapshot_after(edit), max_change=ALL, apply=True)
-    assert again.changes == [] and not any(again.added.values())
+    assert again.changes == []
+    assert not any(again.added.values())
 
 
 # -- immutable fields: refused with file, row, column and the recorded value -----------------------
@@ -173,11 +174,11 @@ IMMUTABLE = [
 
 
 @pytest.mark.parametrize(
-    ("table", "key", "column", "value", "words"), IMMUTABLE, ids=[f"{m[0]}.{m[2]}" for m in IMMUTABLE]
+    ("table", "key", "column", "value", "words"),
+    IMMUTABLE,
+    ids=[f"{m[0]}.{m[2]}" for m in IMMUTABLE],
 )
-def test_an_immutable_field_is_refused_and_nothing_changes(
-    base, table, key, column, value, words
-):
+def test_an_immutable_field_is_refused_and_nothing_changes(base, table, key, column, value, words):
     catalog, snapshot_after = base
 
     def edit(tables):
@@ -248,7 +249,9 @@ def test_an_identical_snapshot_changes_nothing_and_writes_one_journal_line(base)
     catalog, snapshot_after = base
     before = snapshot(catalog)
     report = catalog.sync(snapshot_after(), apply=True)
-    assert not report.changed and report.changes == [] and not report.loses_data
+    assert not report.changed
+    assert report.changes == []
+    assert not report.loses_data
     after = snapshot(catalog)
     assert len(after["journal"]) == len(before["journal"]) + 1
     assert {t: rows for t, rows in after.items() if t != "journal"} == {
@@ -302,7 +305,9 @@ def test_complete_replicas_marks_the_absent_ones_deleted_on_the_selected_endpoin
         ({"did": AOD, "endpoint": "CERN-PROD_DATADISK"}, "available", "deleted")
     ]
     assert report.changes[0]["reason"] == "absent from snapshot of 2018-08-05T12:00:00Z"
-    states = dict(zip(catalog.replicas(RAW)["endpoint"], catalog.replicas(RAW)["state"], strict=True))
+    states = dict(
+        zip(catalog.replicas(RAW)["endpoint"], catalog.replicas(RAW)["state"], strict=True)
+    )
     assert states["BNL-OSG2_DATATAPE"] == "available"
     assert _last_changes(catalog) == [
         ("replica", f"{AOD}@CERN-PROD_DATADISK", "state", "available", "deleted")
@@ -451,7 +456,9 @@ def test_cli_exit_codes_and_json(base):
 
     bad = runner.invoke(app, [*db, "sync", str(snapshot_after(history)), "--apply"])
     assert bad.exit_code == 2
-    assert bad.stderr.startswith("lifecycle: error: datasets.csv:4: kind: the catalog has 'derived'")
+    assert bad.stderr.startswith(
+        "lifecycle: error: datasets.csv:4: kind: the catalog has 'derived'"
+    )
 
 
 def test_hostile_text_is_shown_literally(catalog, tmp_path):
