@@ -44,12 +44,21 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lifecycle.catalog.bulk import insert_frame
+from lifecycle.catalog.bulk import CHUNK_ROWS, insert_frame
 from lifecycle.catalog.queries import endpoint_records
-from lifecycle.catalog.sql import JOURNAL_CHANGE_COLUMNS, drop_tables, rows, temporary_table
+from lifecycle.catalog.sql import (
+    JOURNAL_CHANGE_COLUMNS,
+    analyze,
+    by_dialect,
+    drop_tables,
+    rows,
+    temporary_table,
+)
 from lifecycle.errors import InvalidExpression, UsageError
+from lifecycle.exchange.exporter import catalog_query
 from lifecycle.exchange.importer import CATALOG_TABLES, Importer, differences, show_value
 from lifecycle.exchange.reader import Source, find_tables
+from lifecycle.exchange.spec import EXTRA_TABLES
 from lifecycle.expressions import parse, select
 from lifecycle.text import count, number
 from lifecycle.values import envelope, format_timestamps, json_value
@@ -83,7 +92,11 @@ SEEN_REPLICAS = "tmp_sync_seen_replica"  # catalog replicas the snapshot lists
 VALUE = "tmp_sync_value"  # one column's new values (id, value), then one UPDATE
 ATTRIBUTES = "tmp_sync_attribute"  # endpoint attributes set or removed
 GONE = "tmp_sync_gone"  # replicas going from available to another state (the loss)
-_SCRATCH = (STATE, SEEN_DATASETS, SEEN_REPLICAS, VALUE, ATTRIBUTES, GONE)
+INCOMING = "tmp_sync_incoming"  # one table of the snapshot, to compare in SQL
+INCOMING_EXTRAS = "tmp_sync_incoming_extra"  # its extra cells (_row, key, value)
+_SCRATCH = (
+    STATE, SEEN_DATASETS, SEEN_REPLICAS, VALUE, ATTRIBUTES, GONE, INCOMING, INCOMING_EXTRAS
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -299,10 +312,100 @@ class _Sync(Importer):
             "id BIGINT PRIMARY KEY, old_state TEXT NOT NULL, new_state TEXT NOT NULL, "
             "absent INTEGER NOT NULL",
         )
-        for seen in (SEEN_DATASETS, SEEN_REPLICAS):
-            temporary_table(conn, seen, "id BIGINT PRIMARY KEY")
+        for seen in (SEEN_DATASETS, SEEN_REPLICAS):  # an id may be listed twice: no key
+            temporary_table(conn, seen, "id BIGINT NOT NULL")
         self.pending: list[tuple[str, str, pd.DataFrame]] = []  # (table, column, (id, value))
         self.attributes: list[pd.DataFrame] = []  # endpoint_id, key, value (null: removed)
+
+    # -- the rows to compare: new or differing, found by SQL ----------------------------------
+    def _reconcile(self, source: Source) -> pd.DataFrame:
+        """Rows identical to the catalog's are set aside first, in the database: the file's
+        rows go to a scratch table and one join finds those new or differing; only they are
+        compared in pandas (the importer's reconciliation reads the catalog's whole table into a
+        frame, 5 times slower than the import itself at 1 M datasets)."""
+        self._note_times(source.frame)
+        name = source.table.name
+        if not self._occupied[name] or source.frame.empty:
+            return super()._reconcile(source)
+        total = len(source.frame)
+        source.frame = source.frame.loc[self._differing(source)]
+        new = super()._reconcile(source)
+        self.result.unchanged[name] += total - len(source.frame)
+        return new
+
+    def _differing(self, source: Source) -> list[int]:
+        """Row numbers of ``source`` whose key the catalog lacks or whose row differs there."""
+        name = source.table.name
+        table = source.table
+        query = f"SELECT 1 AS _hit, x.* FROM ({catalog_query(name)}) x"
+        columns = ", ".join(table.column_names)
+        drop_tables(self.conn, INCOMING)
+        self.conn.exec_driver_sql(
+            f"CREATE TEMPORARY TABLE {INCOMING} AS SELECT CAST(0 AS BIGINT) AS _row, {columns} "
+            f"FROM ({catalog_query(name)}) x WHERE 1 = 0"
+        )
+        insert_frame(self.conn, INCOMING, source.frame[list(table.column_names)].reset_index(
+            names="_row"))  # fmt: skip
+        keys = ", ".join(table.key)
+        self.conn.exec_driver_sql(f"CREATE INDEX {INCOMING}_key ON {INCOMING} ({keys})")
+        analyze(self.conn, INCOMING)
+        # NULL-safe equality: SQLite's IS, PostgreSQL's IS NOT DISTINCT FROM (the same meaning)
+        same = by_dialect(
+            self.conn, sqlite="c.{0} IS t.{0}", postgresql="c.{0} IS NOT DISTINCT FROM t.{0}"
+        )
+        on = " AND ".join(f"c.{k} = t.{k}" for k in table.key)
+        equal = " AND ".join(same.format(c) for c in table.column_names if c not in table.key)
+        found = {
+            row[0] for row in self.conn.exec_driver_sql(
+                f"SELECT t._row FROM {INCOMING} t LEFT JOIN ({query}) c ON {on} "
+                f"WHERE c._hit IS NULL OR NOT ({equal or '1 = 1'})"
+            )
+        }  # fmt: skip
+        if name in EXTRA_TABLES:
+            found |= self._differing_extras(source, query, on)
+        if name == "replicas" and any(c.domain == "replicas" for c in self.options.complete):
+            self.conn.exec_driver_sql(
+                f"INSERT INTO {SEEN_REPLICAS} (id) SELECT c._id FROM {INCOMING} t "
+                f"JOIN ({query}) c ON {on}"
+            )
+        if name == "datasets" and any(c.domain == "datasets" for c in self.options.complete):
+            self.conn.exec_driver_sql(
+                f"INSERT INTO {SEEN_DATASETS} (id) SELECT c._id FROM {INCOMING} t "
+                f"JOIN ({query}) c ON {on}"
+            )
+        drop_tables(self.conn, INCOMING)
+        return sorted(found)
+
+    def _differing_extras(self, source: Source, query: str, on: str) -> set[int]:
+        """Rows whose extra cells (attributes, metadata, parameters) differ from the catalog's:
+        a cell it lacks or holds otherwise, or a key it holds that the row leaves empty."""
+        extra, id_column = EXTRA_TABLES[source.table.name]
+        temporary_table(self.conn, INCOMING_EXTRAS, "_row BIGINT NOT NULL, key TEXT, value TEXT")
+        frame = source.frame
+        for start in range(0, len(frame), CHUNK_ROWS):
+            part = frame.iloc[start : start + CHUNK_ROWS][source.extras].reset_index(names="_row")
+            long = part.melt(id_vars="_row", var_name="key", value_name="value")
+            long = long[long["value"].notna()]
+            long["key"] = long["key"].astype("string[pyarrow]")
+            long["value"] = long["value"].astype("string[pyarrow]")
+            insert_frame(self.conn, INCOMING_EXTRAS, long)
+        self.conn.exec_driver_sql(
+            f"CREATE INDEX {INCOMING_EXTRAS}_row ON {INCOMING_EXTRAS} (_row, key)"
+        )
+        analyze(self.conn, INCOMING_EXTRAS)
+        found = {
+            row[0] for row in self.conn.exec_driver_sql(
+                f"SELECT t._row FROM {INCOMING} t JOIN ({query}) c ON {on} "
+                f"JOIN {INCOMING_EXTRAS} x ON x._row = t._row "
+                f"LEFT JOIN {extra} m ON m.{id_column} = c._id AND m.key = x.key "
+                f"WHERE m.value IS NULL OR m.value <> x.value "
+                f"UNION SELECT t._row FROM {INCOMING} t JOIN ({query}) c ON {on} "
+                f"JOIN {extra} m ON m.{id_column} = c._id WHERE NOT EXISTS (SELECT 1 FROM "
+                f"{INCOMING_EXTRAS} x WHERE x._row = t._row AND x.key = m.key)"
+            )
+        }  # fmt: skip
+        drop_tables(self.conn, INCOMING_EXTRAS)
+        return found
 
     # -- matched rows: updates or refusals ---------------------------------------------------
     def _compare(self, source: Source, matched: pd.DataFrame, existing: pd.DataFrame) -> None:
@@ -402,7 +505,6 @@ class _Sync(Importer):
 
     # -- after each table: apply its updates ----------------------------------------------------
     def _table_done(self, source: Source, new: pd.DataFrame) -> list[str]:
-        self._note_times(source.frame)
         name = source.table.name
         if name == "datasets" and "datasets" in self.ids:
             ids = self.ids["datasets"]
