@@ -504,3 +504,22 @@ def test_a_sync_killed_before_commit_leaves_the_catalog_as_it_was(base):
     assert snapshot(catalog) == before
     report = catalog.sync(snapshot_after(edit), max_change=ALL, apply=True)  # usable again
     assert len(report.changes) == 2
+
+
+def test_a_column_the_snapshot_lacks_is_not_described_except_endpoint_attributes(base):
+    catalog, snapshot_after = base
+
+    def edit(tables):
+        for replica in tables["replicas"]:  # no state (its default is available), no accessed_at
+            del replica["state"], replica["accessed_at"]
+        for dataset in tables["datasets"]:  # no metadata column
+            del dataset["run_number"]
+        for endpoint in tables["endpoints"]:  # no archival attribute: removed
+            del endpoint["archival"]
+
+    report = catalog.sync(snapshot_after(edit), max_change=ALL, apply=True)
+    assert sorted((c["table"], c["key"]["name"], c["field"], c["new"]) for c in report.changes) == [
+        ("endpoints", name, "archival", None)
+        for name in ("BNL-OSG2_DATATAPE", "CERN-PROD_DATADISK", "CERN-PROD_DATATAPE")
+    ]
+    assert set(catalog.replicas(PHYS)["state"]) == {"lost"}  # not made available by default

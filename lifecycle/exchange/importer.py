@@ -433,13 +433,21 @@ class Importer:
         return written
 
 
-def differences(source: Source, matched: pd.DataFrame, existing: pd.DataFrame):
+def differences(
+    source: Source,
+    matched: pd.DataFrame,
+    existing: pd.DataFrame,
+    *,
+    skip: tuple[str, ...] = (),
+    unlisted: bool = True,
+):
     """Per compared column of rows matched by key: ``(column, differ, ours, theirs)``.
 
     ``matched`` is the file's rows merged with the catalog's (``<column>__catalog`` where both
     have the column, ``_row`` the file's row number); ``differ`` a boolean array over it, ``ours``
     and ``theirs`` the values. Every non-key column of the file is compared, and every column
-    only the catalog has (an extra column the file lacks: its cells count as empty). Import
+    only the catalog has (an extra column the file lacks: its cells count as empty) unless
+    ``unlisted`` is false; columns in ``skip`` are not compared. Import compares everything and
     refuses any difference; sync updates the mutable ones.
     """
     import pandas as pd
@@ -448,8 +456,9 @@ def differences(source: Source, matched: pd.DataFrame, existing: pd.DataFrame):
         return
     ours_columns = set(source.frame.columns)
     theirs_columns = set(existing.columns) - {"_id"}
-    columns = [c for c in source.frame.columns if c not in source.table.key]
-    columns += sorted(theirs_columns - ours_columns)
+    columns = [c for c in source.frame.columns if c not in source.table.key and c not in skip]
+    if unlisted:
+        columns += sorted(theirs_columns - ours_columns)
     missing = pd.Series(pd.NA, index=matched.index, dtype="object")
     for column in columns:
         ours = matched[column] if column in ours_columns else missing

@@ -354,7 +354,8 @@ class _Sync(Importer):
             self.conn, sqlite="c.{0} IS t.{0}", postgresql="c.{0} IS NOT DISTINCT FROM t.{0}"
         )
         on = " AND ".join(f"c.{k} = t.{k}" for k in table.key)
-        equal = " AND ".join(same.format(c) for c in table.column_names if c not in table.key)
+        compared = [c for c in table.column_names if c not in table.key + source.absent]
+        equal = " AND ".join(same.format(c) for c in compared)
         found = {
             row[0] for row in self.conn.exec_driver_sql(
                 f"SELECT t._row FROM {INCOMING} t LEFT JOIN ({query}) c ON {on} "
@@ -393,15 +394,21 @@ class _Sync(Importer):
             f"CREATE INDEX {INCOMING_EXTRAS}_row ON {INCOMING_EXTRAS} (_row, key)"
         )
         analyze(self.conn, INCOMING_EXTRAS)
+        # the catalog's keys the row leaves empty: any key for an endpoint (its row is its
+        # whole description), else only the columns the file has (a column it lacks is not
+        # described by the snapshot)
+        listed = "" if source.table.name == "endpoints" else "AND m.key IN :keys "
         found = {
-            row[0] for row in self.conn.exec_driver_sql(
+            row["_row"] for row in rows(
+                self.conn,
                 f"SELECT t._row FROM {INCOMING} t JOIN ({query}) c ON {on} "
                 f"JOIN {INCOMING_EXTRAS} x ON x._row = t._row "
                 f"LEFT JOIN {extra} m ON m.{id_column} = c._id AND m.key = x.key "
                 f"WHERE m.value IS NULL OR m.value <> x.value "
                 f"UNION SELECT t._row FROM {INCOMING} t JOIN ({query}) c ON {on} "
-                f"JOIN {extra} m ON m.{id_column} = c._id WHERE NOT EXISTS (SELECT 1 FROM "
-                f"{INCOMING_EXTRAS} x WHERE x._row = t._row AND x.key = m.key)"
+                f"JOIN {extra} m ON m.{id_column} = c._id {listed}AND NOT EXISTS (SELECT 1 "
+                f"FROM {INCOMING_EXTRAS} x WHERE x._row = t._row AND x.key = m.key)",
+                **({} if not listed else {"keys": list(source.extras) or [""]}),
             )
         }  # fmt: skip
         drop_tables(self.conn, INCOMING_EXTRAS)
@@ -413,7 +420,10 @@ class _Sync(Importer):
         if name == "replicas":
             self._remember_seen(SEEN_REPLICAS, matched["_id"])
         first_bad: tuple[int, str, str] | None = None
-        for column, differ, ours, theirs in differences(source, matched, existing):
+        described = differences(
+            source, matched, existing, skip=source.absent, unlisted=name == "endpoints"
+        )
+        for column, differ, ours, theirs in described:
             if not differ.any():
                 continue
             allowed = self._allowed(source, column, matched, theirs)
