@@ -33,14 +33,8 @@ from lifecycle.errors import CatalogError, UsageError
 from lifecycle.exchange.exporter import ExportResult, export_directory
 from lifecycle.exchange.importer import ImportResult, import_directory
 from lifecycle.exchange.reader import find_tables
-from lifecycle.exchange.sync import (
-    Completeness,
-    Loss,
-    SyncOptions,
-    SyncReport,
-    pause_before_commit,
-    sync_directory,
-)
+from lifecycle.exchange.sync import pause_before_commit, sync_directory
+from lifecycle.exchange.sync_report import Completeness, Loss, SyncOptions, SyncReport
 from lifecycle.expiry import ExpiryReport, expire
 from lifecycle.expressions import select
 from lifecycle.inventory import (
