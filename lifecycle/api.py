@@ -37,6 +37,8 @@ from lifecycle.exchange.dump import read_dump
 from lifecycle.exchange.exporter import ExportResult, export_directory
 from lifecycle.exchange.importer import ImportResult, import_directory
 from lifecycle.exchange.reader import find_tables
+from lifecycle.exchange.sync import pause_before_commit, sync_directory
+from lifecycle.exchange.sync_report import Completeness, Loss, SyncOptions, SyncReport
 from lifecycle.expiry import ExpiryReport, expire
 from lifecycle.expressions import select
 from lifecycle.inventory import (
@@ -64,7 +66,13 @@ from lifecycle.provenance import WhatIf, reproducibility
 from lifecycle.provenance import what_if as scenario
 from lifecycle.provenance.graph import MAX_NODES, ProvenanceGraph, impact, lineage
 from lifecycle.provenance.recipe import Recipe, recipe
-from lifecycle.simulate import NOTHING_TO_LOSE, LossReport, LossScenario, simulate_loss
+from lifecycle.simulate import (
+    NOTHING_TO_LOSE,
+    LossReport,
+    LossScenario,
+    simulate_gone,
+    simulate_loss,
+)
 from lifecycle.status import DatasetStatus, dataset_status
 from lifecycle.suggest import record_suggestions, suggest_parents
 from lifecycle.tradeoff import Costs, TradeoffReport, tradeoff_report
@@ -104,6 +112,7 @@ __all__ = [  # the facade, what needs no catalog, and the types of the results
     "ProductionDetails",
     "ReprocessingPlan",
     "Selector",
+    "SyncReport",
     "TradeoffReport",
     "TransformationDetails",
     "TransformationListing",
@@ -760,3 +769,64 @@ class Catalog:
         ``confirmed``: reported for deletion), by endpoint and DID."""
         with self.read() as conn:
             return dark_data(conn, endpoint, status)
+
+    # -- following the grid -------------------------------------------------------------------
+    def sync(
+        self,
+        directory: str | Path,
+        complete: Sequence[str] = (),
+        max_change: float = SyncOptions.max_change,
+        *,
+        force: bool = False,
+        as_of: datetime | None = None,
+        apply: bool = False,
+        reason: str | None = None,
+    ) -> SyncReport:
+        """Merge a snapshot of the grid (an exchange-format directory) into the catalog.
+
+        New rows are added as import adds them; mutable fields are updated, each change
+        journaled with its old and new value; a change of history is refused. ``complete``:
+        ``replicas:EXPR`` / ``datasets:GLOB`` declare the snapshot complete there, so what it
+        lacks is marked deleted (absent from the snapshot of ``as_of``, by default its newest
+        time). ``max_change``: per cent of an endpoint's replicas that may change state or
+        disappear (``force`` goes past it, and the journal says so). Without ``apply`` nothing
+        is written: the same run is rolled back. See :mod:`lifecycle.exchange.sync`.
+        """
+        options = SyncOptions(
+            tuple(Completeness.parse(c) for c in complete), float(max_change), force, as_of
+        )
+        if not 0 <= options.max_change <= 100:
+            raise UsageError(f"--max-change: {max_change!r} is not a percentage from 0 to 100")
+        find_tables(Path(directory))  # a wrong directory is reported before taking the lock
+
+        def on_loss(conn: Connection, gone: str) -> Loss:
+            found = simulate_gone(conn, gone)
+            return Loss(found.lost, len(found.recoverable))
+
+        command = "sync --apply" if apply else "sync"
+        try:
+            with self.atomic(command, reason, bulk=True) as (conn, change):
+                report = sync_directory(conn, Path(directory), options, on_loss)
+                if not apply:
+                    raise _Preview(report)
+                report.applied = True
+                change.summary = report.summary_line()
+                change.changes_sql.append("SELECT * FROM tmp_sync_changed")
+                change.drop_after = ("tmp_sync_changed",)
+                pause_before_commit()
+        except _Preview as preview:  # rolled back: the catalog is as it was
+            return preview.report
+        except DBAPIError as exc:  # a value the database refuses that validation let through
+            if getattr(exc, "connection_invalidated", False):
+                raise
+            text = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            raise CatalogError(f"{directory}: the database refused the sync: {text}") from exc
+        return report
+
+
+class _Preview(Exception):  # noqa: N818 (not an error: how a preview leaves its transaction)
+    """Raised inside a sync's transaction to roll it back, carrying what it would do."""
+
+    def __init__(self, report: SyncReport) -> None:
+        super().__init__("preview")
+        self.report = report

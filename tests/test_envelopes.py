@@ -88,6 +88,7 @@ COMMANDS: dict[str, list[str]] = {
     "plan-list": ["plan", "list"],
     "plan-show": ["plan", "show", "1"],
     "plan-export": ["plan", "export", "1"],
+    "sync": ["sync", "{mini}", "--complete", "replicas:media=tape"],  # {mini}: what it loaded
 }
 
 
@@ -125,7 +126,8 @@ def masked(value, tmp: str):
 
 @pytest.mark.parametrize("name", sorted(COMMANDS))
 def test_json_envelope_matches_its_golden_file(prepared, tmp_path, name):
-    result = invoke(prepared, [*COMMANDS[name], "--format", "json"])
+    args = [a.replace("{mini}", str(tmp_path / "mini")) for a in COMMANDS[name]]
+    result = invoke(prepared, [*args, "--format", "json"])
     assert result.exit_code in (0, 1), result.output  # 1: findings, blockers, data lost
     document = json.loads(result.stdout)
     keys = list(document)

@@ -458,6 +458,7 @@ _CHANGED_ROW = """
         WHEN 'pin' THEN pd.did
         WHEN 'site' THEN s.name
         WHEN 'production' THEN p.name
+        WHEN 'transformation' THEN t.tag
         ELSE e.name
     END
 """
@@ -478,6 +479,7 @@ def journal_changes(conn: Connection, entry: int) -> pd.DataFrame:
         LEFT JOIN dataset pd ON pd.id = pn.dataset_id
         LEFT JOIN site s ON c.entity = 'site' AND s.id = c.entity_id
         LEFT JOIN production p ON c.entity = 'production' AND p.id = c.entity_id
+        LEFT JOIN transformation t ON c.entity = 'transformation' AND t.id = c.entity_id
         LEFT JOIN endpoint e ON c.entity IN ('endpoint', 'endpoint_attribute')
             AND e.id = c.entity_id
         WHERE c.journal_id = :entry

@@ -43,6 +43,7 @@ from lifecycle.cli import (
     provenance,
     replicas,
     simulate,
+    sync,
     tradeoff,
 )
 from lifecycle.cli.options import offer_output_options
@@ -339,6 +340,7 @@ def _register() -> None:
         planning,
         provenance,
         simulate,
+        sync,
         tradeoff,
     ):
         for name, command in getattr(module, "COMMANDS", {}).items():

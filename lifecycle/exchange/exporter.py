@@ -80,6 +80,12 @@ _QUERIES: dict[str, tuple[str, str]] = {
 }
 
 
+def catalog_query(name: str) -> str:
+    """The SELECT of table ``name`` of the catalog in exchange shape (with ``_id`` where the
+    rows have one), unfiltered: for statements that join it (a sync compares with it)."""
+    return _QUERIES[name][0].format(where="")
+
+
 def catalog_frame(conn: Connection, name: str, keys: pd.Series | None = None) -> pd.DataFrame:
     """Table ``name`` of the catalog in normalized exchange shape, optionally only rows whose
     first key column is in ``keys``."""

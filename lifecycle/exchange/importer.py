@@ -37,7 +37,7 @@ _KEYED = {
     "productions": ("production", "name"),
 }
 # Catalog tables whose presence of rows the reconciliation asks about.
-_CATALOG_TABLE = {
+CATALOG_TABLES = {
     "sites": "site",
     "endpoints": "endpoint",
     "datasets": "dataset",
@@ -117,16 +117,16 @@ def import_directory(conn: Connection, directory: Path) -> ImportResult:
     A later error still undoes everything, because the caller rolls the transaction back.
     """
     files = find_tables(Path(directory))
-    return _Import(conn, Path(directory)).run(files)
+    return Importer(conn, Path(directory)).run(files)
 
 
-class _Import:
+class Importer:
     def __init__(self, conn: Connection, directory: Path) -> None:
         self.conn = conn
         self.result = ImportResult(directory)
         self.ids: dict[str, pd.Series] = {}  # exchange table -> Series key -> id (import's keys)
         self.non_producible: pd.Series | None = None  # DID -> kind: raw/calibration in the file
-        self._occupied = {t: self._has_rows(c) for t, c in _CATALOG_TABLE.items()}
+        self._occupied = {t: self._has_rows(c) for t, c in CATALOG_TABLES.items()}
 
     # -- driver -----------------------------------------------------------------------------
     def run(self, files: dict[str, Path]) -> ImportResult:
@@ -144,11 +144,21 @@ class _Import:
                 if name == "production_io":
                     self._check_provenance(source, new)
                 touched += self._insert(source, new)
+                touched += self._table_done(source, new)
                 del source, new  # keep only the key -> id maps between tables
                 _release_arrow_memory()
+            touched += self._done()
         # without statistics the first queries after a bulk import plan as if the tables were empty
         analyze(self.conn, *(f'"{table}"' for table in dict.fromkeys(touched)))
         return self.result
+
+    def _table_done(self, source: Source, new: pd.DataFrame) -> list[str]:
+        """After a table's new rows are in (sync updates its changed rows here): tables written."""
+        return []
+
+    def _done(self) -> list[str]:
+        """After the last table (sync marks absent rows here): the catalog tables written."""
+        return []
 
     def _has_rows(self, table: str) -> bool:
         return self.conn.exec_driver_sql(f'SELECT 1 FROM "{table}" LIMIT 1').first() is not None
@@ -186,33 +196,8 @@ class _Import:
 
     def _compare(self, source: Source, matched: pd.DataFrame, existing: pd.DataFrame) -> None:
         """Error on the first row whose content differs from the catalog's row with its key."""
-        import pandas as pd
-
-        if matched.empty:
-            return
-        ours_columns = set(source.frame.columns)
-        theirs_columns = set(existing.columns) - {"_id"}
-        columns = [c for c in source.frame.columns if c not in source.table.key]
-        columns += sorted(theirs_columns - ours_columns)
-        missing = pd.Series(pd.NA, index=matched.index, dtype="object")
         first_bad: tuple[int, str, object, object] | None = None
-        for column in columns:
-            ours = matched[column] if column in ours_columns else missing
-            if column in ours_columns and column in theirs_columns:
-                theirs = matched[column + "__catalog"]
-            elif column in theirs_columns:
-                theirs = matched[column]
-            else:
-                theirs = missing
-            both_na = (ours.isna() & theirs.isna()).to_numpy()
-            equal = (ours == theirs).fillna(False).to_numpy(dtype=bool) if len(ours) else both_na
-            differ = ~(equal | both_na)
-            if source.derived is not None and column in source.derived.columns:
-                # a value filled from the name is no content of the file: it stands for an
-                # empty cell, and the catalog may lack the key (imported before names filled it)
-                derived = source.derived[column].reindex(matched["_row"]).to_numpy(dtype=bool)
-                differ &= ~(derived & theirs.isna().to_numpy())
-                ours = ours.mask(derived)
+        for column, differ, ours, theirs in differences(source, matched, existing):
             if differ.any():
                 pos = int(differ.nonzero()[0][0])
                 row = int(matched["_row"].iloc[pos])
@@ -223,8 +208,8 @@ class _Import:
             raise source.error(
                 row,
                 column,
-                f"duplicate key with different content: the catalog has {_show(theirs_value)}, "
-                f"this row {_show(ours_value)} (catalog entries are immutable)",
+                f"duplicate key with different content: the catalog has {show_value(theirs_value)}, "
+                f"this row {show_value(ours_value)} (catalog entries are immutable)",
             )
 
     # -- references ------------------------------------------------------------------------------
@@ -233,7 +218,7 @@ class _Import:
         import numpy as np
         import pandas as pd
 
-        table = _CATALOG_TABLE[name]
+        table = CATALOG_TABLES[name]
         if table not in _ID_TABLES:
             return new
         block = ids.take(table, len(new))
@@ -448,6 +433,53 @@ class _Import:
         return written
 
 
+def differences(
+    source: Source,
+    matched: pd.DataFrame,
+    existing: pd.DataFrame,
+    *,
+    skip: tuple[str, ...] = (),
+    unlisted: bool = True,
+):
+    """Per compared column of rows matched by key: ``(column, differ, ours, theirs)``.
+
+    ``matched`` is the file's rows merged with the catalog's (``<column>__catalog`` where both
+    have the column, ``_row`` the file's row number); ``differ`` a boolean array over it, ``ours``
+    and ``theirs`` the values. Every non-key column of the file is compared, and every column
+    only the catalog has (an extra column the file lacks: its cells count as empty) unless
+    ``unlisted`` is false; columns in ``skip`` are not compared. Import compares everything and
+    refuses any difference; sync updates the mutable ones.
+    """
+    import pandas as pd
+
+    if matched.empty:
+        return
+    ours_columns = set(source.frame.columns)
+    theirs_columns = set(existing.columns) - {"_id"}
+    columns = [c for c in source.frame.columns if c not in source.table.key and c not in skip]
+    if unlisted:
+        columns += sorted(theirs_columns - ours_columns)
+    missing = pd.Series(pd.NA, index=matched.index, dtype="object")
+    for column in columns:
+        ours = matched[column] if column in ours_columns else missing
+        if column in ours_columns and column in theirs_columns:
+            theirs = matched[column + "__catalog"]
+        elif column in theirs_columns:
+            theirs = matched[column]
+        else:
+            theirs = missing
+        both_na = (ours.isna() & theirs.isna()).to_numpy()
+        equal = (ours == theirs).fillna(False).to_numpy(dtype=bool) if len(ours) else both_na
+        differ = ~(equal | both_na)
+        if source.derived is not None and column in source.derived.columns:
+            # a value filled from the name is no content of the file: it stands for an
+            # empty cell, and the catalog may lack the key (imported before names filled it)
+            derived = source.derived[column].reindex(matched["_row"]).to_numpy(dtype=bool)
+            differ &= ~(derived & theirs.isna().to_numpy())
+            ours = ours.mask(derived)
+        yield column, differ, ours, theirs
+
+
 def _written_tables(name: str) -> list[str]:
     """The catalog tables the rows of exchange table ``name`` go to."""
     extra = [EXTRA_TABLES[name][0]] if name in EXTRA_TABLES else []
@@ -579,7 +611,8 @@ def _dataset_rows(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _show(value) -> str:
+def show_value(value) -> str:
+    """A catalog or file value in a message: ``empty`` for null, else its JSON-like repr."""
     import pandas as pd
 
     return "empty" if pd.isna(value) else repr(json_value(value))

@@ -49,6 +49,7 @@ class Source:
     frame: pd.DataFrame
     extras: list[str]
     derived: pd.DataFrame | None = None
+    absent: tuple[str, ...] = ()  # the table's columns the file lacks (filled with defaults)
 
     @property
     def file(self) -> str:
@@ -115,6 +116,7 @@ def read_table(table: Table, path: Path) -> Source:
     frame = _read_file(path)
     source = Source(table, path, frame, [])
     _check_columns(source)
+    source.absent = tuple(c.name for c in table.columns if c.name not in frame.columns)
     for column in table.columns:
         if column.name in frame.columns:
             frame[column.name] = _normalize(source, column, frame[column.name])
