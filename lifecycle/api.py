@@ -60,6 +60,7 @@ from lifecycle.provenance import WhatIf, reproducibility
 from lifecycle.provenance import what_if as scenario
 from lifecycle.provenance.graph import MAX_NODES, ProvenanceGraph, impact, lineage
 from lifecycle.provenance.recipe import Recipe, recipe
+from lifecycle.report import PageReport, build
 from lifecycle.simulate import NOTHING_TO_LOSE, LossReport, LossScenario, simulate_loss
 from lifecycle.status import DatasetStatus, dataset_status
 from lifecycle.suggest import record_suggestions, suggest_parents
@@ -94,6 +95,7 @@ __all__ = [  # the facade, what needs no catalog, and the types of the results
     "ExpiryReport",
     "LossOfReplica",
     "LossReport",
+    "PageReport",
     "Overview",
     "PolicySet",
     "ProductionDetails",
@@ -695,3 +697,22 @@ class Catalog:
             raise UsageError(NOTHING_TO_LOSE)
         with self.read() as conn:
             return simulate_loss(conn, scenario, policies, now)
+
+    # -- the report ------------------------------------------------------------------------------
+    def report(
+        self,
+        policies: Policies = None,
+        now: datetime | None = None,
+        *,
+        lineage: Sequence[str] = (),
+        clock: Callable[[], float] | None = None,
+    ) -> PageReport:
+        """The self-contained HTML report of the catalog as of ``now`` (default: the present):
+        overview, compliance (the audit now, not recorded, and the stored history), storage,
+        preservation, lifetime, risk, and the lineage of the DIDs in ``lineage``. Reads only.
+        ``clock`` (``time.perf_counter``) times each part into ``report.data.timings``."""
+        policies = policy_set(policies)
+        with self.read() as conn:
+            return build(
+                conn, policies, now or utcnow(), self.store.display_url(), tuple(lineage), clock
+            )

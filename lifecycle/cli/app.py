@@ -41,6 +41,7 @@ from lifecycle.cli import (
     planning,
     provenance,
     replicas,
+    report,
     simulate,
     tradeoff,
 )
@@ -338,6 +339,7 @@ def _register() -> None:
         provenance,
         simulate,
         tradeoff,
+        report,
     ):
         for name, command in getattr(module, "COMMANDS", {}).items():
             app.command(name)(command)
