@@ -106,8 +106,22 @@ def section(key: str, title: str, what: str, body: str) -> str:
     )
 
 
+def known(value: Any) -> int | None:
+    """An integer cell of a frame, None when missing (None, NaN or pandas' NA)."""
+    try:
+        return None if value is None or value != value else int(value)
+    except TypeError:  # pd.NA: its comparisons are NA, whose truth is ambiguous
+        return None
+
+
+def label(value: Any) -> str:
+    """A text cell of a frame, a dash when missing or blank."""
+    return value if isinstance(value, str) and value else "—"
+
+
 def tb(value: Any) -> float:
-    return 0.0 if value is None else int(value) / TB
+    found = known(value)
+    return 0.0 if found is None else found / TB
 
 
 def render(data: ReportData) -> str:
@@ -290,7 +304,7 @@ def storage(data: ReportData) -> str:
     tiers = {r.site: int(r.tier) for r in data.sites.usage.itertuples(index=False)}
     found["tier"] = found["site"].map(tiers)
     found["full"] = [
-        (None if cap is None or cap != cap or not cap else int(used) / int(cap))
+        (None if not known(cap) else int(used) / int(cap))
         for used, cap in zip(found["used_bytes"], found["capacity_bytes"], strict=True)
     ]
     over = found[[f is not None and f > FULL for f in found["full"]]]
@@ -301,13 +315,13 @@ def storage(data: ReportData) -> str:
         list(ordered["endpoint"]), [tb(v) for v in ordered["used_bytes"]],
         "used (TB, 10^12 bytes); | marks the capacity", [
             charts.TIER_COLOURS.get(int(t), "#999999") for t in ordered["tier"]],
-        legend=legend, markers=[None if c is None or c != c else tb(c)
+        legend=legend, markers=[None if known(c) is None else tb(c)
                                 for c in ordered["capacity_bytes"]],
         marker_label="capacity",
     )  # fmt: skip
     rows = [
         (r.endpoint, r.site, int(r.tier), r.media, human_bytes(r.used_bytes),
-         human_bytes(r.capacity_bytes) if r.capacity_bytes == r.capacity_bytes else "",
+         human_bytes(known(r.capacity_bytes)),
          "" if r.full is None else f"{r.full:.1%}")
         for r in ordered.itertuples(index=False)
     ]  # fmt: skip
@@ -324,7 +338,7 @@ def storage(data: ReportData) -> str:
     body += f"<h3>The {TOP} sites using most</h3>\n" + table(
         ["site", "tier", "media", "endpoints", "used", "capacity"],
         [(r.site, int(r.tier), r.media, int(r.endpoints), human_bytes(r.used_bytes),
-          human_bytes(r.capacity_bytes) if r.capacity_bytes == r.capacity_bytes else "")
+          human_bytes(known(r.capacity_bytes)))
          for r in sites.head(TOP).itertuples(index=False)],
     )  # fmt: skip
     shares = data.storage.overall_shares()
@@ -335,13 +349,13 @@ def storage(data: ReportData) -> str:
     top = by_type.head(12)
     svg = charts.bars(
         "storage-types", "Share of the used bytes by data type (all sites, tape and disk)",
-        [t if t == t and t else "—" for t in top["data_type"]],
+        [label(t) for t in top["data_type"]],
         [100 * int(v) / total for v in top["used_bytes"]], "share of used bytes (%)",
         [charts.PALETTE[n % 8] for n in range(len(top))],
     )  # fmt: skip
     body += "<h3>Share by data type</h3>\n" + chart(
         svg, ["data type", "used", "share"],
-        [(t if t == t and t else "—", human_bytes(v), int(v) / total)
+        [(label(t), human_bytes(v), int(v) / total)
          for t, v in zip(top["data_type"], top["used_bytes"], strict=True)],
     )  # fmt: skip
     return section(
