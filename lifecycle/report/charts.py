@@ -100,6 +100,8 @@ def bars(
     if limit is not None:
         axes.axvline(limit, color=FLAG_COLOUR, linestyle="--", linewidth=1)
     axes.set_xlabel(xlabel)
+    if all(float(v).is_integer() for v in values) and max(values, default=0) < 20:
+        _integers(axes.xaxis)
     axes.set_title(title, loc="left")
     if legend or marker_label:
         from matplotlib.patches import Patch
@@ -135,6 +137,7 @@ def lines(
     axes.set_ylabel(ylabel)
     axes.set_title(title, loc="left")
     axes.set_ylim(bottom=0)
+    _integers(axes.yaxis)
     if series:
         axes.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return _svg(figure, name, title)
@@ -163,6 +166,13 @@ def stacked(
     if series:
         axes.legend(fontsize=8, frameon=False)
     return _svg(figure, name, title)
+
+
+def _integers(axis) -> None:
+    """Ticks at whole numbers only (counts of datasets)."""
+    from matplotlib.ticker import MaxNLocator
+
+    axis.set_major_locator(MaxNLocator(integer=True))
 
 
 def _short(label: str, width: int = 40) -> str:

@@ -33,7 +33,7 @@ STYLE = (
     "table{border-collapse:collapse;margin:.5em 0;font-size:.9em}"
     "th,td{padding:2px 10px;text-align:right;vertical-align:top}"
     "th:first-child,td:first-child{text-align:left}th{border-bottom:1px solid #999}"
-    "td.text{text-align:left;word-break:break-all}"
+    "td.text,th.text{text-align:left;overflow-wrap:anywhere}"
     "tr.flag td{color:#a33c00;font-weight:bold}"
     "figure{margin:1em 0}svg.chart{max-width:100%;height:auto}"
     ".graph{overflow:auto;border:1px solid #ddd;margin:.5em 0}"
@@ -53,6 +53,11 @@ def figure_value(key: str, value: int, text: str | None = None) -> str:
     """A number for people, its raw value and name in data attributes (tests read them)."""
     shown = number(value) if text is None else text
     return f'<span data-key="{esc(key)}" data-value="{int(value)}">{esc(shown)}</span>'
+
+
+def counted(key: str, n: int, noun: str) -> str:
+    """``n`` things as :func:`lifecycle.text.count` writes them, the number a figure."""
+    return f"{figure_value(key, n)} {esc(noun if n == 1 else noun + 's')}"
 
 
 class Cell:
@@ -78,16 +83,22 @@ def table(
     headers: Sequence[str], body: Iterable[Sequence[Any]], flagged: Iterable[bool] = ()
 ) -> str:
     flags = list(flagged)
-    head = "".join(f'<th scope="col">{esc(h)}</th>' for h in headers)
     out = []
+    texts: list[bool] = []
     for n, row in enumerate(body):
         cells = [cell(v) for v in row]
+        texts = texts or [c.text for c in cells]
         tds = "".join(f'<td class="text">{c.html}</td>' if c.text else f"<td>{c.html}</td>"
                       for c in cells)  # fmt: skip
         flag = ' class="flag"' if n < len(flags) and flags[n] else ""
         out.append(f"<tr{flag}>{tds}</tr>")
     if not out:
         return '<p class="empty">None.</p>'
+    head = "".join(
+        ('<th scope="col" class="text">' if n < len(texts) and texts[n] else '<th scope="col">')
+        + f"{esc(h)}</th>"
+        for n, h in enumerate(headers)
+    )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(out)}</tbody></table>"
 
 
@@ -267,8 +278,8 @@ def compliance(data: ReportData) -> str:
         ch = c.changes
         body += (
             f"<p>Between runs {int(ch['from'])} and {int(ch['to'])}: "
-            f"{figure_value('changes.appeared', ch['appeared'])} findings appeared, "
-            f"{figure_value('changes.resolved', ch['resolved'])} were resolved "
+            f"{counted('changes.appeared', ch['appeared'], 'finding')} appeared, "
+            f"{figure_value('changes.resolved', ch['resolved'])} resolved "
             "(details: lifecycle audit diff).</p>\n"
         ) + table(
             ["rule", "appeared", "resolved"],
@@ -308,16 +319,16 @@ def storage(data: ReportData) -> str:
         for used, cap in zip(found["used_bytes"], found["capacity_bytes"], strict=True)
     ]
     over = found[[f is not None and f > FULL for f in found["full"]]]
-    ordered = found.sort_values(["used_bytes", "endpoint"], ascending=[False, True]).head(30)
+    found["_full"] = [-1.0 if f is None else f for f in found["full"]]
+    ordered = found.sort_values(["_full", "used_bytes", "endpoint"], ascending=[False, False, True])
+    ordered = ordered.head(30)
     legend = {f"tier {t}": c for t, c in charts.TIER_COLOURS.items() if t in set(ordered["tier"])}
     svg = charts.bars(
-        "storage-endpoints", "Used bytes of the 30 fullest endpoints against their capacity",
-        list(ordered["endpoint"]), [tb(v) for v in ordered["used_bytes"]],
-        "used (TB, 10^12 bytes); | marks the capacity", [
-            charts.TIER_COLOURS.get(int(t), "#999999") for t in ordered["tier"]],
-        legend=legend, markers=[None if known(c) is None else tb(c)
-                                for c in ordered["capacity_bytes"]],
-        marker_label="capacity",
+        "storage-endpoints", f"The {len(ordered)} fullest endpoints: used bytes against capacity",
+        list(ordered["endpoint"]), [0.0 if f is None else 100 * f for f in ordered["full"]],
+        f"used (% of the endpoint's capacity); dashed: {FULL:.0%}",
+        [charts.TIER_COLOURS.get(int(t), "#999999") for t in ordered["tier"]],
+        legend=legend, limit=100 * FULL,
     )  # fmt: skip
     rows = [
         (r.endpoint, r.site, int(r.tier), r.media, human_bytes(r.used_bytes),
@@ -327,7 +338,7 @@ def storage(data: ReportData) -> str:
     ]  # fmt: skip
     body = chart(svg, ["endpoint", "site", "tier", "media", "used", "capacity", "full"], rows)
     body += f"<h3>Endpoints above {FULL:.0%} full</h3>\n"
-    body += f"<p>{figure_value('storage.over', len(over))} endpoints.</p>\n" + table(
+    body += f"<p>{counted('storage.over', len(over), 'endpoint')}.</p>\n" + table(
         ["endpoint", "site", "media", "used", "capacity", "full"],
         [(r.endpoint, r.site, r.media, human_bytes(r.used_bytes), human_bytes(r.capacity_bytes),
           f"{r.full:.1%}") for r in over.sort_values("full", ascending=False).head(TOP)
@@ -428,8 +439,9 @@ def lifetime(data: ReportData) -> str:
         body += f"<p>Nothing reaches its end of life in the next {MONTHS} months.</p>\n"
     now = lt.expired_now
     body += (
-        f"<h3>Past their end of life now</h3>\n<p>{figure_value('lifetime.expired', now['expired'])}"
-        f" datasets: {figure_value('lifetime.delete', now['delete'])} would be deleted "
+        "<h3>Past their end of life now</h3>\n"
+        f"<p>{counted('lifetime.expired', now['expired'], 'dataset')}: "
+        f"{figure_value('lifetime.delete', now['delete'])} would be deleted "
         f"(freeing {esc(human_bytes(now['bytes_freed']))}), "
         f"{figure_value('lifetime.keep', now['keep'])} kept.</p>\n"
         + table(["kept because", "datasets"], sorted(lt.kept.items(), key=lambda i: -i[1]))
