@@ -77,7 +77,7 @@ class ReportData:
     overview: Overview
     compliance: Compliance
     storage: Usage  # per endpoint
-    sites: Usage  # per site
+    sites: pd.DataFrame  # per site and media, from the endpoints: site, tier, media, endpoints, ...
     preservation: Preservation
     lifetime: Lifetime
     risk: list[dict[str, Any]]  # one per tier-0/1 site: what its loss would mean
@@ -115,14 +115,27 @@ def gather(
         policies=policies,
         overview=timed("overview", lambda: queries.overview(conn)),
         compliance=timed("compliance", lambda: compliance(conn, policies, now)),
-        storage=timed("storage", lambda: usage(conn, "endpoint")),
-        sites=timed("sites", lambda: usage(conn, "site")),
+        storage=(storage := timed("storage", lambda: usage(conn, "endpoint"))),
+        sites=timed("sites", lambda: by_site(conn, storage)),
         preservation=timed("preservation", lambda: preservation(conn)),
         lifetime=timed("lifetime", lambda: lifetime(conn, policies, now)),
         risk=timed("risk", lambda: risk(conn, policies, now)),
         lineages=graphs,
         timings=timings,
     )
+
+
+def by_site(conn: Connection, storage: Usage) -> pd.DataFrame:
+    """The endpoints' usage summed per site and media (as ``usage --by site`` counts it, without
+    a second pass over the replicas), with each site's tier."""
+    tiers = {r["name"]: int(r["tier"]) for r in rows(conn, "SELECT name, tier FROM site")}
+    found = storage.usage.groupby(["site", "media"], as_index=False).agg(
+        endpoints=("endpoints", "sum"),
+        used_bytes=("used_bytes", lambda b: sum(int(v) for v in b)),
+        capacity_bytes=("capacity_bytes", lambda b: sum(int(v) for v in b.dropna()) or None),
+    )
+    found.insert(1, "tier", found["site"].map(tiers))
+    return found
 
 
 def compliance(conn: Connection, policies: PolicySet, now: datetime) -> Compliance:

@@ -312,7 +312,7 @@ def compliance(data: ReportData) -> str:
 
 def storage(data: ReportData) -> str:
     found = data.storage.usage.copy()
-    tiers = {r.site: int(r.tier) for r in data.sites.usage.itertuples(index=False)}
+    tiers = {r.site: int(r.tier) for r in data.sites.itertuples(index=False)}
     found["tier"] = found["site"].map(tiers)
     found["full"] = [
         (None if not known(cap) else int(used) / int(cap))
@@ -345,7 +345,7 @@ def storage(data: ReportData) -> str:
          .itertuples(index=False)],
         flagged=[True] * min(len(over), TOP),
     )  # fmt: skip
-    sites = data.sites.usage.sort_values(["used_bytes", "site"], ascending=[False, True])
+    sites = data.sites.sort_values(["used_bytes", "site"], ascending=[False, True])
     body += f"<h3>The {TOP} sites using most</h3>\n" + table(
         ["site", "tier", "media", "endpoints", "used", "capacity"],
         [(r.site, int(r.tier), r.media, int(r.endpoints), human_bytes(r.used_bytes),
