@@ -205,3 +205,11 @@ def test_help_names_the_options():
     assert found.exit_code == 0
     for option in ("--lineage", "--output", "--fail-on", "--now", "--policy"):
         assert option in found.output
+
+
+def test_output_into_a_missing_directory_is_refused_before_the_work(catalog, tmp_path):
+    for target in (tmp_path / "missing" / "r.html", f"{tmp_path / 'missing' / 'www'}/"):
+        done = run(catalog.url, "report", "--policy", POLICIES, "-o", str(target))
+        assert done.exit_code == 2
+        assert "does not exist" in done.output
+    assert not (tmp_path / "missing").exists()

@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from lifecycle.cli import options
+from lifecycle.output import check_destination
 from lifecycle.text import human_bytes
 
 
@@ -51,6 +52,8 @@ def report(
     """One HTML page of the catalog: overview, compliance and its trend, storage, preservation,
     lifetime, risk and lineages. Self-contained (no script, nothing fetched: offline and by
     e-mail); reads only (the audit it shows is not recorded). Exit 1 as audit --fail-on."""
+    if output is not None:  # before the work: FILE's directory, or DIR/'s parent, must exist
+        check_destination(Path(output.rstrip("/") or "/"))
     page = options.catalog(ctx).report(
         options.policies(policy), options.parse_time(now, "--now"), lineage=lineage or ()
     )

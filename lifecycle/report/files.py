@@ -56,7 +56,7 @@ class PageReport:
         text = str(target)
         path = Path(target)
         if text.endswith(("/", os.sep)) or path.is_dir():
-            path.mkdir(parents=True, exist_ok=True)
+            path.mkdir(exist_ok=True)
             dated = path / f"report-{self.data.now:%Y-%m-%d}.html"
             paths = [path / "index.html", dated]
         else:
@@ -87,7 +87,6 @@ def build(
 
 
 def _write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as out:
