@@ -213,3 +213,18 @@ def test_output_into_a_missing_directory_is_refused_before_the_work(catalog, tmp
         assert done.exit_code == 2
         assert "does not exist" in done.output
     assert not (tmp_path / "missing").exists()
+
+
+def test_an_empty_catalog_gives_a_valid_page(catalog, tmp_path):
+    policy = tmp_path / "p.toml"
+    policy.write_text(
+        '[policy]\nname = "p"\n[[rule]]\nname = "keep-raw"\ntype = "preservation"\n'
+        'select = { kind = ["raw"] }\nseverity = "error"\n'
+    )
+    out = tmp_path / "empty.html"
+    done = run(catalog.url, "report", "--policy", str(policy), "-o", str(out))
+    assert done.exit_code == 0, done.output
+    html = out.read_text()
+    html5lib.HTMLParser(strict=True).parse(html)
+    assert figures(html)["audit.findings"] == "0"
+    assert figures(html)["overview.datasets"] == "0"

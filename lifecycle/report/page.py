@@ -318,7 +318,7 @@ def storage(data: ReportData) -> str:
         (None if not known(cap) else int(used) / int(cap))
         for used, cap in zip(found["used_bytes"], found["capacity_bytes"], strict=True)
     ]
-    over = found[[f is not None and f > FULL for f in found["full"]]]
+    over = found[found["full"].map(lambda f: f is not None and f > FULL).astype(bool)]
     found["_full"] = [-1.0 if f is None else f for f in found["full"]]
     ordered = found.sort_values(["_full", "used_bytes", "endpoint"], ascending=[False, False, True])
     ordered = ordered.head(30)
