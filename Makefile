@@ -4,7 +4,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEMO_DB ?= demo.db
 
-.PHONY: demo test lint format bench clean
+.PHONY: demo test lint format bench clean docs-screenshots
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "make: $(PYTHON) not found; set PYTHON=/path/to/python3.11" >&2; exit 2; }
@@ -26,18 +26,25 @@ demo: $(STAMP)
 	    --name run2-release25 --policy policies; [ $$? -le 1 ]
 	@echo; echo '== what if BNL-OSG2 burned down? (exit 1 = something lost for good) =='
 	$(BIN)/lifecycle --db $(DEMO_DB) simulate loss --site BNL-OSG2 --policy policies; [ $$? -le 1 ]
+	@echo; echo '== the report: one HTML page for data managers (exit 1 = errors found) =='
+	$(BIN)/lifecycle --db $(DEMO_DB) report --policy policies -o demo-report.html; [ $$? -le 1 ]
+	@echo "open $(CURDIR)/demo-report.html in a browser"
+
+# one PNG per section of the sample catalog's report, under docs/ (needs /usr/bin/chromium)
+docs-screenshots: $(STAMP)
+	$(BIN)/python docs/screenshots.py
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n auto
 
 lint: $(STAMP)
-	$(BIN)/ruff check lifecycle tests benchmarks
-	$(BIN)/ruff format --check lifecycle tests benchmarks
+	$(BIN)/ruff check lifecycle tests benchmarks docs
+	$(BIN)/ruff format --check lifecycle tests benchmarks docs
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests/test_layers.py
 
 format: $(STAMP)
-	$(BIN)/ruff check --fix lifecycle tests benchmarks
-	$(BIN)/ruff format lifecycle tests benchmarks
+	$(BIN)/ruff check --fix lifecycle tests benchmarks docs
+	$(BIN)/ruff format lifecycle tests benchmarks docs
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_import.py
@@ -48,4 +55,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_plan.py
 
 clean:
-	rm -rf $(VENV) $(DEMO_DB) *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(DEMO_DB) demo-report.html *.egg-info .pytest_cache .ruff_cache

@@ -73,6 +73,9 @@ from lifecycle.simulate import (
     simulate_gone,
     simulate_loss,
 )
+
+from lifecycle.report import PageReport, build
+from lifecycle.simulate import NOTHING_TO_LOSE, LossReport, LossScenario, simulate_loss
 from lifecycle.status import DatasetStatus, dataset_status
 from lifecycle.suggest import record_suggestions, suggest_parents
 from lifecycle.tradeoff import Costs, TradeoffReport, tradeoff_report
@@ -107,6 +110,7 @@ __all__ = [  # the facade, what needs no catalog, and the types of the results
     "ExpiryReport",
     "LossOfReplica",
     "LossReport",
+    "PageReport",
     "Overview",
     "PolicySet",
     "ProductionDetails",
@@ -830,3 +834,22 @@ class _Preview(Exception):  # noqa: N818 (not an error: how a preview leaves its
     def __init__(self, report: SyncReport) -> None:
         super().__init__("preview")
         self.report = report
+
+    # -- the report ------------------------------------------------------------------------------
+    def report(
+        self,
+        policies: Policies = None,
+        now: datetime | None = None,
+        *,
+        lineage: Sequence[str] = (),
+        clock: Callable[[], float] | None = None,
+    ) -> PageReport:
+        """The self-contained HTML report of the catalog as of ``now`` (default: the present):
+        overview, compliance (the audit now, not recorded, and the stored history), storage,
+        preservation, lifetime, risk, and the lineage of the DIDs in ``lineage``. Reads only.
+        ``clock`` (``time.perf_counter``) times each part into ``report.data.timings``."""
+        policies = policy_set(policies)
+        with self.read() as conn:
+            return build(
+                conn, policies, now or utcnow(), self.store.display_url(), tuple(lineage), clock
+            )

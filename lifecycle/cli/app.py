@@ -42,6 +42,7 @@ from lifecycle.cli import (
     planning,
     provenance,
     replicas,
+    report,
     simulate,
     sync,
     tradeoff,
@@ -342,6 +343,7 @@ def _register() -> None:
         simulate,
         sync,
         tradeoff,
+        report,
     ):
         for name, command in getattr(module, "COMMANDS", {}).items():
             app.command(name)(command)

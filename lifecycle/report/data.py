@@ -1,0 +1,357 @@
+"""The numbers of the report, gathered through the services on one read connection.
+
+Every part is aggregated in SQL or from a service's own aggregate (counts per rule, cause, site,
+endpoint, data type, month): the report holds top-N lists and groups, never a row per dataset,
+so its size does not grow with the catalog. Nothing is written to the catalog: the audit is run
+without recording (the history is read as cron's ``audit`` left it), loss simulations and
+expiry previews write temporary tables only.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from lifecycle.accounting import Usage, usage
+from lifecycle.audit import FINDINGS_TABLE, AuditReport, FindingRows, run_audit
+from lifecycle.audit.grouping import cause_of, causes, group_findings
+from lifecycle.audit.history import diff, runs
+from lifecycle.catalog import queries
+from lifecycle.catalog.queries import Overview
+from lifecycle.catalog.sql import frame, rows
+from lifecycle.expiry import expire
+from lifecycle.provenance import irreproducible_reasons, irreproducible_table
+from lifecycle.provenance.graph import MAX_NODES, ProvenanceGraph, lineage
+from lifecycle.simulate import LossScenario, simulate_loss
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from sqlalchemy.engine import Connection
+
+    from lifecycle.audit.grouping import Cause
+    from lifecycle.policy import PolicySet
+
+TOP = 20  # rows of a top-N list (causes, sites, endpoints, reasons, examples)
+TREND_RUNS = 30  # stored audit runs the trend covers, the newest
+MONTHS = 12  # the lifetime outlook
+FULL = 0.9  # an endpoint above this share of its capacity is flagged
+DERIVED = ("derived", "simulated")  # the kinds whose reproducibility the report covers
+
+
+@dataclass
+class Compliance:
+    """The audit now, its causes and sites, and the stored history's trend and last change."""
+
+    audit: AuditReport
+    causes: list[Cause]
+    by_site: pd.DataFrame  # site, findings (of datasets with a copy there), rules; top N
+    history: pd.DataFrame  # the stored runs, newest first (at most TREND_RUNS)
+    trend: pd.DataFrame  # run, as_of, rule, findings: per stored run and rule it evaluated
+    changes: dict[str, Any] | None  # from, to, appeared/resolved per rule; None: < 2 runs
+
+
+@dataclass
+class Preservation:
+    raw_tape_copies: pd.DataFrame  # copies (tape copies at distinct sites, 0/1/2+), datasets, bytes
+    raw_short: pd.DataFrame  # examples of raw data with fewer than 2: did, copies, bytes (top N)
+    coverage: pd.DataFrame  # data_type, datasets, reproducible, share
+    reasons: list[tuple[str, int]]  # why not reproducible, most datasets first (top N)
+
+
+@dataclass
+class Lifetime:
+    months: pd.DataFrame  # month (YYYY-MM), decision, datasets, bytes: end of life in the month
+    kept: dict[str, int]  # datasets expired now and kept, by reason (pinned, plan, ...)
+    expired_now: dict[str, int]  # summary of expire now: expired, delete, keep, bytes_freed
+
+
+@dataclass
+class ReportData:
+    """Everything the page shows."""
+
+    catalog: str
+    now: datetime
+    policies: PolicySet
+    overview: Overview
+    compliance: Compliance
+    storage: Usage  # per endpoint
+    sites: pd.DataFrame  # per site and media, from the endpoints: site, tier, media, endpoints, ...
+    preservation: Preservation
+    lifetime: Lifetime
+    risk: list[dict[str, Any]]  # one per tier-0/1 site: what its loss would mean
+    lineages: list[ProvenanceGraph]
+    # HOOK(issue 15, repair): the lead wires the repair section here when repair lands: open
+    # transfers, failed transfers and what repair would do now. None: the section is left out.
+    repair: dict[str, Any] | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def gather(
+    conn: Connection,
+    policies: PolicySet,
+    now: datetime,
+    catalog: str,
+    lineage_dids: tuple[str, ...] = (),
+    clock: Any = None,
+) -> ReportData:
+    """Every number of the report, read on ``conn`` as of ``now`` (``clock``: a
+    ``time.perf_counter``-like function to time each part, for the benchmark)."""
+    timings: dict[str, float] = {}
+
+    def timed(name: str, work):
+        if clock is None:
+            return work()
+        start = clock()
+        out = work()
+        timings[name] = round(clock() - start, 3)
+        return out
+
+    graphs = timed("provenance", lambda: [lineage(conn, d, None, MAX_NODES) for d in lineage_dids])
+    return ReportData(
+        catalog=catalog,
+        now=now,
+        policies=policies,
+        overview=timed("overview", lambda: queries.overview(conn)),
+        compliance=timed("compliance", lambda: compliance(conn, policies, now)),
+        storage=(storage := timed("storage", lambda: usage(conn, "endpoint"))),
+        sites=timed("sites", lambda: by_site(conn, storage)),
+        preservation=timed("preservation", lambda: preservation(conn)),
+        lifetime=timed("lifetime", lambda: lifetime(conn, policies, now)),
+        risk=timed("risk", lambda: risk(conn, policies, now)),
+        lineages=graphs,
+        timings=timings,
+    )
+
+
+def by_site(conn: Connection, storage: Usage) -> pd.DataFrame:
+    """The endpoints' usage summed per site and media (as ``usage --by site`` counts it, without
+    a second pass over the replicas), with each site's tier."""
+    tiers = {r["name"]: int(r["tier"]) for r in rows(conn, "SELECT name, tier FROM site")}
+    found = storage.usage.groupby(["site", "media"], as_index=False).agg(
+        endpoints=("endpoints", "sum"),
+        used_bytes=("used_bytes", lambda b: sum(int(v) for v in b)),
+        capacity_bytes=("capacity_bytes", lambda b: sum(int(v) for v in b.dropna()) or None),
+    )
+    found.insert(1, "tier", found["site"].map(tiers))
+    return found
+
+
+def compliance(conn: Connection, policies: PolicySet, now: datetime) -> Compliance:
+    """The audit as of ``now`` (not recorded), grouped while its findings table exists."""
+    grouped: dict[str, Any] = {}
+
+    def show(report: AuditReport, found: FindingRows) -> None:
+        grouped["causes"] = causes(found.conn, FINDINGS_TABLE, policies)
+        grouped["by_site"] = group_findings(found.conn, FINDINGS_TABLE, policies, ("site",))
+
+    report = run_audit(conn, None, policies, now, with_findings=False, show=show)
+    by_site = grouped["by_site"]
+    by_site = (
+        by_site[by_site["site"].notna()]
+        .groupby("site", as_index=False)
+        .agg(findings=("datasets", "sum"), rules=("rule", "nunique"))
+        .sort_values(["findings", "site"], ascending=[False, True])
+    )
+    history = runs(conn, TREND_RUNS)
+    return Compliance(
+        audit=report,
+        causes=grouped["causes"],
+        by_site=by_site.head(TOP).reset_index(drop=True),
+        history=history,
+        trend=trend(conn, history),
+        changes=last_changes(conn, history),
+    )
+
+
+def trend(conn: Connection, history: pd.DataFrame) -> pd.DataFrame:
+    """Findings per stored run and rule, from the findings' intervals (first_run, last_run):
+    those present at the first run shown, then each run's opened and closed counts, in three
+    GROUP BY statements whatever the number of runs (a join of runs and findings would read
+    every finding once per run)."""
+    import pandas as pd
+
+    columns = ["run", "as_of", "rule", "findings"]
+    if history.empty:
+        return pd.DataFrame(columns=columns)
+    ids = sorted(int(i) for i in history["id"])
+    first = ids[0]
+    present = rows(
+        conn,
+        "SELECT rule, COUNT(*) AS n FROM audit_finding WHERE first_run <= :r "
+        "AND (last_run IS NULL OR last_run >= :r) GROUP BY rule",
+        r=first,
+    )
+    opened = rows(
+        conn,
+        "SELECT first_run AS run, rule, COUNT(*) AS n FROM audit_finding WHERE first_run > :r "
+        "GROUP BY first_run, rule",
+        r=first,
+    )
+    closed = rows(  # last_run: the last run that found it; gone from the next run on
+        conn,
+        "SELECT last_run AS run, rule, COUNT(*) AS n FROM audit_finding WHERE last_run >= :r "
+        "GROUP BY last_run, rule",
+        r=first,
+    )
+    evaluated = {
+        int(r["id"]): json.loads(r["rule_names"])
+        for r in rows(conn, "SELECT id, rule_names FROM audit_run WHERE id >= :r", r=first)
+    }
+    as_of = dict(zip(history["id"].astype(int), history["as_of"], strict=True))
+    counts = {r["rule"]: int(r["n"]) for r in present}
+    opened_at: dict[int, list[tuple[str, int]]] = {}
+    for r in opened:
+        opened_at.setdefault(int(r["run"]), []).append((r["rule"], int(r["n"])))
+    closed_at: dict[int, list[tuple[str, int]]] = {}
+    for r in closed:
+        closed_at.setdefault(int(r["run"]), []).append((r["rule"], int(r["n"])))
+    out = []
+    previous = None
+    for run in ids:
+        if previous is not None:
+            for rule, n in closed_at.get(previous, []):
+                counts[rule] = counts.get(rule, 0) - n
+            for rule, n in opened_at.get(run, []):
+                counts[rule] = counts.get(rule, 0) + n
+        for rule in evaluated.get(run, []):
+            out.append((run, as_of.get(run), rule, counts.get(rule, 0)))
+        previous = run
+    return pd.DataFrame(out, columns=columns)
+
+
+def last_changes(conn: Connection, history: pd.DataFrame) -> dict[str, Any] | None:
+    """Findings appeared and resolved between the last two stored runs, counted by rule."""
+    if len(history) < 2:
+        return None
+    found = diff(conn)
+    per_rule: dict[str, dict[str, int]] = {}
+    for what in ("appeared", "resolved"):
+        for rule, n in found[what].groupby("rule").size().items() if len(found[what]) else ():
+            per_rule.setdefault(rule, {"appeared": 0, "resolved": 0})[what] = int(n)
+    return {
+        "from": found["from"],
+        "to": found["to"],
+        "appeared": len(found["appeared"]),
+        "resolved": len(found["resolved"]),
+        "by_rule": dict(sorted(per_rule.items())),
+    }
+
+
+def preservation(conn: Connection) -> Preservation:
+    """Raw data by its tape copies at distinct sites; reproducibility of derived data by type."""
+    copies_sql = """
+        WITH copies AS (
+            SELECT d.id, d.did, d.bytes, COUNT(DISTINCT e.site_id) AS copies
+            FROM dataset d
+            LEFT JOIN replica r ON r.dataset_id = d.id AND r.state = 'available'
+            LEFT JOIN endpoint e ON e.id = r.endpoint_id AND e.media = 'tape'
+            WHERE d.kind = 'raw' AND d.state NOT IN ('deleted', 'lost')
+            GROUP BY d.id, d.did, d.bytes
+        )"""
+    tape = frame(
+        conn,
+        copies_sql
+        + """
+        SELECT CASE WHEN copies >= 2 THEN '2+' ELSE CAST(copies AS VARCHAR(2)) END AS copies,
+               COUNT(*) AS datasets, COALESCE(SUM(bytes), 0) AS bytes
+        FROM copies GROUP BY CASE WHEN copies >= 2 THEN '2+' ELSE CAST(copies AS VARCHAR(2)) END
+        ORDER BY 1
+        """,
+    )
+    short = frame(
+        conn,
+        copies_sql + f" SELECT did, copies, bytes FROM copies WHERE copies < 2 "
+        f"ORDER BY bytes DESC, did LIMIT {TOP}",
+    )
+    with irreproducible_table(conn, "tmp_report_irreproducible") as table:
+        coverage = frame(
+            conn,
+            f"""
+            SELECT COALESCE(d.data_type, '') AS data_type, COUNT(*) AS datasets,
+                   SUM(CASE WHEN x.id IS NULL THEN 1 ELSE 0 END) AS reproducible
+            FROM dataset d LEFT JOIN {table} x ON x.id = d.id
+            WHERE d.kind IN :kinds AND d.state NOT IN ('deleted', 'lost')
+            GROUP BY COALESCE(d.data_type, '') ORDER BY 2 DESC, 1
+            """,
+            kinds=list(DERIVED),
+        )
+        found = irreproducible_reasons(
+            conn, table, "d.kind IN :kinds AND d.state NOT IN ('deleted', 'lost')",
+            {"kinds": list(DERIVED)},
+        )  # fmt: skip
+    reasons: dict[str, int] = {}
+    for row in found:
+        cause = cause_of("reproducibility", _general(row))
+        reasons[cause] = reasons.get(cause, 0) + 1
+    top = sorted(reasons.items(), key=lambda item: (-item[1], item[0]))[:TOP]
+    if not coverage.empty:
+        coverage["share"] = coverage["reproducible"] / coverage["datasets"]
+    else:
+        coverage["share"] = []
+    return Preservation(tape, short, coverage, top)
+
+
+def _general(row: dict[str, Any]) -> str:
+    """A reason without the dataset it blocks on (one per input otherwise): its class."""
+    reason = row["reason"]
+    if row.get("blocking_input") and reason.startswith("input "):
+        return "an input has no available replica and is not reproducible"
+    return reason
+
+
+def lifetime(conn: Connection, policies: PolicySet, now: datetime) -> Lifetime:
+    """What reaches its end of life in each of the next months (expiry previewed at the end of
+    the outlook) and what expiry keeps now, and why."""
+    import pandas as pd
+
+    today = expire(conn, policies, now)
+    horizon = _add_months(now, MONTHS)
+    ahead = expire(conn, policies, horizon).decisions
+    ahead = ahead[ahead["end_of_life"] > pd.Timestamp(now)]
+    months = ahead.assign(month=ahead["end_of_life"].dt.strftime("%Y-%m"))
+    months = (
+        months.groupby(["month", "decision"])
+        .agg(datasets=("did", "size"), bytes=("bytes", lambda b: sum(int(v) for v in b)))
+        .reset_index()
+    )
+    summary = today.summary()
+    kept = summary.pop("kept_by_reason")
+    return Lifetime(months, kept, {k: summary[k] for k in ("expired", "delete", "keep")}
+                    | {"bytes_freed": summary["bytes_freed"]})  # fmt: skip
+
+
+def _add_months(when: datetime, months: int) -> datetime:
+    year, month = divmod(when.month - 1 + months, 12)
+    try:
+        return when.replace(year=when.year + year, month=month + 1)
+    except ValueError:  # the 29th-31st of a month the target lacks
+        return when.replace(year=when.year + year, month=month + 1, day=1) - timedelta(days=1)
+
+
+def risk(conn: Connection, policies: PolicySet, now: datetime) -> list[dict[str, Any]]:
+    """For each tier-0/1 site with endpoints: what losing it would do (the loss simulation),
+    most datasets lost for good first."""
+    sites = rows(
+        conn,
+        "SELECT s.name, s.tier FROM site s WHERE s.tier <= 1 AND s.status <> 'decommissioned' "
+        "AND EXISTS (SELECT 1 FROM endpoint e WHERE e.site_id = s.id) ORDER BY s.tier, s.name",
+    )
+    out = []
+    for site in sites:
+        found = simulate_loss(conn, LossScenario(sites=(site["name"],)), policies, now).summary
+        out.append(
+            {
+                "site": site["name"],
+                "tier": int(site["tier"]),
+                "lost": found["lost"],
+                "lost_bytes": found["lost_bytes"],
+                "recoverable": found["recoverable"],
+                "recoverable_bytes": found["recoverable_bytes"],
+                "violations": found["violations"],
+                "re_replicate": found["re_replicate"]["datasets"],
+            }
+        )
+    out.sort(key=lambda r: (-r["lost"], -r["lost_bytes"], r["site"]))
+    return out

@@ -1,0 +1,98 @@
+"""The built report and where it goes: one file, or a directory that keeps history for cron.
+
+``-o report.html`` writes that file; ``-o DIR/`` (a trailing slash, or an existing directory)
+writes ``DIR/index.html`` and a dated copy ``DIR/report-YYYY-MM-DD.html`` (the date of the
+report's as-of time, UTC), so a web server's directory accumulates one page a day. Each file is
+written beside its target and renamed over it: a reader never sees half a page.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lifecycle.report.data import ReportData, gather
+from lifecycle.report.page import render
+from lifecycle.values import envelope
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from sqlalchemy.engine import Connection
+
+    from lifecycle.policy import PolicySet
+
+SEVERITY_ORDER = ("info", "warning", "error")
+
+
+@dataclass
+class PageReport:
+    """The report's data and its page."""
+
+    data: ReportData
+    html: str
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        """The figures a cron job checks: the audit's counts, bytes of the page, as-of time."""
+        audit = self.data.compliance.audit.summary
+        return {
+            "as_of": self.data.now.isoformat().replace("+00:00", "Z"),
+            "findings": audit["findings"],
+            "by_severity": audit["by_severity"],
+            "datasets": audit["datasets"],
+            "bytes": len(self.html.encode("utf-8")),
+        }
+
+    def fails(self, fail_on: str = "error") -> bool:
+        """As ``audit --fail-on``: whether a finding at or above ``fail_on`` exists now."""
+        return self.data.compliance.audit.fails(fail_on)
+
+    def write(self, target: str | Path) -> list[Path]:
+        """Write the page to ``target`` (see the module); returns the paths written."""
+        text = str(target)
+        path = Path(target)
+        if text.endswith(("/", os.sep)) or path.is_dir():
+            path.mkdir(exist_ok=True)
+            dated = path / f"report-{self.data.now:%Y-%m-%d}.html"
+            paths = [path / "index.html", dated]
+        else:
+            paths = [path]
+        for out in paths:
+            _write_atomically(out, self.html)
+        return paths
+
+    def to_dict(self, paths: list[Path]) -> dict[str, Any]:
+        return envelope("report", self.summary, files=[str(p) for p in paths])
+
+
+def build(
+    conn: Connection,
+    policies: PolicySet,
+    now: datetime,
+    catalog: str,
+    lineage: tuple[str, ...] = (),
+    clock: Any = None,
+) -> PageReport:
+    """Gather the numbers on ``conn`` and render the page."""
+    data = gather(conn, policies, now, catalog, lineage, clock)
+    start = clock() if clock is not None else None
+    html = render(data)
+    if clock is not None:
+        data.timings["page"] = round(clock() - start, 3)
+    return PageReport(data, html)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.chmod(temporary, 0o644)  # mkstemp's 0600 would hide the page from a web server
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
