@@ -66,6 +66,7 @@ from lifecycle.provenance import WhatIf, reproducibility
 from lifecycle.provenance import what_if as scenario
 from lifecycle.provenance.graph import MAX_NODES, ProvenanceGraph, impact, lineage
 from lifecycle.provenance.recipe import Recipe, recipe
+from lifecycle.report import PageReport, build
 from lifecycle.simulate import (
     NOTHING_TO_LOSE,
     LossReport,
@@ -73,9 +74,6 @@ from lifecycle.simulate import (
     simulate_gone,
     simulate_loss,
 )
-
-from lifecycle.report import PageReport, build
-from lifecycle.simulate import NOTHING_TO_LOSE, LossReport, LossScenario, simulate_loss
 from lifecycle.status import DatasetStatus, dataset_status
 from lifecycle.suggest import record_suggestions, suggest_parents
 from lifecycle.tradeoff import Costs, TradeoffReport, tradeoff_report
