@@ -60,6 +60,8 @@ from lifecycle.provenance import WhatIf, reproducibility
 from lifecycle.provenance import what_if as scenario
 from lifecycle.provenance.graph import MAX_NODES, ProvenanceGraph, impact, lineage
 from lifecycle.provenance.recipe import Recipe, recipe
+from lifecycle.repair import RepairPlan, plan_repair
+from lifecycle.repair.rucio import command_lines, rule_lines
 from lifecycle.simulate import NOTHING_TO_LOSE, LossReport, LossScenario, simulate_loss
 from lifecycle.status import DatasetStatus, dataset_status
 from lifecycle.suggest import record_suggestions, suggest_parents
@@ -97,6 +99,7 @@ __all__ = [  # the facade, what needs no catalog, and the types of the results
     "Overview",
     "PolicySet",
     "ProductionDetails",
+    "RepairPlan",
     "ReprocessingPlan",
     "Selector",
     "TradeoffReport",
@@ -112,6 +115,7 @@ __all__ = [  # the facade, what needs no catalog, and the types of the results
     "optional_policies",
     "policy_rules",
     "policy_set",
+    "rucio_lines",
 ]
 
 
@@ -125,6 +129,12 @@ def finding_groups(found: FindingRows, policies: PolicySet, keys: tuple[str, ...
     """A run's findings, as an audit's ``show`` is given them, counted by ``keys`` (``rule``,
     ``cause``, ``site``: :func:`lifecycle.audit.grouping.group_findings`)."""
     return group_findings(found.conn, FINDINGS_TABLE, policies, keys)
+
+
+def rucio_lines(plan: RepairPlan, form: str = "json") -> list[str]:
+    """A repair plan as Rucio replication rules: JSON lines (``form`` json) or ``rucio
+    add-rule`` command lines (``shell``); see :mod:`lifecycle.repair.rucio`."""
+    return (rule_lines if form == "json" else command_lines)(plan.transfers)
 
 
 def generate(
@@ -695,3 +705,31 @@ class Catalog:
             raise UsageError(NOTHING_TO_LOSE)
         with self.read() as conn:
             return simulate_loss(conn, scenario, policies, now)
+
+    # -- repair ---------------------------------------------------------------------------------
+    def repair(
+        self,
+        policies: Policies = None,
+        now: datetime | None = None,
+        *,
+        select: Selector | Sequence[str] | None = None,
+        drain_sites: Sequence[str] = (),
+        drain_endpoints: str | None = None,
+        max_per_site: int | None = None,
+        seed: int = 0,
+    ) -> RepairPlan:
+        """The plan restoring every replication and preservation rule of ``policies`` (judged
+        at ``now``), for the datasets ``select`` chooses (``KEY=VALUE`` texts or a
+        :class:`Selector`; default: all); ``drain_sites`` / ``drain_endpoints`` (an endpoint
+        expression): storage to empty, every rule still holding after. See
+        :mod:`lifecycle.repair`."""
+        if max_per_site is not None and max_per_site < 0:
+            raise UsageError("--max-per-site: must be a number of bytes, 0 or more")
+        chosen = select if isinstance(select, Selector) or select is None else (
+            Selector.parse(list(select))
+        )  # fmt: skip
+        options = {"chosen": chosen, "drain_sites": tuple(drain_sites),
+                   "drain_endpoints": drain_endpoints, "max_per_site": max_per_site,
+                   "seed": seed}  # fmt: skip
+        with self.read() as conn:
+            return plan_repair(conn, policy_set(policies), now or utcnow(), **options)

@@ -65,6 +65,7 @@ COMMANDS: dict[str, list[str]] = {
         POLICIES,
     ],  # fmt: skip
     "simulate-loss": ["simulate", "loss", "--site", "BNL-OSG2", "--policy", POLICIES],
+    "repair": ["repair", "--drain", "BNL-OSG2", "--policy", POLICIES],
     "tradeoff": ["tradeoff"],
     "lineage": ["lineage", PHYS],
     "impact": ["impact", RAW],

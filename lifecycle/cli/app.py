@@ -40,6 +40,7 @@ from lifecycle.cli import (
     names,
     planning,
     provenance,
+    repair,
     replicas,
     simulate,
     tradeoff,
@@ -338,6 +339,7 @@ def _register() -> None:
         provenance,
         simulate,
         tradeoff,
+        repair,
     ):
         for name, command in getattr(module, "COMMANDS", {}).items():
             app.command(name)(command)

@@ -1,0 +1,129 @@
+"""``lifecycle repair``: the plan that restores every replication and preservation rule.
+
+Mirrors :mod:`lifecycle.repair` through the ``Catalog`` facade.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from functools import partial
+from typing import IO, TYPE_CHECKING, Annotated
+
+import typer
+
+from lifecycle.cli import options
+from lifecycle.errors import UsageError
+from lifecycle.output.lines import LinedReport
+
+if TYPE_CHECKING:
+    from lifecycle.api import RepairPlan
+
+ROWS = 25  # transfers and unrepaired violations shown to people (json and csv list all)
+_SIZE = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*(B|kB|KB|MB|GB|TB|PB)?", re.IGNORECASE)
+_UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12, "pb": 10**15}
+
+
+def parse_size(text: str | None, option: str) -> int | None:
+    """``50TB``, ``1.5PB`` or a number of bytes, as bytes (decimal units, as storage is sold)."""
+    if text is None:
+        return None
+    found = _SIZE.fullmatch(text.strip())
+    if not found:
+        raise UsageError(f"{option}: {text!r} is not a size (bytes, or e.g. 500TB, 1.5PB)")
+    value = float(found[1]) * _UNITS[(found[2] or "b").lower()]
+    if value > options.INT_MAX:
+        raise UsageError(f"{option}: {text!r} is out of range")
+    return int(value)
+
+
+def repair(
+    ctx: typer.Context,
+    policy: options.PolicyOption = None,
+    now: Annotated[
+        str | None, typer.Option(help="Judge the rules as of this time (ISO 8601): a preview.")
+    ] = None,
+    select: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--select",
+            help="Repair only these datasets: KEY=VALUE[,VALUE…] (repeatable; kind, data_type, "
+            "scope, did; globs for data_type and did).",
+            show_default=False,
+        ),
+    ] = None,
+    drain: Annotated[
+        list[str] | None,
+        typer.Option("--drain", help="Empty this site's storage (repeatable).", metavar="SITE"),
+    ] = None,
+    drain_endpoints: Annotated[
+        str | None,
+        typer.Option(
+            "--drain-endpoints", help="Empty the endpoints this expression selects.", metavar="EXPR"
+        ),
+    ] = None,
+    max_per_site: Annotated[
+        str | None,
+        typer.Option(
+            "--max-per-site",
+            help="Bytes one destination site may receive in this plan (e.g. 500TB).",
+            metavar="SIZE",
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the spread over targets.")] = 0,
+    fmt: Annotated[
+        options.RepairFormat,  # type: ignore[valid-type]
+        typer.Option(
+            "--format",
+            "-f",
+            help="table for people; json or csv for scripts; rucio (JSON lines) or rucio-shell "
+            "(rucio add-rule commands) for Rucio.",
+        ),
+    ] = options.RepairFormat.table,  # type: ignore[attr-defined]
+) -> None:
+    """Plan the new replicas that restore every replication and preservation rule.
+
+    For each violating dataset, the fewest new copies satisfying every rule it breaks, on
+    endpoints with room, each with its source and why; what cannot be repaired, and why. With
+    --drain, every replica on that storage moves so that every rule still holds. A preview:
+    nothing changes. Exit 1 when some violation cannot be repaired.
+    """
+    plan = options.catalog(ctx).repair(
+        options.policies(policy),
+        options.parse_time(now, "--now"),
+        select=select,
+        drain_sites=tuple(drain or ()),
+        drain_endpoints=drain_endpoints,
+        max_per_site=parse_size(max_per_site, "--max-per-site"),
+        seed=seed,
+    )
+    options.emit(_report(plan), fmt)
+    if plan.blocked:
+        sys.stdout.flush()
+        raise typer.Exit(1)
+
+
+def _report(plan: RepairPlan) -> LinedReport:
+    rucio = options.api().rucio_lines
+    return LinedReport(
+        plan.records(),
+        document=plan.to_dict,
+        people=partial(_people, plan),
+        lines={"rucio": partial(rucio, plan, "json"), "rucio-shell": partial(rucio, plan, "shell")},
+    )
+
+
+def _people(plan: RepairPlan, out: IO[str]) -> None:
+    for text in plan.lines():
+        options.line(out, text)
+    columns = ["did", "target", "source", "bytes", "reason"]
+    if plan.transfers:
+        options.bounded_table(plan.transfers_frame()[columns], out, "new replicas", ROWS)
+    if plan.unrepaired:
+        shown = plan.unrepaired_frame()[["did", "rule", "reason"]]
+        options.bounded_table(shown, out, "cannot be repaired", ROWS)
+    if not plan.applied:
+        options.note("a preview: nothing changed")
+
+
+COMMANDS = {"repair": repair}
