@@ -60,7 +60,7 @@ from lifecycle.provenance import WhatIf, reproducibility
 from lifecycle.provenance import what_if as scenario
 from lifecycle.provenance.graph import MAX_NODES, ProvenanceGraph, impact, lineage
 from lifecycle.provenance.recipe import Recipe, recipe
-from lifecycle.repair import RepairPlan, plan_repair
+from lifecycle.repair import RepairPlan, plan_repair, repair_hints
 from lifecycle.repair.rucio import command_lines, rule_lines
 from lifecycle.simulate import NOTHING_TO_LOSE, LossReport, LossScenario, simulate_loss
 from lifecycle.status import DatasetStatus, dataset_status
@@ -733,3 +733,12 @@ class Catalog:
                    "seed": seed}  # fmt: skip
         with self.read() as conn:
             return plan_repair(conn, policy_set(policies), now or utcnow(), **options)
+
+    def repair_hints(
+        self, policies: Policies, now: datetime | None, dids: Sequence[str]
+    ) -> dict[tuple[str, str], str]:
+        """For the audit's findings: what :meth:`repair` would do for each (DID, rule) of the
+        datasets ``dids`` (planned for those datasets alone, exactly as named)."""
+        with self.read() as conn:
+            plan = plan_repair(conn, policy_set(policies), now or utcnow(), dids=list(dids))
+        return repair_hints(plan)

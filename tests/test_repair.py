@@ -304,3 +304,28 @@ def test_max_per_site_takes_sizes(cli_catalog):
     assert invoke(catalog, path, "--max-per-site", "lots").exit_code == 2
     result = invoke(catalog, path, "--max-per-site", "0.5TB", "--format", "json")
     assert json.loads(result.stdout)["summary"]["transfers"] == 0
+
+
+def test_the_audit_table_says_what_repair_would_do(cli_catalog):
+    catalog, path = cli_catalog
+    result = runner.invoke(app, ["--db", catalog.url, "audit", "--policy", str(path)])
+    assert result.exit_code == 1, result.output
+    lines = result.stdout.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.strip() == RAW)
+    assert lines[at + 2].strip().startswith("-> repair would copy it to ")
+    assert lines[at + 2].strip().endswith("from CERN-PROD_DATATAPE, staged from tape")
+    at = next(i for i, line in enumerate(lines) if line.strip() == RAW2)
+    assert lines[at + 2].strip() == (
+        "-> repair cannot: no available replica: lost for good (raw data cannot be regenerated)"
+    )
+
+
+def test_drain_endpoints_takes_an_expression(catalog, tmp_path):
+    replicas = [(RAW, "CERN-PROD_DATATAPE"), (RAW, "FZK-LCG2_DATATAPE")]
+    load(catalog, tmp_path, grid([(RAW, "raw", TB)], replicas))
+    plan = catalog.repair(policy(tmp_path, TAPE_SITES), drain_endpoints="FZK-LCG2_DATATAPE")
+    assert plan.drain == ["FZK-LCG2_DATATAPE"]
+    [move] = plan.transfers
+    assert move["target"].endswith("_DATATAPE")
+    assert move["target_site"] not in ("CERN-PROD", "FZK-LCG2")
+    assert move["rules"] == "raw-archival-copies,drain:tape"

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
     from lifecycle.policy import PolicySet, Selector
 
-__all__ = ["RepairPlan", "plan_repair"]
+__all__ = ["RepairPlan", "plan_repair", "repair_hints"]
 
 
 def plan_repair(
@@ -50,15 +50,17 @@ def plan_repair(
     drain_endpoints: str | None = None,
     max_per_site: int | None = None,
     seed: int = 0,
+    dids: list[str] | None = None,
 ) -> RepairPlan:
     """The repair plan of the catalog on ``conn`` under ``policies`` judged at ``now``
     (``chosen``: only these datasets; ``drain_*``: storage to empty; ``max_per_site``: bytes
-    one destination site may receive; ``seed``: of the weighted spread)."""
+    one destination site may receive; ``seed``: of the weighted spread; ``dids``: only these
+    datasets, exactly)."""
     drained = drained_endpoints(conn, drain_sites, drain_endpoints)
     endpoints = read_endpoints(conn, drained)
     media = tuple(sorted({endpoints.media[endpoints.position[i]] for i in drained}))
     needs = requirements(conn, policies, bool(drained), media)
-    found = read_violations(conn, needs, now, chosen, drained)
+    found = read_violations(conn, needs, now, chosen, drained, dids)
     placement = place(endpoints, needs, found, max_per_site=max_per_site, seed=seed)
     drain = sorted(endpoints.names[endpoints.position[i]] for i in drained)
     return RepairPlan(
@@ -68,3 +70,24 @@ def plan_repair(
         summarize(placement, drain),
         drain,
     )
+
+
+def repair_hints(plan: RepairPlan) -> dict[tuple[str, str], str]:
+    """What the plan does for each (DID, rule) it judged, in a few words, for the audit's
+    findings: the copies it makes, why it cannot, or the copy in flight."""
+    made: dict[tuple[str, str], list[str]] = {}
+    for t in plan.transfers:
+        staged = ", staged from tape" if t["staging"] else ""
+        for rule in t["rules"].split(","):
+            made.setdefault((t["did"], rule), []).append(
+                f"{t['target']} from {t['source']}{staged}"
+            )
+    hints = {key: "repair would copy it to " + "; and to ".join(copies)
+             for key, copies in made.items()}  # fmt: skip
+    for u in plan.unrepaired:
+        hints[(u["did"], u["rule"])] = "repair cannot: " + u["reason"]
+    for f in plan.in_flight:
+        hints[(f["did"], f["rule"])] = "repair waits: a copy is in flight to " + ", ".join(
+            f["copying"]
+        )
+    return hints

@@ -176,9 +176,11 @@ def read_violations(
     now: datetime,
     chosen: Selector | None,
     drained: set[int],
+    dids: list[str] | None = None,
 ) -> Violations:
     """The datasets violating each requirement (judged without the ``drained`` endpoints'
-    replicas), with their replicas; ``chosen`` narrows the datasets (``--select``)."""
+    replicas), with their replicas; ``chosen`` narrows the datasets (``--select``), and so do
+    ``dids`` (exactly these)."""
     temporary_table(conn, VIOLATION, "dataset_id BIGINT NOT NULL, requirement INTEGER NOT NULL")
     temporary_table(conn, DRAINED)
     if drained:
@@ -192,6 +194,9 @@ def read_violations(
         for key in sorted(extra_params, key=len, reverse=True):
             extra = extra.replace(f":{key}", f":extra_{key}")
         extra_params = {f"extra_{k}": v for k, v in extra_params.items()}
+    if dids is not None:
+        extra += " AND d.did IN :extra_dids"
+        extra_params["extra_dids"] = list(dids) or [""]
     for index, need in enumerate(needs):
         _insert_violations(conn, index, need, now, extra, extra_params, not_drained)
     analyze(conn, VIOLATION)
