@@ -29,7 +29,7 @@ from lifecycle.catalog.migrations import HEAD
 from lifecycle.catalog.queries import DatasetDetails, Overview
 from lifecycle.catalog.store import Change, Store, resolve_url, utcnow
 from lifecycle.deletion import DeletionReport, LossOfReplica, delete_replica, mark_lost
-from lifecycle.errors import CatalogError, UsageError
+from lifecycle.errors import CatalogError, RepairChanged, UsageError
 from lifecycle.exchange.exporter import ExportResult, export_directory
 from lifecycle.exchange.importer import ImportResult, import_directory
 from lifecycle.exchange.reader import find_tables
@@ -61,6 +61,7 @@ from lifecycle.provenance import what_if as scenario
 from lifecycle.provenance.graph import MAX_NODES, ProvenanceGraph, impact, lineage
 from lifecycle.provenance.recipe import Recipe, recipe
 from lifecycle.repair import RepairPlan, plan_repair, repair_hints
+from lifecycle.repair.apply import apply_repair
 from lifecycle.repair.rucio import command_lines, rule_lines
 from lifecycle.simulate import NOTHING_TO_LOSE, LossReport, LossScenario, simulate_loss
 from lifecycle.status import DatasetStatus, dataset_status
@@ -717,12 +718,23 @@ class Catalog:
         drain_endpoints: str | None = None,
         max_per_site: int | None = None,
         seed: int = 0,
+        apply: bool = False,
+        expect: str | None = None,
     ) -> RepairPlan:
         """The plan restoring every replication and preservation rule of ``policies`` (judged
         at ``now``), for the datasets ``select`` chooses (``KEY=VALUE`` texts or a
         :class:`Selector`; default: all); ``drain_sites`` / ``drain_endpoints`` (an endpoint
         expression): storage to empty, every rule still holding after. See
-        :mod:`lifecycle.repair`."""
+        :mod:`lifecycle.repair`.
+
+        With ``apply``, the plan is made again under the write lock and recorded (replicas
+        ``copying``, transfers ``queued``; journaled), as of the present; with ``expect`` (the
+        digest a preview showed) it is recorded only if it is the plan previewed.
+        """
+        if apply and now is not None:
+            raise UsageError(NOW_IS_FOR_PREVIEWS)
+        if expect is not None and not apply:
+            raise UsageError("--expect: checks the plan --apply records; give --apply too")
         if max_per_site is not None and max_per_site < 0:
             raise UsageError("--max-per-site: must be a number of bytes, 0 or more")
         chosen = select if isinstance(select, Selector) or select is None else (
@@ -731,8 +743,18 @@ class Catalog:
         options = {"chosen": chosen, "drain_sites": tuple(drain_sites),
                    "drain_endpoints": drain_endpoints, "max_per_site": max_per_site,
                    "seed": seed}  # fmt: skip
-        with self.read() as conn:
-            return plan_repair(conn, policy_set(policies), now or utcnow(), **options)
+        policies = policy_set(policies)
+        if not apply:
+            with self.read() as conn:
+                return plan_repair(conn, policies, now or utcnow(), **options)
+        with self.atomic("repair --apply") as (conn, change):
+            at = utcnow()
+            plan = plan_repair(conn, policies, at, **options)
+            if expect is not None and plan.digest != expect:
+                raise RepairChanged(expect, plan.digest)
+            plan.transfer_ids = apply_repair(conn, change, plan, at)
+            plan.applied = True
+            return plan
 
     def repair_hints(
         self, policies: Policies, now: datetime | None, dids: Sequence[str]

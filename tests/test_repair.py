@@ -329,3 +329,76 @@ def test_drain_endpoints_takes_an_expression(catalog, tmp_path):
     assert move["target"].endswith("_DATATAPE")
     assert move["target_site"] not in ("CERN-PROD", "FZK-LCG2")
     assert move["rules"] == "raw-archival-copies,drain:tape"
+
+
+# -- --apply ------------------------------------------------------------------------------------
+
+
+def replica_states(catalog, did: str) -> dict[str, str]:
+    found = catalog.replicas(did)
+    return dict(zip(found["endpoint"], found["state"], strict=True))
+
+
+def test_apply_records_copying_replicas_and_queued_transfers_once(catalog, tmp_path):
+    load(catalog, tmp_path, grid([(RAW, "raw", TB)], [(RAW, "CERN-PROD_DATATAPE")]))
+    rules = policy(tmp_path, TAPE_SITES)
+    preview = catalog.repair(rules)
+    plan = catalog.repair(rules, apply=True, expect=preview.digest)
+    assert plan.applied
+    assert plan.transfers == preview.transfers
+    [target] = [t["target"] for t in plan.transfers]
+    assert replica_states(catalog, RAW)[target] == "copying"
+    entry = catalog.journal(limit=1).iloc[0]
+    assert entry["command"] == "repair --apply"
+    assert entry["summary"].startswith("repair: 1 new replica copying (1.00 TB), 1 transfer queued")
+    changes = catalog.journal_changes(int(entry["id"]))
+    assert list(changes["entity"]) == ["replica", "transfer"]
+    assert list(changes["row_key"]) == [f"{RAW}@{target}", f"{RAW}->{target}"]
+    assert list(changes["new_value"]) == ["copying", "queued"]
+    again = catalog.repair(rules)  # the copy in flight is not planned twice
+    assert again.transfers == []
+    assert [f["did"] for f in again.in_flight] == [RAW]
+
+
+def test_apply_refuses_a_plan_other_than_the_previewed_one(catalog, tmp_path):
+    from lifecycle.errors import RepairChanged
+
+    load(catalog, tmp_path, grid([(RAW, "raw", TB)], [(RAW, "CERN-PROD_DATATAPE")]))
+    rules = policy(tmp_path, TAPE_SITES)
+    with pytest.raises(RepairChanged, match="the catalog changed since the preview"):
+        catalog.repair(rules, apply=True, expect="0000000000000000")
+    assert replica_states(catalog, RAW) == {"CERN-PROD_DATATAPE": "available"}
+    assert len(catalog.journal()) == 1  # the import only
+
+
+def test_apply_acts_as_of_the_present(catalog, tmp_path):
+    from datetime import UTC, datetime
+
+    from lifecycle.errors import UsageError
+
+    load(catalog, tmp_path, grid([(RAW, "raw", TB)], [(RAW, "CERN-PROD_DATATAPE")]))
+    with pytest.raises(UsageError, match="--now is for previews"):
+        catalog.repair(policy(tmp_path, TAPE_SITES), datetime(2030, 1, 1, tzinfo=UTC), apply=True)
+
+
+def test_a_lost_replica_row_at_the_target_comes_back_as_the_copy(catalog, tmp_path):
+    endpoints = [endpoint("CERN-PROD", "tape"), endpoint("FZK-LCG2", "tape")]
+    replicas = [(RAW, "CERN-PROD_DATATAPE"), (RAW, "FZK-LCG2_DATATAPE", "lost")]
+    load(catalog, tmp_path, grid([(RAW, "raw", TB)], replicas, endpoints))
+    plan = catalog.repair(policy(tmp_path, TAPE_SITES), apply=True)
+    assert targets(plan) == [(RAW, "FZK-LCG2_DATATAPE")]
+    assert replica_states(catalog, RAW) == {
+        "CERN-PROD_DATATAPE": "available",
+        "FZK-LCG2_DATATAPE": "copying",
+    }
+    changes = catalog.journal_changes(int(catalog.journal(limit=1).iloc[0]["id"]))
+    assert list(changes["old_value"])[:1] == ["lost"]
+
+
+def test_the_command_applies_with_the_previewed_digest(cli_catalog):
+    catalog, path = cli_catalog
+    digest = json.loads(invoke(catalog, path, "--format", "json").stdout)["summary"]["digest"]
+    assert invoke(catalog, path, "--apply", "--expect", "f" * 16).exit_code == 1
+    result = invoke(catalog, path, "--apply", "--expect", digest)
+    assert result.exit_code == 1, result.output  # RAW2 is lost for good: still exit 1
+    assert "recorded: 1 new replica" in result.stdout

@@ -458,6 +458,7 @@ _CHANGED_ROW = """
         WHEN 'pin' THEN pd.did
         WHEN 'site' THEN s.name
         WHEN 'production' THEN p.name
+        WHEN 'transfer' THEN td.did || '->' || te.name
         ELSE e.name
     END
 """
@@ -480,6 +481,9 @@ def journal_changes(conn: Connection, entry: int) -> pd.DataFrame:
         LEFT JOIN production p ON c.entity = 'production' AND p.id = c.entity_id
         LEFT JOIN endpoint e ON c.entity IN ('endpoint', 'endpoint_attribute')
             AND e.id = c.entity_id
+        LEFT JOIN transfer tr ON c.entity = 'transfer' AND tr.id = c.entity_id
+        LEFT JOIN dataset td ON td.id = tr.dataset_id
+        LEFT JOIN endpoint te ON te.id = tr.target_endpoint_id
         WHERE c.journal_id = :entry
         ORDER BY c.id
         """,

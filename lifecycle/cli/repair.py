@@ -71,6 +71,15 @@ def repair(
         ),
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the spread over targets.")] = 0,
+    apply: options.ApplyOption = False,
+    expect: Annotated[
+        str | None,
+        typer.Option(
+            "--expect",
+            help="With --apply: record the plan only if its digest is this one (the preview's).",
+            metavar="DIGEST",
+        ),
+    ] = None,
     fmt: Annotated[
         options.RepairFormat,  # type: ignore[valid-type]
         typer.Option(
@@ -85,8 +94,11 @@ def repair(
 
     For each violating dataset, the fewest new copies satisfying every rule it breaks, on
     endpoints with room, each with its source and why; what cannot be repaired, and why. With
-    --drain, every replica on that storage moves so that every rule still holds. A preview:
-    nothing changes. Exit 1 when some violation cannot be repaired.
+    --drain, every replica on that storage moves so that every rule still holds. Without
+    --apply, a preview: nothing changes. --apply plans again under the lock and records each
+    new replica as copying with a queued transfer ('lifecycle transfers'); --expect DIGEST
+    refuses if that plan is not the one previewed. Exit 1 when some violation cannot be
+    repaired.
     """
     plan = options.catalog(ctx).repair(
         options.policies(policy),
@@ -96,6 +108,8 @@ def repair(
         drain_endpoints=drain_endpoints,
         max_per_site=parse_size(max_per_site, "--max-per-site"),
         seed=seed,
+        apply=apply,
+        expect=expect,
     )
     options.emit(_report(plan), fmt)
     if plan.blocked:
@@ -122,8 +136,10 @@ def _people(plan: RepairPlan, out: IO[str]) -> None:
     if plan.unrepaired:
         shown = plan.unrepaired_frame()[["did", "rule", "reason"]]
         options.bounded_table(shown, out, "cannot be repaired", ROWS)
-    if not plan.applied:
-        options.note("a preview: nothing changed")
+    if plan.applied:
+        options.note("recorded: see 'lifecycle transfers list'")
+    else:
+        options.note(f"a preview: nothing changed; --apply --expect {plan.digest} records it")
 
 
 COMMANDS = {"repair": repair}

@@ -5,5 +5,7 @@ older (upgradable) and a newer (refused) catalog without importing alembic on ev
 A test checks it against alembic's own view of ``versions/``.
 """
 
-REVISIONS: tuple[str, ...] = ("0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008")
+REVISIONS: tuple[str, ...] = (
+    "0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008", "0009",
+)  # fmt: skip
 HEAD = REVISIONS[-1]
