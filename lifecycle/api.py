@@ -67,6 +67,8 @@ from lifecycle.simulate import NOTHING_TO_LOSE, LossReport, LossScenario, simula
 from lifecycle.status import DatasetStatus, dataset_status
 from lifecycle.suggest import record_suggestions, suggest_parents
 from lifecycle.tradeoff import Costs, TradeoffReport, tradeoff_report
+from lifecycle.transfers import TransferRun, run_transfers, transfers
+from lifecycle.transfers import listing_document as transfers_document
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -104,6 +106,7 @@ __all__ = [  # the facade, what needs no catalog, and the types of the results
     "ReprocessingPlan",
     "Selector",
     "TradeoffReport",
+    "TransferRun",
     "TransformationDetails",
     "TransformationListing",
     "Usage",
@@ -117,6 +120,7 @@ __all__ = [  # the facade, what needs no catalog, and the types of the results
     "policy_rules",
     "policy_set",
     "rucio_lines",
+    "transfers_document",
 ]
 
 
@@ -764,3 +768,28 @@ class Catalog:
         with self.read() as conn:
             plan = plan_repair(conn, policy_set(policies), now or utcnow(), dids=list(dids))
         return repair_hints(plan)
+
+    # -- transfers (the simulated grid) ---------------------------------------------------------
+    def transfers(self, state: str | None = None) -> pd.DataFrame:
+        """The transfers ``repair --apply`` recorded (of one ``state``, or all), by id."""
+        with self.read() as conn:
+            return transfers(conn, state)
+
+    def run_transfers(
+        self,
+        *,
+        until: datetime | None = None,
+        hours: float | None = None,
+        failure_rate: float = 0.0,
+        seed: int = 0,
+        attempts: int = 3,
+    ) -> TransferRun:
+        """Move the queued transfers on the simulated grid until ``until`` (or for ``hours``;
+        neither: until every one is done or failed); journaled. See :mod:`lifecycle.transfers`."""
+        if until is not None and hours is not None:
+            raise UsageError("--until and --hours: give one of them")
+        with self.atomic("transfers run --simulate") as (conn, change):
+            return run_transfers(
+                conn, change, until=until, hours=hours, failure_rate=failure_rate, seed=seed,
+                attempts=attempts,
+            )  # fmt: skip

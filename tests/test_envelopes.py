@@ -66,6 +66,8 @@ COMMANDS: dict[str, list[str]] = {
     ],  # fmt: skip
     "simulate-loss": ["simulate", "loss", "--site", "BNL-OSG2", "--policy", POLICIES],
     "repair": ["repair", "--drain", "BNL-OSG2", "--policy", POLICIES],
+    "transfers-list": ["transfers", "list"],
+    "transfers-run": ["transfers", "run", "--simulate", "--hours", "1"],
     "tradeoff": ["tradeoff"],
     "lineage": ["lineage", PHYS],
     "impact": ["impact", RAW],

@@ -44,6 +44,7 @@ from lifecycle.cli import (
     replicas,
     simulate,
     tradeoff,
+    transfers,
 )
 from lifecycle.cli.options import offer_output_options
 from lifecycle.errors import LifecycleError
@@ -340,6 +341,7 @@ def _register() -> None:
         simulate,
         tradeoff,
         repair,
+        transfers,
     ):
         for name, command in getattr(module, "COMMANDS", {}).items():
             app.command(name)(command)

@@ -96,6 +96,7 @@ class Violations:
     datasets: list[tuple[int, str, str, str, int]]
     broken: dict[int, list[int]]
     replicas: dict[int, list[tuple[int, str]]]
+    failed: dict[int, set[int]] = field(default_factory=dict)  # endpoint ids of failed copies
 
 
 def read_endpoints(conn: Connection, drained: set[int]) -> Endpoints:
@@ -220,8 +221,14 @@ def read_violations(
         f"WHERE r.dataset_id IN (SELECT DISTINCT dataset_id FROM {VIOLATION})"
     ):
         replicas.setdefault(int(dataset_id), []).append((int(endpoint_id), state))
+    failed: dict[int, set[int]] = {}
+    for dataset_id, endpoint_id in conn.exec_driver_sql(
+        f"SELECT t.dataset_id, t.target_endpoint_id FROM transfer t WHERE t.state = 'failed' "
+        f"AND t.dataset_id IN (SELECT DISTINCT dataset_id FROM {VIOLATION})"
+    ):
+        failed.setdefault(int(dataset_id), set()).add(int(endpoint_id))
     drop_tables(conn, VIOLATION, DRAINED)
-    return Violations(datasets, broken, replicas)
+    return Violations(datasets, broken, replicas, failed)
 
 
 def _insert_violations(

@@ -15,6 +15,9 @@ Unlimited endpoints (no capacity) weigh as much as the largest free space of any
 Free space is the capacity less the bytes of available and copying replicas, less what this
 plan already put there; the plan never overfills an endpoint.
 
+A destination where a transfer of the dataset failed for good is taken only when no other
+endpoint of the same score has room.
+
 A source is an available replica at a site that is not down: disk before tape (tape must be
 staged), then the same cloud as the target, then the same country, then the source site this
 plan reads least from so far, then by name.
@@ -65,6 +68,7 @@ def place(
     """The plan for every violating dataset of ``found`` (see the module docstring)."""
     planner = _Planner(endpoints, needs, max_per_site, seed)
     for row in found.datasets:
+        planner.avoid = {endpoints.position[i] for i in found.failed.get(row[0], ())}
         planner.dataset(row, found.broken.get(row[0], []), found.replicas.get(row[0], []))
     planner.out.unlimited = sorted(
         {endpoints.names[t] for t in planner.targets if endpoints.capacity[t] is None}
@@ -109,6 +113,7 @@ class _Planner:
         self.source_read: dict[str, int] = {}
         self.targets: set[int] = set()
         self.first_pick: dict[tuple, list[tuple[int, list[int]]]] = {}
+        self.avoid: set[int] = set()  # the dataset's targets whose transfer failed for good
         self.out = Placement()
 
     # -- one dataset ----------------------------------------------------------------------------
@@ -232,6 +237,7 @@ class _Planner:
             room = [t for t in group if self._fits(t, size)]
             if not room:
                 continue
+            room = [t for t in room if t not in self.avoid] or room  # another target if any
             target = self._draw(room)
             satisfied = [
                 r for r, need, counted in active
