@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 from lifecycle.repair.candidates import (
     drained_endpoints,
+    fill_used,
     read_endpoints,
     read_violations,
     requirements,
@@ -61,6 +62,7 @@ def plan_repair(
     media = tuple(sorted({endpoints.media[endpoints.position[i]] for i in drained}))
     needs = requirements(conn, policies, bool(drained), media)
     found = read_violations(conn, needs, now, chosen, drained, dids)
+    fill_used(conn, endpoints, needs, found)
     placement = place(endpoints, needs, found, max_per_site=max_per_site, seed=seed)
     drain = sorted(endpoints.names[endpoints.position[i]] for i in drained)
     return RepairPlan(

@@ -91,6 +91,10 @@ class _Planner:
         ]
         finite = [f for f in self.free if f is not None]
         self.unlimited_weight = max([*finite, 1])
+        self.largest_free = max([*finite, 0])  # of any endpoint with a capacity, kept current
+        self.why_cache: dict[tuple, tuple[int, list[int]]] = {}
+        self.placements = 0  # copies placed so far (invalidates group_free)
+        self.group_free: dict[int, tuple[int, list[int], float]] = {}
         self.eligible = [
             endpoints.site_status[i] == "active" and not endpoints.drained[i] for i in range(n)
         ]
@@ -234,6 +238,8 @@ class _Planner:
         else:
             scored = self._scored(active, live, picked)
         for _, group in scored:
+            if size > self._largest_in(group):
+                continue  # nothing in the group has room: skipped without a scan
             room = [t for t in group if self._fits(t, size)]
             if not room:
                 continue
@@ -246,6 +252,17 @@ class _Planner:
             ]  # fmt: skip
             return target, satisfied
         return None
+
+    def _largest_in(self, group: list[int]) -> float:
+        """The largest free space in ``group`` (inf with an unlimited endpoint), remembered
+        until the next placement: most datasets of a full grid are refused without a scan."""
+        known = self.group_free.get(id(group))
+        if known is not None and known[0] == self.placements and known[1] is group:
+            return known[2]
+        frees = [self.free[t] for t in group]
+        largest = float("inf") if None in frees else max(frees, default=0)
+        self.group_free[id(group)] = (self.placements, group, largest)
+        return largest
 
     def _fits(self, t: int, size: int) -> bool:
         free = self.free[t]
@@ -322,8 +339,11 @@ class _Planner:
                 "reason": reason,
             }
         )
+        self.placements += 1
         if free is not None:
             self.free[target] = free - size
+            if free == self.largest_free:
+                self.largest_free = max([f for f in self.free if f is not None] or [0])
         self.site_planned[e.sites[target]] = self.site_planned.get(e.sites[target], 0) + size
         self.source_read[e.sites[source]] = self.source_read.get(e.sites[source], 0) + size
         self.targets.add(target)
@@ -333,15 +353,22 @@ class _Planner:
     ) -> str:
         need = self.needs[r]
         counted = next(c for q, _, c in active if q == r)
-        allowed = self.allowed[r]
-        n = len(self.e.ids)
-        matching = [i for i in range(n) if allowed is None or i in allowed]
-        eligible = [i for i in matching if self.eligible[i]]
-        unit = self.units[need.distinct]
-        new = [i for i in eligible if i not in live and i not in picked and unit[i] not in counted]
-        free = [i for i in new if self.free[i] is None or self.free[i] >= size]
-        stages = {"matching": len(matching), "active": len(eligible), "new": len(new),
-                  "space": len(free)}  # fmt: skip
+        key = (r, frozenset(counted), frozenset(live), tuple(picked))
+        found = self.why_cache.get(key)
+        if found is None:  # the endpoints matching, and of those the eligible new ones
+            allowed = self.allowed[r]
+            matching = len(self.e.ids) if allowed is None else len(allowed)
+            unit = self.units[need.distinct]
+            new = [i for i in self.targets_of[r]
+                   if i not in live and i not in picked and unit[i] not in counted]  # fmt: skip
+            found = self.why_cache[key] = (matching, new)
+        matching, new = found
+        if size > self.largest_free and all(self.free[i] is not None for i in new):
+            room = 0
+        else:
+            room = sum(1 for i in new if self.free[i] is None or self.free[i] >= size)
+        stages = {"matching": matching, "active": len(self.targets_of[r]), "new": len(new),
+                  "space": room}  # fmt: skip
         return cannot_place(need.expression, need.distinct, stages, size, self.max_per_site)
 
     def _unrepaired(self, did: str, r: int, reason: str, lost: bool) -> None:
