@@ -26,6 +26,8 @@ demo: $(STAMP)
 	    --name run2-release25 --policy policies; [ $$? -le 1 ]
 	@echo; echo '== what if BNL-OSG2 burned down? (exit 1 = something lost for good) =='
 	$(BIN)/lifecycle --db $(DEMO_DB) simulate loss --site BNL-OSG2 --policy policies; [ $$? -le 1 ]
+	@echo; echo '== repairing the planted problems, previewed: the new replicas and why (exit 1 = something cannot be repaired) =='
+	$(BIN)/lifecycle --db $(DEMO_DB) repair --policy policies; [ $$? -le 1 ]
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n auto

@@ -15,6 +15,7 @@ import typer
 from lifecycle.cli import options
 from lifecycle.errors import UsageError
 from lifecycle.output.lines import LinedReport
+from lifecycle.text import human_bytes
 
 if TYPE_CHECKING:
     from lifecycle.api import RepairPlan
@@ -128,18 +129,33 @@ def _report(plan: RepairPlan) -> LinedReport:
 
 
 def _people(plan: RepairPlan, out: IO[str]) -> None:
+    """The summary, then each transfer and each violation left as a DID and an indented line
+    saying what and why (the reasons are sentences: a table column would fold them to bits)."""
     for text in plan.lines():
         options.line(out, text)
-    columns = ["did", "target", "source", "bytes", "reason"]
-    if plan.transfers:
-        options.bounded_table(plan.transfers_frame()[columns], out, "new replicas", ROWS)
-    if plan.unrepaired:
-        shown = plan.unrepaired_frame()[["did", "rule", "reason"]]
-        options.bounded_table(shown, out, "cannot be repaired", ROWS)
+    _listed(out, "new replicas", [
+        (t["did"], f"-> {t['target']} ({human_bytes(t['bytes'])}): {t['reason']}")
+        for t in plan.transfers
+    ])  # fmt: skip
+    _listed(out, "cannot be repaired", [
+        (u["did"], f"{u['rule']}: {u['reason']}") for u in plan.unrepaired
+    ])  # fmt: skip
     if plan.applied:
         options.note("recorded: see 'lifecycle transfers list'")
     else:
         options.note(f"a preview: nothing changed; --apply --expect {plan.digest} records it")
+
+
+def _listed(out: IO[str], title: str, entries: list[tuple[str, str]]) -> None:
+    if not entries:
+        return
+    options.line(out, f"{title}:")
+    for did, text in entries[:ROWS]:
+        options.line(out, f"    {did}")
+        options.line(out, f"        {text}")
+    if len(entries) > ROWS:
+        options.line(out, f"    ... and {options.number(len(entries) - ROWS)} more "
+                          "(--format json or csv lists all)")  # fmt: skip
 
 
 COMMANDS = {"repair": repair}
