@@ -10,7 +10,9 @@ fresh process:
    repaired) must be the oracle's replication and preservation findings, or the benchmark stops;
 2. ``lifecycle repair --drain SITE`` of the site holding the most replicas: the heavy planning
    case (every replica there needs a new home);
-3. ``lifecycle repair --apply`` then ``lifecycle transfers run --simulate`` to completion.
+3. ``lifecycle repair --drain SITE --apply`` (the plan with the most transfers: a generated
+   grid's tape is nearly full, so few violations find room) then ``lifecycle transfers run
+   --simulate --failure-rate 0.1`` to completion.
 
 Targets (issue 15): planning <= 2x the oracle's audit, < 1 GiB peak, >= 4,300 repaired datasets
 per second of planning; simulating the plan's transfers < 60 s.
@@ -128,8 +130,9 @@ def bench(n: int, postgres: str | None) -> None:
                      f"{d['transfers']:,} transfers, {d['unrepaired_datasets']:,} not "
                      "repairable")  # fmt: skip
                 applied = measure_to(
-                    f"lifecycle repair --apply, {label}",
-                    [*lc, "repair", "--policy", str(POLICY), "--apply", "--format", "json"],
+                    f"lifecycle repair --drain {site} --apply, {label}",
+                    [*lc, "repair", "--policy", str(POLICY), "--drain", site, "--apply",
+                     "--format", "json"],
                     Path(tmp) / "applied.json",
                 )  # fmt: skip
                 line(n, applied.label, applied)

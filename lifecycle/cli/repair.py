@@ -112,16 +112,17 @@ def repair(
         apply=apply,
         expect=expect,
     )
-    options.emit(_report(plan), fmt)
+    options.emit(_report(plan, fmt.value), fmt)
     if plan.blocked:
         sys.stdout.flush()
         raise typer.Exit(1)
 
 
-def _report(plan: RepairPlan) -> LinedReport:
+def _report(plan: RepairPlan, fmt: str) -> LinedReport:
+    """The plan in every format; its rows (pandas) only for csv, the one format writing them."""
     rucio = options.api().rucio_lines
     return LinedReport(
-        plan.records(),
+        plan.records() if fmt == "csv" else None,
         document=plan.to_dict,
         people=partial(_people, plan),
         lines={"rucio": partial(rucio, plan, "json"), "rucio-shell": partial(rucio, plan, "shell")},

@@ -223,24 +223,24 @@ def read_violations(
         _insert_violations(conn, index, need, now, extra, extra_params, not_drained)
     analyze(conn, VIOLATION)
     datasets = [
-        (int(r["id"]), r["did"], r["kind"], r["state"], int(r["bytes"]))
-        for r in rows(
-            conn,
+        (int(i), did, kind, state, int(size))
+        for i, did, kind, state, size in conn.exec_driver_sql(
             f"SELECT d.id, d.did, d.kind, d.state, d.bytes FROM dataset d "
-            f"WHERE d.id IN (SELECT dataset_id FROM {VIOLATION})",
-        )
+            f"WHERE d.id IN (SELECT dataset_id FROM {VIOLATION})"
+        ).fetchall()
     ]
     datasets.sort(key=lambda row: row[1])  # DID order: code points, as everywhere
     broken: dict[int, list[int]] = {}
+    # fetchall: fetching row by row cost more than the query (1.3 s for 60 k rows at 100 k)
     for dataset_id, requirement in conn.exec_driver_sql(
         f"SELECT dataset_id, requirement FROM {VIOLATION} ORDER BY requirement"
-    ):
+    ).fetchall():
         broken.setdefault(int(dataset_id), []).append(int(requirement))
     replicas: dict[int, list[tuple[int, str]]] = {}
     for dataset_id, endpoint_id, state in conn.exec_driver_sql(
         f"SELECT r.dataset_id, r.endpoint_id, r.state FROM replica r "
         f"WHERE r.dataset_id IN (SELECT DISTINCT dataset_id FROM {VIOLATION})"
-    ):
+    ).fetchall():
         replicas.setdefault(int(dataset_id), []).append((int(endpoint_id), state))
     failed: dict[int, set[int]] = {}
     for dataset_id, endpoint_id in conn.exec_driver_sql(

@@ -363,7 +363,7 @@ class _Planner:
                    if i not in live and i not in picked and unit[i] not in counted]  # fmt: skip
             found = self.why_cache[key] = (matching, new)
         matching, new = found
-        if size > self.largest_free and all(self.free[i] is not None for i in new):
+        if size > self._largest_in(new):
             room = 0
         else:
             room = sum(1 for i in new if self.free[i] is None or self.free[i] >= size)
