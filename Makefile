@@ -29,6 +29,8 @@ demo: $(STAMP)
 	@echo; echo '== the report: one HTML page for data managers (exit 1 = errors found) =='
 	$(BIN)/lifecycle --db $(DEMO_DB) report --policy policies -o demo-report.html; [ $$? -le 1 ]
 	@echo "open $(CURDIR)/demo-report.html in a browser"
+	@echo; echo '== repairing the planted problems, previewed: the new replicas and why (exit 1 = something cannot be repaired) =='
+	$(BIN)/lifecycle --db $(DEMO_DB) repair --policy policies; [ $$? -le 1 ]
 
 # one PNG per section of the sample catalog's report, under docs/ (needs /usr/bin/chromium)
 docs-screenshots: $(STAMP)

@@ -186,3 +186,18 @@ def _one_line(text: object) -> str:
     (a column name from a file may), so an error stays one line."""
     text = str(text)
     return text if text.isprintable() else repr(text)
+
+
+class RepairChanged(LifecycleError):
+    """``repair --apply --expect DIGEST``: the plan made now is not the one previewed (exit 1,
+    like a plan with blockers): the catalog changed since the preview."""
+
+    exit_code = 1
+
+    def __init__(self, expected: str, found: str) -> None:
+        super().__init__(
+            f"the repair plan is {found} now, not {expected} as previewed: the catalog changed "
+            "since the preview; preview again (nothing was recorded)"
+        )
+        self.expected = expected
+        self.found = found

@@ -396,3 +396,39 @@ class DarkData(SQLModel, table=True):
     first_seen: datetime
     last_seen: datetime
     confirmed_at: datetime | None = None
+
+
+class Transfer(SQLModel, table=True):
+    """One copy ``repair --apply`` recorded: from a source endpoint to the destination of a
+    ``copying`` replica (migration 0010). ``state``: queued, active, done, failed; the times
+    but ``created_at`` are the simulated grid's (``transfer_clock``)."""
+
+    __table_args__ = (
+        Index("ix_transfer_state", "state"),
+        Index("ix_transfer_replica", "replica_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    dataset_id: int = Field(foreign_key="dataset.id")
+    replica_id: int = Field(foreign_key="replica.id")
+    source_endpoint_id: int = Field(foreign_key="endpoint.id")
+    target_endpoint_id: int = Field(foreign_key="endpoint.id")
+    bytes: int = Field(sa_column=_big(nullable=False))
+    state: str = "queued"
+    created_at: datetime
+    attempts: int = 0
+    not_before: datetime | None = None  # no attempt before (backoff after a failure)
+    started_at: datetime | None = None  # of the current attempt
+    finished_at: datetime | None = None
+    moved_bytes: int = Field(default=0, sa_column=_big(nullable=False))
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+    error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+
+
+class TransferClock(SQLModel, table=True):
+    """The simulated grid's present: one row (id 1), moved on by ``transfers run``."""
+
+    __tablename__ = "transfer_clock"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime

@@ -459,6 +459,7 @@ _CHANGED_ROW = """
         WHEN 'site' THEN s.name
         WHEN 'production' THEN p.name
         WHEN 'transformation' THEN t.tag
+        WHEN 'transfer' THEN td.did || '->' || te.name
         ELSE e.name
     END
 """
@@ -482,6 +483,9 @@ def journal_changes(conn: Connection, entry: int) -> pd.DataFrame:
         LEFT JOIN transformation t ON c.entity = 'transformation' AND t.id = c.entity_id
         LEFT JOIN endpoint e ON c.entity IN ('endpoint', 'endpoint_attribute')
             AND e.id = c.entity_id
+        LEFT JOIN transfer tr ON c.entity = 'transfer' AND tr.id = c.entity_id
+        LEFT JOIN dataset td ON td.id = tr.dataset_id
+        LEFT JOIN endpoint te ON te.id = tr.target_endpoint_id
         WHERE c.journal_id = :entry
         ORDER BY c.id
         """,

@@ -41,11 +41,13 @@ from lifecycle.cli import (
     names,
     planning,
     provenance,
+    repair,
     replicas,
     report,
     simulate,
     sync,
     tradeoff,
+    transfers,
 )
 from lifecycle.cli.options import offer_output_options
 from lifecycle.errors import LifecycleError
@@ -344,6 +346,8 @@ def _register() -> None:
         sync,
         tradeoff,
         report,
+        repair,
+        transfers,
     ):
         for name, command in getattr(module, "COMMANDS", {}).items():
             app.command(name)(command)

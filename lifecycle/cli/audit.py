@@ -111,6 +111,9 @@ def audit(
     keys = None if group_by is None else options.api().group_keys(group_by)
     shown = _show if keys is None else partial(_show_groups, keys)
     show = partial(shown, rules, fmt, unrecorded) if not brief or to_file else None
+    if show is not None and keys is None:  # the table says what repair would do
+        hints = partial(options.catalog(ctx).repair_hints, rules, judged_at)
+        show = partial(shown, rules, fmt, unrecorded, hints=hints)
     # findings are written as they are read, inside the recorded run's transaction: machine
     # formats (large) are spooled and reach stdout after the commit; the table shows 25 a rule
     with options.spooled_stdout(recording and fmt != options.ListingFormat.table):
@@ -164,17 +167,19 @@ def _show(
     unrecorded: Callable[[AuditReport], None],
     report: AuditReport,
     chunks: FindingRows,
+    hints: Callable[[list[str]], dict[tuple[str, str], str]] | None = None,
 ) -> None:
     """Write the report in ``fmt`` while its findings are read, a chunk at a time (JSON: one
     compact finding a line, composed without the generic encoder; the table for people reads
-    only the findings it shows)."""
+    only the findings it shows, and under each replication or preservation finding, what
+    ``lifecycle repair`` would do: ``hints`` of the DIDs shown)."""
     unrecorded(report)
 
     def document() -> dict:  # AuditReport.to_dict's envelope, its findings streamed
         findings = Entries(chunks.json_texts(), encoded=True)
         return envelope("audit", report.summary, run=report.run, findings=findings)
 
-    people = partial(_print_report, report, rules, chunks)
+    people = partial(_print_report, report, rules, chunks, hints=hints)
     findings = Rows(report.columns, chunks, csv_lines=chunks.csv_lines)
     options.emit(Report(findings, document=document, people=people, compact_entries=True), fmt)
 
@@ -220,8 +225,15 @@ def _show_groups(
     options.emit(Report(frame, document=document, people=people), fmt)
 
 
-def _print_report(report: AuditReport, rules: PolicySet, chunks: FindingRows, out: IO[str]) -> None:
-    """Rules and findings for people; rule names, descriptions, DIDs and messages literally."""
+def _print_report(
+    report: AuditReport,
+    rules: PolicySet,
+    chunks: FindingRows,
+    out: IO[str],
+    hints: Callable[[list[str]], dict[tuple[str, str], str]] | None = None,
+) -> None:
+    """Rules and findings for people; rule names, descriptions, DIDs and messages literally;
+    under a replication or preservation finding, what repair would do (``hints``)."""
     from rich.text import Text
 
     first: dict[str, list[tuple[str, str]]] = defaultdict(list)  # rule -> (DID, message)
@@ -229,6 +241,9 @@ def _print_report(report: AuditReport, rules: PolicySet, chunks: FindingRows, ou
         for rule_name, _, did, _, message, _ in chunk:
             if len(first[rule_name]) < PER_RULE_ON_SCREEN:
                 first[rule_name].append((did, message))
+    repairable = {r.name for r in rules.rules if r.type in ("replication", "preservation")}
+    shown = sorted({did for name in repairable for did, _ in first.get(name, [])})
+    said = hints(shown) if hints is not None and shown else {}
     screen = console(out, 160)
     for rule in rules.rules:
         found = report.summary["by_rule"][rule.name]
@@ -245,6 +260,9 @@ def _print_report(report: AuditReport, rules: PolicySet, chunks: FindingRows, ou
         screen.print(line)
         for did, message in first[rule.name]:
             screen.print(Text(f"    {printable(did)}\n        {printable(message)}"))
+            hint = said.get((did, rule.name))
+            if hint:
+                screen.print(Text(f"        -> {printable(hint)}", style="dim"))
         if found > PER_RULE_ON_SCREEN:
             screen.print(
                 f"    ... and {options.number(found - PER_RULE_ON_SCREEN)} more "

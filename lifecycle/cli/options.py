@@ -58,6 +58,7 @@ GraphFormat = _choices("GraphFormat", "graph")
 RecipeFormat = _choices("RecipeFormat", "recipe")
 PlanFormat = _choices("PlanFormat", "plan")
 ExchangeFormat = _choices("ExchangeFormat", "exchange")
+RepairFormat = _choices("RepairFormat", "repair")
 
 FormatOption = Annotated[
     ListingFormat,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from lifecycle.output.diagrams import write_dot, write_mermaid
 from lifecycle.output.graph_tree import write_tree
 from lifecycle.output.graphs import write_graph_json
+from lifecycle.output.lines import line_writer
 from lifecycle.output.prov import write_prov_json, write_prov_n
 from lifecycle.output.recipes import write_recipe_json, write_recipe_shell, write_recipe_text
 from lifecycle.output.registry import declare, register
@@ -40,3 +41,10 @@ register("recipe", "json")(write_recipe_json)
 register("recipe", "shell")(write_recipe_shell)
 
 declare("exchange", "csv", "parquet")  # lifecycle.exchange.exporter writes the directory
+
+# a repair plan: its report as any listing's, and as Rucio rules (JSON lines, or rucio add-rule)
+register("repair", "table")(write_people)
+register("repair", "json")(write_document)
+register("repair", "csv")(write_records_csv)
+register("repair", "rucio")(line_writer("rucio"))
+register("repair", "rucio-shell")(line_writer("rucio-shell"))

@@ -1,9 +1,11 @@
 """``Catalog``: the one object that owns a catalog database and offers its operations.
 
 Notebooks use it directly (``from lifecycle import Catalog``); the CLI is a thin shell over it
-and reaches the rest of lifecycle only through this module: the ``Catalog`` methods, and the
-module-level functions below for what needs no catalog (policy documents, the synthetic
-generator, the schema revision this code expects). Listings come back as pandas DataFrames.
+and reaches the rest of lifecycle only through this package: the ``Catalog`` methods (those for
+the living grid, sync, consistency, repair and transfers, in :mod:`lifecycle.api.grid`), and
+functions for what needs no catalog (policy documents, the synthetic generator: re-exported from
+:mod:`lifecycle.api.documents`; the schema revision this code expects). Listings come back as
+pandas DataFrames.
 
 Methods that judge datasets by policy (``audit``, ``expire``) take a :class:`PolicySet`, paths
 of policy documents, or nothing: then the policies the CLI would read (``LIFECYCLE_POLICY``,
@@ -14,31 +16,27 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import DBAPIError
 
 from lifecycle.accounting import Usage, usage
-from lifecycle.audit import FINDINGS_TABLE, AuditReport, FindingRows, Show, run_audit
+from lifecycle.audit import AuditReport, Show, run_audit
 from lifecycle.audit.changes import changes
-from lifecycle.audit.grouping import CAUSE_COLUMNS, Cause, causes, group_findings, group_keys
+from lifecycle.audit.grouping import CAUSE_COLUMNS, Cause, group_keys
 from lifecycle.audit.history import diff, runs
 from lifecycle.catalog import queries
 from lifecycle.catalog.migrations import HEAD
 from lifecycle.catalog.queries import DatasetDetails, Overview
 from lifecycle.catalog.store import Change, Store, resolve_url, utcnow
-from lifecycle.consistency import ConsistencyReport, check_consistency
-from lifecycle.dark import dark_data
+from lifecycle.consistency import ConsistencyReport
 from lifecycle.deletion import DeletionReport, LossOfReplica, delete_replica, mark_lost
 from lifecycle.errors import CatalogError, UsageError
-from lifecycle.exchange.dump import read_dump
 from lifecycle.exchange.exporter import ExportResult, export_directory
 from lifecycle.exchange.importer import ImportResult, import_directory
 from lifecycle.exchange.reader import find_tables
-from lifecycle.exchange.sync import pause_before_commit, sync_directory
-from lifecycle.exchange.sync_report import Completeness, Loss, SyncOptions, SyncReport
+from lifecycle.exchange.sync_report import SyncReport
 from lifecycle.expiry import ExpiryReport, expire
 from lifecycle.expressions import select
 from lifecycle.inventory import (
@@ -66,17 +64,19 @@ from lifecycle.provenance import WhatIf, reproducibility
 from lifecycle.provenance import what_if as scenario
 from lifecycle.provenance.graph import MAX_NODES, ProvenanceGraph, impact, lineage
 from lifecycle.provenance.recipe import Recipe, recipe
+from lifecycle.repair import RepairPlan
 from lifecycle.report import PageReport, build
 from lifecycle.simulate import (
     NOTHING_TO_LOSE,
     LossReport,
     LossScenario,
-    simulate_gone,
     simulate_loss,
 )
 from lifecycle.status import DatasetStatus, dataset_status
 from lifecycle.suggest import record_suggestions, suggest_parents
 from lifecycle.tradeoff import Costs, TradeoffReport, tradeoff_report
+from lifecycle.transfers import TransferRun
+from lifecycle.transfers import listing_document as transfers_document
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -85,15 +85,22 @@ if TYPE_CHECKING:
     import pandas as pd
     from sqlalchemy.engine import Connection
 
-    from lifecycle.generate import DumpSummary, GenerateSummary
-
+from lifecycle.api.documents import (
+    Policies,
+    finding_causes,
+    finding_groups,
+    generate,
+    generate_dumps,
+    optional_policy_set,
+    policy_rules,
+    policy_set,
+    rucio_lines,
+)
+from lifecycle.api.grid import NOW_IS_FOR_PREVIEWS, GridOperations
 
 # DESIGN.md invariant 6: a hypothetical time is for previews, never for actions
-NOW_IS_FOR_PREVIEWS = "--now is for previews; --apply acts as of the present: drop --now"
 SCHEMA_HEAD = HEAD  # the schema revision this code expects
 REPROCESS_SELECT = {"kind": ("raw",)}  # what a reprocessing plan selects unless told otherwise
-# what ``audit`` and ``expire`` take as their policies (None: the default ones)
-Policies = PolicySet | str | Path | list[str | Path] | tuple[str | Path, ...] | None
 
 __all__ = [  # the facade, what needs no catalog, and the types of the results
     "SCHEMA_HEAD",
@@ -111,11 +118,13 @@ __all__ = [  # the facade, what needs no catalog, and the types of the results
     "PageReport",
     "Overview",
     "PolicySet",
+    "RepairPlan",
     "ProductionDetails",
     "ReprocessingPlan",
     "Selector",
     "SyncReport",
     "TradeoffReport",
+    "TransferRun",
     "TransformationDetails",
     "TransformationListing",
     "Usage",
@@ -129,98 +138,12 @@ __all__ = [  # the facade, what needs no catalog, and the types of the results
     "optional_policies",
     "policy_rules",
     "policy_set",
+    "rucio_lines",
+    "transfers_document",
 ]
 
 
-def finding_causes(found: FindingRows, policies: PolicySet) -> list[Cause]:
-    """A run's findings, as an audit's ``show`` is given them, counted by rule and cause
-    (:mod:`lifecycle.audit.grouping`)."""
-    return causes(found.conn, FINDINGS_TABLE, policies)
-
-
-def finding_groups(found: FindingRows, policies: PolicySet, keys: tuple[str, ...]) -> pd.DataFrame:
-    """A run's findings, as an audit's ``show`` is given them, counted by ``keys`` (``rule``,
-    ``cause``, ``site``: :func:`lifecycle.audit.grouping.group_findings`)."""
-    return group_findings(found.conn, FINDINGS_TABLE, policies, keys)
-
-
-def generate(
-    directory: str | Path,
-    datasets: int,
-    seed: int = 0,
-    progress: Callable[[str, int, int], None] | None = None,
-) -> GenerateSummary:
-    """Write a synthetic catalog of ``datasets`` datasets (Parquet, exchange format) with
-    planted policy violations; see :mod:`lifecycle.generate`."""
-    if datasets < 1:
-        raise UsageError("--datasets: must be at least 1")
-    # late, as a heavy third-party package would be: the generator loads numpy at import,
-    # which every other command (cron's nightly ``audit --quiet``) must not pay for
-    from lifecycle.generate import generate as generate_catalog
-
-    return generate_catalog(Path(directory), datasets, seed=seed, progress=progress)
-
-
-def generate_dumps(
-    catalog: str | Path, directory: str | Path, endpoints: str | None = None, seed: int = 0
-) -> DumpSummary:
-    """Write storage dumps (one Parquet file per endpoint, or per endpoint the expression
-    ``endpoints`` selects) of the generated catalog in ``catalog`` into ``directory``, with
-    planted lost and dark entries listed in ``planted.json``; see :mod:`lifecycle.generate.dumps`."""
-    from lifecycle.generate import write_dumps  # late: the generator loads numpy
-
-    return write_dumps(Path(catalog), Path(directory), endpoints, seed)
-
-
-def policy_set(given: Policies = None) -> PolicySet:
-    """``given`` as a :class:`PolicySet`: as it is, or read from a path or paths (files or
-    directories of ``*.toml``), or when None the default policies (``LIFECYCLE_POLICY``, else
-    ``./policies``; a :class:`~lifecycle.errors.UsageError` if there are none)."""
-    if isinstance(given, PolicySet):
-        return given
-    if given is None:
-        return load_policies()
-    if isinstance(given, str | Path):
-        return load_policies([Path(given)])
-    return load_policies([Path(p) for p in given])
-
-
-def optional_policy_set(given: Policies = None) -> PolicySet | None:
-    """As :func:`policy_set`, but None rather than an error when no default policies exist."""
-    if given is None:
-        return optional_policies()
-    return policy_set(given)
-
-
-def policy_rules(given: Policies = None) -> pd.DataFrame:
-    """The rules of the policies (see :func:`policy_set`), one row each: policy, rule, type,
-    severity, its selection and its requirement as text (durations as the policy writes them).
-    :meth:`PolicySet.to_dict` gives the same rules typed, for JSON."""
-    import pandas as pd
-
-    rows = []
-    for rule in policy_set(given).rules:
-        data = rule.as_dict()
-        rows.append(
-            {
-                "policy": data.pop("policy"),
-                "rule": data.pop("name"),
-                "type": data.pop("type"),
-                "severity": data.pop("severity"),
-                "select": ", ".join(f"{k}={'|'.join(v)}" for k, v in data.pop("select").items())
-                or "*",
-                "requirement": _requirement(data),
-            }
-        )
-    return pd.DataFrame(rows)
-
-
-def _requirement(data: dict) -> str:
-    data.pop("description", None)
-    return ", ".join(f"{k}={v}" for k, v in data.items() if v is not None)
-
-
-class Catalog:
+class Catalog(GridOperations):
     """A lifecycle catalog on SQLite or PostgreSQL.
 
     ``db`` is an SQLAlchemy URL or a path to an SQLite file; by default ``LIFECYCLE_DB``, else
@@ -723,115 +646,6 @@ class Catalog:
             raise UsageError(NOTHING_TO_LOSE)
         with self.read() as conn:
             return simulate_loss(conn, scenario, policies, now)
-
-    # -- storage consistency ------------------------------------------------------------------
-    def consistency(
-        self,
-        endpoint: str,
-        dump: str | Path,
-        *,
-        dump_time: datetime | None = None,
-        window_days: float = 1.0,
-        max_change: float = 10.0,
-        force: bool = False,
-        confirm_after_days: float = 7.0,
-        policies: PolicySet | None = None,
-        reason: str | None = None,
-        apply: bool = False,
-    ) -> ConsistencyReport:
-        """Compare the storage dump ``dump`` of ``endpoint`` with the catalog before and after
-        the dump's time (``dump_time``, else the time the file carries); with ``apply``, mark
-        the lost replicas lost and record the dark entries in quarantine. See
-        :mod:`lifecycle.consistency` (``window_days``, ``max_change`` percent, ``force``) and
-        :mod:`lifecycle.dark` (``confirm_after_days``); ``policies``: the replication rules
-        whose new violations the loss of the lost replicas would create."""
-        if not window_days > 0:
-            raise UsageError("--window: must be more than 0 days")
-        if not 0 <= max_change <= 100:
-            raise UsageError("--max-change: a percentage from 0 to 100")
-        if not confirm_after_days >= 0:
-            raise UsageError("--confirm-after: must be 0 days or more")
-        found = read_dump(Path(dump), dump_time)  # a bad dump is reported before the lock
-        options = dict(
-            window=timedelta(days=window_days),
-            max_change=max_change,
-            force=force,
-            confirm_after=timedelta(days=confirm_after_days),
-            policies=policies,
-        )
-        if not apply:
-            with self.read() as conn:
-                return check_consistency(conn, endpoint, found, **options)
-        command = "consistency --apply" + (" --force" if force else "")
-        with self.atomic(command, reason) as (conn, change):
-            return check_consistency(conn, endpoint, found, **options, change=change)
-
-    def dark_data(self, endpoint: str | None = None, status: str | None = None) -> pd.DataFrame:
-        """The dark data in quarantine (of ``endpoint``; with ``status`` ``quarantined`` or
-        ``confirmed``: reported for deletion), by endpoint and DID."""
-        with self.read() as conn:
-            return dark_data(conn, endpoint, status)
-
-    # -- following the grid -------------------------------------------------------------------
-    def sync(
-        self,
-        directory: str | Path,
-        complete: Sequence[str] = (),
-        max_change: float = SyncOptions.max_change,
-        *,
-        force: bool = False,
-        as_of: datetime | None = None,
-        apply: bool = False,
-        reason: str | None = None,
-    ) -> SyncReport:
-        """Merge a snapshot of the grid (an exchange-format directory) into the catalog.
-
-        New rows are added as import adds them; mutable fields are updated, each change
-        journaled with its old and new value; a change of history is refused. ``complete``:
-        ``replicas:EXPR`` / ``datasets:GLOB`` declare the snapshot complete there, so what it
-        lacks is marked deleted (absent from the snapshot of ``as_of``, by default its newest
-        time). ``max_change``: per cent of an endpoint's replicas that may change state or
-        disappear (``force`` goes past it, and the journal says so). Without ``apply`` nothing
-        is written: the same run is rolled back. See :mod:`lifecycle.exchange.sync`.
-        """
-        options = SyncOptions(
-            tuple(Completeness.parse(c) for c in complete), float(max_change), force, as_of
-        )
-        if not 0 <= options.max_change <= 100:
-            raise UsageError(f"--max-change: {max_change!r} is not a percentage from 0 to 100")
-        find_tables(Path(directory))  # a wrong directory is reported before taking the lock
-
-        def on_loss(conn: Connection, gone: str) -> Loss:
-            found = simulate_gone(conn, gone)
-            return Loss(found.lost, len(found.recoverable))
-
-        command = "sync --apply" if apply else "sync"
-        try:
-            with self.atomic(command, reason, bulk=True) as (conn, change):
-                report = sync_directory(conn, Path(directory), options, on_loss)
-                if not apply:
-                    raise _Preview(report)
-                report.applied = True
-                change.summary = report.summary_line()
-                change.changes_sql.append("SELECT * FROM tmp_sync_changed")
-                change.drop_after = ("tmp_sync_changed",)
-                pause_before_commit()
-        except _Preview as preview:  # rolled back: the catalog is as it was
-            return preview.report
-        except DBAPIError as exc:  # a value the database refuses that validation let through
-            if getattr(exc, "connection_invalidated", False):
-                raise
-            text = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-            raise CatalogError(f"{directory}: the database refused the sync: {text}") from exc
-        return report
-
-
-class _Preview(Exception):  # noqa: N818 (not an error: how a preview leaves its transaction)
-    """Raised inside a sync's transaction to roll it back, carrying what it would do."""
-
-    def __init__(self, report: SyncReport) -> None:
-        super().__init__("preview")
-        self.report = report
 
     # -- the report ------------------------------------------------------------------------------
     def report(
