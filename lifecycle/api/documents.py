@@ -13,6 +13,7 @@ from lifecycle.audit import FINDINGS_TABLE, FindingRows
 from lifecycle.audit.grouping import Cause, causes, group_findings
 from lifecycle.errors import UsageError
 from lifecycle.policy import PolicySet, load_policies, optional_policies
+from lifecycle.repair.rucio import command_lines, rule_lines
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from lifecycle.generate import DumpSummary, GenerateSummary
+    from lifecycle.repair import RepairPlan
 
 # what ``audit`` and ``expire`` take as their policies (None: the default ones)
 Policies = PolicySet | str | Path | list[str | Path] | tuple[str | Path, ...] | None
@@ -111,3 +113,9 @@ def policy_rules(given: Policies = None) -> pd.DataFrame:
 def _requirement(data: dict) -> str:
     data.pop("description", None)
     return ", ".join(f"{k}={v}" for k, v in data.items() if v is not None)
+
+
+def rucio_lines(plan: RepairPlan, form: str = "json") -> list[str]:
+    """A repair plan as Rucio replication rules: JSON lines (``form`` json) or ``rucio
+    add-rule`` command lines (``shell``); see :mod:`lifecycle.repair.rucio`."""
+    return (rule_lines if form == "json" else command_lines)(plan.transfers)
