@@ -161,7 +161,7 @@ def bench(n: int, postgres: str | None) -> None:
                 ran_out = Path(tmp) / "run.json"
                 ran = measure_to(
                     f"lifecycle transfers run --simulate, {label}",
-                    [*lc, "transfers", "run", "--simulate", "--failure-rate", "0.1",
+                    [*lc, "transfers", "run", "--simulate", "--apply", "--failure-rate", "0.1",
                      "--format", "json"],
                     ran_out,
                 )  # fmt: skip

@@ -75,9 +75,11 @@ class TransferRun:
     retried: int  # failed attempts that will be retried
     moved_bytes: int
     left: dict[str, int]  # transfers by state after the run
+    applied: bool = True  # False: a preview, rolled back (nothing recorded)
 
     def to_dict(self) -> dict[str, Any]:
         summary = {
+            "applied": self.applied,
             "clock_before": self.started,
             "clock_after": self.ended,
             "done": self.done,
@@ -94,8 +96,9 @@ class TransferRun:
             f"{count(self.done, 'transfer')} done, {count(self.failed, 'transfer')} failed for "
             f"good, {count(self.retried, 'failed attempt')} to retry; "
             f"{human_bytes(self.moved_bytes)} moved",
-            "now: " + ", ".join(f"{n} {state}" for state, n in self.left.items()),
-        ]
+            ("now: " if self.applied else "would leave: ")
+            + ", ".join(f"{n} {state}" for state, n in self.left.items()),
+        ] + ([] if self.applied else ["dry run: nothing changed (use --apply to record it)"])
 
 
 def transfers(conn: Connection, state: str | None = None) -> pd.DataFrame:

@@ -77,7 +77,7 @@ COMMANDS: dict[str, list[str]] = {
     "simulate-loss": ["simulate", "loss", "--site", "BNL-OSG2", "--policy", POLICIES],
     "repair": ["repair", "--drain", "BNL-OSG2", "--policy", POLICIES],
     "transfers-list": ["transfers", "list"],
-    "transfers-run": ["transfers", "run", "--simulate", "--hours", "1"],
+    "transfers-run": ["transfers", "run", "--simulate", "--hours", "1", "--apply"],
     "tradeoff": ["tradeoff"],
     "lineage": ["lineage", PHYS],
     "impact": ["impact", RAW],

@@ -46,7 +46,12 @@ def test_a_run_to_completion_makes_the_copies_available_and_the_audit_clean(cata
     assert len(repairable_findings(catalog, rules)) == 4
     plan = catalog.repair(rules, apply=True)
     assert len(plan.transfers) == 8  # two tape copies each
-    run = catalog.run_transfers()
+    journaled = len(catalog.journal(limit=None))
+    preview = catalog.run_transfers()  # a preview: the same run, rolled back
+    assert (preview.done, preview.applied) == (8, False)
+    assert set(catalog.transfers()["state"]) == {"queued"}
+    assert len(catalog.journal(limit=None)) == journaled
+    run = catalog.run_transfers(apply=True)
     assert run.done == 8
     assert run.left == {"queued": 0, "active": 0, "done": 8, "failed": 0}
     assert run.moved_bytes == 8 * TB
@@ -54,7 +59,7 @@ def test_a_run_to_completion_makes_the_copies_available_and_the_audit_clean(cata
     listed = catalog.transfers()
     assert set(listed["state"]) == {"done"}
     entry = catalog.journal(limit=1).iloc[0]
-    assert entry["command"] == "transfers run --simulate"
+    assert entry["command"] == "transfers run --simulate --apply"
     changes = catalog.journal_changes(int(entry["id"]))
     assert sorted(set(zip(changes["entity"], changes["new_value"], strict=True))) == [
         ("replica", "available"),
@@ -66,11 +71,11 @@ def test_a_run_for_some_hours_leaves_transfers_active_and_the_next_resumes(catal
     load(catalog, tmp_path, grid([(RAW, "raw", 40 * TB)], [(RAW, "CERN-PROD_DATADISK")]))
     rules = policy(tmp_path, rule("one-tape", 1, "media=tape", "site"))
     catalog.repair(rules, apply=True)
-    first = catalog.run_transfers(hours=1)
+    first = catalog.run_transfers(hours=1, apply=True)
     assert first.left["active"] == 1
     assert 0 < first.moved_bytes < 40 * TB
     assert first.ended - first.started == timedelta(hours=1)
-    second = catalog.run_transfers()
+    second = catalog.run_transfers(apply=True)
     assert second.started == first.ended
     assert second.done == 1
     assert first.moved_bytes + second.moved_bytes == pytest.approx(40 * TB, rel=1e-6)
@@ -93,7 +98,7 @@ def test_tape_sources_stage_first_and_a_site_shares_its_bandwidth(catalog, tmp_p
     datasets = [(RAW, "raw", 10**9)]  # 1 GB: seconds of bandwidth, hours of staging
     load(catalog, tmp_path, grid(datasets, [(RAW, "CERN-PROD_DATATAPE")], endpoints))
     catalog.repair(policy(tmp_path, TAPE_SITES), apply=True)
-    catalog.run_transfers()
+    catalog.run_transfers(apply=True)
     [staged] = durations(catalog)
     assert 2 * 3600 <= staged <= 2 * 3600 + 120
 
@@ -105,7 +110,7 @@ def test_concurrent_transfers_to_one_site_share_its_bandwidth(catalog, tmp_path)
                   [(one, "CERN-PROD_DATADISK"), (two, "CERN-PROD_DATADISK")], endpoints)  # fmt: skip
     load(catalog, tmp_path, tables)
     catalog.repair(policy(tmp_path, rule("one-tape", 1, "media=tape", "site")), apply=True)
-    catalog.run_transfers()
+    catalog.run_transfers(apply=True)
     # TRIUMF is tier 1: 40 Gb/s = 5 GB/s shared by two: 100 TB in 20,000 s
     assert durations(catalog) == [pytest.approx(20_000, abs=120)] * 2
 
@@ -117,7 +122,7 @@ def test_a_bandwidth_attribute_overrides_the_tier_default(catalog, tmp_path):
     tables["endpoints"][0]["bandwidth_gbps"] = ""
     load(catalog, tmp_path, tables)
     catalog.repair(policy(tmp_path, rule("one-tape", 1, "media=tape", "site")), apply=True)
-    catalog.run_transfers()
+    catalog.run_transfers(apply=True)
     assert durations(catalog) == [pytest.approx(50 * TB / (100e9 / 8), abs=120)]  # CERN: 100
 
 
@@ -125,7 +130,7 @@ def test_a_transfer_failing_every_attempt_fails_and_repair_tries_another_target(
     load(catalog, tmp_path, grid([(RAW, "raw", TB)], [(RAW, "CERN-PROD_DATATAPE")]))
     rules = policy(tmp_path, TAPE_SITES)
     [first] = catalog.repair(rules, apply=True).transfers
-    run = catalog.run_transfers(failure_rate=1.0, attempts=2)
+    run = catalog.run_transfers(failure_rate=1.0, attempts=2, apply=True)
     assert (run.failed, run.retried, run.done) == (1, 1, 0)
     listed = catalog.transfers()
     assert list(listed["state"]) == ["failed"]
@@ -152,7 +157,7 @@ def test_the_same_seed_gives_the_same_run(tmp_path):
             grid([(d, "raw", TB) for d in dids], [(d, "CERN-PROD_DATATAPE") for d in dids]),
         )
         cat.repair(policy(path, TAPE_SITES), apply=True)
-        cat.run_transfers(failure_rate=0.4, seed=7)
+        cat.run_transfers(failure_rate=0.4, seed=7, apply=True)
         listed = cat.transfers()  # times from the apply's (real) time on: durations
         shown = listed[["did", "target", "state", "attempts"]].to_json()
         outcomes.append((shown, durations(cat)))
@@ -172,7 +177,7 @@ def test_repeating_repair_and_run_converges_despite_failures(catalog, tmp_path):
         plan = catalog.repair(rules, apply=True)
         if not plan.transfers and not plan.in_flight:
             break
-        catalog.run_transfers(failure_rate=0.5, seed=round_, attempts=2)
+        catalog.run_transfers(failure_rate=0.5, seed=round_, attempts=2, apply=True)
     assert repairable_findings(catalog, rules) == set()
     assert set(catalog.transfers()["state"]) <= {"done", "failed"}
     assert "failed" in set(catalog.transfers()["state"])  # failures happened, and were repaired
@@ -180,10 +185,10 @@ def test_repeating_repair_and_run_converges_despite_failures(catalog, tmp_path):
 
 def test_run_options_are_checked(catalog):
     with pytest.raises(UsageError, match="--failure-rate"):
-        catalog.run_transfers(failure_rate=1.5)
+        catalog.run_transfers(failure_rate=1.5, apply=True)
     until = datetime(2030, 1, 1, tzinfo=UTC)
     with pytest.raises(UsageError, match="give one of them"):
-        catalog.run_transfers(until=until, hours=1)
+        catalog.run_transfers(until=until, hours=1, apply=True)
 
 
 def test_the_commands_list_and_run(catalog, tmp_path):
@@ -199,9 +204,19 @@ def test_the_commands_list_and_run(catalog, tmp_path):
     listed = json.loads(runner.invoke(app, [*base, "transfers", "list", "-f", "json"]).stdout)
     assert listed["kind"] == "transfers"
     assert listed["summary"]["by_state"]["queued"] == 1
-    ran = runner.invoke(app, [*base, "transfers", "run", "--simulate", "--failure-rate", "0"])
+    # a preview by default: what the run would do, nothing recorded
+    preview = runner.invoke(app, [*base, "transfers", "run", "--simulate", "--failure-rate", "0"])
+    assert preview.exit_code == 0, preview.output
+    assert "1 transfer done" in preview.stdout
+    assert "dry run: nothing changed" in preview.stdout
+    still = json.loads(runner.invoke(app, [*base, "transfers", "list", "-f", "json"]).stdout)
+    assert still["summary"]["by_state"]["queued"] == 1
+    ran = runner.invoke(
+        app, [*base, "transfers", "run", "--simulate", "--failure-rate", "0", "--apply"]
+    )
     assert ran.exit_code == 0, ran.output
     assert "1 transfer done" in ran.stdout
+    assert "dry run" not in ran.stdout
     done = runner.invoke(app, [*base, "transfers", "list", "--state", "done", "-f", "csv"])
     assert len(done.stdout.splitlines()) == 2
 
@@ -279,7 +294,7 @@ def test_plans_never_overfill_never_recount_and_leave_nothing_repairable(
         assert not any(t["target_site"] in down for t in plan.transfers)
         if plan.transfers or plan.unrepaired:
             cat.repair(rules, apply=True)
-            cat.run_transfers()
+            cat.run_transfers(apply=True)
         left = repairable_findings(cat, rules)
         impossible = {(u["rule"], u["did"]) for u in plan.unrepaired}
         assert left <= impossible

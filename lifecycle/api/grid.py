@@ -218,21 +218,33 @@ class GridOperations:
         failure_rate: float = 0.0,
         seed: int = 0,
         attempts: int = 3,
+        apply: bool = False,
     ) -> TransferRun:
         """Move the queued transfers on the simulated grid until ``until`` (or for ``hours``;
-        neither: until every one is done or failed); journaled. See :mod:`lifecycle.transfers`."""
+        neither: until every one is done or failed). See :mod:`lifecycle.transfers`.
+
+        A preview by default (DESIGN.md invariant 6: moving data acts only with ``apply``):
+        the same run, rolled back; with ``apply`` it is recorded and journaled."""
         if until is not None and hours is not None:
             raise UsageError("--until and --hours: give one of them")
-        with self.atomic("transfers run --simulate") as (conn, change):
-            return run_transfers(
-                conn, change, until=until, hours=hours, failure_rate=failure_rate, seed=seed,
-                attempts=attempts,
-            )  # fmt: skip
+        options = dict(
+            until=until, hours=hours, failure_rate=failure_rate, seed=seed, attempts=attempts
+        )
+        try:
+            with self.atomic("transfers run --simulate --apply") as (conn, change):
+                report = run_transfers(conn, change, **options)
+                if not apply:
+                    raise _Preview(report)
+        except _Preview as preview:  # rolled back: the catalog is as it was
+            preview.report.applied = False
+            return preview.report
+        return report
 
 
 class _Preview(Exception):  # noqa: N818 (not an error: how a preview leaves its transaction)
-    """Raised inside a sync's transaction to roll it back, carrying what it would do."""
+    """Raised inside a preview's transaction (sync, transfers run) to roll it back, carrying
+    what it would do."""
 
-    def __init__(self, report: SyncReport) -> None:
+    def __init__(self, report: SyncReport | TransferRun) -> None:
         super().__init__("preview")
         self.report = report

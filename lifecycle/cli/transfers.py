@@ -65,12 +65,13 @@ def run(
     attempts: Annotated[
         int, typer.Option(help="Attempts before a transfer is failed for good.")
     ] = 3,
+    apply: options.ApplyOption = False,
     fmt: options.DetailFormatOption = options.DetailFormat.table,
 ) -> None:
     """Advance the simulated grid: transfers move at their sites' shared bandwidth, tape is
     staged first, attempts fail at --failure-rate and are retried with backoff; completed
     copies become available. Without --until or --hours, until every transfer is done or
-    failed. Journaled."""
+    failed. A preview unless --apply, which records it (journaled)."""
     if not simulate:
         raise UsageError("transfers run: only the simulated grid moves data here; give --simulate")
     report = options.catalog(ctx).run_transfers(
@@ -79,6 +80,7 @@ def run(
         failure_rate=failure_rate,
         seed=seed,
         attempts=attempts,
+        apply=apply,
     )
     options.emit(Report(None, document=report.to_dict, people=partial(_run, report)), fmt)
 
