@@ -240,7 +240,7 @@ class _Sync(Importer):
                 f"JOIN {INCOMING_EXTRAS} x ON x._row = t._row "
                 f"LEFT JOIN {extra} m ON m.{id_column} = c._id AND m.key = x.key "
                 f"WHERE m.value IS NULL OR m.value <> x.value "
-                f"UNION SELECT t._row FROM {INCOMING} t JOIN ({query}) c ON {on} "
+                f"UNION ALL SELECT t._row FROM {INCOMING} t JOIN ({query}) c ON {on} "
                 f"JOIN {extra} m ON m.{id_column} = c._id {listed}AND NOT EXISTS (SELECT 1 "
                 f"FROM {INCOMING_EXTRAS} x WHERE x._row = t._row AND x.key = m.key)",
                 **({} if not listed else {"keys": list(source.extras) or [""]}),
@@ -585,9 +585,11 @@ def _differing_sql(name: str, query: str, on: str, equal: str) -> str:
     a LEFT JOIN to an exchange-shaped SELECT with joins (replicas, productions, pins) is not
     flattened, so SQLite materialised the whole catalog table and built an automatic index on it
     for every sync (1.2 s of replicas at 100 k); an inner join for the differing rows and a
-    NOT EXISTS for the new ones are flattened. production_io's SELECT is a UNION ALL, never
-    flattened: its rows are looked up by id in production_input / production_output instead
-    (key (production, did); a row whose role differs counts as lacking, found either way).
+    NOT EXISTS for the new ones are flattened (a one-table SELECT keeps the LEFT JOIN: one
+    index lookup per row instead of two, 24.5 s against 39.4 s for datasets at 1 M).
+    production_io's SELECT is a UNION ALL, never flattened: its rows are looked up by id in
+    production_input / production_output instead (key (production, did); a row whose role
+    differs counts as lacking, found either way).
     """
     if name == "production_io":
         return (
@@ -596,6 +598,11 @@ def _differing_sql(name: str, query: str, on: str, equal: str) -> str:
             "THEN EXISTS (SELECT 1 FROM production_output o WHERE o.dataset_id = d.id "
             "AND o.production_id = p.id) ELSE EXISTS (SELECT 1 FROM production_input i "
             "WHERE i.production_id = p.id AND i.dataset_id = d.id AND i.role = t.role) END)"
+        )
+    if " JOIN " not in catalog_query(name):  # one table: SQLite flattens the LEFT JOIN
+        return (
+            f"SELECT t._row FROM {INCOMING} t LEFT JOIN ({query}) c ON {on} "
+            f"WHERE c._hit IS NULL OR NOT ({equal or '1 = 1'})"
         )
     return (
         f"SELECT t._row FROM {INCOMING} t JOIN ({query}) c ON {on} "
