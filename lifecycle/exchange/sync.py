@@ -186,8 +186,6 @@ class _Sync(Importer):
         )
         insert_frame(self.conn, INCOMING, source.frame[list(table.column_names)].reset_index(
             names="_row"))  # fmt: skip
-        keys = ", ".join(table.key)
-        self.conn.exec_driver_sql(f"CREATE INDEX {INCOMING}_key ON {INCOMING} ({keys})")
         analyze(self.conn, INCOMING)
         # NULL-safe equality: SQLite's IS, PostgreSQL's IS NOT DISTINCT FROM (the same meaning)
         same = by_dialect(
@@ -197,11 +195,8 @@ class _Sync(Importer):
         compared = [c for c in table.column_names if c not in table.key + source.absent]
         equal = " AND ".join(same.format(c) for c in compared)
         found = {
-            row[0] for row in self.conn.exec_driver_sql(
-                f"SELECT t._row FROM {INCOMING} t LEFT JOIN ({query}) c ON {on} "
-                f"WHERE c._hit IS NULL OR NOT ({equal or '1 = 1'})"
-            )
-        }  # fmt: skip
+            row[0] for row in self.conn.exec_driver_sql(_differing_sql(name, query, on, equal))
+        }
         if name in EXTRA_TABLES:
             found |= self._differing_extras(source, query, on)
         if name == "replicas" and any(c.domain == "replicas" for c in self.options.complete):
@@ -245,7 +240,7 @@ class _Sync(Importer):
                 f"JOIN {INCOMING_EXTRAS} x ON x._row = t._row "
                 f"LEFT JOIN {extra} m ON m.{id_column} = c._id AND m.key = x.key "
                 f"WHERE m.value IS NULL OR m.value <> x.value "
-                f"UNION SELECT t._row FROM {INCOMING} t JOIN ({query}) c ON {on} "
+                f"UNION ALL SELECT t._row FROM {INCOMING} t JOIN ({query}) c ON {on} "
                 f"JOIN {extra} m ON m.{id_column} = c._id {listed}AND NOT EXISTS (SELECT 1 "
                 f"FROM {INCOMING_EXTRAS} x WHERE x._row = t._row AND x.key = m.key)",
                 **({} if not listed else {"keys": list(source.extras) or [""]}),
@@ -580,6 +575,41 @@ class _Sync(Importer):
             self.report.lost, self.report.recoverable = loss.lost, loss.recoverable
         self.conn.exec_driver_sql(update.format(STATE, losing))
         return ["replica"]
+
+
+def _differing_sql(name: str, query: str, on: str, equal: str) -> str:
+    """The SELECT of the ``_row`` of every row of :data:`INCOMING` (alias ``t``) that the
+    catalog's table ``name`` (``query``, alias ``c``) lacks or holds otherwise.
+
+    Written so that SQLite drives it from the scratch table through the catalog's own indexes:
+    a LEFT JOIN to an exchange-shaped SELECT with joins (replicas, productions, pins) is not
+    flattened, so SQLite materialised the whole catalog table and built an automatic index on it
+    for every sync (1.2 s of replicas at 100 k); an inner join for the differing rows and a
+    NOT EXISTS for the new ones are flattened (a one-table SELECT keeps the LEFT JOIN: one
+    index lookup per row instead of two, 24.5 s against 39.4 s for datasets at 1 M).
+    production_io's SELECT is a UNION ALL, never flattened: its rows are looked up by id in
+    production_input / production_output instead (key (production, did); a row whose role
+    differs counts as lacking, found either way).
+    """
+    if name == "production_io":
+        return (
+            f"SELECT t._row FROM {INCOMING} t LEFT JOIN production p ON p.name = t.production "
+            "LEFT JOIN dataset d ON d.did = t.did WHERE NOT (CASE WHEN t.role = 'output' "
+            "THEN EXISTS (SELECT 1 FROM production_output o WHERE o.dataset_id = d.id "
+            "AND o.production_id = p.id) ELSE EXISTS (SELECT 1 FROM production_input i "
+            "WHERE i.production_id = p.id AND i.dataset_id = d.id AND i.role = t.role) END)"
+        )
+    if " JOIN " not in catalog_query(name):  # one table: SQLite flattens the LEFT JOIN
+        return (
+            f"SELECT t._row FROM {INCOMING} t LEFT JOIN ({query}) c ON {on} "
+            f"WHERE c._hit IS NULL OR NOT ({equal or '1 = 1'})"
+        )
+    return (
+        f"SELECT t._row FROM {INCOMING} t JOIN ({query}) c ON {on} "
+        f"WHERE NOT ({equal or '1 = 1'}) "
+        f"UNION ALL SELECT t._row FROM {INCOMING} t "
+        f"WHERE NOT EXISTS (SELECT 1 FROM ({query}) c WHERE {on})"
+    )
 
 
 def _refusal(table: str, column: str, ours: Any, theirs: Any, state: Any) -> str:
