@@ -21,7 +21,7 @@ from lifecycle.audit.grouping import cause_of, causes, group_findings
 from lifecycle.audit.history import diff, runs
 from lifecycle.catalog import queries
 from lifecycle.catalog.queries import Overview
-from lifecycle.catalog.sql import frame, rows
+from lifecycle.catalog.sql import drop_tables, frame, rows
 from lifecycle.expiry import expire
 from lifecycle.provenance import irreproducible_reasons, irreproducible_table
 from lifecycle.provenance.graph import MAX_NODES, ProvenanceGraph, lineage
@@ -110,7 +110,12 @@ def gather(
         return out
 
     graphs = timed("provenance", lambda: [lineage(conn, d, None, MAX_NODES) for d in lineage_dids])
-    overview = timed("overview", lambda: queries.overview(conn))
+    # the replicas counted once per endpoint, state, kind and data type for the overview and
+    # the storage (three passes over them otherwise)
+    grouped = timed("replicas", lambda: queries.group_replicas(conn, "tmp_report_replicas"))
+    overview = timed("overview", lambda: queries.overview(conn, grouped))
+    storage = timed("storage", lambda: usage(conn, "endpoint", grouped=grouped))
+    drop_tables(conn, grouped)
     # the irreproducible set once (it does not depend on the time judged at), for the audit,
     # the reproducibility coverage and both expiry previews: each computed its own
     with ExitStack() as stack:
@@ -118,7 +123,6 @@ def gather(
         audit = timed("compliance", lambda: compliance(conn, policies, now, found))
         kept = timed("preservation", lambda: preservation(conn, found))
         ends = timed("lifetime", lambda: lifetime(conn, policies, now, found))
-    storage = timed("storage", lambda: usage(conn, "endpoint"))
     return ReportData(
         catalog=catalog,
         now=now,
