@@ -121,9 +121,13 @@ def usage(
     site: list[str] | None = None,
     media: str | None = None,
     expression: str | None = None,
+    grouped: str | None = None,
 ) -> Usage:
     """Storage use grouped ``by`` endpoint, site, tier, country or cloud (and media), of the
-    endpoints at ``site`` (any of them), of ``media``, selected by the endpoint ``expression``."""
+    endpoints at ``site`` (any of them), of ``media``, selected by the endpoint ``expression``.
+    ``grouped``: the replicas already counted per endpoint, state, kind and data type in a
+    temporary table (:func:`lifecycle.catalog.queries.group_replicas`), read instead of the
+    replicas themselves (the same numbers)."""
     if by not in GROUPINGS:
         raise UsageError(f"--by: {by!r} is not one of {', '.join(GROUPINGS)}")
     if media and media not in MEDIA:
@@ -144,6 +148,11 @@ def usage(
         params["endpoints"] = sorted(set(select(expression, endpoint_records(conn))))
     columns, group = GROUPINGS[by]
     condition = " AND ".join(where)
+    source = "FROM replica r JOIN dataset d ON d.id = r.dataset_id"
+    count, size, kinds = "COUNT(*)", "d.bytes", "d.kind, d.data_type"
+    if grouped is not None:  # rows of endpoint_id, state, kind, data_type, replicas, bytes
+        source = f"FROM {grouped} r"
+        count, size, kinds = "CAST(SUM(r.replicas) AS BIGINT)", "r.bytes", "r.kind, r.data_type"
     totals = frame(
         conn,
         f"""
@@ -155,9 +164,8 @@ def usage(
                SUM(e.capacity_bytes) AS capacity_bytes,
                SUM(e.capacity_bytes - COALESCE(u.used_bytes, 0)) AS free_bytes
         FROM endpoint e JOIN site s ON s.id = e.site_id
-        LEFT JOIN (SELECT r.endpoint_id, COUNT(*) AS replicas, SUM(d.bytes) AS used_bytes
-                   FROM replica r JOIN dataset d ON d.id = r.dataset_id
-                   WHERE r.state = 'available' GROUP BY r.endpoint_id) u
+        LEFT JOIN (SELECT r.endpoint_id, {count} AS replicas, SUM({size}) AS used_bytes
+                   {source} WHERE r.state = 'available' GROUP BY r.endpoint_id) u
                ON u.endpoint_id = e.id
         WHERE {condition}
         GROUP BY {group}, e.media
@@ -168,13 +176,13 @@ def usage(
     shares = frame(
         conn,
         f"""
-        SELECT {columns}, e.media, d.kind, d.data_type, COUNT(*) AS replicas,
-               SUM(d.bytes) AS used_bytes
-        FROM replica r JOIN dataset d ON d.id = r.dataset_id
+        SELECT {columns}, e.media, {kinds}, {count} AS replicas,
+               SUM({size}) AS used_bytes
+        {source}
         JOIN endpoint e ON e.id = r.endpoint_id JOIN site s ON s.id = e.site_id
         WHERE r.state = 'available' AND {condition}
-        GROUP BY {group}, e.media, d.kind, d.data_type
-        ORDER BY {ORDER[by]}, e.media, d.kind, d.data_type
+        GROUP BY {group}, e.media, {kinds}
+        ORDER BY {ORDER[by]}, e.media, {kinds}
         """,
         **params,
     )

@@ -117,20 +117,26 @@ def expire(
     *,
     change: Change | None = None,
     only: str | None = None,
+    irreproducible: str | None = None,
 ) -> ExpiryReport:
     """Decide for every expired dataset; with ``change`` (a write transaction), apply it.
 
     Without ``change`` nothing is written to the catalog (temporary tables only). ``only``
     (SQL selecting dataset ids) limits the decisions to those datasets, for ``unpin`` and
     ``plan delete`` to say what expiry would now do with what they release.
+    ``irreproducible``: the irreproducible set already in a temporary table of ``conn``
+    (:func:`~lifecycle.provenance.reproducibility.irreproducible_table`), read instead of
+    computed again (it does not depend on ``now``).
     """
     _candidates(conn, policies, now)
     if only is not None:
         conn.exec_driver_sql(f"DELETE FROM {CANDIDATES} WHERE id NOT IN ({only})")
     try:
-        with irreproducible_table(conn, "tmp_expire_irreproducible") as irreproducible:
-            _decide(conn, now, irreproducible)
-            _settle_together(conn, irreproducible)
+        with irreproducible_table(
+            conn, "tmp_expire_irreproducible", existing=irreproducible
+        ) as irreproducible_set:
+            _decide(conn, now, irreproducible_set)
+            _settle_together(conn, irreproducible_set)
             decisions = _decisions(conn)
             freed = _freed_by_site(conn)
             if change is not None:

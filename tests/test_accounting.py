@@ -213,3 +213,28 @@ def test_hostile_names_are_shown_literally(catalog, tmp_path):
     assert "[link=http://x]C[/link]" in {row["cloud"] for row in by_cloud["usage"]}
     only = catalog.usage("site", site=[evil]).usage  # the name is bound, not spliced
     assert list(only["site"].unique()) == [evil]
+
+
+def test_usage_and_overview_from_the_grouped_replicas_are_the_same(sample):
+    """The report counts the replicas once (group_replicas) for the overview and the storage:
+    the same frames as from the replicas themselves, on a catalog with every replica state."""
+    from lifecycle.accounting import usage
+    from lifecycle.catalog.queries import group_replicas, overview
+
+    with sample.read() as conn:
+        conn.exec_driver_sql(  # states other than available, and a dataset without a type
+            "UPDATE replica SET state = 'lost' WHERE id IN (SELECT MIN(id) FROM replica)"
+        )
+        conn.exec_driver_sql(
+            "UPDATE dataset SET data_type = NULL WHERE id IN (SELECT MAX(dataset_id) FROM replica)"
+        )
+        plain = (overview(conn), {by: usage(conn, by) for by in ("endpoint", "site", "tier")})
+        grouped = group_replicas(conn, "tmp_test_grouped")
+        found = (overview(conn, grouped), {by: usage(conn, by, grouped=grouped) for by in plain[1]})
+    assert set(plain[0].replicas_by_state["state"]) > {"available"}
+    assert plain[0].replicas_by_state.to_dict("records") == found[0].replicas_by_state.to_dict(
+        "records"
+    )
+    for by, expected in plain[1].items():
+        assert expected.usage.to_dict("records") == found[1][by].usage.to_dict("records")
+        assert expected.shares.to_dict("records") == found[1][by].shares.to_dict("records")

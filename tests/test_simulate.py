@@ -420,3 +420,39 @@ def test_generated_catalog_agrees_with_pandas_and_the_recipes(catalog, generated
         assert len(catalog.recipe(row["did"], what_if).steps) == row["steps"], row["did"]
     for did in lost_derived[:10]:
         assert not catalog.recipe(did, what_if).reproducible, did
+
+
+# -- every site's loss at once, in counts (the report's risk section) ----------------------------
+
+
+def _counts_of(report) -> dict[str, int]:
+    summary = report.summary
+    keys = ("lost", "lost_bytes", "recoverable", "recoverable_bytes", "violations")
+    return {k: summary[k] for k in keys} | {"re_replicate": summary["re_replicate"]["datasets"]}
+
+
+@pytest.mark.parametrize("source", ["grid", "sample"])
+def test_simulate_sites_counts_what_each_site_alone_loses(request, catalog, source):
+    from conftest import SAMPLE_CATALOG
+
+    from lifecycle.simulate import simulate_sites
+
+    if source == "grid":
+        cat = request.getfixturevalue("grid")
+    else:
+        cat = catalog
+        cat.import_directory(SAMPLE_CATALOG)
+    with cat.read() as conn:
+        sites = [row[0] for row in conn.exec_driver_sql(
+            "SELECT DISTINCT s.name FROM site s JOIN endpoint e ON e.site_id = s.id ORDER BY 1"
+        )]  # fmt: skip
+        together = simulate_sites(conn, sites, POLICIES, NOW)
+    alone = {site: _counts_of(_simulate(cat, site)) for site in sites}
+    assert together == alone
+    # the comparison means something: some site loses data for good, some loss re-replicates,
+    # creates violations, and (in the sample) leaves something recoverable
+    assert any(c["lost"] for c in alone.values())
+    assert any(c["re_replicate"] for c in alone.values())
+    assert any(c["violations"] for c in alone.values())
+    if source == "sample":
+        assert any(c["recoverable"] for c in alone.values())

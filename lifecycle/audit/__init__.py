@@ -28,7 +28,7 @@ from lifecycle.audit.rules import EVALUATORS, Finding, SqlFindings, did_order, j
 from lifecycle.catalog.sql import by_dialect, statement, temporary_table
 from lifecycle.catalog.store import current_actor, snapshot_reader, utcnow
 from lifecycle.policy import SEVERITIES, PolicySet, Rule, endpoint_sets
-from lifecycle.provenance.reproducibility import irreproducible_table
+from lifecycle.provenance.reproducibility import IRREPRODUCIBLE, irreproducible_table
 from lifecycle.text import count
 from lifecycle.values import envelope, json_value, records, rows_frame
 
@@ -93,6 +93,7 @@ def run_audit(
     with_findings: bool = True,
     preview: bool = False,
     show: Show | None = None,
+    irreproducible: str | None = None,
 ) -> AuditReport:
     """Evaluate every rule on ``conn`` and, with ``change`` (the caller's write transaction),
     record the run; without it nothing is recorded and the run has no id (``preview``: because
@@ -105,8 +106,12 @@ def run_audit(
     when ``with_findings``, the report's findings are read from it. With ``show``, the findings
     are not gathered in the report: ``show(report, rows)`` is called while the table is there,
     with :class:`FindingRows` giving its rows a chunk at a time (rule order, then DID), to
-    write them as they are read.
+    write them as they are read. ``irreproducible``: the irreproducible set already in the
+    temporary table :data:`~lifecycle.provenance.reproducibility.IRREPRODUCIBLE` of ``conn``
+    (the name the reproducibility rule reads), not computed again.
     """
+    if irreproducible not in (None, IRREPRODUCIBLE):
+        raise ValueError(f"the audit reads the irreproducible set as {IRREPRODUCIBLE}")
     started = time.perf_counter()
     started_at = utcnow()
     endpoints_by_rule = endpoint_sets(conn, policies)
@@ -119,7 +124,7 @@ def run_audit(
     # when the history has findings to resolve). PostgreSQL keeps no such order: an index in
     # the order they are read (see _index_in_read_order).
     ranges: dict[str, tuple[int, int]] | None = by_dialect(conn, sqlite={}, postgresql=None)
-    for rule, inserted in _evaluate(conn, policies, now, endpoints_by_rule):
+    for rule, inserted in _evaluate(conn, policies, now, endpoints_by_rule, irreproducible):
         # counted as inserted (a rule has one severity): no pass over the table to count
         by_rule[rule.name] += inserted
         by_severity[rule.severity] += inserted
@@ -169,7 +174,11 @@ CONCURRENT = True
 
 
 def _evaluate(
-    conn: Connection, policies: PolicySet, now: datetime, endpoints: dict[str, list[int] | None]
+    conn: Connection,
+    policies: PolicySet,
+    now: datetime,
+    endpoints: dict[str, list[int] | None],
+    irreproducible: str | None = None,
 ) -> Iterator[tuple[Rule, int]]:
     """Evaluate every rule into :data:`FINDINGS_TABLE`; yields each rule with how many findings
     it inserted.
@@ -195,7 +204,7 @@ def _evaluate(
             elsewhere = pool.submit(_evaluate_on, reader, shared, now, endpoints)
             # on an error here the other thread takes no further rule (and is waited for)
             stack.callback(shared.clear)
-        with irreproducible_table(conn) if own else nullcontext():
+        with irreproducible_table(conn, existing=irreproducible) if own else nullcontext():
             for rule in own:
                 yield rule, _insert(conn, rule, EVALUATORS[rule.type](conn, rule, now, None))
             while shared:

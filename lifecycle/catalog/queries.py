@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from lifecycle.catalog.sql import TIMESTAMP_COLUMNS, frame, rows, statement
+from lifecycle.catalog.sql import TIMESTAMP_COLUMNS, frame, rows, statement, temporary_table
 from lifecycle.errors import UnknownDataset, UsageError
 from lifecycle.nomenclature import normalize_did
 from lifecycle.values import envelope, records, rows_frame, to_utc, typed_text
@@ -386,7 +386,29 @@ class Overview:
         )
 
 
-def overview(conn: Connection) -> Overview:
+def group_replicas(conn: Connection, table: str) -> str:
+    """Every replica counted per endpoint, state, kind and data type into the temporary table
+    ``table`` (``replicas``, ``bytes``: their datasets' bytes summed): one pass over the replicas
+    for :func:`overview` and :func:`lifecycle.accounting.usage` both (each reads them otherwise).
+    Returns ``table``."""
+    temporary_table(
+        conn,
+        table,
+        "endpoint_id INTEGER NOT NULL, state TEXT NOT NULL, kind TEXT, data_type TEXT, "
+        "replicas BIGINT NOT NULL, bytes NUMERIC",
+    )
+    conn.exec_driver_sql(
+        f"INSERT INTO {table} (endpoint_id, state, kind, data_type, replicas, bytes) "
+        "SELECT r.endpoint_id, r.state, d.kind, d.data_type, COUNT(*), SUM(d.bytes) "
+        "FROM replica r JOIN dataset d ON d.id = r.dataset_id "
+        "GROUP BY r.endpoint_id, r.state, d.kind, d.data_type"
+    )
+    return table
+
+
+def overview(conn: Connection, grouped: str | None = None) -> Overview:
+    """The catalog in numbers: sites and capacity per tier, datasets per kind and data type,
+    replicas per media and state (``grouped``: from :func:`group_replicas`'s table)."""
     by_tier = frame(
         conn,
         """
@@ -408,12 +430,14 @@ def overview(conn: Connection) -> Overview:
         FROM dataset GROUP BY kind, COALESCE(data_type, '') ORDER BY kind, data_type
         """,
     )
+    source, count, size = "replica r JOIN dataset d ON d.id = r.dataset_id", "COUNT(*)", "d.bytes"
+    if grouped is not None:
+        source, count, size = f"{grouped} r", "CAST(SUM(r.replicas) AS BIGINT)", "r.bytes"
     by_state = frame(
         conn,
-        """
-        SELECT e.media, r.state, COUNT(*) AS replicas, SUM(d.bytes) AS bytes
-        FROM replica r JOIN endpoint e ON e.id = r.endpoint_id
-        JOIN dataset d ON d.id = r.dataset_id
+        f"""
+        SELECT e.media, r.state, {count} AS replicas, SUM({size}) AS bytes
+        FROM {source} JOIN endpoint e ON e.id = r.endpoint_id
         GROUP BY e.media, r.state ORDER BY e.media, r.state
         """,
     )

@@ -270,11 +270,27 @@ def materialize_irreproducible(
 
 @contextmanager
 def irreproducible_table(
-    conn: Connection, table: str = IRREPRODUCIBLE, gone: str | None = None
+    conn: Connection,
+    table: str = IRREPRODUCIBLE,
+    gone: str | None = None,
+    existing: str | None = None,
 ) -> Iterator[str]:
     """The irreproducible set (with ``gone``: as it would be without those replicas) in a
     temporary table for the block; yields its name. The table, and the one
-    :func:`newly_irreproducible` makes on top of it, are dropped afterwards."""
+    :func:`newly_irreproducible` makes on top of it, are dropped afterwards.
+
+    ``existing``: the name of a table a caller's own block already holds (of the catalog as it
+    is, ``gone`` None), yielded as it is and left to that block; only the table
+    :func:`newly_irreproducible` made on top of it is dropped. The report computes the set once
+    this way for the audit, the reproducibility coverage and both expiry previews."""
+    if existing is not None:
+        if gone is not None:
+            raise ValueError("an existing irreproducible set is of the catalog as it is")
+        try:
+            yield existing
+        finally:
+            drop_tables(conn, NEWLY_IRREPRODUCIBLE)
+        return
     try:
         yield materialize_irreproducible(conn, table, gone)
     finally:

@@ -10,6 +10,7 @@ expiry previews write temporary tables only.
 from __future__ import annotations
 
 import json
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -20,11 +21,11 @@ from lifecycle.audit.grouping import cause_of, causes, group_findings
 from lifecycle.audit.history import diff, runs
 from lifecycle.catalog import queries
 from lifecycle.catalog.queries import Overview
-from lifecycle.catalog.sql import frame, rows
+from lifecycle.catalog.sql import drop_tables, frame, rows
 from lifecycle.expiry import expire
 from lifecycle.provenance import irreproducible_reasons, irreproducible_table
 from lifecycle.provenance.graph import MAX_NODES, ProvenanceGraph, lineage
-from lifecycle.simulate import LossScenario, simulate_loss
+from lifecycle.simulate import simulate_sites
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -109,16 +110,29 @@ def gather(
         return out
 
     graphs = timed("provenance", lambda: [lineage(conn, d, None, MAX_NODES) for d in lineage_dids])
+    # the replicas counted once per endpoint, state, kind and data type for the overview and
+    # the storage (three passes over them otherwise)
+    grouped = timed("replicas", lambda: queries.group_replicas(conn, "tmp_report_replicas"))
+    overview = timed("overview", lambda: queries.overview(conn, grouped))
+    storage = timed("storage", lambda: usage(conn, "endpoint", grouped=grouped))
+    drop_tables(conn, grouped)
+    # the irreproducible set once (it does not depend on the time judged at), for the audit,
+    # the reproducibility coverage and both expiry previews: each computed its own
+    with ExitStack() as stack:
+        found = timed("irreproducible", lambda: stack.enter_context(irreproducible_table(conn)))
+        audit = timed("compliance", lambda: compliance(conn, policies, now, found))
+        kept = timed("preservation", lambda: preservation(conn, found))
+        ends = timed("lifetime", lambda: lifetime(conn, policies, now, found))
     return ReportData(
         catalog=catalog,
         now=now,
         policies=policies,
-        overview=timed("overview", lambda: queries.overview(conn)),
-        compliance=timed("compliance", lambda: compliance(conn, policies, now)),
-        storage=(storage := timed("storage", lambda: usage(conn, "endpoint"))),
+        overview=overview,
+        compliance=audit,
+        storage=storage,
         sites=timed("sites", lambda: by_site(conn, storage)),
-        preservation=timed("preservation", lambda: preservation(conn)),
-        lifetime=timed("lifetime", lambda: lifetime(conn, policies, now)),
+        preservation=kept,
+        lifetime=ends,
         risk=timed("risk", lambda: risk(conn, policies, now)),
         lineages=graphs,
         timings=timings,
@@ -138,15 +152,19 @@ def by_site(conn: Connection, storage: Usage) -> pd.DataFrame:
     return found
 
 
-def compliance(conn: Connection, policies: PolicySet, now: datetime) -> Compliance:
-    """The audit as of ``now`` (not recorded), grouped while its findings table exists."""
+def compliance(
+    conn: Connection, policies: PolicySet, now: datetime, irreproducible: str | None = None
+) -> Compliance:
+    """The audit as of ``now`` (not recorded), grouped while its findings table exists
+    (``irreproducible``: the set already computed, see :func:`run_audit`)."""
     grouped: dict[str, Any] = {}
 
     def show(report: AuditReport, found: FindingRows) -> None:
         grouped["causes"] = causes(found.conn, FINDINGS_TABLE, policies)
         grouped["by_site"] = group_findings(found.conn, FINDINGS_TABLE, policies, ("site",))
 
-    report = run_audit(conn, None, policies, now, with_findings=False, show=show)
+    report = run_audit(conn, None, policies, now, with_findings=False, show=show,
+                       irreproducible=irreproducible)  # fmt: skip
     by_site = grouped["by_site"]
     by_site = (
         by_site[by_site["site"].notna()]
@@ -239,8 +257,9 @@ def last_changes(conn: Connection, history: pd.DataFrame) -> dict[str, Any] | No
     }
 
 
-def preservation(conn: Connection) -> Preservation:
-    """Raw data by its tape copies at distinct sites; reproducibility of derived data by type."""
+def preservation(conn: Connection, irreproducible: str | None = None) -> Preservation:
+    """Raw data by its tape copies at distinct sites; reproducibility of derived data by type
+    (``irreproducible``: the set already in a temporary table, else computed here)."""
     copies_sql = """
         WITH copies AS (
             SELECT d.id, d.did, d.bytes, COUNT(DISTINCT e.site_id) AS copies
@@ -265,7 +284,7 @@ def preservation(conn: Connection) -> Preservation:
         copies_sql + f" SELECT did, copies, bytes FROM copies WHERE copies < 2 "
         f"ORDER BY bytes DESC, did LIMIT {TOP}",
     )
-    with irreproducible_table(conn, "tmp_report_irreproducible") as table:
+    with irreproducible_table(conn, "tmp_report_irreproducible", existing=irreproducible) as table:
         coverage = frame(
             conn,
             f"""
@@ -301,14 +320,17 @@ def _general(row: dict[str, Any]) -> str:
     return reason
 
 
-def lifetime(conn: Connection, policies: PolicySet, now: datetime) -> Lifetime:
+def lifetime(
+    conn: Connection, policies: PolicySet, now: datetime, irreproducible: str | None = None
+) -> Lifetime:
     """What reaches its end of life in each of the next months (expiry previewed at the end of
-    the outlook) and what expiry keeps now, and why."""
+    the outlook) and what expiry keeps now, and why (``irreproducible``: the set already in a
+    temporary table, read by both previews)."""
     import pandas as pd
 
-    today = expire(conn, policies, now)
+    today = expire(conn, policies, now, irreproducible=irreproducible)
     horizon = _add_months(now, MONTHS)
-    ahead = expire(conn, policies, horizon).decisions
+    ahead = expire(conn, policies, horizon, irreproducible=irreproducible).decisions
     ahead = ahead[ahead["end_of_life"] > pd.Timestamp(now)]
     months = ahead.assign(month=ahead["end_of_life"].dt.strftime("%Y-%m"))
     months = (
@@ -338,20 +360,9 @@ def risk(conn: Connection, policies: PolicySet, now: datetime) -> list[dict[str,
         "SELECT s.name, s.tier FROM site s WHERE s.tier <= 1 AND s.status <> 'decommissioned' "
         "AND EXISTS (SELECT 1 FROM endpoint e WHERE e.site_id = s.id) ORDER BY s.tier, s.name",
     )
-    out = []
-    for site in sites:
-        found = simulate_loss(conn, LossScenario(sites=(site["name"],)), policies, now).summary
-        out.append(
-            {
-                "site": site["name"],
-                "tier": int(site["tier"]),
-                "lost": found["lost"],
-                "lost_bytes": found["lost_bytes"],
-                "recoverable": found["recoverable"],
-                "recoverable_bytes": found["recoverable_bytes"],
-                "violations": found["violations"],
-                "re_replicate": found["re_replicate"]["datasets"],
-            }
-        )
+    found = simulate_sites(conn, [site["name"] for site in sites], policies, now)
+    out = [
+        {"site": site["name"], "tier": int(site["tier"])} | found[site["name"]] for site in sites
+    ]
     out.sort(key=lambda r: (-r["lost"], -r["lost_bytes"], r["site"]))
     return out
