@@ -52,6 +52,10 @@ TIMESTAMP_COLUMNS = {
     "as_of",
     "applied_at",
     "end_of_life",
+    "first_seen",  # dark data
+    "last_seen",
+    "confirmed_at",
+    "not_before",  # transfers
 }
 
 

@@ -71,7 +71,9 @@ def repair(
             metavar="SIZE",
         ),
     ] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the spread over targets.")] = 0,
+    seed: Annotated[
+        int, typer.Option(min=0, max=options.INT_MAX, help="Seed of the spread over targets.")
+    ] = 0,
     apply: options.ApplyOption = False,
     expect: Annotated[
         str | None,

@@ -61,9 +61,14 @@ def run(
     failure_rate: Annotated[
         float, typer.Option("--failure-rate", help="Probability that an attempt fails.")
     ] = 0.0,
-    seed: Annotated[int, typer.Option(help="Seed of the failures drawn.")] = 0,
+    seed: Annotated[
+        int, typer.Option(min=0, max=options.INT_MAX, help="Seed of the failures drawn.")
+    ] = 0,
     attempts: Annotated[
-        int, typer.Option(help="Attempts before a transfer is failed for good.")
+        int,
+        typer.Option(
+            min=1, max=options.INT_MAX, help="Attempts before a transfer is failed for good."
+        ),
     ] = 3,
     apply: options.ApplyOption = False,
     fmt: options.DetailFormatOption = options.DetailFormat.table,
