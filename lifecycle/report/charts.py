@@ -133,9 +133,7 @@ def lines(
         )  # fmt: skip
     step = max(1, len(x) // 15)
     axes.set_xticks(positions[::step], list(x)[::step])
-    axes.set_xlabel(xlabel)
-    axes.set_ylabel(ylabel)
-    axes.set_title(title, loc="left")
+    _label(axes, title, xlabel, ylabel)
     axes.set_ylim(bottom=0)
     _integers(axes.yaxis)
     if series:
@@ -160,12 +158,17 @@ def stacked(
         axes.bar(positions, list(values), bottom=bottom, label=label, color=PALETTE[n % 8])
         bottom = [b + v for b, v in zip(bottom, values, strict=True)]
     axes.set_xticks(positions, list(x), rotation=45, ha="right")
-    axes.set_xlabel(xlabel)
-    axes.set_ylabel(ylabel)
-    axes.set_title(title, loc="left")
+    _label(axes, title, xlabel, ylabel)
     if series:
         axes.legend(fontsize=8, frameon=False)
     return _svg(figure, name, title)
+
+
+def _label(axes, title: str, xlabel: str, ylabel: str) -> None:
+    """A chart's title (left, as every chart of the page) and its axis labels."""
+    axes.set_xlabel(xlabel)
+    axes.set_ylabel(ylabel)
+    axes.set_title(title, loc="left")
 
 
 def _integers(axis) -> None:
