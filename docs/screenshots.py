@@ -17,10 +17,10 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from lifecycle.cli.app import app
+from lifecycle.report.page import SECTIONS  # every section of the page
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = "2026-06-01T00:00:00Z"
-SECTIONS = ("overview", "compliance", "storage", "preservation", "lifetime", "risk", "provenance")
 ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -44,6 +44,11 @@ def build(work: Path) -> Path:
     endpoint = replicas["replicas"][0]["endpoint"]
     lifecycle(db, "replicas", "mark-lost", did, endpoint, "--reason", "tape lost", "--apply")
     lifecycle(db, "audit", "--policy", policies, "--fail-on", "never", "-q")
+    # repair queues new copies; the simulated grid moves them for an hour, some attempts failing
+    plan = json.loads(lifecycle(db, "repair", "--policy", policies, "--format", "json"))
+    lifecycle(db, "repair", "--policy", policies, "--apply", "--expect", plan["summary"]["digest"])
+    lifecycle(db, "transfers", "run", "--simulate", "--hours", "1", "--failure-rate", "0.5",
+              "--attempts", "1", "--seed", "3", "--apply")  # fmt: skip
     derived = json.loads(lifecycle(db, "datasets", "list", "--kind", "derived", "--format", "json"))
     page = work / "report.html"
     lifecycle(db, "report", "--policy", policies, "--now", NOW, "-o", str(page), "--fail-on",

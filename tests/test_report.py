@@ -100,7 +100,6 @@ def test_every_section_is_there_with_what_it_shows(reported):
         assert re.search(f'<section id="{key}"[^>]*>\\s*<h2 id="h-{key}">', html), key
         assert re.search(f'<h2 id="h-{key}">[^<]+</h2>\\s*<p class="what">[^<]+lifecycle', html)
     assert "Lineage of <code>" in html
-    assert 'id="repair"' not in html  # issue 15's hook: no section without its data
 
 
 def test_the_page_is_valid_html(reported):
@@ -148,6 +147,55 @@ def test_self_contained_and_small(reported):
     assert len(html.encode()) < 1_000_000
     ids = re.findall(r'\bid="([^"]+)"', html)
     assert len(ids) == len(set(ids))  # charts' ids made unique in the page
+
+
+def section_text(html: str, key: str) -> str:
+    """The text of one section, tags removed."""
+    body = html[html.index(f'<section id="{key}"') :]
+    return re.sub(r"<[^>]+>", " ", body[: body.index("</section>")])
+
+
+def test_the_repair_section_shows_the_transfers_and_what_repair_would_do(catalog, tmp_path):
+    catalog.import_directory(SAMPLE_CATALOG)
+    url, out = catalog.url, tmp_path / "r.html"
+    plan = json.loads(run(url, "repair", "--policy", POLICIES, "-f", "json").stdout)
+    assert plan["summary"]["transfers"] >= 2
+    applied = run(url, "repair", "--policy", POLICIES, "--apply", "--expect",
+                  plan["summary"]["digest"])  # fmt: skip
+    assert applied.exit_code == 0, applied.output
+    assert (
+        run(url, "report", "--policy", POLICIES, "-o", str(out), "--fail-on", "never").exit_code
+        == 0
+    )
+    found, html = figures(out.read_text()), out.read_text()
+    queued = json.loads(run(url, "transfers", "list", "-f", "json").stdout)
+    assert queued["summary"]["by_state"]["queued"] == plan["summary"]["transfers"]
+    text = section_text(html, "repair")
+    assert re.search(rf"queued\s+{plan['summary']['transfers']}\s", text)
+    for site in plan["summary"]["by_target_site"]:  # open transfers by destination site
+        assert site in text
+    assert int(found["repair.in_flight"]) == plan["summary"]["repaired"]  # all in flight now
+    assert int(found["repair.transfers"]) == 0
+    # every attempt fails: the failed transfers are listed, and repair plans them again
+    failing = run(url, "transfers", "run", "--simulate", "--failure-rate", "1", "--attempts", "1",
+                  "--apply")  # fmt: skip
+    assert failing.exit_code in (0, 1), failing.output
+    assert (
+        run(url, "report", "--policy", POLICIES, "-o", str(out), "--fail-on", "never").exit_code
+        == 0
+    )
+    html = out.read_text()
+    found, text = figures(html), section_text(html, "repair")
+    now = json.loads(run(url, "repair", "--policy", POLICIES, "-f", "json").stdout)["summary"]
+    for key in ("violating", "transfers", "in_flight", "lost_for_good"):
+        assert int(found[f"repair.{key}"]) == now[key], key
+    assert int(found["repair.unrepaired_datasets"]) == now["unrepaired_datasets"]
+    assert now["transfers"] == plan["summary"]["transfers"]
+    assert "Failed transfers, newest first" in text
+    listed = json.loads(run(url, "transfers", "list", "--state", "failed", "-f", "json").stdout)
+    for t in listed["transfers"]:
+        assert t["did"] in text
+    html5lib.HTMLParser(strict=True).parse(html)
 
 
 def test_the_report_records_nothing(catalog, tmp_path):

@@ -25,6 +25,7 @@ from lifecycle.catalog.sql import drop_tables, frame, rows
 from lifecycle.expiry import expire
 from lifecycle.provenance import irreproducible_reasons, irreproducible_table
 from lifecycle.provenance.graph import MAX_NODES, ProvenanceGraph, lineage
+from lifecycle.report.repairs import Repair, repair_section
 from lifecycle.simulate import simulate_sites
 
 if TYPE_CHECKING:
@@ -83,9 +84,7 @@ class ReportData:
     lifetime: Lifetime
     risk: list[dict[str, Any]]  # one per tier-0/1 site: what its loss would mean
     lineages: list[ProvenanceGraph]
-    # HOOK(issue 15, repair): the lead wires the repair section here when repair lands: open
-    # transfers, failed transfers and what repair would do now. None: the section is left out.
-    repair: dict[str, Any] | None = None
+    repair: Repair  # transfers on record and what repair would do now
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -135,6 +134,7 @@ def gather(
         lifetime=ends,
         risk=timed("risk", lambda: risk(conn, policies, now)),
         lineages=graphs,
+        repair=timed("repair", lambda: repair_section(conn, policies, now, TOP)),
         timings=timings,
     )
 

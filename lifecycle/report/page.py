@@ -22,7 +22,7 @@ from lifecycle.text import human_bytes, number
 
 TB = 10**12
 SECTIONS = ("overview", "compliance", "storage", "preservation", "lifetime", "risk",
-            "provenance")  # fmt: skip
+            "provenance", "repair")  # fmt: skip
 STYLE = (
     "body{font-family:system-ui,sans-serif;margin:0 auto;max-width:62em;padding:1em 1.5em;"
     "color:#1a1a1a;line-height:1.4}"
@@ -130,6 +130,13 @@ def label(value: Any) -> str:
     return value if isinstance(value, str) and value else "—"
 
 
+def moment(value: Any) -> str:
+    """A time cell (a datetime or pandas timestamp, UTC) to the minute, a dash when missing."""
+    if value is None or value != value or not hasattr(value, "strftime"):  # None, NaT, text
+        return "—"
+    return value.strftime("%Y-%m-%d %H:%M")
+
+
 def tb(value: Any) -> float:
     found = known(value)
     return 0.0 if found is None else found / TB
@@ -145,10 +152,9 @@ def render(data: ReportData) -> str:
         lifetime(data),
         risk(data),
         provenance(data),
+        repair(data),
     ]
-    if data.repair is not None:  # HOOK(issue 15): repair(data) when the repair service lands
-        parts.append(repair(data))
-    names = [*SECTIONS, *(["repair"] if data.repair is not None else [])]
+    names = SECTIONS
     nav = "".join(f'<li><a href="#{n}">{n.capitalize()}</a></li>' for n in names)
     when = data.now.strftime("%Y-%m-%d %H:%M UTC")
     return (
@@ -515,11 +521,53 @@ def _svg_graph(svg: str, prefix: str, root: str) -> str:
     return svg
 
 
-def repair(data: ReportData) -> str:  # HOOK(issue 15): shown only when data.repair is set
-    found = data.repair or {}
-    return section(
-        "repair",
-        "Repair",
-        "Open and failed transfers, and what repair would do now; details: lifecycle repair.",
-        table(["what", "count"], [(k, v) for k, v in found.items() if isinstance(v, int)]),
+def repair(data: ReportData) -> str:
+    found = data.repair
+    plan = found.plan
+    states = {r.state: (int(r.transfers), int(r.bytes)) for r in found.by_state.itertuples()}
+    body = "<h3>Transfers on record</h3>\n" + table(
+        ["state", "transfers", "size"],
+        [(state, states.get(state, (0, 0))[0], human_bytes(states.get(state, (0, 0))[1]))
+         for state in ("queued", "active", "done", "failed")],
+        flagged=[False, False, False, states.get("failed", (0, 0))[0] > 0],
+    )  # fmt: skip
+    if not found.open_by_site.empty:
+        body += "<h3>Open transfers by destination site</h3>\n" + table(
+            ["site", "queued", "active", "size"],
+            [(r.site, int(r.queued), int(r.active), human_bytes(r.bytes))
+             for r in found.open_by_site.itertuples(index=False)],
+        )  # fmt: skip
+    if not found.failed.empty:
+        body += "<h3>Failed transfers, newest first</h3>\n" + table(
+            ["dataset", "from", "to", "attempts", "failed at", "error"],
+            [(r.did, r.source, r.target, int(r.attempts), moment(r.finished_at), label(r.error))
+             for r in found.failed.itertuples(index=False)],
+        )  # fmt: skip
+    body += (
+        "<h3>What repair would do now</h3>\n"
+        f"<p>{counted('repair.violating', plan['violating'], 'dataset')} break a replication "
+        f"or preservation rule: repair would make "
+        f"{counted('repair.transfers', plan['transfers'], 'new replica')} "
+        f"({esc(human_bytes(plan['bytes']))}, {esc(human_bytes(plan['bytes_staged']))} staged "
+        f"from tape); {figure_value('repair.in_flight', plan['in_flight'])} wait for a copy in "
+        f"flight; {figure_value('repair.unrepaired_datasets', plan['unrepaired_datasets'])} cannot be "
+        f"repaired ({figure_value('repair.lost_for_good', plan['lost_for_good'])} lost for good).</p>\n"
     )
+    if found.plan_by_site:
+        body += table(
+            ["destination site", "new replicas", "size"],
+            [(site, n, human_bytes(b)) for site, n, b in found.plan_by_site],
+        )
+    if found.cannot:
+        body += "<h3>What repair cannot do</h3>\n" + table(
+            ["rule", "lost for good", "datasets", "why (an example)"],
+            [(rule, "yes" if lost else "no", n, why) for rule, lost, n, why in found.cannot],
+            flagged=[lost for _, lost, _, _ in found.cannot],
+        )  # fmt: skip
+    return section(
+        "repair", "Repair",
+        "The transfers on record (open, failed) and the new replicas repair would make now to "
+        "restore every replication and preservation rule; details: lifecycle transfers list, "
+        "lifecycle repair (a preview).",
+        body,
+    )  # fmt: skip
