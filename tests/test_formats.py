@@ -32,6 +32,8 @@ DIFFERENT_BY_NATURE = {
     "export",
     # a plan written for another tool: its json document or its steps as parquet
     "plan export",
+    # the whole catalog's lineage as a stream of OpenLineage events (NDJSON), not rows
+    "export-lineage",
 }
 
 

@@ -63,6 +63,8 @@ def test_each_family_lists_its_formats_in_order():
         "mermaid",
         "svg",
         "html",
+        "prov-xml",
+        "openlineage",
     )
     assert names("recipe") == ("text", "json", "shell")
     assert names("plan") == ("json", "parquet")

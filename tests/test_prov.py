@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import io
+import re
 import subprocess
 import sys
 from datetime import UTC, datetime
-from urllib.parse import unquote
 
 import prov
 import pytest
 from catalogs import AOD, CALIB, PHYS, RAW, mini, write_catalog
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from prov.constants import PROV
 from prov.model import (
@@ -27,7 +28,15 @@ from prov.model import (
     ProvUsage,
 )
 
-from lifecycle.output.prov import NAMESPACES, local_name, prov_document, to_prov_json, to_prov_n
+from lifecycle.output.prov import (
+    NAMESPACES,
+    from_local_name,
+    local_name,
+    prov_document,
+    to_prov_json,
+    to_prov_n,
+    to_prov_xml,
+)
 from lifecycle.provenance.graph import (
     Edge,
     Node,
@@ -38,7 +47,17 @@ from lifecycle.provenance.graph import (
 )
 
 LC = prov.identifier.Namespace("lc", NAMESPACES["lc"])
-DATASET = prov.identifier.Namespace("dataset", NAMESPACES["dataset"])
+DATASET_NS = prov.identifier.Namespace("dataset", NAMESPACES["dataset"])
+
+
+class _DatasetIds:
+    """``DATASET[did]``: the identifier of the dataset entity of ``did``."""
+
+    def __getitem__(self, did: str):
+        return DATASET_NS[local_name(did)]
+
+
+DATASET = _DatasetIds()
 PRODUCTION = prov.identifier.Namespace("production", NAMESPACES["production"])
 
 
@@ -82,7 +101,9 @@ def test_importing_the_modules_loads_neither_prov_nor_pandas():
 
 def test_one_entity_per_dataset_one_activity_per_production(graph):
     doc = prov_document(graph)
-    datasets = {r.identifier for r in records(doc, ProvEntity) if r.identifier.namespace == DATASET}
+    datasets = {
+        r.identifier for r in records(doc, ProvEntity) if r.identifier.namespace == DATASET_NS
+    }
     assert datasets == {DATASET[d] for d in (PHYS, AOD, RAW, CALIB)}
     assert len(records(doc, ProvEntity)) == 4 + 2  # and one plan per transformation
     assert {r.identifier for r in records(doc, ProvActivity)} == {
@@ -270,7 +291,7 @@ def test_truncated_graph_exports_only_what_it_holds(catalog, tmp_path):
     graph = mini_lineage(catalog, tmp_path, max_nodes=2)
     doc = prov_document(graph)
     assert graph.truncated
-    assert len([r for r in records(doc, ProvEntity) if r.identifier.namespace == DATASET]) == 2
+    assert len([r for r in records(doc, ProvEntity) if r.identifier.namespace == DATASET_NS]) == 2
 
 
 # -- producers whose inputs are not shown, and how the walk was limited -------------------------
@@ -373,10 +394,12 @@ def test_generated_by_alone_gives_one_generation_per_dataset():
 
 
 def test_identifiers_keep_dids_and_names_readable():
-    assert local_name(PHYS) == PHYS
+    assert local_name(PHYS) == PHYS.replace(":", "_x003A_", 1)
     assert local_name("task-00000001") == "task-00000001"
-    assert local_name("Athena,22.0.40") == "Athena%2C22.0.40"
-    assert local_name("a b%") == "a%20b%25"
+    assert local_name("Athena,22.0.40") == "Athena_x002C_22.0.40"
+    assert local_name("a b%") == "a_x0020_b_x0025_"
+    assert local_name("_x1:") == "_x005F_x1_x003A_"  # a "_x" of the text is escaped: reversible
+    assert local_name("1.x") == "_x0031_.x"  # an XML name starts with a letter or "_"
 
 
 def _node(did: str, state: str = "closed") -> Node:
@@ -394,13 +417,93 @@ def _graph_of(did: str, release: str) -> ProvenanceGraph:
 names = st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=30)
 
 
+@settings(deadline=None)  # the first example compiles the XML schema
 @given(did=names, release=names)
 def test_any_name_gives_an_identifier_that_round_trips(did, release):
-    """Whatever a DID or release holds, the PROV-N parses, the PROV-JSON loads, ids decode."""
+    """Whatever a DID or release holds, the PROV-N parses, the PROV-JSON loads, the PROV-XML is
+    valid against prov-core.xsd and reads back, ids decode."""
     graph = _graph_of(did, release)
     doc = prov_document(graph)
     assert ProvDocument.deserialize(content=to_prov_json(graph), format="json") == doc
     assert ProvDocument.deserialize(content=to_prov_n(graph), format="provn") == doc
+    xml = to_prov_xml(graph)
+    assert_valid_prov_xml(xml)
+    assert ProvDocument.deserialize(content=xml, format="xml") == doc
     entity = next(r for r in records(doc, ProvEntity) if attribute(r, "prov:label") == did)
-    assert unquote(entity.identifier.localpart) == did
+    assert from_local_name(entity.identifier.localpart) == did
     assert entity.identifier.uri == NAMESPACES["dataset"] + local_name(did)
+
+
+# -- PROV-XML: valid against W3C prov-core.xsd -----------------------------------------------------
+
+
+@functools.cache
+def prov_core_schema():
+    """W3C's ``prov-core.xsd``, as ``prov`` ships it for its own tests (with ``xml.xsd`` beside
+    it, so it compiles without the network; see that directory's README for the licence)."""
+    from importlib.resources import files
+
+    from lxml import etree
+
+    path = files("prov") / "tests" / "schemas" / "prov-core.xsd"
+    assert path.is_file(), "prov >= 3.2.3 ships the W3C PROV-XML schemas (pyproject pins it)"
+    return etree.XMLSchema(etree.parse(str(path)))
+
+
+def assert_valid_prov_xml(text: str):
+    from lxml import etree
+
+    root = etree.fromstring(text.encode("utf-8"))
+    schema = prov_core_schema()
+    assert schema.validate(root), schema.error_log.filter_from_errors()
+    return root
+
+
+PROV_NS = "{http://www.w3.org/ns/prov#}"
+
+
+@pytest.mark.parametrize("tables", [mini, with_deleted_aod], ids=["mini", "deleted-aod"])
+@pytest.mark.parametrize("options", [{}, {"depth": 1}, {"max_nodes": 2}], ids=str)
+def test_prov_xml_is_valid_against_prov_core_xsd_and_reads_back(catalog, tmp_path, tables, options):
+    graph = mini_lineage(catalog, tmp_path, tables(), **options)
+    text = to_prov_xml(graph)
+    root = assert_valid_prov_xml(text)
+    assert ProvDocument.deserialize(content=text, format="xml") == prov_document(graph)
+    labels = {e.findtext(f"{PROV_NS}label") for e in root.iter(f"{PROV_NS}entity")}
+    assert {n.did for n in graph.nodes} <= labels  # the DID is kept, as the label
+
+
+def test_the_issue_s_identifier_is_now_a_valid_qname():
+    """Issue 17: ``dataset:data15_13TeV:data15_13TeV.00279169...`` had a second ``:``."""
+    did = "data15_13TeV:data15_13TeV.00279169.physics_Main.merge.AOD.r9264_p3083"
+    text = to_prov_xml(_graph_of(did, "Athena,21.0.20"))
+    root = assert_valid_prov_xml(text)
+    ids = [e.get(f"{PROV_NS}id") for e in root.iter(f"{PROV_NS}entity")]
+    assert f"dataset:{local_name(did)}" in ids
+    assert (
+        "dataset:data15_13TeV_x003A_data15_13TeV.00279169.physics_Main.merge.AOD.r9264_p3083" in ids
+    )
+    assert '"release:Athena_x002C_21.0.20"' in text.replace("'", '"')
+
+
+# DID -> its label in PROV-XML: as it is, but what XML 1.0 cannot hold (written visibly)
+HOSTILE_DIDS = {
+    'data18_13TeV:raw."quoted"<b>&amp;%41:x_x41_.RAW': None,
+    "odd scope:aod.'<&>' %2F:/?#[]@!$&'()*+,;=\u202e.AOD": None,
+    "1starts-with-a-digit": None,
+    "ctl:\x1b[31m\x00\x7f": "ctl:\\x1b[31m\\x00\x7f",  # DEL is an XML character
+}
+
+
+@pytest.mark.parametrize(("did", "label"), HOSTILE_DIDS.items())
+def test_hostile_dids_give_valid_identifiers_in_every_serialization(did, label):
+    graph = _graph_of(did, 'R<"&>,1')
+    doc = prov_document(graph)
+    root = assert_valid_prov_xml(to_prov_xml(graph))
+    labels = [e.findtext(f"{PROV_NS}label") for e in root.iter(f"{PROV_NS}entity")]
+    assert (label or did) in labels
+    assert ProvDocument.deserialize(content=to_prov_json(graph), format="json") == doc
+    assert ProvDocument.deserialize(content=to_prov_n(graph), format="provn") == doc
+    entity = next(r for r in records(doc, ProvEntity) if attribute(r, "prov:label") == did)
+    assert re.fullmatch(r"[A-Za-z_][A-Za-z0-9._-]*", entity.identifier.localpart)
+    assert from_local_name(entity.identifier.localpart) == did

@@ -20,6 +20,7 @@ from lifecycle.cli.app import app
 from lifecycle.cli.options import GraphFormat
 from lifecycle.errors import UsageError
 from lifecycle.output import register, render
+from lifecycle.output.prov import local_name
 from lifecycle.output.registry import FAMILIES
 from lifecycle.provenance.graph import (
     Edge,
@@ -48,6 +49,8 @@ SUFFIXES = {
     "json": "json",
     "prov-json": "prov.json",
     "prov-n": "provn",
+    "prov-xml": "prov.xml",
+    "openlineage": "openlineage.ndjson",
     "dot": "dot",
     "mermaid": "mmd",
 }
@@ -156,11 +159,25 @@ def _deleted_in_json(text: str) -> bool:
 def _deleted_in_prov_json(text: str) -> bool:
     relations = json.loads(text).get("wasInvalidatedBy", {})
     invalidated = [r["prov:entity"] for r in relations.values()]
-    return invalidated == [f"dataset:{AOD}"]
+    return invalidated == [f"dataset:{local_name(AOD)}"]
 
 
 def _deleted_in_prov_n(text: str) -> bool:
-    return f"wasInvalidatedBy(dataset:{AOD.replace(':', chr(92) + ':')}, -, -" in text
+    return f"wasInvalidatedBy(dataset:{local_name(AOD)}, -, -" in text
+
+
+def _deleted_in_prov_xml(text: str) -> bool:
+    entity = re.escape(f'<prov:entity prov:ref="dataset:{local_name(AOD)}"/>')
+    return re.search(rf"<prov:wasInvalidatedBy>\s*{entity}", text) is not None
+
+
+def _deleted_in_openlineage(text: str) -> bool:
+    states = {
+        d["facets"]["lifecycle_dataset"]["did"]: d["facets"]["lifecycle_dataset"]["state"]
+        for event in map(json.loads, text.splitlines())
+        for d in event["inputs"] + event["outputs"]
+    }
+    return states.get(AOD) == "deleted"
 
 
 def _deleted_in_dot(text: str) -> bool:
@@ -178,6 +195,8 @@ DELETED = {
     "json": _deleted_in_json,
     "prov-json": _deleted_in_prov_json,
     "prov-n": _deleted_in_prov_n,
+    "prov-xml": _deleted_in_prov_xml,
+    "openlineage": _deleted_in_openlineage,
     "dot": _deleted_in_dot,
     "mermaid": _deleted_in_mermaid,
 }
@@ -314,14 +333,33 @@ def _aod_made_in_mermaid(text: str, note: str) -> bool:
 
 def _aod_made_in_prov_json(text: str, note: str) -> bool:
     relations = json.loads(text)["wasGeneratedBy"].values()
-    return {"prov:entity": f"dataset:{AOD}", "prov:activity": "production:task-00000001"} in [
+    aod = f"dataset:{local_name(AOD)}"
+    return {"prov:entity": aod, "prov:activity": "production:task-00000001"} in [
         {k: r[k] for k in ("prov:entity", "prov:activity")} for r in relations
     ]
 
 
 def _aod_made_in_prov_n(text: str, note: str) -> bool:
-    aod = AOD.replace(":", "\\:")
-    return f"wasGeneratedBy(dataset:{aod}, production:task-00000001, -)" in text
+    return f"wasGeneratedBy(dataset:{local_name(AOD)}, production:task-00000001, -)" in text
+
+
+def _aod_made_in_prov_xml(text: str, note: str) -> bool:
+    generation = (
+        "<prov:wasGeneratedBy>\n"
+        f'    <prov:entity prov:ref="dataset:{local_name(AOD)}"/>\n'
+        '    <prov:activity prov:ref="production:task-00000001"/>\n'
+    )
+    return generation in text
+
+
+def _aod_made_in_openlineage(text: str, note: str) -> bool:
+    made = {
+        e["run"]["facets"]["lifecycle_production"]["production"]: [
+            d["facets"]["lifecycle_dataset"]["did"] for d in e["outputs"]
+        ]
+        for e in map(json.loads, text.splitlines())
+    }
+    return AOD in made.get("task-00000001", [])
 
 
 def _aod_made_in_json(text: str, note: str) -> bool:
@@ -333,6 +371,8 @@ AOD_MADE = {
     "json": _aod_made_in_json,
     "prov-json": _aod_made_in_prov_json,
     "prov-n": _aod_made_in_prov_n,
+    "prov-xml": _aod_made_in_prov_xml,
+    "openlineage": _aod_made_in_openlineage,
     "dot": _aod_made_in_dot,
     "mermaid": _aod_made_in_mermaid,
 }

@@ -64,6 +64,7 @@ from lifecycle.provenance import WhatIf, reproducibility
 from lifecycle.provenance import what_if as scenario
 from lifecycle.provenance.graph import MAX_NODES, ProvenanceGraph, impact, lineage
 from lifecycle.provenance.recipe import Recipe, recipe
+from lifecycle.provenance.runs import Runs, production_runs
 from lifecycle.repair import RepairPlan
 from lifecycle.report import PageReport, build
 from lifecycle.simulate import (
@@ -416,6 +417,14 @@ class Catalog(GridOperations):
 
         with self.read() as conn:
             return impact(conn, did, depth, max_nodes or MAX_NODES)
+
+    @contextmanager
+    def lineage_runs(self, experiment: str) -> Iterator[Runs]:
+        """Every production of the catalog as a run with its inputs and outputs, read as they
+        are iterated (while the block lasts): the whole catalog's lineage, for export."""
+
+        with self.read() as conn:
+            yield Runs(experiment, production_runs(conn))
 
     def recipe(self, did: str, what_if: WhatIf | None = None) -> Recipe:
         """The ordered productions that rebuild ``did`` from what is available now."""

@@ -59,6 +59,7 @@ RecipeFormat = _choices("RecipeFormat", "recipe")
 PlanFormat = _choices("PlanFormat", "plan")
 ExchangeFormat = _choices("ExchangeFormat", "exchange")
 RepairFormat = _choices("RepairFormat", "repair")
+RunsFormat = _choices("RunsFormat", "runs")
 
 FormatOption = Annotated[
     ListingFormat,

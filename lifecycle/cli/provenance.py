@@ -66,8 +66,9 @@ GraphFormatOption = Annotated[
         "--format",
         "-f",
         help="tree for people (a summary, then at most 80 entries: json lists all); json, "
-        "prov-json or prov-n (W3C PROV) for tools; dot or mermaid for diagram tools; svg or html "
-        "(a page holding the svg) for a picture, drawn without Graphviz, to -o FILE or a pipe.",
+        "prov-json, prov-n or prov-xml (W3C PROV) for tools; dot or mermaid for diagram tools; "
+        "svg or html (a page holding the svg) for a picture, drawn without Graphviz, to -o FILE "
+        "or a pipe; openlineage: one OpenLineage RunEvent a line (NDJSON) per production shown.",
     ),
 ]
 DepthOption = Annotated[
@@ -131,5 +132,41 @@ def recipe(
         raise typer.Exit(1)
 
 
-COMMANDS = {"lineage": lineage, "impact": impact, "recipe": recipe}
+def export_lineage(
+    ctx: typer.Context,
+    fmt: Annotated[
+        options.RunsFormat,
+        typer.Option(
+            "--format",
+            "-f",
+            help="openlineage: one OpenLineage RunEvent a line (NDJSON), as OpenLineage "
+            "consumers (Marquez, ...) take them.",
+        ),
+    ] = options.RunsFormat.openlineage,
+    experiment: Annotated[
+        str,
+        typer.Option(
+            envvar="LIFECYCLE_EXPERIMENT",
+            help="The experiment: jobs are in the namespace lifecycle://EXPERIMENT, datasets in "
+            "lifecycle://EXPERIMENT/SCOPE (lineage --format openlineage reads "
+            "LIFECYCLE_EXPERIMENT too).",
+        ),
+    ] = "atlas",
+) -> None:
+    """The whole catalog's lineage: every production as a run with its inputs and outputs,
+    streamed to -o FILE or stdout.
+
+    A finished production is a COMPLETE event (FAIL if it failed) at its end; a running one a
+    START event at its start. Run ids are stable: exporting again gives the same runs.
+    """
+    with options.catalog(ctx).lineage_runs(experiment) as runs:
+        options.emit(runs, fmt)
+
+
+COMMANDS = {
+    "lineage": lineage,
+    "impact": impact,
+    "recipe": recipe,
+    "export-lineage": export_lineage,
+}
 GROUPS = {"provenance": provenance_app}

@@ -6,7 +6,8 @@ from lifecycle.output.diagrams import write_dot, write_mermaid
 from lifecycle.output.graph_tree import write_tree
 from lifecycle.output.graphs import write_graph_json
 from lifecycle.output.lines import line_writer
-from lifecycle.output.prov import write_prov_json, write_prov_n
+from lifecycle.output.openlineage import write_graph_openlineage, write_runs_openlineage
+from lifecycle.output.prov import write_prov_json, write_prov_n, write_prov_xml
 from lifecycle.output.recipes import write_recipe_json, write_recipe_shell, write_recipe_text
 from lifecycle.output.registry import declare, register
 from lifecycle.output.reports import (
@@ -35,10 +36,15 @@ register("graph", "dot")(write_dot)
 register("graph", "mermaid")(write_mermaid)
 register("graph", "svg", terminal=False, check=check_size)(write_svg)
 register("graph", "html", terminal=False, check=check_size)(write_html)
+register("graph", "prov-xml")(write_prov_xml)
+register("graph", "openlineage")(write_graph_openlineage)
 
 register("recipe", "text")(write_recipe_text)
 register("recipe", "json")(write_recipe_json)
 register("recipe", "shell")(write_recipe_shell)
+
+# the whole catalog's lineage, streamed (export-lineage): one OpenLineage RunEvent a line
+register("runs", "openlineage")(write_runs_openlineage)
 
 declare("exchange", "csv", "parquet")  # lifecycle.exchange.exporter writes the directory
 

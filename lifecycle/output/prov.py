@@ -1,10 +1,13 @@
-"""W3C PROV documents of a provenance graph (``prov-json``, ``prov-n``), built with ``prov``.
+"""W3C PROV documents of a provenance graph (``prov-json``, ``prov-n``, ``prov-xml``), built
+with ``prov``.
 
 The mapping (``lc`` is our vocabulary, ``urn:lifecycle:vocab:``):
 
-- a **dataset** is an entity ``dataset:<DID>`` with ``prov:type`` ``lc:<Kind>Dataset``
-  (``lc:RawDataset``, ``lc:CalibrationDataset``, ...), ``prov:label`` its DID, and ``lc:data_type``,
-  ``lc:bytes``, ``lc:events``, ``lc:state``, ``lc:available``, ``lc:created_at``;
+- a **dataset** is an entity ``dataset:<DID as a local name>`` (see :func:`local_name`) with
+  ``prov:type`` ``lc:<Kind>Dataset`` (``lc:RawDataset``, ``lc:CalibrationDataset``, ...),
+  ``prov:label`` its DID (identifiers are valid XML names in every serialization, so the DID is
+  kept here), and ``lc:data_type``, ``lc:bytes``, ``lc:events``, ``lc:state``, ``lc:available``,
+  ``lc:created_at``;
 - a **production** is an activity ``production:<name>`` (``prov:type`` ``lc:Production``) with its
   start and end times, ``lc:conditions_tag``, ``lc:site`` and ``lc:status``;
 - a **transformation** is a plan: an entity ``transformation:<tag>`` typed ``prov:Plan`` and
@@ -31,8 +34,9 @@ PROV-JSON (``_:id1``, ...) are numbered afresh for each serialization, in record
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TextIO
-from urllib.parse import quote
 
 if TYPE_CHECKING:
     from prov.model import ProvDocument
@@ -51,18 +55,40 @@ INVALIDATIONS = {"deleted": "Deletion", "lost": "Loss"}  # dataset state -> lc: 
 
 
 def local_name(text: str) -> str:
-    """The local part of an identifier: ``text`` percent-encoded, keeping ``:``.
+    """The local part of an identifier: ``text`` made a valid XML name (an NCName), reversibly.
 
-    RFC 3986 unreserved characters and ``:`` are kept, so DIDs, tags and task names read as
-    themselves (``prov`` escapes the ``:`` where PROV-N wants it); anything else (``,`` in
-    ``Athena,22.0.40``, spaces) is percent-encoded, which keeps the identifier a valid URI and
-    the mapping reversible.
+    PROV-XML writes identifiers as ``xs:QName``: after the prefix, a name that starts with a
+    letter or ``_`` and holds letters, digits, ``.``, ``-`` and ``_`` only: no second ``:``, no
+    ``%`` (the DID ``data15_13TeV:data15_13TeV.00279169...`` is not one). Such a name is also a
+    PROV-N local name and a URI path segment, so one identifier serves every serialization.
+    ASCII letters, digits, ``.``, ``-`` and ``_`` are kept, so DIDs and tags stay readable;
+    anything else (the scope's ``:``, ``,`` in ``Athena,22.0.40``, spaces, quotes, non-ASCII
+    text), and a leading digit, ``.`` or ``-``, becomes ``_x<hex code point>_`` (the escape of
+    XML's own name encoding: ``:`` is ``_x003A_``); a ``_`` before an ``x`` is escaped too
+    (``_x005F_``), so every ``_x`` starts an escape and :func:`from_local_name` reverses it.
+    The DID itself is the entity's ``prov:label``.
     """
-    return quote(text, safe=":")
+    return _UNSAFE.sub(_escape, text)
 
 
-def prov_document(graph: ProvenanceGraph) -> ProvDocument:
-    """The graph as a W3C PROV document (see the module docstring for the mapping)."""
+def from_local_name(name: str) -> str:
+    """The text :func:`local_name` made ``name`` from."""
+    return _ESCAPE.sub(lambda m: chr(int(m[1], 16)), name)
+
+
+# what local_name escapes: a "_" that an "x" follows, a character outside [A-Za-z0-9._-],
+# and a first character that may not start an XML name
+_UNSAFE = re.compile(r"_(?=x)|[^A-Za-z0-9._\-]|^[0-9.\-]")
+_ESCAPE = re.compile(r"_x([0-9A-F]+)_")
+
+
+def _escape(match: re.Match[str]) -> str:
+    return f"_x{ord(match[0]):04X}_"
+
+
+def prov_document(graph: ProvenanceGraph, text: Callable[[Any], Any] | None = None) -> ProvDocument:
+    """The graph as a W3C PROV document (see the module docstring for the mapping); ``text``,
+    if given, is applied to every attribute value (PROV-XML's escape of what XML cannot hold)."""
     from prov.constants import PROV
     from prov.model import ProvDocument
 
@@ -87,6 +113,7 @@ def prov_document(graph: ProvenanceGraph) -> ProvDocument:
         doc.entity(
             dataset[local_name(node.did)],
             _present(
+                text,
                 ("prov:type", lc[f"{node.kind.capitalize()}Dataset"]),
                 ("prov:label", node.did),
                 ("lc:data_type", node.data_type),
@@ -102,6 +129,7 @@ def prov_document(graph: ProvenanceGraph) -> ProvDocument:
         doc.entity(
             plan[local_name(tag)],
             _present(
+                text,
                 ("prov:type", PROV["Plan"]),
                 ("prov:type", lc["Transformation"]),
                 ("prov:label", tag),
@@ -116,7 +144,7 @@ def prov_document(graph: ProvenanceGraph) -> ProvDocument:
     for name in releases:
         doc.agent(
             release[local_name(name)],
-            [("prov:type", PROV["SoftwareAgent"]), ("prov:label", name)],
+            _present(text, ("prov:type", PROV["SoftwareAgent"]), ("prov:label", name)),
         )
     for p in productions:
         doc.activity(
@@ -124,6 +152,7 @@ def prov_document(graph: ProvenanceGraph) -> ProvDocument:
             p.started_at,
             p.finished_at,
             _present(
+                text,
                 ("prov:type", lc["Production"]),
                 ("lc:conditions_tag", p.conditions_tag),
                 ("lc:site", p.site),
@@ -174,6 +203,16 @@ def to_prov_n(graph: ProvenanceGraph) -> str:
     return prov_document(graph).serialize(format="provn")
 
 
+def to_prov_xml(graph: ProvenanceGraph) -> str:
+    """PROV-XML text of the graph (valid against W3C ``prov-core.xsd``; no trailing newline).
+
+    XML 1.0 cannot hold most control characters at all: in values they are written visibly
+    (``\\x01``, as :func:`~lifecycle.text.printable` shows them); identifiers never hold them.
+    """
+    doc = prov_document(graph, text=_xml_text)
+    return doc.serialize(format="xml").rstrip("\n")
+
+
 def write_prov_json(graph: ProvenanceGraph, out: TextIO) -> None:
     """``prov-json``: the PROV-JSON document and a newline."""
     out.write(to_prov_json(graph) + "\n")
@@ -184,6 +223,24 @@ def write_prov_n(graph: ProvenanceGraph, out: TextIO) -> None:
     out.write(to_prov_n(graph) + "\n")
 
 
-def _present(*pairs: tuple[str, Any]) -> list[tuple[str, Any]]:
-    """The attribute pairs whose value is known (a missing value is left out, not written null)."""
-    return [(name, value) for name, value in pairs if value is not None and value != ""]
+def write_prov_xml(graph: ProvenanceGraph, out: TextIO) -> None:
+    """``prov-xml``: the PROV-XML document and a newline."""
+    out.write(to_prov_xml(graph) + "\n")
+
+
+# characters XML 1.0 cannot hold (its Char production), in any text or attribute
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _xml_text(value: Any) -> Any:
+    """A string value with the characters XML cannot hold written visibly; others as they are."""
+    if isinstance(value, str) and _NOT_XML.search(value):
+        return _NOT_XML.sub(lambda m: ascii(m[0])[1:-1], value)
+    return value
+
+
+def _present(text: Callable[[Any], Any] | None, *pairs: tuple[str, Any]) -> list[tuple[str, Any]]:
+    """The attribute pairs whose value is known (a missing value is left out, not written
+    null), each value passed through ``text`` if given."""
+    known = [(name, value) for name, value in pairs if value is not None and value != ""]
+    return known if text is None else [(name, text(value)) for name, value in known]

@@ -101,6 +101,29 @@ class Edge:
     role: str
 
 
+@dataclass(frozen=True)
+class RunDataset:
+    """A dataset a production used (``role`` input, calibration, config) or made (``output``),
+    with the facts an exported run carries (unknown ones None)."""
+
+    did: str
+    role: str
+    kind: str | None
+    data_type: str | None
+    state: str | None
+    created_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ProductionRun:
+    """A production with its inputs and outputs (ordered by role, then DID): one run of lineage
+    exports (OpenLineage)."""
+
+    production: Production
+    inputs: list[RunDataset]
+    outputs: list[RunDataset]
+
+
 @dataclass
 class ProvenanceGraph:
     """The result of a lineage or impact walk."""
@@ -123,6 +146,33 @@ class ProvenanceGraph:
 
     def node(self, did: str) -> Node:
         return next(n for n in self.nodes if n.did == did)
+
+    def runs(self) -> list[ProductionRun]:
+        """The productions shown, by name, each with the inputs and outputs shown."""
+        nodes = {n.did: n for n in self.nodes}
+
+        def dataset(did: str, role: str) -> RunDataset:
+            n = nodes.get(did)
+            if n is None:
+                return RunDataset(did, role, None, None, None, None)
+            return RunDataset(did, role, n.kind, n.data_type, n.state, n.created_at)
+
+        inputs: dict[str, set[tuple[str, str]]] = {}
+        outputs: dict[str, set[str]] = {}
+        for e in self.edges:
+            inputs.setdefault(e.production, set()).add((e.role, e.parent))
+            outputs.setdefault(e.production, set()).add(e.child)
+        for did, name in self.generated_by.items():
+            if did in nodes:
+                outputs.setdefault(name, set()).add(did)
+        return [
+            ProductionRun(
+                p,
+                [dataset(did, role) for role, did in sorted(inputs.get(name, ()))],
+                [dataset(did, "output") for did in sorted(outputs.get(name, ()))],
+            )
+            for name, p in sorted(self.productions.items())
+        ]
 
     @property
     def producer_of(self) -> dict[str, Production]:
