@@ -60,6 +60,7 @@ from lifecycle.planning import (
     save_plan,
 )
 from lifecycle.policy import PolicySet, Selector, load_policies, optional_policies
+from lifecycle.progress import SILENT, Progress
 from lifecycle.provenance import WhatIf, reproducibility
 from lifecycle.provenance import what_if as scenario
 from lifecycle.provenance.graph import MAX_NODES, ProvenanceGraph, impact, lineage
@@ -150,9 +151,13 @@ class Catalog(GridOperations):
     ``./lifecycle.db``. The schema is created or upgraded on first use.
     """
 
-    def __init__(self, db: str | Path | None = None, *, migrate: bool = True) -> None:
+    def __init__(
+        self, db: str | Path | None = None, *, migrate: bool = True, progress: Progress = SILENT
+    ) -> None:
         self.url = resolve_url(db)
         self.store = Store(self.url, migrate=migrate)
+        self.progress = progress  # where long operations report their phases (default: nowhere)
+        self.committed = 0  # transactions of this object that committed (a Ctrl-C's message)
 
     def __repr__(self) -> str:
         return f"Catalog({self.store.display_url()!r})"
@@ -175,6 +180,7 @@ class Catalog(GridOperations):
         """One transaction under the write lock; set ``change.summary`` to journal it."""
         with self.store.atomic(command, reason, create=create, bulk=bulk) as pair:
             yield pair
+        self.committed += 1
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -204,7 +210,7 @@ class Catalog(GridOperations):
         find_tables(Path(directory))  # a wrong directory is reported before taking the lock
         try:
             with self.atomic(f"import {directory}", create=True, bulk=True) as (conn, change):
-                result = import_directory(conn, Path(directory))
+                result = import_directory(conn, Path(directory), self.progress)
                 if result.changed:
                     change.summary = result.summary()
         except DBAPIError as exc:  # a value the database refuses that validation let through
@@ -220,7 +226,9 @@ class Catalog(GridOperations):
         """Write the whole catalog as an exchange-format directory (atomically, file by file)."""
 
         with self.read() as conn:
-            return export_directory(conn, Path(directory), fmt, excel_safe=excel_safe)
+            return export_directory(
+                conn, Path(directory), fmt, excel_safe=excel_safe, progress=self.progress
+            )
 
     # -- listings ---------------------------------------------------------------------------------
     def sites(self) -> pd.DataFrame:

@@ -22,6 +22,7 @@ from lifecycle.exchange.reader import find_tables
 from lifecycle.exchange.sync import pause_before_commit, sync_directory
 from lifecycle.exchange.sync_report import Completeness, Loss, SyncOptions, SyncReport
 from lifecycle.policy import PolicySet, Selector
+from lifecycle.progress import Progress
 from lifecycle.simulate import (
     simulate_gone,
 )
@@ -44,6 +45,8 @@ NOW_IS_FOR_PREVIEWS = "--now is for previews; --apply acts as of the present: dr
 
 class GridOperations:
     """Sync, consistency, dark data, repair and transfers (see :class:`lifecycle.api.Catalog`)."""
+
+    progress: Progress  # where long operations report their phases (the facade's)
 
     # -- storage consistency ------------------------------------------------------------------
     def consistency(
@@ -129,7 +132,7 @@ class GridOperations:
         command = "sync --apply" if apply else "sync"
         try:
             with self.atomic(command, reason, bulk=True) as (conn, change):
-                report = sync_directory(conn, Path(directory), options, on_loss)
+                report = sync_directory(conn, Path(directory), options, on_loss, self.progress)
                 if not apply:
                     raise _Preview(report)
                 report.applied = True
