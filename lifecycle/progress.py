@@ -12,8 +12,8 @@ A leaf: imports nothing of lifecycle.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -62,6 +62,21 @@ class Progress:
             yield Phase(self, handle, total)
         finally:
             self.end(handle)
+
+    @contextmanager
+    def stages(self, name: str, count: int) -> Iterator[Callable[[str], AbstractContextManager]]:
+        """A phase of ``count`` named stages, each shown while it runs (a spinner with its name)
+        and counted when it ends: ``with progress.stages("expiry", 3) as stage:`` then
+        ``with stage("deciding"): ...``."""
+        with self.phase(name, count) as outer:
+
+            @contextmanager
+            def stage(what: str) -> Iterator[Phase]:
+                with self.phase(what) as inner:
+                    yield inner
+                outer.advance()
+
+            yield stage
 
     def each(self, name: str, items: Iterable[T], total: int | None = None) -> Iterator[T]:
         """``items`` one at a time, a phase advanced by one after each (for a few dozen units of

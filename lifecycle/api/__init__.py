@@ -369,7 +369,7 @@ class Catalog(GridOperations):
         """
 
         policies = policy_set(policies)
-        options = {"with_findings": with_findings, "show": show}
+        options = {"with_findings": with_findings, "show": show, "progress": self.progress}
         if now is None and record and not self.store.read_only:
             with self.atomic("audit") as (conn, change):
                 return run_audit(conn, change, policies, utcnow(), **options)
@@ -449,9 +449,9 @@ class Catalog(GridOperations):
         now = now or utcnow()
         if not apply:
             with self.read() as conn:
-                return expire(conn, policies, now)
+                return expire(conn, policies, now, progress=self.progress)
         with self.atomic("expire --apply") as (conn, change):
-            return expire(conn, policies, now, change=change)
+            return expire(conn, policies, now, change=change, progress=self.progress)
 
     def pin(self, did: str, reason: str, until: datetime | None = None) -> str:
         """Exempt ``did`` from expiry (until ``until``, else for good), saying why; journaled.
@@ -548,12 +548,14 @@ class Catalog(GridOperations):
         if conditions_tag is not None and not conditions_tag.strip():
             raise UsageError("--conditions: blank; give a conditions tag or leave the option out")
         links = ChainLink.parse_chain(chain)
+        args = (selector, links, conditions_tag, name, policies)
         if not save:
             with self.read() as conn:
-                return plan_reprocess(conn, selector, links, conditions_tag, name, policies)
+                return plan_reprocess(conn, *args, progress=self.progress)
         with self.atomic("plan reprocess") as (conn, change):
-            plan = plan_reprocess(conn, selector, links, conditions_tag, name, policies)
-            save_plan(conn, change, plan)
+            plan = plan_reprocess(conn, *args, progress=self.progress)
+            with self.progress.phase("saving the plan"):
+                save_plan(conn, change, plan)
             return plan
 
     def plans(self) -> pd.DataFrame:
@@ -581,7 +583,7 @@ class Catalog(GridOperations):
         the present: actions never happen at a hypothetical time (DESIGN.md invariant 6)."""
 
         with self.atomic(f"plan apply {plan_id}") as (conn, change):
-            return apply_plan(conn, change, plan_id, utcnow())
+            return apply_plan(conn, change, plan_id, utcnow(), self.progress)
 
     def journal(
         self, limit: int | None = 50, since: datetime | None = None, did: str | None = None
@@ -670,6 +672,5 @@ class Catalog(GridOperations):
         ``clock`` (``time.perf_counter``) times each part into ``report.data.timings``."""
         policies = policy_set(policies)
         with self.read() as conn:
-            return build(
-                conn, policies, now or utcnow(), self.store.display_url(), tuple(lineage), clock
-            )
+            at, url = now or utcnow(), self.store.display_url()
+            return build(conn, policies, at, url, tuple(lineage), clock, self.progress)

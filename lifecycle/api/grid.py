@@ -75,13 +75,15 @@ class GridOperations:
             raise UsageError("--max-change: a percentage from 0 to 100")
         if not confirm_after_days >= 0:
             raise UsageError("--confirm-after: must be 0 days or more")
-        found = read_dump(Path(dump), dump_time)  # a bad dump is reported before the lock
+        with self.progress.phase("reading the dump"):  # a bad one is reported before the lock
+            found = read_dump(Path(dump), dump_time)
         options = dict(
             window=timedelta(days=window_days),
             max_change=max_change,
             force=force,
             confirm_after=timedelta(days=confirm_after_days),
             policies=policies,
+            progress=self.progress,
         )
         if not apply:
             with self.read() as conn:
@@ -184,7 +186,7 @@ class GridOperations:
         )  # fmt: skip
         options = {"chosen": chosen, "drain_sites": tuple(drain_sites),
                    "drain_endpoints": drain_endpoints, "max_per_site": max_per_site,
-                   "seed": seed}  # fmt: skip
+                   "seed": seed, "progress": self.progress}  # fmt: skip
         policies = policy_set(policies)
         if not apply:
             with self.read() as conn:
@@ -231,7 +233,12 @@ class GridOperations:
         if until is not None and hours is not None:
             raise UsageError("--until and --hours: give one of them")
         options = dict(
-            until=until, hours=hours, failure_rate=failure_rate, seed=seed, attempts=attempts
+            until=until,
+            hours=hours,
+            failure_rate=failure_rate,
+            seed=seed,
+            attempts=attempts,
+            progress=self.progress,
         )
         try:
             with self.atomic("transfers run --simulate --apply") as (conn, change):

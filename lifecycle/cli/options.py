@@ -112,16 +112,24 @@ class Closing:
 
 
 @contextmanager
-def closing(fmt: Enum | None = None) -> Iterator[Closing]:
+def closing(fmt: Enum | None = None, *, quiet: bool = False) -> Iterator[Closing]:
     """Time the block; when it succeeds and set ``.text`` ("imported 1,234 rows"), say on
     stderr what was done and how long it took ("imported 1,234 rows in 5.2 s"), so a cron log
-    shows durations. Only for people: not when ``fmt`` is a format for scripts (json, csv)."""
+    shows durations. Only for people: not when ``fmt`` is a format for scripts (json, csv),
+    nor under ``quiet`` (``audit --quiet``: nothing to say, nothing said)."""
     started = time.perf_counter()
     said = Closing()
-    yield said
-    for_people = fmt is None or fmt.value in ("table", "tree", "text")
-    if said.text and for_people:
-        note(f"{said.text} in {time.perf_counter() - started:.1f} s")
+
+    def say() -> None:
+        if said.text and not quiet and (fmt is None or fmt.value in ("table", "tree", "text")):
+            note(f"{said.text} in {time.perf_counter() - started:.1f} s")
+
+    try:
+        yield said
+    except typer.Exit:  # done, with findings or blockers to report (exit 1): said all the same
+        say()
+        raise
+    say()
 
 
 @contextmanager

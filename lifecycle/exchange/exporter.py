@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING
 from lifecycle.catalog.sql import statement
 from lifecycle.errors import UsageError
 from lifecycle.exchange.spec import EXTRA_TABLES, TABLES, Table
+from lifecycle.progress import SILENT, Progress
 from lifecycle.text import guard_formulas
 from lifecycle.values import format_timestamps, rows_frame, to_utc
-from lifecycle.progress import SILENT, Progress
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -67,9 +67,12 @@ class Bars(Progress):
             """``done/total`` with thousands separators; nothing for a phase that cannot count."""
 
             def render(self, task) -> Text:
-                if task.total is None:
-                    return Text("")
-                return Text(f"{int(task.completed):,}/{int(task.total):,}", style="progress.download")
+                if task.total is None:  # a spinner: what it counted so far, if anything
+                    shown = f"{int(task.completed):,}" if task.completed else ""
+                    return Text(shown, style="progress.download")
+                return Text(
+                    f"{int(task.completed):,}/{int(task.total):,}", style="progress.download"
+                )
 
         display = Progress(
             SpinnerColumn(),
