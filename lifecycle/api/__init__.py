@@ -36,6 +36,7 @@ from lifecycle.errors import CatalogError, UsageError
 from lifecycle.exchange.exporter import ExportResult, export_directory
 from lifecycle.exchange.importer import ImportResult, import_directory
 from lifecycle.exchange.reader import find_tables
+from lifecycle.exchange.sync import pause_before_commit
 from lifecycle.exchange.sync_report import SyncReport
 from lifecycle.expiry import ExpiryReport, expire
 from lifecycle.expressions import select
@@ -213,6 +214,7 @@ class Catalog(GridOperations):
                 result = import_directory(conn, Path(directory), self.progress)
                 if result.changed:
                     change.summary = result.summary()
+                pause_before_commit()
         except DBAPIError as exc:  # a value the database refuses that validation let through
             if getattr(exc, "connection_invalidated", False):
                 raise

@@ -136,8 +136,10 @@ def _interrupted(catalog: object) -> str:
     committed = getattr(catalog, "committed", 0)
     if not committed:
         return "interrupted; nothing was changed"
-    changes = "change" if committed == 1 else f"{committed:,} changes"
-    return f"interrupted; the {changes} committed before it stand, nothing else was changed"
+    stand = "change committed before it stands" if committed == 1 else (
+        f"{committed:,} changes committed before it stand"
+    )
+    return f"interrupted; the {stand}, nothing else was changed"
 
 
 # errors of a path the user gave (a missing directory, no permission): bad input, exit 2

@@ -91,7 +91,9 @@ class Bars(Progress):
         if self._display is None:
             self._display = self._start()
         self._open += 1
-        return self._display.add_task(printable(name), total=total)
+        task = self._display.add_task(printable(name), total=total)
+        self._display.refresh()  # once per phase: a short one is seen too
+        return task
 
     def update(self, handle: object, done: int, total: int | None) -> None:
         if self._display is not None and handle is not None:
