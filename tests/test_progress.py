@@ -102,11 +102,16 @@ def test_silent_progress_and_phases_always_end():
         phase.advance(2)
     assert phase.done == 2
     recorder = Recorder()
-    with pytest.raises(KeyboardInterrupt), recorder.stages("work", 2) as stage:
-        with stage("first"):
-            pass
-        with stage("second"):
-            raise KeyboardInterrupt
+
+    def interrupted() -> None:
+        with recorder.stages("work", 2) as stage:
+            with stage("first"):
+                pass
+            with stage("second"):
+                raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        interrupted()
     assert recorder.balanced()  # an interrupted phase ends too: a display is never left drawn
     assert recorder.final() == {"work": (1, 2), "first": (None, None), "second": (None, None)}
     assert list(recorder.each("rules", ["a", "b", "c"])) == ["a", "b", "c"]
@@ -165,7 +170,8 @@ def test_closing_lines_in_table_mode_only(catalog_url):
     for fmt in ("json", "csv"):
         machine = runner.invoke(app, [*base, "--no-record", "--format", fmt])
         assert machine.exit_code == 0, machine.output
-        assert " s\n" not in machine.stderr and not CLOSING.search(machine.stdout.strip())
+        assert " s\n" not in machine.stderr
+        assert not CLOSING.search(machine.stdout.strip())
     quiet = runner.invoke(app, [*base, "--quiet"])  # cron: nothing unless the findings changed
     again = runner.invoke(app, [*base, "--quiet"])
     assert quiet.exit_code == again.exit_code == 0
@@ -256,7 +262,9 @@ def test_import_progress_on_a_terminal_never_on_stdout(tmp_path, monkeypatch):
         ["--db", str(tmp_path / "a.db"), "import", str(SAMPLE)]
     )
     assert code == 0, terminal
-    assert out.startswith("imported ") and out.count("\n") == 1 and "\x1b" not in out
+    assert out.startswith("imported ")
+    assert out.count("\n") == 1
+    assert "\x1b" not in out
     assert "importing datasets" in terminal  # drawn on the terminal
     assert f"imported {total} rows in " in terminal
     for args, env in (

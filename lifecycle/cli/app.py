@@ -136,8 +136,10 @@ def _interrupted(catalog: object) -> str:
     committed = getattr(catalog, "committed", 0)
     if not committed:
         return "interrupted; nothing was changed"
-    stand = "change committed before it stands" if committed == 1 else (
-        f"{committed:,} changes committed before it stand"
+    stand = (
+        "change committed before it stands"
+        if committed == 1
+        else (f"{committed:,} changes committed before it stand")
     )
     return f"interrupted; the {stand}, nothing else was changed"
 
