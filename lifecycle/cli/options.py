@@ -30,7 +30,7 @@ import typer
 from lifecycle import output
 from lifecycle.errors import UsageError
 from lifecycle.output import Report, check_destination, check_terminal, tables, write_table
-from lifecycle.output.progress import for_terminal
+from lifecycle.output.progress import for_terminal, wanted
 from lifecycle.output.tables import console, literal
 from lifecycle.progress import Progress
 from lifecycle.text import count, number  # noqa: F401  (one way to write a count: options.count)
@@ -102,6 +102,11 @@ def progress(ctx: typer.Context) -> Progress:
     """Progress bars on stderr when it is a terminal, unless ``--no-progress`` or
     ``LIFECYCLE_PROGRESS=0`` (see :mod:`lifecycle.output.progress`); else silence."""
     return for_terminal(bool((ctx.find_root().obj or {}).get("no_progress")))
+
+
+def progress_shown(ctx: typer.Context) -> bool:
+    """Whether :func:`progress` draws anything (for ``generate``'s own bars)."""
+    return wanted(bool((ctx.find_root().obj or {}).get("no_progress")))
 
 
 class Closing:
