@@ -8,14 +8,24 @@ DEMO_DB ?= demo.db
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "make: $(PYTHON) not found; set PYTHON=/path/to/python3.11" >&2; exit 2; }
+	@echo "== creating $(VENV) and installing lifecycle with its dependencies (about a minute, once) =="
 	$(PYTHON) -m venv $(VENV)
 
+# The first install shows a dot per package pip collects (its full log: $(VENV)/install.log, shown
+# on failure); once it is done, the stamp makes every later run skip it, fast and quiet.
 $(STAMP): $(BIN)/python pyproject.toml
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@echo "installing (a dot per package; the log goes to $(VENV)/install.log)"
+	@$(BIN)/python -m pip install --quiet --upgrade pip
+	@( $(BIN)/python -m pip install -e '.[dev]' 2>&1; echo $$? > $(VENV)/install.status ) \
+	    | tee $(VENV)/install.log | awk '/^Collecting /{ printf "."; fflush() } END { print "" }'
+	@status=$$(cat $(VENV)/install.status); rm -f $(VENV)/install.status; \
+	if [ "$$status" != 0 ]; then tail -n 20 $(VENV)/install.log >&2; \
+	    echo "make: pip install failed (exit $$status); see $(VENV)/install.log" >&2; exit 1; fi
+	@echo "installed: $$(grep -c '^Collecting ' $(VENV)/install.log) packages"
 	@touch $(STAMP)
 
 demo: $(STAMP)
+	@echo "== the demo: sample_catalog/ loaded into $(DEMO_DB), then overview, audit, a plan, a loss, the report, repair (a few seconds) =="
 	@rm -f $(DEMO_DB) $(DEMO_DB)-wal $(DEMO_DB)-shm
 	$(BIN)/lifecycle --db $(DEMO_DB) import sample_catalog
 	$(BIN)/lifecycle --db $(DEMO_DB) overview
@@ -31,6 +41,10 @@ demo: $(STAMP)
 	@echo "open $(CURDIR)/demo-report.html in a browser"
 	@echo; echo '== repairing the planted problems, previewed: the new replicas and why (exit 1 = something cannot be repaired) =='
 	$(BIN)/lifecycle --db $(DEMO_DB) repair --policy policies; [ $$? -le 1 ]
+	@echo; echo '== what to try next (more in README.md, "Using it"; . .venv/bin/activate puts lifecycle on the path) =='
+	@echo '  .venv/bin/lifecycle --db $(DEMO_DB) datasets show data18_13TeV.00357772.physics_Main.merge.AOD.r13286_p4910'
+	@echo '  .venv/bin/lifecycle --db $(DEMO_DB) lineage data15_13TeV:data15_13TeV.00279169.physics_Main.deriv.DAOD_PHYSLITE.r13286_p4910_p6026'
+	@echo '  .venv/bin/lifecycle --db $(DEMO_DB) expire'
 
 # one PNG per section of the sample catalog's report, under docs/ (needs /usr/bin/chromium)
 docs-screenshots: $(STAMP)

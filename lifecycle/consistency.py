@@ -42,6 +42,7 @@ from lifecycle.catalog.sql import (
 from lifecycle.catalog.store import utcnow
 from lifecycle.deletion import mark_replicas
 from lifecycle.errors import UsageError
+from lifecycle.progress import SILENT, Progress
 from lifecycle.simulate import simulate_gone
 from lifecycle.text import count, human_bytes, number
 from lifecycle.values import envelope, records, to_utc
@@ -217,12 +218,14 @@ def check_consistency(
     confirm_after: timedelta = DEFAULT_CONFIRM_AFTER,
     policies: PolicySet | None = None,
     change: Change | None = None,
+    progress: Progress = SILENT,
 ) -> ConsistencyReport:
     """Compare ``dump`` with the catalog's replicas at ``endpoint`` (module docstring); with
     ``change`` (a write transaction), mark the lost replicas lost and record the dark entries.
 
     Raises :class:`~lifecycle.errors.UsageError` for an unknown endpoint, a dump time in the
     future, and (unless ``force``) more than ``max_change`` percent of the replicas lost.
+    ``progress`` hears of each phase (the dump's rows as they load).
     """
     found = rows(conn, "SELECT id FROM endpoint WHERE name = :n", n=endpoint)
     if not found:
@@ -234,11 +237,13 @@ def check_consistency(
     before, after = dump.time - window, min(dump.time + window, now)
     bound = {"endpoint": endpoint_id, "before": before, "after": after}
     try:
-        _load(conn, dump)
-        _history(conn, bound)
-        _held(conn, bound)
-        checked = _lost(conn)
-        _dark(conn)
+        with progress.phase("consistency: loading the dump", len(dump.frame)) as phase:
+            _load(conn, dump, phase.advance)
+        with progress.phase("consistency: comparing with the catalog"):
+            _history(conn, bound)
+            _held(conn, bound)
+            checked = _lost(conn)
+            _dark(conn)
         report = ConsistencyReport(
             endpoint, dump.file, dump.time, dump.time_source, before, after, len(dump.frame),
             checked, _changed_in_window(conn, bound), _lost_rows(conn),
@@ -255,22 +260,25 @@ def check_consistency(
             )
         report.forced = report.over_limit
         if n:
-            report.loss = simulate_gone(conn, LOST, policies, now, endpoints=[endpoint])
+            with progress.phase("consistency: what the loss would cost"):
+                report.loss = simulate_gone(conn, LOST, policies, now, endpoints=[endpoint])
         if change is not None:
-            _apply(conn, change, report, endpoint_id, confirm_after)
+            with progress.phase("consistency: recording the lost and the dark"):
+                _apply(conn, change, report, endpoint_id, confirm_after)
     finally:
         if change is None:
             drop_tables(conn, *_TABLES)
     return report
 
 
-def _load(conn: Connection, dump: StorageDump) -> None:
-    """The dump's rows into ``DUMP`` (bulk insert; the DID is its key)."""
+def _load(conn: Connection, dump: StorageDump, advance=None) -> None:
+    """The dump's rows into ``DUMP`` (bulk insert; the DID is its key; ``advance`` hears of
+    each block of rows)."""
     temporary_table(
         conn, DUMP, "did TEXT PRIMARY KEY, files BIGINT NOT NULL, bytes BIGINT NOT NULL, "
         "checksum TEXT"
     )  # fmt: skip
-    insert_frame(conn, DUMP, dump.frame)
+    insert_frame(conn, DUMP, dump.frame, advance)
     analyze(conn, DUMP)
 
 

@@ -23,6 +23,7 @@ Everything runs as set-based SQL over temporary tables; there is no per-dataset 
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -36,6 +37,7 @@ from lifecycle.catalog.sql import (
     temporary_table,
 )
 from lifecycle.policy import PolicySet, selection
+from lifecycle.progress import SILENT, Progress
 from lifecycle.provenance.reproducibility import (
     irreproducible_reasons,
     irreproducible_table,
@@ -118,6 +120,7 @@ def expire(
     change: Change | None = None,
     only: str | None = None,
     irreproducible: str | None = None,
+    progress: Progress = SILENT,
 ) -> ExpiryReport:
     """Decide for every expired dataset; with ``change`` (a write transaction), apply it.
 
@@ -126,23 +129,33 @@ def expire(
     ``plan delete`` to say what expiry would now do with what they release.
     ``irreproducible``: the irreproducible set already in a temporary table of ``conn``
     (:func:`~lifecycle.provenance.reproducibility.irreproducible_table`), read instead of
-    computed again (it does not depend on ``now``).
+    computed again (it does not depend on ``now``). ``progress`` hears of each phase.
     """
-    _candidates(conn, policies, now)
-    if only is not None:
-        conn.exec_driver_sql(f"DELETE FROM {CANDIDATES} WHERE id NOT IN ({only})")
-    try:
-        with irreproducible_table(
-            conn, "tmp_expire_irreproducible", existing=irreproducible
-        ) as irreproducible_set:
-            _decide(conn, now, irreproducible_set)
-            _settle_together(conn, irreproducible_set)
-            decisions = _decisions(conn)
-            freed = _freed_by_site(conn)
-            if change is not None:
-                _apply(conn, change, now, decisions, freed)
-    finally:
-        drop_tables(conn, CANDIDATES, DOOMED, GONE)
+    with progress.stages("expiry", 6 if change is not None else 5) as stage:
+        with stage("finding datasets past their end of life"):
+            _candidates(conn, policies, now)
+            if only is not None:
+                conn.exec_driver_sql(f"DELETE FROM {CANDIDATES} WHERE id NOT IN ({only})")
+        try:
+            with ExitStack() as stack:
+                with stage("finding which datasets can be rebuilt"):
+                    irreproducible_set = stack.enter_context(
+                        irreproducible_table(
+                            conn, "tmp_expire_irreproducible", existing=irreproducible
+                        )
+                    )
+                with stage("deciding what may expire"):
+                    _decide(conn, now, irreproducible_set)
+                with stage("settling datasets that depend on each other"):
+                    _settle_together(conn, irreproducible_set)
+                with stage("summing up the decisions"):
+                    decisions = _decisions(conn)
+                    freed = _freed_by_site(conn)
+                if change is not None:
+                    with stage("deleting the expired replicas"):
+                        _apply(conn, change, now, decisions, freed)
+        finally:
+            drop_tables(conn, CANDIDATES, DOOMED, GONE)
     return ExpiryReport(now, change is not None, decisions, freed)
 
 

@@ -28,6 +28,7 @@ numpy operations over the active transfers.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -42,6 +43,7 @@ from lifecycle.catalog.sql import (
 )
 from lifecycle.catalog.store import utcnow
 from lifecycle.errors import UsageError
+from lifecycle.progress import SILENT, Phase, Progress
 from lifecycle.text import count, human_bytes, number
 from lifecycle.values import envelope, records, utc_datetime
 
@@ -156,8 +158,10 @@ def run_transfers(
     failure_rate: float = 0.0,
     seed: int = 0,
     attempts: int = DEFAULT_ATTEMPTS,
+    progress: Progress = SILENT,
 ) -> TransferRun:
-    """Advance the simulated grid (see the module docstring); one journaled change."""
+    """Advance the simulated grid (see the module docstring); one journaled change.
+    ``progress`` hears of the simulated hours advanced (of the hours asked for, if given)."""
     import numpy as np
 
     if not 0 <= failure_rate <= 1:
@@ -178,7 +182,12 @@ def run_transfers(
             )
         end = until
     sim = _Simulation(conn, work, start, failure_rate, seed, attempts, np)
-    sim.run((end - start).total_seconds())
+    horizon = (end - start).total_seconds()
+    bounded = until is not None or hours is not None
+    with progress.phase(
+        "transfers: simulated hours", math.ceil(horizon / 3600) if bounded else None
+    ) as phase:
+        sim.run(horizon, phase)
     ended = end if until is not None or hours is not None else start + timedelta(seconds=sim.now)
     result = sim.results(start)
     _store(conn, change, result, ended)
@@ -309,11 +318,17 @@ class _Simulation:
         self.attempts[start] += 1
         self._draw(start)
 
-    def run(self, horizon: float) -> None:
+    def run(self, horizon: float, phase: Phase | None = None) -> None:
+        """Step until ``horizon`` seconds, or until every transfer is done or failed;
+        ``phase`` hears of each simulated hour (not of each step: there may be many an hour)."""
         np = self.np
         if not len(self.size):
             return
+        hour = 0
         while self.now < horizon:
+            if phase is not None and int(self.now // 3600) > hour:
+                hour = int(self.now // 3600)
+                phase.set(hour)
             self._admit()
             active = np.flatnonzero(self.state == 1)
             queued = self.state == 0

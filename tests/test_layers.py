@@ -17,7 +17,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent / "lifecycle"
 
-LEAVES = ("errors", "vocabulary", "values", "text", "expressions", "nomenclature")
+LEAVES = ("errors", "vocabulary", "values", "text", "expressions", "nomenclature", "progress")
 SERVICES = ("audit", "expiry", "deletion", "pins", "planning", "simulate", "suggest", "tradeoff")
 SERVICES += ("generate", "inventory", "accounting", "status", "report")
 SERVICES += ("consistency", "dark", "repair", "transfers")

@@ -36,6 +36,7 @@ from lifecycle.errors import CatalogError, UsageError
 from lifecycle.exchange.exporter import ExportResult, export_directory
 from lifecycle.exchange.importer import ImportResult, import_directory
 from lifecycle.exchange.reader import find_tables
+from lifecycle.exchange.sync import pause_before_commit
 from lifecycle.exchange.sync_report import SyncReport
 from lifecycle.expiry import ExpiryReport, expire
 from lifecycle.expressions import select
@@ -60,6 +61,7 @@ from lifecycle.planning import (
     save_plan,
 )
 from lifecycle.policy import PolicySet, Selector, load_policies, optional_policies
+from lifecycle.progress import SILENT, Progress
 from lifecycle.provenance import WhatIf, reproducibility
 from lifecycle.provenance import what_if as scenario
 from lifecycle.provenance.graph import MAX_NODES, ProvenanceGraph, impact, lineage
@@ -151,9 +153,13 @@ class Catalog(GridOperations):
     ``./lifecycle.db``. The schema is created or upgraded on first use.
     """
 
-    def __init__(self, db: str | Path | None = None, *, migrate: bool = True) -> None:
+    def __init__(
+        self, db: str | Path | None = None, *, migrate: bool = True, progress: Progress = SILENT
+    ) -> None:
         self.url = resolve_url(db)
         self.store = Store(self.url, migrate=migrate)
+        self.progress = progress  # where long operations report their phases (default: nowhere)
+        self.committed = 0  # transactions of this object that committed (a Ctrl-C's message)
 
     def __repr__(self) -> str:
         return f"Catalog({self.store.display_url()!r})"
@@ -176,6 +182,7 @@ class Catalog(GridOperations):
         """One transaction under the write lock; set ``change.summary`` to journal it."""
         with self.store.atomic(command, reason, create=create, bulk=bulk) as pair:
             yield pair
+        self.committed += 1
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -205,9 +212,10 @@ class Catalog(GridOperations):
         find_tables(Path(directory))  # a wrong directory is reported before taking the lock
         try:
             with self.atomic(f"import {directory}", create=True, bulk=True) as (conn, change):
-                result = import_directory(conn, Path(directory))
+                result = import_directory(conn, Path(directory), self.progress)
                 if result.changed:
                     change.summary = result.summary()
+                pause_before_commit()
         except DBAPIError as exc:  # a value the database refuses that validation let through
             if getattr(exc, "connection_invalidated", False):
                 raise
@@ -221,7 +229,9 @@ class Catalog(GridOperations):
         """Write the whole catalog as an exchange-format directory (atomically, file by file)."""
 
         with self.read() as conn:
-            return export_directory(conn, Path(directory), fmt, excel_safe=excel_safe)
+            return export_directory(
+                conn, Path(directory), fmt, excel_safe=excel_safe, progress=self.progress
+            )
 
     # -- listings ---------------------------------------------------------------------------------
     def sites(self) -> pd.DataFrame:
@@ -362,7 +372,7 @@ class Catalog(GridOperations):
         """
 
         policies = policy_set(policies)
-        options = {"with_findings": with_findings, "show": show}
+        options = {"with_findings": with_findings, "show": show, "progress": self.progress}
         if now is None and record and not self.store.read_only:
             with self.atomic("audit") as (conn, change):
                 return run_audit(conn, change, policies, utcnow(), **options)
@@ -450,9 +460,9 @@ class Catalog(GridOperations):
         now = now or utcnow()
         if not apply:
             with self.read() as conn:
-                return expire(conn, policies, now)
+                return expire(conn, policies, now, progress=self.progress)
         with self.atomic("expire --apply") as (conn, change):
-            return expire(conn, policies, now, change=change)
+            return expire(conn, policies, now, change=change, progress=self.progress)
 
     def pin(self, did: str, reason: str, until: datetime | None = None) -> str:
         """Exempt ``did`` from expiry (until ``until``, else for good), saying why; journaled.
@@ -549,12 +559,14 @@ class Catalog(GridOperations):
         if conditions_tag is not None and not conditions_tag.strip():
             raise UsageError("--conditions: blank; give a conditions tag or leave the option out")
         links = ChainLink.parse_chain(chain)
+        args = (selector, links, conditions_tag, name, policies)
         if not save:
             with self.read() as conn:
-                return plan_reprocess(conn, selector, links, conditions_tag, name, policies)
+                return plan_reprocess(conn, *args, progress=self.progress)
         with self.atomic("plan reprocess") as (conn, change):
-            plan = plan_reprocess(conn, selector, links, conditions_tag, name, policies)
-            save_plan(conn, change, plan)
+            plan = plan_reprocess(conn, *args, progress=self.progress)
+            with self.progress.phase("saving the plan"):
+                save_plan(conn, change, plan)
             return plan
 
     def plans(self) -> pd.DataFrame:
@@ -582,7 +594,7 @@ class Catalog(GridOperations):
         the present: actions never happen at a hypothetical time (DESIGN.md invariant 6)."""
 
         with self.atomic(f"plan apply {plan_id}") as (conn, change):
-            return apply_plan(conn, change, plan_id, utcnow())
+            return apply_plan(conn, change, plan_id, utcnow(), self.progress)
 
     def journal(
         self, limit: int | None = 50, since: datetime | None = None, did: str | None = None
@@ -671,6 +683,5 @@ class Catalog(GridOperations):
         ``clock`` (``time.perf_counter``) times each part into ``report.data.timings``."""
         policies = policy_set(policies)
         with self.read() as conn:
-            return build(
-                conn, policies, now or utcnow(), self.store.display_url(), tuple(lineage), clock
-            )
+            at, url = now or utcnow(), self.store.display_url()
+            return build(conn, policies, at, url, tuple(lineage), clock, self.progress)

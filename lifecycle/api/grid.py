@@ -22,6 +22,7 @@ from lifecycle.exchange.reader import find_tables
 from lifecycle.exchange.sync import pause_before_commit, sync_directory
 from lifecycle.exchange.sync_report import Completeness, Loss, SyncOptions, SyncReport
 from lifecycle.policy import PolicySet, Selector
+from lifecycle.progress import Progress
 from lifecycle.simulate import (
     simulate_gone,
 )
@@ -44,6 +45,8 @@ NOW_IS_FOR_PREVIEWS = "--now is for previews; --apply acts as of the present: dr
 
 class GridOperations:
     """Sync, consistency, dark data, repair and transfers (see :class:`lifecycle.api.Catalog`)."""
+
+    progress: Progress  # where long operations report their phases (the facade's)
 
     # -- storage consistency ------------------------------------------------------------------
     def consistency(
@@ -72,13 +75,15 @@ class GridOperations:
             raise UsageError("--max-change: a percentage from 0 to 100")
         if not confirm_after_days >= 0:
             raise UsageError("--confirm-after: must be 0 days or more")
-        found = read_dump(Path(dump), dump_time)  # a bad dump is reported before the lock
+        with self.progress.phase("reading the dump"):  # a bad one is reported before the lock
+            found = read_dump(Path(dump), dump_time)
         options = dict(
             window=timedelta(days=window_days),
             max_change=max_change,
             force=force,
             confirm_after=timedelta(days=confirm_after_days),
             policies=policies,
+            progress=self.progress,
         )
         if not apply:
             with self.read() as conn:
@@ -129,7 +134,7 @@ class GridOperations:
         command = "sync --apply" if apply else "sync"
         try:
             with self.atomic(command, reason, bulk=True) as (conn, change):
-                report = sync_directory(conn, Path(directory), options, on_loss)
+                report = sync_directory(conn, Path(directory), options, on_loss, self.progress)
                 if not apply:
                     raise _Preview(report)
                 report.applied = True
@@ -181,7 +186,7 @@ class GridOperations:
         )  # fmt: skip
         options = {"chosen": chosen, "drain_sites": tuple(drain_sites),
                    "drain_endpoints": drain_endpoints, "max_per_site": max_per_site,
-                   "seed": seed}  # fmt: skip
+                   "seed": seed, "progress": self.progress}  # fmt: skip
         policies = policy_set(policies)
         if not apply:
             with self.read() as conn:
@@ -228,7 +233,12 @@ class GridOperations:
         if until is not None and hours is not None:
             raise UsageError("--until and --hours: give one of them")
         options = dict(
-            until=until, hours=hours, failure_rate=failure_rate, seed=seed, attempts=attempts
+            until=until,
+            hours=hours,
+            failure_rate=failure_rate,
+            seed=seed,
+            attempts=attempts,
+            progress=self.progress,
         )
         try:
             with self.atomic("transfers run --simulate --apply") as (conn, change):

@@ -28,6 +28,7 @@ from lifecycle.audit.rules import EVALUATORS, Finding, SqlFindings, did_order, j
 from lifecycle.catalog.sql import by_dialect, statement, temporary_table
 from lifecycle.catalog.store import current_actor, snapshot_reader, utcnow
 from lifecycle.policy import SEVERITIES, PolicySet, Rule, endpoint_sets
+from lifecycle.progress import SILENT, Progress
 from lifecycle.provenance.reproducibility import IRREPRODUCIBLE, irreproducible_table
 from lifecycle.text import count
 from lifecycle.values import envelope, json_value, records, rows_frame
@@ -94,6 +95,7 @@ def run_audit(
     preview: bool = False,
     show: Show | None = None,
     irreproducible: str | None = None,
+    progress: Progress = SILENT,
 ) -> AuditReport:
     """Evaluate every rule on ``conn`` and, with ``change`` (the caller's write transaction),
     record the run; without it nothing is recorded and the run has no id (``preview``: because
@@ -108,7 +110,8 @@ def run_audit(
     with :class:`FindingRows` giving its rows a chunk at a time (rule order, then DID), to
     write them as they are read. ``irreproducible``: the irreproducible set already in the
     temporary table :data:`~lifecycle.provenance.reproducibility.IRREPRODUCIBLE` of ``conn``
-    (the name the reproducibility rule reads), not computed again.
+    (the name the reproducibility rule reads), not computed again. ``progress`` hears of each
+    rule evaluated.
     """
     if irreproducible not in (None, IRREPRODUCIBLE):
         raise ValueError(f"the audit reads the irreproducible set as {IRREPRODUCIBLE}")
@@ -124,13 +127,17 @@ def run_audit(
     # when the history has findings to resolve). PostgreSQL keeps no such order: an index in
     # the order they are read (see _index_in_read_order).
     ranges: dict[str, tuple[int, int]] | None = by_dialect(conn, sqlite={}, postgresql=None)
-    for rule, inserted in _evaluate(conn, policies, now, endpoints_by_rule, irreproducible):
-        # counted as inserted (a rule has one severity): no pass over the table to count
-        by_rule[rule.name] += inserted
-        by_severity[rule.severity] += inserted
-        if ranges is not None and inserted:
-            last = int(conn.exec_driver_sql(f"SELECT MAX(rowid) FROM {FINDINGS_TABLE}").scalar())
-            ranges[rule.name] = (last - inserted + 1, last)
+    evaluated = _evaluate(conn, policies, now, endpoints_by_rule, irreproducible)
+    with progress.phase("auditing: rules evaluated", len(policies.rules)) as phase:
+        for rule, inserted in evaluated:
+            # counted as inserted (a rule has one severity): no pass over the table to count
+            by_rule[rule.name] += inserted
+            by_severity[rule.severity] += inserted
+            if ranges is not None and inserted:
+                sql = f"SELECT MAX(rowid) FROM {FINDINGS_TABLE}"
+                last = int(conn.exec_driver_sql(sql).scalar())
+                ranges[rule.name] = (last - inserted + 1, last)
+            phase.advance()
     if ranges is None and (show is not None or with_findings):  # not for audit --quiet
         _index_in_read_order(conn, FINDINGS_TABLE)
     canonical_details(conn, FINDINGS_TABLE)

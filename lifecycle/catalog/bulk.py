@@ -13,7 +13,7 @@ PostgreSQL's id sequences moved past them once the rows are in.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -28,8 +28,14 @@ CHUNK_ROWS = 100_000
 SQLITE_TIMESTAMP = "%Y-%m-%d %H:%M:%S"
 
 
-def insert_frame(conn: Connection, table: str, frame: pd.DataFrame) -> int:
-    """Insert every row of ``frame`` (columns named as the table's) into ``table``."""
+def insert_frame(
+    conn: Connection,
+    table: str,
+    frame: pd.DataFrame,
+    advance: Callable[[int], None] | None = None,
+) -> int:
+    """Insert every row of ``frame`` (columns named as the table's) into ``table``; ``advance``
+    hears how many rows each block inserted (a progress display's, at most 1 call per block)."""
     if frame.empty:
         return 0
     import pyarrow as pa
@@ -40,6 +46,8 @@ def insert_frame(conn: Connection, table: str, frame: pd.DataFrame) -> int:
     for start in range(0, len(frame), CHUNK_ROWS):  # Arrow copies one chunk at a time
         part = frame.iloc[start : start + CHUNK_ROWS]
         write(conn, table, pa.Table.from_pandas(part, preserve_index=False))
+        if advance is not None:
+            advance(len(part))
     return len(frame)
 
 

@@ -130,6 +130,20 @@ def _not_utf8(exc: BaseException, args: list[str]) -> str | None:
     return "a value given is not UTF-8 text; give it in UTF-8"
 
 
+def _interrupted(catalog: object) -> str:
+    """The one line for Ctrl-C: whether the command changed the catalog before it (a write
+    interrupted midway rolls back, so this is only ever a change that had been committed)."""
+    committed = getattr(catalog, "committed", 0)
+    if not committed:
+        return "interrupted; nothing was changed"
+    stand = (
+        "change committed before it stands"
+        if committed == 1
+        else (f"{committed:,} changes committed before it stand")
+    )
+    return f"interrupted; the {stand}, nothing else was changed"
+
+
 # errors of a path the user gave (a missing directory, no permission): bad input, exit 2
 _FILE_ERRORS = {errno.ENOENT, errno.EACCES, errno.EPERM, errno.ENOTDIR, errno.EISDIR, errno.EROFS}
 
@@ -158,7 +172,7 @@ class _Group(TyperGroup):
                 import traceback
 
                 traceback.print_exc()
-            _error("interrupted; the change in progress, if any, was rolled back")
+            _error(_interrupted((ctx.obj or {}).get("catalog")))
             raise typer.Exit(EXIT_INTERRUPTED) from None
         except BrokenPipeError:
             # stdout's reader is gone: say nothing more (stdout would fail again at exit)
@@ -315,6 +329,14 @@ def _root(
         ),
     ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
+    no_progress: Annotated[
+        bool,
+        typer.Option(
+            "--no-progress",
+            help="No progress bars (also LIFECYCLE_PROGRESS=0); they are drawn on stderr, and "
+            "only when it is a terminal.",
+        ),
+    ] = False,
     version: Annotated[
         bool,
         typer.Option(
@@ -325,7 +347,7 @@ def _root(
         ),
     ] = False,
 ) -> None:
-    ctx.obj = {"db": db, "debug": debug, "catalog": None}
+    ctx.obj = {"db": db, "debug": debug, "catalog": None, "no_progress": no_progress}
 
 
 def _register() -> None:

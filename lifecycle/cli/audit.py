@@ -114,32 +114,37 @@ def audit(
     if show is not None and keys is None:  # the table says what repair would do
         hints = partial(options.catalog(ctx).repair_hints, rules, judged_at)
         show = partial(shown, rules, fmt, unrecorded, hints=hints)
-    # findings are written as they are read, inside the recorded run's transaction: machine
-    # formats (large) are spooled and reach stdout after the commit; the table shows 25 a rule
-    with options.spooled_stdout(recording and fmt != options.ListingFormat.table):
-        report = options.catalog(ctx).audit(
-            rules, judged_at, with_findings=False, record=not no_record, show=show
-        )
-    changes = _changes(ctx, report) if quiet or fail_on == FailOn.new else None
-    changed = changes is None or changes[0] is None or any(changes[1:])
-    if brief:
-        if show is None:
-            unrecorded(report)
-        if summary or changed:
-            typer.echo(report.summary_line())
-        if quiet and changed and changes is not None and changes[0] is not None:
-            previous, appeared, resolved, other = changes
-            typer.echo(
-                f"since run {previous}: {options.count(appeared, 'finding')} appeared, "
-                f"{options.number(resolved)} resolved"
-                + (f", {options.number(other)} changed" if other else "")
-                + " (lifecycle audit diff)"
+    with options.closing(fmt, quiet=quiet) as closing:
+        # findings are written as they are read, inside the recorded run's transaction: machine
+        # formats (large) are spooled and reach stdout after the commit; the table shows 25 a rule
+        with options.spooled_stdout(recording and fmt != options.ListingFormat.table):
+            report = options.catalog(ctx).audit(
+                rules, judged_at, with_findings=False, record=not no_record, show=show
             )
-    if fail_on == FailOn.new:
-        if changes is not None and changes[1]:
+        closing.text = (
+            f"audited {options.count(report.summary['datasets'], 'dataset')} against "
+            f"{options.count(report.summary['rules'], 'rule')}"
+        )
+        changes = _changes(ctx, report) if quiet or fail_on == FailOn.new else None
+        changed = changes is None or changes[0] is None or any(changes[1:])
+        if brief:
+            if show is None:
+                unrecorded(report)
+            if summary or changed:
+                typer.echo(report.summary_line())
+            if quiet and changed and changes is not None and changes[0] is not None:
+                previous, appeared, resolved, other = changes
+                typer.echo(
+                    f"since run {previous}: {options.count(appeared, 'finding')} appeared, "
+                    f"{options.number(resolved)} resolved"
+                    + (f", {options.number(other)} changed" if other else "")
+                    + " (lifecycle audit diff)"
+                )
+        if fail_on == FailOn.new:
+            if changes is not None and changes[1]:
+                raise typer.Exit(1)
+        elif report.fails(fail_on.value):
             raise typer.Exit(1)
-    elif report.fails(fail_on.value):
-        raise typer.Exit(1)
 
 
 def _changes(ctx: typer.Context, report: AuditReport) -> tuple[int | None, int, int, int] | None:

@@ -61,19 +61,24 @@ def consistency(
     replicas lost (saying what that means) and keeps dark data in quarantine ('lifecycle dark
     list'); nothing is deleted from storage. Exit 1 when lost or dark data is found.
     """
-    with options.optional_policies(
-        policy, "newly violated replication rules are not checked"
-    ) as found:
-        report = options.catalog(ctx).consistency(
-            endpoint, dump, dump_time=options.parse_time(dump_time, "--dump-time"),
-            window_days=window, max_change=max_change, force=force,
-            confirm_after_days=confirm_after, policies=found, reason=reason, apply=apply,
-        )  # fmt: skip
-    people = partial(_consistency, report)
-    options.emit(Report(report.findings(), document=report.to_dict, people=people), fmt)
-    if report.inconsistent:
-        sys.stdout.flush()
-        raise typer.Exit(1)
+    with options.closing(fmt) as closing:
+        with options.optional_policies(
+            policy, "newly violated replication rules are not checked"
+        ) as found:
+            report = options.catalog(ctx).consistency(
+                endpoint, dump, dump_time=options.parse_time(dump_time, "--dump-time"),
+                window_days=window, max_change=max_change, force=force,
+                confirm_after_days=confirm_after, policies=found, reason=reason, apply=apply,
+            )  # fmt: skip
+        closing.text = (
+            f"checked {options.count(report.checked, 'replica')} against "
+            f"{options.count(report.entries, 'dump entry', 'dump entries')}"
+        )
+        people = partial(_consistency, report)
+        options.emit(Report(report.findings(), document=report.to_dict, people=people), fmt)
+        if report.inconsistent:
+            sys.stdout.flush()
+            raise typer.Exit(1)
 
 
 def _consistency(report: ConsistencyReport, out: IO[str]) -> None:

@@ -18,8 +18,10 @@ def import_(
     directory: Annotated[Path, typer.Argument(help="Exchange-format directory (CSV or Parquet).")],
 ) -> None:
     """Import a catalog directory, all or nothing; importing it again changes nothing."""
-    result = options.catalog(ctx).import_directory(directory)
-    typer.echo(result.summary())
+    with options.closing() as closing:
+        result = options.catalog(ctx).import_directory(directory)
+        typer.echo(result.summary())
+        closing.text = f"imported {options.count(result.rows, 'row')}"
 
 
 def export(
@@ -30,15 +32,19 @@ def export(
     ] = options.ExchangeFormat.csv,
 ) -> None:
     """Export the whole catalog as an exchange-format directory."""
-    result = options.catalog(ctx).export_directory(
-        directory, fmt.value, excel_safe=options.excel_safe_requested()
-    )
-    if result.replaced:
-        options.note(f"replaced by the {fmt.value} tables: {', '.join(result.replaced)} (removed)")
-    typer.echo(
-        f"exported to {directory}: "
-        + ", ".join(f"{n} {table}" for table, n in result.counts.items())
-    )
+    with options.closing() as closing:
+        result = options.catalog(ctx).export_directory(
+            directory, fmt.value, excel_safe=options.excel_safe_requested()
+        )
+        if result.replaced:
+            options.note(
+                f"replaced by the {fmt.value} tables: {', '.join(result.replaced)} (removed)"
+            )
+        typer.echo(
+            f"exported to {directory}: "
+            + ", ".join(f"{n} {table}" for table, n in result.counts.items())
+        )
+        closing.text = f"exported {options.count(sum(result.counts.values()), 'row')}"
 
 
 COMMANDS = {"import": import_, "export": export}

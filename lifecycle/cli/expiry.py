@@ -37,11 +37,14 @@ def expire(
 
     Without --apply, shows what would be deleted and kept and the bytes freed per site.
     """
-    report = options.catalog(ctx).expire(
-        options.policies(policy), options.parse_time(now, "--now"), apply=apply
-    )
-    people = partial(_expiry, report)
-    options.emit(Report(report.decisions, document=report.to_dict, people=people), fmt)
+    with options.closing(fmt) as closing:
+        report = options.catalog(ctx).expire(
+            options.policies(policy), options.parse_time(now, "--now"), apply=apply
+        )
+        expired = options.count(report.summary()["expired"], "dataset")
+        closing.text = f"decided on {expired} past their end of life"
+        people = partial(_expiry, report)
+        options.emit(Report(report.decisions, document=report.to_dict, people=people), fmt)
 
 
 def _expiry(report: ExpiryReport, out: IO[str]) -> None:

@@ -15,6 +15,7 @@ MAX_DATASETS = 100_000_000  # 100 times ATLAS's catalog, and about what fits one
 
 
 def generate(
+    ctx: typer.Context,
     directory: Annotated[Path, typer.Argument(help="Directory to write Parquet tables to.")],
     datasets: Annotated[
         int, typer.Option("--datasets", "-n", max=MAX_DATASETS, help="How many datasets.")
@@ -44,7 +45,7 @@ def generate(
     ] = None,
 ) -> None:
     """Write a synthetic catalog (Parquet, exchange format) with planted policy violations."""
-    with _progress() as advance:
+    with _progress(options.progress_shown(ctx)) as advance:
         summary = options.api().generate(directory, datasets, seed=seed, progress=advance)
     rows = ", ".join(f"{options.number(n)} {table}" for table, n in summary.rows.items())
     typer.echo(f"generated {directory}: {rows}")
@@ -60,8 +61,12 @@ def generate(
 
 
 @contextmanager
-def _progress() -> Iterator[Callable[[str, int, int], None]]:
-    """Progress bars on stderr, one per stage, shown from the first report of progress on."""
+def _progress(shown: bool = True) -> Iterator[Callable[[str, int, int], None]]:
+    """Progress bars on stderr, one per stage, shown from the first report of progress on (when
+    ``shown``: stderr is a terminal, and neither --no-progress nor LIFECYCLE_PROGRESS=0)."""
+    if not shown:
+        yield lambda stage, done, total: None
+        return
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 

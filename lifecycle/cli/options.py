@@ -15,6 +15,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -29,7 +30,9 @@ import typer
 from lifecycle import output
 from lifecycle.errors import UsageError
 from lifecycle.output import Report, check_destination, check_terminal, tables, write_table
+from lifecycle.output.progress import for_terminal, wanted
 from lifecycle.output.tables import console, literal
+from lifecycle.progress import Progress
 from lifecycle.text import count, number  # noqa: F401  (one way to write a count: options.count)
 
 if TYPE_CHECKING:
@@ -91,9 +94,48 @@ def catalog(ctx: typer.Context) -> Catalog:
     """The catalog named by the global ``--db`` option (or ``LIFECYCLE_DB``)."""
     state = ctx.find_root().obj
     if state.get("catalog") is None:
-        state["catalog"] = api().Catalog(state.get("db"))
+        state["catalog"] = api().Catalog(state.get("db"), progress=progress(ctx))
         ctx.find_root().call_on_close(state["catalog"].close)
     return state["catalog"]
+
+
+def progress(ctx: typer.Context) -> Progress:
+    """Progress bars on stderr when it is a terminal, unless ``--no-progress`` or
+    ``LIFECYCLE_PROGRESS=0`` (see :mod:`lifecycle.output.progress`); else silence."""
+    return for_terminal(bool((ctx.find_root().obj or {}).get("no_progress")))
+
+
+def progress_shown(ctx: typer.Context) -> bool:
+    """Whether :func:`progress` draws anything (for ``generate``'s own bars)."""
+    return wanted(bool((ctx.find_root().obj or {}).get("no_progress")))
+
+
+class Closing:
+    """What a long command did, said on its closing line (see :func:`closing`)."""
+
+    def __init__(self) -> None:
+        self.text: str | None = None
+
+
+@contextmanager
+def closing(fmt: Enum | None = None, *, quiet: bool = False) -> Iterator[Closing]:
+    """Time the block; when it succeeds and set ``.text`` ("imported 1,234 rows"), say on
+    stderr what was done and how long it took ("imported 1,234 rows in 5.2 s"), so a cron log
+    shows durations. Only for people: not when ``fmt`` is a format for scripts (json, csv),
+    nor under ``quiet`` (``audit --quiet``: nothing to say, nothing said)."""
+    started = time.perf_counter()
+    said = Closing()
+
+    def say() -> None:
+        if said.text and not quiet and (fmt is None or fmt.value in ("table", "tree", "text")):
+            note(f"{said.text} in {time.perf_counter() - started:.1f} s")
+
+    try:
+        yield said
+    except typer.Exit:  # done, with findings or blockers to report (exit 1): said all the same
+        say()
+        raise
+    say()
 
 
 @contextmanager

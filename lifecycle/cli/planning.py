@@ -72,21 +72,23 @@ def reprocess(
 ) -> None:
     """Plan the reprocessing of the selected inputs, and save it with --save; exit 1 when it has
     blockers (csv, parquet: the steps)."""
-    with options.optional_policies(
-        policy, "outputs get one disk copy at the site that makes them"
-    ) as p:
-        cat = options.catalog(ctx)
-        plan = cat.plan_reprocess(select or [], chain, conditions, name, p, save=save)
-        _show_plan(plan, fmt)
-    if not save:
-        for note in plan.notes:
-            options.note(printable(note))
-        options.note(
-            "preview: nothing saved; run again with --save to save the plan "
-            "(a saved plan keeps its inputs from expiry)"
-        )
-    if len(plan.blockers):
-        raise typer.Exit(1)
+    with options.closing(fmt) as closing:
+        with options.optional_policies(
+            policy, "outputs get one disk copy at the site that makes them"
+        ) as p:
+            cat = options.catalog(ctx)
+            plan = cat.plan_reprocess(select or [], chain, conditions, name, p, save=save)
+            _show_plan(plan, fmt)
+            closing.text = f"planned {options.count(len(plan.steps), 'step')}"
+        if not save:
+            for note in plan.notes:
+                options.note(printable(note))
+            options.note(
+                "preview: nothing saved; run again with --save to save the plan "
+                "(a saved plan keeps its inputs from expiry)"
+            )
+        if len(plan.blockers):
+            raise typer.Exit(1)
 
 
 @plan_app.command("list")
@@ -168,11 +170,14 @@ def plan_apply(
             raise typer.Exit(1)
         options.note("dry run: nothing changed; run again with --apply to register them")
         return
-    done = cat.apply_plan(plan_id)
-    typer.echo(
-        f"applied plan {plan_id}: {options.count(done['productions'], 'production')}, "
-        f"{options.count(done['datasets'], 'dataset')}, {options.count(done['replicas'], 'replica')}"
-    )
+    with options.closing() as closing:
+        done = cat.apply_plan(plan_id)
+        typer.echo(
+            f"applied plan {plan_id}: {options.count(done['productions'], 'production')}, "
+            f"{options.count(done['datasets'], 'dataset')}, "
+            f"{options.count(done['replicas'], 'replica')}"
+        )
+        closing.text = f"applied plan {plan_id}"
 
 
 def _show_plan(plan: ReprocessingPlan, fmt: Enum) -> None:

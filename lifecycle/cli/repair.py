@@ -103,21 +103,23 @@ def repair(
     refuses if that plan is not the one previewed. Exit 1 when some violation cannot be
     repaired.
     """
-    plan = options.catalog(ctx).repair(
-        options.policies(policy),
-        options.parse_time(now, "--now"),
-        select=select,
-        drain_sites=tuple(drain or ()),
-        drain_endpoints=drain_endpoints,
-        max_per_site=parse_size(max_per_site, "--max-per-site"),
-        seed=seed,
-        apply=apply,
-        expect=expect,
-    )
-    options.emit(_report(plan, fmt.value), fmt)
-    if plan.blocked:
-        sys.stdout.flush()
-        raise typer.Exit(1)
+    with options.closing(fmt) as closing:
+        plan = options.catalog(ctx).repair(
+            options.policies(policy),
+            options.parse_time(now, "--now"),
+            select=select,
+            drain_sites=tuple(drain or ()),
+            drain_endpoints=drain_endpoints,
+            max_per_site=parse_size(max_per_site, "--max-per-site"),
+            seed=seed,
+            apply=apply,
+            expect=expect,
+        )
+        closing.text = f"planned {options.count(len(plan.transfers), 'transfer')}"
+        options.emit(_report(plan, fmt.value), fmt)
+        if plan.blocked:
+            sys.stdout.flush()
+            raise typer.Exit(1)
 
 
 def _report(plan: RepairPlan, fmt: str) -> LinedReport:

@@ -54,17 +54,19 @@ def report(
     e-mail); reads only (the audit it shows is not recorded). Exit 1 as audit --fail-on."""
     if output is not None:  # before the work: FILE's directory, or DIR/'s parent, must exist
         check_destination(Path(output.rstrip("/") or "/"))
-    page = options.catalog(ctx).report(
-        options.policies(policy), options.parse_time(now, "--now"), lineage=lineage or ()
-    )
-    if output is None:
-        sys.stdout.write(page.html)
-    else:
-        written = page.write(output)
-        size = human_bytes(page.summary["bytes"])
-        options.note(f"report written to {', '.join(str(Path(p)) for p in written)} ({size})")
-    if page.fails(fail_on.value):
-        raise typer.Exit(1)
+    with options.closing() as closing:
+        page = options.catalog(ctx).report(
+            options.policies(policy), options.parse_time(now, "--now"), lineage=lineage or ()
+        )
+        closing.text = f"built the report ({human_bytes(page.summary['bytes'])})"
+        if output is None:
+            sys.stdout.write(page.html)
+        else:
+            written = page.write(output)
+            size = human_bytes(page.summary["bytes"])
+            options.note(f"report written to {', '.join(str(Path(p)) for p in written)} ({size})")
+        if page.fails(fail_on.value):
+            raise typer.Exit(1)
 
 
 COMMANDS = {"report": report}

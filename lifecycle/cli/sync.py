@@ -54,15 +54,19 @@ def sync(
     Without --apply, shows what would change. Exit 1 when a change leaves data lost for good
     (it is applied all the same: the grid says so), 2 when the snapshot is refused.
     """
-    report = options.catalog(ctx).sync(
-        directory, complete or (), max_change, force=force,
-        as_of=options.parse_time(as_of, "--as-of"), apply=apply, reason=reason,
-    )  # fmt: skip
-    people = partial(_sync, report)
-    options.emit(Report(report.records(), document=report.to_dict, people=people), fmt)
-    if report.loses_data:
-        sys.stdout.flush()
-        raise typer.Exit(1)
+    with options.closing(fmt) as closing:
+        report = options.catalog(ctx).sync(
+            directory, complete or (), max_change, force=force,
+            as_of=options.parse_time(as_of, "--as-of"), apply=apply, reason=reason,
+        )  # fmt: skip
+        verb = "synced" if report.applied else "compared"
+        rows = sum(report.added.values()) + sum(report.unchanged.values())
+        closing.text = f"{verb} {options.count(rows, 'row')} of the snapshot"
+        people = partial(_sync, report)
+        options.emit(Report(report.records(), document=report.to_dict, people=people), fmt)
+        if report.loses_data:
+            sys.stdout.flush()
+            raise typer.Exit(1)
 
 
 def _sync(report: SyncReport, out: IO[str]) -> None:

@@ -79,15 +79,20 @@ def run(
     failed. A preview unless --apply, which records it (journaled)."""
     if not simulate:
         raise UsageError("transfers run: only the simulated grid moves data here; give --simulate")
-    report = options.catalog(ctx).run_transfers(
-        until=options.parse_time(until, "--until"),
-        hours=hours,
-        failure_rate=failure_rate,
-        seed=seed,
-        attempts=attempts,
-        apply=apply,
-    )
-    options.emit(Report(None, document=report.to_dict, people=partial(_run, report)), fmt)
+    with options.closing(fmt) as closing:
+        report = options.catalog(ctx).run_transfers(
+            until=options.parse_time(until, "--until"),
+            hours=hours,
+            failure_rate=failure_rate,
+            seed=seed,
+            attempts=attempts,
+            apply=apply,
+        )
+        closing.text = (
+            f"simulated the grid from {report.started:%Y-%m-%d %H:%M} to "
+            f"{report.ended:%Y-%m-%d %H:%M}: {options.count(report.done, 'transfer')} done"
+        )
+        options.emit(Report(None, document=report.to_dict, people=partial(_run, report)), fmt)
 
 
 def _run(report: TransferRun, out: IO[str]) -> None:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from lifecycle.catalog.sql import statement
 from lifecycle.errors import UsageError
 from lifecycle.exchange.spec import EXTRA_TABLES, TABLES, Table
+from lifecycle.progress import SILENT, Progress
 from lifecycle.text import guard_formulas
 from lifecycle.values import format_timestamps, rows_frame, to_utc
 
@@ -175,7 +176,12 @@ class ExportResult:
 
 
 def export_directory(
-    conn: Connection, directory: Path, fmt: str = "csv", *, excel_safe: bool = False
+    conn: Connection,
+    directory: Path,
+    fmt: str = "csv",
+    *,
+    excel_safe: bool = False,
+    progress: Progress = SILENT,
 ) -> ExportResult:
     """Write every table of the catalog to ``directory`` as ``<table>.<fmt>``.
 
@@ -185,6 +191,7 @@ def export_directory(
     written through. One file per table: a table's file of the other format is removed, and
     named in the result. ``excel_safe`` (CSV only) guards text cells against spreadsheet
     formulas (see :func:`lifecycle.text.guard_formulas`); such files do not round-trip.
+    ``progress`` hears of each table: read (counting), then written (its rows done).
     """
     if fmt not in EXPORT_FORMATS:
         raise UsageError(f"--format: {fmt!r} is not one of {', '.join(EXPORT_FORMATS)}")
@@ -205,14 +212,17 @@ def export_directory(
     staging = Path(tempfile.mkdtemp(prefix=".lifecycle-export-", dir=directory))
     try:
         for name, table in TABLES.items():
-            frame = catalog_frame(conn, name).drop(columns="_id", errors="ignore")
-            frame = frame.sort_values(list(table.key), kind="stable").reset_index(drop=True)
-            path = staging / f"{name}.{fmt}"
-            if fmt == "csv":
-                _write_csv(table, frame, path, guard_formulas if excel_safe else None)
-            else:
-                _write_parquet(table, frame, path)
-            result.counts[name] = len(frame)
+            with progress.phase(f"exporting {name}") as phase:
+                frame = catalog_frame(conn, name).drop(columns="_id", errors="ignore")
+                frame = frame.sort_values(list(table.key), kind="stable").reset_index(drop=True)
+                phase.set(0, total=len(frame))
+                path = staging / f"{name}.{fmt}"
+                if fmt == "csv":
+                    _write_csv(table, frame, path, guard_formulas if excel_safe else None)
+                else:
+                    _write_parquet(table, frame, path)
+                result.counts[name] = len(frame)
+                phase.set(len(frame))
         for name in TABLES:
             (staging / f"{name}.{fmt}").replace(directory / f"{name}.{fmt}")
             other = directory / f"{name}.{other_fmt}"

@@ -19,6 +19,7 @@ from lifecycle.catalog.sql import analyze, by_dialect, statement, temporary_tabl
 from lifecycle.exchange.exporter import IN_CHUNK, IN_LIMIT, catalog_frame
 from lifecycle.exchange.reader import Source, find_tables, read_table
 from lifecycle.exchange.spec import EXTRA_TABLES, TABLES
+from lifecycle.progress import SILENT, Phase, Progress
 from lifecycle.text import count, number
 from lifecycle.values import json_value
 from lifecycle.vocabulary import NON_PRODUCIBLE_KINDS
@@ -101,6 +102,11 @@ class ImportResult:
     def changed(self) -> bool:
         return any(self.added.values())
 
+    @property
+    def rows(self) -> int:
+        """Rows read from the directory's files: new ones and ones already present."""
+        return sum(self.added.values()) + sum(self.unchanged.values())
+
     def summary(self) -> str:
         parts = [f"{number(n)} {t}" for t, n in self.added.items() if n]
         same = sum(self.unchanged.values())
@@ -108,21 +114,27 @@ class ImportResult:
         return text + (f" ({count(same, 'row')} already present)" if same else "")
 
 
-def import_directory(conn: Connection, directory: Path) -> ImportResult:
+def import_directory(
+    conn: Connection, directory: Path, progress: Progress = SILENT
+) -> ImportResult:
     """Import ``directory`` on ``conn``, inside the caller's transaction.
 
     Tables are taken one at a time in dependency order (sites before endpoints, datasets before
     replicas, ...): read and validate, reconcile with the catalog, resolve references, insert, then
     let go of the rows, keeping only key -> id maps. Peak memory is one table, not the catalog.
     A later error still undoes everything, because the caller rolls the transaction back.
+    ``progress`` hears of each table (rows done of the file's rows, per block inserted).
     """
     files = find_tables(Path(directory))
-    return Importer(conn, Path(directory)).run(files)
+    return Importer(conn, Path(directory), progress).run(files)
 
 
 class Importer:
-    def __init__(self, conn: Connection, directory: Path) -> None:
+    verb = "importing"  # how a table's phase is named for the watcher ("importing datasets")
+
+    def __init__(self, conn: Connection, directory: Path, progress: Progress = SILENT) -> None:
         self.conn = conn
+        self.progress = progress
         self.result = ImportResult(directory)
         self.ids: dict[str, pd.Series] = {}  # exchange table -> Series key -> id (import's keys)
         self.non_producible: pd.Series | None = None  # DID -> kind: raw/calibration in the file
@@ -135,21 +147,24 @@ class Importer:
         empty = [t for t in written if not self._has_rows(t)]
         with new_ids(self.conn) as ids, bulk_load(self.conn, empty):
             for name, path in files.items():
-                source = read_table(TABLES[name], path)
-                new = self._reconcile(source)
-                new = self._assign_ids(ids, name, new)
-                new = self._resolve_references(source, new)
-                if name == "datasets":
-                    self.non_producible = _non_producible(source.frame)
-                if name == "production_io":
-                    self._check_provenance(source, new)
-                touched += self._insert(source, new)
-                touched += self._table_done(source, new)
-                del source, new  # keep only the key -> id maps between tables
-                _release_arrow_memory()
+                with self.progress.phase(f"{self.verb} {name}") as phase:
+                    source = read_table(TABLES[name], path)
+                    new = self._reconcile(source)
+                    phase.set(len(source.frame) - len(new), total=len(source.frame))
+                    new = self._assign_ids(ids, name, new)
+                    new = self._resolve_references(source, new)
+                    if name == "datasets":
+                        self.non_producible = _non_producible(source.frame)
+                    if name == "production_io":
+                        self._check_provenance(source, new)
+                    touched += self._insert(source, new, phase)
+                    touched += self._table_done(source, new)
+                    del source, new  # keep only the key -> id maps between tables
+                    _release_arrow_memory()
             touched += self._done()
         # without statistics the first queries after a bulk import plan as if the tables were empty
-        analyze(self.conn, *(f'"{table}"' for table in dict.fromkeys(touched)))
+        with self.progress.phase("updating the catalog's statistics"):
+            analyze(self.conn, *(f'"{table}"' for table in dict.fromkeys(touched)))
         return self.result
 
     def _table_done(self, source: Source, new: pd.DataFrame) -> list[str]:
@@ -408,8 +423,9 @@ class Importer:
         return encode(edges[:, 0]), encode(edges[:, 1])
 
     # -- inserts -----------------------------------------------------------------------------
-    def _insert(self, source: Source, new: pd.DataFrame) -> list[str]:
-        """Bulk-insert the new rows of one exchange table; returns the catalog tables written."""
+    def _insert(self, source: Source, new: pd.DataFrame, phase: Phase) -> list[str]:
+        """Bulk-insert the new rows of one exchange table, ``phase`` advanced per block of rows;
+        returns the catalog tables written."""
         name = source.table.name
         written = []
         for table, columns in _ROWS[name]:
@@ -418,7 +434,7 @@ class Importer:
                 is_output = new["role"] == "output"
                 rows = new[is_output] if table == "production_output" else new[~is_output]
             frame = _dataset_rows(rows) if table == "dataset" else _cols(rows, **columns)
-            if insert_frame(self.conn, table, frame):
+            if insert_frame(self.conn, table, frame, phase.advance):
                 written.append(table)
         if name in EXTRA_TABLES:
             table, id_column = EXTRA_TABLES[name]

@@ -66,6 +66,7 @@ from lifecycle.exchange.sync_report import (
     iso_time,
 )
 from lifecycle.expressions import select
+from lifecycle.progress import SILENT, Progress
 from lifecycle.values import format_timestamps, json_value
 
 if TYPE_CHECKING:
@@ -108,6 +109,7 @@ def sync_directory(
     directory: Path,
     options: SyncOptions | None = None,
     on_loss: LossCheck | None = None,
+    progress: Progress = SILENT,
 ) -> SyncReport:
     """Merge the snapshot ``directory`` into the catalog on ``conn``, in the caller's transaction.
 
@@ -124,16 +126,23 @@ def sync_directory(
                 f"--complete {complete}: the snapshot has no {complete.domain} table; it cannot "
                 f"list every {complete.domain.rstrip('s')}"
             )
-    sync = _Sync(conn, Path(directory), options, on_loss)
+    sync = _Sync(conn, Path(directory), options, on_loss, progress)
     sync.run(files)
     return sync.report
 
 
 class _Sync(Importer):
+    verb = "syncing"
+
     def __init__(
-        self, conn: Connection, directory: Path, options: SyncOptions, on_loss: LossCheck | None
+        self,
+        conn: Connection,
+        directory: Path,
+        options: SyncOptions,
+        on_loss: LossCheck | None,
+        progress: Progress = SILENT,
     ) -> None:
-        super().__init__(conn, directory)
+        super().__init__(conn, directory, progress)
         self.options = options
         self.on_loss = on_loss
         self.report = SyncReport(directory, options, as_of=options.as_of)
@@ -417,13 +426,14 @@ class _Sync(Importer):
             self.report.as_of = self.newest
         written = []
         try:
-            for complete in self.options.complete:
-                if complete.domain == "replicas":
-                    self._absent_replicas(complete)
-                else:
-                    written += self._absent_datasets(complete)
-            self._check_limit()
-            written += self._apply_replica_states()
+            with self.progress.phase("marking what the snapshot no longer lists"):
+                for complete in self.options.complete:
+                    if complete.domain == "replicas":
+                        self._absent_replicas(complete)
+                    else:
+                        written += self._absent_datasets(complete)
+                self._check_limit()
+                written += self._apply_replica_states()
         finally:
             drop_tables(self.conn, *_SCRATCH)
         return written

@@ -15,6 +15,7 @@ from lifecycle.errors import PlanBlocked, UsageError
 from lifecycle.nomenclature import METADATA_KEYS, name_metadata
 from lifecycle.planning.model import ReprocessingPlan
 from lifecycle.planning.persistence import load_plan
+from lifecycle.progress import SILENT, Progress
 from lifecycle.provenance.reproducibility import available
 from lifecycle.text import count
 
@@ -33,18 +34,24 @@ def _name_metadata_rows(steps: pd.DataFrame) -> pd.DataFrame:
     return rows[rows["value"].notna()].reset_index(drop=True)
 
 
-def apply_plan(conn: Connection, change: Change, plan_id: int, now: datetime) -> dict[str, int]:
+def apply_plan(
+    conn: Connection, change: Change, plan_id: int, now: datetime, progress: Progress = SILENT
+) -> dict[str, int]:
     """Simulate the campaign: register its productions, new datasets and their replicas."""
-    plan = load_plan(conn, plan_id)
-    if plan.applied_at is not None:
-        raise UsageError(f"plan {plan_id} was applied already, on {plan.applied_at:%Y-%m-%d}")
-    if len(plan.blockers):
-        raise PlanBlocked(plan_id, len(plan.blockers))
-    changed = _blockers_now(conn, plan)
-    if changed:
-        raise PlanBlocked(plan_id, len(changed), changed[0])
-    with new_ids(conn) as ids:
-        datasets, placed = _register(conn, ids, plan, now)
+    with progress.stages(f"applying plan {plan_id}", 2) as stage:
+        with stage("checking the plan against the catalog"):
+            plan = load_plan(conn, plan_id)
+            if plan.applied_at is not None:
+                raise UsageError(
+                    f"plan {plan_id} was applied already, on {plan.applied_at:%Y-%m-%d}"
+                )
+            if len(plan.blockers):
+                raise PlanBlocked(plan_id, len(plan.blockers))
+            changed = _blockers_now(conn, plan)
+            if changed:
+                raise PlanBlocked(plan_id, len(changed), changed[0])
+        with stage("registering productions, datasets and replicas"), new_ids(conn) as ids:
+            datasets, placed = _register(conn, ids, plan, now)
     steps = plan.steps
     applied = {"at": now, "by": change.actor, "id": plan_id}
     conn.execute(

@@ -42,6 +42,7 @@ from lifecycle.planning.model import (
 from lifecycle.planning.persistence import name_taken
 from lifecycle.planning.placement import output_placement, tape_staging
 from lifecycle.policy import PolicySet, Selector
+from lifecycle.progress import SILENT, Progress
 from lifecycle.provenance.reproducibility import is_recorded
 from lifecycle.text import indexed_text_problem
 
@@ -63,6 +64,7 @@ def plan_reprocess(
     name: str | None = None,
     policies: PolicySet | None = None,
     now: datetime | None = None,
+    progress: Progress = SILENT,
 ) -> ReprocessingPlan:
     """Compute a plan (nothing is written); see the package and module docstrings.
 
@@ -78,19 +80,25 @@ def plan_reprocess(
     problem = indexed_text_problem(name)  # plan names are unique: an index entry on both engines
     if problem is not None:
         raise UsageError(f"--name: the plan name has {problem}")
-    inputs = select_inputs(conn, selector)
-    if inputs.empty:
-        raise UsageError("--select: no dataset matches (see 'lifecycle datasets list')")
-    blockers: list[tuple[str, str]] = []
-    transformations = _transformations(conn, chain, blockers)
-    add_calibration(conn, inputs, conditions_tag, blockers)
-    blockers += [
-        (did, "no available replica to read")
-        for did in inputs.loc[inputs["source_endpoint"].isna(), "did"]
-    ]
-    steps, step_inputs = _steps(inputs, chain, transformations, conditions_tag, name, blockers)
-    _check_outputs_new(conn, steps, blockers)
-    steps["placement"] = output_placement(conn, steps, policies)
+    with progress.stages("planning", 4) as stage:
+        with stage("selecting the inputs"):
+            inputs = select_inputs(conn, selector)
+        if inputs.empty:
+            raise UsageError("--select: no dataset matches (see 'lifecycle datasets list')")
+        blockers: list[tuple[str, str]] = []
+        with stage("finding transformations and calibration"):
+            transformations = _transformations(conn, chain, blockers)
+            add_calibration(conn, inputs, conditions_tag, blockers)
+        blockers += [
+            (did, "no available replica to read")
+            for did in inputs.loc[inputs["source_endpoint"].isna(), "did"]
+        ]
+        with stage("making the steps"):
+            args = (inputs, chain, transformations, conditions_tag, name, blockers)
+            steps, step_inputs = _steps(*args)
+            _check_outputs_new(conn, steps, blockers)
+        with stage("placing the outputs"):
+            steps["placement"] = output_placement(conn, steps, policies)
     return ReprocessingPlan(
         name=name,
         selection=selector.as_dict(),

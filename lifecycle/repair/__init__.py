@@ -23,6 +23,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from lifecycle.progress import SILENT, Progress
 from lifecycle.repair.candidates import (
     drained_endpoints,
     fill_used,
@@ -52,18 +53,24 @@ def plan_repair(
     max_per_site: int | None = None,
     seed: int = 0,
     dids: list[str] | None = None,
+    progress: Progress = SILENT,
 ) -> RepairPlan:
     """The repair plan of the catalog on ``conn`` under ``policies`` judged at ``now``
     (``chosen``: only these datasets; ``drain_*``: storage to empty; ``max_per_site``: bytes
     one destination site may receive; ``seed``: of the weighted spread; ``dids``: only these
-    datasets, exactly)."""
-    drained = drained_endpoints(conn, drain_sites, drain_endpoints)
-    endpoints = read_endpoints(conn, drained)
-    media = tuple(sorted({endpoints.media[endpoints.position[i]] for i in drained}))
-    needs = requirements(conn, policies, bool(drained), media)
-    found = read_violations(conn, needs, now, chosen, drained, dids)
-    fill_used(conn, endpoints, needs, found)
-    placement = place(endpoints, needs, found, max_per_site=max_per_site, seed=seed)
+    datasets, exactly; ``progress`` hears of each phase)."""
+    with progress.stages("repair planning", 4) as stage:
+        with stage("reading endpoints and rules"):
+            drained = drained_endpoints(conn, drain_sites, drain_endpoints)
+            endpoints = read_endpoints(conn, drained)
+            media = tuple(sorted({endpoints.media[endpoints.position[i]] for i in drained}))
+            needs = requirements(conn, policies, bool(drained), media)
+        with stage("finding the datasets short of copies"):
+            found = read_violations(conn, needs, now, chosen, drained, dids)
+        with stage("reading the space used"):
+            fill_used(conn, endpoints, needs, found)
+        with stage("placing the new copies"):
+            placement = place(endpoints, needs, found, max_per_site=max_per_site, seed=seed)
     drain = sorted(endpoints.names[endpoints.position[i]] for i in drained)
     return RepairPlan(
         placement.transfers,

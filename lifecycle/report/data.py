@@ -23,6 +23,7 @@ from lifecycle.catalog import queries
 from lifecycle.catalog.queries import Overview
 from lifecycle.catalog.sql import drop_tables, frame, rows
 from lifecycle.expiry import expire
+from lifecycle.progress import SILENT, Progress
 from lifecycle.provenance import irreproducible_reasons, irreproducible_table
 from lifecycle.provenance.graph import MAX_NODES, ProvenanceGraph, lineage
 from lifecycle.report.repairs import Repair, repair_section
@@ -95,18 +96,31 @@ def gather(
     catalog: str,
     lineage_dids: tuple[str, ...] = (),
     clock: Any = None,
+    progress: Progress = SILENT,
 ) -> ReportData:
     """Every number of the report, read on ``conn`` as of ``now`` (``clock``: a
-    ``time.perf_counter``-like function to time each part, for the benchmark)."""
+    ``time.perf_counter``-like function to time each part, for the benchmark; ``progress``
+    hears of each part)."""
     timings: dict[str, float] = {}
+    with progress.stages("building the report: parts", REPORT_PARTS) as stage:
 
-    def timed(name: str, work):
-        if clock is None:
-            return work()
-        start = clock()
-        out = work()
-        timings[name] = round(clock() - start, 3)
-        return out
+        def timed(name: str, work):
+            with stage(name):
+                if clock is None:
+                    return work()
+                start = clock()
+                out = work()
+                timings[name] = round(clock() - start, 3)
+                return out
+
+        return _gather(conn, policies, now, catalog, lineage_dids, timed, timings)
+
+
+REPORT_PARTS = 10  # the parts :func:`_gather` times, one stage of the progress each
+
+
+def _gather(conn, policies, now, catalog, lineage_dids, timed, timings) -> ReportData:
+    """:func:`gather`'s work, each part through ``timed(name, work)``."""
 
     graphs = timed("provenance", lambda: [lineage(conn, d, None, MAX_NODES) for d in lineage_dids])
     # the replicas counted once per endpoint, state, kind and data type for the overview and
@@ -122,6 +136,8 @@ def gather(
         audit = timed("compliance", lambda: compliance(conn, policies, now, found))
         kept = timed("preservation", lambda: preservation(conn, found))
         ends = timed("lifetime", lambda: lifetime(conn, policies, now, found))
+    sites = timed("sites", lambda: by_site(conn, storage))
+    at_risk = timed("risk", lambda: risk(conn, policies, now))
     return ReportData(
         catalog=catalog,
         now=now,
@@ -129,10 +145,10 @@ def gather(
         overview=overview,
         compliance=audit,
         storage=storage,
-        sites=timed("sites", lambda: by_site(conn, storage)),
+        sites=sites,
         preservation=kept,
         lifetime=ends,
-        risk=timed("risk", lambda: risk(conn, policies, now)),
+        risk=at_risk,
         lineages=graphs,
         repair=timed("repair", lambda: repair_section(conn, policies, now, TOP)),
         timings=timings,

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lifecycle.progress import SILENT, Progress
 from lifecycle.report.data import ReportData, gather
 from lifecycle.report.page import render
 from lifecycle.values import envelope
@@ -76,11 +77,13 @@ def build(
     catalog: str,
     lineage: tuple[str, ...] = (),
     clock: Any = None,
+    progress: Progress = SILENT,
 ) -> PageReport:
-    """Gather the numbers on ``conn`` and render the page."""
-    data = gather(conn, policies, now, catalog, lineage, clock)
+    """Gather the numbers on ``conn`` and render the page (``progress`` hears of each part)."""
+    data = gather(conn, policies, now, catalog, lineage, clock, progress)
     start = clock() if clock is not None else None
-    html = render(data)
+    with progress.phase("building the report: the page"):
+        html = render(data)
     if clock is not None:
         data.timings["page"] = round(clock() - start, 3)
     return PageReport(data, html)

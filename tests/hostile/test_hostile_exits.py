@@ -400,7 +400,7 @@ def test_sigint_mid_apply_is_one_line_and_changes_nothing(loaded, tmp_path, unch
         if proc.poll() is None:  # pragma: no cover
             proc.kill()
     assert proc.returncode == 130, err
-    assert err == "lifecycle: error: interrupted; the change in progress, if any, was rolled back\n"
+    assert err == "lifecycle: error: interrupted; nothing was changed\n"
     assert out == ""
     check()
 
