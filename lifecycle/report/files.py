@@ -19,6 +19,7 @@ from lifecycle.report.page import render
 from lifecycle.values import envelope
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from datetime import datetime
 
     from sqlalchemy.engine import Connection
@@ -76,9 +77,10 @@ def build(
     catalog: str,
     lineage: tuple[str, ...] = (),
     clock: Any = None,
+    others: Sequence[Connection] = (),
 ) -> PageReport:
-    """Gather the numbers on ``conn`` and render the page."""
-    data = gather(conn, policies, now, catalog, lineage, clock)
+    """Gather the numbers on ``conn`` (and ``others``, on the same snapshot) and render the page."""
+    data = gather(conn, policies, now, catalog, lineage, clock, others)
     start = clock() if clock is not None else None
     html = render(data)
     if clock is not None:

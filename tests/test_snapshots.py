@@ -1,0 +1,108 @@
+"""Several read transactions on one snapshot (``lifecycle.catalog.snapshots``), and the report's
+parts shared out to them: the same snapshot whatever a writer commits meanwhile, one connection
+where no second one can read the same catalog, and the same page as when read on one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, SAMPLE_CATALOG, write_lock_held
+
+import lifecycle.api as api_module
+from lifecycle.api import Catalog
+from lifecycle.catalog.snapshots import read_together
+from lifecycle.errors import LifecycleError
+from lifecycle.report import data as report_data
+
+NOW = "2026-06-01T00:00:00+00:00"
+
+
+def _pins(conn) -> int:
+    return int(conn.exec_driver_sql("SELECT COUNT(*) FROM pin").scalar())
+
+
+@pytest.fixture
+def sample(catalog) -> Catalog:
+    catalog.import_directory(SAMPLE_CATALOG)
+    return catalog
+
+
+def test_every_reader_reads_the_snapshot_of_the_start(sample, catalog_url):
+    did = sample.datasets()["did"].iloc[0]
+    before = len(sample.pins())
+    with read_together(sample.store, 3) as conns:
+        assert len(conns) == 3
+        writer = Catalog(catalog_url)
+        try:  # a writer commits while the readers are open: none of them sees it
+            writer.pin(did, "committed meanwhile")
+        finally:
+            writer.close()
+        assert [_pins(conn) for conn in conns] == [before] * 3
+    with sample.read() as conn:
+        assert _pins(conn) == before + 1
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_a_long_writer_leaves_one_connection(sample, catalog_url, monkeypatch):
+    monkeypatch.setenv("LIFECYCLE_LOCK_TIMEOUT", "0.2")
+    reader = Catalog(catalog_url)  # its engine reads the lock timeout when made
+    try:
+        with write_lock_held(catalog_url), read_together(reader.store, 3) as conns:
+            assert len(conns) == 1
+            assert _pins(conns[0]) == len(sample.pins())
+    finally:
+        reader.close()
+
+
+def test_one_connection_in_memory():
+    cat = Catalog("sqlite://")
+    try:
+        cat.init()
+        with read_together(cat.store, 4) as conns:
+            assert len(conns) == 1
+            assert _pins(conns[0]) == 0
+    finally:
+        cat.close()
+
+
+def test_the_page_is_the_same_read_side_by_side_or_one_after_the_other(sample, monkeypatch):
+    from datetime import datetime
+
+    now = datetime.fromisoformat(NOW)
+    policies = str(ROOT / "policies")
+    sample.audit(policies, record=True)
+    pages = {}
+    for count in (1, 4):
+        monkeypatch.setattr(api_module, "CONNECTIONS", count)
+        pages[count] = sample.report(policies, now, lineage=[sample.datasets()["did"].iloc[-1]])
+    assert pages[1].html == pages[4].html
+    one, four = pages[1].data, pages[4].data
+    assert one.risk == four.risk
+    assert one.compliance.audit.summary == four.compliance.audit.summary
+
+
+def test_an_error_in_one_part_is_raised_and_stops_the_rest(sample, monkeypatch):
+    started = []
+
+    def failing(*args, **kwargs):
+        started.append("risk")
+        raise LifecycleError("risk failed")
+
+    monkeypatch.setattr(report_data, "risk", failing)
+    monkeypatch.setattr(report_data, "repair_section", lambda *a, **k: started.append("repair"))
+    monkeypatch.setattr(api_module, "CONNECTIONS", 1)
+    with pytest.raises(LifecycleError, match="risk failed"):
+        sample.report(str(ROOT / "policies"))
+    assert started == ["risk"]  # one after the other: nothing after the failed group
+    started.clear()
+    monkeypatch.setattr(api_module, "CONNECTIONS", 4)
+    with pytest.raises(LifecycleError, match="risk failed"):
+        sample.report(str(ROOT / "policies"))
+    assert "risk" in started
+
+
+def test_the_readers_are_closed(sample, tmp_path: Path):
+    with read_together(sample.store, 3):
+        pass
+    assert sample.store.engine.pool.checkedout() == 0
