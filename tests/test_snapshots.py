@@ -106,3 +106,24 @@ def test_the_readers_are_closed(sample, tmp_path: Path):
     with read_together(sample.store, 3):
         pass
     assert sample.store.engine.pool.checkedout() == 0
+
+
+def test_the_reasons_counted_in_sql_are_those_of_each_dataset_explained(sample):
+    """Preservation's top reasons (counted per reason in SQL) equal the reasons of
+    ``irreproducible_reasons``, a row per dataset, counted by cause in Python."""
+    from lifecycle.audit.grouping import cause_of
+    from lifecycle.provenance import irreproducible_reasons, irreproducible_table
+
+    with sample.read() as conn, irreproducible_table(conn) as table:
+        got = report_data.preservation(conn, table).reasons
+        where = "d.kind IN :kinds AND d.state NOT IN ('deleted', 'lost')"
+        each = irreproducible_reasons(conn, table, where, {"kinds": list(report_data.DERIVED)})
+    expected: dict[str, int] = {}
+    for row in each:
+        reason = row["reason"]
+        if row["blocking_input"] and reason.startswith("input "):
+            reason = report_data.BLOCKED
+        cause = cause_of("reproducibility", reason)
+        expected[cause] = expected.get(cause, 0) + 1
+    assert got == sorted(expected.items(), key=lambda item: (-item[1], item[0]))[: report_data.TOP]
+    assert sum(n for _, n in got) > 0  # the sample catalog has irreproducible derived data
