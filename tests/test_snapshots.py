@@ -127,3 +127,30 @@ def test_the_reasons_counted_in_sql_are_those_of_each_dataset_explained(sample):
         expected[cause] = expected.get(cause, 0) + 1
     assert got == sorted(expected.items(), key=lambda item: (-item[1], item[0]))[: report_data.TOP]
     assert sum(n for _, n in got) > 0  # the sample catalog has irreproducible derived data
+
+
+def test_the_heavy_packages_are_imported_before_the_threads_start(sample, catalog_url):
+    """Threads importing pandas at once can meet it half initialised (seen at 1 M datasets):
+    a fresh process has pandas and pyarrow loaded before the report's threads start."""
+    import subprocess
+    import sys
+
+    script = f"""
+import sys
+import lifecycle.report.data as data
+from lifecycle.api import Catalog
+seen = []
+class Pool(data.ThreadPoolExecutor):
+    def __init__(self, *args, **kwargs):
+        seen.append(all(m in sys.modules for m in ("pandas", "pyarrow")))
+        super().__init__(*args, **kwargs)
+data.ThreadPoolExecutor = Pool
+import lifecycle.api as api
+api.CONNECTIONS = 2
+with Catalog({catalog_url!r}) as cat:
+    cat.report({str(ROOT / "policies")!r})
+print(seen)
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[True]"

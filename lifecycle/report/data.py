@@ -185,6 +185,14 @@ def _side_by_side(
     if len(conns) == 1:
         work(conns[0])
         return parts
+    # the heavy packages the parts import late, imported here first: two threads importing
+    # pandas at once can meet a partly initialised module ("partially initialized module
+    # 'pandas' has no attribute 'NA'", seen at 1 M datasets); _strptime likewise for strptime
+    import _strptime  # noqa: F401
+
+    import pandas  # noqa: F401
+    import pyarrow  # noqa: F401
+
     with ThreadPoolExecutor(len(conns) - 1, thread_name_prefix="report") as pool:
         elsewhere = [pool.submit(work, conn) for conn in conns[1:]]
         try:
