@@ -659,8 +659,10 @@ class Catalog(GridOperations):
     ) -> PageReport:
         """The self-contained HTML report of the catalog as of ``now`` (default: the present):
         overview, compliance (the audit now, not recorded, and the stored history), storage,
-        preservation, lifetime, risk, and the lineage of the DIDs in ``lineage``. Reads only.
-        ``clock`` (``time.perf_counter``) times each part into ``report.data.timings``."""
+        preservation, lifetime, risk, and the lineage of the DIDs in ``lineage``. Reads only,
+        its parts side by side on a connection a core, all on one snapshot (see
+        :func:`~lifecycle.catalog.snapshots.read_together`). ``clock`` (``time.perf_counter``)
+        times each part into ``report.data.timings``."""
         policies = policy_set(policies)
         # its parts side by side on a connection a core, all reading one snapshot
         with read_together(self.store, CONNECTIONS) as (conn, *others):
