@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from threading import Lock
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -68,13 +69,15 @@ class Progress:
         """A phase of ``count`` named stages, each shown while it runs (a spinner with its name)
         and counted when it ends: ``with progress.stages("expiry", 3) as stage:`` then
         ``with stage("deciding"): ...``."""
+        lock = Lock()  # stages may run side by side, in threads (the report's parts)
         with self.phase(name, count) as outer:
 
             @contextmanager
             def stage(what: str) -> Iterator[Phase]:
                 with self.phase(what) as inner:
                     yield inner
-                outer.advance()
+                with lock:
+                    outer.advance()
 
             yield stage
 

@@ -29,6 +29,7 @@ from lifecycle.audit.history import diff, runs
 from lifecycle.catalog import queries
 from lifecycle.catalog.migrations import HEAD
 from lifecycle.catalog.queries import DatasetDetails, Overview
+from lifecycle.catalog.snapshots import read_together
 from lifecycle.catalog.store import Change, Store, resolve_url, utcnow
 from lifecycle.consistency import ConsistencyReport
 from lifecycle.deletion import DeletionReport, LossOfReplica, delete_replica, mark_lost
@@ -68,7 +69,7 @@ from lifecycle.provenance.graph import MAX_NODES, ProvenanceGraph, impact, linea
 from lifecycle.provenance.recipe import Recipe, recipe
 from lifecycle.provenance.runs import Runs, production_runs
 from lifecycle.repair import RepairPlan
-from lifecycle.report import PageReport, build
+from lifecycle.report import CONNECTIONS, PageReport, build
 from lifecycle.simulate import (
     NOTHING_TO_LOSE,
     LossReport,
@@ -679,9 +680,14 @@ class Catalog(GridOperations):
     ) -> PageReport:
         """The self-contained HTML report of the catalog as of ``now`` (default: the present):
         overview, compliance (the audit now, not recorded, and the stored history), storage,
-        preservation, lifetime, risk, and the lineage of the DIDs in ``lineage``. Reads only.
-        ``clock`` (``time.perf_counter``) times each part into ``report.data.timings``."""
+        preservation, lifetime, risk, and the lineage of the DIDs in ``lineage``. Reads only,
+        its parts side by side on a connection a core, all on one snapshot (see
+        :func:`~lifecycle.catalog.snapshots.read_together`). ``clock`` (``time.perf_counter``)
+        times each part into ``report.data.timings``."""
         policies = policy_set(policies)
-        with self.read() as conn:
-            at, url = now or utcnow(), self.store.display_url()
-            return build(conn, policies, at, url, tuple(lineage), clock, self.progress)
+        # its parts side by side on a connection a core, all reading one snapshot
+        with read_together(self.store, CONNECTIONS) as (conn, *others):
+            return build(
+                conn, policies, now or utcnow(), self.store.display_url(), tuple(lineage), clock,
+                others, self.progress,
+            )  # fmt: skip

@@ -13,7 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from lifecycle.catalog.sql import TIMESTAMP_COLUMNS, frame, rows, statement, temporary_table
+from lifecycle.catalog.sql import (
+    TIMESTAMP_COLUMNS,
+    by_dialect,
+    frame,
+    rows,
+    statement,
+    temporary_table,
+)
 from lifecycle.errors import UnknownDataset, UsageError
 from lifecycle.nomenclature import normalize_did
 from lifecycle.values import envelope, records, rows_frame, to_utc, typed_text
@@ -397,10 +404,14 @@ def group_replicas(conn: Connection, table: str) -> str:
         "endpoint_id INTEGER NOT NULL, state TEXT NOT NULL, kind TEXT, data_type TEXT, "
         "replicas BIGINT NOT NULL, bytes NUMERIC",
     )
+    # SQLite read the replicas along their (endpoint, state) index, for its order, and looked up
+    # each replica's row and then its dataset out of order; read in table order (as imported:
+    # by dataset) the same groups took 4.0 s of CPU instead of 7.6 s at 1 M datasets
+    replicas = by_dialect(conn, sqlite="replica r NOT INDEXED", postgresql="replica r")
     conn.exec_driver_sql(
         f"INSERT INTO {table} (endpoint_id, state, kind, data_type, replicas, bytes) "
         "SELECT r.endpoint_id, r.state, d.kind, d.data_type, COUNT(*), SUM(d.bytes) "
-        "FROM replica r JOIN dataset d ON d.id = r.dataset_id "
+        f"FROM {replicas} JOIN dataset d ON d.id = r.dataset_id "
         "GROUP BY r.endpoint_id, r.state, d.kind, d.data_type"
     )
     return table

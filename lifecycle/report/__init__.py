@@ -10,7 +10,7 @@ A service: may import the other services, provenance, policy, exchange, catalog,
 leaf modules; never the api or the CLI.
 """
 
-from lifecycle.report.data import ReportData, gather
+from lifecycle.report.data import CONNECTIONS, ReportData, gather
 from lifecycle.report.files import PageReport, build
 
-__all__ = ["PageReport", "ReportData", "build", "gather"]
+__all__ = ["CONNECTIONS", "PageReport", "ReportData", "build", "gather"]

@@ -10,6 +10,10 @@ expiry previews write temporary tables only.
 from __future__ import annotations
 
 import json
+import os
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -21,11 +25,12 @@ from lifecycle.audit.grouping import cause_of, causes, group_findings
 from lifecycle.audit.history import diff, runs
 from lifecycle.catalog import queries
 from lifecycle.catalog.queries import Overview
-from lifecycle.catalog.sql import drop_tables, frame, rows
+from lifecycle.catalog.sql import by_dialect, drop_tables, frame, rows
 from lifecycle.expiry import expire
 from lifecycle.progress import SILENT, Progress
-from lifecycle.provenance import irreproducible_reasons, irreproducible_table
+from lifecycle.provenance import irreproducible_table
 from lifecycle.provenance.graph import MAX_NODES, ProvenanceGraph, lineage
+from lifecycle.provenance.reproducibility import irreproducible_explained
 from lifecycle.report.repairs import Repair, repair_section
 from lifecycle.simulate import simulate_sites
 
@@ -41,6 +46,10 @@ TREND_RUNS = 30  # stored audit runs the trend covers, the newest
 MONTHS = 12  # the lifetime outlook
 FULL = 0.9  # an endpoint above this share of its capacity is flagged
 DERIVED = ("derived", "simulated")  # the kinds whose reproducibility the report covers
+# a reason without the dataset it blocks on (one per input otherwise): its class
+BLOCKED = "an input has no available replica and is not reproducible"
+# connections (and threads) the parts are shared out to: one a core, at most one a group of parts
+CONNECTIONS = max(1, min(os.cpu_count() or 1, 4))
 
 
 @dataclass
@@ -96,11 +105,17 @@ def gather(
     catalog: str,
     lineage_dids: tuple[str, ...] = (),
     clock: Any = None,
+    others: Sequence[Connection] = (),
     progress: Progress = SILENT,
 ) -> ReportData:
     """Every number of the report, read on ``conn`` as of ``now`` (``clock``: a
     ``time.perf_counter``-like function to time each part, for the benchmark; ``progress``
-    hears of each part)."""
+    hears of each part).
+
+    ``others``: more connections reading the same snapshot as ``conn`` (see
+    :func:`~lifecycle.catalog.snapshots.read_together`): the parts are independent reads, shared
+    out in groups (those that share a temporary table stay together on one connection) to one
+    thread per connection; none: one after the other on ``conn``."""
     timings: dict[str, float] = {}
     with progress.stages("building the report: parts", REPORT_PARTS) as stage:
 
@@ -113,46 +128,95 @@ def gather(
                 timings[name] = round(clock() - start, 3)
                 return out
 
-        return _gather(conn, policies, now, catalog, lineage_dids, timed, timings)
+        return _gather(conn, others, policies, now, catalog, lineage_dids, timed, timings)
 
 
-REPORT_PARTS = 10  # the parts :func:`_gather` times, one stage of the progress each
+REPORT_PARTS = 11  # the parts :func:`_gather` times, one stage of the progress each
 
 
-def _gather(conn, policies, now, catalog, lineage_dids, timed, timings) -> ReportData:
+def _gather(conn, others, policies, now, catalog, lineage_dids, timed, timings) -> ReportData:
     """:func:`gather`'s work, each part through ``timed(name, work)``."""
 
-    graphs = timed("provenance", lambda: [lineage(conn, d, None, MAX_NODES) for d in lineage_dids])
-    # the replicas counted once per endpoint, state, kind and data type for the overview and
-    # the storage (three passes over them otherwise)
-    grouped = timed("replicas", lambda: queries.group_replicas(conn, "tmp_report_replicas"))
-    overview = timed("overview", lambda: queries.overview(conn, grouped))
-    storage = timed("storage", lambda: usage(conn, "endpoint", grouped=grouped))
-    drop_tables(conn, grouped)
-    # the irreproducible set once (it does not depend on the time judged at), for the audit,
-    # the reproducibility coverage and both expiry previews: each computed its own
-    with ExitStack() as stack:
-        found = timed("irreproducible", lambda: stack.enter_context(irreproducible_table(conn)))
-        audit = timed("compliance", lambda: compliance(conn, policies, now, found))
-        kept = timed("preservation", lambda: preservation(conn, found))
-        ends = timed("lifetime", lambda: lifetime(conn, policies, now, found))
-    sites = timed("sites", lambda: by_site(conn, storage))
-    at_risk = timed("risk", lambda: risk(conn, policies, now))
-    return ReportData(
-        catalog=catalog,
-        now=now,
-        policies=policies,
-        overview=overview,
-        compliance=audit,
-        storage=storage,
-        sites=sites,
-        preservation=kept,
-        lifetime=ends,
-        risk=at_risk,
-        lineages=graphs,
-        repair=timed("repair", lambda: repair_section(conn, policies, now, TOP)),
-        timings=timings,
-    )
+    def reproducibility(conn: Connection) -> dict[str, Any]:
+        # the irreproducible set once (it does not depend on the time judged at), for the
+        # audit, the reproducibility coverage and both expiry previews: each computed its own
+        with ExitStack() as stack:
+            found = timed("irreproducible", lambda: stack.enter_context(irreproducible_table(conn)))
+            audit = timed("compliance", lambda: compliance(conn, policies, now, found))
+            kept = timed("preservation", lambda: preservation(conn, found))
+            ends = timed("lifetime", lambda: lifetime(conn, policies, now, found))
+        return {"compliance": audit, "preservation": kept, "lifetime": ends}
+
+    def replicas(conn: Connection) -> dict[str, Any]:
+        # the replicas counted once per endpoint, state, kind and data type for the overview and
+        # the storage (three passes over them otherwise)
+        grouped = timed("replicas", lambda: queries.group_replicas(conn, "tmp_report_replicas"))
+        overview = timed("overview", lambda: queries.overview(conn, grouped))
+        storage = timed("storage", lambda: usage(conn, "endpoint", grouped=grouped))
+        drop_tables(conn, grouped)
+        sites = timed("sites", lambda: by_site(conn, storage))
+        return {"overview": overview, "storage": storage, "sites": sites}
+
+    # the longest groups first (measured at 1 M datasets: reproducibility and its users about
+    # half of the work, the replicas grouped and the loss simulations a quarter each)
+    groups: list[Callable[[Connection], dict[str, Any]]] = [
+        reproducibility,
+        replicas,
+        lambda conn: {"risk": timed("risk", lambda: risk(conn, policies, now))},
+        lambda conn: {
+            "repair": timed("repair", lambda: repair_section(conn, policies, now, TOP)),
+            "lineages": timed(
+                "provenance", lambda: [lineage(conn, d, None, MAX_NODES) for d in lineage_dids]
+            ),
+        },
+    ]
+    parts = _side_by_side(groups, [conn, *others])
+    return ReportData(catalog=catalog, now=now, policies=policies, **parts, timings=timings)
+
+
+def _side_by_side(
+    groups: list[Callable[[Connection], dict[str, Any]]], conns: list[Connection]
+) -> dict[str, Any]:
+    """The parts of every group, each group run on one of ``conns``: the first in this thread,
+    each other in a thread of its own, taking the next group from the list until none is left.
+    After an error no connection takes a further group; the first error is raised once every
+    thread is done."""
+    waiting = deque(groups)
+    parts: dict[str, Any] = {}
+
+    def work(conn: Connection) -> None:
+        while True:
+            try:
+                group = waiting.popleft()
+            except IndexError:
+                return
+            try:
+                parts.update(group(conn))
+            except BaseException:
+                waiting.clear()
+                raise
+
+    if len(conns) == 1:
+        work(conns[0])
+        return parts
+    # the heavy packages the parts import late, imported here first: two threads importing
+    # pandas at once can meet a partly initialised module ("partially initialized module
+    # 'pandas' has no attribute 'NA'", seen at 1 M datasets); _strptime likewise for strptime
+    import _strptime  # noqa: F401
+
+    import pandas  # noqa: F401
+    import pyarrow  # noqa: F401
+
+    with ThreadPoolExecutor(len(conns) - 1, thread_name_prefix="report") as pool:
+        elsewhere = [pool.submit(work, conn) for conn in conns[1:]]
+        try:
+            work(conns[0])
+        finally:
+            errors = [f.exception() for f in elsewhere]
+    for error in errors:
+        if error is not None:
+            raise error
+    return parts
 
 
 def by_site(conn: Connection, storage: Usage) -> pd.DataFrame:
@@ -312,28 +376,34 @@ def preservation(conn: Connection, irreproducible: str | None = None) -> Preserv
             """,
             kinds=list(DERIVED),
         )
-        found = irreproducible_reasons(
-            conn, table, "d.kind IN :kinds AND d.state NOT IN ('deleted', 'lost')",
-            {"kinds": list(DERIVED)},
+        # why, counted per reason in SQL (the reasons composed there, as the audit's rule does:
+        # a row per irreproducible dataset read and explained in Python took 2-3 s at 1 M)
+        explained = irreproducible_explained(
+            table, "d.kind IN :kinds AND d.state NOT IN ('deleted', 'lost')",
+            named_once=by_dialect(conn, sqlite=False, postgresql=True),
         )  # fmt: skip
+        found = rows(
+            conn,
+            f"""
+            SELECT reason, COUNT(*) AS datasets FROM (
+                SELECT CASE WHEN x.blocking_input IS NOT NULL AND x.reason LIKE 'input %'
+                            THEN :general ELSE x.reason END AS reason
+                FROM ({explained}) x
+            ) y GROUP BY reason
+            """,
+            kinds=list(DERIVED),
+            general=BLOCKED,
+        )
     reasons: dict[str, int] = {}
     for row in found:
-        cause = cause_of("reproducibility", _general(row))
-        reasons[cause] = reasons.get(cause, 0) + 1
+        cause = cause_of("reproducibility", row["reason"])
+        reasons[cause] = reasons.get(cause, 0) + int(row["datasets"])
     top = sorted(reasons.items(), key=lambda item: (-item[1], item[0]))[:TOP]
     if not coverage.empty:
         coverage["share"] = coverage["reproducible"] / coverage["datasets"]
     else:
         coverage["share"] = []
     return Preservation(tape, short, coverage, top)
-
-
-def _general(row: dict[str, Any]) -> str:
-    """A reason without the dataset it blocks on (one per input otherwise): its class."""
-    reason = row["reason"]
-    if row.get("blocking_input") and reason.startswith("input "):
-        return "an input has no available replica and is not reproducible"
-    return reason
 
 
 def lifetime(

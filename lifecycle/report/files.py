@@ -20,6 +20,7 @@ from lifecycle.report.page import render
 from lifecycle.values import envelope
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from datetime import datetime
 
     from sqlalchemy.engine import Connection
@@ -77,10 +78,12 @@ def build(
     catalog: str,
     lineage: tuple[str, ...] = (),
     clock: Any = None,
+    others: Sequence[Connection] = (),
     progress: Progress = SILENT,
 ) -> PageReport:
-    """Gather the numbers on ``conn`` and render the page (``progress`` hears of each part)."""
-    data = gather(conn, policies, now, catalog, lineage, clock, progress)
+    """Gather the numbers on ``conn`` (and ``others``, on the same snapshot) and render the page
+    (``progress`` hears of each part)."""
+    data = gather(conn, policies, now, catalog, lineage, clock, others, progress)
     start = clock() if clock is not None else None
     with progress.phase("building the report: the page"):
         html = render(data)

@@ -1,0 +1,97 @@
+"""Several read transactions on one snapshot of the catalog, for read-only work on several cores.
+
+A report reads the whole catalog in independent parts (the audit, the loss simulations, the
+replicas grouped); on a connection each they run side by side (Python's sqlite3 and psycopg
+release the GIL while a statement runs). They must all read the same catalog, never one part
+before a writer's commit and another after it:
+
+- SQLite (a file in WAL mode): the readers begin their snapshots while another connection holds
+  the write lock (``BEGIN IMMEDIATE``), so no commit can fall between them; the lock is released
+  as soon as every snapshot has begun (milliseconds: writers wait for it no longer than for a
+  commit). Where the lock cannot be had within the lock timeout (a long import), where the
+  catalog cannot be written (read-only files) or is not in WAL mode, or is in memory (another
+  connection is another database), there is one connection only.
+- PostgreSQL: the first connection's REPEATABLE READ transaction exports its snapshot
+  (``pg_export_snapshot()``) and the others import it (``SET TRANSACTION SNAPSHOT``).
+
+Nothing here writes to the catalog: the readers may make temporary tables of their own.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from typing import TYPE_CHECKING
+
+from sqlalchemy.exc import OperationalError
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+    from lifecycle.catalog.store import Store
+
+
+@contextmanager
+def read_together(store: Store, count: int) -> Iterator[list[Connection]]:
+    """Up to ``count`` connections, each in a read transaction, all reading one snapshot: the
+    first always (as :meth:`Store.read` gives it), the others where they can be had."""
+    store.ensure_schema(create=False)
+    with ExitStack() as stack:
+        first = stack.enter_context(store._connect())
+        if count <= 1:
+            stack.enter_context(first.begin())
+            yield [first]
+            return
+        if store.dialect == "postgresql":
+            yield [first, *_postgresql(store, stack, first, count - 1)]
+            return
+        yield _sqlite(store, stack, first, count - 1)
+
+
+def _postgresql(store: Store, stack: ExitStack, first: Connection, more: int) -> list[Connection]:
+    stack.enter_context(first.begin())
+    first.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+    snapshot = str(first.exec_driver_sql("SELECT pg_export_snapshot()").scalar())
+    # SET takes no bound parameter: the server's identifier (hex digits and dashes) is checked
+    if not re.fullmatch(r"[0-9A-Fa-f-]+", snapshot):
+        return []
+    out = []
+    for _ in range(more):
+        other = stack.enter_context(store._connect())
+        stack.enter_context(other.begin())
+        other.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        other.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+        out.append(other)
+    return out
+
+
+def _sqlite(store: Store, stack: ExitStack, first: Connection, more: int) -> list[Connection]:
+    """``first`` and up to ``more`` others, their snapshots begun under the write lock; ``first``
+    alone where the lock cannot be had (see the module's docstring)."""
+    usable = not store.read_only and store._sqlite_path() is not None
+    if usable:
+        usable = str(first.exec_driver_sql("PRAGMA journal_mode").scalar()).lower() == "wal"
+        first.rollback()  # the statement began a transaction: the snapshot begins below
+    if usable:
+        others = ExitStack()
+        conns = [first, *(others.enter_context(store._connect()) for _ in range(more))]
+        try:
+            with store.engine.connect() as lock:
+                lock = lock.execution_options(sqlite_begin="IMMEDIATE")
+                with lock.begin():  # nobody commits until every snapshot has begun
+                    for conn in conns:
+                        others.enter_context(conn.begin())
+                        _begin_snapshot(conn)
+        except OperationalError:  # locked by a long writer, or not writable after all
+            others.close()
+        else:
+            stack.enter_context(others)
+            return conns
+    stack.enter_context(first.begin())
+    return [first]
+
+
+def _begin_snapshot(conn: Connection) -> None:
+    """Fix the read transaction's snapshot now (SQLite takes it at the first read)."""
+    conn.exec_driver_sql("SELECT 1 FROM sqlite_master LIMIT 1").all()

@@ -1,0 +1,156 @@
+"""Several read transactions on one snapshot (``lifecycle.catalog.snapshots``), and the report's
+parts shared out to them: the same snapshot whatever a writer commits meanwhile, one connection
+where no second one can read the same catalog, and the same page as when read on one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, SAMPLE_CATALOG, write_lock_held
+
+import lifecycle.api as api_module
+from lifecycle.api import Catalog
+from lifecycle.catalog.snapshots import read_together
+from lifecycle.errors import LifecycleError
+from lifecycle.report import data as report_data
+
+NOW = "2026-06-01T00:00:00+00:00"
+
+
+def _pins(conn) -> int:
+    return int(conn.exec_driver_sql("SELECT COUNT(*) FROM pin").scalar())
+
+
+@pytest.fixture
+def sample(catalog) -> Catalog:
+    catalog.import_directory(SAMPLE_CATALOG)
+    return catalog
+
+
+def test_every_reader_reads_the_snapshot_of_the_start(sample, catalog_url):
+    did = sample.datasets()["did"].iloc[0]
+    before = len(sample.pins())
+    with read_together(sample.store, 3) as conns:
+        assert len(conns) == 3
+        writer = Catalog(catalog_url)
+        try:  # a writer commits while the readers are open: none of them sees it
+            writer.pin(did, "committed meanwhile")
+        finally:
+            writer.close()
+        assert [_pins(conn) for conn in conns] == [before] * 3
+    with sample.read() as conn:
+        assert _pins(conn) == before + 1
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_a_long_writer_leaves_one_connection(sample, catalog_url, monkeypatch):
+    monkeypatch.setenv("LIFECYCLE_LOCK_TIMEOUT", "0.2")
+    reader = Catalog(catalog_url)  # its engine reads the lock timeout when made
+    try:
+        with write_lock_held(catalog_url), read_together(reader.store, 3) as conns:
+            assert len(conns) == 1
+            assert _pins(conns[0]) == len(sample.pins())
+    finally:
+        reader.close()
+
+
+def test_one_connection_in_memory():
+    cat = Catalog("sqlite://")
+    try:
+        cat.init()
+        with read_together(cat.store, 4) as conns:
+            assert len(conns) == 1
+            assert _pins(conns[0]) == 0
+    finally:
+        cat.close()
+
+
+def test_the_page_is_the_same_read_side_by_side_or_one_after_the_other(sample, monkeypatch):
+    from datetime import datetime
+
+    now = datetime.fromisoformat(NOW)
+    policies = str(ROOT / "policies")
+    sample.audit(policies, record=True)
+    pages = {}
+    for count in (1, 4):
+        monkeypatch.setattr(api_module, "CONNECTIONS", count)
+        pages[count] = sample.report(policies, now, lineage=[sample.datasets()["did"].iloc[-1]])
+    assert pages[1].html == pages[4].html
+    one, four = pages[1].data, pages[4].data
+    assert one.risk == four.risk
+    assert one.compliance.audit.summary == four.compliance.audit.summary
+
+
+def test_an_error_in_one_part_is_raised_and_stops_the_rest(sample, monkeypatch):
+    started = []
+
+    def failing(*args, **kwargs):
+        started.append("risk")
+        raise LifecycleError("risk failed")
+
+    monkeypatch.setattr(report_data, "risk", failing)
+    monkeypatch.setattr(report_data, "repair_section", lambda *a, **k: started.append("repair"))
+    monkeypatch.setattr(api_module, "CONNECTIONS", 1)
+    with pytest.raises(LifecycleError, match="risk failed"):
+        sample.report(str(ROOT / "policies"))
+    assert started == ["risk"]  # one after the other: nothing after the failed group
+    started.clear()
+    monkeypatch.setattr(api_module, "CONNECTIONS", 4)
+    with pytest.raises(LifecycleError, match="risk failed"):
+        sample.report(str(ROOT / "policies"))
+    assert "risk" in started
+
+
+def test_the_readers_are_closed(sample, tmp_path: Path):
+    with read_together(sample.store, 3):
+        pass
+    assert sample.store.engine.pool.checkedout() == 0
+
+
+def test_the_reasons_counted_in_sql_are_those_of_each_dataset_explained(sample):
+    """Preservation's top reasons (counted per reason in SQL) equal the reasons of
+    ``irreproducible_reasons``, a row per dataset, counted by cause in Python."""
+    from lifecycle.audit.grouping import cause_of
+    from lifecycle.provenance import irreproducible_reasons, irreproducible_table
+
+    with sample.read() as conn, irreproducible_table(conn) as table:
+        got = report_data.preservation(conn, table).reasons
+        where = "d.kind IN :kinds AND d.state NOT IN ('deleted', 'lost')"
+        each = irreproducible_reasons(conn, table, where, {"kinds": list(report_data.DERIVED)})
+    expected: dict[str, int] = {}
+    for row in each:
+        reason = row["reason"]
+        if row["blocking_input"] and reason.startswith("input "):
+            reason = report_data.BLOCKED
+        cause = cause_of("reproducibility", reason)
+        expected[cause] = expected.get(cause, 0) + 1
+    assert got == sorted(expected.items(), key=lambda item: (-item[1], item[0]))[: report_data.TOP]
+    assert sum(n for _, n in got) > 0  # the sample catalog has irreproducible derived data
+
+
+def test_the_heavy_packages_are_imported_before_the_threads_start(sample, catalog_url):
+    """Threads importing pandas at once can meet it half initialised (seen at 1 M datasets):
+    a fresh process has pandas and pyarrow loaded before the report's threads start."""
+    import subprocess
+    import sys
+
+    script = f"""
+import sys
+import lifecycle.report.data as data
+from lifecycle.api import Catalog
+seen = []
+class Pool(data.ThreadPoolExecutor):
+    def __init__(self, *args, **kwargs):
+        seen.append(all(m in sys.modules for m in ("pandas", "pyarrow")))
+        super().__init__(*args, **kwargs)
+data.ThreadPoolExecutor = Pool
+import lifecycle.api as api
+api.CONNECTIONS = 2
+with Catalog({catalog_url!r}) as cat:
+    cat.report({str(ROOT / "policies")!r})
+print(seen)
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[True]"
