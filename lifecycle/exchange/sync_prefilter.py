@@ -56,32 +56,53 @@ def prefilter(conn: Connection, source: Source, *, unlisted: bool = False) -> Pr
     ``unlisted`` asks also for the ids of the catalog's rows whose key the file lacks.
     """
     import numpy as np
+    import pyarrow as pa
     import pyarrow.compute as pc
 
     table = source.table
     compared = [c for c in table.column_names if c not in table.key + source.absent]
     ours = _file_side(source, compared)
     theirs = _catalog_side(conn, table, compared)
+    everything = Prefiltered(source.frame.index.to_numpy(dtype="int64"), None)
     if theirs is None:  # a value the canonical form does not take: compare every row
-        return Prefiltered(source.frame.index.to_numpy(dtype="int64"), None)
-    joined = ours.join(theirs, keys=list(table.key), join_type="left outer", use_threads=True)
-    if joined.num_rows != ours.num_rows:  # a key twice in the catalog: let SQL judge
-        rows = source.frame.index.to_numpy(dtype="int64")
-    else:
-        same = pc.is_valid(joined.column("c:_id"))
-        for name in compared:
-            same = pc.and_(same, _equal(joined.column(f"s:{name}"), joined.column(f"c:{name}")))
-        if table.name in EXTRA_TABLES:
-            mine = joined.column(f"s:{_EXTRAS}")
-            recorded = pc.fill_null(joined.column(f"c:{_EXTRAS}"), "")
-            same = pc.and_(same, pc.fill_null(pc.equal(mine, recorded), False))
-        differing = pc.invert(pc.fill_null(same, False))
-        rows = np.sort(joined.column("_row").filter(differing).to_numpy())
+        return everything
+    recorded_keys = _keys(theirs, table.key).combine_chunks()
+    if pc.count_distinct(recorded_keys).as_py() != len(recorded_keys):
+        return everything  # a key twice in the catalog: let the sync's comparison judge
+    # Arrow's hash lookup rather than its join: the same answer for unique keys, without the
+    # join's execution plan and threads (0.1 s against 0.3 s of CPU, 1.9 s of wall time
+    # under load, for the 172,306 replicas of 100 k datasets)
+    file_keys = _keys(ours, table.key)
+    position = pc.index_in(file_keys, value_set=recorded_keys)
+    same = pc.is_valid(position)
+    for name in compared:
+        same = pc.and_(same, _equal(ours[f"s:{name}"], theirs[f"c:{name}"].take(position)))
+    if table.name in EXTRA_TABLES:
+        mine = ours[f"s:{_EXTRAS}"]
+        recorded = pc.fill_null(theirs[f"c:{_EXTRAS}"].take(position), "")
+        same = pc.and_(same, pc.fill_null(pc.equal(mine, recorded), False))
+    differing = pc.invert(pc.fill_null(same, False))
+    rows = ours["_row"].filter(differing).to_numpy()
     absent = None
     if unlisted:
-        lacking = theirs.join(ours, keys=list(table.key), join_type="left anti")
-        absent = lacking.column("c:_id").to_numpy().astype("int64")
-    return Prefiltered(rows, absent)
+        listed = pc.is_in(recorded_keys, value_set=file_keys)
+        absent = theirs["c:_id"].filter(pc.invert(listed)).to_numpy().astype("int64")
+    del ours, theirs, recorded_keys, file_keys, position
+    pa.default_memory_pool().release_unused()  # as the importer does after each table
+    return Prefiltered(np.asarray(rows, dtype="int64"), absent)
+
+
+def _keys(table, key: tuple[str, ...]):
+    """The key of each row as one text: its columns joined by NUL, which the reader refuses in
+    text, so two different file keys never meet and a file key meets only its equal."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if len(key) == 1:
+        return table[key[0]]
+    return pc.binary_join_element_wise(
+        *(table[k] for k in key), pa.scalar("\x00", pa.large_string())
+    )
 
 
 def _equal(a, b):
@@ -101,7 +122,7 @@ def _canonical_type(column_type: str):
         return pa.float64()
     if column_type == "timestamp":
         return pa.timestamp("us", tz="UTC")
-    return pa.string()
+    return pa.large_string()
 
 
 # -- the file's side --------------------------------------------------------------------------
@@ -136,14 +157,16 @@ def _file_extras(source: Source):
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    out = pa.repeat(pa.scalar("", pa.string()), len(source.frame))
+    out = pa.repeat(pa.scalar("", pa.large_string()), len(source.frame))
+    text = pa.large_string()
+    colon, empty = pa.scalar(":", text), pa.scalar("", text)
     for key in sorted(source.extras):
-        value = pa.array(source.frame[key], from_pandas=True).cast(pa.string())
-        head = f"{len(key)}:{key}"
+        value = pa.array(source.frame[key], from_pandas=True).cast(text)
+        head = pa.scalar(f"{len(key)}:{key}", text)
         piece = pc.binary_join_element_wise(
-            head, pc.utf8_length(value).cast(pa.string()), ":", value, ""
+            head, pc.utf8_length(value).cast(text), colon, value, empty
         )
-        out = pc.binary_join_element_wise(out, pc.fill_null(piece, ""), "")
+        out = pc.binary_join_element_wise(out, pc.fill_null(piece, empty), empty)
     return out
 
 
@@ -160,12 +183,12 @@ def _catalog_side(conn: Connection, table: Table, compared: list[str]):
     sql = f"SELECT {id_column}, {', '.join(f'x.{c}' for c in selected)} FROM ({query}) x"
     if table.name in EXTRA_TABLES:
         sql = (
-            f"SELECT {id_column}, {', '.join(f'x.{c}' for c in selected)}, e.cells "
-            f"FROM ({query}) x LEFT JOIN ({_extras_sql(conn, table.name)}) e ON e.id = x._id"
+            f"SELECT {id_column}, {', '.join(f'x.{c}' for c in selected)}, "
+            f"({_extras_sql(conn, table.name)}) FROM ({query}) x"
         )
     names = ["c:_id", *selected] + ([f"c:{_EXTRAS}"] if table.name in EXTRA_TABLES else [])
     types = [pa.int64(), *(_canonical_type(table.column(c).type) for c in selected)]
-    types += [pa.string()] if table.name in EXTRA_TABLES else []
+    types += [pa.large_string()] if table.name in EXTRA_TABLES else []
     blocks = []
     cursor = conn.connection.cursor()
     try:
@@ -214,7 +237,7 @@ def _timestamps(column: tuple, wanted):
 
     if all(v is None or isinstance(v, str) for v in column[:1000]):
         try:
-            text = pa.array(column, type=pa.string())
+            text = pa.array(column, type=pa.large_string())
             return text.cast(pa.timestamp("us")).cast(wanted)
         except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
             pass
@@ -225,22 +248,19 @@ def _timestamps(column: tuple, wanted):
 
 
 def _extras_sql(conn: Connection, name: str) -> str:
-    """Per catalog id, its extra cells as one text in key order (``id``, ``cells``)."""
+    """The extra cells of catalog row ``x._id`` as one text in key order (a correlated
+    subquery: one seek of the key/value table's primary key, (id, key), per row)."""
     extra, id_column = EXTRA_TABLES[name]
     piece = "length(key) || ':' || key || length(value) || ':' || value"
     return by_dialect(
         conn,
-        # SQLite 3.40 has no ORDER BY inside group_concat: the subquery's order (the primary
-        # key's, (id, key)) is the one the grouping keeps; were it ever lost, rows would differ
-        # and be compared by the sync itself (slower, never wrong). PostgreSQL orders the keys
-        # itself, in byte order ("C") as Python's sort of the file's column names does.
-        sqlite=(
-            f"SELECT {id_column} AS id, group_concat(piece, '') AS cells FROM (SELECT "
-            f"{id_column}, {piece} AS piece FROM {extra} ORDER BY {id_column}, key) "
-            f"GROUP BY {id_column}"
-        ),
+        # SQLite 3.40 has no ORDER BY inside group_concat: the rows come in the primary key's
+        # order, (id, key), which the aggregate keeps; were it ever otherwise, rows would
+        # differ and be compared by the sync itself (slower, never wrong). PostgreSQL orders the
+        # keys itself, in byte order ("C") as Python's sort of the file's column names does.
+        sqlite=f"SELECT group_concat({piece}, '') FROM {extra} WHERE {id_column} = x._id",
         postgresql=(
-            f"SELECT {id_column} AS id, string_agg({piece}, '' ORDER BY key COLLATE \"C\") "
-            f"AS cells FROM {extra} GROUP BY {id_column}"
+            f"SELECT string_agg({piece}, '' ORDER BY key COLLATE \"C\") FROM {extra} "
+            f"WHERE {id_column} = x._id"
         ),
     )
