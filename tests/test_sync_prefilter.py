@@ -22,7 +22,7 @@ from lifecycle.catalog.sql import rows
 from lifecycle.exchange import sync as sync_module
 from lifecycle.exchange.reader import find_tables, read_table
 from lifecycle.exchange.spec import TABLES
-from lifecycle.exchange.sync_prefilter import prefilter
+from lifecycle.exchange.sync_prefilter import Prefilter
 
 UNICODE_DID = "user.zoe:user.zoe.omega.unicode"  # DIDs are ASCII; its other values are not
 
@@ -76,8 +76,9 @@ def _kept(catalog: Catalog, directory: Path, unlisted: bool = False) -> dict:
     """Per table: the file's row numbers the pre-filter keeps (and the unlisted ids)."""
     out = {}
     with catalog.read() as conn:
+        prefilter = Prefilter(conn)
         for name, path in find_tables(directory).items():
-            found = prefilter(conn, read_table(TABLES[name], path), unlisted=unlisted)
+            found = prefilter(read_table(TABLES[name], path), unlisted=unlisted)
             out[name] = (
                 found.rows.tolist()
                 if not unlisted

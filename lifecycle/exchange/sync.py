@@ -57,7 +57,7 @@ from lifecycle.exchange.exporter import catalog_query
 from lifecycle.exchange.importer import CATALOG_TABLES, Importer, differences, show_value
 from lifecycle.exchange.reader import Source, find_tables
 from lifecycle.exchange.spec import EXTRA_TABLES
-from lifecycle.exchange.sync_prefilter import prefilter
+from lifecycle.exchange.sync_prefilter import Prefilter
 from lifecycle.exchange.sync_report import (
     Completeness,
     LossCheck,
@@ -164,6 +164,7 @@ class _Sync(Importer):
         self.pending: list[tuple[str, str, pd.DataFrame]] = []  # (table, column, (id, value))
         self.attributes: list[pd.DataFrame] = []  # endpoint_id, key, value (null: removed)
         self.unlisted: dict[str, str] = {}  # --complete domain -> its UNLISTED table, if filled
+        self.arrow = Prefilter(conn)
 
     # -- the rows to compare: new or differing, found by SQL ----------------------------------
     def _reconcile(self, source: Source) -> pd.DataFrame:
@@ -181,7 +182,7 @@ class _Sync(Importer):
         if self.prefilter:
             domain = _COMPLETE_DOMAINS.get(name)
             asked = any(c.domain == domain for c in self.options.complete)
-            found = prefilter(self.conn, source, unlisted=asked)
+            found = self.arrow(source, unlisted=asked)
             source.frame = source.frame.loc[found.rows]
             if found.unlisted is not None:
                 self._remember_unlisted(domain, found.unlisted)
