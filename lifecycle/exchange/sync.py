@@ -30,6 +30,10 @@ cent of its replicas (not deleted before the sync) changing state or disappearin
 (the caller's ``on_loss``: the loss simulation, which lives above this layer), so datasets left
 without an available replica are reported in its words.
 
+Rows identical to the catalog's are set aside first, in Arrow (:mod:`.sync_prefilter`); only
+the rest reach the SQL comparison below and the importer's checks. ``_Sync.prefilter = False``
+turns that off (the tests compare both ways).
+
 Updates are set-based: the changed values of one column go to a scratch table and one
 ``UPDATE ... FROM`` applies them. The caller runs everything in one transaction; a preview is the
 same run, rolled back.
