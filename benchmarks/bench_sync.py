@@ -23,14 +23,23 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_import import BIN, GIB, Run  # noqa: E402
+from bench_import import BIN, GIB  # noqa: E402
 from limit import shared_catalog  # noqa: E402
 
 CHANGED_SHARE = 0.01
+
+
+@dataclass
+class Run:
+    label: str
+    seconds: float
+    peak_rss: int  # bytes
+    cpu: float  # the child's user + system seconds (steadier than wall time under load)
 
 
 def measure(label: str, argv: list[str], ok: tuple[int, ...] = (0,)) -> Run:
@@ -43,7 +52,7 @@ def measure(label: str, argv: list[str], ok: tuple[int, ...] = (0,)) -> Run:
     code = os.waitstatus_to_exitcode(status)
     if code not in ok:
         raise SystemExit(f"{label} failed with exit status {code}: {' '.join(argv)}")
-    return Run(label, seconds, usage.ru_maxrss * 1024)
+    return Run(label, seconds, usage.ru_maxrss * 1024, usage.ru_utime + usage.ru_stime)
 
 
 def changed_snapshot(directory: Path, out: Path) -> int:
@@ -89,21 +98,23 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--keep", type=Path, help="Work directory to keep (default: temporary).")
     args = parser.parse_args()
-    print("| datasets | run | seconds | x import | peak RSS (MiB) | target |")
-    print("|---:|---|---:|---:|---:|---|")
+    print(
+        "| datasets | run | seconds | x import | CPU seconds | x import | peak RSS (MiB) | target |"
+    )
+    print("|---:|---|---:|---:|---:|---:|---:|---|")
     for n in args.sizes:
         with tempfile.TemporaryDirectory(prefix="lc-sync-") as tmp:
             work = args.keep or Path(tmp)
             work.mkdir(parents=True, exist_ok=True)
             runs = bench_size(n, work)
-        base = runs[0].seconds
+        base, base_cpu = runs[0].seconds, runs[0].cpu
         targets = {"import": "", "sync, identical": "<= 0.5x", "sync, 1 % changed": "<= 1.5x"}
         for run in runs:
             memory = run.peak_rss / (1 << 20)
             note = targets[run.label] + (" (and < 2 GiB)" if run.peak_rss >= 2 * GIB else "")
             print(
                 f"| {n:,} | {run.label} | {run.seconds:.1f} | {run.seconds / base:.2f} | "
-                f"{memory:,.0f} | {note} |",
+                f"{run.cpu:.1f} | {run.cpu / base_cpu:.2f} | {memory:,.0f} | {note} |",
                 flush=True,
             )
 

@@ -30,6 +30,10 @@ cent of its replicas (not deleted before the sync) changing state or disappearin
 (the caller's ``on_loss``: the loss simulation, which lives above this layer), so datasets left
 without an available replica are reported in its words.
 
+Rows identical to the catalog's are set aside first, in Arrow (:mod:`.sync_prefilter`); only
+the rest reach the SQL comparison below and the importer's checks. ``_Sync.prefilter = False``
+turns that off (the tests compare both ways).
+
 Updates are set-based: the changed values of one column go to a scratch table and one
 ``UPDATE ... FROM`` applies them. The caller runs everything in one transaction; a preview is the
 same run, rolled back.
@@ -57,6 +61,7 @@ from lifecycle.exchange.exporter import catalog_query
 from lifecycle.exchange.importer import CATALOG_TABLES, Importer, differences, show_value
 from lifecycle.exchange.reader import Source, find_tables
 from lifecycle.exchange.spec import EXTRA_TABLES
+from lifecycle.exchange.sync_prefilter import Prefilter
 from lifecycle.exchange.sync_report import (
     Completeness,
     LossCheck,
@@ -99,8 +104,12 @@ ATTRIBUTES = "tmp_sync_attribute"  # endpoint attributes set or removed
 GONE = "tmp_sync_gone"  # replicas going from available to another state (the loss)
 INCOMING = "tmp_sync_incoming"  # one table of the snapshot, to compare in SQL
 INCOMING_EXTRAS = "tmp_sync_incoming_extra"  # its extra cells (_row, key, value)
+# catalog ids the snapshot does not list, from the pre-filter (per --complete domain)
+UNLISTED = {"datasets": "tmp_sync_unlisted_dataset", "replicas": "tmp_sync_unlisted_replica"}
+_COMPLETE_DOMAINS = {"datasets": "datasets", "replicas": "replicas"}  # exchange table -> domain
 _SCRATCH = (
-    STATE, SEEN_DATASETS, SEEN_REPLICAS, VALUE, ATTRIBUTES, GONE, INCOMING, INCOMING_EXTRAS
+    STATE, SEEN_DATASETS, SEEN_REPLICAS, VALUE, ATTRIBUTES, GONE, INCOMING, INCOMING_EXTRAS,
+    *UNLISTED.values(),
 )  # fmt: skip
 
 
@@ -133,6 +142,7 @@ def sync_directory(
 
 class _Sync(Importer):
     verb = "syncing"
+    prefilter = True  # rows identical to the catalog's set aside in Arrow (tests turn it off)
 
     def __init__(
         self,
@@ -165,22 +175,44 @@ class _Sync(Importer):
             temporary_table(conn, seen, "id BIGINT NOT NULL")
         self.pending: list[tuple[str, str, pd.DataFrame]] = []  # (table, column, (id, value))
         self.attributes: list[pd.DataFrame] = []  # endpoint_id, key, value (null: removed)
+        self.unlisted: dict[str, str] = {}  # --complete domain -> its UNLISTED table, if filled
+        self.arrow = Prefilter(conn)
 
     # -- the rows to compare: new or differing, found by SQL ----------------------------------
     def _reconcile(self, source: Source) -> pd.DataFrame:
-        """Rows identical to the catalog's are set aside first, in the database: the file's
-        rows go to a scratch table and one join finds those new or differing; only they are
-        compared in pandas (the importer's reconciliation reads the catalog's whole table into a
-        frame, 5 times slower than the import itself at 1 M datasets)."""
+        """Rows identical to the catalog's are set aside first: in Arrow (:mod:`.sync_prefilter`,
+        which also finds the catalog's rows the file lacks, for ``--complete``), then what is
+        left in the database: the file's rows go to a scratch table and one join finds those new
+        or differing; only they are compared in pandas (the importer's reconciliation reads the
+        catalog's whole table into a frame, 5 times slower than the import itself at 1 M
+        datasets)."""
         self._note_times(source.frame)
         name = source.table.name
-        if not self._occupied[name] or source.frame.empty:
+        if not self._occupied[name]:
             return super()._reconcile(source)
         total = len(source.frame)
-        source.frame = source.frame.loc[self._differing(source)]
+        if self.prefilter:
+            domain = _COMPLETE_DOMAINS.get(name)
+            asked = any(c.domain == domain for c in self.options.complete)
+            found = self.arrow(source, unlisted=asked)
+            source.frame = source.frame.loc[found.rows]
+            if found.unlisted is not None:
+                self._remember_unlisted(domain, found.unlisted)
+        if not source.frame.empty:
+            source.frame = source.frame.loc[self._differing(source)]
         new = super()._reconcile(source)
         self.result.unchanged[name] += total - len(source.frame)
         return new
+
+    def _remember_unlisted(self, domain: str, ids) -> None:
+        """The catalog's ids the snapshot does not list (the pre-filter's anti-join): absence
+        is then judged against them instead of against every id the snapshot lists."""
+        import pandas as pd
+
+        table = UNLISTED[domain]
+        temporary_table(self.conn, table, "id BIGINT PRIMARY KEY")
+        insert_frame(self.conn, table, pd.DataFrame({"id": ids}))
+        self.unlisted[domain] = table
 
     def _differing(self, source: Source) -> list[int]:
         """Row numbers of ``source`` whose key the catalog lacks or whose row differs there."""
@@ -448,7 +480,7 @@ class _Sync(Importer):
         self._mark_absent(
             f"SELECT r.id, r.state FROM replica r JOIN endpoint e ON e.id = r.endpoint_id "
             f"WHERE e.name IN :names AND r.state IN ({live}) AND r.id <= :floor "
-            f"AND r.id NOT IN (SELECT id FROM {SEEN_REPLICAS}) "
+            f"AND {self._unlisted('r.id', 'replicas')} "
             f"AND r.id NOT IN (SELECT id FROM {STATE})",
             names=names,
             floor=self.floor["replica"],
@@ -467,7 +499,7 @@ class _Sync(Importer):
             self.conn,
             f"SELECT d.id, d.did, d.state FROM dataset d WHERE d.scope IN :scopes "
             f"AND d.state IN ({live}) AND d.id <= :floor "
-            f"AND d.id NOT IN (SELECT id FROM {SEEN_DATASETS})",
+            f"AND {self._unlisted('d.id', 'datasets')}",
             scopes=scopes or [""],
             floor=self.floor["dataset"],
         )
@@ -532,6 +564,13 @@ class _Sync(Importer):
             for k in sorted(keys, key=lambda k: (k["did"], k["endpoint"])) if k["id"] in state
         ]  # fmt: skip
         self.report.absent["replicas"] = self.report.absent.get("replicas", 0) + len(found)
+
+    def _unlisted(self, column: str, domain: str) -> str:
+        """The condition that ``column`` (an id) is one the snapshot does not list."""
+        if domain in self.unlisted:
+            return f"{column} IN (SELECT id FROM {self.unlisted[domain]})"
+        seen = SEEN_REPLICAS if domain == "replicas" else SEEN_DATASETS
+        return f"{column} NOT IN (SELECT id FROM {seen})"
 
     def _absence_reason(self) -> str:
         when = iso_time(self.report.as_of) if self.report.as_of else "unknown time"
