@@ -143,22 +143,26 @@ def media(rse_type: Any) -> str:
 def site_rows(
     rses: list[dict[str, Any]], attributes: dict[str, dict[str, Any]], mapping: Mapping
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The sites and endpoints of ``rses`` (``list_rses`` dicts) with their ``attributes``
-    (RSE name -> ``list_rse_attributes``), endpoints in name order."""
-    sites: dict[str, dict[str, Any]] = {}
+    """The sites and endpoints of ``rses`` (``get_rse`` / ``list_rses`` dicts) with their
+    ``attributes`` (RSE name -> ``list_rse_attributes``), in name order. A site's tier, country
+    and cloud are the first its RSEs give (in name order)."""
+    found: dict[str, dict[str, Any]] = {}  # site -> its RSEs' attributes, merged
     endpoints = []
     for rse in sorted(rses, key=lambda r: r["rse"]):
         name = rse["rse"]
         attrs = {k: attribute_value(v) for k, v in (attributes.get(name) or {}).items()}
         site = str(attrs.get(mapping.site_attribute) or name.split("_", 1)[0])
-        sites.setdefault(site, _site(site, attrs, mapping))
+        merged = found.setdefault(site, {})
+        for key, value in attrs.items():
+            if value not in (None, "") and merged.get(key) in (None, ""):
+                merged[key] = value
         row: dict[str, Any] = {"name": name, "site": site, "media": media(rse.get("rse_type"))}
         for key, value in sorted(attrs.items()):
             if key == name or key in ENDPOINT_COLUMNS:
                 continue
             row[key] = value
         endpoints.append(row)
-    return [sites[s] for s in sorted(sites)], endpoints
+    return [_site(s, found[s], mapping) for s in sorted(found)], endpoints
 
 
 def _site(name: str, attrs: dict[str, Any], mapping: Mapping) -> dict[str, Any]:
