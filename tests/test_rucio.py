@@ -237,8 +237,10 @@ def test_rules_are_recorded_changed_and_removed_with_the_journal(catalog: Catalo
     assert gone.removed == 1
     assert catalog.dataset(RAW).rules.empty
     with catalog.atomic("rucio sync --apply") as (conn, change):
-        assert record_rules(conn, change, [], ["data18_13TeV"], now).line().startswith(
-            "replication rules: 0 new rules"
+        assert (
+            record_rules(conn, change, [], ["data18_13TeV"], now)
+            .line()
+            .startswith("replication rules: 0 new rules")
         )
 
 
@@ -306,8 +308,9 @@ def test_without_rucio_clients_the_command_says_how_to_get_it(monkeypatch, tmp_p
         return real(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", no_rucio)
-    with pytest.raises(RucioUnavailable, match=r"pip install 'lifecycle\[rucio\]'"), connect(
-        RucioSettings("http://127.0.0.1:9")
+    with (
+        pytest.raises(RucioUnavailable, match=r"pip install 'lifecycle\[rucio\]'"),
+        connect(RucioSettings("http://127.0.0.1:9")),
     ):
         pass
     result = runner.invoke(app, ["rucio", "pull", "-o", str(tmp_path / "s"), "--url", "http://x"])
