@@ -261,3 +261,7 @@ def rucio_server(tmp_path_factory):
         yield RucioServer(found["url"], USERNAME, found["password"], Path(found["dir"]), "")
         return
     yield from start_server(tmp_path_factory.mktemp("rucio-server"))
+
+
+if __name__ == "__main__":  # .ci/run: build the server's venv before the tests need it
+    print(f"Rucio test server venv: {build_venv().parent.parent}")
