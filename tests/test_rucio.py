@@ -326,3 +326,25 @@ def test_pull_refuses_a_directory_holding_other_files(tmp_path):
     result = runner.invoke(app, ["rucio", "pull", "-o", str(tmp_path / "d"), "--url", "http://x"])
     assert result.exit_code == 2
     assert "holds other files (pins.csv)" in result.stderr
+
+
+def test_auto_trusts_the_summary_only_where_it_shows_a_dataset_complete():
+    from lifecycle.rucio.pull import _summarized
+
+    def dataset(did, files=2, state="closed"):
+        return {"did": did, "files": files, "state": state}
+
+    def summary(did, rse, length=2, available=2, state="AVAILABLE"):
+        scope, name = did.split(":")
+        return {"scope": scope, "name": name, "rse": rse, "length": length,
+                "available_length": available, "state": state}  # fmt: skip
+
+    datasets = [dataset("s:complete"), dataset("s:partial"), dataset("s:missing"),
+                dataset("s:grown", files=3), dataset("s:open", state="open")]  # fmt: skip
+    rows = [summary("s:complete", "A"), summary("s:complete", "B"),
+            summary("s:partial", "A"), summary("s:partial", "B", available=1,
+                                                state="UNAVAILABLE"),
+            summary("s:grown", "A"), summary("s:open", "A")]  # fmt: skip
+    kept, recheck = _summarized(rows, datasets)
+    assert [(r["name"], r["rse"]) for r in kept] == [("complete", "A"), ("complete", "B")]
+    assert sorted(d["name"] for d in recheck) == ["grown", "missing", "open", "partial"]

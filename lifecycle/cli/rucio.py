@@ -70,8 +70,9 @@ CloudAttribute = Annotated[str, typer.Option(help="The RSE attribute giving the 
 Replicas = Annotated[
     str,
     typer.Option("--replicas", help="deep: each dataset's replicas from its files (exact "
-                 "without Rucio's daemons); bulk: Rucio's summary (exact once "
-                 "abacus-collection-replica has run)."),
+                 "without Rucio's daemons, one request per dataset); bulk: Rucio's summary "
+                 "(exact once abacus-collection-replica has run); auto: the summary where it "
+                 "shows a dataset complete, deep for the rest."),
 ]  # fmt: skip
 Workers = Annotated[
     int, typer.Option(min=1, max=32, help="Concurrent requests for the deep replica listing.")
@@ -113,7 +114,7 @@ def pull(
     tier_attribute: TierAttribute = "tier",
     country_attribute: CountryAttribute = "country",
     cloud_attribute: CloudAttribute = "cloud",
-    replicas: Replicas = "deep",
+    replicas: Replicas = "auto",
     workers: Workers = 4,
 ) -> None:
     """Write a snapshot of a Rucio server in the exchange format (for 'lifecycle sync').
@@ -146,7 +147,7 @@ def sync(
     tier_attribute: TierAttribute = "tier",
     country_attribute: CountryAttribute = "country",
     cloud_attribute: CloudAttribute = "cloud",
-    replicas: Replicas = "deep",
+    replicas: Replicas = "auto",
     workers: Workers = 4,
     complete: Annotated[
         list[str] | None,

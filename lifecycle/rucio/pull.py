@@ -4,9 +4,12 @@ Requests are batched where Rucio has a bulk call: one ``list_rses`` and per RSE 
 attributes (a grid has ~150), one ``list_dids`` per scope, ``get_metadata_bulk`` per
 :data:`BATCH` datasets, one ``list_replication_rules`` per scope. Dataset replicas come either
 ``deep`` (the default: ``list_dataset_replicas(deep=True)`` per dataset, computed from the files,
-exact without Rucio's daemons; spread over :data:`WORKERS` concurrent clients) or ``bulk``
+exact without Rucio's daemons; spread over :data:`WORKERS` concurrent clients), ``bulk``
 (``list_dataset_replicas_bulk`` per batch: Rucio's summary table, exact once its
-``abacus-collection-replica`` daemon has caught up). Replicas being made by a replicating rule
+``abacus-collection-replica`` daemon has caught up) or ``auto`` (the default: the summary for
+the datasets it shows complete, the deep listing for the others: those it lacks, shows with
+another file count, or with a replica not available. Exact without the daemon; as fast as the
+summary with it, where it can be stale only for a replica lost or made since the daemon ran). Replicas being made by a replicating rule
 (its dataset locks, read for those datasets only) are ``copying``.
 
 The snapshot: ``sites.csv``, ``endpoints.csv``, ``datasets.csv``, ``replicas.csv`` and
@@ -44,7 +47,7 @@ BATCH = 500  # datasets per bulk request
 WORKERS = 4  # concurrent clients for the per-dataset deep replica listing
 TABLES = ("sites", "endpoints", "datasets", "replicas")
 RULES_FILE = "rules.jsonl"
-REPLICA_MODES = ("deep", "bulk")
+REPLICA_MODES = ("auto", "deep", "bulk")
 
 
 @dataclass(frozen=True)
@@ -55,7 +58,7 @@ class PullOptions:
     scopes: tuple[str, ...] = ()
     rses: str | None = None
     mapping: Mapping = field(default_factory=Mapping)
-    replicas: str = "deep"
+    replicas: str = "auto"
     batch: int = BATCH
     workers: int = WORKERS
 
@@ -132,6 +135,9 @@ def pull(settings: RucioSettings, directory: Path, options: PullOptions) -> Pull
                 r for batch in _batches(names, options.batch)
                 for r in client.list_dataset_replicas_bulk(batch)
             ]  # fmt: skip
+        if options.replicas == "auto":
+            found, recheck = _summarized(found, datasets)
+            found += _deep_replicas(client, settings, recheck, options, stack)
         known = {e["name"] for e in endpoints}
         replicas = {
             (row["did"], row["endpoint"]): row
@@ -189,6 +195,34 @@ def _deep_replicas(client, settings: RucioSettings, names, options: PullOptions,
 
     with ThreadPoolExecutor(workers) as pool:
         return [r for part in pool.map(listing, zip(clients, shares, strict=True)) for r in part]
+
+
+def _summarized(summary: list[dict[str, Any]], datasets: list[dict[str, Any]]):
+    """Of Rucio's summary (``list_dataset_replicas_bulk``), the replicas of the datasets it
+    shows complete (every replica available, of as many files as the dataset has); and the
+    datasets to list deep instead: those it does not show, shows with another file count
+    (summarized before a change), or with a replica not available (exact state wanted)."""
+    files = {d["did"]: d["files"] for d in datasets if d["state"] == "closed"}
+    by_did: dict[str, list[dict[str, Any]]] = {}
+    for row in summary:
+        by_did.setdefault(f"{row['scope']}:{row['name']}", []).append(row)
+    kept, recheck = [], []
+    for did in sorted({d["did"] for d in datasets}):
+        rows = by_did.get(did, [])
+        trusted = bool(rows) and all(
+            str(r.get("state", "")).upper().endswith("AVAILABLE")
+            and not str(r.get("state", "")).upper().endswith("UNAVAILABLE")
+            and r.get("length") is not None
+            and int(r["length"]) == files.get(did, -1)
+            and int(r.get("available_length") or 0) == int(r["length"])
+            for r in rows
+        )
+        if trusted:
+            kept += rows
+        else:
+            scope, name = did.split(":", 1)
+            recheck.append({"scope": scope, "name": name})
+    return kept, recheck
 
 
 def _copying(client, rules: list[dict[str, Any]], known: set[str]) -> Iterable[dict[str, Any]]:
