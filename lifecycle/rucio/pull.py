@@ -2,15 +2,16 @@
 
 Requests are batched where Rucio has a bulk call: one ``list_rses`` and per RSE its settings and
 attributes (a grid has ~150), one ``list_dids`` per scope, ``get_metadata_bulk`` per
-:data:`BATCH` datasets, one ``list_replication_rules`` per scope. Dataset replicas come either
-``deep`` (the default: ``list_dataset_replicas(deep=True)`` per dataset, computed from the files,
-exact without Rucio's daemons; spread over :data:`WORKERS` concurrent clients), ``bulk``
+:data:`BATCH` datasets, one ``list_replication_rules`` per scope. Dataset replicas come
+``deep`` (``list_dataset_replicas(deep=True)`` per dataset, computed from the files, exact
+without Rucio's daemons; spread over :data:`WORKERS` concurrent clients), ``bulk``
 (``list_dataset_replicas_bulk`` per batch: Rucio's summary table, exact once its
 ``abacus-collection-replica`` daemon has caught up) or ``auto`` (the default: the summary for
 the datasets it shows complete, the deep listing for the others: those it lacks, shows with
-another file count, or with a replica not available. Exact without the daemon; as fast as the
-summary with it, where it can be stale only for a replica lost or made since the daemon ran). Replicas being made by a replicating rule
-(its dataset locks, read for those datasets only) are ``copying``.
+another file count, or with a replica not available; exact without the daemon, as fast as the
+summary with it, where it can be stale only for a replica lost or made since the daemon ran).
+Replicas being made by a replicating rule (its dataset locks, read for those datasets only) are
+``copying``.
 
 The snapshot: ``sites.csv``, ``endpoints.csv``, ``datasets.csv``, ``replicas.csv`` and
 ``rules.jsonl`` (the replication rules of the datasets pulled; an optional file FORMAT.md
