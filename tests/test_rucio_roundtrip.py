@@ -209,3 +209,24 @@ def test_an_unreachable_server_is_one_line_and_exit_2(catalog_url, tmp_path):
     assert "cannot reach Rucio at http://127.0.0.1:9" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert "p4ss-w0rd" not in result.stdout + result.stderr
+
+
+def test_credentials_come_from_the_rucio_config(rucio_server, catalog_url, tmp_path, monkeypatch):  # noqa: F811
+    from rucio.common.config import clean_cached_config
+
+    grid = make_grid(rucio_server, {1: ["CERN"]})
+    config = tmp_path / "rucio.cfg"
+    config.write_text(
+        f"[client]\nrucio_host = {rucio_server.url}\nauth_host = {rucio_server.url}\n"
+        f"account = root\nauth_type = userpass\nusername = {rucio_server.username}\n"
+        f"password = {rucio_server.password}\nauth_token_file_path = {tmp_path}/token\n"
+    )
+    monkeypatch.setenv("RUCIO_CONFIG", str(config))
+    clean_cached_config()
+    try:
+        result = lifecycle(catalog_url, "rucio", "pull", "-o", str(tmp_path / "s"),
+                           "--scope", grid.scope, "--rses", f"lctest={grid.suffix}")  # fmt: skip
+    finally:
+        clean_cached_config()
+    assert result.stdout.startswith("pulled 3 sites, 4 endpoints, 1 dataset, 1 replica, 0 rules")
+    assert rucio_server.password not in result.stdout + result.stderr
