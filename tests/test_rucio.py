@@ -348,3 +348,9 @@ def test_auto_trusts_the_summary_only_where_it_shows_a_dataset_complete():
     kept, recheck = _summarized(rows, datasets)
     assert [(r["name"], r["rse"]) for r in kept] == [("complete", "A"), ("complete", "B")]
     assert sorted(d["name"] for d in recheck) == ["grown", "missing", "open", "partial"]
+
+
+def test_an_empty_pull_still_imports(catalog: Catalog, tmp_path):
+    write_snapshot(tmp_path / "empty", {t: [] for t in ("sites", "endpoints", "datasets",
+                                                       "replicas")}, [])  # fmt: skip
+    assert not catalog.import_directory(tmp_path / "empty").changed

@@ -48,6 +48,14 @@ BATCH = 500  # datasets per bulk request
 WORKERS = 4  # concurrent clients for the per-dataset deep replica listing
 TABLES = ("sites", "endpoints", "datasets", "replicas")
 RULES_FILE = "rules.jsonl"
+# The columns every table has, first, even with no rows (an empty table still imports).
+BASE_COLUMNS = {
+    "sites": ("name", "tier", "country", "cloud", "status"),
+    "endpoints": ("name", "site", "media"),
+    "datasets": ("did", "kind", "data_type", "bytes", "files", "events", "created_at",
+                 "expires_at", "state"),
+    "replicas": ("did", "endpoint", "state", "created_at", "accessed_at"),
+}  # fmt: skip
 REPLICA_MODES = ("auto", "deep", "bulk")
 
 
@@ -264,7 +272,7 @@ def write_snapshot(
     as JSON lines, each file written beside and renamed into place."""
     directory.mkdir(parents=True, exist_ok=True)
     for name, rows in tables.items():
-        columns = list(dict.fromkeys(key for row in rows for key in row))
+        columns = list(dict.fromkeys([*BASE_COLUMNS.get(name, ()), *(k for r in rows for k in r)]))
         path = directory / f"{name}.csv"
         partial = path.with_suffix(".csv.partial")
         with partial.open("w", newline="", encoding="utf-8") as out:

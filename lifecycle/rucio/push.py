@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lifecycle.errors import UsageError
+from lifecycle.errors import RucioUnavailable, UsageError
 from lifecycle.repair.rucio import rules as plan_rules
 from lifecycle.rucio.client import RucioSettings, connect, rucio_errors
 from lifecycle.rucio.mapping import rule_row
@@ -172,7 +172,7 @@ def _create(client, settings: RucioSettings, entry: dict[str, Any], result: Push
                 comment=entry["comment"],
             )
             rule = client.get_replication_rule(ids[0])
-    except Exception as exc:  # RucioUnavailable: one line, kept with the rule
+    except RucioUnavailable as exc:  # one line, kept with the rule
         entry.update(status="failed", error=str(exc))
         return
     entry.update(status="created", rule_id=ids[0])
