@@ -20,20 +20,21 @@ server's gunicorn workers run on the same 2 cores.
 
 Target (issue 17 item 3): pull <= 2x the reference at 10,000 datasets x 5 files.
 
-Usage: python benchmarks/bench_rucio.py [--datasets 10000] [--repeat 3] [--deep] [--server JSON]
+Usage: python benchmarks/bench_rucio.py [--datasets 10000] [--repeat 3] [--deep]
+       python benchmarks/bench_rucio.py --server JSON --reuse RUN [--repeat 3] [--deep]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,9 +45,15 @@ import rucio_server  # noqa: E402
 from lifecycle.api import PullOptions, RucioSettings, rucio_pull  # noqa: E402
 
 RUN = uuid.uuid4().hex[:6]  # names of this run's own (a server given may hold other data)
-SCOPE = f"data18_{RUN}"
 FILES = 5
-RSES = (f"CERN{RUN.upper()}_DATATAPE", f"FZK{RUN.upper()}_DATATAPE")
+
+
+def names(run: str) -> tuple[str, tuple[str, str]]:
+    """The scope and the two RSEs of run ``run``."""
+    return f"data18_{run}", (f"CERN{run.upper()}_DATATAPE", f"FZK{run.upper()}_DATATAPE")
+
+
+SCOPE, RSES = names(RUN)
 BATCH = 100
 
 
@@ -55,7 +62,7 @@ def cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def fill(client, datasets: int, server) -> None:
+def fill(client, datasets: int) -> None:
     """The scope, two RSEs, ``datasets`` RAW datasets of :data:`FILES` files on both RSEs."""
     for rse, site in zip(RSES, ("CERN-PROD", "FZK-LCG2"), strict=True):
         client.add_rse(rse, rse_type="TAPE", deterministic=True)
@@ -83,27 +90,13 @@ def fill(client, datasets: int, server) -> None:
             {"scope": SCOPE, "name": n, "dids": [{"scope": SCOPE, "name": f["name"]} for f in fs]}
             for n, fs in files.items()
         ])  # fmt: skip
-    _close_all(server, datasets)
-
-
-def _close_all(server, datasets: int) -> None:
-    """Close every dataset (Rucio then records its size and file count), over 4 clients."""
-    names = [f"{SCOPE}.{100000 + i:08d}.physics_Main.daq.RAW" for i in range(datasets)]
-    clients = [server.client() for _ in range(4)]
-
-    def close(pair) -> None:
-        mine, share = pair
-        for name in share:
-            mine.close(SCOPE, name)
-
-    with ThreadPoolExecutor(4) as pool:
-        list(pool.map(close, [(c, names[i::4]) for i, c in enumerate(clients)]))
 
 
 def summarize(server) -> None:
-    """Rucio's summary of dataset replicas brought up to date (its daemon, once)."""
-    env = rucio_server._configure(server.directory, server.database, rucio_server.VENV / "bin"
-                                  / "python")  # fmt: skip
+    """Rucio's summary of dataset replicas brought up to date (its daemon, once, with the
+    server's own configuration)."""
+    env = {**os.environ, "RUCIO_CONFIG": str(server.directory / "rucio.cfg"),
+           "TMPDIR": str(server.directory)}  # fmt: skip
     daemon = rucio_server.VENV / "bin" / "rucio-abacus-collection-replica"
     subprocess.run([str(rucio_server.VENV / "bin" / "python"), str(daemon), "--run-once"],
                    env=env, check=True, capture_output=True, timeout=1800)  # fmt: skip
@@ -130,6 +123,7 @@ def main() -> None:
     parser.add_argument("--datasets", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--deep", action="store_true", help="also --replicas deep, once")
+    parser.add_argument("--reuse", metavar="RUN", help="with --server: the data of an earlier run")
     parser.add_argument("--server", type=Path, help="JSON {url, password, dir} of a server")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-rucio-") as scratch:
@@ -150,12 +144,16 @@ def main() -> None:
 
 
 def run(server, args, scratch: Path) -> None:
+    global SCOPE, RSES
     client = server.client()
     started = time.perf_counter()
-    fill(client, args.datasets, server)
-    print(f"filled {args.datasets:,} datasets x {FILES} files on {len(RSES)} RSEs in "
-          f"{time.perf_counter() - started:.1f} s", flush=True)  # fmt: skip
-    if server.database:
+    if args.reuse:
+        SCOPE, RSES = names(args.reuse)
+    else:
+        fill(client, args.datasets)
+        print(f"filled {args.datasets:,} datasets x {FILES} files on {len(RSES)} RSEs in "
+              f"{time.perf_counter() - started:.1f} s", flush=True)  # fmt: skip
+    if (server.directory / "rucio.cfg").exists():
         started = time.perf_counter()
         summarize(server)
         print(f"abacus-collection-replica --run-once: {time.perf_counter() - started:.1f} s")

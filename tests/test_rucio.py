@@ -346,8 +346,22 @@ def test_auto_trusts_the_summary_only_where_it_shows_a_dataset_complete():
                                                 state="UNAVAILABLE"),
             summary("s:grown", "A"), summary("s:open", "A")]  # fmt: skip
     kept, recheck = _summarized(rows, datasets)
-    assert [(r["name"], r["rse"]) for r in kept] == [("complete", "A"), ("complete", "B")]
-    assert sorted(d["name"] for d in recheck) == ["grown", "missing", "open", "partial"]
+    assert [(r["name"], r["rse"]) for r in kept] == [
+        ("complete", "A"), ("complete", "B"), ("open", "A")
+    ]  # fmt: skip
+    assert sorted(d["name"] for d in recheck) == ["grown", "missing", "partial"]
+
+
+def test_an_open_dataset_takes_its_size_from_its_replicas():
+    from lifecycle.rucio.pull import _open_sizes
+
+    datasets = [{"did": "s:open", "state": "open", "files": 0, "bytes": 0},
+                {"did": "s:closed", "state": "closed", "files": 2, "bytes": 20}]  # fmt: skip
+    replicas = [{"scope": "s", "name": "open", "length": 3, "bytes": 30},
+                {"scope": "s", "name": "open", "length": 5, "bytes": 50},
+                {"scope": "s", "name": "closed", "length": 9, "bytes": 90}]  # fmt: skip
+    _open_sizes(datasets, replicas)
+    assert [(d["files"], d["bytes"]) for d in datasets] == [(5, 50), (2, 20)]
 
 
 def test_an_empty_pull_still_imports(catalog: Catalog, tmp_path):

@@ -147,6 +147,7 @@ def pull(settings: RucioSettings, directory: Path, options: PullOptions) -> Pull
         if options.replicas == "auto":
             found, recheck = _summarized(found, datasets)
             found += _deep_replicas(client, settings, recheck, options, stack)
+        _open_sizes(datasets, found)
         known = {e["name"] for e in endpoints}
         replicas = {
             (row["did"], row["endpoint"]): row
@@ -208,10 +209,10 @@ def _deep_replicas(client, settings: RucioSettings, names, options: PullOptions,
 
 def _summarized(summary: list[dict[str, Any]], datasets: list[dict[str, Any]]):
     """Of Rucio's summary (``list_dataset_replicas_bulk``), the replicas of the datasets it
-    shows complete (every replica available, of as many files as the dataset has); and the
+    shows complete (every replica available; of as many files as a closed dataset has); and the
     datasets to list deep instead: those it does not show, shows with another file count
     (summarized before a change), or with a replica not available (exact state wanted)."""
-    files = {d["did"]: d["files"] for d in datasets if d["state"] == "closed"}
+    closed = {d["did"]: d["files"] for d in datasets if d["state"] == "closed"}
     by_did: dict[str, list[dict[str, Any]]] = {}
     for row in summary:
         by_did.setdefault(f"{row['scope']}:{row['name']}", []).append(row)
@@ -219,11 +220,10 @@ def _summarized(summary: list[dict[str, Any]], datasets: list[dict[str, Any]]):
     for did in sorted({d["did"] for d in datasets}):
         rows = by_did.get(did, [])
         trusted = bool(rows) and all(
-            str(r.get("state", "")).upper().endswith("AVAILABLE")
-            and not str(r.get("state", "")).upper().endswith("UNAVAILABLE")
+            str(r.get("state", "")).upper().rsplit(".", 1)[-1] == "AVAILABLE"
             and r.get("length") is not None
-            and int(r["length"]) == files.get(did, -1)
             and int(r.get("available_length") or 0) == int(r["length"])
+            and closed.get(did, int(r["length"])) == int(r["length"])
             for r in rows
         )
         if trusted:
@@ -232,6 +232,19 @@ def _summarized(summary: list[dict[str, Any]], datasets: list[dict[str, Any]]):
             scope, name = did.split(":", 1)
             recheck.append({"scope": scope, "name": name})
     return kept, recheck
+
+
+def _open_sizes(datasets: list[dict[str, Any]], replicas: list[dict[str, Any]]) -> None:
+    """An open dataset's bytes and files, which Rucio records only when it is closed: the
+    largest a replica listing gives (its files' count and bytes on one RSE)."""
+    largest: dict[str, tuple[int, int]] = {}
+    for r in replicas:
+        did = f"{r['scope']}:{r['name']}"
+        size = (int(r.get("length") or 0), int(r.get("bytes") or 0))
+        largest[did] = max(largest.get(did, (0, 0)), size)
+    for d in datasets:
+        if d["state"] == "open" and not d["files"] and d["did"] in largest:
+            d["files"], d["bytes"] = largest[d["did"]]
 
 
 def _copying(client, rules: list[dict[str, Any]], known: set[str]) -> Iterable[dict[str, Any]]:
