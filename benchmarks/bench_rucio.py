@@ -2,8 +2,10 @@
 
 A Rucio 41.5.1 server on 127.0.0.1 (SQLite; the test suite's server, ``tests/rucio_server.py``,
 its venv cached under ``.cache/``), filled once per run with N datasets of 5 files each, every
-file replicated on two RSEs (batched: 100 datasets, 500 files per request), then Rucio's
-``abacus-collection-replica`` daemon run once so that its summary table (what
+file replicated on two RSEs (batched: 100 datasets, 500 files per request), a rule on each
+dataset for its two copies (100 datasets per request; as on a production Rucio, where every
+dataset has rules: Rucio keeps its dataset replica summary only for datasets with rules), then
+Rucio's ``abacus-collection-replica`` daemon run once so that the summary (what
 ``list_dataset_replicas_bulk`` reads) is current. Then, alternately and ``--repeat`` times:
 
 - reference: Rucio's client listing, ``list_dids`` of the scope and
@@ -92,6 +94,18 @@ def fill(client, datasets: int) -> None:
         ])  # fmt: skip
 
 
+def rules(client, datasets: int) -> None:
+    """A rule on every dataset for its two copies (satisfied at once: the files are there),
+    as every dataset has on a production Rucio: Rucio keeps its dataset replica summary for
+    datasets with rules."""
+    for start in range(0, datasets, BATCH):
+        client.add_replication_rule(
+            [{"scope": SCOPE, "name": f"{SCOPE}.{100000 + i:08d}.physics_Main.daq.RAW"}
+             for i in range(start, min(start + BATCH, datasets))],
+            2, "|".join(RSES),
+        )  # fmt: skip
+
+
 def summarize(server) -> None:
     """Rucio's summary of dataset replicas brought up to date (its daemon, once, with the
     server's own configuration)."""
@@ -153,6 +167,12 @@ def run(server, args, scratch: Path) -> None:
         fill(client, args.datasets)
         print(f"filled {args.datasets:,} datasets x {FILES} files on {len(RSES)} RSEs in "
               f"{time.perf_counter() - started:.1f} s", flush=True)  # fmt: skip
+    if not any(True for _ in client.list_replication_rules(filters={"scope": SCOPE})):
+        started = time.perf_counter()
+        for rse in RSES:
+            client.set_local_account_limit("root", rse, -1)
+        rules(client, args.datasets)
+        print(f"rules: {time.perf_counter() - started:.1f} s", flush=True)
     if (server.directory / "rucio.cfg").exists():
         started = time.perf_counter()
         summarize(server)
