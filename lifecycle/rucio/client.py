@@ -90,7 +90,8 @@ def _message(exc: Exception, settings: RucioSettings, doing: str) -> str:
 
 @contextmanager
 def connect(settings: RucioSettings) -> Iterator[Any]:
-    """A logged-in ``rucio.client.Client`` (see the module), closed after."""
+    """A logged-in ``rucio.client.Client`` (see the module), closed after. Its
+    ``lifecycle_clone()`` makes another one (for another thread) reading the same token."""
     try:
         from rucio.client import Client
     except ImportError:
@@ -103,17 +104,21 @@ def connect(settings: RucioSettings) -> Iterator[Any]:
         if private is not None:
             TOKEN_PATH_PREFIX = private + "/"
 
+    def make() -> Any:
+        return _Client(
+            rucio_host=settings.url,
+            auth_host=settings.auth_url or settings.url,
+            account=settings.account,
+            auth_type=settings.auth_type,
+            creds=settings.creds(),
+            logger=_quiet_logger(),
+        )
+
     try:
         with rucio_errors(settings, "login"):
-            client = _Client(
-                rucio_host=settings.url,
-                auth_host=settings.auth_url or settings.url,
-                account=settings.account,
-                auth_type=settings.auth_type,
-                creds=settings.creds(),
-                logger=_quiet_logger(),
-            )
+            client = make()
             client.whoami()
+        client.lifecycle_clone = make  # another client on the same token: no second login
         yield client
     finally:
         if private is not None:

@@ -25,7 +25,6 @@ import json
 import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -114,9 +113,7 @@ def pull(settings: RucioSettings, directory: Path, options: PullOptions) -> Pull
         raise UsageError(f"--replicas: {options.replicas!r} is not one of {REPLICA_MODES}")
     _check_directory(directory)
     started = time.perf_counter()
-    with ExitStack() as stack:
-        client = stack.enter_context(connect(settings))
-        stack.enter_context(rucio_errors(settings, "pull"))
+    with connect(settings) as client, rucio_errors(settings, "pull"):
         sites, endpoints = _endpoints(client, options)
         scopes = list(options.scopes) or sorted(client.list_scopes())
         names = [
@@ -124,29 +121,21 @@ def pull(settings: RucioSettings, directory: Path, options: PullOptions) -> Pull
             for scope in scopes
             for name in client.list_dids(scope, [{}], did_type="dataset")
         ]
-        datasets = [
-            dataset_row(meta, options.mapping.kinds)
-            for batch in _batches(names, options.batch)
-            for meta in client.get_metadata_bulk(batch)
-        ]
-        dids = {d["did"] for d in datasets}
-        rules = [
-            row
-            for scope in scopes
-            for rule in client.list_replication_rules(filters={"scope": scope})
-            if (row := rule_row(rule))["did"] in dids
-        ]
+        # the metadata, the replica summary and the rules at once, each on its own client
+        with ThreadPoolExecutor(3) as pool:
+            metas = pool.submit(_metadata, client.lifecycle_clone(), settings, names, options)
+            summary = pool.submit(_summary, client.lifecycle_clone(), settings, names, options)
+            listed = pool.submit(_rules, client.lifecycle_clone(), settings, scopes)
+            datasets = [dataset_row(meta, options.mapping.kinds) for meta in metas.result()]
+            dids = {d["did"] for d in datasets}
+            rules = [row for row in map(rule_row, listed.result()) if row["did"] in dids]
+            found = summary.result()
         replicating = replicating_dids(rules)
         if options.replicas == "deep":
-            found = _deep_replicas(client, settings, names, options, stack)
-        else:
-            found = [
-                r for batch in _batches(names, options.batch)
-                for r in client.list_dataset_replicas_bulk(batch)
-            ]  # fmt: skip
-        if options.replicas == "auto":
+            found = _deep_replicas(client, settings, names, options)
+        elif options.replicas == "auto":
             found, recheck = _summarized(found, datasets)
-            found += _deep_replicas(client, settings, recheck, options, stack)
+            found += _deep_replicas(client, settings, recheck, options)
         _open_sizes(datasets, found)
         known = {e["name"] for e in endpoints}
         replicas = {
@@ -188,13 +177,34 @@ def _batches(items: list[dict[str, str]], size: int) -> Iterator[list[dict[str, 
         yield items[start : start + size]
 
 
-def _deep_replicas(client, settings: RucioSettings, names, options: PullOptions, stack):
+def _metadata(client, settings: RucioSettings, names, options: PullOptions):
+    with rucio_errors(settings, "get_metadata_bulk"):
+        return [m for batch in _batches(names, options.batch)
+                for m in client.get_metadata_bulk(batch)]  # fmt: skip
+
+
+def _summary(client, settings: RucioSettings, names, options: PullOptions):
+    """Rucio's dataset replica summary (none asked in ``deep`` mode)."""
+    if options.replicas == "deep":
+        return []
+    with rucio_errors(settings, "list_dataset_replicas_bulk"):
+        return [r for batch in _batches(names, options.batch)
+                for r in client.list_dataset_replicas_bulk(batch)]  # fmt: skip
+
+
+def _rules(client, settings: RucioSettings, scopes: list[str]):
+    with rucio_errors(settings, "list_replication_rules"):
+        return [r for scope in scopes
+                for r in client.list_replication_rules(filters={"scope": scope})]  # fmt: skip
+
+
+def _deep_replicas(client, settings: RucioSettings, names, options: PullOptions):
     """``list_dataset_replicas(deep=True)`` of every dataset, spread over concurrent clients
     (one each: a client is not shared between threads)."""
     if not names:
         return []
     workers = max(1, min(options.workers, len(names) // 50 + 1))
-    clients = [client] + [stack.enter_context(connect(settings)) for _ in range(workers - 1)]
+    clients = [client] + [client.lifecycle_clone() for _ in range(workers - 1)]
     shares = [names[i::workers] for i in range(workers)]
 
     def listing(pair) -> list[dict[str, Any]]:
