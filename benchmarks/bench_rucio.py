@@ -192,6 +192,9 @@ def run(server, args, scratch: Path) -> None:
                 ),
             )
             results[mode].append((wall, spent))
+    paired = sorted(a[0] / r[0] for a, r in zip(results["auto"], results["reference"], strict=True))
+    print(f"pull auto / reference, round by round: {', '.join(f'{x:.2f}' for x in paired)} "
+          f"(median {paired[len(paired) // 2]:.2f})")  # fmt: skip
     best = {k: min(v) for k, v in results.items() if v}
     reference_wall = best["reference"][0]
     print(f"best of {args.repeat}: reference {reference_wall:.2f} s; " + "; ".join(
