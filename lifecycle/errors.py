@@ -201,3 +201,12 @@ class RepairChanged(LifecycleError):
         )
         self.expected = expected
         self.found = found
+
+
+class RucioUnavailable(LifecycleError):
+    """The Rucio server cannot be used as asked: no rucio-clients, no server configured,
+    unreachable, wrong credentials, or a request it refused (exit 2, one line; never the
+    password)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(" ".join(message.split()))

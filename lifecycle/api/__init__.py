@@ -101,6 +101,17 @@ from lifecycle.api.documents import (
     rucio_lines,
 )
 from lifecycle.api.grid import NOW_IS_FOR_PREVIEWS, GridOperations
+from lifecycle.api.rucio import (
+    KindRules,
+    Mapping,
+    PullOptions,
+    PullResult,
+    PushResult,
+    RucioOperations,
+    RucioSettings,
+    RucioSync,
+    rucio_pull,
+)
 
 # DESIGN.md invariant 6: a hypothetical time is for previews, never for actions
 SCHEMA_HEAD = HEAD  # the schema revision this code expects
@@ -144,10 +155,19 @@ __all__ = [  # the facade, what needs no catalog, and the types of the results
     "policy_set",
     "rucio_lines",
     "transfers_document",
+    # the Rucio bridge (lifecycle.api.rucio)
+    "KindRules",
+    "Mapping",
+    "PullOptions",
+    "PullResult",
+    "PushResult",
+    "RucioSettings",
+    "RucioSync",
+    "rucio_pull",
 ]
 
 
-class Catalog(GridOperations):
+class Catalog(GridOperations, RucioOperations):
     """A lifecycle catalog on SQLite or PostgreSQL.
 
     ``db`` is an SQLAlchemy URL or a path to an SQLite file; by default ``LIFECYCLE_DB``, else

@@ -38,6 +38,7 @@ from lifecycle.api.documents import Policies, policy_set
 from lifecycle.errors import RepairChanged
 from lifecycle.repair import RepairPlan, plan_repair, repair_hints
 from lifecycle.repair.apply import apply_repair
+from lifecycle.rucio.rules import covering_rules
 from lifecycle.transfers import TransferRun, run_transfers, transfers
 
 NOW_IS_FOR_PREVIEWS = "--now is for previews; --apply acts as of the present: drop --now"
@@ -207,7 +208,12 @@ class GridOperations:
         datasets ``dids`` (planned for those datasets alone, exactly as named)."""
         with self.read() as conn:
             plan = plan_repair(conn, policy_set(policies), now or utcnow(), dids=list(dids))
-        return repair_hints(plan)
+            covered = covering_rules(conn, list(dids))
+        hints = repair_hints(plan)
+        for key, text in hints.items():  # a Rucio rule on the dataset comes first
+            if key[0] in covered:
+                hints[key] = f"{covered[key[0]]}; {text}"
+        return hints
 
     # -- transfers (the simulated grid) ---------------------------------------------------------
     def transfers(self, state: str | None = None) -> pd.DataFrame:

@@ -432,3 +432,33 @@ class TransferClock(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     at: datetime
+
+
+class ReplicationRule(SQLModel, table=True):
+    """A Rucio replication rule on a dataset, as information (migration 0011): recorded by
+    ``rucio sync`` from the snapshot's ``rules.jsonl`` and by ``rucio push --apply`` (then with
+    the ``finding`` it repairs: ``policy rule`` names). ``state`` is Rucio's word (``OK``,
+    ``REPLICATING``, ``STUCK``…); ``seen_at`` when lifecycle last saw it so."""
+
+    __tablename__ = "replication_rule"
+    __table_args__ = (
+        Index("ix_replication_rule_rule_id", "rule_id", unique=True),
+        Index("ix_replication_rule_dataset", "dataset_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    rule_id: str
+    dataset_id: int = Field(foreign_key="dataset.id")
+    rse_expression: str = Field(sa_column=Column(Text, nullable=False))
+    copies: int
+    state: str
+    account: str | None = None
+    source_replica_expression: str | None = Field(default=None, sa_column=Column(Text))
+    comment: str | None = Field(default=None, sa_column=Column(Text))
+    created_at: datetime | None = None
+    expires_at: datetime | None = None
+    locks_ok: int = 0
+    locks_replicating: int = 0
+    locks_stuck: int = 0
+    finding: str | None = Field(default=None, sa_column=Column(Text))
+    seen_at: datetime

@@ -267,6 +267,7 @@ class DatasetDetails:
     producer_inputs: pd.DataFrame
     consumers: pd.DataFrame
     pins: pd.DataFrame = field(repr=False, default=None)
+    rules: pd.DataFrame = field(repr=False, default=None)  # Rucio's replication rules on it
 
     def to_dict(self) -> dict[str, Any]:
 
@@ -279,6 +280,7 @@ class DatasetDetails:
             else {**self.producer, "inputs": records(self.producer_inputs)},
             "consumers": records(self.consumers),
             "pins": records(self.pins),
+            "replication_rules": records(self.rules),
         }
 
 
@@ -336,6 +338,13 @@ def dataset_details(conn: Connection, did: str) -> DatasetDetails:
     pins = frame(
         conn, "SELECT reason, until, actor FROM pin WHERE dataset_id = :id ORDER BY actor", id=ident
     )
+    rules = frame(
+        conn,
+        "SELECT rule_id, state, rse_expression, copies, locks_ok, locks_replicating, "
+        "locks_stuck, account, finding, created_at, seen_at FROM replication_rule "
+        "WHERE dataset_id = :id ORDER BY rule_id",
+        id=ident,
+    )
 
     return DatasetDetails(
         dataset=records(row)[0],
@@ -345,6 +354,7 @@ def dataset_details(conn: Connection, did: str) -> DatasetDetails:
         producer_inputs=inputs if inputs is not None else frame(conn, "SELECT 1 AS did WHERE 1=0"),
         consumers=consumers,
         pins=pins,
+        rules=rules,
     )
 
 

@@ -56,6 +56,7 @@ TIMESTAMP_COLUMNS = {
     "last_seen",
     "confirmed_at",
     "not_before",  # transfers
+    "seen_at",  # replication rules
 }
 
 

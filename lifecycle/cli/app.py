@@ -44,6 +44,7 @@ from lifecycle.cli import (
     repair,
     replicas,
     report,
+    rucio,
     simulate,
     sync,
     tradeoff,
@@ -370,6 +371,7 @@ def _register() -> None:
         report,
         repair,
         transfers,
+        rucio,
     ):
         for name, command in getattr(module, "COMMANDS", {}).items():
             app.command(name)(command)

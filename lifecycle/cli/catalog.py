@@ -244,6 +244,8 @@ def _dataset(details: DatasetDetails, did: str, out: IO[str]) -> None:
     write_table(details.consumers, out, "used by")
     if not details.pins.empty:
         write_table(details.pins, out, "pins")
+    if details.rules is not None and not details.rules.empty:
+        write_table(details.rules, out, "Rucio replication rules")
 
 
 def _cell(value) -> str | None:

@@ -3,7 +3,8 @@
 One rule per dataset: ``copies`` the number of new replicas the plan makes of it, its
 ``rse_expression`` the union of their targets (``A|B``: Rucio then places exactly there), its
 ``source_replica_expression`` the union of the sources the plan chose, and a ``comment`` with
-the plan's reasons. As JSON lines (:func:`rule_lines`) and as the equivalent ``rucio add-rule``
+the plan's reasons; ``findings`` names the policy rules it repairs (``rucio push`` journals
+them next to the rule it creates). As JSON lines (:func:`rule_lines`) and as the equivalent ``rucio add-rule``
 command lines (:func:`command_lines`), every value shell-quoted (catalog text is untrusted).
 """
 
@@ -36,6 +37,7 @@ def rules(transfers: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "rse_expression": "|".join(targets),
                 "source_replica_expression": "|".join(sources),
                 "comment": comment,
+                "findings": sorted({r for t in mine for r in t["rules"].split(",") if r}),
             }
         )
     return out
