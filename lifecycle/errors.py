@@ -201,3 +201,14 @@ class RepairChanged(LifecycleError):
         )
         self.expected = expected
         self.found = found
+
+
+class InvalidModel(LifecycleError):
+    """A failure-model document that cannot be used: ``file: key: reason`` (exit 2)."""
+
+    def __init__(self, file: str, reason: str, key: str | None = None) -> None:
+        where = f"{file}: {key}" if key else file
+        super().__init__(f"{where}: {_one_line(reason)}")
+        self.file = file
+        self.key = key
+        self.reason = reason
