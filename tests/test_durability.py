@@ -3,13 +3,16 @@ answers, and the Monte Carlo cross-check, on both databases."""
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
 import pytest
 from catalogs import write_catalog
 from conftest import ROOT
+from typer.testing import CliRunner
 
+from lifecycle.cli.app import app
 from lifecycle.durability import durability, load_model
 from lifecycle.durability.model import model_from_document
 from lifecycle.durability.montecarlo import wilson
@@ -19,6 +22,7 @@ R1 = "data18_13TeV:data18_13TeV.00357001.physics_Main.daq.RAW"  # tape at A and 
 R2 = "data18_13TeV:data18_13TeV.00357002.physics_Main.daq.RAW"  # tape at A and C (two)
 CAL = "calib:calib.COND-A.v01"  # 5 files, disk at A only
 META = "meta:meta.GRL-A.v01"  # 3 files, tape and disk at A
+runner = CliRunner()
 DERIVED = "data18_13TeV:data18_13TeV.00357001.physics_Main.recon.AOD.r1"
 
 # A deliberately weak model: losses every few years, so sampling sees them.
@@ -189,7 +193,7 @@ def test_the_estimate_equals_the_answer_derived_by_hand(hand):
     assert [row["did"] for row in report.least][0] == CAL
     r1 = next(row for row in report.least if row["did"] == R1)
     assert r1["repaired_probability"] < r1["probability"]
-    assert "at C (another country)" in r1["repair"]
+    assert "tape copy at C (another country)" in r1["repair"]
 
 
 def test_monte_carlo_agrees_with_the_estimate_within_its_interval(hand):
@@ -227,3 +231,52 @@ def test_nines_per_kind_and_expected_bytes(hand):
 
 def test_models_path_is_the_repository_folder():
     assert (Path(ROOT) / "models" / "durability.toml").is_file()
+
+
+def _model_file(tmp_path: Path, document: dict) -> Path:
+    lines = []
+    for section, content in document.items():
+        lines.append(f"[{section}]")
+        for key, value in content.items():
+            if isinstance(value, dict):
+                inner = ", ".join(f"{k} = {v!r}" for k, v in value.items())
+                lines.append(f"{key} = {{ {inner} }}")
+            else:
+                lines.append(f"{key} = {json.dumps(value)}")
+    path = tmp_path / "weak.toml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_cli_formats(hand, catalog_url, tmp_path):
+    model = _model_file(tmp_path, WEAK)
+    base = ["--db", catalog_url, "durability", "--model", str(model), "--policy",
+            str(ROOT / "policies")]  # fmt: skip
+    done = runner.invoke(app, [*base, "--format", "json"])
+    assert done.exit_code == 0, done.output
+    document = json.loads(done.stdout)
+    assert document["kind"] == "durability"
+    assert document["least_durable"][0]["did"] == CAL
+    assert document["summary"]["non_regenerable"] == 4
+    done = runner.invoke(app, [*base, "--format", "csv"])
+    assert done.exit_code == 0
+    header, *lines = done.stdout.splitlines()
+    assert header.startswith("kind,data_type,status,datasets,bytes,expected_lost")
+    assert [line.split(",")[0] for line in lines] == ["calibration", "metadata", "raw", "derived"]
+    done = runner.invoke(app, base)
+    assert done.exit_code == 0
+    for title in ("durability per kind and data type", "regenerable", "least durable"):
+        assert title in done.stdout
+
+
+def test_cli_bad_model_is_one_line_exit_2(hand, catalog_url, tmp_path):
+    document = {k: dict(v) for k, v in WEAK.items()}
+    document["media_loss"]["disk"] = 2
+    model = _model_file(tmp_path, document)
+    done = runner.invoke(app, ["--db", catalog_url, "durability", "--model", str(model)])
+    assert done.exit_code == 2
+    assert done.stderr.strip() == (
+        f"lifecycle: error: {model}: media_loss.disk: must be a probability from 0 to 1, got 2"
+    )
+    done = runner.invoke(app, ["--db", catalog_url, "durability", "--monte-carlo", "0"])
+    assert done.exit_code == 2

@@ -32,6 +32,7 @@ from lifecycle.catalog.queries import DatasetDetails, Overview
 from lifecycle.catalog.store import Change, Store, resolve_url, utcnow
 from lifecycle.consistency import ConsistencyReport
 from lifecycle.deletion import DeletionReport, LossOfReplica, delete_replica, mark_lost
+from lifecycle.durability import DurabilityReport
 from lifecycle.errors import CatalogError, UsageError
 from lifecycle.exchange.exporter import ExportResult, export_directory
 from lifecycle.exchange.importer import ImportResult, import_directory
@@ -96,6 +97,7 @@ from lifecycle.api.documents import (
     policy_set,
     rucio_lines,
 )
+from lifecycle.api.durability import DurabilityOperations
 from lifecycle.api.grid import NOW_IS_FOR_PREVIEWS, GridOperations
 
 # DESIGN.md invariant 6: a hypothetical time is for previews, never for actions
@@ -112,6 +114,7 @@ __all__ = [  # the facade, what needs no catalog, and the types of the results
     "DatasetDetails",
     "DatasetStatus",
     "DeletionReport",
+    "DurabilityReport",
     "ExpiryReport",
     "LossOfReplica",
     "LossReport",
@@ -143,7 +146,7 @@ __all__ = [  # the facade, what needs no catalog, and the types of the results
 ]
 
 
-class Catalog(GridOperations):
+class Catalog(GridOperations, DurabilityOperations):
     """A lifecycle catalog on SQLite or PostgreSQL.
 
     ``db`` is an SQLAlchemy URL or a path to an SQLite file; by default ``LIFECYCLE_DB``, else

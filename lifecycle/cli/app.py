@@ -34,6 +34,7 @@ from lifecycle.cli import (
     audit,
     catalog,
     consistency,
+    durability,
     exchange,
     expiry,
     generate,
@@ -348,6 +349,7 @@ def _register() -> None:
         report,
         repair,
         transfers,
+        durability,
     ):
         for name, command in getattr(module, "COMMANDS", {}).items():
             app.command(name)(command)

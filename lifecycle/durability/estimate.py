@@ -13,8 +13,8 @@ least durable. The **repair window** is computed from the patterns too: detectio
 copying the largest site's holdings of such data at its tier's bandwidth (``efficiency`` of it;
 the transfer simulation's bandwidth model), unless the model fixes ``window_days``.
 
-Expected losses per year are ``windows x (a + files x b)`` summed over datasets (a rate, an upper
-bound of the probability that is accurate while it is small); the least durable datasets and
+Expected losses per year are ``windows x (a + files x b)`` summed over datasets, each at most 1
+(a rate, an upper bound of the probability that is accurate while it is small); the least durable datasets and
 ``datasets show`` get the exact probability. Reproducible data is counted as *regenerable* with
 the core-hours of its own production (events x ``cpu_seconds_per_event``).
 """
@@ -250,13 +250,15 @@ def _groups(conn: Connection, w: WindowModel) -> list[dict[str, Any]]:
         conn,
         f"""
         SELECT d.kind, d.data_type, COUNT(*) AS datasets, SUM(d.bytes) AS size,
-               SUM(p.a + p.b * d.files) AS rate,
+               SUM(CASE WHEN p.a + p.b * d.files > :cap THEN :cap
+                        ELSE p.a + p.b * d.files END) AS rate,
                SUM(CAST(d.bytes AS DOUBLE PRECISION) * (p.a + p.b)) AS bytes_rate
         FROM {OF} o
         JOIN dataset d ON d.id = o.id
         JOIN {PATTERN} p ON p.pattern = o.pattern
         GROUP BY d.kind, d.data_type
         """,
+        cap=1.0 / w.windows,  # a dataset's expected losses a year count at most one
     )
     out = []
     for row in sorted(found, key=lambda r: (r["kind"], r["data_type"] or "")):
@@ -370,7 +372,7 @@ def _repaired(copies, planned, where: Placement, files: int) -> dict[str, Any]:
         if not options:
             return {"repair": "policy satisfied; no site in another country", "repaired": None}
         site = options[0][2]
-        how = f"policy satisfied; a tape copy at {where.names[site]} (another country) would give"
+        how = f"policy satisfied; one more tape copy at {where.names[site]} (another country)"
         more = [(site, "tape")]
     after = annual(window_loss(survivors(copies + list(more), where.sites, where.window),
                                where.window, files), where.window)  # fmt: skip

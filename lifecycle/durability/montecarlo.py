@@ -143,13 +143,16 @@ def sample(
 
 def interval(per_year: list[int]) -> tuple[float, float, float]:
     """Mean datasets lost a year and its 95 % interval over the years (normal, from the spread
-    between years; none lost: from 0 to 3/years, the 'rule of three' for a rate of loss years)."""
+    between years, at least the Poisson interval of the count; none lost: from 0 to 3/years,
+    the 'rule of three' for a rate of loss years)."""
     years = len(per_year)
     mean = sum(per_year) / years
     if mean == 0:
         return 0.0, 0.0, 3.0 / years
     var = sum((x - mean) ** 2 for x in per_year) / max(years - 1, 1)
-    half = Z95 * math.sqrt(var / years)
+    # never narrower than the count's own (Poisson) interval: years that all look alike
+    # (a dataset lost every year) have no spread, yet the figure is not exact
+    half = Z95 * max(math.sqrt(var / years), math.sqrt(sum(per_year)) / years)
     return mean, max(0.0, mean - half), mean + half
 
 

@@ -162,7 +162,7 @@ def nines(probability: float) -> float | None:
     """Durability in nines: ``-log10(probability)`` (None: no loss possible under the model)."""
     if probability <= 0:
         return None
-    return -math.log10(probability)
+    return -math.log10(probability) + 0.0  # no -0.0
 
 
 def why(copies: list[tuple[int, str]], sites: dict[int, tuple[int, str]], names: dict[int, str]):
