@@ -10,8 +10,10 @@ pattern (its sites and media) into a temporary table; the patterns are grouped (
 for a million datasets), each computed once in Python, written back as two coefficients, and
 joined to the datasets in one aggregate per kind and data type and one ordered query for the
 least durable. The **repair window** is computed from the patterns too: detection, staging, and
-copying the largest site's holdings of such data at its tier's bandwidth (``efficiency`` of it;
-the transfer simulation's bandwidth model), unless the model fixes ``window_days``.
+copying the largest site's holdings of such data back from the rest of the grid, at the sum of
+the other sites' bandwidths by tier (the transfer simulation's bandwidth model, ``efficiency``
+of it), unless the model fixes ``window_days``. One window for every loss: pessimistic for the
+small ones (a file, an operator error), which repair in a day or two.
 
 Expected losses per year are ``windows x (a + files x b)`` summed over datasets, each at most 1
 (a rate, an upper bound of the probability that is accurate while it is small); the least durable datasets and
@@ -100,8 +102,10 @@ def placement(conn: Connection, model: FailureModel, holdings: dict[int, int]) -
         days, basis = model.window_days, "fixed by the model"
     else:
         copy_days, largest = 0.0, None
+        total = sum(gbps.values())
         for site, size in holdings.items():
-            seconds = size * 8 / (gbps.get(site, 1.0) * 1e9 * model.efficiency)
+            others = max(total - gbps.get(site, 0.0), 1.0)  # the rest of the grid copies back
+            seconds = size * 8 / (others * 1e9 * model.efficiency)
             if seconds / 86400 > copy_days:
                 copy_days, largest = seconds / 86400, site
         staging = model.staging_hours / 24
@@ -254,8 +258,9 @@ def _groups(conn: Connection, w: WindowModel) -> list[dict[str, Any]]:
                         ELSE p.a + p.b * d.files END) AS rate,
                SUM(CAST(d.bytes AS DOUBLE PRECISION) * (p.a + p.b)) AS bytes_rate
         FROM {OF} o
-        JOIN dataset d ON d.id = o.id
-        JOIN {PATTERN} p ON p.pattern = o.pattern
+        CROSS JOIN dataset d
+        CROSS JOIN {PATTERN} p
+        WHERE d.id = o.id AND p.pattern = o.pattern
         GROUP BY d.kind, d.data_type
         """,
         cap=1.0 / w.windows,  # a dataset's expected losses a year count at most one
@@ -282,12 +287,13 @@ def _regenerable(conn: Connection, irreproducible: str) -> list[dict[str, Any]]:
         SELECT d.kind, d.data_type, COUNT(*) AS datasets, SUM(d.bytes) AS size,
                SUM(COALESCE(d.events, 0) * COALESCE(t.cpu_seconds_per_event, 0)) / 3600.0
                    AS hours
-        FROM dataset d
-        JOIN production_output o ON o.dataset_id = d.id
-        JOIN production p ON p.id = o.production_id
-        JOIN transformation t ON t.id = p.transformation_id
-        WHERE d.state <> 'deleted'
-          AND NOT EXISTS (SELECT 1 FROM {irreproducible} x WHERE x.id = d.id)
+        FROM production_output o
+        CROSS JOIN dataset d
+        CROSS JOIN production p
+        CROSS JOIN transformation t
+        LEFT JOIN {irreproducible} x ON x.id = o.dataset_id
+        WHERE x.id IS NULL AND d.id = o.dataset_id AND p.id = o.production_id
+          AND t.id = p.transformation_id AND d.state <> 'deleted'
           AND EXISTS (SELECT 1 FROM replica r WHERE r.dataset_id = d.id
                       AND r.state = 'available')
         GROUP BY d.kind, d.data_type
@@ -315,8 +321,11 @@ def _unavailable(conn: Connection, irreproducible: str) -> list[dict[str, Any]]:
     return rows(
         conn,
         f"""
-        SELECT d.did, d.kind, d.bytes FROM {irreproducible} x JOIN dataset d ON d.id = x.id
-        WHERE d.state <> 'deleted' AND NOT EXISTS (SELECT 1 FROM {OF} o WHERE o.id = x.id)
+        SELECT d.did, d.kind, d.bytes
+        FROM {irreproducible} x
+        LEFT JOIN {OF} o ON o.id = x.id
+        CROSS JOIN dataset d
+        WHERE o.id IS NULL AND d.id = x.id AND d.state <> 'deleted'
         ORDER BY d.did
         """,
     )
@@ -331,8 +340,9 @@ def _least(conn, where: Placement, dists, limit: int, repair_targets) -> list[di
         f"""
         SELECT d.did, d.kind, d.data_type, d.bytes, d.files, o.pattern
         FROM {OF} o
-        JOIN dataset d ON d.id = o.id
-        JOIN {PATTERN} p ON p.pattern = o.pattern
+        CROSS JOIN dataset d
+        CROSS JOIN {PATTERN} p
+        WHERE d.id = o.id AND p.pattern = o.pattern
         ORDER BY p.a + p.b * d.files DESC, d.did
         LIMIT :limit
         """,
