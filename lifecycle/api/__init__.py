@@ -33,6 +33,7 @@ from lifecycle.catalog.store import Change, Store, resolve_url, utcnow
 from lifecycle.consistency import ConsistencyReport
 from lifecycle.deletion import DeletionReport, LossOfReplica, delete_replica, mark_lost
 from lifecycle.durability import DurabilityReport
+from lifecycle.durability.decade import Decade
 from lifecycle.errors import CatalogError, UsageError
 from lifecycle.exchange.exporter import ExportResult, export_directory
 from lifecycle.exchange.importer import ImportResult, import_directory
@@ -113,6 +114,7 @@ __all__ = [  # the facade, what needs no catalog, and the types of the results
     "ConsistencyReport",
     "DatasetDetails",
     "DatasetStatus",
+    "Decade",
     "DeletionReport",
     "DurabilityReport",
     "ExpiryReport",

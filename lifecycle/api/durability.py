@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from lifecycle.catalog.sql import rows
 from lifecycle.catalog.store import utcnow
 from lifecycle.durability import DurabilityReport, dataset_durability, durability, load_model
+from lifecycle.durability.decade import Decade, simulate_years
 from lifecycle.errors import UsageError
 from lifecycle.policy import PolicySet
 from lifecycle.repair import plan_repair
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
 MAX_YEARS = 1_000_000  # of the Monte Carlo cross-check
+MAX_SIMULATED_YEARS = 100
 
 
 class DurabilityOperations:
@@ -54,6 +56,41 @@ class DurabilityOperations:
         found = load_model(model)
         with self.read() as conn:  # type: ignore[attr-defined]
             return dataset_durability(conn, found, did)
+
+    def simulate_years(
+        self,
+        years: int,
+        policies: PolicySet,
+        model: str | Path | None = None,
+        *,
+        seed: int = 0,
+        repair: bool = True,
+        step_days: float = 30.0,
+        raw_per_day: float | None = None,
+        progress: Any = None,
+    ) -> Decade:
+        """Simulate ``years`` years of operations on a copy of the catalog (a temporary
+        SQLite catalog, removed afterwards; this catalog is only read). See
+        :mod:`lifecycle.durability.decade`."""
+        import tempfile
+
+        if not 1 <= years <= MAX_SIMULATED_YEARS:
+            raise UsageError(f"years: from 1 to {MAX_SIMULATED_YEARS}")
+        if not 0 < step_days <= 366:
+            raise UsageError("--step-days: more than 0 and at most 366")
+        if raw_per_day is not None and not 0 <= raw_per_day <= 1e6:
+            raise UsageError("--raw-per-day: from 0 to 1000000")
+        found = load_model(model)
+        with tempfile.TemporaryDirectory(prefix="lifecycle-years-") as tmp:
+            self.export_directory(Path(tmp) / "export", "parquet")  # type: ignore[attr-defined]
+            copy = type(self)(Path(tmp) / "copy.db")
+            try:
+                copy.import_directory(Path(tmp) / "export")  # type: ignore[attr-defined]
+                return simulate_years(copy.store, found, policies, years, seed=seed,
+                                      repair=repair, step_days=step_days,
+                                      raw_per_day=raw_per_day, progress=progress)  # fmt: skip
+            finally:
+                copy.close()  # type: ignore[attr-defined]
 
 
 def _repair_targets(conn: Connection, policies: PolicySet):
