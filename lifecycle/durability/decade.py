@@ -42,7 +42,7 @@ from lifecycle.provenance.reproducibility import irreproducible_table
 from lifecycle.repair import plan_repair
 from lifecycle.repair.apply import apply_repair
 from lifecycle.transfers import clock, run_transfers
-from lifecycle.values import envelope
+from lifecycle.values import envelope, utc_datetime
 
 if TYPE_CHECKING:
     import numpy as np
@@ -189,8 +189,6 @@ def simulate_years(
 
 def _history(conn: Connection) -> tuple[datetime, dict[str, Any]]:
     """The clock's start (the newest dataset's creation) and the raw arrival of the last year."""
-    from lifecycle.values import utc_datetime
-
     newest = rows(conn, "SELECT MAX(created_at) AS t FROM dataset")[0]["t"]
     start = utc_datetime(newest) if newest is not None else utcnow()
     grid = clock(conn)  # the simulated transfers' present, when the catalog has one
