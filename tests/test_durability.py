@@ -280,3 +280,17 @@ def test_cli_bad_model_is_one_line_exit_2(hand, catalog_url, tmp_path):
     )
     done = runner.invoke(app, ["--db", catalog_url, "durability", "--monte-carlo", "0"])
     assert done.exit_code == 2
+
+
+def test_datasets_show_gives_the_durability(hand, catalog_url, tmp_path, monkeypatch):
+    monkeypatch.setenv("LIFECYCLE_MODEL", str(_model_file(tmp_path, WEAK)))
+    done = runner.invoke(app, ["--db", catalog_url, "datasets", "show", CAL, "-f", "json"])
+    assert done.exit_code == 0, done.output
+    durable = json.loads(done.stdout)["durability"]
+    assert durable["status"] == "non-regenerable"
+    assert durable["probability"] == pytest.approx(_hand()[CAL], rel=1e-9)
+    assert durable["why"] == "one copy only, on disk at A"
+    done = runner.invoke(app, ["--db", catalog_url, "datasets", "show", DERIVED, "-f", "json"])
+    assert json.loads(done.stdout)["durability"] == {"status": "regenerable"}
+    done = runner.invoke(app, ["--db", catalog_url, "datasets", "show", CAL])
+    assert "durability: 0.4 nines" in done.stdout

@@ -32,9 +32,9 @@ from lifecycle.catalog.queries import DatasetDetails, Overview
 from lifecycle.catalog.store import Change, Store, resolve_url, utcnow
 from lifecycle.consistency import ConsistencyReport
 from lifecycle.deletion import DeletionReport, LossOfReplica, delete_replica, mark_lost
-from lifecycle.durability import DurabilityReport
+from lifecycle.durability import DurabilityReport, dataset_durability, load_model
 from lifecycle.durability.decade import Decade
-from lifecycle.errors import CatalogError, UsageError
+from lifecycle.errors import CatalogError, InvalidModel, UsageError
 from lifecycle.exchange.exporter import ExportResult, export_directory
 from lifecycle.exchange.importer import ImportResult, import_directory
 from lifecycle.exchange.reader import find_tables
@@ -277,7 +277,15 @@ class Catalog(GridOperations, DurabilityOperations):
         be rebuilt, the saved plans that read it. Reads only."""
         found = optional_policy_set(policies)
         with self.read() as conn:
-            return dataset_status(conn, did, found, now or utcnow())
+            status = dataset_status(conn, did, found, now or utcnow())
+            try:  # the default failure model (lifecycle durability); a bad one is left out
+                model = load_model()
+            except InvalidModel:
+                return status
+            status.durability = dataset_durability(
+                conn, model, status.details.dataset["did"], status.reproducible
+            )
+            return status
 
     def replicas(self, did: str) -> pd.DataFrame:
         """The replicas of ``did``: endpoint, site, media, state and times."""

@@ -50,12 +50,14 @@ class DurabilityOperations:
             return durability(conn, found, least=least, repair_targets=targets,
                               monte_carlo=sampled)  # fmt: skip
 
-    def dataset_durability(self, did: str, model: str | Path | None = None) -> dict[str, Any]:
-        """One dataset's durability: ``regenerable``, or its annual probability of loss, nines
-        and why (empty for an unknown DID)."""
+    def dataset_durability(
+        self, did: str, reproducible: bool, model: str | Path | None = None
+    ) -> dict[str, Any]:
+        """One dataset's durability: ``regenerable`` (when ``reproducible``), or its annual
+        probability of loss, nines and why."""
         found = load_model(model)
         with self.read() as conn:  # type: ignore[attr-defined]
-            return dataset_durability(conn, found, did)
+            return dataset_durability(conn, found, did, reproducible)
 
     def simulate_years(
         self,

@@ -389,42 +389,38 @@ def _repaired(copies, planned, where: Placement, files: int) -> dict[str, Any]:
     return {"repair": how, "repaired_probability": after, "repaired": nines(after)}
 
 
-def dataset_durability(conn: Connection, model: FailureModel, did: str) -> dict[str, Any]:
-    """One dataset's durability (``datasets show``): regenerable, or its annual probability of
-    loss, nines and why; the repair window is computed as for the whole catalog."""
-    dataset = rows(conn, "SELECT id, kind FROM dataset WHERE did = :did", did=did)
-    if not dataset:
-        return {}
-    with irreproducible_table(conn, _IRREPRODUCIBLE) as irreproducible:
-        try:
-            regenerable = not rows(
-                conn, f"SELECT 1 AS x FROM {irreproducible} WHERE id = :id", id=dataset[0]["id"]
-            )
-            if regenerable:
-                return {"status": "regenerable"}
-            write_patterns(conn, irreproducible)
-            found = rows(
-                conn,
-                f"SELECT o.pattern, SUM(CAST(d.bytes AS DOUBLE PRECISION)) AS size FROM {OF} o "
-                "JOIN dataset d ON d.id = o.id GROUP BY o.pattern",
-            )
-            own = rows(
-                conn,
-                f"SELECT o.pattern, d.files FROM {OF} o JOIN dataset d ON d.id = o.id "
-                "WHERE d.did = :did",
-                did=did,
-            )
-        finally:
-            drop_tables(conn, OF)
+def dataset_durability(
+    conn: Connection, model: FailureModel, did: str, reproducible: bool
+) -> dict[str, Any]:
+    """One dataset's durability (``datasets show``, which knows whether it is ``reproducible``):
+    ``regenerable``, or its annual probability of loss, nines and why. The repair window's
+    holdings are those of raw, calibration and metadata (one grouped pass; the catalog-wide
+    estimate adds irreproducible derived data, which needs the whole irreproducible set)."""
+    if reproducible:
+        return {"status": "regenerable"}
+    own = rows(
+        conn,
+        "SELECT e.site_id, e.media, d.files FROM dataset d "
+        "JOIN replica r ON r.dataset_id = d.id AND r.state = 'available' "
+        "JOIN endpoint e ON e.id = r.endpoint_id WHERE d.did = :did ORDER BY e.site_id, e.media",
+        did=did,
+    )
     if not own:
         return {"status": "non-regenerable", "probability": 1.0, "nines": 0.0,
                 "why": "no available replica now"}  # fmt: skip
-    holdings: dict[int, float] = {}
-    for row in found:
-        for site, _ in parse(row["pattern"]):
-            holdings[site] = holdings.get(site, 0.0) + float(row["size"] or 0)
+    holdings = {
+        row["site_id"]: float(row["size"] or 0)
+        for row in rows(
+            conn,
+            "SELECT e.site_id, SUM(CAST(d.bytes AS DOUBLE PRECISION)) AS size FROM dataset d "
+            "JOIN replica r ON r.dataset_id = d.id AND r.state = 'available' "
+            "JOIN endpoint e ON e.id = r.endpoint_id "
+            "WHERE d.kind IN ('raw', 'calibration', 'metadata') AND d.state <> 'deleted' "
+            "GROUP BY e.site_id",
+        )
+    }
     where = placement(conn, model, holdings)
-    copies = parse(own[0]["pattern"])
+    copies = [(row["site_id"], row["media"]) for row in own]
     dist = survivors(copies, where.sites, where.window)
     probability = annual(window_loss(dist, where.window, own[0]["files"]), where.window)
     return {
