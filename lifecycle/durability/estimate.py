@@ -136,7 +136,19 @@ def durability(
             drop_tables(conn, OF, PATTERN)
 
 
-def _durability(conn, model, irreproducible, least, repair_targets, monte_carlo):
+def durability_of(
+    conn: Connection, model: FailureModel, irreproducible: str, least: int = 10
+) -> DurabilityReport:
+    """:func:`durability` on the irreproducible set a caller already holds in the temporary
+    table ``irreproducible`` (the report computes it once), without the regenerable data."""
+    try:
+        return _durability(conn, model, irreproducible, least, None, None, regenerable=False)
+    finally:
+        drop_tables(conn, OF, PATTERN)
+
+
+def _durability(conn, model, irreproducible, least, repair_targets, monte_carlo, *,
+                regenerable: bool = True):  # fmt: skip
     write_patterns(conn, irreproducible)
     found = rows(
         conn,
@@ -161,7 +173,7 @@ def _durability(conn, model, irreproducible, least, repair_targets, monte_carlo)
             ],  # fmt: skip
         )
     analyze(conn, PATTERN)
-    groups = _groups(conn, w) + _regenerable(conn, irreproducible)
+    groups = _groups(conn, w) + (_regenerable(conn, irreproducible) if regenerable else [])
     worst = _least(conn, where, dists, least, repair_targets)
     unavailable = _unavailable(conn, irreproducible)
     kept = [g for g in groups if g["status"] == "non-regenerable"]

@@ -22,6 +22,10 @@ from lifecycle.audit.history import diff, runs
 from lifecycle.catalog import queries
 from lifecycle.catalog.queries import Overview
 from lifecycle.catalog.sql import drop_tables, frame, rows
+from lifecycle.durability import load_model
+from lifecycle.durability.estimate import durability_of
+from lifecycle.durability.patterns import nines
+from lifecycle.errors import InvalidModel
 from lifecycle.expiry import expire
 from lifecycle.provenance import irreproducible_reasons, irreproducible_table
 from lifecycle.provenance.graph import MAX_NODES, ProvenanceGraph, lineage
@@ -86,6 +90,7 @@ class ReportData:
     # HOOK(issue 15, repair): the lead wires the repair section here when repair lands: open
     # transfers, failed transfers and what repair would do now. None: the section is left out.
     repair: dict[str, Any] | None = None
+    durability: dict[str, Any] | None = None  # None: no failure model could be read
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -123,6 +128,7 @@ def gather(
         audit = timed("compliance", lambda: compliance(conn, policies, now, found))
         kept = timed("preservation", lambda: preservation(conn, found))
         ends = timed("lifetime", lambda: lifetime(conn, policies, now, found))
+        durable = timed("durability", lambda: durability(conn, found))
     return ReportData(
         catalog=catalog,
         now=now,
@@ -135,8 +141,30 @@ def gather(
         lifetime=ends,
         risk=timed("risk", lambda: risk(conn, policies, now)),
         lineages=graphs,
+        durability=durable,
         timings=timings,
     )
+
+
+def durability(conn: Connection, irreproducible: str) -> dict[str, Any] | None:
+    """Nines per kind and the least durable datasets under the default failure model
+    (:mod:`lifecycle.durability`); None when no model can be read."""
+    try:
+        model = load_model()
+    except InvalidModel:
+        return None
+    found = durability_of(conn, model, irreproducible, least=TOP // 2)
+    kinds: dict[str, dict[str, Any]] = {}
+    for group in found.groups:
+        entry = kinds.setdefault(group["kind"], {"kind": group["kind"], "datasets": 0,
+                                                 "bytes": 0, "expected_lost": 0.0})  # fmt: skip
+        entry["datasets"] += group["datasets"]
+        entry["bytes"] += group["bytes"]
+        entry["expected_lost"] += group["expected_lost"]
+    for entry in kinds.values():
+        entry["nines"] = nines(entry["expected_lost"] / entry["datasets"])
+    return {"summary": found.summary, "kinds": sorted(kinds.values(), key=lambda k: k["kind"]),
+            "least": found.least}  # fmt: skip
 
 
 def by_site(conn: Connection, storage: Usage) -> pd.DataFrame:
