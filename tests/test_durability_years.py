@@ -27,15 +27,15 @@ def hand(catalog, tmp_path):
 def test_a_weak_placement_loses_data_and_a_seed_gives_one_history(hand, tmp_path):
     model = _model_file(tmp_path, WEAK)
     before = snapshot(hand)
-    first = hand.simulate_years(2, POLICIES, model, seed=5, step_days=60, raw_per_day=0.05)
+    first = hand.simulate_years(2, POLICIES, model, seed=1, step_days=60, raw_per_day=0.05)
     assert snapshot(hand) == before  # simulated on a copy
     lost = {entry["did"]: entry for entry in first.lost}
     assert CAL in lost  # one disk copy: lost under the weak model
     assert lost[CAL]["cause"]
     assert first.years[0].new_raw + first.years[1].new_raw > 0
-    again = hand.simulate_years(2, POLICIES, model, seed=5, step_days=60, raw_per_day=0.05)
+    again = hand.simulate_years(2, POLICIES, model, seed=1, step_days=60, raw_per_day=0.05)
     assert again.to_dict() == first.to_dict()
-    other = hand.simulate_years(2, POLICIES, model, seed=6, step_days=60, raw_per_day=0.05)
+    other = hand.simulate_years(2, POLICIES, model, seed=3, step_days=60, raw_per_day=0.05)
     assert other.to_dict() != first.to_dict()
 
 

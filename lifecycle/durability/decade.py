@@ -10,7 +10,10 @@ copy, which makes the simulation pessimistic, never optimistic). Each step, in o
    ``raw_per_day`` x ``step_days`` datasets, by default at the catalog's own rate of the last
    year, of its mean size and files; the tape endpoints' capacities grow by twice their bytes
    (pledges grow with the data; at the start every endpoint gets 20 % more room than it
-   holds, as a generated grid may be fuller than its capacities);
+   holds, as a generated grid may be fuller than its capacities); a **production** per new raw
+   dataset makes one derived dataset on the tier-0 disk, as the catalog's latest production
+   that read raw data did (its transformation, data type and size ratio), so derived data
+   grows and expires by the policy's lifetimes;
 2. **failures** of the model happen, each with its probability over the step: a site's storage
    of one media lost (every replica there), a country's sites lost, an operator error at a
    site (each tape replica there lost with ``fraction``), and files lost on every copy of a
@@ -33,7 +36,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from lifecycle.catalog.sql import analyze, drop_tables, rows, statement, temporary_table
+from lifecycle.catalog.sql import (
+    analyze,
+    drop_tables,
+    execute_named,
+    rows,
+    statement,
+    temporary_table,
+)
 from lifecycle.catalog.store import utcnow
 from lifecycle.durability.model import FailureModel
 from lifecycle.durability.patterns import per_window
@@ -276,7 +286,57 @@ def _arrive(conn, now: datetime, n: int, sequence: int, arrivals: dict[str, Any]
             ),
             params,
         )
+    _produce(conn, now, values[0]["did"], values[-1]["did"], targets)
     return sequence + n
+
+
+def _produce(conn, now: datetime, first: str, last: str, targets: list[dict[str, Any]]) -> None:
+    """A production per new raw dataset, as the catalog's latest production that read raw data
+    made (its transformation and site, its output's data type and size ratio): one derived
+    output each, on the tier-0 disk. Nothing when the catalog holds no such production."""
+    model = rows(
+        conn,
+        """
+        SELECT p.transformation_id, p.site_id, o_d.data_type,
+               CAST(o_d.bytes AS DOUBLE PRECISION) / MAX(i_d.bytes, 1) AS ratio
+        FROM production p
+        JOIN production_input i ON i.production_id = p.id
+        JOIN dataset i_d ON i_d.id = i.dataset_id AND i_d.kind = 'raw'
+        JOIN production_output o ON o.production_id = p.id
+        JOIN dataset o_d ON o_d.id = o.dataset_id AND o_d.kind = 'derived'
+        WHERE p.status = 'done'
+        ORDER BY p.finished_at DESC, p.id DESC LIMIT 1
+        """,
+    )
+    disk = [t["id"] for t in targets if t["media"] == "disk"]
+    if not model or not disk:
+        return
+    params = {**model[0], "first": first, "last": last, "now": now, "disk": disk[0],
+              "ratio": min(float(model[0]["ratio"] or 0.5), 1.0)}  # fmt: skip
+    new_raw = (
+        "FROM dataset d WHERE d.scope = 'sim' AND d.kind = 'raw' AND d.did BETWEEN :first AND :last"
+    )
+    for sql in (
+        "INSERT INTO production (name, transformation_id, site_id, started_at, finished_at, "
+        f"status) SELECT 'sim-task-' || d.id, :transformation_id, :site_id, :now, :now, 'done' {new_raw}",
+        "INSERT INTO dataset (did, scope, name, kind, data_type, bytes, files, events, created_at, "
+        "state) SELECT 'sim:' || REPLACE(d.name, '.daq.RAW', '.recon.' || :data_type || '.sim'), "
+        "'sim', REPLACE(d.name, '.daq.RAW', '.recon.' || :data_type || '.sim'), 'derived', "
+        f":data_type, CAST(d.bytes * :ratio AS INTEGER), d.files, d.events, :now, 'closed' {new_raw}",
+        "INSERT INTO production_input (production_id, dataset_id, role) SELECT p.id, d.id, "
+        "'input' FROM production p JOIN dataset d ON p.name = 'sim-task-' || d.id "
+        "WHERE d.scope = 'sim' AND d.kind = 'raw' AND d.did BETWEEN :first AND :last",
+        "INSERT INTO production_output (dataset_id, production_id) SELECT o.id, p.id "
+        "FROM dataset d JOIN production p ON p.name = 'sim-task-' || d.id "
+        "JOIN dataset o ON o.did = 'sim:' || REPLACE(d.name, '.daq.RAW', '.recon.' || "
+        ":data_type || '.sim') WHERE d.scope = 'sim' AND d.kind = 'raw' "
+        "AND d.did BETWEEN :first AND :last",
+        "INSERT INTO replica (dataset_id, endpoint_id, state, created_at) SELECT o.dataset_id, "
+        ":disk, 'available', :now FROM production_output o JOIN production p "
+        "ON p.id = o.production_id JOIN dataset d ON p.name = 'sim-task-' || d.id "
+        "WHERE d.scope = 'sim' AND d.kind = 'raw' AND d.did BETWEEN :first AND :last",
+    ):
+        execute_named(conn, sql, params)
 
 
 def _fail(conn, rng: np.random.Generator, model: FailureModel, now: datetime, days: float,
