@@ -210,3 +210,14 @@ class RucioUnavailable(LifecycleError):
 
     def __init__(self, message: str) -> None:
         super().__init__(" ".join(message.split()))
+
+
+class InvalidModel(LifecycleError):
+    """A failure-model document that cannot be used: ``file: key: reason`` (exit 2)."""
+
+    def __init__(self, file: str, reason: str, key: str | None = None) -> None:
+        where = f"{file}: {key}" if key else file
+        super().__init__(f"{where}: {_one_line(reason)}")
+        self.file = file
+        self.key = key
+        self.reason = reason

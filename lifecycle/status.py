@@ -39,6 +39,7 @@ class DatasetStatus:
     reproducible: bool = True
     missing: list[dict[str, Any]] = field(default_factory=list)
     plans: pd.DataFrame | None = None
+    durability: dict[str, Any] = field(default_factory=dict)  # see lifecycle.durability
 
     def summary(self) -> dict[str, Any]:
         failing = [r for r in self.rules if r["verdict"] == "fails"]
@@ -66,6 +67,7 @@ class DatasetStatus:
             end_of_life={k: json_value(v) for k, v in self.end_of_life.items()},
             missing=self.missing,
             plans=records(self.plans),
+            durability=self.durability,
             **details,
         )
 

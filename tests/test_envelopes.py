@@ -92,6 +92,8 @@ COMMANDS: dict[str, list[str]] = {
     "plan-show": ["plan", "show", "1"],
     "plan-export": ["plan", "export", "1"],
     "sync": ["sync", "{mini}", "--complete", "replicas:media=tape"],  # {mini}: what it loaded
+    "durability": ["durability", "--policy", POLICIES, "--monte-carlo", "20", "--seed", "1"],
+    "simulate-years": ["simulate", "years", "1", "--policy", POLICIES, "--step-days", "120"],
 }
 
 

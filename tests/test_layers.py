@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent / "lifecycle"
 LEAVES = ("errors", "vocabulary", "values", "text", "expressions", "nomenclature", "progress")
 SERVICES = ("audit", "expiry", "deletion", "pins", "planning", "simulate", "suggest", "tradeoff")
 SERVICES += ("generate", "inventory", "accounting", "status", "report")
-SERVICES += ("consistency", "dark", "repair", "transfers", "rucio")
+SERVICES += ("consistency", "dark", "repair", "transfers", "rucio", "durability")
 RANK = {
     **dict.fromkeys(LEAVES, 0),
     "catalog": 1,

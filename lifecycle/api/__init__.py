@@ -33,7 +33,9 @@ from lifecycle.catalog.snapshots import read_together
 from lifecycle.catalog.store import Change, Store, resolve_url, utcnow
 from lifecycle.consistency import ConsistencyReport
 from lifecycle.deletion import DeletionReport, LossOfReplica, delete_replica, mark_lost
-from lifecycle.errors import CatalogError, UsageError
+from lifecycle.durability import DurabilityReport, dataset_durability, load_model
+from lifecycle.durability.decade import Decade
+from lifecycle.errors import CatalogError, InvalidModel, UsageError
 from lifecycle.exchange.exporter import ExportResult, export_directory
 from lifecycle.exchange.importer import ImportResult, import_directory
 from lifecycle.exchange.reader import find_tables
@@ -100,6 +102,7 @@ from lifecycle.api.documents import (
     policy_set,
     rucio_lines,
 )
+from lifecycle.api.durability import DurabilityOperations
 from lifecycle.api.grid import NOW_IS_FOR_PREVIEWS, GridOperations
 from lifecycle.api.rucio import (
     KindRules,
@@ -126,7 +129,9 @@ __all__ = [  # the facade, what needs no catalog, and the types of the results
     "ConsistencyReport",
     "DatasetDetails",
     "DatasetStatus",
+    "Decade",
     "DeletionReport",
+    "DurabilityReport",
     "ExpiryReport",
     "LossOfReplica",
     "LossReport",
@@ -167,7 +172,7 @@ __all__ = [  # the facade, what needs no catalog, and the types of the results
 ]
 
 
-class Catalog(GridOperations, RucioOperations):
+class Catalog(GridOperations, RucioOperations, DurabilityOperations):
     """A lifecycle catalog on SQLite or PostgreSQL.
 
     ``db`` is an SQLAlchemy URL or a path to an SQLite file; by default ``LIFECYCLE_DB``, else
@@ -304,7 +309,15 @@ class Catalog(GridOperations, RucioOperations):
         be rebuilt, the saved plans that read it. Reads only."""
         found = optional_policy_set(policies)
         with self.read() as conn:
-            return dataset_status(conn, did, found, now or utcnow())
+            status = dataset_status(conn, did, found, now or utcnow())
+            try:  # the default failure model (lifecycle durability); a bad one is left out
+                model = load_model()
+            except InvalidModel:
+                return status
+            status.durability = dataset_durability(
+                conn, model, status.details.dataset["did"], status.reproducible
+            )
+            return status
 
     def replicas(self, did: str) -> pd.DataFrame:
         """The replicas of ``did``: endpoint, site, media, state and times."""

@@ -34,6 +34,7 @@ from lifecycle.cli import (
     audit,
     catalog,
     consistency,
+    durability,
     exchange,
     expiry,
     generate,
@@ -372,6 +373,7 @@ def _register() -> None:
         repair,
         transfers,
         rucio,
+        durability,
     ):
         for name, command in getattr(module, "COMMANDS", {}).items():
             app.command(name)(command)

@@ -219,6 +219,14 @@ def _status(status: DatasetStatus, did: str, out: IO[str]) -> None:
     if not status.reproducible:
         reasons = sorted({m["reason"] for m in status.missing})
         options.line(out, f"cannot be rebuilt: {'; '.join(reasons)}")
+    durable = status.durability
+    if durable.get("status") == "regenerable":
+        options.line(out, "durability: regenerable (reproducible from what is preserved)")
+    elif durable:
+        shown = "-" if durable["nines"] is None else f"{durable['nines']:.1f}"
+        text = (f"durability: {shown} nines (annual probability of loss "
+                f"{durable['probability']:.3g}; {durable['why']}; see 'lifecycle durability')")  # fmt: skip
+        options.line(out, text)
     if rules:
         write_table(pd.DataFrame(rules)[["rule", "type", "severity", "verdict", "message"]], out,
                     "rules that select it")  # fmt: skip

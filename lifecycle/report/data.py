@@ -26,6 +26,10 @@ from lifecycle.audit.history import diff, runs
 from lifecycle.catalog import queries
 from lifecycle.catalog.queries import Overview
 from lifecycle.catalog.sql import by_dialect, drop_tables, frame, rows
+from lifecycle.durability import load_model
+from lifecycle.durability.estimate import durability_of
+from lifecycle.durability.patterns import nines
+from lifecycle.errors import InvalidModel
 from lifecycle.expiry import expire
 from lifecycle.progress import SILENT, Progress
 from lifecycle.provenance import irreproducible_table
@@ -95,6 +99,7 @@ class ReportData:
     risk: list[dict[str, Any]]  # one per tier-0/1 site: what its loss would mean
     lineages: list[ProvenanceGraph]
     repair: Repair  # transfers on record and what repair would do now
+    durability: dict[str, Any] | None = None  # None: no failure model could be read
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -131,7 +136,7 @@ def gather(
         return _gather(conn, others, policies, now, catalog, lineage_dids, timed, timings)
 
 
-REPORT_PARTS = 11  # the parts :func:`_gather` times, one stage of the progress each
+REPORT_PARTS = 12  # the parts :func:`_gather` times, one stage of the progress each
 
 
 def _gather(conn, others, policies, now, catalog, lineage_dids, timed, timings) -> ReportData:
@@ -145,7 +150,8 @@ def _gather(conn, others, policies, now, catalog, lineage_dids, timed, timings) 
             audit = timed("compliance", lambda: compliance(conn, policies, now, found))
             kept = timed("preservation", lambda: preservation(conn, found))
             ends = timed("lifetime", lambda: lifetime(conn, policies, now, found))
-        return {"compliance": audit, "preservation": kept, "lifetime": ends}
+            durable = timed("durability", lambda: durability(conn, found))
+        return {"compliance": audit, "preservation": kept, "lifetime": ends, "durability": durable}
 
     def replicas(conn: Connection) -> dict[str, Any]:
         # the replicas counted once per endpoint, state, kind and data type for the overview and
@@ -217,6 +223,27 @@ def _side_by_side(
         if error is not None:
             raise error
     return parts
+
+
+def durability(conn: Connection, irreproducible: str) -> dict[str, Any] | None:
+    """Nines per kind and the least durable datasets under the default failure model
+    (:mod:`lifecycle.durability`); None when no model can be read."""
+    try:
+        model = load_model()
+    except InvalidModel:
+        return None
+    found = durability_of(conn, model, irreproducible, least=TOP // 2)
+    kinds: dict[str, dict[str, Any]] = {}
+    for group in found.groups:
+        entry = kinds.setdefault(group["kind"], {"kind": group["kind"], "datasets": 0,
+                                                 "bytes": 0, "expected_lost": 0.0})  # fmt: skip
+        entry["datasets"] += group["datasets"]
+        entry["bytes"] += group["bytes"]
+        entry["expected_lost"] += group["expected_lost"]
+    for entry in kinds.values():
+        entry["nines"] = nines(entry["expected_lost"] / entry["datasets"])
+    return {"summary": found.summary, "kinds": sorted(kinds.values(), key=lambda k: k["kind"]),
+            "least": found.least}  # fmt: skip
 
 
 def by_site(conn: Connection, storage: Usage) -> pd.DataFrame:

@@ -154,7 +154,10 @@ def render(data: ReportData) -> str:
         provenance(data),
         repair(data),
     ]
-    names = SECTIONS
+    names = list(SECTIONS)
+    if data.durability is not None:
+        parts.insert(SECTIONS.index("risk") + 1, durability(data))
+        names.insert(SECTIONS.index("risk") + 1, "durability")
     nav = "".join(f'<li><a href="#{n}">{n.capitalize()}</a></li>' for n in names)
     when = data.now.strftime("%Y-%m-%d %H:%M UTC")
     return (
@@ -475,6 +478,36 @@ def risk(data: ReportData) -> str:
         "risk", "Risk",
         "For each tier-0 and tier-1 site, what losing all its storage would do, most datasets "
         "lost for good first; details: lifecycle simulate loss --site NAME.",
+        body,
+    )  # fmt: skip
+
+
+def durability(data: ReportData) -> str:
+    found = data.durability or {}
+    s = found.get("summary", {})
+
+    def shown(value: float | None) -> str:
+        return "—" if value is None else f"{value:.1f}"
+
+    body = (
+        f"<p>Under the failure model {esc(s.get('model', ''))} (repair window "
+        f"{s.get('repair_window_days', 0):.1f} days): {shown(s.get('nines'))} nines over "
+        f"{number(s.get('non_regenerable', 0))} datasets nothing regenerates; expected lost a "
+        f"year: {s.get('expected_datasets_lost_per_year', 0):.3g} datasets, "
+        f"{esc(human_bytes(round(s.get('expected_bytes_lost_per_year', 0))))}.</p>\n"
+        + table(["kind", "datasets", "size", "nines", "expected lost a year"],
+                [(k["kind"], k["datasets"], human_bytes(k["bytes"]), shown(k["nines"]),
+                  f"{k['expected_lost']:.3g}") for k in found.get("kinds", [])])
+        + "<h3>Least durable</h3>\n"
+        + table(["dataset", "kind", "nines", "why", "after repair"],
+                [(r["did"], r["kind"], shown(r["nines"]), r["why"], shown(r.get("repaired")))
+                 for r in found.get("least", [])])
+    )  # fmt: skip
+    return section(
+        "durability", "Durability",
+        "The annual probability of losing data nothing regenerates, in nines (3 nines: one "
+        "chance in a thousand a year), per kind, and the least durable datasets; details: "
+        "lifecycle durability.",
         body,
     )  # fmt: skip
 
