@@ -158,8 +158,13 @@ def _json_commands(command, path=()):
             yield path
 
 
+# commands that need a Rucio server: their envelopes are checked by the round trip, which
+# starts one (tests/test_rucio_roundtrip.py), not on the small catalog here
+SERVER_ENVELOPES = {("rucio", "push"), ("rucio", "sync")}
+
+
 def test_every_command_with_json_has_a_golden_envelope():
-    paths = list(_json_commands(get_command(app)))
+    paths = [p for p in _json_commands(get_command(app)) if p not in SERVER_ENVELOPES]
     assert len(paths) > 25
     missing = [
         " ".join(path)

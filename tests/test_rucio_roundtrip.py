@@ -145,7 +145,9 @@ def test_the_round_trip_repairs_single_tape_copies_through_rucio_rules(
     assert list(grid.client.list_did_rules(grid.scope, grid.dataset(2))) == []
     pushed = lifecycle(catalog_url, "rucio", "push", str(plan_file), *grid.options(), "--apply",
                        "--format", "json")  # fmt: skip
-    created = json.loads(pushed.stdout)["rules"]
+    document = json.loads(pushed.stdout)
+    assert list(document)[:2] == ["kind", "summary"]  # the envelope (tests/test_envelopes.py)
+    created = document["rules"]
     assert [r["status"] for r in created] == ["created", "created"]
     assert rucio_server.password not in pushed.stdout + pushed.stderr
     for entry in created:
@@ -181,8 +183,9 @@ def test_the_round_trip_repairs_single_tape_copies_through_rucio_rules(
             grid.client.update_replicas_states(
                 lock["rse"], [{"scope": lock["scope"], "name": lock["name"], "state": "A"}]
             )
-    lifecycle(catalog_url, "rucio", "sync", "--snapshot", str(tmp_path / "snap3"), *pull, "--apply",
-              "--max-change", "100")  # fmt: skip
+    synced = lifecycle(catalog_url, "rucio", "sync", "--snapshot", str(tmp_path / "snap3"), *pull,
+                       "--apply", "--max-change", "100", "--format", "json")  # fmt: skip
+    assert list(json.loads(synced.stdout))[:2] == ["kind", "summary"]
     lifecycle(catalog_url, "audit", "--policy", str(policy))
     resolved = lifecycle(catalog_url, "audit", "diff", "--format", "json")
     assert sorted(f["did"] for f in json.loads(resolved.stdout)["resolved"]) == violating

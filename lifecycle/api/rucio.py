@@ -19,6 +19,7 @@ from lifecycle.rucio.mapping import KindRules, Mapping
 from lifecycle.rucio.pull import PullOptions, PullResult, pull
 from lifecycle.rucio.push import PushResult, push
 from lifecycle.rucio.rules import RuleChanges, record_pushed, record_rules
+from lifecycle.values import envelope
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -51,11 +52,12 @@ class RucioSync:
     rules: RuleChanges | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "pull": self.pull.to_dict(),
-            "sync": self.sync.to_dict(),
-            "rules": None if self.rules is None else vars(self.rules),
-        }
+        summary = {"applied": self.sync.applied, "pulled": self.pull.counts,
+                   "rules_pulled": len(self.pull.rules)}  # fmt: skip
+        return envelope(
+            "rucio-sync", summary, pull=self.pull.to_dict(), sync=self.sync.to_dict(),
+            rules=None if self.rules is None else vars(self.rules),
+        )  # fmt: skip
 
     def lines(self) -> list[str]:
         out = [self.pull.summary_line(), *self.sync.lines(), self.sync.summary_line()]

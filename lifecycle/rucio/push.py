@@ -23,6 +23,7 @@ from lifecycle.repair.rucio import rules as plan_rules
 from lifecycle.rucio.client import RucioSettings, connect, rucio_errors
 from lifecycle.rucio.mapping import rule_row
 from lifecycle.text import count
+from lifecycle.values import envelope
 
 COLUMNS = ["did", "copies", "rse_expression", "source_replica_expression", "status", "rule_id",
            "findings", "comment", "error"]  # fmt: skip
@@ -62,13 +63,9 @@ class PushResult:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "plan": self.plan,
-            "applied": self.applied,
-            "counts": self.counts(),
-            "recorded": self.recorded,
-            "rules": self.rules,
-        }
+        summary = {"plan": self.plan, "applied": self.applied, "counts": self.counts(),
+                   "recorded": self.recorded}  # fmt: skip
+        return envelope("rucio-push", summary, rules=self.rules)
 
     def records(self):
         import pandas as pd
