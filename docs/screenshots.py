@@ -17,7 +17,6 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from lifecycle.cli.app import app
-from lifecycle.report.page import SECTIONS  # every section of the page
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = "2026-06-01T00:00:00Z"
@@ -50,9 +49,12 @@ def build(work: Path) -> Path:
     lifecycle(db, "transfers", "run", "--simulate", "--hours", "1", "--failure-rate", "0.5",
               "--attempts", "1", "--seed", "3", "--apply")  # fmt: skip
     derived = json.loads(lifecycle(db, "datasets", "list", "--kind", "derived", "--format", "json"))
+    decade = work / "decade.json"  # three simulated years, drawn in the Durability section
+    lifecycle(db, "simulate", "years", "3", "--policy", policies, "--seed", "1", "--format",
+              "json", "-o", str(decade))  # fmt: skip
     page = work / "report.html"
     lifecycle(db, "report", "--policy", policies, "--now", NOW, "-o", str(page), "--fail-on",
-              "never", "--lineage", derived["datasets"][-1]["did"])  # fmt: skip
+              "never", "--lineage", derived["datasets"][-1]["did"], "--decade", str(decade))  # fmt: skip
     return page
 
 
@@ -65,7 +67,7 @@ def main() -> None:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
         page = browser.new_page(viewport={"width": 1100, "height": 900})
         page.goto(page_file.as_uri())
-        for key in SECTIONS:
+        for key in page.eval_on_selector_all("main > section", "all => all.map(s => s.id)"):
             target = out / f"report-{key}.png"
             page.locator(f"section#{key}").screenshot(path=str(target))
             print(f"wrote {target.relative_to(ROOT)}")

@@ -276,3 +276,54 @@ def test_an_empty_catalog_gives_a_valid_page(catalog, tmp_path):
     html5lib.HTMLParser(strict=True).parse(html)
     assert figures(html)["audit.findings"] == "0"
     assert figures(html)["overview.datasets"] == "0"
+
+
+def test_a_saved_simulated_decade_is_drawn_in_the_durability_section(catalog, tmp_path):
+    catalog.import_directory(SAMPLE_CATALOG)
+    saved = tmp_path / "decade.json"
+    done = run(catalog.url, "simulate", "years", "2", "--policy", POLICIES, "--seed", "1",
+               "-f", "json", "-o", str(saved))  # fmt: skip
+    assert done.exit_code in (0, 1), done.output
+    years = json.loads(saved.read_text())["years"]
+    out = tmp_path / "r.html"
+    made = run(catalog.url, "report", "--policy", POLICIES, "--decade", str(saved), "-o", str(out),
+               "--fail-on", "never")  # fmt: skip
+    assert made.exit_code == 0, made.output
+    html = out.read_text()
+    found = figures(html)
+    assert int(found["decade.lost"]) == sum(y["lost"] for y in years)
+    assert int(found["decade.lost_raw"]) == sum(y["lost_raw"] for y in years)
+    text = section_text(html, "durability")
+    assert 'data-chart="durability-decade"' in html
+    assert "The simulated 2 years" in text
+    for y in years:  # the table behind the chart: year, lost to date, raw lost, findings open
+        assert re.search(rf"\b{y['year']}\s+\d+\s+\d+\s+{y['findings']}\s+{y['transfers']}\s", text)
+    html5lib.HTMLParser(strict=True).parse(html)
+    without = run(catalog.url, "report", "--policy", POLICIES, "-o", str(out), "--fail-on", "never")
+    assert without.exit_code == 0
+    assert 'data-chart="durability-decade"' not in out.read_text()
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("[1", "not JSON"),
+        ('{"kind": "audit", "summary": {}}', "not a saved run of 'lifecycle simulate years"),
+        ('{"kind": "simulate-years", "summary": {}, "years": []}', "years: must be a non-empty"),
+        ('{"kind": "simulate-years", "summary": {}, "years": [{"year": 1, "lost": true}]}',
+         "years[0].lost: must be a whole number"),
+        ('{"kind": "simulate-years", "summary": {}, "years": [{"year": 2, "lost": 0, '
+         '"lost_raw": 0, "findings": 0, "irreproducible_derived": 0, "transfers": 0}]}',
+         "years 1, 2, 3"),
+    ],
+)  # fmt: skip
+def test_a_bad_decade_file_is_one_line_exit_2_before_any_work(catalog, tmp_path, text, says):
+    bad = tmp_path / "bad.json"
+    bad.write_text(text)
+    out = tmp_path / "r.html"
+    done = run(catalog.url, "report", "--policy", POLICIES, "--decade", str(bad), "-o", str(out))
+    assert done.exit_code == 2
+    assert says in done.output
+    assert f"--decade {bad}" in done.output
+    assert len(done.output.strip().splitlines()) == 1
+    assert not out.exists()

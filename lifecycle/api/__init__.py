@@ -71,7 +71,7 @@ from lifecycle.provenance.graph import MAX_NODES, ProvenanceGraph, impact, linea
 from lifecycle.provenance.recipe import Recipe, recipe
 from lifecycle.provenance.runs import Runs, production_runs
 from lifecycle.repair import RepairPlan
-from lifecycle.report import CONNECTIONS, PageReport, build
+from lifecycle.report import CONNECTIONS, PageReport, build, read_decade
 from lifecycle.simulate import (
     NOTHING_TO_LOSE,
     LossReport,
@@ -710,17 +710,20 @@ class Catalog(GridOperations, RucioOperations, DurabilityOperations):
         *,
         lineage: Sequence[str] = (),
         clock: Callable[[], float] | None = None,
+        decade: str | Path | None = None,
     ) -> PageReport:
         """The self-contained HTML report of the catalog as of ``now`` (default: the present):
         overview, compliance (the audit now, not recorded, and the stored history), storage,
         preservation, lifetime, risk, and the lineage of the DIDs in ``lineage``. Reads only,
         its parts side by side on a connection a core, all on one snapshot (see
         :func:`~lifecycle.catalog.snapshots.read_together`). ``clock`` (``time.perf_counter``)
-        times each part into ``report.data.timings``."""
+        times each part into ``report.data.timings``. ``decade``: a run saved by ``simulate years
+        --format json -o FILE``, drawn in the Durability section (checked before any work)."""
         policies = policy_set(policies)
+        saved = None if decade is None else read_decade(decade)
         # its parts side by side on a connection a core, all reading one snapshot
         with read_together(self.store, CONNECTIONS) as (conn, *others):
             return build(
                 conn, policies, now or utcnow(), self.store.display_url(), tuple(lineage), clock,
-                others, self.progress,
+                others, self.progress, saved,
             )  # fmt: skip

@@ -48,6 +48,15 @@ def report(
         FailOn,
         typer.Option("--fail-on", help="Exit 1 when a finding is at least this severe."),
     ] = FailOn.error,
+    decade: Annotated[
+        Path | None,
+        typer.Option(
+            "--decade",
+            metavar="FILE",
+            help="A run saved by 'simulate years --format json -o FILE': its curve (datasets "
+            "lost for good, open findings, year by year) in the Durability section.",
+        ),
+    ] = None,  # fmt: skip
 ) -> None:
     """One HTML page of the catalog: overview, compliance and its trend, storage, preservation,
     lifetime, risk and lineages. Self-contained (no script, nothing fetched: offline and by
@@ -56,7 +65,10 @@ def report(
         check_destination(Path(output.rstrip("/") or "/"))
     with options.closing() as closing:
         page = options.catalog(ctx).report(
-            options.policies(policy), options.parse_time(now, "--now"), lineage=lineage or ()
+            options.policies(policy),
+            options.parse_time(now, "--now"),
+            lineage=lineage or (),
+            decade=decade,
         )
         closing.text = f"built the report ({human_bytes(page.summary['bytes'])})"
         if output is None:

@@ -11,6 +11,7 @@ leaf modules; never the api or the CLI.
 """
 
 from lifecycle.report.data import CONNECTIONS, ReportData, gather
+from lifecycle.report.decade import read_decade
 from lifecycle.report.files import PageReport, build
 
-__all__ = ["CONNECTIONS", "PageReport", "ReportData", "build", "gather"]
+__all__ = ["CONNECTIONS", "PageReport", "ReportData", "build", "gather", "read_decade"]

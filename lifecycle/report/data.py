@@ -100,6 +100,7 @@ class ReportData:
     lineages: list[ProvenanceGraph]
     repair: Repair  # transfers on record and what repair would do now
     durability: dict[str, Any] | None = None  # None: no failure model could be read
+    decade: dict[str, Any] | None = None  # a saved simulate years run (report --decade)
     timings: dict[str, float] = field(default_factory=dict)
 
 

@@ -80,10 +80,13 @@ def build(
     clock: Any = None,
     others: Sequence[Connection] = (),
     progress: Progress = SILENT,
+    decade: dict[str, Any] | None = None,
 ) -> PageReport:
     """Gather the numbers on ``conn`` (and ``others``, on the same snapshot) and render the page
-    (``progress`` hears of each part)."""
+    (``progress`` hears of each part; ``decade``: a saved simulated run, see
+    :func:`lifecycle.report.decade.read_decade`)."""
     data = gather(conn, policies, now, catalog, lineage, clock, others, progress)
+    data.decade = decade
     start = clock() if clock is not None else None
     with progress.phase("building the report: the page"):
         html = render(data)

@@ -155,7 +155,7 @@ def render(data: ReportData) -> str:
         repair(data),
     ]
     names = list(SECTIONS)
-    if data.durability is not None:
+    if data.durability is not None or data.decade is not None:
         parts.insert(SECTIONS.index("risk") + 1, durability(data))
         names.insert(SECTIONS.index("risk") + 1, "durability")
     nav = "".join(f'<li><a href="#{n}">{n.capitalize()}</a></li>' for n in names)
@@ -483,13 +483,25 @@ def risk(data: ReportData) -> str:
 
 
 def durability(data: ReportData) -> str:
-    found = data.durability or {}
+    body = "" if data.durability is None else _durability_now(data.durability)
+    if data.decade is not None:
+        body += _decade(data.decade)
+    return section(
+        "durability", "Durability",
+        "The annual probability of losing data nothing regenerates, in nines (3 nines: one "
+        "chance in a thousand a year), per kind, and the least durable datasets; details: "
+        "lifecycle durability (and lifecycle simulate years for a simulated decade).",
+        body,
+    )  # fmt: skip
+
+
+def _durability_now(found: dict[str, Any]) -> str:
     s = found.get("summary", {})
 
     def shown(value: float | None) -> str:
         return "—" if value is None else f"{value:.1f}"
 
-    body = (
+    return (
         f"<p>Under the failure model {esc(s.get('model', ''))} (repair window "
         f"{s.get('repair_window_days', 0):.1f} days): {shown(s.get('nines'))} nines over "
         f"{number(s.get('non_regenerable', 0))} datasets nothing regenerates; expected lost a "
@@ -503,12 +515,34 @@ def durability(data: ReportData) -> str:
                 [(r["did"], r["kind"], shown(r["nines"]), r["why"], shown(r.get("repaired")))
                  for r in found.get("least", [])])
     )  # fmt: skip
-    return section(
-        "durability", "Durability",
-        "The annual probability of losing data nothing regenerates, in nines (3 nines: one "
-        "chance in a thousand a year), per kind, and the least durable datasets; details: "
-        "lifecycle durability.",
-        body,
+
+
+def _decade(decade: dict[str, Any]) -> str:
+    """The saved simulated run: losses summed year by year, and the findings open each year."""
+    s, years = decade["summary"], decade["years"]
+    labels = [str(y["year"]) for y in years]
+    lost, raw, total, total_raw = [], [], 0, 0
+    for y in years:
+        total, total_raw = total + y["lost"], total_raw + y["lost_raw"]
+        lost.append(total)
+        raw.append(total_raw)
+    findings = [y["findings"] for y in years]
+    series = {"lost for good, all kinds (to date)": lost, "raw lost for good (to date)": raw,
+              "findings open at the year's end": findings}  # fmt: skip
+    svg = charts.lines(
+        "durability-decade", f"The simulated {len(years)} years: losses to date and open findings",
+        labels, series, "simulated year", "datasets",
+    )  # fmt: skip
+    repair = "with repair" if s.get("repair") else "without repair (the counterfactual)"
+    return (
+        f"<h3>The simulated {len(years)} years</h3>\n"
+        f"<p>Model {esc(label(s.get('model')))}, seed {esc(s.get('seed'))}, {esc(repair)}: "
+        f"{figure_value('decade.lost', total)} datasets lost for good, "
+        f"{figure_value('decade.lost_raw', total_raw)} of them raw.</p>\n"
+        + chart(svg, ["year", "lost (to date)", "raw lost (to date)", "findings open",
+                      "transfers", "irreproducible derived"],
+                [(y["year"], lost[n], raw[n], y["findings"], y["transfers"],
+                  y["irreproducible_derived"]) for n, y in enumerate(years)])
     )  # fmt: skip
 
 
