@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from lifecycle.api import Catalog
+from lifecycle.api import Catalog, policy_set
 from lifecycle.cli.app import app
 from lifecycle.output.progress import Bars, for_terminal, wanted
 from lifecycle.progress import SILENT, Progress
@@ -144,6 +144,39 @@ def test_audit_reports_each_rule_and_expire_each_phase(catalog_url):
     assert final["auditing: rules evaluated"] == (rules, rules)
     assert final["expiry"] == (5, 5)
     assert recorder.balanced()
+
+
+def test_simulated_years_advance_per_step_and_durability_per_phase(catalog_url):
+    recorder = Recorder()
+    with Catalog(catalog_url, progress=recorder) as cat:
+        cat.import_directory(SAMPLE)
+        years = cat.simulate_years(2, policy_set(POLICIES), step_days=120.0)
+        report = cat.durability(monte_carlo=50, seed=1)
+    final = recorder.final()
+    steps = 2 * round(365.25 / 120.0)
+    assert final["simulating 2 years (120-day steps)"] == (steps, steps)
+    assert len(years.years) == 2
+    assert final["durability"] == (4, 4)  # the irreproducible set, patterns, least, sampling
+    assert "sampling 50 years (Monte Carlo)" in final
+    assert report.monte_carlo is not None
+    assert recorder.balanced()
+
+
+def test_durability_and_simulate_years_closing_lines(catalog_url):
+    runner.invoke(app, ["--db", catalog_url, "import", str(SAMPLE)])
+    found = runner.invoke(app, ["--db", catalog_url, "durability", "--monte-carlo", "20"])
+    assert found.exit_code in (0, 1), found.output
+    with Catalog(catalog_url) as cat:
+        summary = cat.durability().summary
+    datasets = summary["non_regenerable"] + summary["regenerable"]
+    line = closing_line(found.stderr)["what"]
+    assert line == f"estimated the durability of {datasets:,} datasets and sampled 20 years"
+    simulated = runner.invoke(app, ["--db", catalog_url, "simulate", "years", "1", "--policy",
+                                    POLICIES, "--step-days", "120"])  # fmt: skip
+    assert simulated.exit_code in (0, 1), simulated.output
+    assert closing_line(simulated.stderr)["what"].startswith("simulated 1 years (")
+    quiet = runner.invoke(app, ["--db", catalog_url, "durability", "--format", "json"])
+    assert not CLOSING.search(quiet.stderr.strip().splitlines()[-1] if quiet.stderr.strip() else "")
 
 
 # -- closing lines: what was done, how long, only for people ----------------------------------

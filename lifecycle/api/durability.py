@@ -48,7 +48,7 @@ class DurabilityOperations:
         with self.read() as conn:  # type: ignore[attr-defined]
             targets = _repair_targets(conn, policies) if policies is not None else None
             return durability(conn, found, least=least, repair_targets=targets,
-                              monte_carlo=sampled)  # fmt: skip
+                              monte_carlo=sampled, progress=self.progress)  # type: ignore[attr-defined]  # fmt: skip
 
     def dataset_durability(
         self, did: str, reproducible: bool, model: str | Path | None = None
@@ -69,11 +69,11 @@ class DurabilityOperations:
         repair: bool = True,
         step_days: float = 30.0,
         raw_per_day: float | None = None,
-        progress: Any = None,
+        on_year: Any = None,
     ) -> Decade:
         """Simulate ``years`` years of operations on a copy of the catalog (a temporary
         SQLite catalog, removed afterwards; this catalog is only read). See
-        :mod:`lifecycle.durability.decade`."""
+        :mod:`lifecycle.durability.decade`. ``on_year`` gets each year's report as it ends."""
         import tempfile
 
         if not 1 <= years <= MAX_SIMULATED_YEARS:
@@ -85,12 +85,13 @@ class DurabilityOperations:
         found = load_model(model)
         with tempfile.TemporaryDirectory(prefix="lifecycle-years-") as tmp:
             self.export_directory(Path(tmp) / "export", "parquet")  # type: ignore[attr-defined]
-            copy = type(self)(Path(tmp) / "copy.db")
+            copy = type(self)(Path(tmp) / "copy.db", progress=self.progress)  # type: ignore[call-arg]
             try:
                 copy.import_directory(Path(tmp) / "export")  # type: ignore[attr-defined]
                 return simulate_years(copy.store, found, policies, years, seed=seed,
                                       repair=repair, step_days=step_days,
-                                      raw_per_day=raw_per_day, progress=progress)  # fmt: skip
+                                      raw_per_day=raw_per_day, on_year=on_year,
+                                      progress=self.progress)  # type: ignore[attr-defined]  # fmt: skip
             finally:
                 copy.close()  # type: ignore[attr-defined]
 

@@ -59,12 +59,20 @@ def durability(
     datasets with why and what repair would raise them to. Reproducible data is 'regenerable',
     with the core-hours of its production. csv: one row per kind and data type.
     """
-    with options.optional_policies(
-        policy, "the least durable are shown without repair's plan"
-    ) as found:
-        report = options.catalog(ctx).durability(model, found, monte_carlo=monte_carlo, seed=seed)
-    people = partial(_print_report, report)
-    options.emit(Report(report.records(), document=report.to_dict, people=people), fmt)
+    with options.closing(fmt) as closing:
+        with options.optional_policies(
+            policy, "the least durable are shown without repair's plan"
+        ) as found:
+            report = options.catalog(ctx).durability(
+                model, found, monte_carlo=monte_carlo, seed=seed
+            )
+        s = report.summary
+        closing.text = (
+            f"estimated the durability of {s['non_regenerable'] + s['regenerable']:,} datasets"
+            + (f" and sampled {monte_carlo:,} years" if monte_carlo else "")
+        )
+        people = partial(_print_report, report)
+        options.emit(Report(report.records(), document=report.to_dict, people=people), fmt)
 
 
 def _nines(value: float | None) -> str:

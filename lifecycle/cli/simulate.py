@@ -169,16 +169,18 @@ def years(
     media, open findings, transfers and bytes moved, bytes expired, datasets lost for good
     (with their cause). Deterministic for a seed. Exit 1 when anything is lost for good.
     """
-    decade = options.catalog(ctx).simulate_years(
-        count, options.policies(policy), model, seed=seed, repair=not no_repair,
-        step_days=step_days, raw_per_day=raw_per_day,
-        progress=lambda y: options.note(f"year {y.year}: {len(y.lost)} lost for good"),
-    )  # fmt: skip
-    people = partial(_print_years, decade)
-    options.emit(Report(decade.records(), document=decade.to_dict, people=people), fmt)
-    if decade.lost:
-        sys.stdout.flush()
-        raise typer.Exit(1)
+    with options.closing(fmt) as closing:
+        decade = options.catalog(ctx).simulate_years(
+            count, options.policies(policy), model, seed=seed, repair=not no_repair,
+            step_days=step_days, raw_per_day=raw_per_day,
+            on_year=lambda y: options.note(f"year {y.year}: {len(y.lost)} lost for good"),
+        )  # fmt: skip
+        closing.text = f"simulated {count} years ({len(decade.lost):,} datasets lost for good)"
+        people = partial(_print_years, decade)
+        options.emit(Report(decade.records(), document=decade.to_dict, people=people), fmt)
+        if decade.lost:
+            sys.stdout.flush()
+            raise typer.Exit(1)
 
 
 def _print_years(decade: Decade, out: IO[str]) -> None:

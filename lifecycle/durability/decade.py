@@ -48,6 +48,7 @@ from lifecycle.catalog.store import utcnow
 from lifecycle.durability.model import FailureModel
 from lifecycle.durability.patterns import per_window
 from lifecycle.expiry import expire
+from lifecycle.progress import SILENT, Progress
 from lifecycle.provenance.reproducibility import irreproducible_table
 from lifecycle.repair import plan_repair
 from lifecycle.repair.apply import apply_repair
@@ -150,9 +151,12 @@ def simulate_years(
     repair: bool = True,
     step_days: float = 30.0,
     raw_per_day: float | None = None,
-    progress: Any = None,
+    on_year: Any = None,
+    progress: Progress = SILENT,
 ) -> Decade:
-    """Simulate ``years`` years on the catalog of ``store`` (a copy: it is changed)."""
+    """Simulate ``years`` years on the catalog of ``store`` (a copy: it is changed);
+    ``on_year`` gets each year's report as it ends; ``progress`` hears of each step of
+    simulated time."""
     import numpy as np
 
     rng = np.random.default_rng(seed)
@@ -165,35 +169,39 @@ def simulate_years(
     steps_per_year = max(1, round(YEAR / step_days))
     now, carry, sequence = start, 0.0, 0
     out: list[YearReport] = []
-    for year in range(1, years + 1):
-        report = YearReport(year)
-        for _ in range(steps_per_year):
-            with store.atomic("simulate years: step") as (conn, change):
-                carry += rate * step_days
-                arriving, carry = int(carry), carry - int(carry)
-                sequence = _arrive(conn, now, arriving, sequence, arrivals)
-                report.new_raw += arriving
-                _fail(conn, rng, model, now, step_days, report)
-                transfer_seed = int(rng.integers(2**31))  # drawn either way: same histories
-                if repair:
-                    plan = plan_repair(conn, policies, now)
-                    apply_repair(conn, change, plan, now)
-                    if _pending(conn):
-                        moved = run_transfers(conn, change, until=now + step, seed=transfer_seed)
-                        report.transfers += moved.done
-                        report.moved_bytes += moved.moved_bytes
-                expired = expire(conn, policies, now, change=change)
-                doomed = expired.to_delete
-                report.expired += len(doomed)
-                report.expired_bytes += sum(int(b) for b in doomed["bytes"])
-                change.summary = f"simulate years: {now:%Y-%m-%d}"
-            now += step
-        with store.read() as conn:
-            report.volume = _volume(conn)
-            report.findings = int(plan_repair(conn, policies, now).summary["violating"])
-        out.append(report)
-        if progress is not None:
-            progress(report)
+    with progress.phase(f"simulating {years} years ({step_days:g}-day steps)",
+                        years * steps_per_year) as advanced:  # fmt: skip
+        for year in range(1, years + 1):
+            report = YearReport(year)
+            for _ in range(steps_per_year):
+                with store.atomic("simulate years: step") as (conn, change):
+                    carry += rate * step_days
+                    arriving, carry = int(carry), carry - int(carry)
+                    sequence = _arrive(conn, now, arriving, sequence, arrivals)
+                    report.new_raw += arriving
+                    _fail(conn, rng, model, now, step_days, report)
+                    transfer_seed = int(rng.integers(2**31))  # drawn either way: same histories
+                    if repair:
+                        plan = plan_repair(conn, policies, now)
+                        apply_repair(conn, change, plan, now)
+                        if _pending(conn):
+                            moved = run_transfers(conn, change, until=now + step,
+                                                  seed=transfer_seed)  # fmt: skip
+                            report.transfers += moved.done
+                            report.moved_bytes += moved.moved_bytes
+                    expired = expire(conn, policies, now, change=change)
+                    doomed = expired.to_delete
+                    report.expired += len(doomed)
+                    report.expired_bytes += sum(int(b) for b in doomed["bytes"])
+                    change.summary = f"simulate years: {now:%Y-%m-%d}"
+                now += step
+                advanced.advance()
+            with store.read() as conn:
+                report.volume = _volume(conn)
+                report.findings = int(plan_repair(conn, policies, now).summary["violating"])
+            out.append(report)
+            if on_year is not None:
+                on_year(report)
     return Decade(out, seed, repair, model.name, start, step_days, rate)
 
 

@@ -23,6 +23,8 @@ the core-hours of its own production (events x ``cpu_seconds_per_event``).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +41,7 @@ from lifecycle.durability.patterns import (
     why,
     window_loss,
 )
+from lifecycle.progress import SILENT, Progress
 from lifecycle.provenance.reproducibility import irreproducible_table
 from lifecycle.transfers import TIER_GBPS
 from lifecycle.values import envelope
@@ -123,15 +126,21 @@ def durability(
     least: int = LEAST,
     repair_targets: Any = None,
     monte_carlo: tuple[int, int] | None = None,
+    progress: Progress = SILENT,
 ) -> DurabilityReport:
     """The durability report of the catalog on ``conn`` (only temporary tables are written).
 
     ``repair_targets``: a function ``(dids) -> {did: [(site id, media), ...]}`` giving the
     copies repair would add (the facade passes the repair planner's); None: not asked.
-    ``monte_carlo``: (years, seed) of the sampled cross-check (:mod:`.montecarlo`)."""
-    with irreproducible_table(conn, _IRREPRODUCIBLE) as irreproducible:
+    ``monte_carlo``: (years, seed) of the sampled cross-check (:mod:`.montecarlo`);
+    ``progress`` hears of each phase (the sampling, which cannot count, as a spinner)."""
+    phases = 3 if monte_carlo is None else 4
+    with progress.stages("durability", phases) as stage, ExitStack() as stack:
+        with stage("the irreproducible set"):
+            irreproducible = stack.enter_context(irreproducible_table(conn, _IRREPRODUCIBLE))
         try:
-            return _durability(conn, model, irreproducible, least, repair_targets, monte_carlo)
+            return _durability(conn, model, irreproducible, least, repair_targets, monte_carlo,
+                               stage=stage)  # fmt: skip
         finally:
             drop_tables(conn, OF, PATTERN)
 
@@ -147,34 +156,41 @@ def durability_of(
         drop_tables(conn, OF, PATTERN)
 
 
+@contextmanager
+def _unreported(name: str) -> Iterator[None]:
+    yield
+
+
 def _durability(conn, model, irreproducible, least, repair_targets, monte_carlo, *,
-                regenerable: bool = True):  # fmt: skip
-    write_patterns(conn, irreproducible)
-    found = rows(
-        conn,
-        f"SELECT o.pattern, COUNT(*) AS n, SUM(CAST(d.bytes AS DOUBLE PRECISION)) AS size "
-        f"FROM {OF} o JOIN dataset d ON d.id = o.id GROUP BY o.pattern",
-    )
-    holdings: dict[int, float] = {}
-    for row in found:
-        for site, _ in parse(row["pattern"]):
-            holdings[site] = holdings.get(site, 0.0) + float(row["size"] or 0)
-    where = placement(conn, model, holdings)
-    w = where.window
-    dists = {row["pattern"]: survivors(parse(row["pattern"]), where.sites, w) for row in found}
-    temporary_table(conn, PATTERN, "pattern TEXT PRIMARY KEY, a DOUBLE PRECISION NOT NULL, "
-                    "b DOUBLE PRECISION NOT NULL")  # fmt: skip
-    if dists:
-        conn.execute(
-            statement(f"INSERT INTO {PATTERN} (pattern, a, b) VALUES (:pattern, :a, :b)"),
-            [
-                dict(zip(("pattern", "a", "b"), (p, *coefficients(d, w)), strict=True))
-                for p, d in dists.items()
-            ],  # fmt: skip
+                regenerable: bool = True, stage=_unreported):  # fmt: skip
+    with stage("placement patterns and their probabilities"):
+        write_patterns(conn, irreproducible)
+        found = rows(
+            conn,
+            f"SELECT o.pattern, COUNT(*) AS n, SUM(CAST(d.bytes AS DOUBLE PRECISION)) AS size "
+            f"FROM {OF} o JOIN dataset d ON d.id = o.id GROUP BY o.pattern",
         )
-    analyze(conn, PATTERN)
-    groups = _groups(conn, w) + (_regenerable(conn, irreproducible) if regenerable else [])
-    worst = _least(conn, where, dists, least, repair_targets)
+        holdings: dict[int, float] = {}
+        for row in found:
+            for site, _ in parse(row["pattern"]):
+                holdings[site] = holdings.get(site, 0.0) + float(row["size"] or 0)
+        where = placement(conn, model, holdings)
+        w = where.window
+        dists = {row["pattern"]: survivors(parse(row["pattern"]), where.sites, w) for row in found}
+        temporary_table(conn, PATTERN, "pattern TEXT PRIMARY KEY, a DOUBLE PRECISION NOT NULL, "
+                        "b DOUBLE PRECISION NOT NULL")  # fmt: skip
+        if dists:
+            conn.execute(
+                statement(f"INSERT INTO {PATTERN} (pattern, a, b) VALUES (:pattern, :a, :b)"),
+                [
+                    dict(zip(("pattern", "a", "b"), (p, *coefficients(d, w)), strict=True))
+                    for p, d in dists.items()
+                ],  # fmt: skip
+            )
+        analyze(conn, PATTERN)
+        groups = _groups(conn, w) + (_regenerable(conn, irreproducible) if regenerable else [])
+    with stage("the least durable, and what repair would give them"):
+        worst = _least(conn, where, dists, least, repair_targets)
     unavailable = _unavailable(conn, irreproducible)
     kept = [g for g in groups if g["status"] == "non-regenerable"]
     expected = sum(g["expected_lost"] for g in kept)
@@ -193,7 +209,8 @@ def _durability(conn, model, irreproducible, least, repair_targets, monte_carlo,
     }
     report = DurabilityReport(model, where, groups, worst, unavailable, summary)
     if monte_carlo is not None:
-        report.monte_carlo = _cross_check(conn, where, dists, *monte_carlo)
+        with stage(f"sampling {monte_carlo[0]:,} years (Monte Carlo)"):
+            report.monte_carlo = _cross_check(conn, where, dists, *monte_carlo)
     return report
 
 
