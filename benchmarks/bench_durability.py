@@ -18,14 +18,13 @@ from __future__ import annotations
 import argparse
 import os
 import subprocess
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 from bench_import import BIN, GIB, ROOT, databases
-from limit import ORACLE, oracle_load, shared_catalog
+from limit import oracle_args, oracle_load, shared_catalog
 
 POLICY = ROOT / "policies" / "atlas-2015.toml"
 MODEL = ROOT / "models" / "durability.toml"
@@ -49,9 +48,8 @@ def bench(n: int, postgres: str | None, repeat: int, db: str | None) -> None:
         oracle_db = Path(tmp) / "oracle.db"
         oracle_load(directory, oracle_db)
         now = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-        oracle = [sys.executable, str(ORACLE), "audit", str(directory), "--db", str(oracle_db),
-                  "--policy", str(POLICY), "--now", now, "--format", "json",
-                  "--fail-on", "never"]  # fmt: skip
+        oracle = oracle_args("audit", directory, oracle_db, "--policy", POLICY, "--now", now,
+                             "--format", "json", "--fail-on", "never")  # fmt: skip
         with databases(tmp, postgres) as targets:
             if db:
                 targets = [("SQLite", f"sqlite:///{db}"), *targets[1:]]

@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench_import import BIN, GIB, ROOT, databases, measure
-from limit import ORACLE, oracle_load, shared_catalog
+from limit import oracle_args, oracle_load, shared_catalog
 
 POLICY = ROOT / "policies" / "atlas-2015.toml"
 TARGET_RATIO, TARGET_BYTES = 3.0, 5 * 10**6
@@ -46,9 +46,8 @@ def bench(n: int, postgres: str | None, repeat: int, parts: bool) -> None:
         oracle_db = Path(tmp) / "oracle.db"
         oracle_load(directory, oracle_db)
         now = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-        oracle = [sys.executable, str(ORACLE), "audit", str(directory), "--db", str(oracle_db),
-                  "--policy", str(POLICY), "--now", now, "--format", "json",
-                  "--fail-on", "never"]  # fmt: skip
+        oracle = oracle_args("audit", directory, oracle_db, "--policy", POLICY, "--now", now,
+                             "--format", "json", "--fail-on", "never")  # fmt: skip
         with databases(tmp, postgres) as targets:
             for label, url in targets:
                 lifecycle = [str(BIN / "lifecycle"), "--db", url]
