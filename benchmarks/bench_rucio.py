@@ -166,7 +166,8 @@ def run(server, args, scratch: Path) -> None:
     else:
         fill(client, args.datasets)
         print(f"filled {args.datasets:,} datasets x {FILES} files on {len(RSES)} RSEs in "
-              f"{time.perf_counter() - started:.1f} s", flush=True)  # fmt: skip
+              f"{time.perf_counter() - started:.1f} s (run {RUN}: --reuse {RUN} measures "
+              "them again on the same --server)", flush=True)  # fmt: skip
     if not any(True for _ in client.list_replication_rules(filters={"scope": SCOPE})):
         started = time.perf_counter()
         for rse in RSES:

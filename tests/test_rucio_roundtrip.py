@@ -183,9 +183,16 @@ def test_the_round_trip_repairs_single_tape_copies_through_rucio_rules(
             grid.client.update_replicas_states(
                 lock["rse"], [{"scope": lock["scope"], "name": lock["name"], "state": "A"}]
             )
+    with Catalog(catalog_url) as cat:
+        before = int(cat.journal(limit=1)["id"].iloc[0])
     synced = lifecycle(catalog_url, "rucio", "sync", "--snapshot", str(tmp_path / "snap3"), *pull,
                        "--apply", "--max-change", "100", "--format", "json")  # fmt: skip
     assert list(json.loads(synced.stdout))[:2] == ["kind", "summary"]
+    with Catalog(catalog_url) as cat:  # one transaction, one journal entry: replicas and rules
+        [entry] = [i for i in cat.journal(limit=5)["id"] if int(i) > before]
+        journaled = cat.journal_changes(int(entry))
+        assert {"replica", "replication_rule"} <= set(journaled["entity"])
+        assert "replication rules: 0 new rules, 2 changed" in cat.journal(limit=1)["summary"].iloc[0]
     lifecycle(catalog_url, "audit", "--policy", str(policy))
     resolved = lifecycle(catalog_url, "audit", "diff", "--format", "json")
     assert sorted(f["did"] for f in json.loads(resolved.stdout)["resolved"]) == violating

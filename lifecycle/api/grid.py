@@ -28,8 +28,9 @@ from lifecycle.simulate import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
     from datetime import datetime
+    from typing import Any
 
     import pandas as pd
     from sqlalchemy.engine import Connection
@@ -110,6 +111,8 @@ class GridOperations:
         as_of: datetime | None = None,
         apply: bool = False,
         reason: str | None = None,
+        command: str = "sync",
+        also: Callable[[Connection, Any], None] | None = None,
     ) -> SyncReport:
         """Merge a snapshot of the grid (an exchange-format directory) into the catalog.
 
@@ -119,7 +122,9 @@ class GridOperations:
         lacks is marked deleted (absent from the snapshot of ``as_of``, by default its newest
         time). ``max_change``: per cent of an endpoint's replicas that may change state or
         disappear (``force`` goes past it, and the journal says so). Without ``apply`` nothing
-        is written: the same run is rolled back. See :mod:`lifecycle.exchange.sync`.
+        is written: the same run is rolled back. ``also(conn, change)``: more work of the same
+        change, done in its transaction when applied (``rucio sync`` records Rucio's rules so:
+        one transaction, one journal entry, named ``command``). See :mod:`lifecycle.exchange.sync`.
         """
         options = SyncOptions(
             tuple(Completeness.parse(c) for c in complete), float(max_change), force, as_of
@@ -132,7 +137,7 @@ class GridOperations:
             found = simulate_gone(conn, gone)
             return Loss(found.lost, len(found.recoverable))
 
-        command = "sync --apply" if apply else "sync"
+        command = f"{command} --apply" if apply else command
         try:
             with self.atomic(command, reason, bulk=True) as (conn, change):
                 report = sync_directory(conn, Path(directory), options, on_loss, self.progress)
@@ -142,6 +147,8 @@ class GridOperations:
                 change.summary = report.summary_line()
                 change.changes_sql.append("SELECT * FROM tmp_sync_changed")
                 change.drop_after = ("tmp_sync_changed",)
+                if also is not None:
+                    also(conn, change)
                 pause_before_commit()
         except _Preview as preview:  # rolled back: the catalog is as it was
             return preview.report

@@ -95,14 +95,23 @@ class RucioOperations:
                 directory = stack.enter_context(TemporaryDirectory(prefix="lifecycle-rucio-"))
             pulled = pull(settings, Path(directory), options)
             declared = pulled.completeness() if complete is None else list(complete)
+            recorded: list[RuleChanges] = []
+
+            def rules(conn, change) -> None:  # in the sync's own transaction and journal entry
+                summary, drop = change.summary, tuple(change.drop_after)
+                found = record_rules(conn, change, pulled.rules, pulled.scopes, utcnow())
+                if found.added or found.changed or found.removed:
+                    summary = f"{summary}; {found.line()}"
+                change.summary, change.drop_after = summary, (*drop, *change.drop_after)
+                recorded.append(found)
+
             report = self.sync(  # type: ignore[attr-defined]
-                directory, declared, max_change, force=force, apply=apply, reason=reason
-            )
+                directory, declared, max_change, force=force, apply=apply, reason=reason,
+                command="rucio sync", also=rules,
+            )  # fmt: skip
         result = RucioSync(pulled, report)
-        if apply:
-            atomic = self.atomic  # type: ignore[attr-defined]
-            with atomic("rucio sync --apply", reason) as (conn, change):
-                result.rules = record_rules(conn, change, pulled.rules, pulled.scopes, utcnow())
+        if recorded:
+            result.rules = recorded[0]
         return result
 
     def rucio_push(self, settings: RucioSettings, plan: str, *, apply: bool = False) -> PushResult:
