@@ -192,7 +192,9 @@ def test_the_round_trip_repairs_single_tape_copies_through_rucio_rules(
         [entry] = [i for i in cat.journal(limit=5)["id"] if int(i) > before]
         journaled = cat.journal_changes(int(entry))
         assert {"replica", "replication_rule"} <= set(journaled["entity"])
-        assert "replication rules: 0 new rules, 2 changed" in cat.journal(limit=1)["summary"].iloc[0]
+        assert (
+            "replication rules: 0 new rules, 2 changed" in cat.journal(limit=1)["summary"].iloc[0]
+        )
     lifecycle(catalog_url, "audit", "--policy", str(policy))
     resolved = lifecycle(catalog_url, "audit", "diff", "--format", "json")
     assert sorted(f["did"] for f in json.loads(resolved.stdout)["resolved"]) == violating
