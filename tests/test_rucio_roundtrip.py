@@ -171,6 +171,12 @@ def test_the_round_trip_repairs_single_tape_copies_through_rucio_rules(
     # while Rucio copies, the catalog shows the copies and the rules covering the findings
     lifecycle(catalog_url, "rucio", "sync", "--snapshot", str(tmp_path / "snap2"), *pull, "--apply",
               "--max-change", "100")  # fmt: skip
+    with Catalog(catalog_url) as cat:  # the rule's new copy, from its dataset locks (bulk)
+        states = cat.dataset(grid.did(2)).replicas.set_index("endpoint")["state"]
+        assert sorted(states.items()) == [
+            (grid.rse("CERN"), "available"),
+            (grid.rse("FZK"), "copying"),
+        ]
     shown = lifecycle(catalog_url, "datasets", "show", grid.did(2))
     assert created[0]["rule_id"] in shown.stdout
     assert "REPLICATING" in shown.stdout

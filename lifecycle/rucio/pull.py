@@ -2,7 +2,8 @@
 
 Requests are batched where Rucio has a bulk call: one ``list_rses`` and per RSE its settings and
 attributes (a grid has ~150), one ``list_dids`` per scope, ``get_metadata_bulk`` per
-:data:`BATCH` datasets, one ``list_replication_rules`` per scope. Dataset replicas come
+:data:`BATCH` datasets, one ``list_replication_rules`` per scope, ``get_locks_for_dids`` per
+:data:`BATCH` datasets with a replicating rule. Dataset replicas come
 ``deep`` (``list_dataset_replicas(deep=True)`` per dataset, computed from the files, exact
 without Rucio's daemons; spread over :data:`WORKERS` concurrent clients), ``bulk``
 (``list_dataset_replicas_bulk`` per batch: Rucio's summary table, exact once its
@@ -143,7 +144,7 @@ def pull(settings: RucioSettings, directory: Path, options: PullOptions) -> Pull
             for r in found
             if (row := replica_row(r, replicating))["endpoint"] in known
         }
-        for row in _copying(client, rules, known):
+        for row in _copying(client, rules, known, options.batch):
             replicas.setdefault((row["did"], row["endpoint"]), row)
     tables = {
         "sites": sites,
@@ -257,18 +258,26 @@ def _open_sizes(datasets: list[dict[str, Any]], replicas: list[dict[str, Any]]) 
             d["files"], d["bytes"] = largest[d["did"]]
 
 
-def _copying(client, rules: list[dict[str, Any]], known: set[str]) -> Iterable[dict[str, Any]]:
+def _copying(
+    client, rules: list[dict[str, Any]], known: set[str], batch: int = BATCH
+) -> Iterable[dict[str, Any]]:
     """The replicas replicating rules are making (their dataset locks not yet OK): copying,
     created when the rule was (Rucio makes the rule's replicas with it; the deep listing gives
-    that time once they are available)."""
+    that time once they are available). The dataset locks of ``batch`` datasets a request
+    (``get_locks_for_dids``, Rucio's bulk form of ``get_dataset_locks``)."""
     made = {}
     for rule in rules:
         if rule["state"] in RULE_STATES_COPYING:
             made[rule["did"]] = min(made.get(rule["did"], rule["created_at"]), rule["created_at"])
-    for did in sorted(made):
-        scope, name = did.split(":", 1)
-        for lock in client.get_dataset_locks(scope, name):
-            if str(lock.get("state", "")).upper().endswith("OK") or lock["rse"] not in known:
+    asked = [
+        {"scope": scope, "name": name, "type": "dataset"}
+        for scope, name in (did.split(":", 1) for did in sorted(made))
+    ]
+    for some in _batches(asked, batch):
+        for lock in client.get_locks_for_dids(some):
+            did = f"{lock['scope']}:{lock['name']}"
+            state = str(lock.get("state", "")).upper()
+            if did not in made or state.endswith("OK") or lock["rse"] not in known:
                 continue
             yield {"did": did, "endpoint": lock["rse"], "state": "copying",
                    "created_at": made[did], "accessed_at": None}  # fmt: skip
