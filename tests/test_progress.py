@@ -17,12 +17,12 @@ import os
 import re
 import select
 import shutil
-import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from interrupt import interrupt_at_pause
 from typer.testing import CliRunner
 
 from lifecycle.api import Catalog, policy_set
@@ -320,26 +320,8 @@ def test_sigint_during_an_import_changes_nothing_and_exits_130(catalog_url, tmp_
     with Catalog(catalog_url) as cat:
         cat.import_directory(first)
     before = digest(catalog_url, tmp_path / "before")
-    proc = subprocess.Popen(
-        [LIFECYCLE, "--db", catalog_url, "import", str(SAMPLE)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "LIFECYCLE_PAUSE_BEFORE_COMMIT": "60"},
-        # a run started in the background by a non-interactive shell inherits SIGINT ignored;
-        # the command under test is the one a person interrupts at a terminal
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
-    try:
-        ready, _, _ = select.select([proc.stderr], [], [], 120)
-        assert ready, "the import never reached its pause"
-        assert proc.stderr.readline() == "lifecycle: paused before commit\n"
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:  # pragma: no cover
-            proc.kill()
-    assert proc.returncode == 130, err
+    code, out, err = interrupt_at_pause([LIFECYCLE, "--db", catalog_url, "import", str(SAMPLE)])
+    assert code == 130, err
     assert err == "lifecycle: error: interrupted; nothing was changed\n"
     assert out == ""
     assert digest(catalog_url, tmp_path / "after") == before

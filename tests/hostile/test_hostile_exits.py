@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import copy
 import os
-import select
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -17,6 +15,7 @@ import pytest
 import sqlalchemy as sa
 from catalogs import LITE, MERGED, MINI, _dataset, _replica, _transformation, chain, write_catalog
 from conftest import write_lock_held
+from interrupt import interrupt_at_pause, start_paused, wait_for_pause
 
 from hostile.conftest import assert_refused, invoke
 from lifecycle.api import Catalog
@@ -362,44 +361,17 @@ def test_disk_full_is_one_line_exit_4(loaded_sqlite, tmp_path, monkeypatch, unch
     check()
 
 
-def _start(url: str, policies: str, **env: str) -> subprocess.Popen:
-    argv = [  # as of the present: --now is for previews
+def _expire(url: str, policies: str) -> list[str]:
+    return [  # as of the present: --now is for previews
         sys.executable, "-m", "lifecycle.cli.app", "--db", url, "expire", "--policy", policies,
         "--apply",
     ]  # fmt: skip
-    return subprocess.Popen(
-        argv,
-        env={**os.environ, "LIFECYCLE_PAUSE_BEFORE_COMMIT": "30", **env},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        # a run started in the background by a non-interactive shell inherits SIGINT ignored;
-        # the command under test is the one a person interrupts at a terminal
-        preexec_fn=_default_sigint,
-    )
-
-
-def _default_sigint() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
-def _wait_for_pause(proc: subprocess.Popen) -> None:
-    ready, _, _ = select.select([proc.stderr], [], [], 60)
-    assert ready, "the run never reached its pause"
-    assert proc.stderr.readline() == "lifecycle: paused before commit\n"
 
 
 def test_sigint_mid_apply_is_one_line_and_changes_nothing(loaded, tmp_path, unchanged):
     check = unchanged(loaded)
-    proc = _start(loaded, str(tmp_path / "policies"))
-    try:
-        _wait_for_pause(proc)
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:  # pragma: no cover
-            proc.kill()
-    assert proc.returncode == 130, err
+    code, out, err = interrupt_at_pause(_expire(loaded, str(tmp_path / "policies")), 30)
+    assert code == 130, err
     assert err == "lifecycle: error: interrupted; nothing was changed\n"
     assert out == ""
     check()
@@ -410,9 +382,9 @@ def test_a_terminated_postgresql_backend_is_one_line_exit_4(
 ):
     loaded = _load(postgres_catalog_url, tmp_path)
     check = unchanged(loaded)
-    proc = _start(loaded, str(tmp_path / "policies"), LIFECYCLE_PAUSE_BEFORE_COMMIT="2")
+    proc = start_paused(_expire(loaded, str(tmp_path / "policies")), 2)
     try:
-        _wait_for_pause(proc)
+        wait_for_pause(proc, 60)
         engine = sa.create_engine(loaded)
         with engine.connect() as conn:
             killed = conn.execute(
