@@ -40,6 +40,8 @@ if TYPE_CHECKING:
     import numpy as np
     from sqlalchemy.engine import Connection
 
+    from lifecycle.catalog.arrow_reader import ArrowReader
+
 FETCH_ROWS = 100_000  # rows fetched and turned into Arrow at a time (Python objects are the peak)
 _EXTRAS = "_extras"  # the extra cells of a row, as one text
 
@@ -58,21 +60,34 @@ class Prefiltered:
 # file's keys mapped to ids in Arrow) rather than through joins that spell the names (a join of
 # 1.7 M replicas to their datasets and endpoints took 15 s of a 1 M sync's CPU).
 _BY_ID = ("replicas", "production_io", "pins")
-# Exchange table -> the catalog's (key, id) SELECT, for the references above.
+# Exchange table -> the catalog's (key, id) columns and table, for the references above.
 _IDS = {
-    "datasets": "SELECT did, id FROM dataset",
-    "endpoints": "SELECT name, id FROM endpoint",
-    "productions": "SELECT name, id FROM production",
+    "datasets": (["did", "id"], "dataset"),
+    "endpoints": (["name", "id"], "endpoint"),
+    "productions": (["name", "id"], "production"),
 }
 
 
 class Prefilter:
     """The pre-filter of one sync: keeps the catalog's key -> id lists of the referenced tables
-    (from their own comparison, else read once) between tables."""
+    (from their own comparison, else read once) between tables.
 
-    def __init__(self, conn: Connection) -> None:
+    ``outside`` reads the catalog's rows straight into Arrow on a connection of its own
+    (:mod:`lifecycle.catalog.arrow_reader`), which sees the catalog as last committed: the
+    caller gives one only while it holds the write lock, and calls :meth:`wrote` at its first
+    write to the catalog, after which every row is read through ``conn`` (its own writes
+    included)."""
+
+    def __init__(self, conn: Connection, outside: ArrowReader | None = None) -> None:
         self.conn = conn
+        self.outside = outside
         self.ids: dict[str, tuple[Any, Any]] = {}  # exchange table -> (keys, ids) as Arrow
+        self.read_through: dict[str, str] = {}  # table -> "arrow" or "driver": how it was read
+
+    def wrote(self) -> None:
+        """The caller has written to the catalog: the outside reader no longer sees what it
+        reads."""
+        self.outside = None
 
     def __call__(self, source: Source, *, unlisted: bool = False) -> Prefiltered:
         """Split ``source``'s rows into identical to the catalog's (dropped) and the rest.
@@ -145,7 +160,8 @@ class Prefilter:
         import pyarrow as pa
 
         if target not in self.ids:
-            found = _fetch(self.conn, _IDS[target], [pa.large_string(), pa.int64()])
+            items, source = _IDS[target]
+            found = self._fetch(source, items, source, [pa.large_string(), pa.int64()])
             if found is None:
                 return None
             self.ids[target] = (found[0].combine_chunks(), found[1].combine_chunks())
@@ -164,46 +180,54 @@ class Prefilter:
             if table.name == "pins":  # its key holds text besides the id
                 key_types = [pa.int64(), pa.large_string(), pa.large_string()]
                 selected = [*table.key, *listed]
-                sql = (
-                    f"SELECT id, dataset_id, actor, reason{''.join(', ' + c for c in listed)} "
-                    "FROM pin"
-                )
+                items, source = ["id", "dataset_id", "actor", "reason", *listed], "pin"
             elif table.name == "replicas":
                 key_types = [pa.int64(), pa.int64()]
-                sql = (
-                    "SELECT id, dataset_id, endpoint_id"
-                    f"{''.join(', ' + c for c in listed)} FROM replica"
-                )
+                items, source = ["id", "dataset_id", "endpoint_id", *listed], "replica"
             else:  # production_io: role is its one compared column
                 key_types = [pa.int64(), pa.int64()]
-                sql = (
-                    "SELECT 1, production_id, dataset_id, role FROM production_input UNION ALL "
-                    "SELECT 1, production_id, dataset_id, 'output' FROM production_output"
+                selected = [*table.key, "role"] if "role" in compared else list(table.key)
+                role = ", role" if "role" in compared else ""
+                output = ", 'output'" if "role" in compared else ""
+                items = ["one", "production_id", "dataset_id", *(["role"] if role else [])]
+                source = (
+                    f"(SELECT 1 AS one, production_id, dataset_id{role} FROM production_input "
+                    f"UNION ALL SELECT 1, production_id, dataset_id{output} "
+                    "FROM production_output) io"
                 )
-                selected = [*table.key, "role"]
-                if "role" not in compared:
-                    selected = list(table.key)
-                    sql = (
-                        "SELECT 1, production_id, dataset_id FROM production_input UNION ALL "
-                        "SELECT 1, production_id, dataset_id FROM production_output"
-                    )
         else:
             query = catalog_query(table.name)
             id_column = "x._id" if "_id" in query.split(" FROM ")[0] else "1"
-            sql = f"SELECT {id_column}, {', '.join(f'x.{c}' for c in selected)}"
+            items = [id_column, *(f"x.{c}" for c in selected)]
             if table.name in EXTRA_TABLES:
-                sql += f", ({_extras_sql(self.conn, table.name)})"
-            sql += f" FROM ({query}) x"
+                items.append(f"({_extras_sql(self.conn, table.name)})")
+            source = f"({query}) x"
         value_types = [_canonical_type(table.column(c).type) for c in selected[len(table.key) :]]
         types = [pa.int64(), *key_types, *value_types]
         names = ["c:_id", *table.key, *(f"c:{c}" for c in selected[len(table.key) :])]
         if table.name in EXTRA_TABLES:
             types.append(pa.large_string())
             names.append(f"c:{_EXTRAS}")
-        columns = _fetch(self.conn, sql, types)
+        columns = self._fetch(table.name, items, source, types)
         if columns is None:
             return None
         return pa.table(dict(zip(names, columns, strict=True)))
+
+    def _fetch(self, name: str, items: list[str], source: str, types: list):
+        """``SELECT items FROM source`` as chunked Arrow arrays of ``types``: through the
+        :class:`~lifecycle.catalog.arrow_reader.ArrowReader` while the caller has not written,
+        else (or where it declines a value) through ``conn``'s cursor; ``None`` if a value does
+        not convert."""
+        if self.outside is not None:
+            kinds = [_kind(t) for t in types]
+            columns = self.outside.read(items, source, kinds)
+            if columns is not None:
+                columns = _canonical_columns(columns, types)
+            if columns is not None:
+                self.read_through[name] = "arrow"
+                return columns
+        self.read_through[name] = "driver"
+        return _fetch(self.conn, f"SELECT {', '.join(items)} FROM {source}", types)
 
 
 def _fetch(conn: Connection, sql: str, types: list):
@@ -309,6 +333,58 @@ def _file_extras(source: Source):
 
 
 # -- the catalog's side ---------------------------------------------------------------------
+def _kind(wanted) -> str:
+    """The column type (exchange spec's words) of a canonical Arrow type."""
+    import pyarrow as pa
+
+    if pa.types.is_integer(wanted):
+        return "int"
+    if pa.types.is_floating(wanted):
+        return "float"
+    return "timestamp" if pa.types.is_timestamp(wanted) else "text"
+
+
+def _fits(given, wanted) -> bool:
+    """Whether the outside reader's type ``given`` is one a column of ``wanted`` may have."""
+    import pyarrow as pa
+
+    t = pa.types
+    text = t.is_string(given) or t.is_large_string(given)
+    if t.is_null(given):  # no value at all
+        return True
+    if t.is_integer(wanted):
+        return t.is_integer(given)
+    if t.is_floating(wanted):
+        return t.is_floating(given)
+    if t.is_timestamp(wanted):
+        return text or t.is_timestamp(given)
+    return text
+
+
+def _canonical_columns(columns: list, types: list) -> list | None:
+    """Columns as the outside reader typed them, in the canonical ``types``; ``None`` unless
+    each has the type its values must have (then the driver's cursor reads the table, and
+    :func:`_block` judges its values as before): integers for int, floats for float, text for
+    text, text (SQLite) or times (PostgreSQL) for timestamps. SQLite's TEXT columns hold only
+    text (numbers put there are stored as text), so a text column read as text is the driver's
+    text too."""
+    import pyarrow as pa
+
+    out = []
+    for column, wanted in zip(columns, types, strict=True):
+        if not _fits(column.type, wanted):
+            return None
+        try:
+            if pa.types.is_timestamp(wanted) and not pa.types.is_timestamp(column.type):
+                column = column.cast(pa.timestamp("us"))  # SQLite's UTC text, as _timestamps
+            elif pa.types.is_timestamp(column.type) and column.type.tz is None:
+                column = column.cast(pa.timestamp("us"))  # naive: UTC, as to_utc takes it
+            out.append(column.cast(wanted))
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+            return None
+    return out
+
+
 def _block(values: list[tuple], types: list) -> list | None:
     """One fetched block, column by column, as Arrow arrays of the canonical types."""
     import pyarrow as pa
