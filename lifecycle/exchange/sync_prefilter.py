@@ -2,11 +2,12 @@
 
 A nightly snapshot repeats almost all of the catalog. Comparing every row in SQL (a scratch table
 of the file's rows and a join per table) cost a sync 2.8 times a fresh import at 1 M datasets.
-Here the catalog's table is read once straight into Arrow (the driver's cursor, a block of rows
-at a time, no pandas), both sides are put in one canonical form per column type (int64, float64,
-UTC microseconds, text), and each file row's catalog row is found by key with Arrow's hash
-lookup (replicas, production_io and pins by ids on the bare tables, the file's names mapped to
-ids in Arrow):
+Here the catalog's table is read once straight into Arrow (by ADBC on a connection of its own
+while the sync holds the write lock and has written nothing, :mod:`lifecycle.catalog.arrow_reader`;
+else through the driver's cursor, a block of rows at a time, no pandas), both sides are put in
+one canonical form per column type (int64, float64, UTC microseconds, text), and each file row's
+catalog row is found by key with Arrow's hash lookup (replicas, production_io and pins by ids on
+the bare tables, the file's names mapped to ids in Arrow; two ids as one int64):
 
 - a file row whose key the catalog holds and whose every compared value is equal (null equal to
   null) is **identical**: it is dropped before the sync's comparison;
@@ -14,7 +15,9 @@ ids in Arrow):
   goes on to the sync's own comparison, unchanged, with the importer's checks and refusals;
 - the catalog's rows the file does not list (the anti-join) are what ``--complete`` needs.
 
-Measured figures and what remains: benchmarks/README.md, "Sync speed, second step".
+Measured figures and what remains: benchmarks/README.md, "Sync speed, second step" and "third
+step". Either way of reading gives the same values: ADBC's columns are accepted only with the
+types their values must have (:func:`_fits`), else the driver's cursor reads the table.
 
 Only equality ever drops a row, so a value normalised differently on the two sides costs time,
 never a wrong answer. Extra cells (attributes, metadata, parameters) are compared as one text
