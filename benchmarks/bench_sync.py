@@ -11,7 +11,12 @@ under ``bench-data/``), each run a fresh process (wall time and its own peak RSS
 Targets (issue 14): identical <= 0.5x the import; 1 % changed <= 1.5x; peak RSS < 2 GiB at
 1,000,000 datasets.
 
+``--baseline BIN`` also times another build's ``lifecycle`` (e.g. main's venv) on the same
+catalog, each sync run by the two alternately (``--repeat`` rounds), to compare old and new code
+in one run under the same load.
+
 Usage: python benchmarks/bench_sync.py [--sizes 100000 1000000] [--keep DIR]
+       [--baseline ../main/.venv/bin/lifecycle] [--repeat 2]
 """
 
 from __future__ import annotations
@@ -74,15 +79,35 @@ def changed_snapshot(directory: Path, out: Path) -> int:
     return int(picked.sum())
 
 
-def bench_size(n: int, work: Path) -> list[Run]:
+def bench_size(n: int, work: Path, baseline: Path | None = None, repeat: int = 1) -> list[Run]:
     directory = shared_catalog(n)
     changed = work / f"changed-{n}"
     moved = changed_snapshot(directory, changed)
     print(f"{n:,} datasets: {moved:,} replica states changed", file=sys.stderr)
     db = work / f"sync-{n}.db"
-    lifecycle = [str(BIN / "lifecycle"), "--db", str(db)]
+    builds = [("", str(BIN / "lifecycle"))]
+    if baseline is not None:
+        builds.append((" (baseline)", str(baseline)))
+    lifecycle = [builds[0][1], "--db", str(db)]
     runs = [measure("import", [*lifecycle, "import", str(directory)])]
-    runs.append(measure("sync, identical", [*lifecycle, "sync", str(directory), "--apply"]))
+    for _ in range(repeat):  # an identical sync --apply writes one journal line: repeatable
+        for suffix, program in builds:
+            runs.append(
+                measure(
+                    f"sync, identical{suffix}",
+                    [program, "--db", str(db), "sync", str(directory), "--apply"],
+                )
+            )
+    if baseline is not None:  # previews of the changed snapshot (an apply could not repeat)
+        for _ in range(repeat):
+            for suffix, program in builds:
+                runs.append(
+                    measure(
+                        f"sync, 1 % changed, preview{suffix}",
+                        [program, "--db", str(db), "sync", str(changed), "--force"],
+                        ok=(0, 1),
+                    )
+                )
     runs.append(
         measure(
             "sync, 1 % changed",
@@ -97,6 +122,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--keep", type=Path, help="Work directory to keep (default: temporary).")
+    parser.add_argument(
+        "--baseline", type=Path, help="Another build's lifecycle executable, timed alternately."
+    )
+    parser.add_argument("--repeat", type=int, default=1, help="Rounds of each sync.")
     args = parser.parse_args()
     print(
         "| datasets | run | seconds | x import | CPU seconds | x import | peak RSS (MiB) | target |"
@@ -106,12 +135,14 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="lc-sync-") as tmp:
             work = args.keep or Path(tmp)
             work.mkdir(parents=True, exist_ok=True)
-            runs = bench_size(n, work)
+            runs = bench_size(n, work, args.baseline, args.repeat)
         base, base_cpu = runs[0].seconds, runs[0].cpu
-        targets = {"import": "", "sync, identical": "<= 0.5x", "sync, 1 % changed": "<= 1.5x"}
+        targets = {"sync, identical": "<= 0.5x", "sync, 1 % changed": "<= 1.5x"}
         for run in runs:
             memory = run.peak_rss / (1 << 20)
-            note = targets[run.label] + (" (and < 2 GiB)" if run.peak_rss >= 2 * GIB else "")
+            note = targets.get(run.label, "") + (
+                " (and < 2 GiB)" if run.peak_rss >= 2 * GIB else ""
+            )
             print(
                 f"| {n:,} | {run.label} | {run.seconds:.1f} | {run.seconds / base:.2f} | "
                 f"{run.cpu:.1f} | {run.cpu / base_cpu:.2f} | {memory:,.0f} | {note} |",

@@ -10,6 +10,7 @@ come from the same join, and that a sync gives the same answer with and without 
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -18,11 +19,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lifecycle.api import Catalog
+from lifecycle.catalog.arrow_reader import arrow_reader
 from lifecycle.catalog.sql import rows
 from lifecycle.exchange import sync as sync_module
+from lifecycle.exchange import sync_prefilter
 from lifecycle.exchange.reader import find_tables, read_table
 from lifecycle.exchange.spec import TABLES
-from lifecycle.exchange.sync_prefilter import Prefilter
+from lifecycle.exchange.sync_prefilter import UNIQUE_KEYS, Prefilter
 
 UNICODE_DID = "user.zoe:user.zoe.omega.unicode"  # DIDs are ASCII; its other values are not
 
@@ -73,18 +76,36 @@ def loaded(catalog: Catalog, tmp_path: Path):
 
 
 def _kept(catalog: Catalog, directory: Path, unlisted: bool = False) -> dict:
-    """Per table: the file's row numbers the pre-filter keeps (and the unlisted ids)."""
-    out = {}
-    with catalog.read() as conn:
-        prefilter = Prefilter(conn)
-        for name, path in find_tables(directory).items():
-            found = prefilter(read_table(TABLES[name], path), unlisted=unlisted)
-            out[name] = (
-                found.rows.tolist()
-                if not unlisted
-                else (found.rows.tolist(), found.unlisted.tolist())
-            )
-    return out
+    """Per table: the file's row numbers the pre-filter keeps (and the unlisted ids), the
+    same whether the catalog's rows are read through the driver's cursor or straight into
+    Arrow by the outside reader (under the write lock, as a sync reads them)."""
+    answers = {}
+    for through in ("driver", "arrow"):
+        out = {}
+        with _connection(catalog, through) as (conn, outside):
+            prefilter = Prefilter(conn, outside)
+            for name, path in find_tables(directory).items():
+                found = prefilter(read_table(TABLES[name], path), unlisted=unlisted)
+                out[name] = (
+                    found.rows.tolist()
+                    if not unlisted
+                    else (found.rows.tolist(), found.unlisted.tolist())
+                )
+        assert set(prefilter.read_through.values()) == {through}
+        answers[through] = out
+    assert answers["arrow"] == answers["driver"]
+    return answers["driver"]
+
+
+@contextmanager
+def _connection(catalog: Catalog, through: str):
+    if through == "driver":
+        with catalog.read() as conn:
+            yield conn, None
+    else:
+        with catalog.atomic("test") as (conn, _), arrow_reader(conn) as outside:
+            assert outside is not None
+            yield conn, outside
 
 
 def test_an_identical_snapshot_is_dropped_whole(loaded):
@@ -245,6 +266,7 @@ def _apply(tables, edits) -> None:
 
 
 def _outcome(catalog: Catalog, directory: Path, complete: list[str]):
+    """What a sync does: changes, counts, or its refusal."""
     try:
         report = catalog.sync(directory, complete, max_change=100, force=True)
     except Exception as exc:  # the same refusal either way
@@ -264,8 +286,76 @@ def test_sync_gives_the_same_answer_with_and_without_the_prefilter(
 ):
     catalog, snapshot_after = loaded
     directory = snapshot_after(lambda tables: _apply(tables, edits))
+    made = _recording(monkeypatch)
     with_prefilter = _outcome(catalog, directory, complete)
+    assert made[-1].read_through["sites"] == "arrow"  # the first table, before any write
     monkeypatch.setattr(sync_module._Sync, "prefilter", False)
     without = _outcome(catalog, directory, complete)
     monkeypatch.undo()
     assert with_prefilter == without
+
+
+def _recording(monkeypatch) -> list[Prefilter]:
+    """Every pre-filter the syncs make from now on, to ask how they read the catalog."""
+    made: list[Prefilter] = []
+
+    class Recorded(Prefilter):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+    monkeypatch.setattr(sync_module, "Prefilter", Recorded)
+    return made
+
+
+def test_a_sync_reads_through_arrow_until_its_first_write(loaded, monkeypatch):
+    """The outside reader sees the catalog as committed before the sync: after the sync's
+    first write (here the new site's row) every table is read through its own connection."""
+    catalog, snapshot_after = loaded
+    made = _recording(monkeypatch)
+    catalog.sync(snapshot_after())
+    assert set(made[-1].read_through.values()) == {"arrow"}
+
+    def new_site(tables):
+        tables["sites"].append(
+            {"name": "NEW-SITE", "tier": "2", "country": "fr", "cloud": "FR", "status": "active"}
+        )
+
+    report = catalog.sync(snapshot_after(new_site), apply=True)
+    assert report.added["sites"] == 1
+    ways = made[-1].read_through
+    assert ways["sites"] == "arrow"
+    assert {ways[t] for t in ways if t != "sites"} == {"driver"}
+
+
+def test_every_key_taken_as_unique_has_a_unique_index_in_the_schema(catalog):
+    """The pre-filter counts no key of these tables: the database must keep them unique."""
+    import sqlalchemy as sa
+
+    inspector = sa.inspect(catalog.store.engine)
+    for _name, (table, columns) in UNIQUE_KEYS.items():
+        unique = [tuple(c["column_names"]) for c in inspector.get_unique_constraints(table)]
+        unique += [tuple(i["column_names"]) for i in inspector.get_indexes(table) if i["unique"]]
+        assert columns in unique, f"{table}: no unique index on {columns}"
+
+
+@pytest.mark.parametrize(
+    ("ours", "theirs", "found"),
+    [
+        ([(1, 2)], [(1, 2)], [0]),
+        ([(1, 0)], [(0, 2**32)], [None]),  # equal as (1 << 32) + 0: must fall back to text
+        ([(2**31, 0)], [(0, 0), (2**31, 0)], [1]),
+        ([(1, None)], [(1, 0)], [None]),  # an id the catalog lacks
+    ],
+)
+def test_two_ids_make_one_key_only_where_they_cannot_meet_another(ours, theirs, found):
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    def table(pairs):
+        return pa.table(
+            {k: pa.array([p[i] for p in pairs], pa.int64()) for i, k in enumerate("ab")}
+        )
+
+    file_keys, recorded = sync_prefilter._keys(table(ours), table(theirs), ("a", "b"))
+    assert pc.index_in(file_keys, value_set=recorded).to_pylist() == found

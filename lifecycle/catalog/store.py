@@ -166,7 +166,7 @@ def _record_changes(conn: Connection, entry: int, change: Change) -> None:
         )
 
 
-def _sqlite_file(parsed: sa.engine.URL) -> Path | None:
+def sqlite_file(parsed: sa.engine.URL) -> Path | None:
     """The file of an SQLite URL (also of ``sqlite:///file:PATH?...&uri=true``); None in memory."""
     database = parsed.database
     if not database or database == ":memory:":
@@ -214,7 +214,7 @@ def _make_engine(url: str) -> tuple[Engine, bool]:
     except ArgumentError as exc:
         raise CatalogError(f"--db: not a database URL or path: {url!r}") from exc
     if parsed.get_backend_name() == "sqlite":
-        path = _sqlite_file(parsed)
+        path = sqlite_file(parsed)
         if path is not None and not path.parent.is_dir():
             raise CatalogError(f"--db: directory of {str(path)!r} does not exist")
         read_only = _sqlite_read_only(parsed, path)
@@ -301,7 +301,7 @@ def snapshot_reader(conn: Connection) -> Callable[[], AbstractContextManager[Con
         return None
     if conn.get_execution_options().get("sqlite_begin") != "IMMEDIATE":
         return None
-    if _sqlite_file(conn.engine.url) is None:
+    if sqlite_file(conn.engine.url) is None:
         return None
     if str(conn.exec_driver_sql("PRAGMA journal_mode").scalar()).lower() != "wal":
         return None
@@ -658,7 +658,7 @@ class Store:
     def _sqlite_path(self) -> Path | None:
         if self.dialect != "sqlite":
             return None
-        return _sqlite_file(sa.engine.make_url(self.url))
+        return sqlite_file(sa.engine.make_url(self.url))
 
     @contextmanager
     def _holder_file(self, holder: dict) -> Iterator[None]:

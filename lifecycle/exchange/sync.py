@@ -46,6 +46,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lifecycle.catalog.arrow_reader import ArrowReader, arrow_reader
 from lifecycle.catalog.bulk import CHUNK_ROWS, insert_frame
 from lifecycle.catalog.queries import endpoint_records
 from lifecycle.catalog.sql import (
@@ -71,7 +72,7 @@ from lifecycle.exchange.sync_report import (
     iso_time,
 )
 from lifecycle.expressions import select
-from lifecycle.progress import SILENT, Progress
+from lifecycle.progress import SILENT, Phase, Progress
 from lifecycle.values import format_timestamps, json_value
 
 if TYPE_CHECKING:
@@ -135,8 +136,11 @@ def sync_directory(
                 f"--complete {complete}: the snapshot has no {complete.domain} table; it cannot "
                 f"list every {complete.domain.rstrip('s')}"
             )
-    sync = _Sync(conn, Path(directory), options, on_loss, progress)
-    sync.run(files)
+    # the pre-filter reads the catalog on a connection of its own while conn holds the write
+    # lock (no other run commits meanwhile) and until the sync's first write: see _wrote
+    with arrow_reader(conn) as outside:
+        sync = _Sync(conn, Path(directory), options, on_loss, progress, outside)
+        sync.run(files)
     return sync.report
 
 
@@ -151,6 +155,7 @@ class _Sync(Importer):
         options: SyncOptions,
         on_loss: LossCheck | None,
         progress: Progress = SILENT,
+        outside: ArrowReader | None = None,
     ) -> None:
         super().__init__(conn, directory, progress)
         self.options = options
@@ -176,7 +181,7 @@ class _Sync(Importer):
         self.pending: list[tuple[str, str, pd.DataFrame]] = []  # (table, column, (id, value))
         self.attributes: list[pd.DataFrame] = []  # endpoint_id, key, value (null: removed)
         self.unlisted: dict[str, str] = {}  # --complete domain -> its UNLISTED table, if filled
-        self.arrow = Prefilter(conn)
+        self.arrow = Prefilter(conn, outside)
 
     # -- the rows to compare: new or differing, found by SQL ----------------------------------
     def _reconcile(self, source: Source) -> pd.DataFrame:
@@ -389,8 +394,23 @@ class _Sync(Importer):
             )
         super()._check_provenance(source, io)
 
-    # -- after each table: apply its updates ----------------------------------------------------
+    # -- writes: new rows, then each table's updates ------------------------------------------
+    def _insert(self, source: Source, new: pd.DataFrame, phase: Phase) -> list[str]:
+        return self._wrote(super()._insert(source, new, phase))
+
+    def _wrote(self, written: list[str]) -> list[str]:
+        """The catalog tables just written; from the first one on, the pre-filter reads through
+        this connection (its outside reader sees the catalog as it was before the sync). Before
+        the first table only the indexes of empty tables may have been dropped (``bulk_load``):
+        no row the outside reader reads changed."""
+        if written:
+            self.arrow.wrote()
+        return written
+
     def _table_done(self, source: Source, new: pd.DataFrame) -> list[str]:
+        return self._wrote(self._apply_updates(source))
+
+    def _apply_updates(self, source: Source) -> list[str]:
         name = source.table.name
         if name == "datasets" and "datasets" in self.ids:
             ids = self.ids["datasets"]

@@ -2,11 +2,12 @@
 
 A nightly snapshot repeats almost all of the catalog. Comparing every row in SQL (a scratch table
 of the file's rows and a join per table) cost a sync 2.8 times a fresh import at 1 M datasets.
-Here the catalog's table is read once straight into Arrow (the driver's cursor, a block of rows
-at a time, no pandas), both sides are put in one canonical form per column type (int64, float64,
-UTC microseconds, text), and each file row's catalog row is found by key with Arrow's hash
-lookup (replicas, production_io and pins by ids on the bare tables, the file's names mapped to
-ids in Arrow):
+Here the catalog's table is read once straight into Arrow (by ADBC on a connection of its own
+while the sync holds the write lock and has written nothing, :mod:`lifecycle.catalog.arrow_reader`;
+else through the driver's cursor, a block of rows at a time, no pandas), both sides are put in
+one canonical form per column type (int64, float64, UTC microseconds, text), and each file row's
+catalog row is found by key with Arrow's hash lookup (replicas, production_io and pins by ids on
+the bare tables, the file's names mapped to ids in Arrow; two ids as one int64):
 
 - a file row whose key the catalog holds and whose every compared value is equal (null equal to
   null) is **identical**: it is dropped before the sync's comparison;
@@ -14,7 +15,9 @@ ids in Arrow):
   goes on to the sync's own comparison, unchanged, with the importer's checks and refusals;
 - the catalog's rows the file does not list (the anti-join) are what ``--complete`` needs.
 
-Measured figures and what remains: benchmarks/README.md, "Sync speed, second step".
+Measured figures and what remains: benchmarks/README.md, "Sync speed, second step" and "third
+step". Either way of reading gives the same values: ADBC's columns are accepted only with the
+types their values must have (:func:`_fits`), else the driver's cursor reads the table.
 
 Only equality ever drops a row, so a value normalised differently on the two sides costs time,
 never a wrong answer. Extra cells (attributes, metadata, parameters) are compared as one text
@@ -40,6 +43,8 @@ if TYPE_CHECKING:
     import numpy as np
     from sqlalchemy.engine import Connection
 
+    from lifecycle.catalog.arrow_reader import ArrowReader
+
 FETCH_ROWS = 100_000  # rows fetched and turned into Arrow at a time (Python objects are the peak)
 _EXTRAS = "_extras"  # the extra cells of a row, as one text
 
@@ -58,21 +63,49 @@ class Prefiltered:
 # file's keys mapped to ids in Arrow) rather than through joins that spell the names (a join of
 # 1.7 M replicas to their datasets and endpoints took 15 s of a 1 M sync's CPU).
 _BY_ID = ("replicas", "production_io", "pins")
-# Exchange table -> the catalog's (key, id) SELECT, for the references above.
+# Exchange table -> the catalog's (key, id) columns and table, for the references above.
 _IDS = {
-    "datasets": "SELECT did, id FROM dataset",
-    "endpoints": "SELECT name, id FROM endpoint",
-    "productions": "SELECT name, id FROM production",
+    "datasets": (["did", "id"], "dataset"),
+    "endpoints": (["name", "id"], "endpoint"),
+    "productions": (["name", "id"], "production"),
+}
+
+
+# Exchange table -> the catalog table and columns whose unique index or constraint makes its
+# key unique (tests/test_sync_prefilter.py finds each in the schema, on both databases), so
+# that no key can be found twice. production_io is a UNION ALL of inputs and outputs: a pair
+# in both would be a key twice, which only the provenance checks refuse, so it is counted.
+UNIQUE_KEYS = {
+    "sites": ("site", ("name",)),
+    "endpoints": ("endpoint", ("name",)),
+    "datasets": ("dataset", ("did",)),
+    "replicas": ("replica", ("dataset_id", "endpoint_id")),
+    "transformations": ("transformation", ("tag",)),
+    "productions": ("production", ("name",)),
+    "pins": ("pin", ("dataset_id", "actor", "reason")),
 }
 
 
 class Prefilter:
     """The pre-filter of one sync: keeps the catalog's key -> id lists of the referenced tables
-    (from their own comparison, else read once) between tables."""
+    (from their own comparison, else read once) between tables.
 
-    def __init__(self, conn: Connection) -> None:
+    ``outside`` reads the catalog's rows straight into Arrow on a connection of its own
+    (:mod:`lifecycle.catalog.arrow_reader`), which sees the catalog as last committed: the
+    caller gives one only while it holds the write lock, and calls :meth:`wrote` at its first
+    write to the catalog, after which every row is read through ``conn`` (its own writes
+    included)."""
+
+    def __init__(self, conn: Connection, outside: ArrowReader | None = None) -> None:
         self.conn = conn
+        self.outside = outside
         self.ids: dict[str, tuple[Any, Any]] = {}  # exchange table -> (keys, ids) as Arrow
+        self.read_through: dict[str, str] = {}  # table -> "arrow" or "driver": how it was read
+
+    def wrote(self) -> None:
+        """The caller has written to the catalog: the outside reader no longer sees what it
+        reads."""
+        self.outside = None
 
     def __call__(self, source: Source, *, unlisted: bool = False) -> Prefiltered:
         """Split ``source``'s rows into identical to the catalog's (dropped) and the rest.
@@ -99,13 +132,14 @@ class Prefilter:
             ours = self._with_ids(ours, table)
             if ours is None:
                 return everything
-        recorded_keys = _keys(theirs, table.key).combine_chunks()
-        if pc.count_distinct(recorded_keys).as_py() != len(recorded_keys):
+        file_keys, recorded_keys = _keys(ours, theirs, table.key)
+        recorded_keys = recorded_keys.combine_chunks()
+        unique = table.name in UNIQUE_KEYS  # else count: 1.3 s of CPU for 1 M DIDs
+        if not unique and pc.count_distinct(recorded_keys).as_py() != len(recorded_keys):
             return everything  # a key twice in the catalog: let the sync's comparison judge
         # Arrow's hash lookup rather than its join: the same answer for unique keys, without
         # the join's execution plan and threads (0.1 s against 0.3 s of CPU, 1.9 s of wall
         # time under load, for the 172,306 replicas of 100 k datasets)
-        file_keys = _keys(ours, table.key)
         position = pc.index_in(file_keys, value_set=recorded_keys)
         same = pc.is_valid(position)
         for name in compared:
@@ -145,7 +179,8 @@ class Prefilter:
         import pyarrow as pa
 
         if target not in self.ids:
-            found = _fetch(self.conn, _IDS[target], [pa.large_string(), pa.int64()])
+            items, source = _IDS[target]
+            found = self._fetch(source, items, source, [pa.large_string(), pa.int64()])
             if found is None:
                 return None
             self.ids[target] = (found[0].combine_chunks(), found[1].combine_chunks())
@@ -164,46 +199,54 @@ class Prefilter:
             if table.name == "pins":  # its key holds text besides the id
                 key_types = [pa.int64(), pa.large_string(), pa.large_string()]
                 selected = [*table.key, *listed]
-                sql = (
-                    f"SELECT id, dataset_id, actor, reason{''.join(', ' + c for c in listed)} "
-                    "FROM pin"
-                )
+                items, source = ["id", "dataset_id", "actor", "reason", *listed], "pin"
             elif table.name == "replicas":
                 key_types = [pa.int64(), pa.int64()]
-                sql = (
-                    "SELECT id, dataset_id, endpoint_id"
-                    f"{''.join(', ' + c for c in listed)} FROM replica"
-                )
+                items, source = ["id", "dataset_id", "endpoint_id", *listed], "replica"
             else:  # production_io: role is its one compared column
                 key_types = [pa.int64(), pa.int64()]
-                sql = (
-                    "SELECT 1, production_id, dataset_id, role FROM production_input UNION ALL "
-                    "SELECT 1, production_id, dataset_id, 'output' FROM production_output"
+                selected = [*table.key, "role"] if "role" in compared else list(table.key)
+                role = ", role" if "role" in compared else ""
+                output = ", 'output'" if "role" in compared else ""
+                items = ["one", "production_id", "dataset_id", *(["role"] if role else [])]
+                source = (
+                    f"(SELECT 1 AS one, production_id, dataset_id{role} FROM production_input "
+                    f"UNION ALL SELECT 1, production_id, dataset_id{output} "
+                    "FROM production_output) io"
                 )
-                selected = [*table.key, "role"]
-                if "role" not in compared:
-                    selected = list(table.key)
-                    sql = (
-                        "SELECT 1, production_id, dataset_id FROM production_input UNION ALL "
-                        "SELECT 1, production_id, dataset_id FROM production_output"
-                    )
         else:
             query = catalog_query(table.name)
             id_column = "x._id" if "_id" in query.split(" FROM ")[0] else "1"
-            sql = f"SELECT {id_column}, {', '.join(f'x.{c}' for c in selected)}"
+            items = [id_column, *(f"x.{c}" for c in selected)]
             if table.name in EXTRA_TABLES:
-                sql += f", ({_extras_sql(self.conn, table.name)})"
-            sql += f" FROM ({query}) x"
+                items.append(f"({_extras_sql(self.conn, table.name)})")
+            source = f"({query}) x"
         value_types = [_canonical_type(table.column(c).type) for c in selected[len(table.key) :]]
         types = [pa.int64(), *key_types, *value_types]
         names = ["c:_id", *table.key, *(f"c:{c}" for c in selected[len(table.key) :])]
         if table.name in EXTRA_TABLES:
             types.append(pa.large_string())
             names.append(f"c:{_EXTRAS}")
-        columns = _fetch(self.conn, sql, types)
+        columns = self._fetch(table.name, items, source, types)
         if columns is None:
             return None
         return pa.table(dict(zip(names, columns, strict=True)))
+
+    def _fetch(self, name: str, items: list[str], source: str, types: list):
+        """``SELECT items FROM source`` as chunked Arrow arrays of ``types``: through the
+        :class:`~lifecycle.catalog.arrow_reader.ArrowReader` while the caller has not written,
+        else (or where it declines a value) through ``conn``'s cursor; ``None`` if a value does
+        not convert."""
+        if self.outside is not None:
+            kinds = [_kind(t) for t in types]
+            columns = self.outside.read(items, source, kinds)
+            if columns is not None:
+                columns = _canonical_columns(columns, types)
+            if columns is not None:
+                self.read_through[name] = "arrow"
+                return columns
+        self.read_through[name] = "driver"
+        return _fetch(self.conn, f"SELECT {', '.join(items)} FROM {source}", types)
 
 
 def _fetch(conn: Connection, sql: str, types: list):
@@ -231,16 +274,54 @@ def _fetch(conn: Connection, sql: str, types: list):
     return [pa.chunked_array([b[i] for b in blocks], type=t) for i, t in enumerate(types)]
 
 
-def _keys(table, key: tuple[str, ...]):
-    """The key of each row as one text: its columns joined by NUL, which the reader refuses in
-    text, so two different file keys never meet and a file key meets only its equal."""
+def _keys(ours, theirs, key: tuple[str, ...]):
+    """The key of each row of the file (``ours``) and of the catalog (``theirs``) as one value,
+    the same way on both sides so that a file key meets only its equal:
+
+    - two ids (replicas, production_io) as one integer, the first shifted past the second's
+      32 bits, where every id on either side is from 0 to 2^31 - 1 (2^32 - 1 for the second);
+      hashing one int64 instead of a text of two took the replicas' keys of a 1 M sync from
+      about 3 s of CPU to under 1 s (building the texts, their uniqueness, the lookup);
+    - else the columns as text joined by NUL, which the reader refuses in text.
+
+    A null part (a name the catalog lacks) makes the key null, found nowhere."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     if len(key) == 1:
-        return table[key[0]]
+        return ours[key[0]], theirs[key[0]]
+    if len(key) == 2 and _fits_in_one_integer([t[k] for t in (ours, theirs) for k in key]):
+        first, second = key
+        return tuple(
+            pc.add(pc.shift_left(t[first].cast(pa.int64()), 32), t[second].cast(pa.int64()))
+            for t in (ours, theirs)
+        )
     text = pa.large_string()
-    return pc.binary_join_element_wise(*(table[k].cast(text) for k in key), pa.scalar("\x00", text))
+    nul = pa.scalar("\x00", text)
+    return tuple(
+        pc.binary_join_element_wise(*(t[k].cast(text) for k in key), nul) for t in (ours, theirs)
+    )
+
+
+def _fits_in_one_integer(columns: list) -> bool:
+    """Whether ``columns`` (first key column of each side, then the second: ours first, theirs
+    second, as :func:`_keys` lists them) are integers from 0 to 2^31 - 1, resp. 2^32 - 1."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    ours_first, ours_second, theirs_first, theirs_second = columns
+    for column, limit in (
+        (ours_first, 2**31 - 1),
+        (theirs_first, 2**31 - 1),
+        (ours_second, 2**32 - 1),
+        (theirs_second, 2**32 - 1),
+    ):
+        if not pa.types.is_integer(column.type):
+            return False
+        low, high = pc.min_max(column).values()
+        if low.is_valid and (low.as_py() < 0 or high.as_py() > limit):
+            return False
+    return True
 
 
 def _equal(a, b):
@@ -309,6 +390,58 @@ def _file_extras(source: Source):
 
 
 # -- the catalog's side ---------------------------------------------------------------------
+def _kind(wanted) -> str:
+    """The column type (exchange spec's words) of a canonical Arrow type."""
+    import pyarrow as pa
+
+    if pa.types.is_integer(wanted):
+        return "int"
+    if pa.types.is_floating(wanted):
+        return "float"
+    return "timestamp" if pa.types.is_timestamp(wanted) else "text"
+
+
+def _fits(given, wanted) -> bool:
+    """Whether the outside reader's type ``given`` is one a column of ``wanted`` may have."""
+    import pyarrow as pa
+
+    t = pa.types
+    text = t.is_string(given) or t.is_large_string(given)
+    if t.is_null(given):  # no value at all
+        return True
+    if t.is_integer(wanted):
+        return t.is_integer(given)
+    if t.is_floating(wanted):
+        return t.is_floating(given)
+    if t.is_timestamp(wanted):
+        return text or t.is_timestamp(given)
+    return text
+
+
+def _canonical_columns(columns: list, types: list) -> list | None:
+    """Columns as the outside reader typed them, in the canonical ``types``; ``None`` unless
+    each has the type its values must have (then the driver's cursor reads the table, and
+    :func:`_block` judges its values as before): integers for int, floats for float, text for
+    text, text (SQLite) or times (PostgreSQL) for timestamps. SQLite's TEXT columns hold only
+    text (numbers put there are stored as text), so a text column read as text is the driver's
+    text too."""
+    import pyarrow as pa
+
+    out = []
+    for column, wanted in zip(columns, types, strict=True):
+        if not _fits(column.type, wanted):
+            return None
+        try:
+            if pa.types.is_timestamp(wanted) and not pa.types.is_timestamp(column.type):
+                column = column.cast(pa.timestamp("us"))  # SQLite's UTC text, as _timestamps
+            elif pa.types.is_timestamp(column.type) and column.type.tz is None:
+                column = column.cast(pa.timestamp("us"))  # naive: UTC, as to_utc takes it
+            out.append(column.cast(wanted))
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+            return None
+    return out
+
+
 def _block(values: list[tuple], types: list) -> list | None:
     """One fetched block, column by column, as Arrow arrays of the canonical types."""
     import pyarrow as pa
