@@ -208,6 +208,25 @@ def test_import_is_journaled(catalog, mini_dir):
     assert entry["actor"] == "tester"
 
 
+def test_postgres_import_into_empty_tables_leaves_them_all_visible(postgres_catalog_url, mini_dir):
+    """COPY ... FREEZE: the pages an import writes into empty tables are all-visible at once
+    (the visibility map a VACUUM would set; index-only scans then skip the heap). Imports into
+    filled tables, a plain COPY: test_import_adds_to_a_filled_catalog."""
+    cat = Catalog(postgres_catalog_url)
+    cat.init()
+    cat.import_directory(mini_dir)
+    sql = (
+        "SELECT relname, relpages, relallvisible FROM pg_class WHERE relkind = 'r' "
+        "AND relnamespace = current_schema()::regnamespace AND relpages > 0 "
+        "AND relname IN ('dataset', 'replica', 'production', 'production_input', 'site')"
+    )
+    with cat.read() as conn:
+        pages = conn.exec_driver_sql(sql).all()
+        assert len(pages) == 5
+        assert all(visible == total for _, total, visible in pages), pages
+    cat.close()
+
+
 def test_import_adds_to_a_filled_catalog(catalog, mini_dir, tmp_path):
     catalog.import_directory(mini_dir)
     more = {

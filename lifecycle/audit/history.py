@@ -51,12 +51,22 @@ def record_run(conn: Connection, run: dict[str, Any], summary: dict[str, Any], t
         "{a}.rule = {b}.rule AND {a}.did = {b}.did AND {a}.severity = {b}.severity "
         "AND {a}.message = {b}.message AND {a}.details = {b}.details"
     )
+    # With no open finding (the first run, or all resolved) every finding is new: no anti-join.
+    # Not only shorter: PostgreSQL plans that anti-join on a VACUUMed, empty history as a
+    # nested loop over a sequential scan of audit_finding, which this very insert fills:
+    # measured at 1 M datasets (206 k findings), stopped after 9 minutes, against 1.8 s.
+    any_open = "SELECT 1 FROM audit_finding WHERE last_run IS NULL LIMIT 1"
+    new_only = (
+        f"WHERE NOT EXISTS (SELECT 1 FROM audit_finding f WHERE f.last_run IS NULL "
+        f"AND f.first_run < :run AND {same.format(a='f', b='t')})"
+        if conn.exec_driver_sql(any_open).first() is not None
+        else ""
+    )
     conn.execute(
         sa.text(
             "INSERT INTO audit_finding (first_run, rule, policy, did, severity, message, details) "
             f"SELECT :run, t.rule, t.policy, t.did, t.severity, t.message, t.details "
-            f"FROM {table} t WHERE NOT EXISTS (SELECT 1 FROM audit_finding f "
-            "WHERE f.last_run IS NULL AND f.first_run < :run AND " + same.format(a="f", b="t") + ")"
+            f"FROM {table} t {new_only}"
         ),
         {"run": run_id},
     )

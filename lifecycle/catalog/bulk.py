@@ -79,7 +79,8 @@ def _copy(conn: Connection, table: str, arrow) -> None:
     import pyarrow.csv as pacsv
 
     options = pacsv.WriteOptions(include_header=False, batch_size=CHUNK_ROWS)
-    sql = f'COPY "{table}" ({", ".join(arrow.column_names)}) FROM STDIN WITH (FORMAT csv)'
+    freeze = ", FREEZE" if table in conn.info.get(_FROZEN, ()) else ""
+    sql = f'COPY "{table}" ({", ".join(arrow.column_names)}) FROM STDIN WITH (FORMAT csv{freeze})'
     cursor = conn.connection.driver_connection.cursor()
     try:
         with cursor.copy(sql) as copy:
@@ -169,6 +170,7 @@ def bulk_load(conn: Connection, empty_tables: list[str]) -> Iterator[None]:
     references = _foreign_keys(conn, empty_tables)
     for table, name, _ in references:
         conn.exec_driver_sql(f'ALTER TABLE "{table}" DROP CONSTRAINT "{name}"')
+    conn.info[_FROZEN] = _truncated(conn, empty_tables)
     try:
         yield
         for _, definition in deferred:
@@ -176,8 +178,68 @@ def bulk_load(conn: Connection, empty_tables: list[str]) -> Iterator[None]:
         for table, name, definition in references:  # each checks every row with one join
             conn.exec_driver_sql(f'ALTER TABLE "{table}" ADD CONSTRAINT "{name}" {definition}')
     finally:
+        conn.info.pop(_FROZEN, None)
         if cache:
             conn.exec_driver_sql(f"PRAGMA {cache} = {int(before)}")
+
+
+# conn.info key: the tables COPY writes frozen (see _truncated)
+_FROZEN = "lifecycle_copy_freeze"
+
+
+def _truncated(conn: Connection, tables: list[str]) -> set[str]:
+    """PostgreSQL: the empty ``tables`` truncated in this transaction, so that COPY can write
+    their rows frozen (``COPY ... FREEZE``, allowed only into a table created or truncated in
+    the same transaction): already visible to every transaction and marked all-visible in
+    the visibility map, as a ``VACUUM`` would leave them. SQLite: none.
+
+    Without it a catalog just imported has no visibility map (until autovacuum comes by; this
+    server runs without) and no hint bits: its first readers set those on every page they
+    touch, writing it again, and every index-only scan fetches heap rows. Measured at 1 M
+    datasets, ``audit --format json`` on the imported catalog against the same catalog after
+    ``VACUUM (FREEZE)``: 11.0 s of server CPU against 8.0 s for the first run (findings
+    recorded), 8.6 s against 6.3 s for the next; the walk of the irreproducible set fetched
+    260 k heap rows, the reproducibility rule's blocking inputs 1.4 M.
+
+    A table is truncated with the empty tables that reference it (TRUNCATE refuses a table
+    another one references unless that one is truncated too); one referenced by a table with
+    rows is left as it is, and loaded without FREEZE. Truncating empty tables changes no row;
+    like the index drops of :func:`bulk_load` it locks them until the transaction ends.
+    """
+    if by_dialect(conn, sqlite=True, postgresql=False) or not tables:
+        return set()
+    edges = conn.exec_driver_sql(
+        "SELECT DISTINCT c.relname, p.relname FROM pg_constraint k "
+        "JOIN pg_class c ON c.oid = k.conrelid JOIN pg_class p ON p.oid = k.confrelid "
+        "WHERE k.contype = 'f' AND c.relnamespace = current_schema()::regnamespace"
+    ).all()
+    referencing: dict[str, set[str]] = {}
+    for child, parent in edges:
+        referencing.setdefault(parent, set()).add(child)
+    empty: dict[str, bool] = {table: True for table in tables}  # so the caller found them
+
+    def is_empty(table: str) -> bool:
+        if table not in empty:
+            sql = f'SELECT 1 FROM "{table}" LIMIT 1'
+            empty[table] = conn.exec_driver_sql(sql).first() is None
+        return empty[table]
+
+    truncated: set[str] = set()
+    for table in tables:
+        closure, todo = {table}, [table]
+        while todo and closure:
+            for child in referencing.get(todo.pop(), ()):
+                if child in closure:
+                    continue
+                if not is_empty(child):
+                    closure = set()
+                    break
+                closure.add(child)
+                todo.append(child)
+        truncated |= closure
+    if truncated:
+        conn.exec_driver_sql("TRUNCATE " + ", ".join(f'"{t}"' for t in sorted(truncated)))
+    return truncated & set(tables)
 
 
 def _plain_indexes(conn: Connection, tables: list[str]) -> list[tuple[str, str]]:
