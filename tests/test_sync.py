@@ -242,6 +242,18 @@ def test_new_rows_are_added_as_import_adds_them(base):
         catalog.sync(snapshot_after(bad), apply=True)
 
 
+def test_a_first_sync_into_an_empty_catalog_adds_everything(catalog: Catalog, tmp_path: Path):
+    """Tables empty and one not (the sites): on PostgreSQL the pre-filter's reader exports the
+    sync's snapshot, after which COPY ... FREEZE is refused ("prior transaction activity"): the
+    bulk load of the empty tables must then copy without it."""
+    tables = mini()
+    catalog.import_directory(write_catalog(tmp_path / "sites", {"sites": tables["sites"]}))
+    report = catalog.sync(write_catalog(tmp_path / "all", tables), apply=True)
+    assert report.added["datasets"] == len(tables["datasets"])
+    assert report.added["replicas"] == len(tables["replicas"])
+    assert len(catalog.datasets()) == len(tables["datasets"])
+
+
 # -- identical snapshot, preview ------------------------------------------------------------------
 
 

@@ -30,6 +30,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from lifecycle.catalog.bulk import SNAPSHOT_EXPORTED
 from lifecycle.catalog.store import snapshot_reader, sqlite_file
 
 if TYPE_CHECKING:
@@ -118,6 +119,8 @@ def _connect(conn: Connection):
 
     # the snapshot conn's transaction sees (exported under the lock, as snapshot_reader does)
     snapshot = str(conn.exec_driver_sql("SELECT pg_export_snapshot()").scalar())
+    # no COPY ... FREEZE in this transaction (bulk.py); conn.info outlives it: keyed by its id
+    conn.info[SNAPSHOT_EXPORTED] = conn.exec_driver_sql("SELECT txid_current()").scalar()
     url = conn.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
     connection = adbc_driver_postgresql.dbapi.connect(url, autocommit=True)
     try:

@@ -185,6 +185,10 @@ def bulk_load(conn: Connection, empty_tables: list[str]) -> Iterator[None]:
 
 # conn.info key: the tables COPY writes frozen (see _truncated)
 _FROZEN = "lifecycle_copy_freeze"
+# conn.info key, set when the transaction exported its snapshot (a sync's Arrow reader does):
+# PostgreSQL then refuses COPY ... FREEZE ("cannot perform COPY FREEZE because of prior
+# transaction activity"; seen in a first rucio sync into an empty catalog)
+SNAPSHOT_EXPORTED = "lifecycle_snapshot_exported"
 
 
 def _truncated(conn: Connection, tables: list[str]) -> set[str]:
@@ -208,6 +212,9 @@ def _truncated(conn: Connection, tables: list[str]) -> set[str]:
     """
     if by_dialect(conn, sqlite=True, postgresql=False) or not tables:
         return set()
+    exported = conn.info.get(SNAPSHOT_EXPORTED)  # by this transaction (its id), or an earlier
+    if exported is not None and exported == conn.exec_driver_sql("SELECT txid_current()").scalar():
+        return set()  # a transaction that exported its snapshot is not one COPY may freeze in
     edges = conn.exec_driver_sql(
         "SELECT DISTINCT c.relname, p.relname FROM pg_constraint k "
         "JOIN pg_class c ON c.oid = k.conrelid JOIN pg_class p ON p.oid = k.confrelid "
