@@ -220,7 +220,10 @@ def _decide(conn: Connection, now: datetime, irreproducible: str) -> None:
         WHERE n.dataset_id IN (SELECT id FROM {CANDIDATES} WHERE decision IS NULL)
           AND (n.until IS NULL OR n.until > :now)"""
     pins = conn.execute(statement(pinned, {"now": now}), {"now": now}).all()
-    _set_reasons(conn, {row[0]: _pin_reason(row) for row in sorted(pins, key=str)})
+    # the last of a dataset's pins in this order gives its reason: the rows' texts, as
+    # ``str(row)`` gave them (less SQLAlchemy's truncation of long values); ``key=str`` built
+    # a Row's repr per pin: 0.3 s of the 0.6 s of two expiry previews at 1 M (17 k pins)
+    _set_reasons(conn, {row[0]: _pin_reason(row) for row in sorted(pins, key=_pin_order)})
     # the job in flight reads it: "running: input of running production <name>" (the first)
     conn.exec_driver_sql(
         f"""
@@ -248,6 +251,10 @@ def _decide(conn: Connection, now: datetime, irreproducible: str) -> None:
     )
 
 
+def _pin_order(row) -> str:
+    return repr(tuple(row))
+
+
 def _pin_reason(row) -> str:
     _, actor, until, reason = row
 
@@ -257,14 +264,16 @@ def _pin_reason(row) -> str:
 
 
 def _set_reasons(conn: Connection, reasons: dict[int, str]) -> None:
-    """Mark datasets kept, with their reason (one executemany, not one query per dataset)."""
+    """Mark datasets kept, with their reason (one executemany, not one query per dataset).
+
+    Rows as tuples in the driver's own placeholders: SQLAlchemy's per-row parameter handling
+    took longer than the update (30 k reasons in the two previews of a report at 1 M)."""
     if reasons:
-        conn.execute(
-            statement(
-                f"UPDATE {CANDIDATES} SET decision = 'keep', reason = :reason "
-                "WHERE id = :id AND decision IS NULL"
-            ),
-            [{"id": k, "reason": v} for k, v in reasons.items()],
+        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        conn.exec_driver_sql(
+            f"UPDATE {CANDIDATES} SET decision = 'keep', reason = {mark} "
+            f"WHERE id = {mark} AND decision IS NULL",
+            [(v, k) for k, v in reasons.items()],
         )
 
 

@@ -392,13 +392,16 @@ def preservation(conn: Connection, irreproducible: str | None = None) -> Preserv
         copies_sql + f" SELECT did, copies, bytes FROM copies WHERE copies < 2 "
         f"ORDER BY bytes DESC, did LIMIT {TOP}",
     )
+    # SQLite: the dataset table read in order (nine in ten datasets are derived or simulated);
+    # along the (kind, data type) index it looked each row up out of order: 0.95 -> 0.3 s at 1 M
+    scan = by_dialect(conn, sqlite=" NOT INDEXED", postgresql="")
     with irreproducible_table(conn, "tmp_report_irreproducible", existing=irreproducible) as table:
         coverage = frame(
             conn,
             f"""
             SELECT COALESCE(d.data_type, '') AS data_type, COUNT(*) AS datasets,
                    SUM(CASE WHEN x.id IS NULL THEN 1 ELSE 0 END) AS reproducible
-            FROM dataset d LEFT JOIN {table} x ON x.id = d.id
+            FROM dataset d{scan} LEFT JOIN {table} x ON x.id = d.id
             WHERE d.kind IN :kinds AND d.state NOT IN ('deleted', 'lost')
             GROUP BY COALESCE(d.data_type, '') ORDER BY 2 DESC, 1
             """,
