@@ -113,6 +113,7 @@ def gather(
     clock: Any = None,
     others: Sequence[Connection] = (),
     progress: Progress = SILENT,
+    idle: Callable[[], None] | None = None,
 ) -> ReportData:
     """Every number of the report, read on ``conn`` as of ``now`` (``clock``: a
     ``time.perf_counter``-like function to time each part, for the benchmark; ``progress``
@@ -121,7 +122,8 @@ def gather(
     ``others``: more connections reading the same snapshot as ``conn`` (see
     :func:`~lifecycle.catalog.snapshots.read_together`): the parts are independent reads, shared
     out in groups (those that share a temporary table stay together on one connection) to one
-    thread per connection; none: one after the other on ``conn``."""
+    thread per connection; none: one after the other on ``conn``. ``idle``: work for the first
+    of the other threads to run out of groups (the page's imports), while ``conn`` reads on."""
     timings: dict[str, float] = {}
     with progress.stages("building the report: parts", REPORT_PARTS) as stage:
 
@@ -134,13 +136,15 @@ def gather(
                 timings[name] = round(clock() - start, 3)
                 return out
 
-        return _gather(conn, others, policies, now, catalog, lineage_dids, timed, timings)
+        return _gather(conn, others, policies, now, catalog, lineage_dids, timed, timings, idle)
 
 
 REPORT_PARTS = 12  # the parts :func:`_gather` times, one stage of the progress each
 
 
-def _gather(conn, others, policies, now, catalog, lineage_dids, timed, timings) -> ReportData:
+def _gather(
+    conn, others, policies, now, catalog, lineage_dids, timed, timings, idle=None
+) -> ReportData:
     """:func:`gather`'s work, each part through ``timed(name, work)``."""
 
     def reproducibility(conn: Connection) -> dict[str, Any]:
@@ -177,19 +181,23 @@ def _gather(conn, others, policies, now, catalog, lineage_dids, timed, timings) 
             ),
         },
     ]
-    parts = _side_by_side(groups, [conn, *others])
+    parts = _side_by_side(groups, [conn, *others], idle)
     return ReportData(catalog=catalog, now=now, policies=policies, **parts, timings=timings)
 
 
 def _side_by_side(
-    groups: list[Callable[[Connection], dict[str, Any]]], conns: list[Connection]
+    groups: list[Callable[[Connection], dict[str, Any]]],
+    conns: list[Connection],
+    idle: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
     """The parts of every group, each group run on one of ``conns``: the first in this thread,
     each other in a thread of its own, taking the next group from the list until none is left.
     After an error no connection takes a further group; the first error is raised once every
-    thread is done."""
+    thread is done. ``idle``: run once, by the first of the other threads to find no group
+    left (never by this thread: it holds the longest group; with one connection, not run)."""
     waiting = deque(groups)
     parts: dict[str, Any] = {}
+    pending = [idle] if idle is not None else []
 
     def work(conn: Connection) -> None:
         while True:
@@ -214,8 +222,16 @@ def _side_by_side(
     import pandas  # noqa: F401
     import pyarrow  # noqa: F401
 
+    def work_then_idle(conn: Connection) -> None:
+        work(conn)
+        try:
+            task = pending.pop()  # atomic: one thread gets it
+        except IndexError:
+            return
+        task()
+
     with ThreadPoolExecutor(len(conns) - 1, thread_name_prefix="report") as pool:
-        elsewhere = [pool.submit(work, conn) for conn in conns[1:]]
+        elsewhere = [pool.submit(work_then_idle, conn) for conn in conns[1:]]
         try:
             work(conns[0])
         finally:
