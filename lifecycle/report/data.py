@@ -30,7 +30,7 @@ from lifecycle.durability import load_model
 from lifecycle.durability.estimate import durability_of
 from lifecycle.durability.patterns import nines
 from lifecycle.errors import InvalidModel
-from lifecycle.expiry import expire
+from lifecycle.expiry import expire_outlook
 from lifecycle.progress import SILENT, Progress
 from lifecycle.provenance import irreproducible_table
 from lifecycle.provenance.graph import MAX_NODES, ProvenanceGraph, lineage
@@ -458,12 +458,15 @@ def lifetime(
 ) -> Lifetime:
     """What reaches its end of life in each of the next months (expiry previewed at the end of
     the outlook) and what expiry keeps now, and why (``irreproducible``: the set already in a
-    temporary table, read by both previews)."""
+    temporary table, read by both previews; the two previews share their work, see
+    :func:`~lifecycle.expiry.expire_outlook`)."""
     import pandas as pd
 
-    today = expire(conn, policies, now, irreproducible=irreproducible)
     horizon = _add_months(now, MONTHS)
-    ahead = expire(conn, policies, horizon, irreproducible=irreproducible).decisions
+    today, ahead_report = expire_outlook(
+        conn, policies, now, horizon, irreproducible=irreproducible
+    )
+    ahead = ahead_report.decisions
     ahead = ahead[ahead["end_of_life"] > pd.Timestamp(now)]
     months = ahead.assign(month=ahead["end_of_life"].dt.strftime("%Y-%m"))
     months = (
