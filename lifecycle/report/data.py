@@ -139,7 +139,7 @@ def gather(
         return _gather(conn, others, policies, now, catalog, lineage_dids, timed, timings, idle)
 
 
-REPORT_PARTS = 12  # the parts :func:`_gather` times, one stage of the progress each
+REPORT_PARTS = 13  # the parts :func:`_gather` times, one stage of the progress each
 
 
 def _gather(
@@ -153,10 +153,10 @@ def _gather(
         with ExitStack() as stack:
             found = timed("irreproducible", lambda: stack.enter_context(irreproducible_table(conn)))
             audit = timed("compliance", lambda: compliance(conn, policies, now, found))
-            kept = timed("preservation", lambda: preservation(conn, found))
+            kept = timed("preservation", lambda: reproducibility_coverage(conn, found))
             ends = timed("lifetime", lambda: lifetime(conn, policies, now, found))
             durable = timed("durability", lambda: durability(conn, found))
-        return {"compliance": audit, "preservation": kept, "lifetime": ends, "durability": durable}
+        return {"compliance": audit, "coverage": kept, "lifetime": ends, "durability": durable}
 
     def replicas(conn: Connection) -> dict[str, Any]:
         # the replicas counted once per endpoint, state, kind and data type for the overview and
@@ -169,7 +169,8 @@ def _gather(
         return {"overview": overview, "storage": storage, "sites": sites}
 
     # the longest groups first (measured at 1 M datasets: reproducibility and its users about
-    # half of the work, the replicas grouped and the loss simulations a quarter each)
+    # half of the work, the replicas grouped and the loss simulations a quarter each); the raw
+    # data's tape copies, which need no irreproducible set, last: on the connection done first
     groups: list[Callable[[Connection], dict[str, Any]]] = [
         reproducibility,
         replicas,
@@ -180,8 +181,10 @@ def _gather(
                 "provenance", lambda: [lineage(conn, d, None, MAX_NODES) for d in lineage_dids]
             ),
         },
+        lambda conn: {"tape": timed("tape copies", lambda: raw_tape_copies(conn))},
     ]
     parts = _side_by_side(groups, [conn, *others], idle)
+    parts["preservation"] = Preservation(*parts.pop("tape"), *parts.pop("coverage"))
     return ReportData(catalog=catalog, now=now, policies=policies, **parts, timings=timings)
 
 
@@ -384,6 +387,12 @@ def last_changes(conn: Connection, history: pd.DataFrame) -> dict[str, Any] | No
 def preservation(conn: Connection, irreproducible: str | None = None) -> Preservation:
     """Raw data by its tape copies at distinct sites; reproducibility of derived data by type
     (``irreproducible``: the set already in a temporary table, else computed here)."""
+    return Preservation(*raw_tape_copies(conn), *reproducibility_coverage(conn, irreproducible))
+
+
+def raw_tape_copies(conn: Connection) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Raw data counted by its tape copies at distinct sites (0, 1, 2+), and the largest with
+    fewer than 2 (top N)."""
     copies_sql = """
         WITH copies AS (
             SELECT d.id, d.did, d.bytes, COUNT(DISTINCT e.site_id) AS copies
@@ -408,6 +417,14 @@ def preservation(conn: Connection, irreproducible: str | None = None) -> Preserv
         copies_sql + f" SELECT did, copies, bytes FROM copies WHERE copies < 2 "
         f"ORDER BY bytes DESC, did LIMIT {TOP}",
     )
+    return tape, short
+
+
+def reproducibility_coverage(
+    conn: Connection, irreproducible: str | None = None
+) -> tuple[pd.DataFrame, list[tuple[str, int]]]:
+    """The reproducibility of derived and simulated data by data type, and why not (top N
+    reasons; ``irreproducible``: the set already in a temporary table, else computed here)."""
     # SQLite: the dataset table read in order (nine in ten datasets are derived or simulated);
     # along the (kind, data type) index it looked each row up out of order: 0.95 -> 0.3 s at 1 M
     scan = by_dialect(conn, sqlite=" NOT INDEXED", postgresql="")
@@ -450,7 +467,7 @@ def preservation(conn: Connection, irreproducible: str | None = None) -> Preserv
         coverage["share"] = coverage["reproducible"] / coverage["datasets"]
     else:
         coverage["share"] = []
-    return Preservation(tape, short, coverage, top)
+    return coverage, top
 
 
 def lifetime(
