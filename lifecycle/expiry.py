@@ -58,6 +58,7 @@ DOOMED = "tmp_expire_delete"
 GONE = "tmp_expire_gone"
 JOURNALED = "tmp_expire_journaled"  # the deleted datasets, linked to the journal entry
 CHANGED = "tmp_expire_changed"  # their states, old and new, for the journal
+EXPIRED_BY_NOW = "tmp_expire_by_now"  # an outlook's candidates already expired at its now
 REPLICA_STATES_DELETED = ("available", "copying", "unavailable")  # what deletion marks deleted
 
 
@@ -159,6 +160,78 @@ def expire(
     return ExpiryReport(now, change is not None, decisions, freed)
 
 
+def expire_outlook(
+    conn: Connection,
+    policies: PolicySet,
+    now: datetime,
+    horizon: datetime,
+    *,
+    irreproducible: str | None = None,
+) -> tuple[ExpiryReport, ExpiryReport]:
+    """The previews of :func:`expire` at ``now`` and at a later ``horizon`` (the report's
+    lifetime outlook), equal to the two, with the work that does not depend on the time done
+    once (0.7 of the 2 s of CPU of a preview at 1 M datasets, SQLite).
+
+    Why they can share it: the datasets past their end of life at ``now`` are those of
+    ``horizon`` whose end (``expires_at``, or ``created_at`` plus the lifetime of the rule that
+    applies, the same at both times) comes before ``now``; of the decisions taken before the set
+    is settled, only the pins depend on the time, and they come first after the kind, and a
+    pin in force at ``horizon`` is in force at ``now`` (pins have an end, not a start). So the
+    decisions at ``horizon`` are taken, those of the datasets expired at ``now`` kept aside,
+    those a pin holds at ``now`` taken again; each set is then settled on its own."""
+    if horizon < now:
+        raise ValueError("the horizon of an outlook comes after its now")
+    _candidates(conn, policies, horizon)
+    try:
+        with irreproducible_table(
+            conn, "tmp_expire_irreproducible", existing=irreproducible
+        ) as irreproducible_set:
+            _decide(conn, horizon, irreproducible_set)
+            _expired_by(conn, policies, now)
+            _settle_together(conn, irreproducible_set)
+            ahead = ExpiryReport(horizon, False, _decisions(conn), _freed_by_site(conn))
+            conn.exec_driver_sql(f"DELETE FROM {CANDIDATES}")
+            conn.exec_driver_sql(f"INSERT INTO {CANDIDATES} SELECT * FROM {EXPIRED_BY_NOW}")
+            analyze(conn, CANDIDATES)
+            params = {"now": now}
+            conn.execute(
+                statement(
+                    f"UPDATE {CANDIDATES} SET decision = NULL, reason = NULL "
+                    "WHERE reason NOT LIKE 'kind: %' AND id IN (SELECT n.dataset_id FROM pin n "
+                    "WHERE n.until IS NULL OR n.until > :now)",
+                    params,
+                ),
+                params,
+            )
+            _keep_pinned(conn, now)
+            _settle_together(conn, irreproducible_set)
+            today = ExpiryReport(now, False, _decisions(conn), _freed_by_site(conn))
+    finally:
+        drop_tables(conn, CANDIDATES, DOOMED, GONE, EXPIRED_BY_NOW)
+    return today, ahead
+
+
+def _expired_by(conn: Connection, policies: PolicySet, now: datetime) -> None:
+    """``EXPIRED_BY_NOW``: the candidates (of a later time, decided, not settled) whose end of
+    life comes before ``now``: an explicit one before it, else a creation before ``now`` less
+    the lifetime of their rule."""
+    temporary_table(
+        conn,
+        EXPIRED_BY_NOW,
+        "id INTEGER PRIMARY KEY, lifetime_seconds BIGINT, rule TEXT, decision TEXT, reason TEXT",
+    )
+    ends = ["(c.rule IS NULL AND d.expires_at < :now)"]
+    params: dict[str, Any] = {"now": now}
+    for i, rule in enumerate(r for r in policies.rules if r.type == "lifetime"):
+        ends.append(f"(c.rule = :rule{i} AND d.created_at < :cutoff{i})")
+        params.update({f"rule{i}": rule.name, f"cutoff{i}": now - rule.lifetime})
+    sql = (
+        f"INSERT INTO {EXPIRED_BY_NOW} SELECT c.* FROM {CANDIDATES} c CROSS JOIN dataset d "
+        f"WHERE d.id = c.id AND ({' OR '.join(ends)})"
+    )
+    conn.execute(statement(sql, params), params)
+
+
 def _candidates(conn: Connection, policies: PolicySet, now: datetime) -> None:
     """Every dataset past its end of life and not deleted, with that end and where it came from."""
     temporary_table(
@@ -215,12 +288,7 @@ def _decide(conn: Connection, now: datetime, irreproducible: str) -> None:
         "' data never expires automatically' "
         f"WHERE id IN (SELECT d.id FROM dataset d WHERE d.kind IN ({kinds}))"
     )
-    pinned = f"""
-        SELECT n.dataset_id, n.actor, n.until, n.reason FROM pin n
-        WHERE n.dataset_id IN (SELECT id FROM {CANDIDATES} WHERE decision IS NULL)
-          AND (n.until IS NULL OR n.until > :now)"""
-    pins = conn.execute(statement(pinned, {"now": now}), {"now": now}).all()
-    _set_reasons(conn, {row[0]: _pin_reason(row) for row in sorted(pins, key=str)})
+    _keep_pinned(conn, now)
     # the job in flight reads it: "running: input of running production <name>" (the first)
     conn.exec_driver_sql(
         f"""
@@ -248,6 +316,23 @@ def _decide(conn: Connection, now: datetime, irreproducible: str) -> None:
     )
 
 
+def _keep_pinned(conn: Connection, now: datetime) -> None:
+    """Keep the undecided candidates a pin in force at ``now`` holds, saying whose and why."""
+    pinned = f"""
+        SELECT n.dataset_id, n.actor, n.until, n.reason FROM pin n
+        WHERE n.dataset_id IN (SELECT id FROM {CANDIDATES} WHERE decision IS NULL)
+          AND (n.until IS NULL OR n.until > :now)"""
+    pins = conn.execute(statement(pinned, {"now": now}), {"now": now}).all()
+    # the last of a dataset's pins in this order gives its reason: the rows' texts, as
+    # ``str(row)`` gave them (less SQLAlchemy's truncation of long values); ``key=str`` built
+    # a Row's repr per pin: 0.3 s of the 0.6 s of two expiry previews at 1 M (17 k pins)
+    _set_reasons(conn, {row[0]: _pin_reason(row) for row in sorted(pins, key=_pin_order)})
+
+
+def _pin_order(row) -> str:
+    return repr(tuple(row))
+
+
 def _pin_reason(row) -> str:
     _, actor, until, reason = row
 
@@ -257,14 +342,16 @@ def _pin_reason(row) -> str:
 
 
 def _set_reasons(conn: Connection, reasons: dict[int, str]) -> None:
-    """Mark datasets kept, with their reason (one executemany, not one query per dataset)."""
+    """Mark datasets kept, with their reason (one executemany, not one query per dataset).
+
+    Rows as tuples in the driver's own placeholders: SQLAlchemy's per-row parameter handling
+    took longer than the update (30 k reasons in the two previews of a report at 1 M)."""
     if reasons:
-        conn.execute(
-            statement(
-                f"UPDATE {CANDIDATES} SET decision = 'keep', reason = :reason "
-                "WHERE id = :id AND decision IS NULL"
-            ),
-            [{"id": k, "reason": v} for k, v in reasons.items()],
+        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        conn.exec_driver_sql(
+            f"UPDATE {CANDIDATES} SET decision = 'keep', reason = {mark} "
+            f"WHERE id = {mark} AND decision IS NULL",
+            [(v, k) for k, v in reasons.items()],
         )
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from catalogs import AOD1, AOD2, CALIB, LITE, MERGED, RAW1, RAW2, chain, write_catalog
-from conftest import snapshot
+from conftest import ROOT, snapshot
 from typer.testing import CliRunner
 
 from lifecycle.api import Catalog
@@ -287,3 +287,69 @@ def test_a_pin_must_end_in_the_future(catalog, tmp_path):
         "lifecycle: error: --until: 2000-01-01T00:00:00Z is in the past"
     )
     assert cat.pins().empty
+
+
+@pytest.mark.parametrize(
+    ("now", "horizon"),
+    [
+        (datetime(2026, 12, 6, tzinfo=UTC), datetime(2027, 12, 6, tzinfo=UTC)),
+        (datetime(2024, 2, 29, tzinfo=UTC), datetime(2029, 2, 28, tzinfo=UTC)),
+        (datetime(2026, 12, 6, tzinfo=UTC), datetime(2026, 12, 6, tzinfo=UTC)),
+    ],
+    ids=["a year", "five years", "same time"],
+)
+def test_the_outlook_equals_two_previews(catalog, tmp_path, now, horizon):
+    """expire_outlook shares the work of the previews at now and at the horizon: each equals
+    expire's, on a generated catalog with pins ending between the two times, several pins on
+    one dataset, running productions, a saved plan's inputs and irreproducible data."""
+    import pandas as pd
+    import sqlalchemy as sa
+
+    from lifecycle.expiry import expire, expire_outlook
+    from lifecycle.generate import generate
+
+    generate(tmp_path / "grid", datasets=4_000, seed=3)
+    catalog.import_directory(tmp_path / "grid")
+    policies = load_policies([ROOT / "policies" / "atlas-2015.toml"])
+    with catalog.atomic("test") as (conn, _):
+        ids = [row[0] for row in conn.execute(sa.text(
+            "SELECT id FROM dataset WHERE kind IN ('derived', 'simulated') ORDER BY id"))]  # fmt: skip
+        ends = [None, datetime(2025, 1, 1), datetime(2027, 3, 1), datetime(2031, 1, 1)]
+        conn.execute(
+            sa.text("INSERT INTO pin (dataset_id, reason, until, actor) VALUES (:d, :r, :u, :a)"),
+            [
+                {"d": d, "r": f"test {i % 3}", "u": ends[i % 4], "a": f"actor{i % 2}"}
+                for i, d in enumerate(ids[::7])
+            ]
+            + [{"d": d, "r": "second pin", "u": ends[2], "a": "zz"} for d in ids[::14]],
+        )
+        # raw past an explicit end, pinned, but kept for its kind first
+        conn.execute(
+            sa.text("UPDATE dataset SET expires_at = :t WHERE kind = 'raw' AND id % 9 = 0"),
+            {"t": datetime(2023, 1, 1)},
+        )
+        conn.execute(sa.text(
+            "INSERT INTO pin (dataset_id, reason, until, actor) SELECT id, 'kind first', NULL, "
+            "'a' FROM dataset WHERE kind = 'raw' AND id % 9 = 0"
+        ))  # fmt: skip
+        conn.execute(sa.text("UPDATE production SET status = 'running' WHERE id % 11 = 3"))
+        conn.execute(sa.text("UPDATE transformation SET image_digest = NULL WHERE id % 5 = 2"))
+    with catalog.read() as conn:
+        today, ahead = expire_outlook(conn, policies, now, horizon)
+        alone = (expire(conn, policies, now), expire(conn, policies, horizon))
+    for together, single in zip((today, ahead), alone, strict=True):
+        assert together.now == single.now
+        pd.testing.assert_frame_equal(together.decisions, single.decisions)
+        pd.testing.assert_frame_equal(together.freed_by_site, single.freed_by_site)
+    # the comparison means something: the sets differ, a pin holds at now and not later, and
+    # every kind of reason to keep occurs
+    now_kept = dict(zip(today.decisions["did"], today.decisions["reason"], strict=True))
+    later = dict(zip(ahead.decisions["did"], ahead.decisions["reason"], strict=True))
+    reasons = {r.split(":")[0] for r in [*now_kept.values(), *later.values()]}
+    assert {"kind", "pinned", "running", "not reproducible", "reproducible"} <= reasons
+    if horizon > now:
+        assert len(ahead.decisions) > len(today.decisions)
+        assert any(
+            r.startswith("pinned") and not later[did].startswith("pinned")
+            for did, r in now_kept.items()
+        )

@@ -66,9 +66,24 @@ def _postgresql(store: Store, stack: ExitStack, first: Connection, more: int) ->
     return out
 
 
+# SQLite: the readers map the catalog file into memory (at most 2 GiB, SQLite's own cap). The
+# report's parts read the dataset and replica tables again and again, otherwise through a page
+# cache of 2 MiB a connection and a read() call a page: mapped, 8-15 % less CPU per part at 1 M
+# datasets (the system time of joining every replica to its dataset: 1.05 -> 0.05 s). Only on
+# these readers, and given up when they are done: a listing's peak RSS would count the pages.
+MAP_BYTES = 2**31
+
+
+def _map(stack: ExitStack, conns: list[Connection]) -> list[Connection]:
+    for conn in conns:
+        conn.exec_driver_sql(f"PRAGMA mmap_size = {MAP_BYTES}")
+        stack.callback(conn.exec_driver_sql, "PRAGMA mmap_size = 0")
+    return conns
+
+
 def _sqlite(store: Store, stack: ExitStack, first: Connection, more: int) -> list[Connection]:
     """``first`` and up to ``more`` others, their snapshots begun under the write lock; ``first``
-    alone where the lock cannot be had (see the module's docstring)."""
+    alone where the lock cannot be had (see the module's docstring); each maps the file."""
     usable = not store.read_only and store._sqlite_path() is not None
     if usable:
         usable = str(first.exec_driver_sql("PRAGMA journal_mode").scalar()).lower() == "wal"
@@ -87,9 +102,9 @@ def _sqlite(store: Store, stack: ExitStack, first: Connection, more: int) -> lis
             others.close()
         else:
             stack.enter_context(others)
-            return conns
+            return _map(stack, conns)
     stack.enter_context(first.begin())
-    return [first]
+    return _map(stack, [first])
 
 
 def _begin_snapshot(conn: Connection) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lifecycle.progress import SILENT, Progress
+from lifecycle.report import charts
 from lifecycle.report.data import ReportData, gather
 from lifecycle.report.page import render
 from lifecycle.values import envelope
@@ -85,7 +86,8 @@ def build(
     """Gather the numbers on ``conn`` (and ``others``, on the same snapshot) and render the page
     (``progress`` hears of each part; ``decade``: a saved simulated run, see
     :func:`lifecycle.report.decade.read_decade`)."""
-    data = gather(conn, policies, now, catalog, lineage, clock, others, progress)
+    # matplotlib imported on a core the reading leaves idle, rather than before the page
+    data = gather(conn, policies, now, catalog, lineage, clock, others, progress, charts.warm_up)
     data.decade = decade
     start = clock() if clock is not None else None
     with progress.phase("building the report: the page"):
