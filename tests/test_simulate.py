@@ -431,11 +431,10 @@ def _counts_of(report) -> dict[str, int]:
     return {k: summary[k] for k in keys} | {"re_replicate": summary["re_replicate"]["datasets"]}
 
 
-@pytest.mark.parametrize("source", ["grid", "sample"])
-def test_simulate_sites_counts_what_each_site_alone_loses(request, catalog, source):
+def _catalog_with_sites(request, catalog, source: str):
+    """The ``grid`` fixture's catalog or ``catalog`` with the sample loaded, and its sites that
+    have endpoints, by name."""
     from conftest import SAMPLE_CATALOG
-
-    from lifecycle.simulate import simulate_sites
 
     if source == "grid":
         cat = request.getfixturevalue("grid")
@@ -446,6 +445,15 @@ def test_simulate_sites_counts_what_each_site_alone_loses(request, catalog, sour
         sites = [row[0] for row in conn.exec_driver_sql(
             "SELECT DISTINCT s.name FROM site s JOIN endpoint e ON e.site_id = s.id ORDER BY 1"
         )]  # fmt: skip
+    return cat, sites
+
+
+@pytest.mark.parametrize("source", ["grid", "sample"])
+def test_simulate_sites_counts_what_each_site_alone_loses(request, catalog, source):
+    from lifecycle.simulate import simulate_sites
+
+    cat, sites = _catalog_with_sites(request, catalog, source)
+    with cat.read() as conn:
         together = simulate_sites(conn, sites, POLICIES, NOW)
     alone = {site: _counts_of(_simulate(cat, site)) for site in sites}
     assert together == alone
@@ -463,19 +471,10 @@ def test_simulate_scenarios_keeps_overlapping_losses_apart(request, catalog, sou
     """Scenarios sharing endpoints (a country and a site in it, several sites together, an
     endpoint expression) are each simulated on their own: one statement a step for all of them
     counts what ``simulate_loss`` of each alone reports."""
-    from conftest import SAMPLE_CATALOG
-
     from lifecycle.simulate import LossScenario, simulate_scenarios
 
-    if source == "grid":
-        cat = request.getfixturevalue("grid")
-    else:
-        cat = catalog
-        cat.import_directory(SAMPLE_CATALOG)
+    cat, sites = _catalog_with_sites(request, catalog, source)
     with cat.read() as conn:
-        sites = [row[0] for row in conn.exec_driver_sql(
-            "SELECT DISTINCT s.name FROM site s JOIN endpoint e ON e.site_id = s.id ORDER BY 1"
-        )]  # fmt: skip
         countries = dict(conn.exec_driver_sql("SELECT name, country FROM site").all())
     country = countries[sites[0]]
     scenarios = [
