@@ -126,7 +126,7 @@ def usage(
     """Storage use grouped ``by`` endpoint, site, tier, country or cloud (and media), of the
     endpoints at ``site`` (any of them), of ``media``, selected by the endpoint ``expression``.
     ``grouped``: the replicas already counted per endpoint, state, kind and data type in a
-    temporary table (:func:`lifecycle.catalog.queries.group_replicas`), read instead of the
+    temporary table (:func:`lifecycle.catalog.grouped.group_catalog`), read instead of the
     replicas themselves (the same numbers)."""
     if by not in GROUPINGS:
         raise UsageError(f"--by: {by!r} is not one of {', '.join(GROUPINGS)}")

@@ -216,10 +216,12 @@ def test_hostile_names_are_shown_literally(catalog, tmp_path):
 
 
 def test_usage_and_overview_from_the_grouped_replicas_are_the_same(sample):
-    """The report counts the replicas once (group_replicas) for the overview and the storage:
-    the same frames as from the replicas themselves, on a catalog with every replica state."""
+    """The report counts the replicas and datasets once (group_catalog, in SQL or in Arrow) for
+    the overview and the storage: the same frames as from the replicas themselves, on a catalog
+    with every replica state."""
     from lifecycle.accounting import usage
-    from lifecycle.catalog.queries import group_replicas, overview
+    from lifecycle.catalog.grouped import group_catalog
+    from lifecycle.catalog.queries import overview
 
     with sample.read() as conn:
         conn.exec_driver_sql(  # states other than available, and a dataset without a type
@@ -229,10 +231,16 @@ def test_usage_and_overview_from_the_grouped_replicas_are_the_same(sample):
             "UPDATE dataset SET data_type = NULL WHERE id IN (SELECT MAX(dataset_id) FROM replica)"
         )
         plain = (overview(conn), {by: usage(conn, by) for by in ("endpoint", "site", "tier")})
-        grouped = group_replicas(conn, "tmp_test_grouped")
-        found = (overview(conn, grouped), {by: usage(conn, by, grouped=grouped) for by in plain[1]})
+        grouped = group_catalog(conn, "tmp_test_grouped")
+        found = (
+            overview(conn, grouped),
+            {by: usage(conn, by, grouped=grouped.replicas) for by in plain[1]},
+        )
     assert set(plain[0].replicas_by_state["state"]) > {"available"}
     assert plain[0].replicas_by_state.to_dict("records") == found[0].replicas_by_state.to_dict(
+        "records"
+    )
+    assert plain[0].datasets_by_kind.to_dict("records") == found[0].datasets_by_kind.to_dict(
         "records"
     )
     for by, expected in plain[1].items():

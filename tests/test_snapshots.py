@@ -7,13 +7,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from conftest import ROOT, SAMPLE_CATALOG, write_lock_held
 
 import lifecycle.api as api_module
 from lifecycle.api import Catalog
-from lifecycle.catalog.snapshots import read_together
+from lifecycle.catalog.grouped import group_catalog
+from lifecycle.catalog.snapshots import read_snapshot, read_together
 from lifecycle.errors import LifecycleError
 from lifecycle.report import data as report_data
+from lifecycle.report.schedule import SharedSet
 
 NOW = "2026-06-01T00:00:00+00:00"
 
@@ -41,6 +44,66 @@ def test_every_reader_reads_the_snapshot_of_the_start(sample, catalog_url):
         assert [_pins(conn) for conn in conns] == [before] * 3
     with sample.read() as conn:
         assert _pins(conn) == before + 1
+
+
+def test_the_arrow_reader_reads_the_snapshot_of_the_start(sample, catalog_url):
+    did = sample.datasets()["did"].iloc[0]
+    before = len(sample.pins())
+    with read_snapshot(sample.store, 2, arrow=True) as snapshot:
+        assert snapshot.arrow is not None
+        writer = Catalog(catalog_url)
+        try:
+            writer.pin(did, "committed meanwhile")
+        finally:
+            writer.close()
+        (ids,) = snapshot.arrow.read(["id"], "pin", ["int"])
+        assert len(ids) == before
+        assert [_pins(conn) for conn in snapshot.conns] == [before] * 2
+    assert len(sample.pins()) == before + 1
+
+
+def _table(conn, name: str) -> list[tuple]:
+    found = conn.exec_driver_sql(f"SELECT * FROM {name}").all()
+    return sorted((tuple(row) for row in found), key=repr)
+
+
+def test_the_catalog_counted_in_arrow_is_counted_as_in_sql(sample):
+    """group_catalog through the Arrow reader fills the same tables as in SQL (a replica of
+    every state, a dataset without a type)."""
+    with sample.store.atomic("test") as (conn, _):  # not available; a dataset without a type
+        conn.exec_driver_sql(
+            "UPDATE replica SET state = 'lost' WHERE id IN (SELECT MIN(id) FROM replica)"
+        )
+        conn.exec_driver_sql(
+            "UPDATE dataset SET data_type = NULL WHERE id IN (SELECT MAX(dataset_id) FROM replica)"
+        )
+    with read_snapshot(sample.store, 2, arrow=True) as snapshot:
+        conn = snapshot.conns[0]
+        assert snapshot.arrow is not None
+        in_sql = group_catalog(conn, "tmp_test_sql")
+        in_arrow = group_catalog(conn, "tmp_test_arrow", snapshot.arrow)
+        for a, b in zip(in_sql.tables(), in_arrow.tables(), strict=True):
+            expected = _table(conn, a)
+            assert expected
+            assert _table(conn, b) == expected
+        states = {row[1] for row in _table(conn, in_arrow.replicas)}
+        assert states > {"available"}
+        assert None in {row[1] for row in _table(conn, in_arrow.datasets)}
+
+
+def test_the_irreproducible_set_copied_is_the_set_computed(sample):
+    from lifecycle.provenance.reproducibility import IRREPRODUCIBLE
+
+    with read_together(sample.store, 2) as (first, second):
+        shared = SharedSet(lambda name, work: work(), shared=True)
+        assert shared.compute(first) == IRREPRODUCIBLE
+        assert shared.on(first) == IRREPRODUCIBLE  # the computed one, not a copy
+        assert shared.on(second) == IRREPRODUCIBLE
+        computed, copied = (_table(conn, IRREPRODUCIBLE) for conn in (first, second))
+        assert computed
+        assert [(i, bool(u)) for i, u in copied] == [(i, bool(u)) for i, u in computed]
+        shared.drop()
+        assert not any(sa.inspect(conn).has_table(IRREPRODUCIBLE) for conn in (first, second))
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])
@@ -137,7 +200,7 @@ def test_the_heavy_packages_are_imported_before_the_threads_start(sample, catalo
 
     script = f"""
 import sys
-import lifecycle.report.data as data
+import lifecycle.report.schedule as data
 from lifecycle.api import Catalog
 seen = []
 class Pool(data.ThreadPoolExecutor):

@@ -29,7 +29,7 @@ from lifecycle.audit.history import diff, runs
 from lifecycle.catalog import queries
 from lifecycle.catalog.migrations import HEAD
 from lifecycle.catalog.queries import DatasetDetails, Overview
-from lifecycle.catalog.snapshots import read_together
+from lifecycle.catalog.snapshots import read_snapshot
 from lifecycle.catalog.store import Change, Store, resolve_url, utcnow
 from lifecycle.consistency import ConsistencyReport
 from lifecycle.deletion import DeletionReport, LossOfReplica, delete_replica, mark_lost
@@ -716,14 +716,16 @@ class Catalog(GridOperations, RucioOperations, DurabilityOperations):
         overview, compliance (the audit now, not recorded, and the stored history), storage,
         preservation, lifetime, risk, and the lineage of the DIDs in ``lineage``. Reads only,
         its parts side by side on a connection a core, all on one snapshot (see
-        :func:`~lifecycle.catalog.snapshots.read_together`). ``clock`` (``time.perf_counter``)
+        :func:`~lifecycle.catalog.snapshots.read_snapshot`). ``clock`` (``time.perf_counter``)
         times each part into ``report.data.timings``. ``decade``: a run saved by ``simulate years
         --format json -o FILE``, drawn in the Durability section (checked before any work)."""
         policies = policy_set(policies)
         saved = None if decade is None else read_decade(decade)
-        # its parts side by side on a connection a core, all reading one snapshot
-        with read_together(self.store, CONNECTIONS) as (conn, *others):
+        # its parts side by side on a connection a core, all reading one snapshot (and an
+        # Arrow reader of it, for the counts of every replica)
+        with read_snapshot(self.store, CONNECTIONS, arrow=True) as snapshot:
+            conn, *others = snapshot.conns
             return build(
                 conn, policies, now or utcnow(), self.store.display_url(), tuple(lineage), clock,
-                others, self.progress, saved,
+                others, self.progress, saved, snapshot.arrow,
             )  # fmt: skip

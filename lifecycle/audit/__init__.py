@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from lifecycle.audit.history import index_by_rule_and_did, record_run
 from lifecycle.audit.rules import EVALUATORS, Finding, SqlFindings, did_order, json_text
-from lifecycle.catalog.sql import by_dialect, statement, temporary_table
+from lifecycle.catalog.sql import by_dialect, insert_rows, statement, temporary_table
 from lifecycle.catalog.store import current_actor, snapshot_reader, utcnow
 from lifecycle.policy import SEVERITIES, PolicySet, Rule, endpoint_sets
 from lifecycle.progress import SILENT, Progress
@@ -256,23 +256,8 @@ def _insert(conn: Connection, rule: Rule, found: SqlFindings | list[Finding]) ->
     if any(a[0] >= b[0] for a, b in pairwise(found)):  # in DID order, as the table is read
         found = sorted(found, key=itemgetter(0))
     rows = [(rule.name, rule.policy, rule.severity, *finding) for finding in found]
-    columns = "rule, policy, severity, did, message, details"
-    # the driver's own bulk path, rows as tuples: SQLAlchemy's per-row parameter handling took
-    # longer than the insert itself (150 k reproducibility findings). SQLite: executemany.
-    # PostgreSQL: COPY; psycopg's executemany sends a statement a row (4.5 k findings of the
-    # reprocessability rule: 0.2-0.3 s, the server busy for 0.05 s of it).
-    if by_dialect(conn, sqlite=True, postgresql=False):
-        conn.exec_driver_sql(
-            f"INSERT INTO {FINDINGS_TABLE} ({columns}) VALUES (?, ?, ?, ?, ?, ?)", rows
-        )
-        return len(rows)
-    driver = conn.connection.driver_connection
-    with (
-        driver.cursor() as cursor,
-        cursor.copy(f"COPY {FINDINGS_TABLE} ({columns}) FROM STDIN") as copy,
-    ):
-        for row in rows:
-            copy.write_row(row)
+    columns = ("rule", "policy", "severity", "did", "message", "details")
+    insert_rows(conn, FINDINGS_TABLE, columns, rows)
     return len(rows)
 
 

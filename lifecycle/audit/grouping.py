@@ -28,6 +28,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from lifecycle.catalog.sql import frame, tuples
 from lifecycle.errors import UsageError
 
 if TYPE_CHECKING:
@@ -79,15 +80,25 @@ def causes(conn: Connection, table: str, policies: PolicySet) -> list[Cause]:
     rule order, then by cause)."""
     types = {rule.name: rule.type for rule in policies.rules}
     order = {name: n for n, name in enumerate(types)}
+    # the findings read once and counted by message here: SQLite sorted the 206 k findings of
+    # 1 M datasets by rule and message (64 k distinct) to group them, 0.56 s of the 0.83 s this
+    # took, against 0.17 s to read them and 0.06 s to count them in a dict
+    per_message: dict[tuple[str, str, str], list[Any]] = {}
+    for rule, severity, message, did in tuples(
+        conn, f"SELECT rule, severity, message, did FROM {table}"
+    ):
+        entry = per_message.get((rule, severity, message))
+        if entry is None:
+            per_message[(rule, severity, message)] = [1, did]
+        else:
+            entry[0] += 1
+            if did < entry[1]:  # code point order, on either engine
+                entry[1] = did
     merged: dict[tuple[str, str, str], list[Any]] = {}
-    found = conn.exec_driver_sql(
-        f"SELECT rule, severity, message, COUNT(*), MIN(did) FROM {table} "
-        "GROUP BY rule, severity, message"
-    ).all()
-    for rule, severity, message, n, example in found:
+    for (rule, severity, message), (n, example) in per_message.items():
         key = (rule, severity, cause_of(types.get(rule, ""), message))
         entry = merged.setdefault(key, [0, example])
-        entry[0] += int(n)
+        entry[0] += n
         entry[1] = min(entry[1], example)
     out = [
         Cause(rule, types.get(rule, ""), severity, cause, n, example)
@@ -146,6 +157,33 @@ def _site_counts(
         }
         for key, (n, example) in merged.items()
     ]
+
+
+def site_totals(conn: Connection, table: str) -> pd.DataFrame:
+    """Per site holding a copy (not deleted) of a dataset with a finding in ``table``:
+    ``findings``, those findings (a dataset with copies at three sites counts at each), and
+    ``rules``, how many rules they are of; the most findings first. What ``--group-by site``
+    counts, summed per site, without its examples and its findings at no site."""
+    # the join in the order written (SQLite keeps the order of a CROSS JOIN): SQLite's own
+    # choice began at the endpoints and read every replica, 1.75 s at 1 M datasets (206 k
+    # findings) against 0.75 s; the distinct datasets counted by id, not by DID
+    found = frame(
+        conn,
+        f"""
+        SELECT s.name AS site, SUM(g.datasets) AS findings, COUNT(*) AS rules
+        FROM (
+            SELECT f.rule, e.site_id, COUNT(DISTINCT d.id) AS datasets
+            FROM {table} f CROSS JOIN dataset d CROSS JOIN replica r CROSS JOIN endpoint e
+            WHERE d.did = f.did AND r.dataset_id = d.id AND r.state <> 'deleted'
+              AND e.id = r.endpoint_id
+            GROUP BY f.rule, e.site_id
+        ) g JOIN site s ON s.id = g.site_id
+        GROUP BY s.name
+        """,
+    )
+    # the names in code point order on either engine (PostgreSQL's ORDER BY uses a collation)
+    order = found.sort_values(["findings", "site"], ascending=[False, True], kind="stable")
+    return order.reset_index(drop=True)
 
 
 def group_findings(

@@ -43,11 +43,29 @@ _TYPED_VALUE = {"int": "0", "float": "0.0", "timestamp": "''", "text": "''"}
 
 
 class ArrowReader:
-    """One ADBC connection reading what the writer's connection reads (see the module's note)."""
+    """One ADBC connection reading what the writer's connection reads (see the module's note),
+    or, from :func:`~lifecycle.catalog.snapshots.read_snapshot`, the snapshot its readers read."""
 
     def __init__(self, dialect: str, connection: Any) -> None:
         self.dialect = dialect
         self._connection = connection
+
+    def begin(self) -> bool:
+        """SQLite: take the transaction's snapshot now (at its first read), as the other readers
+        of a snapshot do; False if the read fails. PostgreSQL: the snapshot is set on connecting."""
+        if self.dialect != "sqlite":
+            return True
+        import adbc_driver_manager
+
+        cursor = self._connection.cursor()
+        try:
+            cursor.execute("SELECT 1 FROM sqlite_master LIMIT 1")
+            cursor.fetchall()
+        except (adbc_driver_manager.Error, OSError):
+            return False
+        finally:
+            cursor.close()
+        return True
 
     def read(self, items: list[str], source: str, kinds: list[str]) -> list[Any] | None:
         """``SELECT items FROM source`` as Arrow chunked arrays, typed as the engine sends them
@@ -108,19 +126,31 @@ def arrow_reader(conn: Connection) -> Iterator[ArrowReader | None]:
 def _connect(conn: Connection):
     """An ADBC connection to ``conn``'s catalog, reading what ``conn`` reads."""
     if conn.dialect.name == "sqlite":
-        import adbc_driver_sqlite.dbapi
-
-        path = sqlite_file(conn.engine.url)
-        # read-only: the reader never writes; WAL lets it read while the writer holds the lock,
-        # and each statement sees the last commit, which no one can move while the lock is held
-        uri = f"file:{urllib.parse.quote(str(path))}?mode=ro"
-        return adbc_driver_sqlite.dbapi.connect(uri)
-    import adbc_driver_postgresql.dbapi
-
+        # its snapshot, taken at its first read, is the last commit: no one can commit while
+        # the writer holds the lock
+        return connect_sqlite(sqlite_file(conn.engine.url))
     # the snapshot conn's transaction sees (exported under the lock, as snapshot_reader does)
     snapshot = str(conn.exec_driver_sql("SELECT pg_export_snapshot()").scalar())
     # no COPY ... FREEZE in this transaction (bulk.py); conn.info outlives it: keyed by its id
     conn.info[SNAPSHOT_EXPORTED] = conn.exec_driver_sql("SELECT txid_current()").scalar()
+    return connect_postgresql(conn, snapshot)
+
+
+def connect_sqlite(path: Any):
+    """An ADBC connection to the SQLite file ``path``, read-only (WAL lets it read while a writer
+    holds the lock), in a transaction that takes its snapshot at its first read and keeps it
+    until the connection is closed."""
+    import adbc_driver_sqlite.dbapi
+
+    uri = f"file:{urllib.parse.quote(str(path))}?mode=ro"
+    return adbc_driver_sqlite.dbapi.connect(uri)
+
+
+def connect_postgresql(conn: Connection, snapshot: str):
+    """An ADBC connection to ``conn``'s PostgreSQL catalog in a read-only REPEATABLE READ
+    transaction on the exported ``snapshot``."""
+    import adbc_driver_postgresql.dbapi
+
     url = conn.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
     connection = adbc_driver_postgresql.dbapi.connect(url, autocommit=True)
     try:

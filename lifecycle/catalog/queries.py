@@ -15,11 +15,9 @@ import sqlalchemy as sa
 
 from lifecycle.catalog.sql import (
     TIMESTAMP_COLUMNS,
-    by_dialect,
     frame,
     rows,
     statement,
-    temporary_table,
 )
 from lifecycle.errors import UnknownDataset, UsageError
 from lifecycle.nomenclature import normalize_did
@@ -29,6 +27,8 @@ from lifecycle.vocabulary import KINDS, MEDIA
 if TYPE_CHECKING:
     import pandas as pd
     from sqlalchemy.engine import Connection
+
+    from lifecycle.catalog.grouped import Grouped
 
 
 def sites(conn: Connection) -> pd.DataFrame:
@@ -403,33 +403,10 @@ class Overview:
         )
 
 
-def group_replicas(conn: Connection, table: str) -> str:
-    """Every replica counted per endpoint, state, kind and data type into the temporary table
-    ``table`` (``replicas``, ``bytes``: their datasets' bytes summed): one pass over the replicas
-    for :func:`overview` and :func:`lifecycle.accounting.usage` both (each reads them otherwise).
-    Returns ``table``."""
-    temporary_table(
-        conn,
-        table,
-        "endpoint_id INTEGER NOT NULL, state TEXT NOT NULL, kind TEXT, data_type TEXT, "
-        "replicas BIGINT NOT NULL, bytes NUMERIC",
-    )
-    # SQLite read the replicas along their (endpoint, state) index, for its order, and looked up
-    # each replica's row and then its dataset out of order; read in table order (as imported:
-    # by dataset) the same groups took 4.0 s of CPU instead of 7.6 s at 1 M datasets
-    replicas = by_dialect(conn, sqlite="replica r NOT INDEXED", postgresql="replica r")
-    conn.exec_driver_sql(
-        f"INSERT INTO {table} (endpoint_id, state, kind, data_type, replicas, bytes) "
-        "SELECT r.endpoint_id, r.state, d.kind, d.data_type, COUNT(*), SUM(d.bytes) "
-        f"FROM {replicas} JOIN dataset d ON d.id = r.dataset_id "
-        "GROUP BY r.endpoint_id, r.state, d.kind, d.data_type"
-    )
-    return table
-
-
-def overview(conn: Connection, grouped: str | None = None) -> Overview:
+def overview(conn: Connection, grouped: Grouped | None = None) -> Overview:
     """The catalog in numbers: sites and capacity per tier, datasets per kind and data type,
-    replicas per media and state (``grouped``: from :func:`group_replicas`'s table)."""
+    replicas per media and state (``grouped``: from the tables of
+    :func:`~lifecycle.catalog.grouped.group_catalog`, the same numbers)."""
     by_tier = frame(
         conn,
         """
@@ -443,17 +420,20 @@ def overview(conn: Connection, grouped: str | None = None) -> Overview:
         GROUP BY s.tier ORDER BY s.tier
         """,
     )
+    datasets, count = "dataset", "COUNT(*)"
+    if grouped is not None:
+        datasets, count = grouped.datasets, "CAST(SUM(datasets) AS BIGINT)"
     by_kind = frame(
         conn,
-        """
-        SELECT kind, COALESCE(data_type, '') AS data_type, COUNT(*) AS datasets,
+        f"""
+        SELECT kind, COALESCE(data_type, '') AS data_type, {count} AS datasets,
                SUM(bytes) AS bytes, SUM(files) AS files
-        FROM dataset GROUP BY kind, COALESCE(data_type, '') ORDER BY kind, data_type
+        FROM {datasets} GROUP BY kind, COALESCE(data_type, '') ORDER BY kind, data_type
         """,
     )
     source, count, size = "replica r JOIN dataset d ON d.id = r.dataset_id", "COUNT(*)", "d.bytes"
     if grouped is not None:
-        source, count, size = f"{grouped} r", "CAST(SUM(r.replicas) AS BIGINT)", "r.bytes"
+        source, count, size = f"{grouped.replicas} r", "CAST(SUM(r.replicas) AS BIGINT)", "r.bytes"
     by_state = frame(
         conn,
         f"""

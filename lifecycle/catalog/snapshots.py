@@ -20,11 +20,14 @@ Nothing here writes to the catalog: the readers may make temporary tables of the
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import OperationalError
+
+from lifecycle.catalog.arrow_reader import ArrowReader, connect_postgresql, connect_sqlite
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -36,26 +39,62 @@ if TYPE_CHECKING:
 def read_together(store: Store, count: int) -> Iterator[list[Connection]]:
     """Up to ``count`` connections, each in a read transaction, all reading one snapshot: the
     first always (as :meth:`Store.read` gives it), the others where they can be had."""
+    with read_snapshot(store, count) as snapshot:
+        yield snapshot.conns
+
+
+@dataclass
+class Snapshot:
+    """Connections reading one snapshot, and an ADBC reader of it (``arrow``) where one could
+    be had: a table read straight into Arrow, for a pass over every row counted in Arrow."""
+
+    conns: list[Connection]
+    arrow: ArrowReader | None = None
+
+
+@contextmanager
+def read_snapshot(store: Store, count: int, arrow: bool = False) -> Iterator[Snapshot]:
+    """:func:`read_together`'s connections, and with ``arrow`` an ADBC reader on the same
+    snapshot where the others can be had (begun with them; none where the driver cannot
+    connect)."""
     store.ensure_schema(create=False)
     with ExitStack() as stack:
         first = stack.enter_context(store._connect())
         if count <= 1:
             stack.enter_context(first.begin())
-            yield [first]
+            yield Snapshot([first])
             return
         if store.dialect == "postgresql":
-            yield [first, *_postgresql(store, stack, first, count - 1)]
+            others, snapshot = _postgresql(store, stack, first, count - 1)
+            reader = None
+            if arrow and snapshot is not None:
+                reader = _arrow(stack, first, lambda: connect_postgresql(first, snapshot))
+            yield Snapshot([first, *others], reader)
             return
-        yield _sqlite(store, stack, first, count - 1)
+        yield _sqlite(store, stack, first, count - 1, arrow)
 
 
-def _postgresql(store: Store, stack: ExitStack, first: Connection, more: int) -> list[Connection]:
+def _arrow(stack: ExitStack, conn: Connection, connect: Callable[[], Any]) -> ArrowReader | None:
+    """An :class:`ArrowReader` on the connection ``connect`` makes, closed with ``stack``; None
+    where the driver cannot connect (a URL option libpq does not take, a driver that will not
+    load)."""
+    try:
+        connection = connect()
+    except Exception:
+        return None
+    stack.callback(connection.close)
+    return ArrowReader(conn.dialect.name, connection)
+
+
+def _postgresql(
+    store: Store, stack: ExitStack, first: Connection, more: int
+) -> tuple[list[Connection], str | None]:
     stack.enter_context(first.begin())
     first.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
     snapshot = str(first.exec_driver_sql("SELECT pg_export_snapshot()").scalar())
     # SET takes no bound parameter: the server's identifier (hex digits and dashes) is checked
     if not re.fullmatch(r"[0-9A-Fa-f-]+", snapshot):
-        return []
+        return [], None
     out = []
     for _ in range(more):
         other = stack.enter_context(store._connect())
@@ -63,7 +102,7 @@ def _postgresql(store: Store, stack: ExitStack, first: Connection, more: int) ->
         other.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         other.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
         out.append(other)
-    return out
+    return out, snapshot
 
 
 # SQLite: the readers map the catalog file into memory (at most 2 GiB, SQLite's own cap). The
@@ -81,9 +120,12 @@ def _map(stack: ExitStack, conns: list[Connection]) -> list[Connection]:
     return conns
 
 
-def _sqlite(store: Store, stack: ExitStack, first: Connection, more: int) -> list[Connection]:
-    """``first`` and up to ``more`` others, their snapshots begun under the write lock; ``first``
-    alone where the lock cannot be had (see the module's docstring); each maps the file."""
+def _sqlite(
+    store: Store, stack: ExitStack, first: Connection, more: int, arrow: bool = False
+) -> Snapshot:
+    """``first`` and up to ``more`` others, their snapshots begun under the write lock (with
+    ``arrow``, an ADBC reader's too); ``first`` alone where the lock cannot be had (see the
+    module's docstring); each maps the file."""
     usable = not store.read_only and store._sqlite_path() is not None
     if usable:
         usable = str(first.exec_driver_sql("PRAGMA journal_mode").scalar()).lower() == "wal"
@@ -91,6 +133,7 @@ def _sqlite(store: Store, stack: ExitStack, first: Connection, more: int) -> lis
     if usable:
         others = ExitStack()
         conns = [first, *(others.enter_context(store._connect()) for _ in range(more))]
+        reader = None
         try:
             with store.engine.connect() as lock:
                 lock = lock.execution_options(sqlite_begin="IMMEDIATE")
@@ -98,13 +141,18 @@ def _sqlite(store: Store, stack: ExitStack, first: Connection, more: int) -> lis
                     for conn in conns:
                         others.enter_context(conn.begin())
                         _begin_snapshot(conn)
+                    if arrow:
+                        path = store._sqlite_path()
+                        reader = _arrow(others, first, lambda: connect_sqlite(path))
+                        if reader is not None and not reader.begin():
+                            reader = None
         except OperationalError:  # locked by a long writer, or not writable after all
             others.close()
         else:
             stack.enter_context(others)
-            return _map(stack, conns)
+            return Snapshot(_map(stack, conns), reader)
     stack.enter_context(first.begin())
-    return _map(stack, [first])
+    return Snapshot(_map(stack, [first]))
 
 
 def _begin_snapshot(conn: Connection) -> None:

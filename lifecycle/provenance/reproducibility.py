@@ -53,10 +53,12 @@ from lifecycle.catalog.sql import (
     analyze,
     by_dialect,
     drop_tables,
+    insert_rows,
     planner_settings,
     rows,
     statement,
     temporary_table,
+    tuples,
 )
 from lifecycle.errors import UsageError
 from lifecycle.nomenclature import normalize_did
@@ -211,6 +213,28 @@ def irreproducible_sql(gone: str | None = None, *, sqlite: bool = False) -> str:
     return "WITH RECURSIVE " + irreproducible_cte(gone, sqlite=sqlite)
 
 
+_SET_COLUMNS = "id INTEGER PRIMARY KEY, unavailable BOOLEAN NOT NULL"  # of the set's table
+
+
+def irreproducible_rows(conn: Connection, table: str = IRREPRODUCIBLE) -> list[tuple[int, bool]]:
+    """The rows of an irreproducible set ``table`` of ``conn`` (``id``, ``unavailable``), to be
+    handed to another connection reading the same snapshot (:func:`copied_irreproducible`)."""
+    return [(int(i), bool(u)) for i, u in tuples(conn, f"SELECT id, unavailable FROM {table}")]
+
+
+def copied_irreproducible(
+    conn: Connection, found: list[tuple[int, bool]], table: str = IRREPRODUCIBLE
+) -> str:
+    """The irreproducible set another connection on the same snapshot computed (its rows from
+    :func:`irreproducible_rows`) as the temporary table ``table`` of ``conn``, as
+    :func:`materialize_irreproducible` would have made it. Measured at 1 M datasets (264 k
+    rows, SQLite): read 0.1 s and copied in 0.2 s, against 1.0-1.5 s to compute it again."""
+    temporary_table(conn, table, _SET_COLUMNS)
+    insert_rows(conn, table, ("id", "unavailable"), found)
+    analyze(conn, table)
+    return table
+
+
 def materialize_irreproducible(
     conn: Connection, table: str = IRREPRODUCIBLE, gone: str | None = None
 ) -> str:
@@ -225,7 +249,7 @@ def materialize_irreproducible(
     release or digest) is inserted first; then only its *unavailable* members seed a downstream
     walk that continues through unavailable outputs, and every output that walk reaches is added.
     """
-    temporary_table(conn, table, "id INTEGER PRIMARY KEY, unavailable BOOLEAN NOT NULL")
+    temporary_table(conn, table, _SET_COLUMNS)
     two_steps = by_dialect(
         conn,
         # measured: SQLite runs the single recursive CTE fastest; PostgreSQL's plan of it hashes

@@ -11,19 +11,17 @@ from __future__ import annotations
 
 import json
 import os
-from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from lifecycle.accounting import Usage, usage
 from lifecycle.audit import FINDINGS_TABLE, AuditReport, FindingRows, run_audit
-from lifecycle.audit.grouping import cause_of, causes, group_findings
+from lifecycle.audit.grouping import cause_of, causes, site_totals
 from lifecycle.audit.history import diff, runs
 from lifecycle.catalog import queries
+from lifecycle.catalog.grouped import group_catalog
 from lifecycle.catalog.queries import Overview
 from lifecycle.catalog.sql import by_dialect, drop_tables, frame, rows
 from lifecycle.durability import load_model
@@ -36,6 +34,7 @@ from lifecycle.provenance import irreproducible_table
 from lifecycle.provenance.graph import MAX_NODES, ProvenanceGraph, lineage
 from lifecycle.provenance.reproducibility import irreproducible_explained
 from lifecycle.report.repairs import Repair, repair_section
+from lifecycle.report.schedule import Group, SharedSet, side_by_side
 from lifecycle.simulate import simulate_sites
 
 if TYPE_CHECKING:
@@ -43,6 +42,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
     from lifecycle.audit.grouping import Cause
+    from lifecycle.catalog.arrow_reader import ArrowReader
     from lifecycle.policy import PolicySet
 
 TOP = 20  # rows of a top-N list (causes, sites, endpoints, reasons, examples)
@@ -114,6 +114,7 @@ def gather(
     others: Sequence[Connection] = (),
     progress: Progress = SILENT,
     idle: Callable[[], None] | None = None,
+    arrow: ArrowReader | None = None,
 ) -> ReportData:
     """Every number of the report, read on ``conn`` as of ``now`` (``clock``: a
     ``time.perf_counter``-like function to time each part, for the benchmark; ``progress``
@@ -121,9 +122,11 @@ def gather(
 
     ``others``: more connections reading the same snapshot as ``conn`` (see
     :func:`~lifecycle.catalog.snapshots.read_together`): the parts are independent reads, shared
-    out in groups (those that share a temporary table stay together on one connection) to one
-    thread per connection; none: one after the other on ``conn``. ``idle``: work for the first
-    of the other threads to run out of groups (the page's imports), while ``conn`` reads on."""
+    out in groups to one thread per connection; none: one after the other on ``conn``.
+    ``idle``: work for the first of the other threads to run out of groups (the page's
+    imports), while ``conn`` reads on.
+    ``arrow``: an Arrow reader of the same snapshot (see
+    :func:`~lifecycle.catalog.snapshots.read_snapshot`), for the counts of every replica."""
     timings: dict[str, float] = {}
     with progress.stages("building the report: parts", REPORT_PARTS) as stage:
 
@@ -136,45 +139,57 @@ def gather(
                 timings[name] = round(clock() - start, 3)
                 return out
 
-        return _gather(conn, others, policies, now, catalog, lineage_dids, timed, timings, idle)
+        return _gather(
+            conn, others, policies, now, catalog, lineage_dids, timed, timings, idle, arrow
+        )
 
 
 REPORT_PARTS = 13  # the parts :func:`_gather` times, one stage of the progress each
 
 
 def _gather(
-    conn, others, policies, now, catalog, lineage_dids, timed, timings, idle=None
+    conn, others, policies, now, catalog, lineage_dids, timed, timings, idle=None, arrow=None
 ) -> ReportData:
     """:func:`gather`'s work, each part through ``timed(name, work)``."""
+    # the irreproducible set once (it does not depend on the time judged at), for the audit,
+    # the reproducibility coverage, both expiry previews and the durability: each computed its
+    # own; copied to the other connections whose parts read it
+    found = SharedSet(timed, shared=bool(others))
 
     def reproducibility(conn: Connection) -> dict[str, Any]:
-        # the irreproducible set once (it does not depend on the time judged at), for the
-        # audit, the reproducibility coverage and both expiry previews: each computed its own
-        with ExitStack() as stack:
-            found = timed("irreproducible", lambda: stack.enter_context(irreproducible_table(conn)))
-            audit = timed("compliance", lambda: compliance(conn, policies, now, found))
-            kept = timed("preservation", lambda: reproducibility_coverage(conn, found))
-            ends = timed("lifetime", lambda: lifetime(conn, policies, now, found))
-            durable = timed("durability", lambda: durability(conn, found))
-        return {"compliance": audit, "coverage": kept, "lifetime": ends, "durability": durable}
+        table = found.compute(conn)
+        audit = timed("compliance", lambda: compliance(conn, policies, now, table))
+        kept = timed("preservation", lambda: reproducibility_coverage(conn, table))
+        return {"compliance": audit, "coverage": kept}
 
     def replicas(conn: Connection) -> dict[str, Any]:
-        # the replicas counted once per endpoint, state, kind and data type for the overview and
-        # the storage (three passes over them otherwise)
-        grouped = timed("replicas", lambda: queries.group_replicas(conn, "tmp_report_replicas"))
+        # the replicas and datasets counted once for the overview and the storage (three passes
+        # over them otherwise), in Arrow where the snapshot has an Arrow reader
+        grouped = timed("replicas", lambda: group_catalog(conn, "tmp_report", arrow))
         overview = timed("overview", lambda: queries.overview(conn, grouped))
-        storage = timed("storage", lambda: usage(conn, "endpoint", grouped=grouped))
-        drop_tables(conn, grouped)
+        storage = timed("storage", lambda: usage(conn, "endpoint", grouped=grouped.replicas))
+        drop_tables(conn, *grouped.tables())
         sites = timed("sites", lambda: by_site(conn, storage))
         return {"overview": overview, "storage": storage, "sites": sites}
 
-    # the longest groups first (measured at 1 M datasets: reproducibility and its users about
-    # half of the work, the replicas grouped and the loss simulations a quarter each); the raw
-    # data's tape copies, which need no irreproducible set, last: on the connection done first
-    groups: list[Callable[[Connection], dict[str, Any]]] = [
+    def ends(conn: Connection) -> dict[str, Any]:
+        return {
+            "lifetime": timed("lifetime", lambda: lifetime(conn, policies, now, found.on(conn)))
+        }
+
+    def durable(conn: Connection) -> dict[str, Any]:
+        return {"durability": timed("durability", lambda: durability(conn, found.on(conn)))}
+
+    # the longest first, each taken by the first connection free (measured at 1 M datasets,
+    # thread CPU: the set and the audit with its groupings and the coverage ~7.5 s, the
+    # replicas grouped ~3.7 s, the loss simulations ~5 s, lifetime ~3.6 s, durability ~1.5 s,
+    # repair ~1 s, the raw data's tape copies ~0.7 s); the set is computed first, on ``conn``
+    groups: list[Group] = [
         reproducibility,
         replicas,
         lambda conn: {"risk": timed("risk", lambda: risk(conn, policies, now))},
+        ends,
+        durable,
         lambda conn: {
             "repair": timed("repair", lambda: repair_section(conn, policies, now, TOP)),
             "lineages": timed(
@@ -183,66 +198,10 @@ def _gather(
         },
         lambda conn: {"tape": timed("tape copies", lambda: raw_tape_copies(conn))},
     ]
-    parts = _side_by_side(groups, [conn, *others], idle)
+    parts = side_by_side(groups, [conn, *others], idle)
+    found.drop()
     parts["preservation"] = Preservation(*parts.pop("tape"), *parts.pop("coverage"))
     return ReportData(catalog=catalog, now=now, policies=policies, **parts, timings=timings)
-
-
-def _side_by_side(
-    groups: list[Callable[[Connection], dict[str, Any]]],
-    conns: list[Connection],
-    idle: Callable[[], None] | None = None,
-) -> dict[str, Any]:
-    """The parts of every group, each group run on one of ``conns``: the first in this thread,
-    each other in a thread of its own, taking the next group from the list until none is left.
-    After an error no connection takes a further group; the first error is raised once every
-    thread is done. ``idle``: run once, by the first of the other threads to find no group
-    left (never by this thread: it holds the longest group; with one connection, not run)."""
-    waiting = deque(groups)
-    parts: dict[str, Any] = {}
-    pending = [idle] if idle is not None else []
-
-    def work(conn: Connection) -> None:
-        while True:
-            try:
-                group = waiting.popleft()
-            except IndexError:
-                return
-            try:
-                parts.update(group(conn))
-            except BaseException:
-                waiting.clear()
-                raise
-
-    if len(conns) == 1:
-        work(conns[0])
-        return parts
-    # the heavy packages the parts import late, imported here first: two threads importing
-    # pandas at once can meet a partly initialised module ("partially initialized module
-    # 'pandas' has no attribute 'NA'", seen at 1 M datasets); _strptime likewise for strptime
-    import _strptime  # noqa: F401
-
-    import pandas  # noqa: F401
-    import pyarrow  # noqa: F401
-
-    def work_then_idle(conn: Connection) -> None:
-        work(conn)
-        try:
-            task = pending.pop()  # atomic: one thread gets it
-        except IndexError:
-            return
-        task()
-
-    with ThreadPoolExecutor(len(conns) - 1, thread_name_prefix="report") as pool:
-        elsewhere = [pool.submit(work_then_idle, conn) for conn in conns[1:]]
-        try:
-            work(conns[0])
-        finally:
-            errors = [f.exception() for f in elsewhere]
-    for error in errors:
-        if error is not None:
-            raise error
-    return parts
 
 
 def durability(conn: Connection, irreproducible: str) -> dict[str, Any] | None:
@@ -288,17 +247,11 @@ def compliance(
 
     def show(report: AuditReport, found: FindingRows) -> None:
         grouped["causes"] = causes(found.conn, FINDINGS_TABLE, policies)
-        grouped["by_site"] = group_findings(found.conn, FINDINGS_TABLE, policies, ("site",))
+        grouped["by_site"] = site_totals(found.conn, FINDINGS_TABLE)
 
     report = run_audit(conn, None, policies, now, with_findings=False, show=show,
                        irreproducible=irreproducible)  # fmt: skip
     by_site = grouped["by_site"]
-    by_site = (
-        by_site[by_site["site"].notna()]
-        .groupby("site", as_index=False)
-        .agg(findings=("datasets", "sum"), rules=("rule", "nunique"))
-        .sort_values(["findings", "site"], ascending=[False, True])
-    )
     history = runs(conn, TREND_RUNS)
     return Compliance(
         audit=report,

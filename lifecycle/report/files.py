@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
     from sqlalchemy.engine import Connection
 
+    from lifecycle.catalog.arrow_reader import ArrowReader
     from lifecycle.policy import PolicySet
 
 SEVERITY_ORDER = ("info", "warning", "error")
@@ -82,12 +83,15 @@ def build(
     others: Sequence[Connection] = (),
     progress: Progress = SILENT,
     decade: dict[str, Any] | None = None,
+    arrow: ArrowReader | None = None,
 ) -> PageReport:
-    """Gather the numbers on ``conn`` (and ``others``, on the same snapshot) and render the page
-    (``progress`` hears of each part; ``decade``: a saved simulated run, see
+    """Gather the numbers on ``conn`` (and ``others`` and ``arrow``, on the same snapshot) and
+    render the page (``progress`` hears of each part; ``decade``: a saved simulated run, see
     :func:`lifecycle.report.decade.read_decade`)."""
     # matplotlib imported on a core the reading leaves idle, rather than before the page
-    data = gather(conn, policies, now, catalog, lineage, clock, others, progress, charts.warm_up)
+    data = gather(
+        conn, policies, now, catalog, lineage, clock, others, progress, charts.warm_up, arrow
+    )
     data.decade = decade
     start = clock() if clock is not None else None
     with progress.phase("building the report: the page"):
