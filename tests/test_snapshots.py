@@ -91,6 +91,18 @@ def test_the_catalog_counted_in_arrow_is_counted_as_in_sql(sample):
         assert None in {row[1] for row in _table(conn, in_arrow.datasets)}
 
 
+def test_positions_of_keys_among_ids_dense_or_sparse():
+    import pyarrow as pa
+
+    from lifecycle.catalog.grouped import _positions
+
+    dense = _positions(pa.array([3, 5, 7, 1, -2]), pa.array([5, 1, 3]))
+    assert dense.to_pylist() == [2, 0, None, 1, None]
+    sparse = _positions(pa.array([2, 10**12, 3]), pa.array([10**12, 2]))
+    assert sparse.to_pylist() == [1, 0, None]
+    assert _positions(pa.array([1], pa.int64()), pa.array([], pa.int64())).to_pylist() == [None]
+
+
 def test_the_irreproducible_set_copied_is_the_set_computed(sample):
     from lifecycle.provenance.reproducibility import IRREPRODUCIBLE
 

@@ -72,7 +72,6 @@ class ArrowReader:
         (``kinds``: each item's column type, ``int``, ``float``, ``timestamp`` or ``text``);
         ``None`` if a value does not have the storage class its column's first rows have."""
         import adbc_driver_manager
-        import pyarrow.compute as pc
 
         names = [f"v{i}" for i in range(len(items))]
         listed = ", ".join(f"{item} AS {name}" for item, name in zip(items, names, strict=True))
@@ -98,9 +97,20 @@ class ArrowReader:
         finally:
             cursor.close()
         if self.dialect == "sqlite":
-            # by the flag, not by position: the typed row is dropped wherever it came
-            table = table.filter(pc.equal(table[_FIRST], 1)).drop_columns([_FIRST])
+            table = _without_typed_row(table)
         return [table.column(i) for i in range(table.num_columns)]
+
+
+def _without_typed_row(table: Any) -> Any:
+    """SQLite: the rows read without the typed first row, by its flag (wherever it came). Where
+    it came first, as SQLite gives a ``UNION ALL``, sliced off without a copy: filtering copied
+    every value (0.1-0.2 s for the 1.7 M replicas of 1 M datasets)."""
+    import pyarrow.compute as pc
+
+    flags = table[_FIRST]
+    if len(flags) and flags[0].as_py() == 0 and pc.min(flags.slice(1)).as_py() in (1, None):
+        return table.slice(1).drop_columns([_FIRST])
+    return table.filter(pc.equal(flags, 1)).drop_columns([_FIRST])
 
 
 @contextmanager
