@@ -35,6 +35,7 @@ from lifecycle.catalog.sql import (
     frame,
     statement,
     temporary_table,
+    tuples,
 )
 from lifecycle.policy import PolicySet, selection
 from lifecycle.progress import SILENT, Progress
@@ -90,18 +91,10 @@ class ExpiryReport:
         return out.sort_values(["bytes", "kind", "data_type"], ascending=[False, True, True])
 
     def summary(self) -> dict[str, Any]:
-        kept = self.decisions[self.decisions["decision"] == "keep"]
-        return {
-            "now": self.now.isoformat().replace("+00:00", "Z"),
-            "applied": self.applied,
-            "expired": len(self.decisions),
-            "delete": len(self.to_delete),
-            "keep": len(kept),
-            "bytes_freed": sum(int(v) for v in self.freed_by_site["bytes"]),  # exact: no int64 wrap
-            "kept_by_reason": {
-                k: int(v) for k, v in kept["reason"].str.split(":").str[0].value_counts().items()
-            },
-        }
+        return _summarized(
+            self.now, self.applied, zip(self.decisions["decision"], self.decisions["reason"],
+                                        strict=True), self.freed_by_site
+        )  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON envelope of ``expire``: counts and bytes, the decisions, bytes per site."""
@@ -179,6 +172,44 @@ def expire_outlook(
     pin in force at ``horizon`` is in force at ``now`` (pins have an end, not a start). So the
     decisions at ``horizon`` are taken, those of the datasets expired at ``now`` kept aside,
     those a pin holds at ``now`` taken again; each set is then settled on its own."""
+
+    def report(at: datetime) -> ExpiryReport:
+        return ExpiryReport(at, False, _decisions(conn), _freed_by_site(conn))
+
+    ahead, today = _outlook(conn, policies, now, horizon, irreproducible, report, report)
+    return today, ahead
+
+
+def outlook_counts(
+    conn: Connection,
+    policies: PolicySet,
+    now: datetime,
+    horizon: datetime,
+    *,
+    irreproducible: str | None = None,
+) -> tuple[dict[str, Any], pd.DataFrame]:
+    """:func:`expire_outlook` in the numbers the report shows, without a row per decision: the
+    summary of the preview at ``now`` (:meth:`ExpiryReport.summary`), and what the preview at
+    ``horizon`` finds reaching its end of life after ``now``, by month (``YYYY-MM``, UTC) and
+    decision: ``month, decision, datasets, bytes``.
+
+    Measured at 1 M datasets (83 k decisions at the horizon, SQLite): each preview's decisions
+    read and sorted with their DIDs and reasons took 0.5-0.65 s of CPU; the summary is counted
+    from the decisions and reasons alone, the months from five columns."""
+
+    def months(at: datetime) -> pd.DataFrame:
+        return _months(conn, now)
+
+    def summary(at: datetime) -> dict[str, Any]:
+        return _summary(conn, at, _freed_by_site(conn))
+
+    ahead, today = _outlook(conn, policies, now, horizon, irreproducible, months, summary)
+    return today, ahead
+
+
+def _outlook(conn, policies, now, horizon, irreproducible, ahead, today) -> tuple[Any, Any]:
+    """The steps of :func:`expire_outlook`; ``ahead(horizon)`` and ``today(now)`` read each
+    preview's decisions (in ``CANDIDATES``) and doomed replicas (``GONE``) when it is taken."""
     if horizon < now:
         raise ValueError("the horizon of an outlook comes after its now")
     _candidates(conn, policies, horizon)
@@ -189,7 +220,7 @@ def expire_outlook(
             _decide(conn, horizon, irreproducible_set)
             _expired_by(conn, policies, now)
             _settle_together(conn, irreproducible_set)
-            ahead = ExpiryReport(horizon, False, _decisions(conn), _freed_by_site(conn))
+            later = ahead(horizon)
             conn.exec_driver_sql(f"DELETE FROM {CANDIDATES}")
             conn.exec_driver_sql(f"INSERT INTO {CANDIDATES} SELECT * FROM {EXPIRED_BY_NOW}")
             analyze(conn, CANDIDATES)
@@ -205,10 +236,10 @@ def expire_outlook(
             )
             _keep_pinned(conn, now)
             _settle_together(conn, irreproducible_set)
-            today = ExpiryReport(now, False, _decisions(conn), _freed_by_site(conn))
+            current = today(now)
     finally:
         drop_tables(conn, CANDIDATES, DOOMED, GONE, EXPIRED_BY_NOW)
-    return today, ahead
+    return later, current
 
 
 def _expired_by(conn: Connection, policies: PolicySet, now: datetime) -> None:
@@ -406,6 +437,68 @@ def _doomed_replicas(conn: Connection) -> None:
     )
 
 
+def _summarized(now: datetime, applied: bool, decided: Any, freed: pd.DataFrame) -> dict[str, Any]:
+    """The summary of decisions ``decided`` (``(decision, reason)`` pairs) and the bytes freed
+    per site: what kept them counted by the reason's class (before its colon), most first."""
+    counts = {"delete": 0, "keep": 0}
+    kept: dict[str, int] = {}
+    expired = 0
+    for decision, reason in decided:
+        expired += 1
+        counts[decision] = counts.get(decision, 0) + 1
+        if decision == "keep" and reason is not None:
+            why = reason.split(":")[0]
+            kept[why] = kept.get(why, 0) + 1
+    return {
+        "now": now.isoformat().replace("+00:00", "Z"),
+        "applied": applied,
+        "expired": expired,
+        "delete": counts["delete"],
+        "keep": counts["keep"],
+        "bytes_freed": sum(int(v) for v in freed["bytes"]),  # exact: no int64 wrap
+        "kept_by_reason": dict(sorted(kept.items(), key=lambda item: (-item[1], item[0]))),
+    }
+
+
+def _summary(conn: Connection, now: datetime, freed: pd.DataFrame) -> dict[str, Any]:
+    """:meth:`ExpiryReport.summary` of the decisions in ``CANDIDATES``, from their decisions and
+    reasons alone."""
+    decided = tuples(conn, f"SELECT decision, reason FROM {CANDIDATES}")
+    return _summarized(now, False, decided, freed)
+
+
+def _months(conn: Connection, now: datetime) -> pd.DataFrame:
+    """The decisions in ``CANDIDATES`` whose end of life comes after ``now``, counted by the
+    month of that end (``YYYY-MM``, UTC) and decision: ``month, decision, datasets, bytes``."""
+    import pandas as pd
+
+    columns = ["bytes", "created_at", "expires_at", "lifetime_seconds", "decision"]
+    found = pd.DataFrame.from_records(
+        list(tuples(conn, f"""
+            SELECT d.bytes, d.created_at, d.expires_at, c.lifetime_seconds, c.decision
+            FROM {CANDIDATES} c CROSS JOIN dataset d WHERE d.id = c.id
+            """)),
+        columns=columns,
+    )  # fmt: skip
+    found["end_of_life"] = _end_of_life(found)
+    found = found[found["end_of_life"] > pd.Timestamp(now)]
+    found = found.assign(month=found["end_of_life"].dt.strftime("%Y-%m"))
+    return (
+        found.groupby(["month", "decision"])
+        .agg(datasets=("decision", "size"), bytes=("bytes", lambda b: sum(int(v) for v in b)))
+        .reset_index()
+    )
+
+
+def _end_of_life(found: pd.DataFrame) -> pd.Series:
+    """Each decision's end of life: its explicit end, else its creation plus its lifetime."""
+    import pandas as pd
+
+    created, expires = to_utc(found["created_at"]), to_utc(found["expires_at"])
+    lifetime = pd.to_timedelta(found["lifetime_seconds"].astype("float64"), unit="s")
+    return expires.where(expires.notna(), created + lifetime)
+
+
 def _decisions(conn: Connection) -> pd.DataFrame:
     """Every decision with its end of life, read in one pass (no ORDER BY: pandas sorts faster)."""
     import pandas as pd
@@ -426,10 +519,8 @@ def _decisions(conn: Connection) -> pd.DataFrame:
     finally:
         cursor.close()
     out["bytes"] = out["bytes"].astype("int64")
-    created, expires = to_utc(out["created_at"]), to_utc(out["expires_at"])
-    lifetime = pd.to_timedelta(out["lifetime_seconds"].astype("float64"), unit="s")
-    out["end_of_life"] = expires.where(expires.notna(), created + lifetime)
-    out["explicit"] = expires.notna()
+    out["end_of_life"] = _end_of_life(out)
+    out["explicit"] = out["expires_at"].notna()
     out = out.sort_values(["decision", "did"], ignore_index=True)
     return out[["did", "kind", "data_type", "bytes", "end_of_life", "explicit", "rule",
                 "decision", "reason"]]  # fmt: skip

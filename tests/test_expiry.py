@@ -305,7 +305,7 @@ def test_the_outlook_equals_two_previews(catalog, tmp_path, now, horizon):
     import pandas as pd
     import sqlalchemy as sa
 
-    from lifecycle.expiry import expire, expire_outlook
+    from lifecycle.expiry import expire, expire_outlook, outlook_counts
     from lifecycle.generate import generate
 
     generate(tmp_path / "grid", datasets=4_000, seed=3)
@@ -337,10 +337,22 @@ def test_the_outlook_equals_two_previews(catalog, tmp_path, now, horizon):
     with catalog.read() as conn:
         today, ahead = expire_outlook(conn, policies, now, horizon)
         alone = (expire(conn, policies, now), expire(conn, policies, horizon))
+        summary, months = outlook_counts(conn, policies, now, horizon)
     for together, single in zip((today, ahead), alone, strict=True):
         assert together.now == single.now
         pd.testing.assert_frame_equal(together.decisions, single.decisions)
         pd.testing.assert_frame_equal(together.freed_by_site, single.freed_by_site)
+    # the counts alone (the report's): the summary at now, the months after now at the horizon
+    assert summary == today.summary()
+    later = ahead.decisions[ahead.decisions["end_of_life"] > pd.Timestamp(now)]
+    expected = (
+        later.assign(month=later["end_of_life"].dt.strftime("%Y-%m"))
+        .groupby(["month", "decision"])
+        .agg(datasets=("did", "size"), bytes=("bytes", lambda b: sum(int(v) for v in b)))
+        .reset_index()
+    )
+    assert months.to_dict("records") == expected.to_dict("records")
+    assert horizon == now or len(months) > 1
     # the comparison means something: the sets differ, a pin holds at now and not later, and
     # every kind of reason to keep occurs
     now_kept = dict(zip(today.decisions["did"], today.decisions["reason"], strict=True))

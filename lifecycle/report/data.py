@@ -28,7 +28,7 @@ from lifecycle.durability import load_model
 from lifecycle.durability.estimate import durability_of
 from lifecycle.durability.patterns import nines
 from lifecycle.errors import InvalidModel
-from lifecycle.expiry import expire_outlook
+from lifecycle.expiry import outlook_counts
 from lifecycle.progress import SILENT, Progress
 from lifecycle.provenance import irreproducible_table
 from lifecycle.provenance.graph import MAX_NODES, ProvenanceGraph, lineage
@@ -428,23 +428,10 @@ def lifetime(
 ) -> Lifetime:
     """What reaches its end of life in each of the next months (expiry previewed at the end of
     the outlook) and what expiry keeps now, and why (``irreproducible``: the set already in a
-    temporary table, read by both previews; the two previews share their work, see
-    :func:`~lifecycle.expiry.expire_outlook`)."""
-    import pandas as pd
-
+    temporary table, read by both previews; the two previews share their work and are counted
+    without a row per decision, see :func:`~lifecycle.expiry.outlook_counts`)."""
     horizon = _add_months(now, MONTHS)
-    today, ahead_report = expire_outlook(
-        conn, policies, now, horizon, irreproducible=irreproducible
-    )
-    ahead = ahead_report.decisions
-    ahead = ahead[ahead["end_of_life"] > pd.Timestamp(now)]
-    months = ahead.assign(month=ahead["end_of_life"].dt.strftime("%Y-%m"))
-    months = (
-        months.groupby(["month", "decision"])
-        .agg(datasets=("did", "size"), bytes=("bytes", lambda b: sum(int(v) for v in b)))
-        .reset_index()
-    )
-    summary = today.summary()
+    summary, months = outlook_counts(conn, policies, now, horizon, irreproducible=irreproducible)
     kept = summary.pop("kept_by_reason")
     return Lifetime(months, kept, {k: summary[k] for k in ("expired", "delete", "keep")}
                     | {"bytes_freed": summary["bytes_freed"]})  # fmt: skip
