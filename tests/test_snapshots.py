@@ -204,22 +204,31 @@ def test_the_reasons_counted_in_sql_are_those_of_each_dataset_explained(sample):
     assert sum(n for _, n in got) > 0  # the sample catalog has irreproducible derived data
 
 
-def test_the_heavy_packages_are_imported_before_the_threads_start(sample, catalog_url):
+def test_the_heavy_packages_are_imported_before_any_group_starts(sample, catalog_url):
     """Threads importing pandas at once can meet it half initialised (seen at 1 M datasets):
-    a fresh process has pandas and pyarrow loaded before the report's threads start."""
+    in a fresh process, pandas is not loaded when the report's parts begin (one thread imports
+    it while the first computes the irreproducible set), and every group starts with pandas and
+    pyarrow loaded."""
+    import ast
     import subprocess
     import sys
 
     script = f"""
 import sys
-import lifecycle.report.schedule as data
+import lifecycle.report.schedule as schedule
+import lifecycle.report.data as data
 from lifecycle.api import Catalog
 seen = []
-class Pool(data.ThreadPoolExecutor):
-    def __init__(self, *args, **kwargs):
-        seen.append(all(m in sys.modules for m in ("pandas", "pyarrow")))
-        super().__init__(*args, **kwargs)
-data.ThreadPoolExecutor = Pool
+plain = schedule.side_by_side
+def side_by_side(groups, conns, first=None):
+    seen.append(("entry", "pandas" in sys.modules))
+    def wrapped(group):
+        def run(conn):
+            seen.append(("group", all(m in sys.modules for m in ("pandas", "pyarrow"))))
+            return group(conn)
+        return run
+    return plain([wrapped(g) for g in groups], conns, first)
+data.side_by_side = side_by_side
 import lifecycle.api as api
 api.CONNECTIONS = 2
 with Catalog({catalog_url!r}) as cat:
@@ -228,4 +237,8 @@ print(seen)
 """
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "[True]"
+    seen = ast.literal_eval(done.stdout.strip())
+    assert seen[0] == ("entry", False)
+    groups = [present for what, present in seen if what == "group"]
+    assert len(groups) >= 7
+    assert all(groups)

@@ -57,14 +57,10 @@ class ArrowReader:
             return True
         import adbc_driver_manager
 
-        cursor = self._connection.cursor()
         try:
-            cursor.execute("SELECT 1 FROM sqlite_master LIMIT 1")
-            cursor.fetchall()
+            self._connection.run_query("SELECT 1 FROM sqlite_master LIMIT 1")
         except (adbc_driver_manager.Error, OSError):
             return False
-        finally:
-            cursor.close()
         return True
 
     def read(self, items: list[str], source: str, kinds: list[str]) -> list[Any] | None:
@@ -79,23 +75,18 @@ class ArrowReader:
         if self.dialect == "sqlite":
             typed = ", ".join(_TYPED_VALUE[kind] for kind in kinds)
             sql = f"SELECT 0 AS {_FIRST}, {typed} UNION ALL SELECT 1, {listed} FROM {source}"
-        cursor = self._connection.cursor()
+        session = self._connection
+        options = {}
+        if self.dialect == "sqlite":
+            options = {"adbc.sqlite.query.batch_rows": str(BATCH_ROWS)}
+        else:  # a failed read (a lock not had) must not end the snapshot's transaction
+            session.run("SAVEPOINT lc_read")
         try:
-            if self.dialect == "sqlite":
-                cursor.adbc_statement.set_options(
-                    **{"adbc.sqlite.query.batch_rows": str(BATCH_ROWS)}
-                )
-            else:  # a failed read (a lock not had) must not end the snapshot's transaction
-                cursor.execute("SAVEPOINT lc_read")
-            try:
-                cursor.execute(sql)
-                table = cursor.fetch_arrow_table()
-            except (adbc_driver_manager.Error, OSError):
-                if self.dialect != "sqlite":
-                    cursor.execute("ROLLBACK TO SAVEPOINT lc_read")
-                return None
-        finally:
-            cursor.close()
+            table = session.table(sql, options)
+        except (adbc_driver_manager.Error, OSError):
+            if self.dialect != "sqlite":
+                session.run("ROLLBACK TO SAVEPOINT lc_read")
+            return None
         if self.dialect == "sqlite":
             table = _without_typed_row(table)
         return [table.column(i) for i in range(table.num_columns)]
@@ -146,40 +137,101 @@ def _connect(conn: Connection):
     return connect_postgresql(conn, snapshot)
 
 
-def connect_sqlite(path: Any):
+class Session:
+    """An ADBC connection through the driver manager's own API. Its DB-API layer imports pandas
+    on import (0.4 s of CPU, under the write lock where a snapshot's reader begins); here
+    pyarrow is imported only to read a table."""
+
+    def __init__(self, database: Any, autocommit: bool) -> None:
+        import adbc_driver_manager
+
+        self._database = database
+        try:
+            self._connection = adbc_driver_manager.AdbcConnection(database)
+            if not autocommit:
+                self._connection.set_autocommit(False)
+        except BaseException:
+            database.close()
+            raise
+
+    def _statement(self, sql: str, options: dict[str, str] | None = None):
+        import adbc_driver_manager
+
+        statement = adbc_driver_manager.AdbcStatement(self._connection)
+        try:
+            if options:
+                statement.set_options(**options)
+            statement.set_sql_query(sql)
+        except BaseException:
+            statement.close()
+            raise
+        return statement
+
+    def run(self, sql: str) -> None:
+        """Run a statement that returns no rows."""
+        statement = self._statement(sql)
+        try:
+            statement.execute_update()
+        finally:
+            statement.close()
+
+    def run_query(self, sql: str) -> None:
+        """Run a query, its rows not read (SQLite: a read transaction takes its snapshot)."""
+        statement = self._statement(sql)
+        try:
+            stream, _ = statement.execute_query()
+            del stream  # released unread
+        finally:
+            statement.close()
+
+    def table(self, sql: str, options: dict[str, str] | None = None) -> Any:
+        """The rows of a query as a ``pyarrow.Table``."""
+        import pyarrow
+
+        statement = self._statement(sql, options)
+        try:
+            stream, _ = statement.execute_query()
+            return pyarrow.RecordBatchReader._import_from_c(stream.address).read_all()
+        finally:
+            statement.close()
+
+    def close(self) -> None:
+        try:
+            self._connection.close()
+        finally:
+            self._database.close()
+
+
+def connect_sqlite(path: Any) -> Session:
     """An ADBC connection to the SQLite file ``path``, read-only (WAL lets it read while a writer
     holds the lock), in a transaction that takes its snapshot at its first read and keeps it
     until the connection is closed."""
-    import adbc_driver_sqlite.dbapi
+    import adbc_driver_sqlite
 
     uri = f"file:{urllib.parse.quote(str(path))}?mode=ro"
-    return adbc_driver_sqlite.dbapi.connect(uri)
+    return Session(adbc_driver_sqlite.connect(uri), autocommit=False)
 
 
-def connect_postgresql(conn: Connection, snapshot: str):
+def connect_postgresql(conn: Connection, snapshot: str) -> Session:
     """An ADBC connection to ``conn``'s PostgreSQL catalog in a read-only REPEATABLE READ
     transaction on the exported ``snapshot``."""
-    import adbc_driver_postgresql.dbapi
+    import adbc_driver_postgresql
 
     url = conn.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-    connection = adbc_driver_postgresql.dbapi.connect(url, autocommit=True)
+    session = Session(adbc_driver_postgresql.connect(url), autocommit=True)
     try:
-        cursor = connection.cursor()
-        try:
-            cursor.execute("SET jit = off")  # as the engine's connections (store.py says why)
-            # never wait for a lock: the writer may hold one it took for its bulk load (the
-            # indexes and foreign keys of empty tables dropped, ACCESS EXCLUSIVE), and it waits
-            # for this reader in the same thread; a read that would wait fails, and the caller
-            # reads through the writer's connection instead
-            cursor.execute("SET lock_timeout = '50ms'")
-            cursor.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            # SET takes no bound parameter: the server's identifier (hex digits and dashes)
-            if not all(c in "0123456789ABCDEFabcdef-" for c in snapshot):
-                raise ValueError(f"not a snapshot identifier: {snapshot!r}")
-            cursor.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
-        finally:
-            cursor.close()
+        session.run("SET jit = off")  # as the engine's connections (store.py says why)
+        # never wait for a lock: the writer may hold one it took for its bulk load (the
+        # indexes and foreign keys of empty tables dropped, ACCESS EXCLUSIVE), and it waits
+        # for this reader in the same thread; a read that would wait fails, and the caller
+        # reads through the writer's connection instead
+        session.run("SET lock_timeout = '50ms'")
+        session.run("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        # SET takes no bound parameter: the server's identifier (hex digits and dashes)
+        if not all(c in "0123456789ABCDEFabcdef-" for c in snapshot):
+            raise ValueError(f"not a snapshot identifier: {snapshot!r}")
+        session.run(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
     except Exception:
-        connection.close()
+        session.close()
         raise
-    return connection
+    return session
