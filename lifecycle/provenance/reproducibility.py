@@ -39,7 +39,8 @@ burned down" is answered on the catalog as it would be, without changing it.
 creates, names and drops: :func:`irreproducible_table` (a context manager yielding the name;
 :data:`IRREPRODUCIBLE` is the default name, which the audit's rule evaluators read). Callers never
 spell these names themselves. Besides each dataset's ``id`` it keeps whether the dataset is
-``unavailable``: those are the irreproducible datasets that make their consumers irreproducible.
+``unavailable`` (those are the irreproducible datasets that make their consumers irreproducible)
+and its producer, ``production_id`` (null for none), which saying why reads.
 """
 
 from __future__ import annotations
