@@ -614,24 +614,32 @@ def test_materialized_irreproducible_set_matches_the_recursive_definition(catalo
             f"INSERT INTO {gone} (id) SELECT id FROM replica "
             "WHERE dataset_id - 3 * (dataset_id / 3) = 0"
         )
+        columns = "id, unavailable, production_id"
+        producers = dict(
+            conn.exec_driver_sql("SELECT dataset_id, production_id FROM production_output").all()
+        )
         for what_if in (None, gone):
             materialize_irreproducible(conn, gone=what_if)
-            stored = set(conn.exec_driver_sql("SELECT id, unavailable FROM tmp_irreproducible"))
+            stored = set(conn.exec_driver_sql(f"SELECT {columns} FROM tmp_irreproducible"))
             direct = set(
                 conn.exec_driver_sql(
-                    irreproducible_sql(what_if) + " SELECT id, unavailable FROM irreproducible"
+                    irreproducible_sql(what_if) + f" SELECT {columns} FROM irreproducible"
                 )
             )
             conn.exec_driver_sql("DROP TABLE tmp_irreproducible")
             assert stored == direct, what_if
             assert len(stored) > 0
-        assert any(unavailable for _, unavailable in stored)  # the walk went downstream
+            # each dataset with its producer (none: null), as the explained findings read it
+            assert {(i, p) for i, _, p in stored} == {(i, producers.get(i)) for i, _, _ in stored}
+            assert len({i for i, _, _ in stored}) == len(stored)
+        assert any(unavailable for _, unavailable, _ in stored)  # the walk went downstream
         if postgres:  # the walk's planner settings do not outlive it in the transaction
             setting = (
                 "SELECT current_setting('enable_hashjoin'), current_setting('enable_mergejoin')"
             )
             assert tuple(conn.exec_driver_sql(setting).one()) == ("on", "on")
-    assert {unavailable for _, unavailable in stored} == {True, False}
+    assert {unavailable for _, unavailable, _ in stored} == {True, False}
+    assert {p is None for _, _, p in stored} == {True, False}
 
 
 def test_runs_with_other_policies_neither_resolve_nor_repeat_findings(cli_catalog, tmp_path):

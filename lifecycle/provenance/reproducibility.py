@@ -39,7 +39,8 @@ burned down" is answered on the catalog as it would be, without changing it.
 creates, names and drops: :func:`irreproducible_table` (a context manager yielding the name;
 :data:`IRREPRODUCIBLE` is the default name, which the audit's rule evaluators read). Callers never
 spell these names themselves. Besides each dataset's ``id`` it keeps whether the dataset is
-``unavailable``: those are the irreproducible datasets that make their consumers irreproducible.
+``unavailable`` (those are the irreproducible datasets that make their consumers irreproducible)
+and its producer, ``production_id`` (null for none), which saying why reads.
 """
 
 from __future__ import annotations
@@ -147,7 +148,7 @@ def available(dataset: str, gone: str | None = None) -> str:
 # Datasets irreproducible on their own: no producer, a producer not done, or a transformation
 # without release or digest (each branch a scan PostgreSQL and SQLite plan well on its own).
 _NO_PRODUCER = """
-    SELECT d.id FROM dataset d
+    SELECT d.id, NULL AS production_id FROM dataset d
     WHERE NOT EXISTS (SELECT 1 FROM production_output o WHERE o.dataset_id = d.id)"""
 # SQLite, without statistics, reads every dataset id along the first covering index it finds;
 # since the DID index became a plain one (migration 0006) that is the DID index: ids in DID
@@ -155,16 +156,16 @@ _NO_PRODUCER = """
 # lookups go along the table: measured at 1 M datasets, 0.19 s against 0.8-1.0 s (and 0.35 s
 # along the scope index, as before 0006).
 _NO_PRODUCER_SQLITE = """
-    SELECT d.id FROM dataset d NOT INDEXED
+    SELECT d.id, NULL AS production_id FROM dataset d NOT INDEXED
     LEFT JOIN production_output o ON o.dataset_id = d.id
     WHERE o.dataset_id IS NULL"""
 _OWN_PROBLEMS = f"""
-    SELECT o.dataset_id
+    SELECT o.dataset_id, o.production_id
     FROM production p
     JOIN production_output o ON o.production_id = p.id
     WHERE p.status <> 'done'
     UNION
-    SELECT o.dataset_id
+    SELECT o.dataset_id, o.production_id
     FROM production p
     JOIN production_output o ON o.production_id = p.id
     WHERE p.transformation_id IN (
@@ -174,41 +175,60 @@ _OWN_PROBLEMS = f"""
 """
 
 
-def start_set(*, sqlite: bool = False) -> str:
-    """SQL: the datasets irreproducible on their own (``sqlite``: the form SQLite reads fastest,
-    SQLite only).
+# The same datasets in one pass over the productions: a dataset has at most one producer (the
+# output edge's key), so no output is listed twice and nothing need be made distinct.
+_OWN_PROBLEMS_ONE_PASS = f"""
+    SELECT o.dataset_id, o.production_id
+    FROM production p
+    JOIN production_output o ON o.production_id = p.id
+    WHERE p.status <> 'done' OR p.transformation_id IN (
+        SELECT t.id FROM transformation t
+        WHERE NOT ({recorded("t.release")}) OR NOT ({recorded("t.image_digest")})
+    )
+"""
 
-    A dataset without a producer is no production's output, so the first branch shares no row
-    with the others: only those are made distinct (``UNION ALL`` of the first, a subquery rather
-    than a compound in parentheses, which SQLite does not parse). With ``UNION`` PostgreSQL
-    hashed all 184 k rows of the set at 1 M datasets to drop duplicates, spilling at
-    ``work_mem`` 4 MB: 1.9-2.15 s of server CPU against 2.2-2.6 s (six pairs, alternately in one
-    session each, load 4-12)."""
+
+def start_set(*, sqlite: bool = False) -> str:
+    """SQL: the datasets irreproducible on their own, ``id, production_id`` (their producer,
+    null for none; ``sqlite``: the form SQLite reads fastest, SQLite only).
+
+    A dataset without a producer is no production's output, and a dataset is the output of at
+    most one production, so no dataset is listed twice: PostgreSQL reads the productions once
+    and joins the branches by ``UNION ALL``. Measured at 1 M datasets (184 k rows, server CPU,
+    alternately): with ``UNION`` PostgreSQL hashed all 184 k rows to drop duplicates, spilling
+    at ``work_mem`` 4 MB, 2.2-2.6 s against 1.9-2.15 s for ``UNION ALL`` of the first branch;
+    read once, the productions give the same rows in 1.03-1.06 s against 0.99-1.12 s read twice
+    and made distinct (three pairs: no measurable difference; kept as the simpler statement).
+    SQLite keeps its compound, as measured for it."""
     if sqlite:
         return f"{_NO_PRODUCER_SQLITE}\n    UNION{_OWN_PROBLEMS}"
-    return f"{_NO_PRODUCER}\n    UNION ALL SELECT x.dataset_id FROM ({_OWN_PROBLEMS}) x"
+    return f"{_NO_PRODUCER}\n    UNION ALL{_OWN_PROBLEMS_ONE_PASS}"
 
 
 def irreproducible_cte(gone: str | None = None, *, sqlite: bool = False) -> str:
-    """``irreproducible(id, unavailable) AS (...)``, to follow ``WITH RECURSIVE``.
+    """``irreproducible(id, unavailable, production_id) AS (...)``, to follow ``WITH RECURSIVE``.
 
     ``unavailable``: the dataset has no available replica (outside ``gone``), so it blocks what
-    is made from it. The walk goes on from those only; an output reached is judged available or
-    not once per path that reaches it, and the flag, a function of the id, keeps the union to
-    one row per dataset. ``sqlite``: in the form SQLite runs fastest (SQLite only).
+    is made from it; ``production_id``: its producer (null for none), which explaining why
+    needs (:func:`irreproducible_explained`). The walk goes on from the unavailable ones only;
+    an output reached is judged available or not once per path that reaches it, and the flag
+    and the producer, functions of the id, keep the union to one row per dataset. ``sqlite``:
+    in the form SQLite runs fastest (SQLite only).
     """
     return f"""
-irreproducible(id, unavailable) AS (
-    SELECT s.id, NOT {available("s.id", gone)} FROM ({start_set(sqlite=sqlite)}) s
+irreproducible(id, unavailable, production_id) AS (
+    SELECT s.id, NOT {available("s.id", gone)}, s.production_id
+    FROM ({start_set(sqlite=sqlite)}) s
     UNION
-    SELECT o.dataset_id, NOT {available("o.dataset_id", gone)}
+    SELECT o.dataset_id, NOT {available("o.dataset_id", gone)}, o.production_id
     FROM irreproducible b {consumers("b.id")}
     WHERE b.unavailable
 )"""
 
 
 def irreproducible_sql(gone: str | None = None, *, sqlite: bool = False) -> str:
-    """``WITH RECURSIVE irreproducible(id, unavailable) AS (...)``: every irreproducible dataset
+    """``WITH RECURSIVE irreproducible(id, unavailable, production_id) AS (...)``: every
+    irreproducible dataset
     (``sqlite``: in the form SQLite runs fastest, SQLite only)."""
     return "WITH RECURSIVE " + irreproducible_cte(gone, sqlite=sqlite)
 
@@ -239,8 +259,9 @@ def materialize_irreproducible(
     conn: Connection, table: str = IRREPRODUCIBLE, gone: str | None = None
 ) -> str:
     """Compute the irreproducible set once into the temporary table ``table``: ``id`` (primary
-    key) and ``unavailable``, whether it has no available replica (not among ``gone``): the
-    irreproducible datasets that block their consumers (:func:`irreproducible_explained`).
+    key), ``unavailable``, whether it has no available replica (not among ``gone``): the
+    irreproducible datasets that block their consumers, and ``production_id``, the dataset's
+    producer (null for none), both for :func:`irreproducible_explained`.
 
     Prefer :func:`irreproducible_table`, which also drops it. SQLite evaluates
     :func:`irreproducible_cte` directly. PostgreSQL plans that CTE's recursive step as a hash
@@ -259,13 +280,14 @@ def materialize_irreproducible(
     )
     if not two_steps:
         conn.exec_driver_sql(
-            f"INSERT INTO {table} (id, unavailable) {irreproducible_sql(gone, sqlite=True)} "
-            "SELECT id, unavailable FROM irreproducible"
+            f"INSERT INTO {table} (id, unavailable, production_id) "
+            f"{irreproducible_sql(gone, sqlite=True)} "
+            "SELECT id, unavailable, production_id FROM irreproducible"
         )
         return table
     conn.exec_driver_sql(
-        f"INSERT INTO {table} (id, unavailable) "
-        f"SELECT s.id, NOT {available('s.id', gone)} FROM ({start_set()}) s"
+        f"INSERT INTO {table} (id, unavailable, production_id) "
+        f"SELECT s.id, NOT {available('s.id', gone)}, s.production_id FROM ({start_set()}) s"
     )
     analyze(conn, table)
     # The walk carries each dataset it reaches with its flag and goes on from the unavailable
@@ -273,23 +295,32 @@ def materialize_irreproducible(
     # the seed per step) it hashes every unavailable output with its inputs, or merges all
     # input edges, at each step; an index lookup per dataset reached is what the walk needs.
     # Measured at 1 M datasets (35 k seeds, 118 k rows reached): 1.9 s with nested loops only,
-    # against 4.3 s for the earlier walk-then-join form with the planner's choice.
+    # against 4.3 s for the earlier walk-then-join form with the planner's choice. The walk
+    # does not enter the start set (its unavailable members are the seeds, its available ones
+    # stop a walk anyway), so what it reaches is new and distinct as it is: no DISTINCT, no
+    # anti-join of the rows reached against the table afterwards (80 k rows: 1.08-1.16 s of
+    # server CPU against 1.09-1.36 s, three pairs alternately, load 2-3). The statement reads
+    # the table as it was when it began, not the rows it inserts.
     with planner_settings(conn, enable_hashjoin="off", enable_mergejoin="off"):
         conn.exec_driver_sql(
             f"""
-            INSERT INTO {table} (id, unavailable)
-            WITH RECURSIVE walk(id, unavailable) AS (
-                SELECT b.id, b.unavailable FROM {table} b WHERE b.unavailable
+            INSERT INTO {table} (id, unavailable, production_id)
+            WITH RECURSIVE walk(id, unavailable, production_id, reached) AS (
+                SELECT b.id, b.unavailable, b.production_id, FALSE
+                FROM {table} b WHERE b.unavailable
                 UNION
-                SELECT o.dataset_id, NOT {available("o.dataset_id", gone)}
+                SELECT o.dataset_id, NOT {available("o.dataset_id", gone)}, o.production_id, TRUE
                 FROM walk w {consumers("w.id")}
                 WHERE w.unavailable
+                  AND NOT EXISTS (SELECT 1 FROM {table} x WHERE x.id = o.dataset_id)
             )
-            SELECT DISTINCT w.id, w.unavailable FROM walk w
-            WHERE NOT EXISTS (SELECT 1 FROM {table} x WHERE x.id = w.id)
+            SELECT w.id, w.unavailable, w.production_id FROM walk w WHERE w.reached
             """
         )
     return table
+
+
+_SET_COLUMNS = "id INTEGER PRIMARY KEY, unavailable BOOLEAN NOT NULL, production_id INTEGER"
 
 
 @contextmanager
@@ -393,13 +424,18 @@ def irreproducible_explained(
     of a broad selection, by its index, to the set), from the blocking datasets to their
     consumers (not every input edge to them). :func:`_reason` is the same wording in Python.
 
+    Each dataset's producer is the table's ``production_id``, kept when the set was computed,
+    rather than joined again from every output edge: on PostgreSQL that join hashed all 887 k
+    outputs, spilling (measured at 1 M datasets, the ``named_once`` form, two pairs
+    alternately: 1.49-1.59 s of server CPU against 1.92-2.11 s, the same 151 k findings).
+
     ``named_once``: the set's DIDs (and whether ``where`` selects each) are read in one join
     with the dataset table, materialized, for both the blocking inputs and the findings, where
     the other form joins the dataset table twice. PostgreSQL hashes or merges every dataset in
     each of those joins: measured at 1 M datasets (264 k irreproducible, 151 k selected),
     2.5-2.6 s of server CPU against 2.8-3.0 s.
     """
-    reason = f"""CASE WHEN o.production_id IS NULL THEN 'no producing production recorded'
+    reason = f"""CASE WHEN b.production_id IS NULL THEN 'no producing production recorded'
                     WHEN p.status = 'failed' THEN 'production ' || p.name || ' failed'
                     WHEN p.status <> 'done' THEN 'production ' || p.name || ' is '
                          || COALESCE(NULLIF(p.status, ''), 'not done')
@@ -412,14 +448,13 @@ def irreproducible_explained(
                     ELSE 'not reproducible' END AS reason,
                p.name AS production, t.tag AS transformation, k.blocking_input"""
     producers = """
-        LEFT JOIN production_output o ON o.dataset_id = d.id
-        LEFT JOIN production p ON p.id = o.production_id
+        LEFT JOIN production p ON p.id = b.production_id
         LEFT JOIN transformation t ON t.id = p.transformation_id
-        LEFT JOIN blocked k ON k.production_id = o.production_id"""
+        LEFT JOIN blocked k ON k.production_id = b.production_id"""
     if named_once:
         return f"""
         WITH named AS MATERIALIZED (
-            SELECT b.id, b.unavailable, d.did, ({where}) AS selected
+            SELECT b.id, b.unavailable, b.production_id, d.did, ({where}) AS selected
             FROM {ids_table} b JOIN dataset d ON d.id = b.id
         ),
         blocked AS (
@@ -428,9 +463,9 @@ def irreproducible_explained(
             WHERE u.unavailable
             GROUP BY i.production_id
         )
-        SELECT d.id, d.did, {reason}
-        FROM named d {producers}
-        WHERE d.selected"""
+        SELECT b.id, b.did, {reason}
+        FROM named b {producers}
+        WHERE b.selected"""
     return f"""
         WITH blocked AS (
             SELECT i.production_id, MIN(bd.did) AS blocking_input
