@@ -113,7 +113,8 @@ def test_the_irreproducible_set_copied_is_the_set_computed(sample):
         assert shared.on(second) == IRREPRODUCIBLE
         computed, copied = (_table(conn, IRREPRODUCIBLE) for conn in (first, second))
         assert computed
-        assert [(i, bool(u)) for i, u in copied] == [(i, bool(u)) for i, u in computed]
+        assert [(i, bool(u), p) for i, u, p in copied] == [(i, bool(u), p) for i, u, p in computed]
+        assert any(p is not None for _, _, p in computed)  # the producers are copied too
         shared.drop()
         assert not any(sa.inspect(conn).has_table(IRREPRODUCIBLE) for conn in (first, second))
 

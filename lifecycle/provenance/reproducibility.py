@@ -233,24 +233,30 @@ def irreproducible_sql(gone: str | None = None, *, sqlite: bool = False) -> str:
     return "WITH RECURSIVE " + irreproducible_cte(gone, sqlite=sqlite)
 
 
-_SET_COLUMNS = "id INTEGER PRIMARY KEY, unavailable BOOLEAN NOT NULL"  # of the set's table
+# the set's table (see materialize_irreproducible)
+_SET_COLUMNS = "id INTEGER PRIMARY KEY, unavailable BOOLEAN NOT NULL, production_id INTEGER"
+_SET_NAMES = ("id", "unavailable", "production_id")
+
+SetRow = tuple[int, bool, int | None]
 
 
-def irreproducible_rows(conn: Connection, table: str = IRREPRODUCIBLE) -> list[tuple[int, bool]]:
-    """The rows of an irreproducible set ``table`` of ``conn`` (``id``, ``unavailable``), to be
-    handed to another connection reading the same snapshot (:func:`copied_irreproducible`)."""
-    return [(int(i), bool(u)) for i, u in tuples(conn, f"SELECT id, unavailable FROM {table}")]
+def irreproducible_rows(conn: Connection, table: str = IRREPRODUCIBLE) -> list[SetRow]:
+    """The rows of an irreproducible set ``table`` of ``conn`` (``id``, ``unavailable``,
+    ``production_id``), to be handed to another connection reading the same snapshot
+    (:func:`copied_irreproducible`)."""
+    sql = f"SELECT {', '.join(_SET_NAMES)} FROM {table}"
+    return [(int(i), bool(u), None if p is None else int(p)) for i, u, p in tuples(conn, sql)]
 
 
 def copied_irreproducible(
-    conn: Connection, found: list[tuple[int, bool]], table: str = IRREPRODUCIBLE
+    conn: Connection, found: list[SetRow], table: str = IRREPRODUCIBLE
 ) -> str:
     """The irreproducible set another connection on the same snapshot computed (its rows from
     :func:`irreproducible_rows`) as the temporary table ``table`` of ``conn``, as
     :func:`materialize_irreproducible` would have made it. Measured at 1 M datasets (264 k
     rows, SQLite): read 0.1 s and copied in 0.2 s, against 1.0-1.5 s to compute it again."""
     temporary_table(conn, table, _SET_COLUMNS)
-    insert_rows(conn, table, ("id", "unavailable"), found)
+    insert_rows(conn, table, _SET_NAMES, found)
     analyze(conn, table)
     return table
 
@@ -318,9 +324,6 @@ def materialize_irreproducible(
             """
         )
     return table
-
-
-_SET_COLUMNS = "id INTEGER PRIMARY KEY, unavailable BOOLEAN NOT NULL, production_id INTEGER"
 
 
 @contextmanager

@@ -24,7 +24,7 @@ from lifecycle.provenance import (
     irreproducible_rows,
     materialize_irreproducible,
 )
-from lifecycle.provenance.reproducibility import IRREPRODUCIBLE
+from lifecycle.provenance.reproducibility import IRREPRODUCIBLE, SetRow
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -43,7 +43,7 @@ class SharedSet:
         self._shared = shared
         self._ready = threading.Event()
         self._computed: Connection | None = None
-        self._rows: list[tuple[int, bool]] | None = None
+        self._rows: list[SetRow] | None = None
         self._tables: dict[int, Connection] = {}  # id(conn) -> conn, each holding a set
 
     def compute(self, conn: Connection) -> str:
