@@ -23,7 +23,7 @@ from lifecycle.audit.history import diff, runs
 from lifecycle.catalog import queries
 from lifecycle.catalog.grouped import group_catalog
 from lifecycle.catalog.queries import Overview
-from lifecycle.catalog.sql import by_dialect, drop_tables, frame, rows
+from lifecycle.catalog.sql import by_dialect, drop_tables, frame, rows, temporary_table
 from lifecycle.durability import load_model
 from lifecycle.durability.estimate import durability_of
 from lifecycle.durability.patterns import nines
@@ -350,30 +350,37 @@ def preservation(conn: Connection, irreproducible: str | None = None) -> Preserv
 def raw_tape_copies(conn: Connection) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Raw data counted by its tape copies at distinct sites (0, 1, 2+), and the largest with
     fewer than 2 (top N)."""
-    copies_sql = """
-        WITH copies AS (
-            SELECT d.id, d.did, d.bytes, COUNT(DISTINCT e.site_id) AS copies
+    # each raw dataset's copies counted once, into a temporary table both reads scan: as a
+    # CTE of each, the replicas of the 100 k raw datasets of 1 M were read twice (0.9 s)
+    table = temporary_table(
+        conn, "tmp_report_raw_copies",
+        "id INTEGER PRIMARY KEY, did TEXT NOT NULL, bytes BIGINT NOT NULL, copies INTEGER NOT NULL",
+    )  # fmt: skip
+    try:
+        conn.exec_driver_sql(
+            f"""
+            INSERT INTO {table} (id, did, bytes, copies)
+            SELECT d.id, d.did, d.bytes, COUNT(DISTINCT e.site_id)
             FROM dataset d
             LEFT JOIN replica r ON r.dataset_id = d.id AND r.state = 'available'
             LEFT JOIN endpoint e ON e.id = r.endpoint_id AND e.media = 'tape'
             WHERE d.kind = 'raw' AND d.state NOT IN ('deleted', 'lost')
             GROUP BY d.id, d.did, d.bytes
-        )"""
-    tape = frame(
-        conn,
-        copies_sql
-        + """
-        SELECT CASE WHEN copies >= 2 THEN '2+' ELSE CAST(copies AS VARCHAR(2)) END AS copies,
-               COUNT(*) AS datasets, COALESCE(SUM(bytes), 0) AS bytes
-        FROM copies GROUP BY CASE WHEN copies >= 2 THEN '2+' ELSE CAST(copies AS VARCHAR(2)) END
-        ORDER BY 1
-        """,
-    )
-    short = frame(
-        conn,
-        copies_sql + f" SELECT did, copies, bytes FROM copies WHERE copies < 2 "
-        f"ORDER BY bytes DESC, did LIMIT {TOP}",
-    )
+            """
+        )
+        bucket = "CASE WHEN copies >= 2 THEN '2+' ELSE CAST(copies AS VARCHAR(2)) END"
+        tape = frame(
+            conn,
+            f"SELECT {bucket} AS copies, COUNT(*) AS datasets, COALESCE(SUM(bytes), 0) AS bytes "
+            f"FROM {table} GROUP BY {bucket} ORDER BY 1",
+        )
+        short = frame(
+            conn,
+            f"SELECT did, copies, bytes FROM {table} WHERE copies < 2 "
+            f"ORDER BY bytes DESC, did LIMIT {TOP}",
+        )
+    finally:
+        drop_tables(conn, table)
     return tape, short
 
 
