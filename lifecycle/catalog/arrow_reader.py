@@ -46,9 +46,9 @@ class ArrowReader:
     """One ADBC connection reading what the writer's connection reads (see the module's note),
     or, from :func:`~lifecycle.catalog.snapshots.read_snapshot`, the snapshot its readers read."""
 
-    def __init__(self, dialect: str, connection: Any) -> None:
+    def __init__(self, dialect: str, session: Session) -> None:
         self.dialect = dialect
-        self._connection = connection
+        self._session = session
 
     def begin(self) -> bool:
         """SQLite: take the transaction's snapshot now (at its first read), as the other readers
@@ -58,7 +58,7 @@ class ArrowReader:
         import adbc_driver_manager
 
         try:
-            self._connection.run_query("SELECT 1 FROM sqlite_master LIMIT 1")
+            self._session.run_query("SELECT 1 FROM sqlite_master LIMIT 1")
         except (adbc_driver_manager.Error, OSError):
             return False
         return True
@@ -75,7 +75,7 @@ class ArrowReader:
         if self.dialect == "sqlite":
             typed = ", ".join(_TYPED_VALUE[kind] for kind in kinds)
             sql = f"SELECT 0 AS {_FIRST}, {typed} UNION ALL SELECT 1, {listed} FROM {source}"
-        session = self._connection
+        session = self._session
         options = {}
         if self.dialect == "sqlite":
             options = {"adbc.sqlite.query.batch_rows": str(BATCH_ROWS)}

@@ -235,7 +235,7 @@ def irreproducible_sql(gone: str | None = None, *, sqlite: bool = False) -> str:
 
 # the set's table (see materialize_irreproducible)
 _SET_COLUMNS = "id INTEGER PRIMARY KEY, unavailable BOOLEAN NOT NULL, production_id INTEGER"
-_SET_NAMES = ("id", "unavailable", "production_id")
+_SET_NAMES = tuple(column.split()[0] for column in _SET_COLUMNS.split(", "))
 
 SetRow = tuple[int, bool, int | None]
 

@@ -42,17 +42,15 @@ class SharedSet:
         self._timed = timed
         self._shared = shared
         self._ready = threading.Event()
-        self._computed: Connection | None = None
         self._rows: list[SetRow] | None = None
         self._tables: dict[int, Connection] = {}  # id(conn) -> conn, each holding a set
 
     def compute(self, conn: Connection) -> str:
         """Compute the set on ``conn`` (once, before any other connection asks for it)."""
-        if self._ready.is_set() or self._computed is not None:
+        if self._tables:
             raise ValueError("the irreproducible set is computed once")
-        self._computed = conn
+        self._tables[id(conn)] = conn
         try:
-            self._tables[id(conn)] = conn
             self._timed("irreproducible", lambda: materialize_irreproducible(conn))
             if self._shared:
                 self._rows = irreproducible_rows(conn)
