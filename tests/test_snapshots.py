@@ -16,7 +16,7 @@ from lifecycle.catalog.grouped import group_catalog
 from lifecycle.catalog.snapshots import read_snapshot, read_together
 from lifecycle.errors import LifecycleError
 from lifecycle.report import data as report_data
-from lifecycle.report.schedule import SharedSet
+from lifecycle.report.schedule import SharedSet, side_by_side
 
 NOW = "2026-06-01T00:00:00+00:00"
 
@@ -176,6 +176,40 @@ def test_an_error_in_one_part_is_raised_and_stops_the_rest(sample, monkeypatch):
     with pytest.raises(LifecycleError, match="risk failed"):
         sample.report(str(ROOT / "policies"))
     assert "risk" in started
+
+
+@pytest.mark.parametrize("count", [1, 2, 3])
+def test_the_first_group_runs_where_first_ran_and_the_others_do_not_wait_for_it(count):
+    """The first group reads what ``first`` left on the first connection, so it runs there;
+    the other connections take the groups after it meanwhile (``first`` here waits until
+    another connection has begun a group: with one connection, nothing can)."""
+    import threading
+
+    conns = [object() for _ in range(count)]
+    ran: dict[str, object] = {}
+    begun = threading.Event()
+
+    def first(conn):
+        ran["first"] = conn
+        if count > 1:
+            assert begun.wait(30), "no other connection took a group while first ran"
+
+    def group(name):
+        def run(conn):
+            ran[name] = conn
+            if name != "lead":
+                begun.set()
+            return {name: True}
+
+        return run
+
+    names = ["lead", "a", "b", "c"]
+    parts = side_by_side([group(n) for n in names], conns, first=first)
+    assert parts == dict.fromkeys(names, True)
+    assert ran["first"] is conns[0]
+    assert ran["lead"] is conns[0]
+    if count > 1:
+        assert any(ran[n] is not conns[0] for n in names[1:])
 
 
 def test_the_readers_are_closed(sample, tmp_path: Path):

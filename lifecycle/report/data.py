@@ -180,7 +180,8 @@ def _gather(
     def durable(conn: Connection) -> dict[str, Any]:
         return {"durability": timed("durability", lambda: durability(conn, found.on(conn)))}
 
-    # the longest first, each taken by the first connection free (measured at 1 M datasets,
+    # the longest first, each taken by the first connection free, but the first runs on the
+    # connection that computed the set, which it reads (measured at 1 M datasets,
     # thread CPU: the audit with its groupings and the coverage ~5.5 s after the set's 1 s,
     # the loss simulations ~4.4 s, lifetime ~2.7 s, durability ~1.5 s, the replicas and
     # datasets counted ~1.4 s, repair ~0.8 s, the raw data's tape copies ~0.7 s; the page's

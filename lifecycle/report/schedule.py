@@ -86,14 +86,21 @@ def side_by_side(
     After an error no connection takes a further group; the first error is raised once every
     thread is done (this thread's first). ``first``: run on the first connection before any
     group, while another thread imports the packages the parts need (it must import none of
-    them)."""
-    waiting = deque(groups)
+    them); the first group then runs on that connection too, reading what ``first`` left there,
+    while the other connections take the groups after it.
+
+    Measured at 1 M datasets: the thread done importing first took the first group and waited
+    for the irreproducible set to be computed and copied to its connection, 0.6-1.3 s, while
+    the connection holding the set went on to the next group."""
+    waiting = deque(groups[1:] if first is not None else groups)
+    lead = [groups[0]] if first is not None and groups else []
     parts: dict[str, Any] = {}
 
-    def work(conn: Connection) -> None:
+    def work(conn: Connection, leading: list[Group] | None = None) -> None:
+        mine = deque(leading or ())
         while True:
             try:
-                group = waiting.popleft()
+                group = mine.popleft() if mine else waiting.popleft()
             except IndexError:
                 return
             try:
@@ -105,7 +112,7 @@ def side_by_side(
     if len(conns) == 1:
         if first is not None:
             first(conns[0])
-        work(conns[0])
+        work(conns[0], lead)
         return parts
     imported = threading.Event()
 
@@ -131,7 +138,7 @@ def side_by_side(
                     waiting.clear()
                     raise
             imported.wait()
-            work(conns[0])
+            work(conns[0], lead)
         finally:
             errors = [f.exception() for f in elsewhere]
     for error in errors:
