@@ -37,7 +37,7 @@ from lifecycle.catalog.sql import (
     temporary_table,
     tuples,
 )
-from lifecycle.policy import PolicySet, selection
+from lifecycle.policy import PolicySet, selected_datasets, selection
 from lifecycle.progress import SILENT, Progress
 from lifecycle.provenance.reproducibility import (
     irreproducible_reasons,
@@ -300,7 +300,7 @@ def _candidates(conn: Connection, policies: PolicySet, now: datetime) -> None:
             INSERT INTO {CANDIDATES} (id, lifetime_seconds, rule, decision)
             SELECT d.id, :seconds, :rule,
                    CASE WHEN d.created_at < :cutoff THEN NULL ELSE 'alive' END
-            FROM dataset d
+            FROM {selected_datasets(conn, rule)}
             WHERE {where} AND d.expires_at IS NULL AND d.state <> 'deleted'
               AND d.created_at < :possible
               AND NOT EXISTS (SELECT 1 FROM {CANDIDATES} c WHERE c.id = d.id)

@@ -29,6 +29,7 @@ from lifecycle.policy.selection import (
     counted_endpoints,
     endpoint_sets,
     judged,
+    selected_datasets,
     selection,
 )
 
@@ -54,5 +55,6 @@ __all__ = [
     "optional_policies",
     "parse_duration",
     "policy_paths",
+    "selected_datasets",
     "selection",
 ]

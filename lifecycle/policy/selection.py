@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from lifecycle.catalog.queries import endpoint_records, globs_condition
+from lifecycle.catalog.sql import by_dialect, statement
 from lifecycle.errors import InvalidPolicy
 from lifecycle.expressions import select
 from lifecycle.policy.documents import PolicySet, Rule
@@ -46,6 +47,32 @@ def selection(rule: Rule, alias: str = "d") -> tuple[str, dict[str, Any]]:
         if globs:
             clauses.append(globs_condition(f"{alias}.{key}", globs, f"sel_{key}_", params))
     return (" AND ".join(clauses) or "1 = 1"), params
+
+
+def selected_datasets(conn: Connection, rule: Rule) -> str:
+    """``dataset d`` to read the datasets ``rule`` selects from: on SQLite read in table order
+    (``NOT INDEXED``) when the rule selects over a quarter of the catalog. Without statistics
+    SQLite reads any selection on kind through its index, then looks each dataset's row up out
+    of order: measured at 1 M datasets, 644 k analysis formats took 0.8 s that way and 0.3 s in
+    one pass over the table; the lifetime candidates of expiry (315 k analysis formats past
+    the shortest lifetime), 0.48 s against 0.23 s. Counting the selection first reads only the
+    index (0.1 s; nothing for a narrow selection). PostgreSQL plans with statistics."""
+    return by_dialect(conn, sqlite=_scanned_if_broad, postgresql=lambda *_: "dataset d")(conn, rule)
+
+
+def _scanned_if_broad(conn: Connection, rule: Rule) -> str:
+    where, params = selection(rule)
+    if where == "1 = 1":
+        return "dataset d"  # no condition an index could serve: a scan already
+    selected, total = conn.execute(
+        statement(
+            f"SELECT (SELECT COUNT(*) FROM dataset d WHERE {where}), "
+            "(SELECT COUNT(*) FROM dataset)",
+            params,
+        ),
+        params,
+    ).one()
+    return "dataset d NOT INDEXED" if 4 * int(selected) > int(total) else "dataset d"
 
 
 def judged(rule: Rule, now: datetime, alias: str = "d") -> tuple[str, dict[str, Any]]:
