@@ -158,6 +158,32 @@ def test_the_page_is_the_same_read_side_by_side_or_one_after_the_other(sample, m
     assert one.compliance.audit.summary == four.compliance.audit.summary
 
 
+def test_sections_rendered_ahead_from_their_parts_are_those_of_the_page(sample):
+    """The idle core renders the sections whose parts are read (``prerender``) from those parts
+    alone: each is the HTML the page gives it, and only sections with all their parts are."""
+    import dataclasses
+    from datetime import datetime
+
+    from lifecycle.report import page
+
+    report = sample.report(
+        str(ROOT / "policies"), datetime.fromisoformat(NOW),
+        lineage=[sample.datasets()["did"].iloc[-1]],
+    )  # fmt: skip
+    data = report.data
+    given = ("catalog", "now", "policies", "decade", "timings")
+    parts = {f.name: getattr(data, f.name) for f in dataclasses.fields(data) if f.name not in given}
+    ready = page.prerender(parts, data.catalog, data.now, data.policies, data.decade)
+    assert set(ready) == {*page.SECTIONS, "durability"}
+    for html in ready.values():
+        assert html in report.html
+    assert page.render(data, ready) == report.html
+    some = page.prerender(
+        {"risk": data.risk, "overview": data.overview}, data.catalog, data.now, data.policies
+    )
+    assert set(some) == {"risk"}  # the overview also reads the compliance part
+
+
 def test_an_error_in_one_part_is_raised_and_stops_the_rest(sample, monkeypatch):
     started = []
 

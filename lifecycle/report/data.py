@@ -113,7 +113,7 @@ def gather(
     clock: Any = None,
     others: Sequence[Connection] = (),
     progress: Progress = SILENT,
-    idle: Callable[[], None] | None = None,
+    idle: Callable[[dict[str, Any]], None] | None = None,
     arrow: ArrowReader | None = None,
 ) -> ReportData:
     """Every number of the report, read on ``conn`` as of ``now`` (``clock``: a
@@ -123,8 +123,9 @@ def gather(
     ``others``: more connections reading the same snapshot as ``conn`` (see
     :func:`~lifecycle.catalog.snapshots.read_together`): the parts are independent reads, shared
     out in groups to one thread per connection; none: one after the other on ``conn``.
-    ``idle``: work for the first thread to run out of groups (the page's imports), while the
-    others read on (with one connection, not done).
+    ``idle``: work for the first thread to run out of groups, given the parts of the groups
+    done by then (the page's imports, and the sections it can render already), while the others
+    read on (with one connection, not done).
     ``arrow``: an Arrow reader of the same snapshot (see
     :func:`~lifecycle.catalog.snapshots.read_snapshot`), for the counts of every replica."""
     timings: dict[str, float] = {}
@@ -200,8 +201,19 @@ def _gather(
         },
         lambda conn: {"tape": timed("tape copies", lambda: raw_tape_copies(conn))},
     ]
+    done: dict[str, Any] = {}  # the parts of the groups finished so far, for ``idle``
+
+    def recorded(group: Group) -> Group:
+        def run(conn: Connection) -> dict[str, Any]:
+            out = group(conn)
+            done.update(out)
+            return out
+
+        return run
+
+    groups = [recorded(group) for group in groups]
     if others and idle is not None:
-        groups.append(lambda conn: idle() or {})
+        groups.append(lambda conn: idle(dict(done)) or {})
     # the set computed first, on ``conn``, while another thread imports pandas and pyarrow
     parts = side_by_side(groups, [conn, *others], first=found.compute)
     found.drop()

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from lifecycle.progress import SILENT, Progress
 from lifecycle.report import charts
 from lifecycle.report.data import ReportData, gather
-from lifecycle.report.page import render
+from lifecycle.report.page import prerender, render
 from lifecycle.values import envelope
 
 if TYPE_CHECKING:
@@ -88,14 +88,19 @@ def build(
     """Gather the numbers on ``conn`` (and ``others`` and ``arrow``, on the same snapshot) and
     render the page (``progress`` hears of each part; ``decade``: a saved simulated run, see
     :func:`lifecycle.report.decade.read_decade`)."""
-    # matplotlib imported on a core the reading leaves idle, rather than before the page
-    data = gather(
-        conn, policies, now, catalog, lineage, clock, others, progress, charts.warm_up, arrow
-    )
+    # matplotlib imported, and the sections read by then drawn, on a core the reading leaves
+    # idle, rather than after the last part
+    ready: dict[str, str] = {}
+
+    def idle(parts: dict[str, Any]) -> None:
+        charts.warm_up()
+        ready.update(prerender(parts, catalog, now, policies, decade))
+
+    data = gather(conn, policies, now, catalog, lineage, clock, others, progress, idle, arrow)
     data.decade = decade
     start = clock() if clock is not None else None
     with progress.phase("building the report: the page"):
-        html = render(data)
+        html = render(data, ready)
     if clock is not None:
         data.timings["page"] = round(clock() - start, 3)
     return PageReport(data, html)
