@@ -207,6 +207,8 @@ def _gather(
         def run(conn: Connection) -> dict[str, Any]:
             out = group(conn)
             done.update(out)
+            if "tape" in done and "coverage" in done:  # both halves of preservation's part
+                done.setdefault("preservation", Preservation(*done["tape"], *done["coverage"]))
             return out
 
         return run
