@@ -575,13 +575,7 @@ def test_history_grows_with_changes_not_with_runs(cli_catalog, tmp_path):
     assert rows == 2  # the same two findings, found three times
     assert tuple(runs) == (3, 2)
     # a changed explanation (a new tape copy still copying) closes the row and opens another
-    more = {
-        "sites": [{"name": "FZK-LCG2", "tier": "1", "country": "de", "cloud": "DE"}],
-        "endpoints": [{"name": "FZK-LCG2_DATATAPE", "site": "FZK-LCG2", "media": "tape"}],
-        "replicas": [{"did": RAW, "endpoint": "FZK-LCG2_DATATAPE", "state": "copying",
-                      "created_at": "2019-01-01T00:00:00Z"}],
-    }  # fmt: skip
-    runner.invoke(app, ["--db", cli_catalog, "import", str(write_catalog(tmp_path / "m", more))])
+    copying_at_fzk(cli_catalog, tmp_path)
     audit_cli(cli_catalog)
     with Catalog(cli_catalog) as cat:
         from lifecycle.audit.history import findings_of
@@ -595,6 +589,36 @@ def test_history_grows_with_changes_not_with_runs(cli_catalog, tmp_path):
         assert "FZK" not in first.set_index("rule").loc["raw-tape", "message"]
         assert cat.audit_diff(1, 4)["appeared"].empty  # same (rule, DID): not new
         assert cat.audit_diff(3, 4)["resolved"].empty
+
+
+def copying_at_fzk(url: str, tmp_path: Path) -> None:
+    """A new tape copy of RAW, still copying: the raw-tape finding's message changes."""
+    more = {
+        "sites": [{"name": "FZK-LCG2", "tier": "1", "country": "de", "cloud": "DE"}],
+        "endpoints": [{"name": "FZK-LCG2_DATATAPE", "site": "FZK-LCG2", "media": "tape"}],
+        "replicas": [{"did": RAW, "endpoint": "FZK-LCG2_DATATAPE", "state": "copying",
+                      "created_at": "2019-01-01T00:00:00Z"}],
+    }  # fmt: skip
+    runner.invoke(app, ["--db", url, "import", str(write_catalog(tmp_path / "m", more))])
+
+
+def test_history_rows_name_stored_runs(cli_catalog, tmp_path):
+    """Every finding's ``first_run`` and ``last_run`` is a stored audit run: the database no
+    longer checks it (migration 0012), the audit writes them in its run's transaction."""
+    import sqlalchemy as sa
+
+    assert audit_cli(cli_catalog).exit_code == 1
+    copying_at_fzk(cli_catalog, tmp_path)
+    for _ in range(2):
+        assert audit_cli(cli_catalog).exit_code == 1
+    with Catalog(cli_catalog) as cat, cat.read() as conn:
+        runs = {i for (i,) in conn.execute(sa.text("SELECT id FROM audit_run"))}
+        named = conn.execute(sa.text("SELECT first_run, last_run FROM audit_finding")).all()
+        foreign = sa.inspect(conn).get_foreign_keys("audit_finding")
+    assert runs == {1, 2, 3}
+    assert foreign == []
+    assert sorted(named, key=repr) == sorted([(1, 1), (1, None), (2, None)], key=repr)
+    assert {first for first, _ in named} | {last for _, last in named if last} <= runs
 
 
 def test_materialized_irreproducible_set_matches_the_recursive_definition(catalog, tmp_path):

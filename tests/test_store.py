@@ -285,18 +285,73 @@ def test_dataset_dids_become_a_named_unique_index_keeping_rows_and_references(ca
     fresh.close()
 
 
-def _upgrade_to(cat: Catalog, revision: str, *statements: str) -> None:
-    """Bring ``cat`` (opened with ``migrate=False``) to ``revision`` and run ``statements``
-    there: an older catalog holding data, for the migrations after it to carry forward."""
-    from alembic import command
+def _alembic_config():
+    """Alembic's configuration for the catalog's migrations (a connection still to be given)."""
     from alembic.config import Config
 
     import lifecycle.catalog.store as store
 
     cfg = Config()
     cfg.set_main_option("script_location", str(Path(store.__file__).parent / "migrations"))
+    return cfg
+
+
+def _upgrade_to(cat: Catalog, revision: str, *statements: str) -> None:
+    """Bring ``cat`` (opened with ``migrate=False``) to ``revision`` and run ``statements``
+    there: an older catalog holding data, for the migrations after it to carry forward."""
+    from alembic import command
+
+    cfg = _alembic_config()
     with cat.store.engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
         for sql in statements:
             conn.exec_driver_sql(sql)
+
+
+def test_audit_findings_name_their_runs_without_foreign_keys_after_0012(catalog_url):
+    """Migration 0012 drops the foreign keys of ``audit_finding.first_run`` and ``last_run``
+    (PostgreSQL checked them a query per inserted finding), keeping the rows and the indexes;
+    its downgrade declares them again."""
+    from alembic import command
+
+    cat = Catalog(catalog_url, migrate=False)
+    _upgrade_to(
+        cat,
+        "0011",
+        "INSERT INTO audit_run (id, started_at, as_of, actor, policy_hash, policies, rule_names, "
+        "rules, findings, errors, warnings, infos, seconds) VALUES "
+        "(1, '2020-01-01 00:00:00', '2020-01-01 00:00:00', 'a', 'h', 'p', '[\"r\"]', 1, 2, 2, "
+        "0, 0, 0.1), (2, '2020-01-02 00:00:00', '2020-01-02 00:00:00', 'a', 'h', 'p', "
+        "'[\"r\"]', 1, 1, 1, 0, 0, 0.1)",
+        "INSERT INTO audit_finding (id, first_run, last_run, rule, policy, did, severity, "
+        "message, details) VALUES (1, 1, 1, 'r', 'p', 's:a', 'error', 'm', '{}'), "
+        "(2, 1, NULL, 'r', 'p', 's:b', 'error', 'm', '{}')",
+    )
+    cat.close()
+    fresh = Catalog(catalog_url)
+    rows = "SELECT id, first_run, last_run, did FROM audit_finding ORDER BY id"
+    kept = [(1, 1, 1, "s:a"), (2, 1, None, "s:b")]
+    indexes = {"ix_audit_finding_first_run", "ix_audit_finding_open", "ix_audit_finding_rule_did"}
+    with fresh.read() as conn:
+        assert [tuple(r) for r in conn.exec_driver_sql(rows)] == kept
+        assert sa.inspect(conn).get_foreign_keys("audit_finding") == []
+        assert indexes <= {i["name"] for i in sa.inspect(conn).get_indexes("audit_finding")}
+    assert fresh.revision() == HEAD == "0012"
+    cfg = _alembic_config()
+    with fresh.store.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0011")
+        foreign = sa.inspect(conn).get_foreign_keys("audit_finding")
+        assert sorted((k["constrained_columns"], k["referred_table"]) for k in foreign) == [
+            (["first_run"], "audit_run"),
+            (["last_run"], "audit_run"),
+        ]
+        assert [tuple(r) for r in conn.exec_driver_sql(rows)] == kept
+        assert indexes <= {i["name"] for i in sa.inspect(conn).get_indexes("audit_finding")}
+    with pytest.raises(sa.exc.IntegrityError), fresh.store.engine.begin() as conn:
+        conn.exec_driver_sql(  # a finding of no run is refused again
+            "INSERT INTO audit_finding (first_run, rule, policy, did, severity, message, details) "
+            "VALUES (99, 'r', 'p', 's:c', 'error', 'm', '{}')"
+        )
+    fresh.close()

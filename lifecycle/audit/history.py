@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from lifecycle.catalog.models import AuditRun
-from lifecycle.catalog.sql import frame, statement
+from lifecycle.catalog.sql import frame, planner_settings, statement
 from lifecycle.errors import UnknownAuditRun, UsageError
 
 if TYPE_CHECKING:
@@ -62,14 +63,20 @@ def record_run(conn: Connection, run: dict[str, Any], summary: dict[str, Any], t
         if conn.exec_driver_sql(any_open).first() is not None
         else ""
     )
-    conn.execute(
-        sa.text(
-            "INSERT INTO audit_finding (first_run, rule, policy, did, severity, message, details) "
-            f"SELECT :run, t.rule, t.policy, t.did, t.severity, t.message, t.details "
-            f"FROM {table} t {new_only}"
-        ),
-        {"run": run_id},
-    )
+    # PostgreSQL hashes the open findings for the anti-join (all five columns, 206 k rows at
+    # 1 M datasets: ~50 MB); at the default work_mem of 4 MB it spilled in 16 batches, writing
+    # and reading 160 MB of temporary files. Measured alone, findings unchanged, three pairs:
+    # 0.29-0.30 s with 64 MB against 0.43-0.46 s (nested loops along the (rule, DID) index:
+    # 0.44-0.49 s). For this statement only (SQLite: nothing).
+    with planner_settings(conn, work_mem="64MB") if new_only else nullcontext():
+        conn.execute(
+            sa.text(
+                "INSERT INTO audit_finding (first_run, rule, policy, did, severity, message, "
+                "details) SELECT :run, t.rule, t.policy, t.did, t.severity, t.message, t.details "
+                f"FROM {table} t {new_only}"
+            ),
+            {"run": run_id},
+        )
     # Now every finding of this run has an open twin. If the open findings are no more than
     # this run's, none is left to resolve (a run finds a (rule, DID) once, so no open finding
     # is the twin of two): the nightly run whose findings did not change stops here, having

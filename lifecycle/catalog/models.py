@@ -291,8 +291,10 @@ class AuditFinding(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    first_run: int = Field(foreign_key="audit_run.id", index=True)
-    last_run: int | None = Field(default=None, foreign_key="audit_run.id")
+    # the run that first found it and the last that did: audit_run ids, not declared as foreign
+    # keys (migration 0012: PostgreSQL checked them a query per row; the audit writes them)
+    first_run: int = Field(index=True)
+    last_run: int | None = Field(default=None)
     rule: str
     policy: str
     did: str
