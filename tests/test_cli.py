@@ -308,3 +308,20 @@ def test_a_mistyped_db_fails_and_creates_nothing(tmp_path, args):
     assert result.exit_code == 2
     assert "no catalog there" in result.stderr
     assert not path.exists()
+
+
+@pytest.mark.parametrize(("argv", "status"), [(["--help"], 0), (["sites", "list"], 2)])
+def test_the_entry_point_freezes_what_is_left_before_the_shutdown(argv, status, tmp_path):
+    """The console script's ``main`` freezes the objects left once the command is done (the
+    interpreter's shutdown then does not trace them for cycles), whether it ends well or in an
+    error (no catalog there: exit 2); atexit handlers still run."""
+    code = (
+        "import atexit, gc, sys\n"
+        "atexit.register(lambda: print('frozen', gc.get_freeze_count() > 0, file=sys.stderr))\n"
+        "from lifecycle.cli.app import main\n"
+        f"sys.argv = ['lifecycle', '--db', {str(tmp_path / 'c.db')!r}, *{argv!r}]\n"
+        "main()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == status, done.stderr
+    assert "frozen True" in done.stderr

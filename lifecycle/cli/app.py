@@ -20,6 +20,7 @@ traceback unless ``--debug``.
 from __future__ import annotations
 
 import errno
+import gc
 import os
 import sys
 from pathlib import Path
@@ -386,8 +387,18 @@ _register()
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app(prog_name="lifecycle")
+    """Console-script entry point.
+
+    Once the command is done, every object left is frozen out of the cyclic collector: the
+    interpreter's shutdown then frees what it frees without tracing them all for cycles again.
+    Measured at 1 M datasets, the shutdown after ``lifecycle report`` took 0.45-0.5 s that way
+    against 0.06-0.07 s frozen (after any command, 0.2 s or more: pandas, pyarrow, SQLAlchemy).
+    Connections and files are closed by then (their context managers), and atexit handlers
+    run as before."""
+    try:
+        app(prog_name="lifecycle")
+    finally:
+        gc.freeze()
 
 
 if __name__ == "__main__":  # pragma: no cover
