@@ -142,6 +142,40 @@ def test_a_mutable_field_is_updated_and_journaled(
     assert not any(again.added.values())
 
 
+def test_a_copying_replica_takes_the_time_it_was_made_when_it_completes(base, tmp_path):
+    """A replica in flight (``copying``) may change its ``created_at`` (Rucio gives its rule's
+    creation time until the copy completes, then the replica's own, which can be a second on);
+    once it is not copying, its ``created_at`` is history again."""
+    catalog, snapshot_after = base
+    key = {"did": AOD, "endpoint": "CERN-PROD_DATADISK"}
+
+    def copying(tables):
+        _row(tables, "replicas", **key)["state"] = "copying"
+
+    catalog.sync(snapshot_after(copying), max_change=ALL, apply=True)
+    made = "2018-08-03T08:00:01Z"
+
+    def completed(tables):
+        row = _row(tables, "replicas", **key)
+        row["state"], row["created_at"] = "available", made
+
+    report = catalog.sync(snapshot_after(completed), max_change=ALL, apply=True)
+    assert sorted(c["field"] for c in report.changes) == ["created_at", "state"]
+    assert (
+        _row({"replicas": _exported(catalog, tmp_path, "replicas")}, "replicas", **key)[
+            "created_at"
+        ]
+        == made
+    )
+
+    def later(tables):
+        completed(tables)
+        _row(tables, "replicas", **key)["created_at"] = "2018-08-03T08:00:02Z"
+
+    with pytest.raises(ImportRowError, match=f"the catalog has '{made}'"):
+        catalog.sync(snapshot_after(later), max_change=ALL, apply=True)
+
+
 # -- immutable fields: refused with file, row, column and the recorded value -----------------------
 
 IMMUTABLE = [

@@ -12,6 +12,9 @@ a difference is refused with file, row, column and the recorded value:
   changed digest makes a new transformation, not an edit of the old one;
 - a dataset's ``bytes``, ``files`` and ``events`` change only while the catalog's dataset is
   ``open``;
+- a replica's ``created_at`` changes only while the catalog's replica is ``copying``: a copy in
+  flight is made when it completes, and a source may give a time for it before (Rucio: its rule's
+  creation, to the second, which the replica's own can pass by one);
 - a production already in the catalog takes no new ``production_io`` rows: its inputs and
   outputs are history (a second producer of a dataset is refused as import refuses it);
 - an endpoint's attributes are mutable: a new column adds one, a changed cell changes it, and an
@@ -89,6 +92,7 @@ MUTABLE: dict[str, tuple[str, ...]] = {
     "pins": ("until",),
 }
 WHILE_OPEN = ("bytes", "files", "events")  # datasets: while the catalog's dataset is open
+WHILE_COPYING = ("created_at",)  # replicas: while the catalog's replica is copying
 ONCE_RECORDED = {"transformations": ("release", "image_digest")}  # filled where blank
 LIVE_REPLICA_STATES = ("available", "copying", "unavailable")  # absence marks these deleted
 LIVE_DATASET_STATES = ("open", "closed")
@@ -333,6 +337,8 @@ class _Sync(Importer):
             return np.ones(size, dtype=bool)  # an attribute
         if name == "datasets" and column in WHILE_OPEN:
             return (matched["state__catalog"] == "open").fillna(False).to_numpy(dtype=bool)
+        if name == "replicas" and column in WHILE_COPYING:
+            return (matched["state__catalog"] == "copying").fillna(False).to_numpy(dtype=bool)
         if column in ONCE_RECORDED.get(name, ()):
             blank = theirs.astype("string").str.strip().fillna("") == ""
             return blank.to_numpy(dtype=bool)
