@@ -219,7 +219,8 @@ def _gather(
     # the set computed first, on ``conn``, while another thread imports pandas and pyarrow
     parts = side_by_side(groups, [conn, *others], first=found.compute)
     found.drop()
-    parts["preservation"] = Preservation(*parts.pop("tape"), *parts.pop("coverage"))
+    del parts["tape"], parts["coverage"]  # assembled into preservation's part as they came
+    parts["preservation"] = done["preservation"]
     return ReportData(catalog=catalog, now=now, policies=policies, **parts, timings=timings)
 
 
