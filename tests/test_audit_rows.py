@@ -11,6 +11,7 @@ from pathlib import Path
 import lifecycle.audit as audit
 from lifecycle.audit import FINDING_COLUMNS, FINDINGS_TABLE, FindingRows
 from lifecycle.catalog.sql import temporary_table
+from lifecycle.policy import Rule
 
 AWKWARD = [
     "plain",
@@ -32,26 +33,41 @@ AWKWARD = [
 ]
 
 
+def _rules() -> tuple[Rule, ...]:
+    """A rule for each awkward text, in its name, its policy's name and its severity."""
+    return tuple(
+        Rule(name=f"rule {text}", type="preservation", policy=f"policy {text}", file="t.toml",
+             severity=f"severity {text}")
+        for text in AWKWARD
+    )  # fmt: skip
+
+
 def _rows() -> list[tuple[str, ...]]:
-    """Findings of two rules, every awkward text in every column (DIDs unique and sorted)."""
+    """Findings of every rule, every awkward text in every column (DIDs unique and sorted)."""
     out = []
-    for rule in ("rule,one", 'rule "two"'):
+    for rule in _rules():
         for n, text in enumerate(AWKWARD):
             did = f"scope:{n:02d}.{text}"
             details = json.dumps({"note": text, "n": n}, sort_keys=True)
-            out.append((rule, f"policy {text}", did, "error", f"message {text}", details))
+            out.append((rule.name, rule.policy, did, rule.severity, f"message {text}", details))
     return out
 
 
 def _found(conn) -> FindingRows:
-    temporary_table(conn, FINDINGS_TABLE, audit._FINDINGS_COLUMNS)
+    """The rows inserted as the audit inserts them: a rule's findings at once, in DID order."""
+    temporary_table(conn, FINDINGS_TABLE, audit.findings_columns(conn))
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    conn.exec_driver_sql(
-        f"INSERT INTO {FINDINGS_TABLE} ({', '.join(FINDING_COLUMNS)}) "
-        f"VALUES ({', '.join([mark] * 6)})",
-        _rows(),
-    )
-    return FindingRows(conn, ("rule,one", 'rule "two"'))
+    ranges = {}
+    for rule in reversed(_rules()):  # the order inserted is not the order read
+        rows = [row for row in _rows() if row[0] == rule.name]
+        conn.exec_driver_sql(
+            f"INSERT INTO {FINDINGS_TABLE} ({', '.join(FINDING_COLUMNS)}) "
+            f"VALUES ({', '.join([mark] * 6)})",
+            rows,
+        )
+        last = audit._last_position(conn)
+        ranges[rule.name] = (last - len(rows) + 1, last)
+    return FindingRows(conn, _rules(), ranges)
 
 
 def test_csv_lines_are_what_the_csv_module_writes(catalog):
@@ -59,11 +75,11 @@ def test_csv_lines_are_what_the_csv_module_writes(catalog):
         found = _found(conn)
         composed = "".join(line for chunk in found.csv_lines() for line in chunk)
         rows = [row for chunk in found for row in chunk]
-    assert len(rows) == 2 * len(AWKWARD)
+    assert rows == _rows()
     expected = io.StringIO()
     csv.writer(expected, lineterminator="\n").writerows(rows)
     assert composed == expected.getvalue()
-    assert '"rule,one"' in composed  # quoting did happen
+    assert '"rule a,b"' in composed  # quoting did happen
     assert '"policy say ""hi"""' in composed
 
 

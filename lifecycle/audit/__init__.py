@@ -24,7 +24,7 @@ from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from lifecycle.audit.history import index_by_rule_and_did, record_run
-from lifecycle.audit.rules import EVALUATORS, Finding, SqlFindings, did_order, json_text
+from lifecycle.audit.rules import EVALUATORS, Finding, SqlFindings, json_text
 from lifecycle.catalog.sql import by_dialect, insert_rows, statement, temporary_table
 from lifecycle.catalog.store import current_actor, snapshot_reader, utcnow
 from lifecycle.policy import SEVERITIES, PolicySet, Rule, endpoint_sets
@@ -118,28 +118,22 @@ def run_audit(
     started = time.perf_counter()
     started_at = utcnow()
     endpoints_by_rule = endpoint_sets(conn, policies)
-    temporary_table(conn, FINDINGS_TABLE, _FINDINGS_COLUMNS)
+    temporary_table(conn, FINDINGS_TABLE, findings_columns(conn))
     by_rule = {rule.name: 0 for rule in policies.rules}
     by_severity = {s: 0 for s in SEVERITIES}
-    # Each rule's findings are inserted at once, in DID order. SQLite appends them with
-    # consecutive rowids, so a rule's rowid range reads them in order without an index on
-    # (rule, DID) (building it took 0.3 s at 1 M datasets, 206 k findings; it is built only
-    # when the history has findings to resolve). PostgreSQL keeps no such order: an index in
-    # the order they are read (see _index_in_read_order).
-    ranges: dict[str, tuple[int, int]] | None = by_dialect(conn, sqlite={}, postgresql=None)
+    # Each rule's findings are inserted at once, in DID order, at consecutive positions (see
+    # position): a rule's range of positions reads them in order, with no index on (rule, DID).
+    ranges: dict[str, tuple[int, int]] = {}
     evaluated = _evaluate(conn, policies, now, endpoints_by_rule, irreproducible)
     with progress.phase("auditing: rules evaluated", len(policies.rules)) as phase:
         for rule, inserted in evaluated:
             # counted as inserted (a rule has one severity): no pass over the table to count
             by_rule[rule.name] += inserted
             by_severity[rule.severity] += inserted
-            if ranges is not None and inserted:
-                sql = f"SELECT MAX(rowid) FROM {FINDINGS_TABLE}"
-                last = int(conn.exec_driver_sql(sql).scalar())
+            if inserted:
+                last = _last_position(conn)
                 ranges[rule.name] = (last - inserted + 1, last)
             phase.advance()
-    if ranges is None and (show is not None or with_findings):  # not for audit --quiet
-        _index_in_read_order(conn, FINDINGS_TABLE)
     canonical_details(conn, FINDINGS_TABLE)
     total = sum(by_rule.values())
     summary = {
@@ -164,8 +158,7 @@ def run_audit(
     if change is not None:
         change.summary = f"audit run {run['id']}: {count(total, 'finding')}"
     report = AuditReport({k: json_value(v) for k, v in run.items()}, summary, None)
-    rule_names = tuple(dict.fromkeys(rule.name for rule in policies.rules))
-    found_rows = FindingRows(conn, rule_names, ranges)
+    found_rows = FindingRows(conn, tuple(policies.rules), ranges)
     if show is not None:
         show(report, found_rows)
     elif with_findings:
@@ -261,20 +254,39 @@ def _insert(conn: Connection, rule: Rule, found: SqlFindings | list[Finding]) ->
     return len(rows)
 
 
-def _index_in_read_order(conn: Connection, table: str) -> None:
-    """An index of the run's findings ``table`` on (rule, DID) in code point order, the order
-    :class:`FindingRows` reads them in (PostgreSQL: ``COLLATE "C"``). Measured at 1 M datasets
-    (206 k findings), server CPU: built in 0.3 s and read in 0.2-0.25 s, against 0.37 s and
-    0.55 s for the index in the database's collation (C.UTF-8 here), which compares by
-    ``strcoll`` and cannot give the order read, plus 0.2 s for the ANALYZE it was read with."""
-    conn.exec_driver_sql(
-        f"CREATE INDEX IF NOT EXISTS ix_{table}_read_order ON {table} (rule, {did_order(conn)})"
+def position(conn: Connection) -> str:
+    """The column of :data:`FINDINGS_TABLE` that numbers its rows in the order inserted:
+    SQLite's ``rowid`` (appended rows take the next ones), on PostgreSQL an identity column
+    (a session's temporary sequence, drawn row by row as the sorted rows are inserted). A
+    rule's findings, inserted at once in DID order, take a range of consecutive positions.
+
+    PostgreSQL keeps no rowid: the findings were read along an index on (rule, DID) in code
+    point order, built in 0.3-0.33 s at 1 M datasets (206 k findings); the index on positions
+    read in their place is built in 0.08 s, only when the findings are read in order."""
+    return by_dialect(conn, sqlite="rowid", postgresql="seq")
+
+
+def findings_columns(conn: Connection) -> str:
+    """The columns of :data:`FINDINGS_TABLE`: :data:`FINDING_COLUMNS`, all text, and the
+    :func:`position` where it is not the engine's own."""
+    texts = ", ".join(f"{column} TEXT NOT NULL" for column in FINDING_COLUMNS)
+    return by_dialect(
+        conn, sqlite=texts, postgresql=f"seq BIGINT GENERATED ALWAYS AS IDENTITY, {texts}"
     )
+
+
+def _last_position(conn: Connection) -> int:
+    """The :func:`position` of the last finding inserted into :data:`FINDINGS_TABLE`."""
+    sql = by_dialect(
+        conn,
+        sqlite=f"SELECT MAX(rowid) FROM {FINDINGS_TABLE}",
+        postgresql=f"SELECT currval(pg_get_serial_sequence('{FINDINGS_TABLE}', 'seq'))",
+    )
+    return int(conn.exec_driver_sql(sql).scalar())
 
 
 Show = Callable[[AuditReport, "FindingRows"], None]
 FINDINGS_TABLE = "tmp_audit_finding"
-_FINDINGS_COLUMNS = ", ".join(f"{column} TEXT NOT NULL" for column in FINDING_COLUMNS)
 
 
 def canonical_details(conn: Connection, table: str) -> None:
@@ -304,14 +316,19 @@ def csv_field(conn: Connection, column: str) -> str:
     """SQL: the text ``column`` as the csv module writes a field with minimal quoting: as it
     is, or in double quotes with its double quotes doubled when it holds a character
     :func:`csv_quoted` names."""
-    position = by_dialect(conn, sqlite="instr", postgresql="strpos")
+    find = by_dialect(conn, sqlite="instr", postgresql="strpos")
     character = by_dialect(conn, sqlite="char", postgresql="chr")
-    needs_quotes = " OR ".join(
-        f"{position}({column}, {character}({ord(c)})) > 0" for c in csv_quoted()
-    )
+    needs_quotes = " OR ".join(f"{find}({column}, {character}({ord(c)})) > 0" for c in csv_quoted())
     return f"""CASE WHEN {needs_quotes} THEN '"' || replace({column}, '"', '""') || '"' """ + (
         f"ELSE {column} END"
     )
+
+
+def csv_text(value: str) -> str:
+    """``value`` as :func:`csv_field` writes it (and the csv module, for a field of a row)."""
+    if any(c in value for c in csv_quoted()):
+        return '"' + value.replace('"', '""') + '"'
+    return value
 
 
 @cache
@@ -334,41 +351,58 @@ def csv_quoted() -> str:
 @dataclass(frozen=True)
 class FindingRows:
     """A run's findings while its findings table exists: iterated, chunks of rows (tuples of
-    :data:`FINDING_COLUMNS`) in rule order, then DID order (code points, as Python sorts), read
-    rule by rule along the (rule, DID) index; :meth:`first` reads only the first few of each
-    rule (what a table for people shows), :meth:`json_texts` the findings as JSON."""
+    :data:`FINDING_COLUMNS`) in the order of ``rules``, each rule's in DID order (code points,
+    as Python sorts), read along each rule's range of positions (:func:`position`);
+    :meth:`first` reads only the first few of each rule (what a table for people shows),
+    :meth:`json_texts` the findings as JSON, :meth:`csv_lines` as CSV.
+
+    A rule's name, policy and severity are the same for every finding of the rule (names are
+    unique across the loaded policies): they are not read for each finding but put in here, as
+    values or, in composed texts, as the text they become."""
 
     conn: Connection
-    rules: tuple[str, ...]
-    # SQLite: each rule's rowids, its findings appended in DID order (see run_audit); None:
-    # read along the (rule, DID) index
-    ranges: dict[str, tuple[int, int]] | None = None
+    rules: tuple[Rule, ...]
+    ranges: dict[str, tuple[int, int]]  # rule name -> its first and last position
 
     def __iter__(self) -> Iterator[list[tuple]]:
-        return self._read(", ".join(FINDING_COLUMNS))
+        return self._rows()
 
     def first(self, n: int) -> Iterator[list[tuple]]:
         """The first ``n`` findings of each rule (in the same order), a chunk at a time."""
-        return self._read(", ".join(FINDING_COLUMNS), n)
+        return self._rows(n)
+
+    def _rows(self, limit: int | None = None) -> Iterator[list[tuple]]:
+        for rule, chunk in self._read("did, message, details", limit=limit):
+            name, policy, severity = rule.name, rule.policy, rule.severity
+            yield [(name, policy, did, severity, message, d) for did, message, d in chunk]
 
     def json_texts(self) -> Iterator[list[str]]:
         """Each finding as its compact JSON text, exactly what ``json.dumps`` writes for the
         finding's dict (as in :meth:`AuditReport.to_dict`), a chunk at a time, in order.
 
-        The database composes them: its JSON quoting is Python's for characters below U+007F
-        (:func:`~lifecycle.audit.rules.json_text`) and the details are spliced in as stored,
-        already ``json.dumps``'s text (:func:`canonical_details`). The few texts with other
-        characters are encoded again here. Measured on 205 k findings: 0.1 s, against 0.4 s for
-        composing them in Python from the rows.
+        The database composes them from the DID, the message and the details; the rest of
+        the text is the rule's, written here by ``json.dumps``. Its JSON quoting is Python's
+        for characters below U+007F (:func:`~lifecycle.audit.rules.json_text`) and the details
+        are spliced in as stored, already ``json.dumps``'s text (:func:`canonical_details`).
+        The few texts with other characters are encoded again here. Measured on 205 k
+        findings: 0.1 s, against 0.4 s for composing them in Python from the rows; on
+        PostgreSQL quoting the name, policy and severity of every finding took 0.3-0.4 s more.
         """
-        quoted = [
-            f"""'{", " if n else "{"}"{column}": ' || """
-            + (column if column == "details" else json_text(self.conn, column))
-            for n, column in enumerate(FINDING_COLUMNS)
-        ]
-        texts = " || ".join(quoted) + " || '}'"
+        mark = _mark(self.conn)
+        texts = (
+            f"{mark} || {json_text(self.conn, 'did')} || {mark} || "
+            f"""{json_text(self.conn, "message")} || ', "details": ' || details || '}}'"""
+        )
+
+        def rule_texts(rule: Rule) -> tuple[str, str]:
+            dumps = json.dumps
+            return (
+                f'{{"rule": {dumps(rule.name)}, "policy": {dumps(rule.policy)}, "did": ',
+                f', "severity": {dumps(rule.severity)}, "message": ',
+            )
+
         encode = json.JSONEncoder().encode  # compact, as json.dumps without options
-        for chunk in self._read(texts):
+        for _, chunk in self._read(texts, rule_texts):
             yield [
                 text if text.isascii() and "\x7f" not in text else encode(json.loads(text))
                 for (text,) in chunk
@@ -378,34 +412,44 @@ class FindingRows:
         """Each finding as its CSV line, exactly what ``csv.writer(out, lineterminator="\\n")``
         writes for its row (:data:`FINDING_COLUMNS`, header aside), a chunk at a time, in order.
 
-        The database composes them (:func:`csv_field`). Measured on 206 k findings: the csv
-        module took 1.7 s to write the rows (it looks at every character of 190 bytes a row),
-        reading the composed lines takes a fraction of that.
+        The database composes them from the DID, the message and the details
+        (:func:`csv_field`), the rule's fields are written here as :func:`csv_field` writes
+        them. Measured on 206 k findings: the csv module took 1.7 s to write the rows (it
+        looks at every character of 190 bytes a row), reading the composed lines takes a
+        fraction of that.
         """
-        newline = by_dialect(self.conn, sqlite="char(10)", postgresql="chr(10)")
-        fields = " || ',' || ".join(csv_field(self.conn, column) for column in FINDING_COLUMNS)
-        for chunk in self._read(f"{fields} || {newline}"):
+        conn, mark = self.conn, _mark(self.conn)
+        newline = by_dialect(conn, sqlite="char(10)", postgresql="chr(10)")
+        fields = " || ',' || ".join(csv_field(conn, column) for column in ("message", "details"))
+        lines = f"{mark} || {csv_field(conn, 'did')} || {mark} || {fields} || {newline}"
+
+        def rule_fields(rule: Rule) -> tuple[str, str]:
+            return f"{csv_text(rule.name)},{csv_text(rule.policy)},", f",{csv_text(rule.severity)},"
+
+        for _, chunk in self._read(lines, rule_fields):
             yield [text for (text,) in chunk]
 
-    def _read(self, columns: str, limit: int | None = None) -> Iterator[list[tuple]]:
-        """``columns`` of the findings, rule by rule, from the driver's cursor: SQLAlchemy's
-        row objects cost more than reading the rows (200 k findings)."""
-        conn = self.conn
-        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    def _read(
+        self,
+        columns: str,
+        constants: Callable[[Rule], tuple[str, ...]] = lambda rule: (),
+        limit: int | None = None,
+    ) -> Iterator[tuple[Rule, list[tuple]]]:
+        """``columns`` of the findings (SQL; ``constants(rule)``: the values of its
+        placeholders), rule by rule along their positions, a chunk at a time with its rule,
+        from the driver's cursor: SQLAlchemy's row objects cost more than reading the rows
+        (200 k findings)."""
+        conn, mark = self.conn, _mark(self.conn)
+        at = position(conn)
         limited = "" if limit is None else f" LIMIT {int(limit)}"
-        if self.ranges is not None:
-            sql = (
-                f"SELECT {columns} FROM {FINDINGS_TABLE} WHERE rowid BETWEEN {mark} AND {mark} "
-                f"ORDER BY rowid{limited}"
+        sql = (
+            f"SELECT {columns} FROM {FINDINGS_TABLE} WHERE {at} BETWEEN {mark} AND {mark} "
+            f"ORDER BY {at}{limited}"
+        )
+        if self.ranges and by_dialect(conn, sqlite=False, postgresql=True):
+            conn.exec_driver_sql(
+                f"CREATE INDEX IF NOT EXISTS ix_{FINDINGS_TABLE}_seq ON {FINDINGS_TABLE} (seq)"
             )
-            ranges = self.ranges
-            params = [ranges.get(name, (1, 0)) for name in self.rules]
-        else:
-            sql = (
-                f"SELECT {columns} FROM {FINDINGS_TABLE} WHERE rule = {mark} "
-                f"ORDER BY {did_order(conn)}{limited}"
-            )
-            params = [(name,) for name in self.rules]
         driver = conn.connection.driver_connection
         cursor_of = by_dialect(
             conn,
@@ -414,11 +458,18 @@ class FindingRows:
             sqlite=driver.cursor,
             postgresql=partial(driver.cursor, "audit_findings"),
         )
-        for bound in params:
+        for rule in self.rules:
+            if rule.name not in self.ranges:
+                continue
             cursor = cursor_of()
             try:
-                cursor.execute(sql, bound)
+                cursor.execute(sql, (*constants(rule), *self.ranges[rule.name]))
                 while chunk := cursor.fetchmany(CHUNK):
-                    yield chunk
+                    yield rule, chunk
             finally:
                 cursor.close()
+
+
+def _mark(conn: Connection) -> str:
+    """The driver's placeholder for a value (the findings are read through its cursor)."""
+    return "?" if conn.dialect.paramstyle == "qmark" else "%s"
