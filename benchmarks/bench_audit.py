@@ -26,8 +26,13 @@ last one repeats it on unchanged findings (the nightly case). Findings of json, 
 must equal the oracle's, lifetime findings of pinned datasets aside (the oracle reports them
 with ", pinned"; see ``../shared/bench/README.md``).
 
+With ``--repeat N`` each of those runs is made N times, the databases alternately (the first
+json run each time on an emptied history), and the medians are printed after: on a host whose
+speed drifts, the ratio of PostgreSQL to SQLite is read from medians of neighbouring runs.
+
 Usage: python benchmarks/bench_audit.py [--sizes 100000 1000000] [--seed 7] [--postgres URL]
        python benchmarks/bench_audit.py --limit [--sizes 100000 1000000] [--postgres URL]
+                                        [--repeat 3]
 """
 
 from __future__ import annotations
@@ -215,7 +220,10 @@ def same_rules_policy(directory: Path) -> Path:
     return path
 
 
-def bench_limit(n: int, postgres: str | None, same_rules: bool = False) -> None:
+def bench_limit(n: int, postgres: str | None, same_rules: bool = False, repeat: int = 1) -> None:
+    """The oracle's load, lifecycle's imports, then each of :data:`LIMIT_RUNS` ``repeat``
+    times, the databases alternately (SQLite, PostgreSQL, SQLite, ...), each run followed by
+    the oracle's audit as of the as-of time lifecycle recorded; then the median of each."""
     directory = shared_catalog(n)
     with tempfile.TemporaryDirectory(prefix="lc-bench-audit-") as tmp:
         policy = same_rules_policy(Path(tmp)) if same_rules else POLICY
@@ -234,34 +242,93 @@ def bench_limit(n: int, postgres: str | None, same_rules: bool = False) -> None:
                     f"{imported.seconds / n * 1e6:>7.1f} us/dataset",
                     flush=True,
                 )
-                for name, options in LIMIT_RUNS:
-                    fmt = options[-1] if options[0] == "--format" else "quiet"
-                    out = Path(tmp) / f"lifecycle.{fmt}"
-                    ours = measure_to(
-                        f"lifecycle audit {name}, {label}",
-                        [str(BIN / "lifecycle"), "--db", url, "audit", "--policy", str(policy),
-                         *options, "--fail-on", "never"],
-                        out,
-                    )  # fmt: skip
-                    _, as_of = _last_run(url)
-                    reference_out, log = Path(tmp) / "oracle.json", Path(tmp) / "oracle.log"
-                    reference = measure_to(
-                        "oracle.py audit --format json",
-                        [sys.executable, str(ORACLE), "audit", str(directory), "--db",
-                         str(oracle_db), "--policy", str(POLICY), "--now", as_of, "--format",
-                         "json", "--fail-on", "never"],
-                        reference_out,
-                        stderr=log,
-                    )  # fmt: skip
-                    agreed = _check(ours.label, out, fmt, reference_out, log)
-                    size = out.stat().st_size
-                    print(
-                        f"{n:>10,}  {ours.label:<44} {ours.seconds:>8.2f} "
-                        f"{ours.peak_rss / GIB:>7.2f} G {reference.seconds:>8.2f} "
-                        f"{ours.seconds / reference.seconds:>7.2f}x {size / 2**20:>8.1f} M"
-                        + (f"  ({agreed})" if agreed else ""),
-                        flush=True,
-                    )
+            runs: dict[tuple[str, str], list[tuple[Run, Run]]] = {}
+            for name, options in LIMIT_RUNS:
+                for _ in range(repeat):
+                    for label, url in targets:
+                        if name == "json, history filled":
+                            _forget_history(url)  # each of these runs fills it anew
+                        ours, reference = _limit_run(n, name, options, label, url, tmp,
+                                                     directory, oracle_db, policy)  # fmt: skip
+                        runs.setdefault((name, label), []).append((ours, reference))
+        if repeat > 1:
+            _medians(n, runs, [label for label, _ in targets])
+
+
+def _limit_run(n, name, options, label, url, tmp, directory, oracle_db, policy) -> tuple[Run, Run]:
+    """One lifecycle audit of :data:`LIMIT_RUNS` and the oracle's as of its as-of time, findings
+    compared; printed, and returned."""
+    fmt = options[-1] if options[0] == "--format" else "quiet"
+    out = Path(tmp) / f"lifecycle.{fmt}"
+    ours = measure_to(
+        f"lifecycle audit {name}, {label}",
+        [str(BIN / "lifecycle"), "--db", url, "audit", "--policy", str(policy), *options,
+         "--fail-on", "never"],
+        out,
+    )  # fmt: skip
+    _, as_of = _last_run(url)
+    reference_out, log = Path(tmp) / "oracle.json", Path(tmp) / "oracle.log"
+    reference = measure_to(
+        "oracle.py audit --format json",
+        [sys.executable, str(ORACLE), "audit", str(directory), "--db", str(oracle_db),
+         "--policy", str(POLICY), "--now", as_of, "--format", "json", "--fail-on", "never"],
+        reference_out,
+        stderr=log,
+    )  # fmt: skip
+    agreed = _check(ours.label, out, fmt, reference_out, log)
+    size = out.stat().st_size
+    print(
+        f"{n:>10,}  {ours.label:<44} {ours.seconds:>8.2f} {ours.peak_rss / GIB:>7.2f} G "
+        f"{reference.seconds:>8.2f} {ours.seconds / reference.seconds:>7.2f}x "
+        f"{size / 2**20:>8.1f} M" + (f"  ({agreed})" if agreed else ""),
+        flush=True,
+    )
+    return ours, reference
+
+
+def _forget_history(url: str) -> None:
+    """Empty the audit history (runs and findings), untimed, as a catalog that was never
+    audited has it."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        for table in ("audit_finding", "audit_run"):
+            conn.exec_driver_sql(f"DELETE FROM {table}")
+    if engine.dialect.name == "postgresql":  # the rows deleted, as VACUUM leaves them
+        with engine.connect() as conn:
+            conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql(
+                "VACUUM ANALYZE audit_finding, audit_run"
+            )
+    engine.dispose()
+
+
+def _medians(n: int, runs: dict[tuple[str, str], list[tuple[Run, Run]]], labels: list[str]) -> None:
+    """Per run of :data:`LIMIT_RUNS`: each database's median seconds and peak RSS, the oracle's
+    median in the same rounds, and PostgreSQL's median over SQLite's."""
+    from statistics import median
+
+    print(f"\nmedians of {len(next(iter(runs.values())))} alternating runs:")
+    print(f"{'datasets':>10}  {'run':<44} {'seconds':>8} {'peak RSS':>9} {'oracle':>8} "
+          f"{'ratio':>8} {'PG/SQLite':>10}")  # fmt: skip
+    for name, _ in LIMIT_RUNS:
+        seconds = {}
+        for label in labels:
+            found = runs[(name, label)]
+            ours = median(run.seconds for run, _ in found)
+            oracle = median(reference.seconds for _, reference in found)
+            peak = max(run.peak_rss for run, _ in found)
+            seconds[label] = ours
+            versus = (
+                f"{ours / seconds['SQLite']:>9.2f}x"
+                if label == "PostgreSQL" and "SQLite" in seconds
+                else ""
+            )
+            print(
+                f"{n:>10,}  {f'lifecycle audit {name}, {label}':<44} {ours:>8.2f} "
+                f"{peak / GIB:>7.2f} G {oracle:>8.2f} {ours / oracle:>7.2f}x {versus}",
+                flush=True,
+            )
 
 
 def _check(label: str, out: Path, fmt: str, reference_out: Path, log: Path) -> str:
@@ -302,6 +369,10 @@ def main() -> None:
         "--same-rules", action="store_true",
         help="--limit: lifecycle audits only the rules the oracle evaluates (see ORACLE_SKIPS).",
     )  # fmt: skip
+    parser.add_argument(
+        "--repeat", type=int, default=1,
+        help="--limit: each audit this many times, the databases alternately, and the medians.",
+    )  # fmt: skip
     parser.add_argument("--check", nargs=5, help=argparse.SUPPRESS)  # see _check
     args = parser.parse_args()
     if args.check:
@@ -313,7 +384,7 @@ def main() -> None:
         print(f"{'datasets':>10}  {'run':<44} {'seconds':>8} {'peak RSS':>9} {'oracle':>8} "
               f"{'ratio':>8} {'output':>10}")  # fmt: skip
         for n in args.sizes:
-            bench_limit(n, args.postgres, args.same_rules)
+            bench_limit(n, args.postgres, args.same_rules, args.repeat)
         return
     print(f"{'datasets':>10}  {'run':<32} {'seconds':>8} {'peak RSS':>9} {'time vs ref':>11}")
     for n in args.sizes:
