@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from lifecycle.catalog.sql import (
     JOURNAL_CHANGE_COLUMNS,
     analyze,
+    driver_mark,
     drop_tables,
     frame,
     statement,
@@ -378,7 +379,7 @@ def _set_reasons(conn: Connection, reasons: dict[int, str]) -> None:
     Rows as tuples in the driver's own placeholders: SQLAlchemy's per-row parameter handling
     took longer than the update (30 k reasons in the two previews of a report at 1 M)."""
     if reasons:
-        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        mark = driver_mark(conn)
         conn.exec_driver_sql(
             f"UPDATE {CANDIDATES} SET decision = 'keep', reason = {mark} "
             f"WHERE id = {mark} AND decision IS NULL",

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from lifecycle.audit.history import index_by_rule_and_did, record_run
 from lifecycle.audit.rules import EVALUATORS, Finding, SqlFindings, json_text
-from lifecycle.catalog.sql import by_dialect, insert_rows, statement, temporary_table
+from lifecycle.catalog.sql import by_dialect, driver_mark, insert_rows, statement, temporary_table
 from lifecycle.catalog.store import current_actor, snapshot_reader, utcnow
 from lifecycle.policy import SEVERITIES, PolicySet, Rule, endpoint_sets
 from lifecycle.progress import SILENT, Progress
@@ -388,7 +388,7 @@ class FindingRows:
         findings: 0.1 s, against 0.4 s for composing them in Python from the rows; on
         PostgreSQL quoting the name, policy and severity of every finding took 0.3-0.4 s more.
         """
-        mark = _mark(self.conn)
+        mark = driver_mark(self.conn)
         texts = (
             f"{mark} || {json_text(self.conn, 'did')} || {mark} || "
             f"""{json_text(self.conn, "message")} || ', "details": ' || details || '}}'"""
@@ -418,7 +418,7 @@ class FindingRows:
         looks at every character of 190 bytes a row), reading the composed lines takes a
         fraction of that.
         """
-        conn, mark = self.conn, _mark(self.conn)
+        conn, mark = self.conn, driver_mark(self.conn)
         newline = by_dialect(conn, sqlite="char(10)", postgresql="chr(10)")
         fields = " || ',' || ".join(csv_field(conn, column) for column in ("message", "details"))
         lines = f"{mark} || {csv_field(conn, 'did')} || {mark} || {fields} || {newline}"
@@ -439,7 +439,7 @@ class FindingRows:
         placeholders), rule by rule along their positions, a chunk at a time with its rule,
         from the driver's cursor: SQLAlchemy's row objects cost more than reading the rows
         (200 k findings)."""
-        conn, mark = self.conn, _mark(self.conn)
+        conn, mark = self.conn, driver_mark(self.conn)
         at = position(conn)
         limited = "" if limit is None else f" LIMIT {int(limit)}"
         sql = (
@@ -468,8 +468,3 @@ class FindingRows:
                     yield rule, chunk
             finally:
                 cursor.close()
-
-
-def _mark(conn: Connection) -> str:
-    """The driver's placeholder for a value (the findings are read through its cursor)."""
-    return "?" if conn.dialect.paramstyle == "qmark" else "%s"

@@ -107,6 +107,12 @@ def frame(conn: Connection, sql: str, /, **params: Any) -> pd.DataFrame:
     return out
 
 
+def driver_mark(conn: Connection) -> str:
+    """The placeholder of a value in SQL given to the driver itself (``exec_driver_sql``, or its
+    cursor): ``?`` for sqlite3, ``%s`` for psycopg."""
+    return "?" if conn.dialect.paramstyle == "qmark" else "%s"
+
+
 def by_dialect(conn: Connection, *, sqlite: T, postgresql: T) -> T:
     """The form for ``conn``'s engine: ``sqlite`` or ``postgresql`` (any value: SQL, a function).
 
