@@ -197,8 +197,8 @@ def test_counted_changes_agree_with_the_diff(generated, tmp_path):
                 change.summary = "changed replicas"
         run = generated.audit(atlas).run["id"]
         counted = generated.audit_changes(run)
-        if counted["previous"] is None:
-            assert counted["appeared"] > 0
+        if counted["previous"] is None:  # the first run: every finding of it appeared
+            assert counted["appeared"] == generated.audit_history(1)["findings"].iloc[0] > 0
             continue
         listed = generated.audit_diff(counted["previous"], run)
         assert counted["appeared"] == len(listed["appeared"]), step
@@ -206,3 +206,50 @@ def test_counted_changes_agree_with_the_diff(generated, tmp_path):
         seen.add((counted["appeared"] > 0, counted["resolved"] > 0))
     assert (True, False) in seen or (True, True) in seen  # findings appeared at some step
     assert (False, True) in seen or (True, True) in seen  # and were resolved at some step
+
+
+def _history_indexes(catalog) -> list[tuple[str, tuple[str, ...]]]:
+    with catalog.read() as conn:
+        found = sa.inspect(conn).get_indexes("audit_finding")
+    return sorted((index["name"], tuple(index["column_names"])) for index in found)
+
+
+def test_the_first_run_builds_the_history_indexes_after_its_findings(generated, monkeypatch):
+    """Into an empty history on PostgreSQL the findings go first and the history's indexes are
+    built after them (catalog.bulk.bulk_load; SQLite inserts along them): they are all there
+    afterwards, as declared, and a run that fails after writing its history leaves the history
+    as it was, indexes included."""
+    import lifecycle.audit.history as history
+
+    loads: list[list[str]] = []
+    bulk_load = history.bulk_load
+
+    def spy(conn, tables):
+        loads.append(list(tables))
+        return bulk_load(conn, tables)
+
+    monkeypatch.setattr(history, "bulk_load", spy)
+    declared = _history_indexes(generated)
+    assert {name for name, _ in declared} >= {"ix_audit_finding_rule_did", "ix_audit_finding_open"}
+
+    def fails(report, rows):
+        raise RuntimeError("terminal gone")
+
+    with pytest.raises(RuntimeError, match="terminal gone"):
+        generated.audit(load_policies([ATLAS]), show=fails)
+    assert generated.audit_history().empty
+    assert _history_indexes(generated) == declared
+    first = generated.audit(load_policies([ATLAS]))
+    assert _history_indexes(generated) == declared
+    bulk = generated.store.dialect == "postgresql"
+    # the failed run's, then this one's
+    assert loads == ([["audit_finding"], ["audit_finding"]] if bulk else [])
+    second = generated.audit(load_policies([ATLAS]))  # into a history with rows: as it was
+    assert _history_indexes(generated) == declared
+    assert len(loads) == (2 if bulk else 0)
+    assert second.summary == first.summary
+    assert generated.audit_diff()["appeared"].empty
+    with generated.read() as conn:
+        count = "SELECT COUNT(*) FROM audit_finding WHERE first_run = :run AND last_run IS NULL"
+        opened = conn.execute(sa.text(count), {"run": first.run["id"]}).scalar()
+    assert opened == first.summary["findings"] > 0

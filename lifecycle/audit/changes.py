@@ -53,12 +53,17 @@ def changes(conn: Connection, run: int) -> dict[str, Any]:
         # rules along the (rule, DID) index: unary + keeps it off that index. PostgreSQL
         # (analyzed, and no unary + on text) picks the selective index itself.
         rule = by_dialect(conn, sqlite="+f.rule", postgresql="f.rule")
-        sql = f"""
-            SELECT COUNT(*) FROM audit_finding f
-            WHERE {own} AND {rule} IN :rules AND NOT EXISTS (
+        # Run 0 (before the first) found nothing: every finding of ``this`` counts, and none
+        # need be looked for there. Measured at 1 M datasets (206 k findings, a catalog's first
+        # ``audit --quiet``, PostgreSQL): 0.6-0.7 s of lookups that could find nothing.
+        twin = (
+            ""
+            if other == 0
+            else f"""AND NOT EXISTS (
                 SELECT 1 FROM audit_finding g
-                WHERE g.rule = f.rule AND g.did = f.did AND {_present("g", ":other")})
-        """
+                WHERE g.rule = f.rule AND g.did = f.did AND {_present("g", ":other")})"""
+        )
+        sql = f"SELECT COUNT(*) FROM audit_finding f WHERE {own} AND {rule} IN :rules {twin}"
         params = {"this": this, "other": other, "rules": rules or [""]}
         return int(conn.execute(statement(sql, params), params).scalar() or 0)
 

@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from lifecycle.catalog.bulk import bulk_load
 from lifecycle.catalog.models import AuditRun
-from lifecycle.catalog.sql import frame, planner_settings, statement
+from lifecycle.catalog.sql import by_dialect, frame, planner_settings, statement
 from lifecycle.errors import UnknownAuditRun, UsageError
 
 if TYPE_CHECKING:
@@ -68,7 +69,24 @@ def record_run(conn: Connection, run: dict[str, Any], summary: dict[str, Any], t
     # and reading 160 MB of temporary files. Measured alone, findings unchanged, three pairs:
     # 0.29-0.30 s with 64 MB against 0.43-0.46 s (nested loops along the (rule, DID) index:
     # 0.44-0.49 s). For this statement only (SQLite: nothing).
-    with planner_settings(conn, work_mem="64MB") if new_only else nullcontext():
+    # PostgreSQL, into an empty history (a catalog's first audit): every finding goes in, and
+    # the history's indexes are built once the rows are in, as import builds a table's
+    # (bulk_load: one sort per index instead of an index insert per row; undone with the
+    # transaction). Measured at 1 M datasets (206 k findings, four pairs alternately): 0.75 s
+    # for the rows and 0.5-0.6 s for the indexes, against 1.5-1.9 s inserted along them.
+    # SQLite inserts along its indexes as fast as it builds them (0.39-0.40 s against
+    # 0.43-0.54 s, two pairs): it keeps them.
+    bulk = by_dialect(conn, sqlite=False, postgresql=True) and (
+        conn.exec_driver_sql("SELECT 1 FROM audit_finding LIMIT 1").first() is None
+    )
+    conditions = (
+        bulk_load(conn, ["audit_finding"])
+        if bulk
+        else planner_settings(conn, work_mem="64MB")
+        if new_only
+        else nullcontext()
+    )
+    with conditions:
         conn.execute(
             sa.text(
                 "INSERT INTO audit_finding (first_run, rule, policy, did, severity, message, "
