@@ -95,6 +95,23 @@ def test_temporary_tables_are_made_empty_analyzed_and_dropped(catalog):
         assert not sa.inspect(conn).has_table(table)
 
 
+def test_the_error_that_fails_a_transaction_is_the_one_raised(catalog):
+    """A statement failing inside a block that drops its temporary tables afterwards: the
+    caller sees that statement's error. On PostgreSQL the drop would itself fail in the aborted
+    transaction and stand in for it; it is left to the rollback there."""
+    from lifecycle.provenance import irreproducible_table
+
+    with catalog.store.engine.connect() as conn:
+        with conn.begin(), pytest.raises(sa.exc.DBAPIError) as raised:
+            with irreproducible_table(conn, "tmp_sql_failing"):
+                conn.exec_driver_sql("SELECT no_such_column FROM dataset")
+        assert "no_such_column" in str(raised.value)
+        assert "aborted" not in str(raised.value)
+        with conn.begin():  # the table went with the rollback, or was dropped
+            assert not sa.inspect(conn).has_table("tmp_sql_failing")
+            conn.exec_driver_sql("SELECT 1")
+
+
 def _sites(ids, prefix: str) -> pd.DataFrame:
     names = [f"{prefix}{i}" for i in ids]
     return pd.DataFrame(

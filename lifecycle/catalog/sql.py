@@ -156,9 +156,25 @@ def temporary_table(conn: Connection, name: str, columns: str = "id INTEGER PRIM
 
 
 def drop_tables(conn: Connection, *names: str) -> None:
-    """Drop the (temporary) tables ``names`` that exist."""
+    """Drop the (temporary) tables ``names`` that exist.
+
+    Nothing in a PostgreSQL transaction that has failed: any statement there fails ("current
+    transaction is aborted"), and that error would take the place of the one that failed it (a
+    full disk reported as an unexpected error). Its rollback drops the tables it created, and
+    :func:`temporary_table` replaces any other."""
+    if failed_transaction(conn):
+        return
     for name in names:
         conn.exec_driver_sql(f"DROP TABLE IF EXISTS {name}")
+
+
+def failed_transaction(conn: Connection) -> bool:
+    """PostgreSQL: a statement of ``conn``'s transaction failed, and it takes no other until it
+    is rolled back. SQLite: never (a failed statement leaves its transaction usable)."""
+    if conn.dialect.name != "postgresql":
+        return False
+    info = getattr(conn.connection.driver_connection, "info", None)
+    return getattr(getattr(info, "transaction_status", None), "name", None) == "INERROR"
 
 
 def insert_rows(
