@@ -102,9 +102,12 @@ def test_the_error_that_fails_a_transaction_is_the_one_raised(catalog):
     from lifecycle.provenance import irreproducible_table
 
     with catalog.store.engine.connect() as conn:
-        with conn.begin(), pytest.raises(sa.exc.DBAPIError) as raised:
-            with irreproducible_table(conn, "tmp_sql_failing"):
-                conn.exec_driver_sql("SELECT no_such_column FROM dataset")
+        with (
+            conn.begin(),
+            pytest.raises(sa.exc.DBAPIError) as raised,
+            irreproducible_table(conn, "tmp_sql_failing"),
+        ):
+            conn.exec_driver_sql("SELECT no_such_column FROM dataset")
         assert "no_such_column" in str(raised.value)
         assert "aborted" not in str(raised.value)
         with conn.begin():  # the table went with the rollback, or was dropped
