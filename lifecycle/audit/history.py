@@ -57,35 +57,33 @@ def record_run(conn: Connection, run: dict[str, Any], summary: dict[str, Any], t
     # Not only shorter: PostgreSQL plans that anti-join on a VACUUMed, empty history as a
     # nested loop over a sequential scan of audit_finding, which this very insert fills:
     # measured at 1 M datasets (206 k findings), stopped after 9 minutes, against 1.8 s.
+    # An empty history (a catalog's first audit) holds no open finding either.
+    empty = conn.exec_driver_sql("SELECT 1 FROM audit_finding LIMIT 1").first() is None
     any_open = "SELECT 1 FROM audit_finding WHERE last_run IS NULL LIMIT 1"
     new_only = (
         f"WHERE NOT EXISTS (SELECT 1 FROM audit_finding f WHERE f.last_run IS NULL "
         f"AND f.first_run < :run AND {same.format(a='f', b='t')})"
-        if conn.exec_driver_sql(any_open).first() is not None
+        if not empty and conn.exec_driver_sql(any_open).first() is not None
         else ""
     )
-    # PostgreSQL hashes the open findings for the anti-join (all five columns, 206 k rows at
-    # 1 M datasets: ~50 MB); at the default work_mem of 4 MB it spilled in 16 batches, writing
-    # and reading 160 MB of temporary files. Measured alone, findings unchanged, three pairs:
-    # 0.29-0.30 s with 64 MB against 0.43-0.46 s (nested loops along the (rule, DID) index:
-    # 0.44-0.49 s). For this statement only (SQLite: nothing).
-    # PostgreSQL, into an empty history (a catalog's first audit): every finding goes in, and
-    # the history's indexes are built once the rows are in, as import builds a table's
-    # (bulk_load: one sort per index instead of an index insert per row; undone with the
-    # transaction). Measured at 1 M datasets (206 k findings, four pairs alternately): 0.75 s
-    # for the rows and 0.5-0.6 s for the indexes, against 1.5-1.9 s inserted along them.
-    # SQLite inserts along its indexes as fast as it builds them (0.39-0.40 s against
-    # 0.43-0.54 s, two pairs): it keeps them.
-    bulk = by_dialect(conn, sqlite=False, postgresql=True) and (
-        conn.exec_driver_sql("SELECT 1 FROM audit_finding LIMIT 1").first() is None
-    )
-    conditions = (
-        bulk_load(conn, ["audit_finding"])
-        if bulk
-        else planner_settings(conn, work_mem="64MB")
-        if new_only
-        else nullcontext()
-    )
+    if empty and by_dialect(conn, sqlite=False, postgresql=True):
+        # PostgreSQL, into an empty history: every finding goes in, and the history's indexes
+        # are built once the rows are in, as import builds a table's (bulk_load: one sort per
+        # index instead of an index insert per row; undone with the transaction). Measured at
+        # 1 M datasets (206 k findings, four pairs alternately): 0.75 s for the rows and
+        # 0.5-0.6 s for the indexes, against 1.5-1.9 s inserted along them. SQLite inserts
+        # along its indexes as fast as it builds them (0.39-0.40 s against 0.43-0.54 s, two
+        # pairs): it keeps them.
+        conditions = bulk_load(conn, ["audit_finding"])
+    elif new_only:
+        # PostgreSQL hashes the open findings for the anti-join (all five columns, 206 k rows
+        # at 1 M datasets: ~50 MB); at the default work_mem of 4 MB it spilled in 16 batches,
+        # writing and reading 160 MB of temporary files. Measured alone, findings unchanged,
+        # three pairs: 0.29-0.30 s with 64 MB against 0.43-0.46 s (nested loops along the
+        # (rule, DID) index: 0.44-0.49 s). For this statement only (SQLite: nothing).
+        conditions = planner_settings(conn, work_mem="64MB")
+    else:
+        conditions = nullcontext()
     with conditions:
         conn.execute(
             sa.text(
